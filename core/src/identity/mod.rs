@@ -1,0 +1,29 @@
+//! Who wrote a record: the device's Ed25519 key and how it is kept.
+//!
+//! The private key exists unwrapped only in memory, inside [`DeviceKey`].
+//! At rest it is always wrapped by a [`KeyStore`] that the platform supplies
+//! (Android Keystore, iOS Keychain); [`FileKeyStore`] is the weaker desktop
+//! and test implementation.
+
+mod device;
+mod keystore;
+
+pub use device::{DeviceId, DeviceKey, PublicKey, SIGNATURE_LEN};
+pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
+
+/// Errors about the device identity.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The platform key store refused or failed to wrap or unwrap the key.
+    #[error("the device key store failed: {0}")]
+    KeyStore(#[from] KeyStoreError),
+    /// The unwrapped bytes are not an Ed25519 key (wrong key store, or damage).
+    #[error("the stored device key is not a valid Ed25519 key; the key store may belong to another installation")]
+    InvalidKey,
+    /// The operating system's random generator failed.
+    #[error("the system random number generator failed; try again")]
+    Random,
+    /// A public key of the wrong length or encoding.
+    #[error("not an Ed25519 public key: {0}")]
+    BadPublicKey(String),
+}

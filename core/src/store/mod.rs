@@ -1,0 +1,341 @@
+//! The durable outbox: every record the observer saved, in chain order, with
+//! its delivery state.
+//!
+//! One SQLite file (`observer.db`) in WAL mode with `synchronous = FULL`: when
+//! [`Store::save`] returns, the record is on stable storage and survives a
+//! process kill or a power cut (see `docs/architecture.md` for why FULL and
+//! not NORMAL). A record moves pending -> in flight -> delivered, and becomes
+//! delivered only together with the coordinator's receipt that proved it.
+//!
+//! ```
+//! use observer_core::identity::FileKeyStore;
+//! use observer_core::record::NewRecord;
+//! use observer_core::store::{Query, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let keys = FileKeyStore::open_or_create(dir.path().join("device.kek"))?;
+//! let store = Store::open(dir.path(), &keys)?;
+//! for station in ["S1", "S2", "S1"] {
+//!     let new = NewRecord::builder(station, "voting", 1, "checklist").build()?;
+//!     store.save(new)?;
+//! }
+//! assert_eq!(store.count(&Query::new().station("S1"))?, 2);
+//! assert_eq!(store.counts()?.pending, 3);
+//! assert!(store.verify()?.is_intact());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod integrity;
+mod outbox;
+mod query;
+pub(crate) mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use crate::identity::{DeviceId, DeviceKey, KeyStore, PublicKey};
+use crate::record::{now_ms, sign_record, ChainHead, ChainPosition, Clock, NewRecord, RecordId};
+
+pub use error::StoreError;
+pub use integrity::{StoreFault, TamperReport};
+pub use outbox::{Counts, DeliveryState};
+pub use query::{Query, StateFilter, StoredRecord};
+pub use schema::SCHEMA_VERSION;
+
+/// The database file's name inside the store directory.
+pub const DB_FILE: &str = "observer.db";
+
+/// How [`Store::open_with`] reacts to evidence of tampering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnTampering {
+    /// Refuse to open: [`StoreError::Tampered`]. The default, so tampering is
+    /// never silently ignored.
+    #[default]
+    Refuse,
+    /// Open anyway and keep the report in [`Store::tampering`], so an
+    /// observer can go on recording (the chain continues from the last
+    /// record this device signed, and the coordinator still sees the gap).
+    Continue,
+}
+
+/// What a save returns: enough to show the observer and to find the record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedRecord {
+    /// The record's id.
+    pub id: RecordId,
+    /// Its position in this device's chain.
+    pub seq: u64,
+    /// The capture time that was signed.
+    pub captured_at: DateTime<Utc>,
+}
+
+/// An open store. Thread-safe; calls are serialised on one connection.
+pub struct Store {
+    conn: Mutex<Connection>,
+    key: DeviceKey,
+    device: DeviceId,
+    path: PathBuf,
+    tampering: Option<TamperReport>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("device", &self.device)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating on first use) the store in `dir`, refusing on
+    /// tampering. See [`Store::open_with`].
+    pub fn open(dir: &Path, keystore: &dyn KeyStore) -> Result<Self, StoreError> {
+        Self::open_with(dir, keystore, OnTampering::Refuse)
+    }
+
+    /// Opens the store in `dir`: creates the directory, database and device
+    /// key on first use; migrates an older schema; unwraps the device key;
+    /// checks the chain's integrity (counts, head, and the newest records in
+    /// full: [`Store::verify`] checks every record); returns records left in
+    /// flight by a crash to pending.
+    pub fn open_with(
+        dir: &Path,
+        keystore: &dyn KeyStore,
+        on_tampering: OnTampering,
+    ) -> Result<Self, StoreError> {
+        check_writable(dir)?;
+        let path = dir.join(DB_FILE);
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::from_open(e, &path))?;
+        configure(&conn).map_err(|e| e.with_path(&path))?;
+        schema::migrate(&mut conn).map_err(|e| e.with_path(&path))?;
+        let key = load_or_create_key(&mut conn, keystore)?;
+        let device = key.public_key().device_id();
+        let mut store = Self {
+            conn: Mutex::new(conn),
+            key,
+            device,
+            path,
+            tampering: None,
+        };
+        let report = store.quick_check()?;
+        if !report.is_intact() {
+            match on_tampering {
+                OnTampering::Refuse => return Err(StoreError::Tampered(report)),
+                OnTampering::Continue => store.tampering = Some(report),
+            }
+        }
+        store.requeue_in_flight()?;
+        Ok(store)
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> &DeviceId {
+        &self.device
+    }
+
+    /// This device's public key, for enrollment.
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The tampering found at open, when opened with [`OnTampering::Continue`].
+    pub fn tampering(&self) -> Option<&TamperReport> {
+        self.tampering.as_ref()
+    }
+
+    /// The newest record this device signed, if any.
+    pub fn head(&self) -> Result<Option<ChainHead>, StoreError> {
+        read_head(&self.conn())
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (the transaction rolls back on drop), so a poisoned lock is usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Signs `new` as this device's next record and stores it durably.
+    ///
+    /// When this returns `Ok`, the record is on disk (fsynced) and will
+    /// survive a crash or power cut. On `Err`, nothing was written.
+    pub fn save(&self, new: NewRecord) -> Result<SavedRecord, StoreError> {
+        Ok(self.save_all(std::slice::from_ref(&new))?.remove(0))
+    }
+
+    /// Saves several records in one transaction (one fsync): all or none.
+    /// For bulk import and load generation; interactive saves use
+    /// [`Store::save`].
+    pub fn save_all(&self, news: &[NewRecord]) -> Result<Vec<SavedRecord>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut pos = next_position(&tx, &self.device)?;
+        let mut saved = Vec::with_capacity(news.len());
+        {
+            let mut known = tx.prepare_cached("SELECT 1 FROM records WHERE id = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO records (seq, id, body, sig, station, kind, captured_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for new in news {
+                if let Some(old) = new.supersedes() {
+                    if !known.exists([old.as_bytes()])? {
+                        return Err(StoreError::UnknownSupersedes(old));
+                    }
+                }
+                let env = sign_record(new, &pos, &self.key)?;
+                let id = env.id();
+                let captured = pos.captured_at.timestamp_millis();
+                insert.execute(params![
+                    pos.seq as i64,
+                    id.as_bytes(),
+                    env.body,
+                    env.sig,
+                    new.station().as_str(),
+                    new.kind.as_str(),
+                    captured,
+                ])?;
+                saved.push(SavedRecord {
+                    id,
+                    seq: pos.seq,
+                    captured_at: pos.captured_at,
+                });
+                pos = pos.after(id);
+            }
+        }
+        if let Some(last) = saved.last() {
+            write_head(
+                &tx,
+                ChainHead {
+                    seq: last.seq,
+                    id: last.id,
+                },
+            )?;
+        }
+        tx.commit()?;
+        Ok(saved)
+    }
+}
+
+/// Durability and safety settings, chosen on purpose (docs/architecture.md).
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal(mode));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "trusted_schema", "OFF")?;
+    Ok(())
+}
+
+fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    let err = |source| StoreError::NotWritable {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let probe = dir.join(".observer-write-probe");
+    std::fs::write(&probe, b"").map_err(err)?;
+    std::fs::remove_file(&probe).map_err(err)
+}
+
+const META_DEVICE_KEY: &str = "device_key";
+const META_HEAD: &str = "head";
+
+fn load_or_create_key(
+    conn: &mut Connection,
+    keystore: &dyn KeyStore,
+) -> Result<DeviceKey, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let wrapped: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [META_DEVICE_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let key = match wrapped {
+        Some(w) => DeviceKey::unwrap(&w, keystore).map_err(StoreError::KeyUnavailable)?,
+        None => {
+            // A store with records but no key has lost its identity; a new
+            // key would fork the chain, so refuse instead.
+            if read_head(&tx)?.is_some() || tx.query_row("SELECT EXISTS(SELECT 1 FROM records)", [], |r| r.get(0))? {
+                return Err(StoreError::KeyMissing);
+            }
+            let key = DeviceKey::generate().map_err(StoreError::KeyUnavailable)?;
+            let wrapped = key.wrap(keystore).map_err(StoreError::KeyUnavailable)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                params![META_DEVICE_KEY, wrapped],
+            )?;
+            key
+        }
+    };
+    tx.commit()?;
+    Ok(key)
+}
+
+/// The device's chain head as recorded by the saves themselves. It is the
+/// source of truth for the next position: if rows were deleted from the end,
+/// the next record still follows the last one signed, so the deletion stays
+/// a visible gap instead of a silent reuse of its seq.
+fn read_head(conn: &Connection) -> Result<Option<ChainHead>, StoreError> {
+    let raw: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([META_HEAD], |r| r.get(0))
+        .optional()?;
+    raw.map(|v| {
+        let (seq, id) = v
+            .split_first_chunk::<8>()
+            .filter(|(_, id)| id.len() == 32)
+            .ok_or_else(|| StoreError::Corrupt {
+                path: PathBuf::new(),
+                detail: "the stored chain head is malformed".into(),
+            })?;
+        Ok(ChainHead {
+            seq: u64::from_be_bytes(*seq),
+            id: RecordId::from_bytes(id.try_into().expect("length checked")),
+        })
+    })
+    .transpose()
+}
+
+fn write_head(conn: &Connection, head: ChainHead) -> Result<(), StoreError> {
+    let mut v = head.seq.to_be_bytes().to_vec();
+    v.extend_from_slice(head.id.as_bytes());
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(params![META_HEAD, v])?;
+    Ok(())
+}
+
+fn next_position(conn: &Connection, device: &DeviceId) -> Result<ChainPosition, StoreError> {
+    let head = read_head(conn)?;
+    Ok(ChainPosition {
+        device: device.clone(),
+        org: None,
+        seq: head.map_or(1, |h| h.seq + 1),
+        prev: head.map(|h| h.id),
+        captured_at: now_ms(),
+        clock: Clock::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

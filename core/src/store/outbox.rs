@@ -1,0 +1,153 @@
+//! Delivery state: pending -> in flight -> delivered (with its receipt).
+//!
+//! "In flight" lives only as long as the process that took the batch: if it
+//! dies, opening the store returns those records to pending, because their
+//! delivery was never proved. Only a receipt (verified by the caller against
+//! the pinned coordinator key) moves a record to delivered, and the receipt
+//! is stored beside it.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use serde::Serialize;
+
+use super::query::{stored_record, RECORD_COLUMNS, RECORD_FROM};
+use super::{Store, StoreError, StoredRecord};
+use crate::record::RecordId;
+
+/// Where a record is in the outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for a link.
+    Pending,
+    /// Sent, not yet acknowledged.
+    InFlight,
+    /// Acknowledged by the coordinator's receipt.
+    Delivered {
+        /// The stored receipt's local number.
+        receipt: i64,
+        /// When the receipt arrived.
+        received_at: DateTime<Utc>,
+    },
+}
+
+/// Number of records per delivery state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Waiting for a link.
+    pub pending: u64,
+    /// Sent, not yet acknowledged.
+    pub in_flight: u64,
+    /// Acknowledged.
+    pub delivered: u64,
+}
+
+impl Counts {
+    /// All records.
+    pub fn total(&self) -> u64 {
+        self.pending + self.in_flight + self.delivered
+    }
+}
+
+impl Store {
+    /// Records per delivery state.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT state, count(*) FROM records GROUP BY state")?;
+        let mut c = Counts::default();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let n = r.get::<_, i64>(1)? as u64;
+            match r.get::<_, i64>(0)? {
+                0 => c.pending = n,
+                1 => c.in_flight = n,
+                _ => c.delivered = n,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Takes up to `max_records` pending records (oldest first, at most
+    /// `max_bytes` of bodies, but always at least one) and marks them in flight.
+    pub fn take_for_delivery(
+        &self,
+        max_records: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut batch = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE r.state = 0 ORDER BY r.seq LIMIT ?1"
+            ))?;
+            let mut bytes = 0usize;
+            let mut rows = stmt.query([max_records])?;
+            while let Some(r) = rows.next()? {
+                let rec = stored_record(r)?;
+                bytes += rec.envelope.body.len();
+                if !batch.is_empty() && bytes > max_bytes {
+                    break;
+                }
+                batch.push(rec);
+            }
+            let mut mark = tx.prepare_cached("UPDATE records SET state = 1 WHERE seq = ?1")?;
+            for rec in &mut batch {
+                mark.execute([rec.seq as i64])?;
+                rec.state = DeliveryState::InFlight;
+            }
+        }
+        tx.commit()?;
+        Ok(batch)
+    }
+
+    /// Marks `ids` delivered, storing `receipt` (the coordinator's signed
+    /// receipt, already verified by the caller) as the proof. Returns how
+    /// many records changed state; ids not in this store are ignored.
+    pub fn mark_delivered(&self, ids: &[RecordId], receipt: &[u8]) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = Utc::now().timestamp_millis();
+        tx.execute(
+            "INSERT INTO receipts (received_at, bytes) VALUES (?1, ?2)",
+            params![now, receipt],
+        )?;
+        let rid = tx.last_insert_rowid();
+        let mut changed = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE records SET state = 2, receipt = ?1 WHERE id = ?2 AND state != 2",
+            )?;
+            for id in ids {
+                changed += stmt.execute(params![rid, id.as_bytes()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// Returns in-flight records to pending (their delivery failed).
+    pub fn return_to_pending(&self, ids: &[RecordId]) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut changed = 0;
+        {
+            let mut stmt =
+                tx.prepare_cached("UPDATE records SET state = 0 WHERE id = ?1 AND state = 1")?;
+            for id in ids {
+                changed += stmt.execute([id.as_bytes()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// At open: whatever was in flight when the last process died was never
+    /// proved delivered, so it is pending again.
+    pub(super) fn requeue_in_flight(&self) -> Result<(), StoreError> {
+        self.conn()
+            .execute("UPDATE records SET state = 0 WHERE state = 1", [])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,232 @@
+//! Reading the outbox: by state, station, kind and capture time, in pages.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Row;
+
+use super::{DeliveryState, Store, StoreError};
+use crate::record::{Envelope, RecordId};
+
+/// Which delivery states a query selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateFilter {
+    /// Not yet handed to sync.
+    Pending,
+    /// Handed to sync, not yet acknowledged.
+    InFlight,
+    /// Acknowledged by a verified receipt.
+    Delivered,
+    /// Pending or in flight: everything still on its way.
+    Undelivered,
+}
+
+impl StateFilter {
+    fn sql(self) -> &'static str {
+        match self {
+            StateFilter::Pending => "r.state = 0",
+            StateFilter::InFlight => "r.state = 1",
+            StateFilter::Delivered => "r.state = 2",
+            StateFilter::Undelivered => "r.state IN (0, 1)",
+        }
+    }
+}
+
+/// A filter over stored records, in chain order. Pages with
+/// [`Query::after_seq`] + [`Query::limit`] (keyset paging), so listing a
+/// million records holds only one page in memory.
+///
+/// ```
+/// use observer_core::store::{Query, StateFilter};
+/// let first_page = Query::new().state(StateFilter::Pending).limit(100);
+/// let next_page = first_page.clone().after_seq(100);
+/// # let _ = next_page;
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    state: Option<StateFilter>,
+    station: Option<String>,
+    kind: Option<String>,
+    captured_from: Option<DateTime<Utc>>,
+    captured_before: Option<DateTime<Utc>>,
+    after_seq: Option<u64>,
+    limit: Option<u32>,
+}
+
+impl Query {
+    /// Every record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Only records in this delivery state.
+    pub fn state(mut self, s: StateFilter) -> Self {
+        self.state = Some(s);
+        self
+    }
+    /// Only records for this station.
+    pub fn station(mut self, s: impl Into<String>) -> Self {
+        self.station = Some(s.into());
+        self
+    }
+    /// Only records of this kind.
+    pub fn kind(mut self, k: impl Into<String>) -> Self {
+        self.kind = Some(k.into());
+        self
+    }
+    /// Only records captured at or after `t`.
+    pub fn captured_from(mut self, t: DateTime<Utc>) -> Self {
+        self.captured_from = Some(t);
+        self
+    }
+    /// Only records captured before `t`.
+    pub fn captured_before(mut self, t: DateTime<Utc>) -> Self {
+        self.captured_before = Some(t);
+        self
+    }
+    /// Only records with a seq above `seq` (the last seq of the previous page).
+    pub fn after_seq(mut self, seq: u64) -> Self {
+        self.after_seq = Some(seq);
+        self
+    }
+    /// At most `n` records.
+    pub fn limit(mut self, n: u32) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    fn where_clause(&self) -> (String, Vec<SqlValue>) {
+        let mut clauses = vec!["1".to_string()];
+        let mut args = Vec::new();
+        if let Some(s) = self.state {
+            clauses.push(s.sql().into());
+        }
+        let mut arg = |clause: &str, v: SqlValue| {
+            args.push(v);
+            clauses.push(clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(s) = &self.station {
+            arg("r.station = ?", SqlValue::Text(s.clone()));
+        }
+        if let Some(k) = &self.kind {
+            arg("r.kind = ?", SqlValue::Text(k.clone()));
+        }
+        if let Some(t) = self.captured_from {
+            arg("r.captured_at >= ?", SqlValue::Integer(t.timestamp_millis()));
+        }
+        if let Some(t) = self.captured_before {
+            arg("r.captured_at < ?", SqlValue::Integer(t.timestamp_millis()));
+        }
+        if let Some(s) = self.after_seq {
+            arg("r.seq > ?", SqlValue::Integer(s as i64));
+        }
+        (clauses.join(" AND "), args)
+    }
+}
+
+/// A record as the store holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRecord {
+    /// Position in this device's chain.
+    pub seq: u64,
+    /// The record's id.
+    pub id: RecordId,
+    /// The signed bytes.
+    pub envelope: Envelope,
+    /// The station (from the signed body).
+    pub station: String,
+    /// The kind (from the signed body).
+    pub kind: String,
+    /// The signed capture time.
+    pub captured_at: DateTime<Utc>,
+    /// Where it is in the outbox.
+    pub state: DeliveryState,
+}
+
+pub(super) const RECORD_COLUMNS: &str = "r.seq, r.id, r.body, r.sig, r.station, r.kind, \
+     r.captured_at, r.state, r.receipt, rc.received_at";
+
+pub(super) const RECORD_FROM: &str = "records r LEFT JOIN receipts rc ON rc.id = r.receipt";
+
+pub(super) fn stored_record(r: &Row<'_>) -> rusqlite::Result<StoredRecord> {
+    let blob32 = |i: usize| -> rusqlite::Result<[u8; 32]> {
+        let v: Vec<u8> = r.get(i)?;
+        v.try_into().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                i,
+                rusqlite::types::Type::Blob,
+                "expected 32 bytes".into(),
+            )
+        })
+    };
+    let sig: Vec<u8> = r.get(3)?;
+    let sig: [u8; 64] = sig.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Blob,
+            "expected 64 bytes".into(),
+        )
+    })?;
+    let millis = |v: i64| DateTime::from_timestamp_millis(v).unwrap_or_default();
+    let state = match r.get::<_, i64>(7)? {
+        0 => DeliveryState::Pending,
+        1 => DeliveryState::InFlight,
+        _ => DeliveryState::Delivered {
+            receipt: r.get(8)?,
+            received_at: millis(r.get(9)?),
+        },
+    };
+    Ok(StoredRecord {
+        seq: r.get::<_, i64>(0)? as u64,
+        id: RecordId::from_bytes(blob32(1)?),
+        envelope: Envelope {
+            body: r.get(2)?,
+            sig,
+        },
+        station: r.get(4)?,
+        kind: r.get(5)?,
+        captured_at: millis(r.get(6)?),
+        state,
+    })
+}
+
+impl Store {
+    /// The records matching `q`, in chain order.
+    pub fn list(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError> {
+        let (clause, mut args) = q.where_clause();
+        let limit = match q.limit {
+            Some(n) => {
+                args.push(SqlValue::Integer(n.into()));
+                format!(" LIMIT ?{}", args.len())
+            }
+            None => String::new(),
+        };
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE {clause} ORDER BY r.seq{limit}"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), stored_record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many records match `q` (its `limit` and `after_seq` apply too).
+    pub fn count(&self, q: &Query) -> Result<u64, StoreError> {
+        let (clause, args) = q.where_clause();
+        let conn = self.conn();
+        let n: i64 = conn
+            .prepare_cached(&format!("SELECT count(*) FROM records r WHERE {clause}"))?
+            .query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+        Ok(match q.limit {
+            Some(l) => (n as u64).min(l.into()),
+            None => n as u64,
+        })
+    }
+
+    /// The record with this id, if this device holds it.
+    pub fn get(&self, id: &RecordId) -> Result<Option<StoredRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE r.id = ?1"
+        ))?;
+        let mut rows = stmt.query_map([id.as_bytes()], stored_record)?;
+        Ok(rows.next().transpose()?)
+    }
+}

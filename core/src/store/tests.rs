@@ -1,0 +1,384 @@
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use super::*;
+use crate::identity::FileKeyStore;
+use crate::record::{ChainFault, SeqRange, VerifyError};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    keys: FileKeyStore,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = FileKeyStore::open_or_create(dir.path().join("device.kek")).unwrap();
+        Self { dir, keys }
+    }
+    fn open(&self) -> Result<Store, StoreError> {
+        Store::open(self.dir.path(), &self.keys)
+    }
+    fn raw(&self) -> Connection {
+        Connection::open(self.dir.path().join(DB_FILE)).unwrap()
+    }
+}
+
+fn rec(station: &str, kind: &str) -> NewRecord {
+    NewRecord::builder(station, "opening", 1, kind)
+        .payload_json(r#"{"q1": true, "note": "seals intact"}"#)
+        .build()
+        .unwrap()
+}
+
+fn fill(store: &Store, n: usize) -> Vec<SavedRecord> {
+    (0..n)
+        .map(|i| store.save(rec(&format!("S{}", i % 3), "checklist")).unwrap())
+        .collect()
+}
+
+#[test]
+fn saves_form_a_chain_that_survives_reopening() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    let saved = fill(&store, 10);
+    assert_eq!(
+        saved.iter().map(|s| s.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    let device = store.device_id().clone();
+    drop(store);
+    let store = fx.open().unwrap();
+    assert_eq!(store.device_id(), &device, "the identity persists");
+    let next = store.save(rec("S1", "incident")).unwrap();
+    assert_eq!(next.seq, 11);
+    let all = store.list(&Query::new()).unwrap();
+    let body: crate::record::Body = serde_json::from_slice(&all[10].envelope.body).unwrap();
+    assert_eq!(body.prev, Some(saved[9].id));
+    let report = store.verify().unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.checked, 11);
+}
+
+#[test]
+fn queries_filter_by_state_station_kind_time_and_page() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    let t0 = chrono::Utc::now() - chrono::TimeDelta::seconds(1);
+    fill(&store, 9);
+    store.save(rec("S9", "incident")).unwrap();
+    assert_eq!(store.count(&Query::new().station("S0")).unwrap(), 3);
+    assert_eq!(store.count(&Query::new().kind("incident")).unwrap(), 1);
+    assert_eq!(store.count(&Query::new().captured_from(t0)).unwrap(), 10);
+    assert_eq!(store.count(&Query::new().captured_before(t0)).unwrap(), 0);
+    let mut seen = Vec::new();
+    let mut q = Query::new().state(StateFilter::Pending).limit(4);
+    loop {
+        let page = store.list(&q).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 4);
+        seen.extend(page.iter().map(|r| r.seq));
+        q = q.after_seq(page.last().unwrap().seq);
+    }
+    assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+    let one = store.list(&Query::new().kind("incident")).unwrap().remove(0);
+    assert_eq!(store.get(&one.id).unwrap().unwrap(), one);
+    assert_eq!(one.station, "S9");
+}
+
+#[test]
+fn outbox_moves_pending_in_flight_delivered_and_requeues_after_a_crash() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    fill(&store, 5);
+    let batch = store.take_for_delivery(3, usize::MAX).unwrap();
+    assert_eq!(batch.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(store.counts().unwrap().in_flight, 3);
+    let ids: Vec<_> = batch.iter().map(|r| r.id).collect();
+    assert_eq!(store.mark_delivered(&ids[..2], b"receipt-1").unwrap(), 2);
+    assert_eq!(store.mark_delivered(&ids[..2], b"receipt-again").unwrap(), 0);
+    let c = store.counts().unwrap();
+    assert_eq!((c.pending, c.in_flight, c.delivered), (2, 1, 2));
+    let delivered = store
+        .list(&Query::new().state(StateFilter::Delivered))
+        .unwrap();
+    assert!(matches!(
+        delivered[0].state,
+        DeliveryState::Delivered { .. }
+    ));
+    // The process dies with record 3 in flight: reopening makes it pending.
+    drop(store);
+    let store = fx.open().unwrap();
+    let c = store.counts().unwrap();
+    assert_eq!((c.pending, c.in_flight, c.delivered), (3, 0, 2));
+    let batch = store.take_for_delivery(10, 1).unwrap();
+    assert_eq!(batch.len(), 1, "the byte budget still lets one record through");
+    assert_eq!(store.return_to_pending(&[batch[0].id]).unwrap(), 1);
+    assert_eq!(store.counts().unwrap().pending, 3);
+}
+
+#[test]
+fn bad_input_writes_nothing() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    fill(&store, 2);
+    let head = store.head().unwrap();
+    let unknown = crate::record::RecordId::of(b"nope");
+    let bad = NewRecord::builder("S1", "opening", 1, "checklist")
+        .supersedes(unknown)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        store.save(bad.clone()),
+        Err(StoreError::UnknownSupersedes(id)) if id == unknown
+    ));
+    // All or nothing: a batch with one bad record stores none of them.
+    assert!(store.save_all(&[rec("S1", "k"), bad]).is_err());
+    assert_eq!(store.head().unwrap(), head);
+    assert_eq!(store.counts().unwrap().total(), 2);
+    let good = NewRecord::builder("S1", "opening", 1, "checklist")
+        .supersedes(head.unwrap().id)
+        .build()
+        .unwrap();
+    assert_eq!(store.save(good).unwrap().seq, 3);
+}
+
+#[test]
+fn saves_from_many_threads_form_one_chain() {
+    let fx = Fixture::new();
+    let store = Arc::new(fx.open().unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    store.save(rec(&format!("T{t}"), "checklist")).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let report = store.verify().unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.checked, 200);
+}
+
+#[test]
+fn unusable_locations_and_files_get_typed_errors() {
+    let fx = Fixture::new();
+    let file = fx.dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(matches!(
+        Store::open(&file.join("sub"), &fx.keys),
+        Err(StoreError::NotWritable { .. })
+    ));
+    let garbage = fx.dir.path().join("garbage");
+    std::fs::create_dir(&garbage).unwrap();
+    std::fs::write(garbage.join(DB_FILE), vec![0x5a; 8192]).unwrap();
+    match Store::open(&garbage, &fx.keys) {
+        Err(StoreError::Corrupt { path, .. }) => assert!(path.ends_with(DB_FILE)),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_alone() {
+    let fx = Fixture::new();
+    drop(fx.open().unwrap());
+    fx.raw()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    assert!(matches!(
+        fx.open(),
+        Err(StoreError::TooNew { found, supported })
+            if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
+    ));
+    let v: u32 = fx
+        .raw()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION + 1);
+}
+
+/// Builds a database at each earlier schema version (with data where that
+/// version can hold some), then opens it with the current code.
+#[test]
+fn migrates_from_every_earlier_version() {
+    for from in 0..SCHEMA_VERSION {
+        let fx = Fixture::new();
+        let mut conn = fx.raw();
+        schema::migrate_to(&mut conn, from).unwrap();
+        drop(conn);
+        let store = fx.open().unwrap();
+        assert_eq!(schema::user_version(&store.conn()).unwrap(), SCHEMA_VERSION);
+        fill(&store, 3);
+        assert!(store.verify().unwrap().is_intact(), "from v{from}");
+    }
+}
+
+#[test]
+fn another_key_store_cannot_open_the_identity() {
+    let fx = Fixture::new();
+    drop(fx.open().unwrap());
+    let other = FileKeyStore::open_or_create(fx.dir.path().join("other.kek")).unwrap();
+    assert!(matches!(
+        Store::open(fx.dir.path(), &other),
+        Err(StoreError::KeyUnavailable(_))
+    ));
+}
+
+#[test]
+fn records_without_a_key_are_refused_rather_than_forked() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 2);
+    fx.raw()
+        .execute("DELETE FROM meta WHERE key = 'device_key'", [])
+        .unwrap();
+    assert!(matches!(fx.open(), Err(StoreError::KeyMissing)));
+}
+
+fn tampered(fx: &Fixture) -> TamperReport {
+    match fx.open() {
+        Err(StoreError::Tampered(r)) => r,
+        Ok(_) => panic!("tampering went unnoticed at open"),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+fn full_report(fx: &Fixture) -> TamperReport {
+    let store = Store::open_with(fx.dir.path(), &fx.keys, OnTampering::Continue).unwrap();
+    store.verify().unwrap()
+}
+
+fn flip(fx: &Fixture, seq: u64, column: &str, at: usize) {
+    let conn = fx.raw();
+    let mut v: Vec<u8> = conn
+        .query_row(&format!("SELECT {column} FROM records WHERE seq = ?1"), [seq], |r| r.get(0))
+        .unwrap();
+    v[at] ^= 0x01;
+    conn.execute(
+        &format!("UPDATE records SET {column} = ?1 WHERE seq = ?2"),
+        rusqlite::params![v, seq],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_flipped_body_byte_is_found_at_open_and_by_verify() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 10);
+    flip(&fx, 8, "body", 30);
+    assert!(tampered(&fx)
+        .faults
+        .contains(&StoreFault::IdMismatch { seq: 8 }));
+    assert!(full_report(&fx)
+        .faults
+        .contains(&StoreFault::IdMismatch { seq: 8 }));
+}
+
+#[test]
+fn a_flipped_signature_byte_is_found() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 10);
+    flip(&fx, 9, "sig", 5);
+    assert!(tampered(&fx).faults.contains(&StoreFault::Invalid {
+        seq: 9,
+        error: VerifyError::BadSignature
+    }));
+}
+
+#[test]
+fn a_deleted_row_is_reported_with_its_seq() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 10);
+    fx.raw()
+        .execute("DELETE FROM records WHERE seq = 5", [])
+        .unwrap();
+    assert!(tampered(&fx).faults.contains(&StoreFault::RowsMissing {
+        expected: 10,
+        found: 9
+    }));
+    assert!(full_report(&fx)
+        .faults
+        .contains(&StoreFault::Chain(ChainFault::Missing {
+            range: SeqRange { first: 5, last: 5 }
+        })));
+}
+
+#[test]
+fn deleting_the_newest_records_leaves_a_gap_not_a_reused_seq() {
+    let fx = Fixture::new();
+    let saved = fill(&fx.open().unwrap(), 10);
+    fx.raw()
+        .execute("DELETE FROM records WHERE seq >= 9", [])
+        .unwrap();
+    let report = tampered(&fx);
+    assert!(report.faults.iter().any(|f| matches!(
+        f,
+        StoreFault::HeadMismatch { expected, .. } if expected.id == saved[9].id
+    )));
+    let store = Store::open_with(fx.dir.path(), &fx.keys, OnTampering::Continue).unwrap();
+    assert!(store.tampering().is_some());
+    assert_eq!(store.save(rec("S1", "k")).unwrap().seq, 11);
+    assert!(store
+        .verify()
+        .unwrap()
+        .faults
+        .contains(&StoreFault::Chain(ChainFault::Missing {
+            range: SeqRange { first: 9, last: 10 }
+        })));
+}
+
+#[test]
+fn a_reordered_pair_is_found() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 10);
+    let conn = fx.raw();
+    conn.execute_batch(
+        "UPDATE records SET seq = -1 WHERE seq = 6;
+         UPDATE records SET seq = 6 WHERE seq = 7;
+         UPDATE records SET seq = 7 WHERE seq = -1;",
+    )
+    .unwrap();
+    let faults = tampered(&fx).faults;
+    assert!(faults.contains(&StoreFault::SeqMismatch { row: 6, body: 7 }));
+    assert!(faults.contains(&StoreFault::Chain(ChainFault::OutOfOrder { seq: 6, after: 7 })));
+}
+
+#[test]
+fn an_edited_index_column_is_found() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 3);
+    fx.raw()
+        .execute("UPDATE records SET station = 'ELSEWHERE' WHERE seq = 2", [])
+        .unwrap();
+    assert!(tampered(&fx).faults.contains(&StoreFault::ColumnMismatch {
+        seq: 2,
+        column: "station".into()
+    }));
+}
+
+/// Opening checks only the newest records in full (so it stays fast on a
+/// million); older alterations are found by `verify`.
+#[test]
+fn old_alterations_are_left_to_the_full_check() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    let news: Vec<_> = (0..integrity::QUICK_WINDOW + 10)
+        .map(|_| rec("S", "k"))
+        .collect();
+    store.save_all(&news).unwrap();
+    drop(store);
+    flip(&fx, 3, "body", 40);
+    let store = fx.open().expect("quick check does not reach seq 3");
+    assert!(store
+        .verify()
+        .unwrap()
+        .faults
+        .contains(&StoreFault::IdMismatch { seq: 3 }));
+}

@@ -121,7 +121,13 @@ fn an_intact_chain_reports_its_head() {
     let r = verify_chain(&c, None);
     assert!(r.is_intact());
     assert_eq!(r.records, 5);
-    assert_eq!(r.head, Some(ChainHead { seq: 5, id: c[4].id }));
+    assert_eq!(
+        r.head,
+        Some(ChainHead {
+            seq: 5,
+            id: c[4].id
+        })
+    );
 }
 
 #[test]
@@ -277,7 +283,10 @@ fn the_body_carries_the_clock_section_and_utc_millisecond_time() {
     let text: Value = serde_json::from_slice(&env.body).unwrap();
     assert_eq!(text["clock"]["offset_ms"], -1500);
     let t = text["captured_at"].as_str().unwrap();
-    assert!(t.ends_with('Z') && t.len() == "2026-01-10T06:00:00.000Z".len(), "{t}");
+    assert!(
+        t.ends_with('Z') && t.len() == "2026-01-10T06:00:00.000Z".len(),
+        "{t}"
+    );
     let v = verify_envelope(&env, &k.public_key()).unwrap();
     assert_eq!(v.body.captured_at, pos.captured_at);
     assert!(v.body.captured_at <= Utc::now());

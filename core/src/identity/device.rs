@@ -142,7 +142,8 @@ impl TryFrom<String> for DeviceId {
     type Error = String;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         let ok = s.len() == Self::BYTES * 2
-            && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if ok {
             Ok(Self(s))
         } else {
@@ -184,7 +185,9 @@ mod tests {
         let key = DeviceKey::generate().unwrap();
         let wrapped = key.wrap(&ks).unwrap();
         assert!(
-            !wrapped.windows(16).any(|w| key.pkcs8.windows(16).any(|p| p == w)),
+            !wrapped
+                .windows(16)
+                .any(|w| key.pkcs8.windows(16).any(|p| p == w)),
             "wrapped form must not contain the secret"
         );
         let back = DeviceKey::unwrap(&wrapped, &ks).unwrap();

@@ -163,7 +163,10 @@ mod tests {
     fn reopening_reads_the_same_key_and_garbage_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k");
-        let w = FileKeyStore::open_or_create(&p).unwrap().wrap(b"x").unwrap();
+        let w = FileKeyStore::open_or_create(&p)
+            .unwrap()
+            .wrap(b"x")
+            .unwrap();
         let again = FileKeyStore::open_or_create(&p).unwrap();
         assert_eq!(again.unwrap(&w).unwrap().as_slice(), b"x");
         fs::write(&p, b"not a key").unwrap();

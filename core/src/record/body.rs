@@ -79,6 +79,7 @@ mod rfc3339_millis {
 impl Body {
     /// `captured_at` in the canonical text form used in the body.
     pub fn captured_at_text(&self) -> String {
-        self.captured_at.to_rfc3339_opts(SecondsFormat::Millis, true)
+        self.captured_at
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 }

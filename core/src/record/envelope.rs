@@ -4,7 +4,8 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 /// time a caller holds is exactly the time that gets signed.
 pub(crate) fn now_ms() -> DateTime<Utc> {
     let now = Utc::now();
-    now.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(now)
+    now.duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap_or(now)
 }
 
 use super::limits::MAX_BODY_BYTES;
@@ -165,12 +166,15 @@ pub fn verify_envelope(env: &Envelope, key: &PublicKey) -> Result<VerifiedRecord
         return Err(VerifyError::BadSignature);
     }
     let version: Versioned =
-        serde_json::from_slice(&env.body).map_err(|e| VerifyError::Malformed { detail: e.to_string() })?;
+        serde_json::from_slice(&env.body).map_err(|e| VerifyError::Malformed {
+            detail: e.to_string(),
+        })?;
     if version.v != BODY_VERSION {
         return Err(VerifyError::UnsupportedVersion { version: version.v });
     }
-    let body: Body =
-        serde_json::from_slice(&env.body).map_err(|e| VerifyError::Malformed { detail: e.to_string() })?;
+    let body: Body = serde_json::from_slice(&env.body).map_err(|e| VerifyError::Malformed {
+        detail: e.to_string(),
+    })?;
     let signer = key.device_id();
     if body.device != signer {
         return Err(VerifyError::WrongDevice {

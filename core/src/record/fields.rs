@@ -253,9 +253,9 @@ mod tests {
         assert!(serde_json::from_str::<StationId>("\"\"").is_err());
         assert!(serde_json::from_str::<FormRef>(r#"{"id":"x","version":0}"#).is_err());
         assert!(serde_json::from_str::<FormRef>(r#"{"id":"X","version":1}"#).is_err());
-        assert!(serde_json::from_str::<AttachmentRef>(
-            r#"{"sha256":"zz","bytes":1,"mime":"a/b"}"#
-        )
-        .is_err());
+        assert!(
+            serde_json::from_str::<AttachmentRef>(r#"{"sha256":"zz","bytes":1,"mime":"a/b"}"#)
+                .is_err()
+        );
     }
 }

@@ -58,10 +58,10 @@ pub enum RecordError {
     #[error("record kind is invalid: {0}")]
     Kind(String),
     /// The payload text is not JSON.
-    #[error("the answers are not valid JSON ({0}); this is a bug in the app, please report it")]
+    #[error("the answers are not valid JSON: {0}")]
     PayloadNotJson(String),
     /// The payload is JSON but not an object.
-    #[error("the answers must be a JSON object (got {0}); this is a bug in the app, please report it")]
+    #[error("the answers must be a JSON object (got {0})")]
     PayloadNotObject(&'static str),
     /// The payload is over [`limits::MAX_PAYLOAD_BYTES`].
     #[error("the answers take {bytes} bytes, over the limit of {limit}; shorten long text answers or attach media instead")]
@@ -70,7 +70,9 @@ pub enum RecordError {
     #[error("attachment {index} is invalid: {reason}; import the file again")]
     Attachment { index: usize, reason: String },
     /// More than [`limits::MAX_ATTACHMENTS`] attachments.
-    #[error("{count} attachments is over the limit of {limit} per record; split them across records")]
+    #[error(
+        "{count} attachments is over the limit of {limit} per record; split them across records"
+    )]
     TooManyAttachments { count: usize, limit: usize },
     /// The whole body is over [`limits::MAX_BODY_BYTES`].
     #[error("the record takes {bytes} bytes, over the limit of {limit}; shorten it")]

@@ -136,7 +136,8 @@ impl NewRecordBuilder {
             .into_iter()
             .enumerate()
             .map(|(index, (h, b, m))| {
-                AttachmentRef::new(&h, b, &m).map_err(|reason| RecordError::Attachment { index, reason })
+                AttachmentRef::new(&h, b, &m)
+                    .map_err(|reason| RecordError::Attachment { index, reason })
             })
             .collect::<Result<_, _>>()?;
         Ok(NewRecord {

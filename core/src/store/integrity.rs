@@ -221,7 +221,8 @@ impl Store {
         let conn = self.conn();
         let key = self.public_key();
         let head = read_head(&conn)?;
-        let count: u64 = conn.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
+        let count: u64 =
+            conn.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
         let newest_row = row_head(&conn, None)?;
         let mut faults = Vec::new();
         let Some(head) = head else {
@@ -271,7 +272,8 @@ impl Store {
             faults: Vec::new(),
             checked: 0,
         };
-        let count: u64 = conn.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
+        let count: u64 =
+            conn.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
         if head.is_none() && count > 0 {
             checker.fault(StoreFault::HeadMissing);
         }

@@ -276,7 +276,9 @@ fn load_or_create_key(
         None => {
             // A store with records but no key has lost its identity; a new
             // key would fork the chain, so refuse instead.
-            if read_head(&tx)?.is_some() || tx.query_row("SELECT EXISTS(SELECT 1 FROM records)", [], |r| r.get(0))? {
+            if read_head(&tx)?.is_some()
+                || tx.query_row("SELECT EXISTS(SELECT 1 FROM records)", [], |r| r.get(0))?
+            {
                 return Err(StoreError::KeyMissing);
             }
             let key = DeviceKey::generate().map_err(StoreError::KeyUnavailable)?;

@@ -53,8 +53,7 @@ impl Store {
     /// Records per delivery state.
     pub fn counts(&self) -> Result<Counts, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT state, count(*) FROM records GROUP BY state")?;
+        let mut stmt = conn.prepare_cached("SELECT state, count(*) FROM records GROUP BY state")?;
         let mut c = Counts::default();
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {

@@ -110,7 +110,10 @@ impl Query {
             arg("r.kind = ?", SqlValue::Text(k.clone()));
         }
         if let Some(t) = self.captured_from {
-            arg("r.captured_at >= ?", SqlValue::Integer(t.timestamp_millis()));
+            arg(
+                "r.captured_at >= ?",
+                SqlValue::Integer(t.timestamp_millis()),
+            );
         }
         if let Some(t) = self.captured_before {
             arg("r.captured_at < ?", SqlValue::Integer(t.timestamp_millis()));

@@ -34,7 +34,11 @@ fn rec(station: &str, kind: &str) -> NewRecord {
 
 fn fill(store: &Store, n: usize) -> Vec<SavedRecord> {
     (0..n)
-        .map(|i| store.save(rec(&format!("S{}", i % 3), "checklist")).unwrap())
+        .map(|i| {
+            store
+                .save(rec(&format!("S{}", i % 3), "checklist"))
+                .unwrap()
+        })
         .collect()
 }
 
@@ -84,7 +88,10 @@ fn queries_filter_by_state_station_kind_time_and_page() {
         q = q.after_seq(page.last().unwrap().seq);
     }
     assert_eq!(seen, (1..=10).collect::<Vec<_>>());
-    let one = store.list(&Query::new().kind("incident")).unwrap().remove(0);
+    let one = store
+        .list(&Query::new().kind("incident"))
+        .unwrap()
+        .remove(0);
     assert_eq!(store.get(&one.id).unwrap().unwrap(), one);
     assert_eq!(one.station, "S9");
 }
@@ -99,7 +106,10 @@ fn outbox_moves_pending_in_flight_delivered_and_requeues_after_a_crash() {
     assert_eq!(store.counts().unwrap().in_flight, 3);
     let ids: Vec<_> = batch.iter().map(|r| r.id).collect();
     assert_eq!(store.mark_delivered(&ids[..2], b"receipt-1").unwrap(), 2);
-    assert_eq!(store.mark_delivered(&ids[..2], b"receipt-again").unwrap(), 0);
+    assert_eq!(
+        store.mark_delivered(&ids[..2], b"receipt-again").unwrap(),
+        0
+    );
     let c = store.counts().unwrap();
     assert_eq!((c.pending, c.in_flight, c.delivered), (2, 1, 2));
     let delivered = store
@@ -115,7 +125,11 @@ fn outbox_moves_pending_in_flight_delivered_and_requeues_after_a_crash() {
     let c = store.counts().unwrap();
     assert_eq!((c.pending, c.in_flight, c.delivered), (3, 0, 2));
     let batch = store.take_for_delivery(10, 1).unwrap();
-    assert_eq!(batch.len(), 1, "the byte budget still lets one record through");
+    assert_eq!(
+        batch.len(),
+        1,
+        "the byte budget still lets one record through"
+    );
     assert_eq!(store.return_to_pending(&[batch[0].id]).unwrap(), 1);
     assert_eq!(store.counts().unwrap().pending, 3);
 }
@@ -258,7 +272,11 @@ fn full_report(fx: &Fixture) -> TamperReport {
 fn flip(fx: &Fixture, seq: u64, column: &str, at: usize) {
     let conn = fx.raw();
     let mut v: Vec<u8> = conn
-        .query_row(&format!("SELECT {column} FROM records WHERE seq = ?1"), [seq], |r| r.get(0))
+        .query_row(
+            &format!("SELECT {column} FROM records WHERE seq = ?1"),
+            [seq],
+            |r| r.get(0),
+        )
         .unwrap();
     v[at] ^= 0x01;
     conn.execute(
@@ -347,7 +365,10 @@ fn a_reordered_pair_is_found() {
     .unwrap();
     let faults = tampered(&fx).faults;
     assert!(faults.contains(&StoreFault::SeqMismatch { row: 6, body: 7 }));
-    assert!(faults.contains(&StoreFault::Chain(ChainFault::OutOfOrder { seq: 6, after: 7 })));
+    assert!(faults.contains(&StoreFault::Chain(ChainFault::OutOfOrder {
+        seq: 6,
+        after: 7
+    })));
 }
 
 #[test]

@@ -1,0 +1,60 @@
+//! `observer-bench`: measures Observer against the physical limits of the
+//! machine it runs on, in the same run, and writes the figures to
+//! `docs/benchmarks.md`.
+//!
+//! ```text
+//! cargo run --release -p observer-bench -- core
+//! ```
+
+mod core_bench;
+mod report;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "observer-bench", about)]
+struct Cli {
+    /// Where to write the figures.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    doc: PathBuf,
+    /// Scratch directory for databases; must be on the disk being measured
+    /// (not tmpfs, where fsync costs nothing).
+    #[arg(long, default_value = "target/bench-scratch")]
+    scratch: PathBuf,
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Subcommand)]
+enum Which {
+    /// Durable save latency against raw SQLite + raw Ed25519; opening and
+    /// paging through a large store.
+    Core {
+        /// Durable saves to time, one by one.
+        #[arg(long, default_value_t = 3000)]
+        saves: usize,
+        /// Records in the large store used for open and paging.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+    },
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.scratch)?;
+    let args: Vec<_> = std::env::args().skip(1).collect();
+    let command = format!(
+        "cargo run --release -p observer-bench -- {}",
+        args.join(" ")
+    );
+    match cli.which {
+        Which::Core { saves, records } => {
+            let text = core_bench::run(&cli.scratch, saves, records, &command)?;
+            println!("{text}");
+            report::write_section(&cli.doc, "core", &text)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,455 @@
+//! `observer`: the desktop field client.
+//!
+//! The same core the phones run, driven from a terminal: for trainers who
+//! demonstrate it, testers who script it, and load generation.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use observer_core::identity::FileKeyStore;
+use observer_core::record::NewRecord;
+use observer_core::store::{
+    DeliveryState, OnTampering, Query, StateFilter, Store, StoredRecord, SCHEMA_VERSION,
+};
+use serde_json::{json, Value};
+
+/// Observer's desktop field client: record signed observations offline,
+/// inspect the outbox, verify that nothing was altered.
+#[derive(Parser)]
+#[command(name = "observer", version, about, long_about = None)]
+struct Cli {
+    /// The data directory (database and, on desktop, the key file).
+    #[arg(long, env = "OBSERVER_DATA")]
+    data: PathBuf,
+    /// Open the store even if tampering was found, to keep recording
+    /// (the gap stays visible to the coordinator).
+    #[arg(long, global = true)]
+    accept_tampering: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory and this device's key (idempotent).
+    Init {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign and save one observation; prints its id.
+    Record {
+        /// The polling station's id, as the commission numbers it.
+        #[arg(long)]
+        station: String,
+        /// The form's id.
+        #[arg(long)]
+        form: String,
+        /// The form's version.
+        #[arg(long, default_value_t = 1)]
+        form_version: u32,
+        /// What sort of observation (checklist, incident, results, access...).
+        #[arg(long)]
+        kind: String,
+        /// The answers, a JSON object.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// A media reference SHA256:BYTES:MIME (repeatable).
+        #[arg(long = "attachment", value_name = "SHA256:BYTES:MIME")]
+        attachments: Vec<String>,
+        /// The id of a record this one corrects.
+        #[arg(long)]
+        supersedes: Option<String>,
+        /// Print JSON instead of the bare id.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List records in chain order.
+    List {
+        /// Only records in this delivery state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        /// Only records for this station.
+        #[arg(long)]
+        station: Option<String>,
+        /// Only records of this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many records.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// One JSON object per line (with the signed body) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every record: ids, signatures, chain links. Exits 1 on tampering.
+    Verify {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show this device, its chain head and its outbox counts.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a sample election day offline (access log, checklists, an
+    /// incident, a results protocol and its correction), then verify it.
+    Demo,
+    /// Save COUNT records one at a time, printing each id as soon as it is
+    /// durable (scripted load and crash testing).
+    Load {
+        /// How many records (0: until killed).
+        #[arg(long, default_value_t = 100)]
+        count: u64,
+        /// The station to record for.
+        #[arg(long, default_value = "LOAD-0001")]
+        station: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StateArg {
+    Pending,
+    InFlight,
+    Delivered,
+    Undelivered,
+}
+
+impl From<StateArg> for StateFilter {
+    fn from(s: StateArg) -> Self {
+        match s {
+            StateArg::Pending => StateFilter::Pending,
+            StateArg::InFlight => StateFilter::InFlight,
+            StateArg::Delivered => StateFilter::Delivered,
+            StateArg::Undelivered => StateFilter::Undelivered,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("observer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The desktop key store lives beside the data; see `FileKeyStore` for why
+/// that is weaker than a phone's.
+fn open(data: &Path, on_tampering: OnTampering) -> Result<Store> {
+    std::fs::create_dir_all(data).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}; choose a directory you may write to",
+            data.display()
+        )
+    })?;
+    let keys = FileKeyStore::open_or_create(data.join("device.kek"))?;
+    Ok(Store::open_with(data, &keys, on_tampering)?)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let policy = if cli.accept_tampering {
+        OnTampering::Continue
+    } else {
+        OnTampering::Refuse
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    match cli.command {
+        Command::Init { json } => {
+            let store = open(&cli.data, policy)?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({
+                        "device": store.device_id().as_str(),
+                        "public_key": store.public_key().to_string(),
+                        "data": cli.data,
+                    })
+                )?;
+            } else {
+                writeln!(out, "device     {}", store.device_id())?;
+                writeln!(out, "public key {}", store.public_key())?;
+                writeln!(out, "data       {}", cli.data.display())?;
+            }
+        }
+        Command::Record {
+            station,
+            form,
+            form_version,
+            kind,
+            payload,
+            attachments,
+            supersedes,
+            json,
+        } => {
+            let mut b = NewRecord::builder(station, form, form_version, kind).payload_json(payload);
+            for a in &attachments {
+                let (hash, bytes, mime) = parse_attachment(a)?;
+                b = b.attachment(hash, bytes, mime);
+            }
+            if let Some(s) = supersedes {
+                b = b.supersedes(s.parse().map_err(|e| format!("--supersedes {s:?}: {e}"))?);
+            }
+            let new = b.build()?;
+            let store = open(&cli.data, policy)?;
+            let saved = store.save(new)?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"id": saved.id, "seq": saved.seq, "captured_at": saved.captured_at})
+                )?;
+            } else {
+                writeln!(out, "{}", saved.id)?;
+            }
+        }
+        Command::List {
+            state,
+            station,
+            kind,
+            limit,
+            json,
+        } => {
+            let store = open(&cli.data, policy)?;
+            let mut q = Query::new();
+            if let Some(s) = state {
+                q = q.state(s.into());
+            }
+            if let Some(s) = station {
+                q = q.station(s);
+            }
+            if let Some(k) = kind {
+                q = q.kind(k);
+            }
+            if !json {
+                writeln!(
+                    out,
+                    "{:>7}  {:<16}  {:<24}  {:<16}  {:<12}  state",
+                    "seq", "id", "captured at (UTC)", "station", "kind"
+                )?;
+            }
+            let mut left = limit.unwrap_or(u64::MAX);
+            const PAGE: u64 = 500;
+            while left > 0 {
+                let page = store.list(&q.clone().limit(left.min(PAGE) as u32))?;
+                let Some(last) = page.last() else { break };
+                q = q.after_seq(last.seq);
+                left -= page.len() as u64;
+                for r in &page {
+                    print_record(&mut out, r, json)?;
+                }
+            }
+        }
+        Command::Verify { json } => {
+            let store = open(&cli.data, OnTampering::Continue)?;
+            let report = store.verify()?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&report)?)?;
+            } else if report.is_intact() {
+                writeln!(
+                    out,
+                    "ok: {} records, every id, signature and link verified",
+                    report.checked
+                )?;
+            } else {
+                out.flush()?;
+                eprintln!("observer: TAMPERING FOUND in {} records:", report.checked);
+                for f in &report.faults {
+                    eprintln!("  - {f}");
+                }
+            }
+            return Ok(if report.is_intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        Command::Status { json } => {
+            let store = open(&cli.data, policy)?;
+            let c = store.counts()?;
+            let head = store.head()?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({
+                        "device": store.device_id().as_str(),
+                        "public_key": store.public_key().to_string(),
+                        "schema_version": SCHEMA_VERSION,
+                        "head": head,
+                        "counts": c,
+                        "tampering": store.tampering(),
+                    })
+                )?;
+            } else {
+                writeln!(out, "device      {}", store.device_id())?;
+                writeln!(out, "public key  {}", store.public_key())?;
+                match head {
+                    Some(h) => writeln!(out, "chain head  seq {} ({})", h.seq, h.id)?,
+                    None => writeln!(out, "chain head  no records yet")?,
+                }
+                writeln!(out, "pending     {}", c.pending)?;
+                writeln!(out, "in flight   {}", c.in_flight)?;
+                writeln!(out, "delivered   {}", c.delivered)?;
+                if let Some(t) = store.tampering() {
+                    writeln!(out, "TAMPERING   {t}")?;
+                }
+            }
+        }
+        Command::Demo => {
+            let store = open(&cli.data, policy)?;
+            let station = "KZ-ALA-0042";
+            let day = [
+                (
+                    "access",
+                    "access",
+                    json!({"event": "denied", "reason": "certificate not notarised", "time": "06:00"}),
+                ),
+                (
+                    "access",
+                    "access",
+                    json!({"event": "admitted", "time": "07:00"}),
+                ),
+                (
+                    "opening",
+                    "checklist",
+                    json!({"ballot_boxes_sealed": false, "voter_list_shown": true}),
+                ),
+                (
+                    "incident",
+                    "incident",
+                    json!({"type": "ballot_stuffing", "ballots": 12, "time": "11:40"}),
+                ),
+                (
+                    "incident",
+                    "incident",
+                    json!({"type": "internet_outage", "time": "12:05"}),
+                ),
+                (
+                    "results",
+                    "results",
+                    json!({"registered": 1840, "ballots_received": 1500, "ballots_cast": 1012, "invalid": 9}),
+                ),
+            ];
+            let mut last = None;
+            for (form, kind, answers) in day {
+                let saved = store.save(
+                    NewRecord::builder(station, form, 1, kind)
+                        .payload(answers)
+                        .build()?,
+                )?;
+                writeln!(out, "saved {kind:<10} seq {:>3}  {}", saved.seq, saved.id)?;
+                last = Some(saved.id);
+            }
+            let correction = NewRecord::builder(station, "results", 1, "results")
+                .payload(json!({"registered": 1840, "ballots_received": 1500, "ballots_cast": 1021, "invalid": 9}))
+                .supersedes(last.expect("the day has records"))
+                .build()?;
+            let saved = store.save(correction)?;
+            writeln!(
+                out,
+                "saved correction of the results, seq {:>3}  {}",
+                saved.seq, saved.id
+            )?;
+            let c = store.counts()?;
+            let report = store.verify()?;
+            writeln!(
+                out,
+                "\n{} records waiting for a link (pending); {}",
+                c.pending, report
+            )?;
+            writeln!(
+                out,
+                "data directory: {}  (try: observer --data {} list)",
+                cli.data.display(),
+                cli.data.display()
+            )?;
+        }
+        Command::Load { count, station } => {
+            let store = open(&cli.data, policy)?;
+            let mut i = 0u64;
+            while count == 0 || i < count {
+                i += 1;
+                let new = NewRecord::builder(station.as_str(), "load", 1, "load")
+                    .payload(json!({ "n": i }))
+                    .build()?;
+                let saved = store.save(new)?;
+                // Printed (and flushed) only after the save returned: every
+                // id on stdout is a promise that the record is durable.
+                let mut o = io::stdout().lock();
+                writeln!(o, "{}", saved.id)?;
+                o.flush()?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_attachment(s: &str) -> Result<(String, u64, String)> {
+    let mut parts = s.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(b), Some(m)) => Ok((
+            h.to_string(),
+            b.parse()
+                .map_err(|_| format!("--attachment {s:?}: size {b:?} is not a number"))?,
+            m.to_string(),
+        )),
+        _ => Err(format!("--attachment {s:?}: expected SHA256:BYTES:MIME").into()),
+    }
+}
+
+fn print_record(out: &mut impl Write, r: &StoredRecord, json: bool) -> Result<()> {
+    let state = match r.state {
+        DeliveryState::Pending => "pending",
+        DeliveryState::InFlight => "in flight",
+        DeliveryState::Delivered { .. } => "delivered",
+    };
+    if json {
+        let body: Value = serde_json::from_slice(&r.envelope.body)?;
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "seq": r.seq,
+                "id": r.id,
+                "station": r.station,
+                "kind": r.kind,
+                "captured_at": r.captured_at,
+                "state": r.state,
+                "body": body,
+            })
+        )?;
+    } else {
+        let id = r.id.to_string();
+        writeln!(
+            out,
+            "{:>7}  {:<16}  {:<24}  {:<16}  {:<12}  {state}",
+            r.seq,
+            &id[..16],
+            r.captured_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+            r.station,
+            r.kind
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,270 @@
+//! The desktop client as trainers and scripts use it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn observer(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_observer"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn record(data: &Path, station: &str, kind: &str) -> String {
+    ok(observer(
+        data,
+        &[
+            "record",
+            "--station",
+            station,
+            "--form",
+            "opening",
+            "--kind",
+            kind,
+            "--payload",
+            r#"{"opened_on_time": false, "note": "kept out until 7:00"}"#,
+        ],
+    ))
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["init", "record", "list", "verify", "status", "demo", "load"] {
+        let text = ok(observer(dir.path(), &[cmd, "--help"]));
+        assert!(text.contains("Usage:"), "{cmd}: {text}");
+    }
+}
+
+#[test]
+fn record_list_status_and_verify_work_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let init: serde_json::Value =
+        serde_json::from_str(&ok(observer(data, &["init", "--json"]))).unwrap();
+    let id1 = record(data, "KZ-ALA-0042", "checklist");
+    assert_eq!(id1.len(), 64);
+    record(data, "KZ-ALA-0043", "incident");
+    let json = ok(observer(
+        data,
+        &[
+            "record",
+            "--station",
+            "KZ-ALA-0042",
+            "--form",
+            "incident",
+            "--kind",
+            "incident",
+            "--payload",
+            r#"{"type":"observer_expelled"}"#,
+            "--supersedes",
+            &id1,
+            "--json",
+        ],
+    ));
+    let saved: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(saved["seq"], 3);
+
+    let lines: Vec<serde_json::Value> = ok(observer(
+        data,
+        &["list", "--json", "--station", "KZ-ALA-0042"],
+    ))
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], id1.as_str());
+    assert_eq!(lines[1]["body"]["supersedes"], id1.as_str());
+    assert_eq!(lines[1]["body"]["device"], init["device"]);
+    assert_eq!(
+        ok(observer(data, &["list", "--state", "pending", "--json"]))
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(
+        ok(observer(data, &["list", "--state", "delivered", "--json"]))
+            .lines()
+            .count(),
+        0
+    );
+    assert_eq!(
+        ok(observer(data, &["list", "--json", "--limit", "1"]))
+            .lines()
+            .count(),
+        1
+    );
+
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(observer(data, &["status", "--json"]))).unwrap();
+    assert_eq!(status["counts"]["pending"], 3);
+    assert_eq!(status["head"]["seq"], 3);
+    assert!(ok(observer(data, &["verify"])).starts_with("ok: 3 records"));
+}
+
+#[test]
+fn bad_input_is_refused_with_a_message_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    record(data, "S1", "checklist");
+    for (args, expect) in [
+        (
+            vec!["--station", "", "--form", "f", "--kind", "k"],
+            "station id is invalid",
+        ),
+        (
+            vec![
+                "--station",
+                "S",
+                "--form",
+                "f",
+                "--kind",
+                "k",
+                "--payload",
+                "[1]",
+            ],
+            "must be a JSON object",
+        ),
+        (
+            vec![
+                "--station",
+                "S",
+                "--form",
+                "f",
+                "--kind",
+                "k",
+                "--payload",
+                "{",
+            ],
+            "not valid JSON",
+        ),
+        (
+            vec![
+                "--station",
+                "S",
+                "--form",
+                "f",
+                "--kind",
+                "k",
+                "--attachment",
+                "zz:1:image/jpeg",
+            ],
+            "attachment 0 is invalid",
+        ),
+        (
+            vec![
+                "--station",
+                "S",
+                "--form",
+                "f",
+                "--kind",
+                "k",
+                "--supersedes",
+                &"a".repeat(64),
+            ],
+            "not in this store",
+        ),
+    ] {
+        let mut full = vec!["record"];
+        full.extend(args);
+        let out = observer(data, &full);
+        assert_eq!(out.status.code(), Some(1), "{full:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{full:?}: {err}");
+    }
+    let big = format!(r#"{{"t":"{}"}}"#, "x".repeat(70 * 1024));
+    let out = observer(
+        data,
+        &[
+            "record",
+            "--station",
+            "S",
+            "--form",
+            "f",
+            "--kind",
+            "k",
+            "--payload",
+            &big,
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("over the limit"));
+    assert_eq!(ok(observer(data, &["list", "--json"])).lines().count(), 1);
+}
+
+#[test]
+fn verify_exits_non_zero_and_names_the_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    for _ in 0..6 {
+        record(data, "S1", "checklist");
+    }
+    let conn = rusqlite::Connection::open(data.join("observer.db")).unwrap();
+    conn.execute("DELETE FROM records WHERE seq IN (3, 4)", [])
+        .unwrap();
+    drop(conn);
+    let out = observer(data, &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TAMPERING FOUND"), "{err}");
+    assert!(err.contains("records 3 to 4 are missing"), "{err}");
+    // Other commands refuse, explaining why, unless told to go on.
+    let out = observer(
+        data,
+        &["record", "--station", "S1", "--form", "f", "--kind", "k"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tampered"));
+    let out = observer(
+        data,
+        &[
+            "--accept-tampering",
+            "record",
+            "--station",
+            "S1",
+            "--form",
+            "f",
+            "--kind",
+            "k",
+            "--json",
+        ],
+    );
+    let saved: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    assert_eq!(saved["seq"], 7);
+}
+
+#[test]
+fn an_unwritable_data_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let out = observer(&file.join("data"), &["init"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create the data directory"));
+}
+
+#[test]
+fn the_demo_records_a_verified_election_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = ok(observer(dir.path(), &["demo"]));
+    assert!(text.contains("no tampering found in 7 records"), "{text}");
+    let lines: Vec<serde_json::Value> = ok(observer(
+        dir.path(),
+        &["list", "--json", "--kind", "results"],
+    ))
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    assert_eq!(lines[1]["body"]["supersedes"], lines[0]["id"]);
+}

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use observer_core::identity::{DeviceKey, FileKeyStore};
+use observer_core::identity::{FileKeyStore, SigningKey};
 use observer_core::record::{sign_record, ChainPosition, NewRecord};
 use observer_core::store::{Query, StateFilter, Store};
 use rusqlite::Connection;
@@ -29,7 +29,7 @@ fn sample_record(i: u64) -> NewRecord {
 /// bytes with ring, and insert the same bytes into SQLite at the same
 /// durability (WAL, synchronous=FULL, one row per commit).
 fn raw_limit(dir: &Path, body: &[u8], n: usize) -> Result<(Samples, Samples, Samples)> {
-    let key = DeviceKey::generate()?;
+    let key = SigningKey::generate()?;
     let conn = Connection::open(dir.join("raw.db"))?;
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -72,7 +72,7 @@ pub fn run(scratch: &Path, saves: usize, records: u64, command: &str) -> Result<
     }
     let save = Samples::new(lat);
     let body = {
-        let k = DeviceKey::generate()?;
+        let k = SigningKey::generate()?;
         sign_record(&sample_record(0), &ChainPosition::first(&k), &k)?.body
     };
     drop(store);

@@ -117,6 +117,7 @@ enum StateArg {
     InFlight,
     Delivered,
     Undelivered,
+    Rejected,
 }
 
 impl From<StateArg> for StateFilter {
@@ -126,6 +127,7 @@ impl From<StateArg> for StateFilter {
             StateArg::InFlight => StateFilter::InFlight,
             StateArg::Delivered => StateFilter::Delivered,
             StateArg::Undelivered => StateFilter::Undelivered,
+            StateArg::Rejected => StateFilter::Rejected,
         }
     }
 }
@@ -301,6 +303,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(out, "pending     {}", c.pending)?;
                 writeln!(out, "in flight   {}", c.in_flight)?;
                 writeln!(out, "delivered   {}", c.delivered)?;
+                writeln!(out, "rejected    {}", c.rejected)?;
                 if let Some(t) = store.tampering() {
                     writeln!(out, "TAMPERING   {t}")?;
                 }
@@ -410,10 +413,11 @@ fn parse_attachment(s: &str) -> Result<(String, u64, String)> {
 }
 
 fn print_record(out: &mut impl Write, r: &StoredRecord, json: bool) -> Result<()> {
-    let state = match r.state {
-        DeliveryState::Pending => "pending",
-        DeliveryState::InFlight => "in flight",
-        DeliveryState::Delivered { .. } => "delivered",
+    let state = match &r.state {
+        DeliveryState::Pending => "pending".to_string(),
+        DeliveryState::InFlight => "in flight".to_string(),
+        DeliveryState::Delivered { .. } => "delivered".to_string(),
+        DeliveryState::Rejected { reason, .. } => format!("rejected: {reason}"),
     };
     if json {
         let body: Value = serde_json::from_slice(&r.envelope.body)?;

@@ -10,6 +10,8 @@
 //!   functions the coordinating server uses too.
 //! * [`store`]: the durable SQLite outbox that keeps every record until a
 //!   signed receipt proves it was delivered.
+//! * [`protocol`]: the sync protocol's wire types, and [`log`], the RFC 6962
+//!   hashing of the coordinator's append-only log: shared with the server.
 //!
 //! ```
 //! use observer_core::identity::FileKeyStore;
@@ -28,6 +30,10 @@
 //! ```
 
 pub mod identity;
+pub mod log;
+pub mod protocol;
 pub mod record;
 
 pub mod store;
+#[cfg(feature = "sync")]
+pub mod sync;

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use observer_core::identity::{DeviceKey, KeyStore, KeyStoreError};
+use observer_core::identity::{KeyStore, KeyStoreError, SigningKey};
 use observer_core::record::{
     sign_record, verify_envelope, ChainPosition, Clock, Envelope, NewRecord, RecordId,
 };
@@ -28,7 +28,7 @@ fn path() -> PathBuf {
 }
 
 fn generate() -> Value {
-    let key = DeviceKey::generate().unwrap();
+    let key = SigningKey::generate().unwrap();
     let pkcs8 = key.wrap(&Fixed(vec![])).unwrap();
     let mut pos = ChainPosition::first(&key);
     pos.captured_at = "2021-01-10T06:00:00.000Z".parse().unwrap();
@@ -78,7 +78,7 @@ fn signatures_and_ids_match_the_shared_vectors() {
     }
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
     let pkcs8 = hex::decode(v["pkcs8"].as_str().unwrap()).unwrap();
-    let key = DeviceKey::unwrap(b"", &Fixed(pkcs8)).unwrap();
+    let key = SigningKey::unwrap(b"", &Fixed(pkcs8)).unwrap();
     assert_eq!(key.public_key().to_string(), v["public_key"]);
     assert_eq!(key.public_key().device_id().to_string(), v["device"]);
     let mut prev: Option<RecordId> = None;

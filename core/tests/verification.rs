@@ -2,7 +2,7 @@
 //! coordinating server relies on to decide what is genuine and what is missing.
 
 use chrono::Utc;
-use observer_core::identity::DeviceKey;
+use observer_core::identity::SigningKey;
 use observer_core::record::{
     limits, sign_record, verify_chain, verify_envelope, ChainFault, ChainHead, ChainPosition,
     Clock, Envelope, NewRecord, RecordId, SeqRange, VerifiedRecord, VerifyError,
@@ -10,8 +10,8 @@ use observer_core::record::{
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-fn key() -> DeviceKey {
-    DeviceKey::generate().unwrap()
+fn key() -> SigningKey {
+    SigningKey::generate().unwrap()
 }
 
 fn payload() -> impl Strategy<Value = Map<String, Value>> {
@@ -40,7 +40,7 @@ fn new_record(p: Map<String, Value>) -> NewRecord {
 }
 
 /// Signs `n` chained records with `key`.
-fn chain(key: &DeviceKey, n: usize) -> Vec<VerifiedRecord> {
+fn chain(key: &SigningKey, n: usize) -> Vec<VerifiedRecord> {
     let mut pos = ChainPosition::first(key);
     let mut out = Vec::new();
     for i in 0..n {
@@ -215,7 +215,7 @@ fn another_devices_key_or_a_false_device_claim_is_refused() {
     ));
 }
 
-fn signed_raw(k: &DeviceKey, body: &[u8]) -> Envelope {
+fn signed_raw(k: &SigningKey, body: &[u8]) -> Envelope {
     let mut m = observer_core::record::SIGNING_DOMAIN.to_vec();
     m.extend_from_slice(body);
     Envelope {

@@ -1,14 +1,14 @@
 //! Who wrote a record: the device's Ed25519 key and how it is kept.
 //!
-//! The private key exists unwrapped only in memory, inside [`DeviceKey`].
+//! The private key exists unwrapped only in memory, inside [`SigningKey`].
 //! At rest it is always wrapped by a [`KeyStore`] that the platform supplies
 //! (Android Keystore, iOS Keychain); [`FileKeyStore`] is the weaker desktop
 //! and test implementation.
 
-mod device;
+mod keys;
 mod keystore;
 
-pub use device::{DeviceId, DeviceKey, PublicKey, SIGNATURE_LEN};
+pub use keys::{DeviceId, PublicKey, SigningKey, SIGNATURE_LEN};
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
 
 /// Errors about the device identity.

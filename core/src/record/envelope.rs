@@ -10,7 +10,7 @@ pub(crate) fn now_ms() -> DateTime<Utc> {
 
 use super::limits::MAX_BODY_BYTES;
 use super::{Body, Clock, NewRecord, RecordError, RecordId, BODY_VERSION};
-use crate::identity::{DeviceId, DeviceKey, PublicKey, SIGNATURE_LEN};
+use crate::identity::{DeviceId, PublicKey, SigningKey, SIGNATURE_LEN};
 
 /// Prefix of every signed message, so a record signature can never be
 /// mistaken for a signature over anything else the device key signs.
@@ -60,7 +60,7 @@ pub struct ChainPosition {
 
 impl ChainPosition {
     /// The position of a device's very first record, captured now.
-    pub fn first(key: &DeviceKey) -> Self {
+    pub fn first(key: &SigningKey) -> Self {
         Self {
             device: key.public_key().device_id(),
             org: None,
@@ -86,7 +86,7 @@ impl ChainPosition {
 pub fn sign_record(
     new: &NewRecord,
     pos: &ChainPosition,
-    key: &DeviceKey,
+    key: &SigningKey,
 ) -> Result<Envelope, RecordError> {
     let body = Body {
         v: BODY_VERSION,

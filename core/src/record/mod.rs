@@ -12,10 +12,10 @@
 //! same module: one implementation of "is this record genuine".
 //!
 //! ```
-//! use observer_core::identity::DeviceKey;
+//! use observer_core::identity::SigningKey;
 //! use observer_core::record::{sign_record, verify_envelope, ChainPosition, NewRecord};
 //!
-//! let key = DeviceKey::generate()?;
+//! let key = SigningKey::generate()?;
 //! let new = NewRecord::builder("KZ-ALA-0042", "incident", 1, "incident")
 //!     .payload_json(r#"{"type": "ballot_stuffing"}"#)
 //!     .build()?;

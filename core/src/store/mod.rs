@@ -30,6 +30,7 @@ mod integrity;
 mod outbox;
 mod query;
 pub(crate) mod schema;
+mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -37,14 +38,15 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::identity::{DeviceId, DeviceKey, KeyStore, PublicKey};
-use crate::record::{now_ms, sign_record, ChainHead, ChainPosition, Clock, NewRecord, RecordId};
+use crate::identity::{DeviceId, KeyStore, PublicKey, SigningKey};
+use crate::record::{now_ms, sign_record, ChainHead, ChainPosition, NewRecord, RecordId};
 
 pub use error::StoreError;
 pub use integrity::{StoreFault, TamperReport};
 pub use outbox::{Counts, DeliveryState};
 pub use query::{Query, StateFilter, StoredRecord};
 pub use schema::SCHEMA_VERSION;
+pub use session::Enrollment;
 
 /// The database file's name inside the store directory.
 pub const DB_FILE: &str = "observer.db";
@@ -76,10 +78,11 @@ pub struct SavedRecord {
 /// An open store. Thread-safe; calls are serialised on one connection.
 pub struct Store {
     conn: Mutex<Connection>,
-    key: DeviceKey,
+    key: SigningKey,
     device: DeviceId,
     path: PathBuf,
     tampering: Option<TamperReport>,
+    session: std::sync::RwLock<session::Session>,
 }
 
 impl std::fmt::Debug for Store {
@@ -121,12 +124,14 @@ impl Store {
         schema::migrate(&mut conn).map_err(|e| e.with_path(&path))?;
         let key = load_or_create_key(&mut conn, keystore)?;
         let device = key.public_key().device_id();
+        let session = session::load(&conn)?;
         let mut store = Self {
             conn: Mutex::new(conn),
             key,
             device,
             path,
             tampering: None,
+            session,
         };
         let report = store.quick_check()?;
         if !report.is_intact() {
@@ -147,6 +152,13 @@ impl Store {
     /// This device's public key, for enrollment.
     pub fn public_key(&self) -> PublicKey {
         self.key.public_key()
+    }
+
+    /// The device key, for the statements sync signs (heartbeat, proof of
+    /// possession). Never leaves the crate.
+    #[cfg_attr(not(feature = "sync"), allow(dead_code))]
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
     }
 
     /// The database file.
@@ -184,7 +196,7 @@ impl Store {
     pub fn save_all(&self, news: &[NewRecord]) -> Result<Vec<SavedRecord>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut pos = next_position(&tx, &self.device)?;
+        let mut pos = self.next_position(&tx)?;
         let mut saved = Vec::with_capacity(news.len());
         {
             let mut known = tx.prepare_cached("SELECT 1 FROM records WHERE id = ?1")?;
@@ -262,7 +274,7 @@ const META_HEAD: &str = "head";
 fn load_or_create_key(
     conn: &mut Connection,
     keystore: &dyn KeyStore,
-) -> Result<DeviceKey, StoreError> {
+) -> Result<SigningKey, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let wrapped: Option<Vec<u8>> = tx
         .query_row(
@@ -272,7 +284,7 @@ fn load_or_create_key(
         )
         .optional()?;
     let key = match wrapped {
-        Some(w) => DeviceKey::unwrap(&w, keystore).map_err(StoreError::KeyUnavailable)?,
+        Some(w) => SigningKey::unwrap(&w, keystore).map_err(StoreError::KeyUnavailable)?,
         None => {
             // A store with records but no key has lost its identity; a new
             // key would fork the chain, so refuse instead.
@@ -281,7 +293,7 @@ fn load_or_create_key(
             {
                 return Err(StoreError::KeyMissing);
             }
-            let key = DeviceKey::generate().map_err(StoreError::KeyUnavailable)?;
+            let key = SigningKey::generate().map_err(StoreError::KeyUnavailable)?;
             let wrapped = key.wrap(keystore).map_err(StoreError::KeyUnavailable)?;
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)",
@@ -327,16 +339,19 @@ fn write_head(conn: &Connection, head: ChainHead) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn next_position(conn: &Connection, device: &DeviceId) -> Result<ChainPosition, StoreError> {
-    let head = read_head(conn)?;
-    Ok(ChainPosition {
-        device: device.clone(),
-        org: None,
-        seq: head.map_or(1, |h| h.seq + 1),
-        prev: head.map(|h| h.id),
-        captured_at: now_ms(),
-        clock: Clock::default(),
-    })
+impl Store {
+    fn next_position(&self, conn: &Connection) -> Result<ChainPosition, StoreError> {
+        let head = read_head(conn)?;
+        let session = self.session();
+        Ok(ChainPosition {
+            device: self.device.clone(),
+            org: session.enrollment.as_ref().map(|e| e.org.clone()),
+            seq: head.map_or(1, |h| h.seq + 1),
+            prev: head.map(|h| h.id),
+            captured_at: now_ms(),
+            clock: session.clock.clone(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Delivery state: pending -> in flight -> delivered (with its receipt).
+//! Delivery state: pending -> in flight -> delivered (with its receipt), or
+//! rejected (with the receipt that said why).
 //!
 //! "In flight" lives only as long as the process that took the batch: if it
 //! dies, opening the store returns those records to pending, because their
@@ -15,7 +16,7 @@ use super::{Store, StoreError, StoredRecord};
 use crate::record::RecordId;
 
 /// Where a record is in the outbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Waiting for a link.
@@ -29,6 +30,13 @@ pub enum DeliveryState {
         /// When the receipt arrived.
         received_at: DateTime<Utc>,
     },
+    /// Refused by the coordinator; kept on the phone, never resent.
+    Rejected {
+        /// The stored receipt's local number.
+        receipt: i64,
+        /// The coordinator's reason.
+        reason: String,
+    },
 }
 
 /// Number of records per delivery state.
@@ -40,12 +48,14 @@ pub struct Counts {
     pub in_flight: u64,
     /// Acknowledged.
     pub delivered: u64,
+    /// Refused by the coordinator.
+    pub rejected: u64,
 }
 
 impl Counts {
     /// All records.
     pub fn total(&self) -> u64 {
-        self.pending + self.in_flight + self.delivered
+        self.pending + self.in_flight + self.delivered + self.rejected
     }
 }
 
@@ -61,7 +71,8 @@ impl Store {
             match r.get::<_, i64>(0)? {
                 0 => c.pending = n,
                 1 => c.in_flight = n,
-                _ => c.delivered = n,
+                2 => c.delivered = n,
+                _ => c.rejected = n,
             }
         }
         Ok(c)
@@ -101,10 +112,18 @@ impl Store {
         Ok(batch)
     }
 
-    /// Marks `ids` delivered, storing `receipt` (the coordinator's signed
-    /// receipt, already verified by the caller) as the proof. Returns how
-    /// many records changed state; ids not in this store are ignored.
-    pub fn mark_delivered(&self, ids: &[RecordId], receipt: &[u8]) -> Result<usize, StoreError> {
+    /// Applies a receipt (the coordinator's signed receipt, already
+    /// verified by the caller): `delivered` ids become delivered, `rejected`
+    /// ones rejected with their reason, in one transaction that also stores
+    /// the receipt bytes as the proof. Records already delivered or rejected
+    /// are left as they are; ids not in this store are ignored. Returns how
+    /// many records changed state.
+    pub fn apply_receipt(
+        &self,
+        receipt: &[u8],
+        delivered: &[RecordId],
+        rejected: &[(RecordId, String)],
+    ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = Utc::now().timestamp_millis();
@@ -116,10 +135,14 @@ impl Store {
         let mut changed = 0;
         {
             let mut stmt = tx.prepare_cached(
-                "UPDATE records SET state = 2, receipt = ?1 WHERE id = ?2 AND state != 2",
+                "UPDATE records SET state = ?1, receipt = ?2, rejection = ?3
+                 WHERE id = ?4 AND state IN (0, 1)",
             )?;
-            for id in ids {
-                changed += stmt.execute(params![rid, id.as_bytes()])?;
+            for id in delivered {
+                changed += stmt.execute(params![2, rid, None::<String>, id.as_bytes()])?;
+            }
+            for (id, reason) in rejected {
+                changed += stmt.execute(params![3, rid, reason, id.as_bytes()])?;
             }
         }
         tx.commit()?;

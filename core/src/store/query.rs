@@ -18,6 +18,8 @@ pub enum StateFilter {
     Delivered,
     /// Pending or in flight: everything still on its way.
     Undelivered,
+    /// Refused by the coordinator (kept, with the reason).
+    Rejected,
 }
 
 impl StateFilter {
@@ -27,6 +29,7 @@ impl StateFilter {
             StateFilter::InFlight => "r.state = 1",
             StateFilter::Delivered => "r.state = 2",
             StateFilter::Undelivered => "r.state IN (0, 1)",
+            StateFilter::Rejected => "r.state = 3",
         }
     }
 }
@@ -145,7 +148,7 @@ pub struct StoredRecord {
 }
 
 pub(super) const RECORD_COLUMNS: &str = "r.seq, r.id, r.body, r.sig, r.station, r.kind, \
-     r.captured_at, r.state, r.receipt, rc.received_at";
+     r.captured_at, r.state, r.receipt, rc.received_at, r.rejection";
 
 pub(super) const RECORD_FROM: &str = "records r LEFT JOIN receipts rc ON rc.id = r.receipt";
 
@@ -172,9 +175,13 @@ pub(super) fn stored_record(r: &Row<'_>) -> rusqlite::Result<StoredRecord> {
     let state = match r.get::<_, i64>(7)? {
         0 => DeliveryState::Pending,
         1 => DeliveryState::InFlight,
-        _ => DeliveryState::Delivered {
+        2 => DeliveryState::Delivered {
             receipt: r.get(8)?,
             received_at: millis(r.get(9)?),
+        },
+        _ => DeliveryState::Rejected {
+            receipt: r.get(8)?,
+            reason: r.get(10)?,
         },
     };
     Ok(StoredRecord {

@@ -12,8 +12,9 @@ use super::StoreError;
 /// Migrations in order; `MIGRATIONS[i]` takes version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
     // v1: records keyed by their chain position, the outbox state beside
-    // each record, receipts that proved delivery, and key/value metadata
-    // (wrapped device key, chain head).
+    // each record (pending, in flight, delivered, rejected), the receipts
+    // that proved delivery or rejection, and key/value metadata (wrapped
+    // device key, chain head, enrollment, server clock).
     "CREATE TABLE meta (
         key   TEXT PRIMARY KEY,
         value BLOB NOT NULL
@@ -31,9 +32,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         station     TEXT NOT NULL,
         kind        TEXT NOT NULL,
         captured_at INTEGER NOT NULL,
-        state       INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),
+        state       INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2, 3)),
         receipt     INTEGER REFERENCES receipts(id),
-        CHECK ((state = 2) = (receipt IS NOT NULL))
+        rejection   TEXT,
+        CHECK ((state IN (2, 3)) = (receipt IS NOT NULL)),
+        CHECK ((state = 3) = (rejection IS NOT NULL))
     );
     CREATE INDEX records_by_state ON records(state, seq);
     CREATE INDEX records_by_station ON records(station, seq);

@@ -105,10 +105,16 @@ fn outbox_moves_pending_in_flight_delivered_and_requeues_after_a_crash() {
     assert_eq!(batch.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(store.counts().unwrap().in_flight, 3);
     let ids: Vec<_> = batch.iter().map(|r| r.id).collect();
-    assert_eq!(store.mark_delivered(&ids[..2], b"receipt-1").unwrap(), 2);
     assert_eq!(
-        store.mark_delivered(&ids[..2], b"receipt-again").unwrap(),
-        0
+        store.apply_receipt(b"receipt-1", &ids[..2], &[]).unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .apply_receipt(b"receipt-again", &ids[..2], &[(ids[0], "conflict".into())])
+            .unwrap(),
+        0,
+        "a delivered record stays delivered"
     );
     let c = store.counts().unwrap();
     assert_eq!((c.pending, c.in_flight, c.delivered), (2, 1, 2));
@@ -132,6 +138,15 @@ fn outbox_moves_pending_in_flight_delivered_and_requeues_after_a_crash() {
     );
     assert_eq!(store.return_to_pending(&[batch[0].id]).unwrap(), 1);
     assert_eq!(store.counts().unwrap().pending, 3);
+    let rejected = store.take_for_delivery(1, usize::MAX).unwrap().remove(0);
+    store
+        .apply_receipt(b"receipt-2", &[], &[(rejected.id, "malformed".into())])
+        .unwrap();
+    let r = store.get(&rejected.id).unwrap().unwrap();
+    assert!(matches!(r.state, DeliveryState::Rejected { ref reason, .. } if reason == "malformed"));
+    assert_eq!(store.counts().unwrap().rejected, 1);
+    let rest = store.take_for_delivery(10, usize::MAX).unwrap();
+    assert!(rest.iter().all(|x| x.id != rejected.id));
 }
 
 #[test]

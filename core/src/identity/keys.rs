@@ -12,15 +12,16 @@ use super::{IdentityError, KeyStore};
 /// Length of an Ed25519 signature in bytes.
 pub const SIGNATURE_LEN: usize = 64;
 
-/// The device's signing key. Never serialised unwrapped: [`DeviceKey::wrap`]
-/// is the only way its secret leaves memory.
-pub struct DeviceKey {
+/// An Ed25519 signing key: a device's, or the coordinator's. Never
+/// serialised unwrapped: [`SigningKey::wrap`] is the only way its secret
+/// leaves memory.
+pub struct SigningKey {
     pair: Ed25519KeyPair,
     /// PKCS#8 document kept (zeroed on drop) so the key can be wrapped again.
     pkcs8: Zeroizing<Vec<u8>>,
 }
 
-impl DeviceKey {
+impl SigningKey {
     /// Creates a fresh key from the operating system's random generator.
     pub fn generate() -> Result<Self, IdentityError> {
         let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
@@ -38,7 +39,7 @@ impl DeviceKey {
         Ok(keystore.wrap(&self.pkcs8)?)
     }
 
-    /// Restores a key that [`DeviceKey::wrap`] produced.
+    /// Restores a key that [`SigningKey::wrap`] produced.
     pub fn unwrap(wrapped: &[u8], keystore: &dyn KeyStore) -> Result<Self, IdentityError> {
         Self::from_pkcs8(keystore.unwrap(wrapped)?)
     }
@@ -58,9 +59,9 @@ impl DeviceKey {
     }
 }
 
-impl fmt::Debug for DeviceKey {
+impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeviceKey")
+        f.debug_struct("SigningKey")
             .field("public", &self.public_key())
             .finish_non_exhaustive()
     }
@@ -182,7 +183,7 @@ mod tests {
     fn wrapped_key_round_trips_and_signs_identically() {
         let dir = tempfile::tempdir().unwrap();
         let ks = FileKeyStore::open_or_create(dir.path().join("k")).unwrap();
-        let key = DeviceKey::generate().unwrap();
+        let key = SigningKey::generate().unwrap();
         let wrapped = key.wrap(&ks).unwrap();
         assert!(
             !wrapped
@@ -190,7 +191,7 @@ mod tests {
                 .any(|w| key.pkcs8.windows(16).any(|p| p == w)),
             "wrapped form must not contain the secret"
         );
-        let back = DeviceKey::unwrap(&wrapped, &ks).unwrap();
+        let back = SigningKey::unwrap(&wrapped, &ks).unwrap();
         assert_eq!(back.public_key(), key.public_key());
         let sig = back.sign(b"m");
         assert!(key.public_key().verify(b"m", &sig));
@@ -199,7 +200,7 @@ mod tests {
 
     #[test]
     fn public_key_text_round_trips_and_rejects_garbage() {
-        let pk = DeviceKey::generate().unwrap().public_key();
+        let pk = SigningKey::generate().unwrap().public_key();
         assert_eq!(pk.to_string().parse::<PublicKey>().unwrap(), pk);
         assert!(matches!(
             "abc".parse::<PublicKey>(),

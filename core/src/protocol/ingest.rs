@@ -1,0 +1,141 @@
+use serde::{Deserialize, Serialize};
+
+use super::Signed;
+use crate::identity::{DeviceId, SIGNATURE_LEN};
+use crate::log::TreeHead;
+use crate::record::{Envelope, RecordId};
+
+/// The device's statement of its newest record, sent first at every contact
+/// so the coordinator learns how many records exist before they arrive. If
+/// the phone is seized afterwards, the records it held are named missing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The device.
+    pub device: DeviceId,
+    /// Its newest seq (0 before its first record).
+    pub seq: u64,
+    /// The id of that record.
+    pub head: Option<RecordId>,
+    /// Device clock, ms since the Unix epoch.
+    pub at_ms: i64,
+}
+
+/// A record on the wire: body bytes and signature, base64 in JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireRecord {
+    /// The body, exactly as signed.
+    #[serde(with = "super::b64")]
+    pub body: Vec<u8>,
+    /// The device's signature.
+    #[serde(with = "super::b64")]
+    pub sig: Vec<u8>,
+}
+
+impl From<&Envelope> for WireRecord {
+    fn from(e: &Envelope) -> Self {
+        Self {
+            body: e.body.clone(),
+            sig: e.sig.to_vec(),
+        }
+    }
+}
+
+impl WireRecord {
+    /// The envelope, if the signature has the right length.
+    pub fn envelope(&self) -> Option<Envelope> {
+        let sig: [u8; SIGNATURE_LEN] = self.sig.as_slice().try_into().ok()?;
+        Some(Envelope {
+            body: self.body.clone(),
+            sig,
+        })
+    }
+}
+
+/// One upload: the heartbeat, then records (possibly none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// A signed [`Heartbeat`].
+    pub heartbeat: Signed,
+    /// Records, oldest first.
+    pub records: Vec<WireRecord>,
+}
+
+/// A record the server holds, and where it sits in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The record.
+    pub id: RecordId,
+    /// Its seq.
+    pub seq: u64,
+    /// Its leaf index in the coordinator's log.
+    pub index: u64,
+}
+
+/// Why the server refused a record. Stable codes: the phone stores them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The signature does not verify with the device's enrolled key.
+    BadSignature,
+    /// Not a valid record body.
+    Malformed,
+    /// Over the size limit.
+    TooLarge,
+    /// Names another device than the one that sent it.
+    WrongDevice,
+    /// Signed for another organisation.
+    WrongOrg,
+    /// Another record with the same seq is already held: the device forked.
+    Conflict,
+}
+
+impl RejectReason {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::BadSignature => "bad_signature",
+            RejectReason::Malformed => "malformed",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::WrongDevice => "wrong_device",
+            RejectReason::WrongOrg => "wrong_org",
+            RejectReason::Conflict => "conflict",
+        }
+    }
+}
+
+/// A refused record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Its position in the batch.
+    pub position: usize,
+    /// Its id, when the bytes arrived intact enough to hash.
+    pub id: RecordId,
+    /// Why.
+    pub reason: RejectReason,
+    /// Details for people.
+    pub detail: String,
+}
+
+/// The coordinator's signed answer to a batch. A record is delivered only
+/// when a receipt, verified with the pinned coordinator key, lists it in
+/// `accepted` or `already`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The organisation.
+    pub org: String,
+    /// The device the batch came from.
+    pub device: DeviceId,
+    /// Server clock when the batch was committed, ms since the Unix epoch.
+    pub server_time_ms: i64,
+    /// Stored by this batch.
+    pub accepted: Vec<Ack>,
+    /// Already stored before (a replay or a retry): delivered all the same.
+    pub already: Vec<Ack>,
+    /// Refused, with reasons.
+    pub rejected: Vec<Rejection>,
+    /// The log's tree head after this batch, which includes every index above.
+    pub tree: TreeHead,
+}

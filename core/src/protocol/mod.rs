@@ -1,0 +1,132 @@
+//! The sync protocol's wire types, shared by the phone and the coordinating
+//! server so both sides parse and check them with the same code.
+//!
+//! Everything the server says that the phone acts on is a [`Signed`]
+//! statement under the coordinator's key, which the phone pinned at
+//! enrollment; everything the phone says is signed by its device key. Each
+//! kind of statement has its own signing domain, so no signature can be
+//! replayed as another kind. `docs/protocol.md` describes the exchange.
+
+pub(crate) mod enrollment;
+mod ingest;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{PublicKey, SigningKey};
+
+pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentCode, ENROLLMENT_CODE_PREFIX};
+pub use ingest::{Ack, Batch, Heartbeat, Receipt, RejectReason, Rejection, WireRecord};
+
+/// Signing domain of a heartbeat (device key).
+pub const HEARTBEAT_DOMAIN: &[u8] = b"observer/heartbeat/v1\0";
+/// Signing domain of a receipt (coordinator key).
+pub const RECEIPT_DOMAIN: &[u8] = b"observer/receipt/v1\0";
+/// Signing domain of the proof of key possession at enrollment (device key).
+pub const ENROLL_DOMAIN: &[u8] = b"observer/enroll/v1\0";
+
+/// Protocol limits, enforced by the server before anything is parsed.
+pub mod limits {
+    /// Most records in one batch.
+    pub const MAX_BATCH_RECORDS: usize = 500;
+    /// Largest request body, compressed or not, in bytes.
+    pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+    /// Largest request body after decompression, in bytes.
+    pub const MAX_DECOMPRESSED_BYTES: usize = 8 * 1024 * 1024;
+    /// Largest signed statement (heartbeat, receipt) body, in bytes.
+    pub const MAX_STATEMENT_BYTES: usize = 1024 * 1024;
+    /// Longest enrollment code, in characters.
+    pub const MAX_ENROLLMENT_CODE: usize = 2048;
+}
+
+/// Why a protocol message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// Not the expected encoding or structure.
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    /// Over a documented size limit.
+    #[error("{what} is {bytes} bytes, over the limit of {limit}")]
+    TooLarge {
+        what: &'static str,
+        bytes: usize,
+        limit: usize,
+    },
+    /// The signature is not the expected key's.
+    #[error("the {what} is not signed by the expected key")]
+    BadSignature { what: &'static str },
+}
+
+/// A JSON statement and the Ed25519 signature over `domain || body`.
+/// The body travels as bytes (base64 in JSON) and is verified before it is
+/// parsed, like a record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signed {
+    /// The statement, JSON bytes.
+    #[serde(with = "b64")]
+    pub body: Vec<u8>,
+    /// Ed25519 signature over domain || body.
+    #[serde(with = "b64")]
+    pub sig: Vec<u8>,
+}
+
+impl Signed {
+    /// Serialises `value` once and signs it under `domain`.
+    pub fn sign<T: Serialize>(domain: &[u8], value: &T, key: &SigningKey) -> Self {
+        let body = serde_json::to_vec(value).expect("protocol types always serialise");
+        let sig = key.sign(&[domain, &body].concat()).to_vec();
+        Self { body, sig }
+    }
+
+    /// Checks size and signature, then parses.
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        domain: &[u8],
+        key: &PublicKey,
+    ) -> Result<T, ProtocolError> {
+        if self.body.len() > limits::MAX_STATEMENT_BYTES {
+            return Err(ProtocolError::TooLarge {
+                what,
+                bytes: self.body.len(),
+                limit: limits::MAX_STATEMENT_BYTES,
+            });
+        }
+        if !key.verify(&[domain, &self.body].concat(), &self.sig) {
+            return Err(ProtocolError::BadSignature { what });
+        }
+        serde_json::from_slice(&self.body).map_err(|e| ProtocolError::Malformed {
+            what,
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// A JSON error body, as every 4xx/5xx answer carries: a stable machine
+/// code and a sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code, e.g. `token_used`, `batch_too_large`.
+    pub error: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+/// Serde helper: bytes as standard base64 text.
+pub(crate) mod b64 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        STANDARD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}

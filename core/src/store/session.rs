@@ -1,0 +1,112 @@
+//! What the phone remembers about its coordinator: the enrollment (who to
+//! trust) and the server clock learned at the last sync. Both are signed
+//! into every new record (`org`, `clock`), so they live beside the chain.
+
+use std::sync::{RwLock, RwLockReadGuard};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+use crate::identity::{DeviceId, PublicKey};
+use crate::record::{Clock, Sha256Digest};
+
+const META_ENROLLMENT: &str = "enrollment";
+const META_CLOCK: &str = "clock";
+
+/// The phone's enrollment with its coordinator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// The coordinating server, `https://host:port`.
+    pub url: String,
+    /// SHA-256 of the server's TLS certificate: the only one accepted.
+    pub tls_sha256: Sha256Digest,
+    /// The coordinator key that signs receipts.
+    #[serde(with = "crate::protocol::enrollment::public_key_text")]
+    pub coordinator: PublicKey,
+    /// The organisation.
+    pub org: String,
+    /// This device, as the server enrolled it.
+    pub device: DeviceId,
+    /// Stations assigned to this observer.
+    pub stations: Vec<String>,
+}
+
+/// The in-memory copy of what new records are signed with.
+#[derive(Debug, Default)]
+pub(super) struct Session {
+    pub(super) enrollment: Option<Enrollment>,
+    pub(super) clock: Clock,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(
+    conn: &Connection,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    let raw: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?;
+    raw.map(|v| {
+        serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+            path: Default::default(),
+            detail: format!("stored {key} is unreadable: {e}"),
+        })
+    })
+    .transpose()
+}
+
+fn write_json<T: Serialize>(conn: &Connection, key: &str, value: &T) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, serde_json::to_vec(value).expect("serialises")],
+    )?;
+    Ok(())
+}
+
+pub(super) fn load(conn: &Connection) -> Result<RwLock<Session>, StoreError> {
+    Ok(RwLock::new(Session {
+        enrollment: read_json(conn, META_ENROLLMENT)?,
+        clock: read_json(conn, META_CLOCK)?.unwrap_or_default(),
+    }))
+}
+
+impl Store {
+    pub(super) fn session(&self) -> RwLockReadGuard<'_, Session> {
+        self.session.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The enrollment, once this device is enrolled.
+    pub fn enrollment(&self) -> Option<Enrollment> {
+        self.session().enrollment.clone()
+    }
+
+    /// Records the enrollment; records signed from now on carry its `org`.
+    pub fn set_enrollment(&self, e: &Enrollment) -> Result<(), StoreError> {
+        write_json(&self.conn(), META_ENROLLMENT, e)?;
+        self.session
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .enrollment = Some(e.clone());
+        Ok(())
+    }
+
+    /// The server clock as last learned.
+    pub fn clock(&self) -> Clock {
+        self.session().clock.clone()
+    }
+
+    /// Records the offset to server time and the newest signed statement
+    /// from the server (`after`); records signed from now on carry them.
+    pub fn set_clock(&self, offset_ms: i64, after: Sha256Digest) -> Result<(), StoreError> {
+        let clock = Clock {
+            offset_ms: Some(offset_ms),
+            after: Some(after),
+        };
+        write_json(&self.conn(), META_CLOCK, &clock)?;
+        self.session
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clock = clock;
+        Ok(())
+    }
+}

@@ -1,0 +1,414 @@
+//! The phone's side of sync: enrollment and delivering the outbox.
+//!
+//! Only the certificate pinned at enrollment is trusted for TLS, and a
+//! record becomes delivered only when a receipt signed by the pinned
+//! coordinator key says so. Each batch is preceded by a signed heartbeat
+//! naming the chain head. The calls block (the platforms run them on a
+//! background worker); [`sync_with_retry`] adds exponential backoff with full
+//! jitter. If the process dies at any point, the store's outbox states make
+//! the next sync resend exactly what was not proved delivered.
+//!
+//! ```no_run
+//! use observer_core::identity::FileKeyStore;
+//! use observer_core::protocol::EnrollmentCode;
+//! use observer_core::store::Store;
+//! use observer_core::sync::{enroll, sync, SyncOptions};
+//!
+//! let keys = FileKeyStore::open_or_create("data/device.kek")?;
+//! let store = Store::open("data".as_ref(), &keys)?;
+//! let code = EnrollmentCode::parse("OBS1:...")?;
+//! enroll(&store, &code, Some("Aigerim"))?;
+//! let summary = sync(&store, &SyncOptions::default())?;
+//! println!("{} delivered, {} still pending", summary.delivered(), summary.remaining);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod backoff;
+mod tls;
+
+use std::io::Read as _;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use backoff::Backoff;
+
+use crate::protocol::{
+    Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt, Signed,
+    WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
+};
+use crate::record::{RecordId, Sha256Digest};
+use crate::store::{Enrollment, Store, StoreError};
+
+/// Largest answer the phone reads from the server.
+const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a sync or enrollment did not complete. Records not proved delivered
+/// stay pending; nothing is lost.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Sync needs an enrollment first.
+    #[error("this device is not enrolled; scan the enrollment code from your coordinator")]
+    NotEnrolled,
+    /// The server presented a certificate other than the pinned one:
+    /// interception, or the wrong server.
+    #[error("the coordinator's identity could not be confirmed at {url}: the connection may be intercepted. Nothing was sent; do not retry on this network, tell your coordinator")]
+    IdentityNotConfirmed { url: String },
+    /// No connection, a timeout, a cut: retry later.
+    #[error("no connection to the coordinator ({0}); records stay queued and will be sent when the link returns")]
+    Network(String),
+    /// The server refused the request.
+    #[error("the coordinator refused the request ({status} {code}): {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The coordinator revoked this device.
+    #[error("the coordinator revoked this device; contact your coordinator")]
+    Revoked,
+    /// An answer that is not a valid receipt signed by the pinned key.
+    #[error("the coordinator's answer could not be verified ({0}); nothing was marked delivered")]
+    BadReceipt(String),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SyncError {
+    /// Whether trying again later may succeed (network trouble, a server
+    /// restarting), as opposed to needing a person's decision.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SyncError::Network(_) => true,
+            SyncError::Refused { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// Bounds on one sync.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Most records per batch.
+    pub batch_records: u32,
+    /// Most body bytes per batch (at least one record is always sent).
+    pub batch_bytes: usize,
+    /// Timeout for each request.
+    pub timeout: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            batch_records: 200,
+            batch_bytes: 1024 * 1024,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one sync did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    /// Records sent (including resends).
+    pub sent: u64,
+    /// Newly stored by the coordinator.
+    pub accepted: u64,
+    /// The coordinator already had them (a retry or replay).
+    pub already: u64,
+    /// Refused, with the coordinator's reason.
+    pub rejected: Vec<(RecordId, String)>,
+    /// Still pending afterwards.
+    pub remaining: u64,
+    /// Server time minus device time, in ms, as measured.
+    pub clock_offset_ms: Option<i64>,
+    /// Request/response round trips.
+    pub batches: u64,
+    /// Request bytes on the wire (compressed bodies).
+    pub bytes_sent: u64,
+}
+
+impl SyncSummary {
+    /// Records now proved delivered.
+    pub fn delivered(&self) -> u64 {
+        self.accepted + self.already
+    }
+}
+
+struct Connection {
+    client: Client,
+    verifier: std::sync::Arc<tls::PinnedCert>,
+    url: String,
+}
+
+impl Connection {
+    fn new(url: &str, pin: Sha256Digest, timeout: Duration) -> Result<Self, SyncError> {
+        let (config, verifier) = tls::pinned_config(pin);
+        let client = Client::builder()
+            .tls_backend_preconfigured(config)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        Ok(Self {
+            client,
+            verifier,
+            url: url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn post(&self, path: &str, body: Vec<u8>, compressed: bool) -> Result<Response, SyncError> {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        if compressed {
+            req = req.header(CONTENT_ENCODING, "zstd");
+        }
+        req.send().map_err(|e| {
+            if self.verifier.mismatch_seen() {
+                SyncError::IdentityNotConfirmed {
+                    url: self.url.clone(),
+                }
+            } else {
+                SyncError::Network(error_chain(&e))
+            }
+        })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Reads an answer's status and body, bounded in size.
+fn read_answer(resp: Response) -> Result<(u16, Vec<u8>), SyncError> {
+    let status = resp.status().as_u16();
+    let mut bytes = Vec::new();
+    resp.take(MAX_RESPONSE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| SyncError::Network(e.to_string()))?;
+    if bytes.len() as u64 > MAX_RESPONSE_BYTES {
+        return Err(SyncError::BadReceipt("the answer is too large".into()));
+    }
+    Ok((status, bytes))
+}
+
+/// The typed body of a 200; a [`SyncError`] otherwise. An unexpected 200
+/// that is not our JSON (a captive portal) is refused, never trusted.
+fn decode<T: DeserializeOwned>(status: u16, bytes: &[u8]) -> Result<T, SyncError> {
+    if status == 200 {
+        return serde_json::from_slice(bytes)
+            .map_err(|e| SyncError::BadReceipt(format!("unexpected answer: {e}")));
+    }
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(e) if e.error == "device_revoked" => Err(SyncError::Revoked),
+        Ok(e) => Err(SyncError::Refused {
+            status,
+            code: e.error,
+            message: e.message,
+        }),
+        Err(_) => Err(SyncError::Refused {
+            status,
+            code: "http".into(),
+            message: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+        }),
+    }
+}
+
+fn answer<T: DeserializeOwned>(resp: Response) -> Result<T, SyncError> {
+    let (status, bytes) = read_answer(resp)?;
+    decode(status, &bytes)
+}
+
+/// The answer to a batch: `{"receipt": ...}` with 200, or with 422 and the
+/// error `records_rejected` when every record was refused (the receipt then
+/// says why, and the phone stores the reasons instead of resending forever).
+fn receipt_answer(resp: Response) -> Result<Signed, SyncError> {
+    #[derive(serde::Deserialize)]
+    struct WithReceipt {
+        receipt: Signed,
+    }
+    let (status, bytes) = read_answer(resp)?;
+    if status == 422 {
+        if let Ok(w) = serde_json::from_slice::<WithReceipt>(&bytes) {
+            return Ok(w.receipt);
+        }
+    }
+    decode::<WithReceipt>(status, &bytes).map(|w| w.receipt)
+}
+
+/// Enrolls this device with the coordinator named in `code`: proves
+/// possession of the device key, then stores the enrollment (server, pinned
+/// certificate, coordinator key, org, stations).
+pub fn enroll(
+    store: &Store,
+    code: &EnrollmentCode,
+    name: Option<&str>,
+) -> Result<Enrollment, SyncError> {
+    let key = store.signing_key();
+    let request = EnrollRequest {
+        token: code.token.clone(),
+        public_key: key.public_key(),
+        name: name.map(str::to_string),
+        proof: key
+            .sign(&EnrollRequest::proof_message(&code.token))
+            .to_vec(),
+    };
+    let conn = Connection::new(&code.url, code.tls_sha256, SyncOptions::default().timeout)?;
+    let body = serde_json::to_vec(&request).expect("serialises");
+    let resp: EnrollResponse = answer(conn.post("/v1/enroll", body, false)?)?;
+    if resp.device != *store.device_id() || resp.org != code.org {
+        return Err(SyncError::BadReceipt(
+            "the server enrolled another device or organisation".into(),
+        ));
+    }
+    let enrollment = Enrollment {
+        url: code.url.clone(),
+        tls_sha256: code.tls_sha256,
+        coordinator: code.coordinator,
+        org: code.org.clone(),
+        device: resp.device,
+        stations: resp.stations,
+    };
+    store.set_enrollment(&enrollment)?;
+    Ok(enrollment)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Delivers the outbox: batches of pending records, each preceded by a
+/// signed heartbeat, until nothing is pending. Always makes at least one
+/// contact (the heartbeat alone when nothing is pending).
+pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError> {
+    let enrollment = store.enrollment().ok_or(SyncError::NotEnrolled)?;
+    let conn = Connection::new(&enrollment.url, enrollment.tls_sha256, opts.timeout)?;
+    let mut summary = SyncSummary::default();
+    loop {
+        let batch = store.take_for_delivery(opts.batch_records, opts.batch_bytes)?;
+        if batch.is_empty() && summary.batches > 0 {
+            break;
+        }
+        let ids: Vec<RecordId> = batch.iter().map(|r| r.id).collect();
+        let result = send_batch(store, &conn, &enrollment, &batch, &mut summary);
+        // Whatever the receipt did not settle goes back to pending: only a
+        // verified receipt proves delivery.
+        store.return_to_pending(&ids)?;
+        result?;
+        if batch.is_empty() {
+            break;
+        }
+    }
+    summary.remaining = store.counts()?.pending;
+    Ok(summary)
+}
+
+fn send_batch(
+    store: &Store,
+    conn: &Connection,
+    enrollment: &Enrollment,
+    batch: &[crate::store::StoredRecord],
+    summary: &mut SyncSummary,
+) -> Result<(), SyncError> {
+    let head = store.head()?;
+    let heartbeat = Heartbeat {
+        device: store.device_id().clone(),
+        seq: head.map_or(0, |h| h.seq),
+        head: head.map(|h| h.id),
+        at_ms: now_ms(),
+    };
+    let body = Batch {
+        heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &heartbeat, store.signing_key()),
+        records: batch
+            .iter()
+            .map(|r| WireRecord::from(&r.envelope))
+            .collect(),
+    };
+    let json = serde_json::to_vec(&body).expect("serialises");
+    let compressed = zstd::encode_all(json.as_slice(), 3)
+        .map_err(|e| SyncError::Network(format!("compression failed: {e}")))?;
+    summary.bytes_sent += compressed.len() as u64;
+    summary.sent += batch.len() as u64;
+    summary.batches += 1;
+    let sent_at = Instant::now();
+    let local_sent = now_ms();
+    let signed = receipt_answer(conn.post("/v1/records", compressed, true)?)?;
+    let rtt = sent_at.elapsed().as_millis() as i64;
+    let receipt: Receipt = signed
+        .open("receipt", RECEIPT_DOMAIN, &enrollment.coordinator)
+        .map_err(|e| SyncError::BadReceipt(e.to_string()))?;
+    if receipt.device != *store.device_id() || receipt.org != enrollment.org {
+        return Err(SyncError::BadReceipt(
+            "the receipt is for another device or organisation".into(),
+        ));
+    }
+    let ours: std::collections::HashSet<RecordId> = batch.iter().map(|r| r.id).collect();
+    let delivered: Vec<RecordId> = receipt
+        .accepted
+        .iter()
+        .chain(&receipt.already)
+        .map(|a| a.id)
+        .filter(|id| ours.contains(id))
+        .collect();
+    let rejected: Vec<(RecordId, String)> = receipt
+        .rejected
+        .iter()
+        .filter(|r| ours.contains(&r.id))
+        .map(|r| (r.id, format!("{}: {}", r.reason.code(), r.detail)))
+        .collect();
+    let receipt_json = serde_json::to_vec(&signed).expect("serialises");
+    store.apply_receipt(&receipt_json, &delivered, &rejected)?;
+    summary.accepted += receipt
+        .accepted
+        .iter()
+        .filter(|a| ours.contains(&a.id))
+        .count() as u64;
+    summary.already += receipt
+        .already
+        .iter()
+        .filter(|a| ours.contains(&a.id))
+        .count() as u64;
+    summary.rejected.extend(rejected);
+    // The server stamped its time somewhere within the round trip; assume
+    // the middle.
+    let offset = receipt.server_time_ms - (local_sent + rtt / 2);
+    store.set_clock(offset, Sha256Digest::of(&signed.body))?;
+    summary.clock_offset_ms = Some(offset);
+    Ok(())
+}
+
+/// [`sync`], retried with [`Backoff`] while the failure is retryable, at most
+/// `attempts` times in all. Returns the last error when all fail.
+pub fn sync_with_retry(
+    store: &Store,
+    opts: &SyncOptions,
+    backoff: &Backoff,
+    attempts: u32,
+) -> Result<SyncSummary, SyncError> {
+    let mut attempt = 0;
+    loop {
+        match sync(store, opts) {
+            Err(e) if e.is_retryable() && attempt + 1 < attempts => {
+                std::thread::sleep(backoff.delay(attempt));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}

@@ -29,7 +29,7 @@ mod error;
 mod integrity;
 mod outbox;
 mod query;
-pub(crate) mod schema;
+pub mod schema;
 mod session;
 
 use std::path::{Path, PathBuf};
@@ -244,8 +244,10 @@ impl Store {
     }
 }
 
-/// Durability and safety settings, chosen on purpose (docs/architecture.md).
-fn configure(conn: &Connection) -> Result<(), StoreError> {
+/// Durability and safety settings, chosen on purpose (docs/architecture.md):
+/// WAL, `synchronous = FULL` (a commit survives a power cut), foreign keys,
+/// no trusted schema. The server's database uses the same.
+pub fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

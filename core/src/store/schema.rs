@@ -1,4 +1,5 @@
-//! The SQLite schema and its migrations, driven by `PRAGMA user_version`.
+//! The phone store's SQLite schema and the migration runner (shared with
+//! the server), driven by `PRAGMA user_version`.
 //!
 //! Each entry of [`MIGRATIONS`] moves the schema one version up and runs in
 //! its own transaction together with the `user_version` bump, so a crash
@@ -10,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// Migrations in order; `MIGRATIONS[i]` takes version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[&str] = &[
     // v1: records keyed by their chain position, the outbox state beside
     // each record (pending, in flight, delivered, rejected), the receipts
     // that proved delivery or rejection, and key/value metadata (wrapped
@@ -47,31 +48,40 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
-pub(crate) fn user_version(conn: &Connection) -> Result<u32, StoreError> {
+/// The schema version recorded in the database.
+pub fn user_version(conn: &Connection) -> Result<u32, StoreError> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    migrate_to(conn, SCHEMA_VERSION)
+    migrate_to(conn, MIGRATIONS, SCHEMA_VERSION)
 }
 
-/// Brings the schema to `target` (tests build every earlier version with it).
-pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), StoreError> {
+/// Brings a database whose schema is defined by `migrations` (entry `i`
+/// takes version `i` to `i + 1`) to version `target`, refusing a database
+/// newer than `migrations` knows. Shared by the phone's store and the
+/// server's, so both migrate the same way.
+pub fn migrate_to(
+    conn: &mut Connection,
+    migrations: &[&str],
+    target: u32,
+) -> Result<(), StoreError> {
+    let latest = migrations.len() as u32;
     let found = user_version(conn)?;
-    if found > SCHEMA_VERSION {
+    if found > latest {
         return Err(StoreError::TooNew {
             found,
-            supported: SCHEMA_VERSION,
+            supported: latest,
         });
     }
-    for v in found..target {
+    for v in found..target.min(latest) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the lock.
         if user_version(&tx)? != v {
             continue;
         }
-        tx.execute_batch(MIGRATIONS[v as usize])?;
+        tx.execute_batch(migrations[v as usize])?;
         tx.pragma_update(None, "user_version", v + 1)?;
         tx.commit()?;
     }

@@ -241,7 +241,7 @@ fn migrates_from_every_earlier_version() {
     for from in 0..SCHEMA_VERSION {
         let fx = Fixture::new();
         let mut conn = fx.raw();
-        schema::migrate_to(&mut conn, from).unwrap();
+        schema::migrate_to(&mut conn, schema::MIGRATIONS, from).unwrap();
         drop(conn);
         let store = fx.open().unwrap();
         assert_eq!(schema::user_version(&store.conn()).unwrap(), SCHEMA_VERSION);

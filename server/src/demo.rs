@@ -1,0 +1,172 @@
+//! The main job on the embedded default: a coordinating server on loopback,
+//! simulated observers who record through a blackout, one phone seized and
+//! purged, then the link returns and everything is delivered at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use observer_core::identity::FileKeyStore;
+use observer_core::protocol::EnrollmentCode;
+use observer_core::record::NewRecord;
+use observer_core::store::{OnTampering, Store};
+use observer_core::sync::{enroll, sync_with_retry, Backoff, SyncOptions};
+use serde_json::json;
+
+use crate::coordinator::{Coordinator, SetupError};
+use crate::storage::Storage;
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Where everything is kept (server and phones).
+    pub dir: PathBuf,
+    /// Simulated observers.
+    pub observers: usize,
+    /// Records each observer makes during the blackout.
+    pub records: usize,
+}
+
+fn phone(dir: &Path) -> Result<Store, Box<dyn std::error::Error + Send + Sync>> {
+    std::fs::create_dir_all(dir)?;
+    let keys = FileKeyStore::open_or_create(dir.join("device.kek"))?;
+    Ok(Store::open_with(dir, &keys, OnTampering::Continue)?)
+}
+
+fn observation(station: &str, i: usize) -> NewRecord {
+    let (form, kind, answers) = match i % 4 {
+        0 => (
+            "opening",
+            "checklist",
+            json!({"ballot_boxes_sealed": i % 7 != 0, "voter_list_shown": true}),
+        ),
+        1 => (
+            "voting",
+            "checklist",
+            json!({"queue": i * 3, "unauthorised_persons": i % 5 == 0}),
+        ),
+        2 => (
+            "incident",
+            "incident",
+            json!({"type": if i % 3 == 0 { "carousel_voting" } else { "ballot_stuffing" }, "note": "seen from the observer area"}),
+        ),
+        _ => (
+            "access",
+            "access",
+            json!({"event": "admitted", "time": "07:00"}),
+        ),
+    };
+    NewRecord::builder(station, form, 1, kind)
+        .payload(answers)
+        .build()
+        .expect("demo records are valid")
+}
+
+/// Runs the simulation against a server already serving `url` from
+/// `server_dir`; prints what happens and returns the phones' directories.
+pub fn simulate(
+    server: &Coordinator,
+    opts: &DemoOptions,
+    out: &mut dyn std::io::Write,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let phones_dir = opts.dir.join("phones");
+    let mut codes: Vec<(PathBuf, String, EnrollmentCode)> = Vec::new();
+    for i in 0..opts.observers {
+        let station = format!("KZ-ALA-{:04}", i + 1);
+        let code = server.issue_code(
+            &[station.clone()],
+            Some(&format!("Observer {}", i + 1)),
+            24,
+            now,
+        )?;
+        codes.push((
+            phones_dir.join(format!("observer-{:02}", i + 1)),
+            station,
+            code,
+        ));
+    }
+    writeln!(
+        out,
+        "1. {} observers enroll at training (QR code -> phone).",
+        opts.observers
+    )?;
+    for (dir, _, code) in &codes {
+        let store = phone(dir)?;
+        enroll(&store, code, None)?;
+    }
+
+    writeln!(
+        out,
+        "2. Election day: the internet is cut. Each observer records {} observations offline.",
+        opts.records
+    )?;
+    for (dir, station, _) in &codes {
+        let store = phone(dir)?;
+        for i in 0..opts.records {
+            store.save(observation(station, i))?;
+        }
+    }
+
+    let seized = &codes[0].0;
+    writeln!(
+        out,
+        "3. Police take observer 1's phone and delete records 5 to 7 before returning it."
+    )?;
+    rusqlite::Connection::open(seized.join(observer_core::store::DB_FILE))?
+        .execute("DELETE FROM records WHERE seq BETWEEN 5 AND 7", [])?;
+
+    writeln!(out, "4. The link returns: every phone syncs at once.")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|s| {
+        for (dir, _, _) in &codes {
+            let tx = tx.clone();
+            s.spawn(move || {
+                let result = phone(dir).and_then(|store| {
+                    Ok(sync_with_retry(
+                        &store,
+                        &SyncOptions::default(),
+                        &Backoff::default(),
+                        5,
+                    )?)
+                });
+                let _ = tx.send((dir.clone(), result.map_err(|e| e.to_string())));
+            });
+        }
+    });
+    drop(tx);
+    let mut delivered = 0;
+    for (dir, result) in rx {
+        match result {
+            Ok(s) => delivered += s.delivered(),
+            Err(e) => writeln!(out, "   {}: {e}", dir.display())?,
+        }
+    }
+    let totals = server.storage.totals()?;
+    writeln!(
+        out,
+        "   delivered {delivered} records; the coordinator holds {} from {} stations.",
+        totals.records, totals.stations
+    )?;
+    for d in server.storage.devices()? {
+        let missing: Vec<String> = d.missing().map(|r| r.to_string()).collect();
+        if !missing.is_empty() {
+            writeln!(
+                out,
+                "   device {} ({}) is missing records {}: possible deletion on the phone.",
+                d.info.id,
+                d.info.name.unwrap_or_default(),
+                missing.join(", ")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the server directory for the demo, with the URL of `port`.
+pub fn init_server(dir: &Path, port: u16) -> Result<Coordinator, SetupError> {
+    Coordinator::init(
+        &dir.join("server"),
+        &format!("https://127.0.0.1:{port}"),
+        "demo-observers",
+    )
+}

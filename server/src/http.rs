@@ -1,0 +1,457 @@
+//! The HTTP API (`docs/protocol.md`, `/openapi.json`). Every refusal is a
+//! 4xx with a JSON [`ErrorBody`] naming the problem; every body is bounded
+//! before it is read; nothing from the network is trusted before its
+//! signature is checked.
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use observer_core::identity::SigningKey;
+use observer_core::protocol::{
+    limits, Ack, Batch, EnrollRequest, EnrollResponse, ErrorBody, Heartbeat, Receipt, RejectReason,
+    Rejection, Signed, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
+};
+use observer_core::record::{
+    limits::MAX_BODY_BYTES, verify_envelope, RecordId, Sha256Digest, VerifiedRecord, VerifyError,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::dashboard;
+use crate::storage::{Outcome, Storage, StorageError, TokenProblem};
+
+/// The OpenAPI description served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Largest enrollment request.
+const MAX_ENROLL_BYTES: usize = 16 * 1024;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The database.
+    pub storage: Arc<dyn Storage>,
+    /// The coordinator's receipt-signing key.
+    pub key: SigningKey,
+    /// The organisation id.
+    pub org: String,
+    /// The coordinator's token for the web view.
+    pub dashboard_token: String,
+}
+
+/// The API's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(dashboard_page))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route("/v1/enroll", post(enroll))
+        .route("/v1/records", post(records))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint; see /openapi.json",
+            )
+        })
+        // Bodies are bounded by each handler, with JSON errors.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// A refusal: status, stable code, sentence.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+    extra: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: code.into(),
+                message: message.into(),
+            },
+            extra: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut v = serde_json::to_value(&self.body).expect("serialises");
+        if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(m)) =
+            (self.extra, &mut v)
+        {
+            m.extend(extra);
+        }
+        (self.status, Json(v)).into_response()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            format!("the server could not store this; retry later ({e})"),
+        )
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal failure: {e}"),
+        ))
+    })
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type must be application/json, not {ct:?}"),
+        ))
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("the request body is over the limit of {limit} bytes; send smaller batches"),
+        )
+    })
+}
+
+fn malformed(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+        format!("the {what} is not valid: {e}"),
+    )
+}
+
+async fn enroll(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    require_json(&headers)?;
+    let bytes = read_body(body, MAX_ENROLL_BYTES).await?;
+    let req: EnrollRequest =
+        serde_json::from_slice(&bytes).map_err(|e| malformed("enrollment request", e))?;
+    if req.name.as_ref().is_some_and(|n| n.len() > 128) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_name",
+            "the name is over 128 bytes",
+        ));
+    }
+    if !req
+        .public_key
+        .verify(&EnrollRequest::proof_message(&req.token), &req.proof)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_proof",
+            "the proof of key possession does not verify",
+        ));
+    }
+    let app2 = app.clone();
+    let info = blocking(move || {
+        let hash = Sha256Digest::of(req.token.as_bytes());
+        Ok(app2
+            .storage
+            .enroll(&hash, &req.public_key, req.name.as_deref(), now_ms())?)
+    })
+    .await?
+    .map_err(|p| match p {
+        TokenProblem::Unknown => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_unknown",
+            "this enrollment code is not known to the coordinator; ask for a new one",
+        ),
+        TokenProblem::Used => ApiError::new(
+            StatusCode::CONFLICT,
+            "token_used",
+            "this enrollment code was used already; each code enrolls one phone",
+        ),
+        TokenProblem::Expired => ApiError::new(
+            StatusCode::GONE,
+            "token_expired",
+            "this enrollment code has expired; ask for a new one",
+        ),
+    })?;
+    Ok(Json(EnrollResponse {
+        device: info.id,
+        org: app.org.clone(),
+        stations: info.stations,
+        server_time_ms: now_ms(),
+    }))
+}
+
+fn decompress(headers: &HeaderMap, raw: Bytes) -> Result<Vec<u8>, ApiError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "identity" | "" => Ok(raw.to_vec()),
+        "zstd" => {
+            let dec = zstd::stream::read::Decoder::new(raw.as_ref())
+                .map_err(|e| malformed("zstd body", e))?;
+            let mut out = Vec::new();
+            dec.take(limits::MAX_DECOMPRESSED_BYTES as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_compression",
+                        format!("the zstd body is damaged: {e}"),
+                    )
+                })?;
+            if out.len() > limits::MAX_DECOMPRESSED_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request_too_large",
+                    format!(
+                        "the decompressed body is over the limit of {} bytes",
+                        limits::MAX_DECOMPRESSED_BYTES
+                    ),
+                ));
+            }
+            Ok(out)
+        }
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("Content-Encoding {other:?} is not supported; use zstd or none"),
+        )),
+    }
+}
+
+/// A checked record, or why it was refused.
+fn check_record(
+    position: usize,
+    wire: &observer_core::protocol::WireRecord,
+    key: &observer_core::identity::PublicKey,
+    org: &str,
+) -> Result<VerifiedRecord, Rejection> {
+    let reject = |reason, detail: String| Rejection {
+        position,
+        id: RecordId::of(&wire.body),
+        reason,
+        detail,
+    };
+    if wire.body.len() > MAX_BODY_BYTES {
+        return Err(reject(
+            RejectReason::TooLarge,
+            format!(
+                "{} bytes, over the limit of {MAX_BODY_BYTES}",
+                wire.body.len()
+            ),
+        ));
+    }
+    let env = wire.envelope().ok_or_else(|| {
+        reject(
+            RejectReason::Malformed,
+            "the signature is not 64 bytes".into(),
+        )
+    })?;
+    let rec = verify_envelope(&env, key).map_err(|e| {
+        let reason = match e {
+            VerifyError::BadSignature => RejectReason::BadSignature,
+            VerifyError::TooLarge { .. } => RejectReason::TooLarge,
+            VerifyError::WrongDevice { .. } => RejectReason::WrongDevice,
+            _ => RejectReason::Malformed,
+        };
+        reject(reason, e.to_string())
+    })?;
+    match &rec.body.org {
+        Some(o) if o != org => Err(reject(
+            RejectReason::WrongOrg,
+            format!("signed for organisation {o:?}, this server is {org:?}"),
+        )),
+        _ => Ok(rec),
+    }
+}
+
+async fn records(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let raw = read_body(body, limits::MAX_REQUEST_BYTES).await?;
+    let app2 = app.clone();
+    blocking(move || ingest(&app2, &headers, raw)).await
+}
+
+fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, ApiError> {
+    let json = decompress(headers, raw)?;
+    let batch: Batch = serde_json::from_slice(&json).map_err(|e| malformed("batch", e))?;
+    if batch.records.len() > limits::MAX_BATCH_RECORDS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_records",
+            format!(
+                "{} records in one batch, over the limit of {}",
+                batch.records.len(),
+                limits::MAX_BATCH_RECORDS
+            ),
+        ));
+    }
+    // Who claims to be speaking: checked against the enrolled key below.
+    let claimed: Heartbeat =
+        serde_json::from_slice(&batch.heartbeat.body).map_err(|e| malformed("heartbeat", e))?;
+    let device = app.storage.device(&claimed.device)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_device",
+            format!(
+                "device {} is not enrolled with this coordinator",
+                claimed.device
+            ),
+        )
+    })?;
+    let heartbeat: Heartbeat = batch
+        .heartbeat
+        .open("heartbeat", HEARTBEAT_DOMAIN, &device.key)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))?;
+    if device.revoked_at_ms.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device_revoked",
+            "the coordinator revoked this device; nothing from it is accepted",
+        ));
+    }
+    let mut verified = Vec::with_capacity(batch.records.len());
+    let mut positions = Vec::with_capacity(batch.records.len());
+    let mut rejected = Vec::new();
+    for (i, w) in batch.records.iter().enumerate() {
+        match check_record(i, w, &device.key, &app.org) {
+            Ok(r) => {
+                verified.push(r);
+                positions.push(i);
+            }
+            Err(r) => rejected.push(r),
+        }
+    }
+    let result = app
+        .storage
+        .ingest(&device.id, &heartbeat, &verified, now_ms())?;
+    let mut accepted = Vec::new();
+    let mut already = Vec::new();
+    for ((rec, outcome), position) in verified.iter().zip(&result.outcomes).zip(positions) {
+        let ack = |index| Ack {
+            id: rec.id,
+            seq: rec.body.seq,
+            index,
+        };
+        match *outcome {
+            Outcome::Accepted { index } => accepted.push(ack(index)),
+            Outcome::Already { index } => already.push(ack(index)),
+            Outcome::Conflict { existing } => rejected.push(Rejection {
+                position,
+                id: rec.id,
+                reason: RejectReason::Conflict,
+                detail: format!(
+                    "record {} of this device is already held with id {existing}; this one is kept aside for the coordinator",
+                    rec.body.seq
+                ),
+            }),
+        }
+    }
+    rejected.sort_by_key(|r| r.position);
+    let receipt = Receipt {
+        org: app.org.clone(),
+        device: device.id,
+        server_time_ms: now_ms(),
+        accepted,
+        already,
+        rejected,
+        tree: result.tree,
+    };
+    let signed = Signed::sign(RECEIPT_DOMAIN, &receipt, &app.key);
+    if receipt.accepted.is_empty() && receipt.already.is_empty() && !receipt.rejected.is_empty() {
+        let first = &receipt.rejected[0];
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "records_rejected",
+            format!(
+                "every record was refused; the first ({}) because {}: {}",
+                first.id,
+                first.reason.code(),
+                first.detail
+            ),
+        );
+        err.extra = Some(json!({ "receipt": signed }));
+        return Err(err);
+    }
+    Ok(Json(json!({ "receipt": signed })).into_response())
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn dashboard_page(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let given = q.token.or(bearer).unwrap_or_default();
+    // Comparing digests keeps the comparison's timing independent of how
+    // much of the token a guess got right.
+    let ok = Sha256Digest::of(given.as_bytes()) == Sha256Digest::of(app.dashboard_token.as_bytes());
+    if !ok {
+        return (StatusCode::UNAUTHORIZED, Html(dashboard::login_page())).into_response();
+    }
+    let app2 = app.clone();
+    match tokio::task::spawn_blocking(move || dashboard::render(app2.storage.as_ref(), &app2.org))
+        .await
+    {
+        Ok(Ok(html)) => Html(html).into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .into_response(),
+    }
+}

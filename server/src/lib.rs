@@ -1,0 +1,13 @@
+//! `observer-server`: the coordinating server.
+//!
+//! Enrolls observers' phones, ingests their signed records (verified with
+//! the same `observer-core` code the phones use), appends them to an
+//! RFC 6962 log and answers with receipts signed by the coordinator key,
+//! and shows the coordinator what arrived, from whom, and what is missing.
+
+pub mod coordinator;
+pub mod dashboard;
+pub mod demo;
+pub mod http;
+pub mod serve;
+pub mod storage;

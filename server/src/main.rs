@@ -1,0 +1,415 @@
+//! `observer-server`: the coordinating server's command line.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use observer_core::identity::DeviceId;
+use observer_server::coordinator::Coordinator;
+use observer_server::demo::{self, DemoOptions};
+use observer_server::serve::serve;
+use observer_server::storage::{RecordFilter, Storage};
+use serde_json::json;
+
+/// Observer's coordinating server: enrolls observers' phones, receives their
+/// signed records, shows what arrived and what is missing.
+#[derive(Parser)]
+#[command(name = "observer-server", version, about, long_about = None)]
+struct Cli {
+    /// The server's data directory.
+    #[arg(
+        long,
+        env = "OBSERVER_SERVER_DATA",
+        default_value = "observer-server-data"
+    )]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the coordinator's signing key, TLS certificate and database.
+    Init {
+        /// How phones reach this server: https://HOST:PORT.
+        #[arg(long)]
+        url: String,
+        /// The organisation's id (letters, digits, '-', '_', '.').
+        #[arg(long, default_value = "observers")]
+        org: String,
+    },
+    /// Serve HTTPS until interrupted.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:8443")]
+        listen: String,
+    },
+    /// Issue a one-time enrollment code (text and QR code) for an observer.
+    Enroll {
+        /// Station(s) the observer is assigned to (repeatable).
+        #[arg(long = "station", required = true)]
+        stations: Vec<String>,
+        /// The observer's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Hours until the code expires.
+        #[arg(long, default_value_t = 72)]
+        valid_hours: u32,
+        /// Print only the code text (no QR code), for scripts.
+        #[arg(long)]
+        text: bool,
+    },
+    /// Enrolled devices, their last contact and their gaps.
+    Devices {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Received records, oldest first.
+    Records {
+        /// Only this station's.
+        #[arg(long)]
+        station: Option<String>,
+        /// Only this device's.
+        #[arg(long)]
+        device: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export every record (with its signed body and signature).
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Ndjson)]
+        format: Format,
+    },
+    /// Revoke a device: nothing more is accepted from it.
+    Revoke {
+        /// The device id (see `devices`).
+        device: String,
+    },
+    /// The main job: a server on loopback, simulated observers through a
+    /// blackout and a seized phone, then everything delivered.
+    Demo {
+        /// Simulated observers.
+        #[arg(long, default_value_t = 20)]
+        observers: usize,
+        /// Records per observer.
+        #[arg(long, default_value_t = 25)]
+        records: usize,
+        /// Exit after the simulation instead of serving until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Ndjson,
+    Csv,
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("observer-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn interrupted() {
+    let term = async {
+        #[cfg(unix)]
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Init { url, org } => {
+            let c = Coordinator::init(&cli.data, &url, &org)?;
+            writeln!(out, "initialised {}", cli.data.display())?;
+            writeln!(out, "url              {}", c.url)?;
+            writeln!(out, "organisation     {}", c.org)?;
+            writeln!(out, "coordinator key  {}", c.key.public_key())?;
+            writeln!(out, "TLS certificate  sha256 {}", c.tls_sha256())?;
+        }
+        Command::Serve { listen } => {
+            let c = Coordinator::open(&cli.data)?;
+            let listener = TcpListener::bind(&listen)?;
+            let addr = listener.local_addr()?;
+            writeln!(out, "observer-server listening on {addr} for {}", c.url)?;
+            writeln!(
+                out,
+                "coordinator view: {}/?token={}",
+                c.url,
+                c.dashboard_token()?
+            )?;
+            out.flush()?;
+            runtime()?.block_on(serve(c, listener, interrupted()))?;
+        }
+        Command::Enroll {
+            stations,
+            name,
+            valid_hours,
+            text,
+        } => {
+            let c = Coordinator::open(&cli.data)?;
+            let code = c
+                .issue_code(&stations, name.as_deref(), valid_hours, now_ms())?
+                .to_text();
+            if !text {
+                let qr = qrcode::QrCode::new(code.as_bytes())?;
+                let image = qr
+                    .render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build();
+                writeln!(out, "{image}")?;
+                writeln!(
+                    out,
+                    "One-time enrollment code for {} (valid {valid_hours} h):",
+                    stations.join(", ")
+                )?;
+            }
+            writeln!(out, "{code}")?;
+        }
+        Command::Devices { json } => {
+            let c = Coordinator::open(&cli.data)?;
+            let devices = c.storage.devices()?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&devices)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<32}  {:<20}  {:>7}  {:>8}  {:>9}  missing",
+                    "device", "observer", "records", "complete", "heartbeat"
+                )?;
+                for d in devices {
+                    let missing: Vec<String> = d.missing().map(|r| r.to_string()).collect();
+                    writeln!(
+                        out,
+                        "{:<32}  {:<20}  {:>7}  {:>8}  {:>9}  {}{}",
+                        d.info.id,
+                        d.info.name.clone().unwrap_or_default(),
+                        d.records,
+                        d.contiguous,
+                        d.heartbeat.map_or("-".into(), |h| h.seq.to_string()),
+                        if missing.is_empty() {
+                            "none".into()
+                        } else {
+                            missing.join(", ")
+                        },
+                        if d.info.revoked_at_ms.is_some() {
+                            "  (revoked)"
+                        } else {
+                            ""
+                        },
+                    )?;
+                }
+            }
+        }
+        Command::Records {
+            station,
+            device,
+            json,
+        } => {
+            let c = Coordinator::open(&cli.data)?;
+            let filter = RecordFilter {
+                station,
+                device: device
+                    .map(|d| DeviceId::try_from(d).map_err(|e| format!("--device: {e}")))
+                    .transpose()?,
+                newest: None,
+            };
+            c.storage.records(&filter, &mut |r| {
+                let line = if json {
+                    json!({
+                        "index": r.index, "id": r.id, "device": r.device, "seq": r.seq,
+                        "station": r.station, "kind": r.kind,
+                        "captured_at_ms": r.captured_at_ms, "received_at_ms": r.received_at_ms,
+                    })
+                    .to_string()
+                } else {
+                    format!(
+                        "{:>8}  {}  {}  seq {:>5}  {:<16}  {}",
+                        r.index,
+                        &r.id.to_string()[..16],
+                        r.device,
+                        r.seq,
+                        r.station,
+                        r.kind
+                    )
+                };
+                writeln!(out, "{line}")
+                    .map_err(|e| observer_server::storage::StorageError::Database(e.to_string()))
+            })?;
+        }
+        Command::Export { format } => {
+            let c = Coordinator::open(&cli.data)?;
+            export(&c, format, &mut out)?;
+        }
+        Command::Revoke { device } => {
+            let c = Coordinator::open(&cli.data)?;
+            let id = DeviceId::try_from(device).map_err(|e| format!("device id: {e}"))?;
+            if !c.storage.revoke(&id, now_ms())? {
+                return Err(format!("no enrolled device {id}").into());
+            }
+            writeln!(out, "revoked {id}: nothing more is accepted from it")?;
+        }
+        Command::Demo {
+            observers,
+            records,
+            once,
+        } => {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let port = listener.local_addr()?.port();
+            std::fs::create_dir_all(&cli.data)?;
+            let dir = tempfile::Builder::new()
+                .prefix("demo-")
+                .tempdir_in(&cli.data)?
+                .keep();
+            let server = demo::init_server(&dir, port)?;
+            let view = format!("{}/?token={}", server.url, server.dashboard_token()?);
+            let serving = Coordinator::open(&server.dir)?;
+            let rt = runtime()?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = rt.spawn(serve(serving, listener, async {
+                let _ = stopped.await;
+            }));
+            writeln!(
+                out,
+                "Observer demo: coordinating server on {} (data in {})",
+                server.url,
+                dir.display()
+            )?;
+            demo::simulate(
+                &server,
+                &DemoOptions {
+                    dir: dir.clone(),
+                    observers: observers.max(1),
+                    records: records.max(8),
+                },
+                &mut out,
+            )?;
+            writeln!(out, "\nLook:")?;
+            writeln!(
+                out,
+                "  coordinator view   {view}   (self-signed certificate: the phones pin it)"
+            )?;
+            writeln!(
+                out,
+                "  devices and gaps   observer-server --data {} devices",
+                server.dir.display()
+            )?;
+            writeln!(
+                out,
+                "  all records        observer-server --data {} export --format csv",
+                server.dir.display()
+            )?;
+            out.flush()?;
+            if !once {
+                writeln!(out, "Serving until Ctrl-C.")?;
+                out.flush()?;
+                rt.block_on(interrupted());
+            }
+            let _ = stop.send(());
+            rt.block_on(task)??;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Result<()> {
+    use base64::Engine as _;
+    use observer_server::storage::StorageError;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let time = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    let all = RecordFilter::default();
+    match format {
+        Format::Ndjson => c.storage.records(&all, &mut |r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            let line = json!({
+                "index": r.index, "id": r.id, "device": r.device, "seq": r.seq,
+                "station": r.station, "kind": r.kind,
+                "captured_at": time(r.captured_at_ms), "received_at": time(r.received_at_ms),
+                "body": body, "body_base64": b64.encode(&r.body), "sig_base64": b64.encode(&r.sig),
+            });
+            writeln!(out, "{line}").map_err(|e| StorageError::Database(e.to_string()))
+        })?,
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record([
+                "index",
+                "id",
+                "device",
+                "seq",
+                "station",
+                "kind",
+                "captured_at",
+                "received_at",
+                "payload",
+                "body_base64",
+                "sig_base64",
+            ])?;
+            c.storage.records(&all, &mut |r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                w.write_record([
+                    r.index.to_string(),
+                    r.id.to_string(),
+                    r.device.to_string(),
+                    r.seq.to_string(),
+                    r.station,
+                    r.kind,
+                    time(r.captured_at_ms),
+                    time(r.received_at_ms),
+                    body["payload"].to_string(),
+                    b64.encode(&r.body),
+                    b64.encode(&r.sig),
+                ])
+                .map_err(|e| StorageError::Database(e.to_string()))
+            })?;
+            w.flush()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,237 @@
+//! Where the coordinator's data lives, behind one trait so the HTTP layer
+//! does not know which database holds it. [`sqlite::SqliteStorage`] is the
+//! embedded default (a laptop); a PostgreSQL backend for a national
+//! deployment implements the same trait.
+//!
+//! Every method is blocking; the HTTP layer calls them on tokio's blocking
+//! pool. Records reach [`Storage::ingest`] already verified: the storage
+//! only decides "new, already held, or conflicting" and commits atomically.
+
+pub mod sqlite;
+
+use observer_core::identity::{DeviceId, PublicKey};
+use observer_core::log::TreeHead;
+use observer_core::protocol::Heartbeat;
+use observer_core::record::{ChainFault, ChainHead, RecordId, Sha256Digest, VerifiedRecord};
+use serde::Serialize;
+
+/// A storage failure (not a refusal: those are typed outcomes).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The database holds something this code cannot read.
+    #[error("the server database is damaged: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        StorageError::Database(e.to_string())
+    }
+}
+
+impl From<observer_core::store::StoreError> for StorageError {
+    fn from(e: observer_core::store::StoreError) -> Self {
+        StorageError::Database(e.to_string())
+    }
+}
+
+/// A one-time enrollment token, stored only as its hash.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    /// SHA-256 of the token text.
+    pub hash: Sha256Digest,
+    /// Stations the enrolled observer is assigned to.
+    pub stations: Vec<String>,
+    /// The observer's name, as the coordinator wrote it.
+    pub name: Option<String>,
+    /// When the token stops working, ms since the epoch.
+    pub expires_at_ms: i64,
+}
+
+/// Why a token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// No such token was issued.
+    Unknown,
+    /// It was used already (by another device).
+    Used,
+    /// It expired.
+    Expired,
+}
+
+/// An enrolled device.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceInfo {
+    /// Its id (derived from its key).
+    pub id: DeviceId,
+    /// Its public key.
+    #[serde(serialize_with = "as_text")]
+    pub key: PublicKey,
+    /// The observer's name.
+    pub name: Option<String>,
+    /// Assigned stations.
+    pub stations: Vec<String>,
+    /// Enrollment time, ms since the epoch.
+    pub enrolled_at_ms: i64,
+    /// Revocation time, if revoked.
+    pub revoked_at_ms: Option<i64>,
+    /// Last contact, ms since the epoch.
+    pub last_contact_ms: Option<i64>,
+}
+
+fn as_text<S: serde::Serializer>(k: &PublicKey, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&k.to_string())
+}
+
+/// What happened to one record of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored now, at this log index.
+    Accepted { index: u64 },
+    /// Held already, at this log index.
+    Already { index: u64 },
+    /// Another record holds this device's seq: kept aside as a conflict.
+    Conflict { existing: RecordId },
+}
+
+/// The result of committing one batch.
+#[derive(Clone, Debug)]
+pub struct IngestResult {
+    /// One outcome per record, in batch order.
+    pub outcomes: Vec<Outcome>,
+    /// The log's head after the commit.
+    pub tree: TreeHead,
+}
+
+/// A device as the coordinator sees it: what arrived, what is known to
+/// exist, what is missing.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceView {
+    /// The device.
+    #[serde(flatten)]
+    pub info: DeviceInfo,
+    /// Records held.
+    pub records: u64,
+    /// Highest seq such that 1..=seq are all held.
+    pub contiguous: u64,
+    /// The newest `(seq, id)` the device declared in a heartbeat.
+    pub heartbeat: Option<ChainHead>,
+    /// Missing ranges (possible deletions), broken links, forks.
+    pub faults: Vec<ChainFault>,
+    /// Records refused because another record holds their seq.
+    pub conflicts: u64,
+}
+
+impl DeviceView {
+    /// Seq numbers known to exist (from records or heartbeats) but not held.
+    pub fn missing(&self) -> impl Iterator<Item = observer_core::record::SeqRange> + '_ {
+        self.faults.iter().filter_map(|f| match f {
+            ChainFault::Missing { range } => Some(*range),
+            _ => None,
+        })
+    }
+}
+
+/// A stored record.
+#[derive(Clone, Debug)]
+pub struct RecordRow {
+    /// Leaf index in the log.
+    pub index: u64,
+    /// The record's id.
+    pub id: RecordId,
+    /// The device.
+    pub device: DeviceId,
+    /// Its seq.
+    pub seq: u64,
+    /// Its station.
+    pub station: String,
+    /// Its kind.
+    pub kind: String,
+    /// Capture time (device clock), ms since the epoch.
+    pub captured_at_ms: i64,
+    /// Arrival time, ms since the epoch.
+    pub received_at_ms: i64,
+    /// The signed body.
+    pub body: Vec<u8>,
+    /// The device's signature.
+    pub sig: Vec<u8>,
+}
+
+/// Which records to read.
+#[derive(Clone, Debug, Default)]
+pub struct RecordFilter {
+    /// Only this station's.
+    pub station: Option<String>,
+    /// Only this device's.
+    pub device: Option<DeviceId>,
+    /// At most this many, newest first when set (oldest first otherwise).
+    pub newest: Option<u64>,
+}
+
+/// Totals for the coordinator's overview.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    /// Enrolled devices.
+    pub devices: u64,
+    /// Revoked devices.
+    pub revoked: u64,
+    /// Records held.
+    pub records: u64,
+    /// Distinct stations with records.
+    pub stations: u64,
+    /// Records known to exist but not held, over all devices.
+    pub missing: u64,
+}
+
+/// The coordinator's storage.
+pub trait Storage: Send + Sync + 'static {
+    /// Stores a new enrollment token.
+    fn add_token(&self, token: &NewToken, now_ms: i64) -> Result<(), StorageError>;
+
+    /// Consumes the token with this hash for `device`, atomically: a token
+    /// works once. Re-enrolling the same key with a new token updates its
+    /// stations and name.
+    fn enroll(
+        &self,
+        token_hash: &Sha256Digest,
+        key: &PublicKey,
+        name: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Result<DeviceInfo, TokenProblem>, StorageError>;
+
+    /// The device with this id, if enrolled.
+    fn device(&self, id: &DeviceId) -> Result<Option<DeviceInfo>, StorageError>;
+
+    /// Marks a device revoked; returns false if there is no such device.
+    fn revoke(&self, id: &DeviceId, now_ms: i64) -> Result<bool, StorageError>;
+
+    /// Commits a batch from `device` in one transaction: the heartbeat,
+    /// then each verified record (stored once, by id; a different record at
+    /// a held seq is kept aside as a conflict), appended to the log.
+    fn ingest(
+        &self,
+        device: &DeviceId,
+        heartbeat: &Heartbeat,
+        records: &[VerifiedRecord],
+        now_ms: i64,
+    ) -> Result<IngestResult, StorageError>;
+
+    /// Every device with its chain state.
+    fn devices(&self) -> Result<Vec<DeviceView>, StorageError>;
+
+    /// Records matching `filter`, streamed to `each` (constant memory).
+    fn records(
+        &self,
+        filter: &RecordFilter,
+        each: &mut dyn FnMut(RecordRow) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
+
+    /// Overview numbers.
+    fn totals(&self) -> Result<Totals, StorageError>;
+
+    /// The log's current head.
+    fn tree_head(&self) -> Result<TreeHead, StorageError>;
+}

@@ -1,0 +1,495 @@
+//! The embedded default: one SQLite file, WAL, `synchronous = FULL` (a
+//! receipt is only signed for what survives a power cut).
+//!
+//! The log's leaves are the records themselves: a record's rowid is its leaf
+//! index and its leaf hash is `leaf_hash(id)`, so the log cannot disagree
+//! with the records table. The Merkle frontier (O(log n) hashes) is kept in
+//! `meta` and updated in the same transaction as the records it covers.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use observer_core::identity::{DeviceId, PublicKey};
+use observer_core::log::{leaf_hash, Frontier, TreeHead};
+use observer_core::protocol::Heartbeat;
+use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest, VerifiedRecord};
+use observer_core::store::{configure, schema};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::{
+    DeviceInfo, DeviceView, IngestResult, NewToken, Outcome, RecordFilter, RecordRow, Storage,
+    StorageError, TokenProblem, Totals,
+};
+
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE tokens (
+        hash       BLOB PRIMARY KEY,
+        stations   TEXT NOT NULL,
+        name       TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER,
+        device     TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE devices (
+        id           TEXT PRIMARY KEY,
+        public_key   BLOB NOT NULL,
+        name         TEXT,
+        stations     TEXT NOT NULL,
+        enrolled_at  INTEGER NOT NULL,
+        revoked_at   INTEGER,
+        last_contact INTEGER,
+        hb_seq       INTEGER,
+        hb_head      BLOB
+    ) WITHOUT ROWID;
+    CREATE TABLE records (
+        log_index   INTEGER PRIMARY KEY,
+        id          BLOB NOT NULL UNIQUE,
+        device      TEXT NOT NULL REFERENCES devices(id),
+        seq         INTEGER NOT NULL,
+        prev        BLOB,
+        station     TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        captured_at INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        body        BLOB NOT NULL,
+        sig         BLOB NOT NULL,
+        UNIQUE (device, seq)
+    );
+    CREATE INDEX records_by_station ON records(station, log_index);
+    CREATE TABLE conflicts (
+        id          BLOB PRIMARY KEY,
+        device      TEXT NOT NULL REFERENCES devices(id),
+        seq         INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        body        BLOB NOT NULL,
+        sig         BLOB NOT NULL
+    );
+"];
+
+const META_FRONTIER: &str = "frontier";
+
+/// The SQLite storage. One connection behind a mutex: SQLite has one writer
+/// at a time anyway, and a batch is one transaction.
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+    frontier: Mutex<Frontier>,
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        schema::migrate_to(&mut conn, MIGRATIONS, MIGRATIONS.len() as u32)?;
+        let frontier = read_frontier(&conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            frontier: Mutex::new(frontier),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads a meta value (the coordinator's wrapped key, say).
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Writes a meta value.
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}
+
+fn read_frontier(conn: &Connection) -> Result<Frontier, StorageError> {
+    let raw: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [META_FRONTIER],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let frontier: Frontier = match raw {
+        Some(v) => serde_json::from_slice(&v)
+            .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))?,
+        None => Frontier::new(),
+    };
+    let rows: i64 = conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?;
+    if frontier.size() != rows as u64 {
+        return Err(StorageError::Corrupt(format!(
+            "the log has {} leaves but {rows} records are stored",
+            frontier.size()
+        )));
+    }
+    Ok(frontier)
+}
+
+fn blob32(r: &Row<'_>, i: usize) -> rusqlite::Result<[u8; 32]> {
+    let v: Vec<u8> = r.get(i)?;
+    v.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Blob,
+            "expected 32 bytes".into(),
+        )
+    })
+}
+
+fn device_id(r: &Row<'_>, i: usize) -> rusqlite::Result<DeviceId> {
+    let s: String = r.get(i)?;
+    DeviceId::try_from(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn stations(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+const DEVICE_COLUMNS: &str =
+    "id, public_key, name, stations, enrolled_at, revoked_at, last_contact, hb_seq, hb_head";
+
+fn device_row(r: &Row<'_>) -> rusqlite::Result<(DeviceInfo, Option<ChainHead>)> {
+    let hb = match (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<Vec<u8>>>(8)?) {
+        (Some(seq), Some(head)) if seq > 0 => Some(ChainHead {
+            seq: seq as u64,
+            id: RecordId::from_bytes(head.try_into().unwrap_or([0; 32])),
+        }),
+        _ => None,
+    };
+    Ok((
+        DeviceInfo {
+            id: device_id(r, 0)?,
+            key: PublicKey::from_bytes(blob32(r, 1)?),
+            name: r.get(2)?,
+            stations: stations(&r.get::<_, String>(3)?),
+            enrolled_at_ms: r.get(4)?,
+            revoked_at_ms: r.get(5)?,
+            last_contact_ms: r.get(6)?,
+        },
+        hb,
+    ))
+}
+
+impl Storage for SqliteStorage {
+    fn add_token(&self, t: &NewToken, now_ms: i64) -> Result<(), StorageError> {
+        self.conn().execute(
+            "INSERT INTO tokens (hash, stations, name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                t.hash.as_bytes(),
+                serde_json::to_string(&t.stations).expect("serialises"),
+                t.name,
+                now_ms,
+                t.expires_at_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn enroll(
+        &self,
+        token_hash: &Sha256Digest,
+        key: &PublicKey,
+        name: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Result<DeviceInfo, TokenProblem>, StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let token: Option<(String, Option<String>, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT stations, name, expires_at, used_at FROM tokens WHERE hash = ?1",
+                [token_hash.as_bytes()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((st, token_name, expires, used)) = token else {
+            return Ok(Err(TokenProblem::Unknown));
+        };
+        if used.is_some() {
+            return Ok(Err(TokenProblem::Used));
+        }
+        if expires <= now_ms {
+            return Ok(Err(TokenProblem::Expired));
+        }
+        let id = key.device_id();
+        let name = name.map(str::to_string).or(token_name);
+        tx.execute(
+            "UPDATE tokens SET used_at = ?1, device = ?2 WHERE hash = ?3",
+            params![now_ms, id.as_str(), token_hash.as_bytes()],
+        )?;
+        tx.execute(
+            "INSERT INTO devices (id, public_key, name, stations, enrolled_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, stations = excluded.stations",
+            params![id.as_str(), key.as_bytes(), name, st, now_ms],
+        )?;
+        let info = tx.query_row(
+            &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"),
+            [id.as_str()],
+            device_row,
+        )?;
+        tx.commit()?;
+        Ok(Ok(info.0))
+    }
+
+    fn device(&self, id: &DeviceId) -> Result<Option<DeviceInfo>, StorageError> {
+        Ok(self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"
+            ))?
+            .query_row([id.as_str()], device_row)
+            .optional()?
+            .map(|(d, _)| d))
+    }
+
+    fn revoke(&self, id: &DeviceId, now_ms: i64) -> Result<bool, StorageError> {
+        let n = self.conn().execute(
+            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2",
+            params![now_ms, id.as_str()],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn ingest(
+        &self,
+        device: &DeviceId,
+        hb: &Heartbeat,
+        records: &[VerifiedRecord],
+        now_ms: i64,
+    ) -> Result<IngestResult, StorageError> {
+        let mut conn = self.conn();
+        let mut frontier_guard = self.frontier.lock().unwrap_or_else(|p| p.into_inner());
+        // Work on a copy: the in-memory frontier moves only if the commit does.
+        let mut frontier = frontier_guard.clone();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(records.len());
+        {
+            let mut by_id = tx.prepare_cached("SELECT log_index FROM records WHERE id = ?1")?;
+            let mut by_seq =
+                tx.prepare_cached("SELECT id FROM records WHERE device = ?1 AND seq = ?2")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut conflict = tx.prepare_cached(
+                "INSERT OR IGNORE INTO conflicts (id, device, seq, received_at, body, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for r in records {
+                let b = &r.body;
+                if let Some(index) = by_id
+                    .query_row([r.id.as_bytes()], |row| row.get::<_, i64>(0))
+                    .optional()?
+                {
+                    outcomes.push(Outcome::Already {
+                        index: index as u64,
+                    });
+                    continue;
+                }
+                let existing: Option<[u8; 32]> = by_seq
+                    .query_row(params![device.as_str(), b.seq as i64], |row| blob32(row, 0))
+                    .optional()?;
+                if let Some(existing) = existing {
+                    conflict.execute(params![
+                        r.id.as_bytes(),
+                        device.as_str(),
+                        b.seq as i64,
+                        now_ms,
+                        r.envelope.body,
+                        r.envelope.sig.as_slice()
+                    ])?;
+                    outcomes.push(Outcome::Conflict {
+                        existing: RecordId::from_bytes(existing),
+                    });
+                    continue;
+                }
+                let index = frontier.push(leaf_hash(r.id.as_bytes()));
+                insert.execute(params![
+                    index as i64,
+                    r.id.as_bytes(),
+                    device.as_str(),
+                    b.seq as i64,
+                    b.prev.map(|p| p.as_bytes().to_vec()),
+                    b.station.as_str(),
+                    b.kind.as_str(),
+                    b.captured_at.timestamp_millis(),
+                    now_ms,
+                    r.envelope.body,
+                    r.envelope.sig.as_slice()
+                ])?;
+                outcomes.push(Outcome::Accepted { index });
+            }
+        }
+        tx.execute(
+            "UPDATE devices SET last_contact = ?1,
+                 hb_seq = CASE WHEN ?2 > coalesce(hb_seq, 0) THEN ?2 ELSE hb_seq END,
+                 hb_head = CASE WHEN ?2 > coalesce(hb_seq, 0) THEN ?3 ELSE hb_head END
+             WHERE id = ?4",
+            params![
+                now_ms,
+                hb.seq as i64,
+                hb.head.map(|h| h.as_bytes().to_vec()),
+                device.as_str()
+            ],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![
+                META_FRONTIER,
+                serde_json::to_vec(&frontier).expect("serialises")
+            ],
+        )?;
+        tx.commit()?;
+        let tree = TreeHead {
+            size: frontier.size(),
+            root: frontier.root(),
+        };
+        *frontier_guard = frontier;
+        Ok(IngestResult { outcomes, tree })
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceView>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at, id"
+        ))?;
+        let devices: Vec<(DeviceInfo, Option<ChainHead>)> =
+            stmt.query_map([], device_row)?.collect::<Result<_, _>>()?;
+        let mut chain = conn
+            .prepare_cached("SELECT seq, id, prev FROM records WHERE device = ?1 ORDER BY seq")?;
+        let mut conflicts =
+            conn.prepare_cached("SELECT count(*) FROM conflicts WHERE device = ?1")?;
+        let mut out = Vec::with_capacity(devices.len());
+        for (info, heartbeat) in devices {
+            let mut v = ChainVerifier::new();
+            let mut rows = chain.query([info.id.as_str()])?;
+            let mut contiguous = 0u64;
+            let mut n = 0u64;
+            while let Some(r) = rows.next()? {
+                let seq = r.get::<_, i64>(0)? as u64;
+                let prev: Option<Vec<u8>> = r.get(2)?;
+                v.push(
+                    seq,
+                    RecordId::from_bytes(blob32(r, 1)?),
+                    prev.and_then(|p| p.try_into().ok())
+                        .map(RecordId::from_bytes),
+                );
+                n += 1;
+                if seq == contiguous + 1 {
+                    contiguous = seq;
+                }
+            }
+            let report = v.finish(heartbeat);
+            let conflicts: i64 = conflicts.query_row([info.id.as_str()], |r| r.get(0))?;
+            out.push(DeviceView {
+                info,
+                records: n,
+                contiguous,
+                heartbeat,
+                faults: report.faults,
+                conflicts: conflicts as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    fn records(
+        &self,
+        filter: &RecordFilter,
+        each: &mut dyn FnMut(RecordRow) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let conn = self.conn();
+        let mut sql = String::from(
+            "SELECT log_index, id, device, seq, station, kind, captured_at, received_at, body, sig FROM records WHERE 1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(s) = &filter.station {
+            args.push(s.clone().into());
+            sql.push_str(&format!(" AND station = ?{}", args.len()));
+        }
+        if let Some(d) = &filter.device {
+            args.push(d.as_str().to_string().into());
+            sql.push_str(&format!(" AND device = ?{}", args.len()));
+        }
+        match filter.newest {
+            Some(n) => {
+                args.push((n as i64).into());
+                sql.push_str(&format!(" ORDER BY log_index DESC LIMIT ?{}", args.len()));
+            }
+            None => sql.push_str(" ORDER BY log_index"),
+        }
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        while let Some(r) = rows.next()? {
+            each(RecordRow {
+                index: r.get::<_, i64>(0)? as u64,
+                id: RecordId::from_bytes(blob32(r, 1)?),
+                device: device_id(r, 2)?,
+                seq: r.get::<_, i64>(3)? as u64,
+                station: r.get(4)?,
+                kind: r.get(5)?,
+                captured_at_ms: r.get(6)?,
+                received_at_ms: r.get(7)?,
+                body: r.get(8)?,
+                sig: r.get(9)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn totals(&self) -> Result<Totals, StorageError> {
+        let (devices, revoked, records, stations) = self.conn().query_row(
+            "SELECT (SELECT count(*) FROM devices),
+                    (SELECT count(*) FROM devices WHERE revoked_at IS NOT NULL),
+                    (SELECT count(*) FROM records),
+                    (SELECT count(DISTINCT station) FROM records)",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            },
+        )?;
+        let missing = self
+            .devices()?
+            .iter()
+            .flat_map(|d| {
+                d.missing()
+                    .map(|r| r.last - r.first + 1)
+                    .collect::<Vec<_>>()
+            })
+            .sum();
+        Ok(Totals {
+            devices: devices as u64,
+            revoked: revoked as u64,
+            records: records as u64,
+            stations: stations as u64,
+            missing,
+        })
+    }
+
+    fn tree_head(&self) -> Result<TreeHead, StorageError> {
+        let f = self.frontier.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(TreeHead {
+            size: f.size(),
+            root: f.root(),
+        })
+    }
+}

@@ -9,10 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use observer_core::identity::FileKeyStore;
+use observer_core::protocol::EnrollmentCode;
 use observer_core::record::NewRecord;
 use observer_core::store::{
     DeliveryState, OnTampering, Query, StateFilter, Store, StoredRecord, SCHEMA_VERSION,
 };
+use observer_core::sync::{enroll, sync_with_retry, Backoff, SyncOptions};
 use serde_json::{json, Value};
 
 /// Observer's desktop field client: record signed observations offline,
@@ -93,6 +95,24 @@ enum Command {
     /// Show this device, its chain head and its outbox counts.
     Status {
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enroll this device with a coordinator, from the code it issued
+    /// (`observer-server enroll`).
+    Enroll {
+        /// The enrollment code (OBS1:...).
+        code: String,
+        /// Your name, shown to the coordinator.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Deliver pending records to the coordinator, retrying with backoff.
+    Sync {
+        /// Attempts before giving up (each after a randomised, growing wait).
+        #[arg(long, default_value_t = 5)]
+        attempts: u32,
+        /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -306,6 +326,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(out, "rejected    {}", c.rejected)?;
                 if let Some(t) = store.tampering() {
                     writeln!(out, "TAMPERING   {t}")?;
+                }
+            }
+        }
+        Command::Enroll { code, name } => {
+            let code = EnrollmentCode::parse(&code)?;
+            let store = open(&cli.data, policy)?;
+            let e = enroll(&store, &code, name.as_deref())?;
+            writeln!(
+                out,
+                "enrolled with {} ({}) as device {}",
+                e.url, e.org, e.device
+            )?;
+            writeln!(out, "stations: {}", e.stations.join(", "))?;
+        }
+        Command::Sync { attempts, json } => {
+            let store = open(&cli.data, policy)?;
+            let s = sync_with_retry(
+                &store,
+                &SyncOptions::default(),
+                &Backoff::default(),
+                attempts.max(1),
+            )?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&s)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "sent {}, delivered {} ({} new, {} already there), rejected {}, still pending {}",
+                    s.sent,
+                    s.delivered(),
+                    s.accepted,
+                    s.already,
+                    s.rejected.len(),
+                    s.remaining
+                )?;
+                for (id, reason) in &s.rejected {
+                    writeln!(out, "  rejected {id}: {reason}")?;
+                }
+                if let Some(o) = s.clock_offset_ms {
+                    writeln!(
+                        out,
+                        "clock: this device is {} ms {} the coordinator",
+                        o.abs(),
+                        if o >= 0 { "behind" } else { "ahead of" }
+                    )?;
                 }
             }
         }

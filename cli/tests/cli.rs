@@ -43,7 +43,9 @@ fn record(data: &Path, station: &str, kind: &str) -> String {
 #[test]
 fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in ["init", "record", "list", "verify", "status", "demo", "load"] {
+    for cmd in [
+        "init", "record", "list", "verify", "status", "enroll", "sync", "demo", "load",
+    ] {
         let text = ok(observer(dir.path(), &[cmd, "--help"]));
         assert!(text.contains("Usage:"), "{cmd}: {text}");
     }

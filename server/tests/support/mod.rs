@@ -1,0 +1,296 @@
+//! Test support: a real `observer-server` process on loopback, phones built
+//! on the real core, and a fault-injecting TCP proxy.
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use observer_core::identity::{FileKeyStore, PublicKey};
+use observer_core::protocol::EnrollmentCode;
+use observer_core::store::{OnTampering, Store};
+use observer_core::sync::enroll;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_observer-server");
+
+/// The ring provider as the process default, for reqwest clients in tests.
+pub fn install_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real server process.
+pub struct Server {
+    pub data: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// Initialises a data directory and starts serving it.
+    pub fn start(data: &Path) -> Self {
+        let port = free_port();
+        let out = Command::new(BIN)
+            .arg("--data")
+            .arg(data)
+            .args([
+                "init",
+                "--url",
+                &format!("https://127.0.0.1:{port}"),
+                "--org",
+                "test-org",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut s = Self {
+            data: data.to_owned(),
+            port,
+            child: None,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(BIN)
+            .arg("--data")
+            .arg(&self.data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(line.contains("listening"), "server said {line:?}");
+        // Keep draining, so the server never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs an `observer-server` command on this data directory.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(BIN)
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn code(&self, station: &str) -> EnrollmentCode {
+        EnrollmentCode::parse(self.cli(&["enroll", "--station", station, "--text"]).trim()).unwrap()
+    }
+
+    /// The server's database, read directly.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data.join("server.db")).unwrap()
+    }
+
+    pub fn record_count(&self) -> (u64, u64) {
+        self.db()
+            .query_row(
+                "SELECT count(*), count(DISTINCT id) FROM records",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .unwrap()
+    }
+
+    pub fn devices(&self) -> serde_json::Value {
+        serde_json::from_str(&self.cli(&["devices", "--json"])).unwrap()
+    }
+
+    pub fn coordinator_key(&self) -> PublicKey {
+        let code = self.code("KEY-PROBE");
+        code.coordinator
+    }
+
+    pub fn cert_der(&self) -> Vec<u8> {
+        std::fs::read(self.data.join("tls/cert.der")).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A phone: the real core on its own directory.
+pub fn phone(dir: &Path) -> Store {
+    std::fs::create_dir_all(dir).unwrap();
+    let keys = FileKeyStore::open_or_create(dir.join("device.kek")).unwrap();
+    Store::open_with(dir, &keys, OnTampering::Continue).unwrap()
+}
+
+pub fn enrolled_phone(dir: &Path, server: &Server, station: &str) -> Store {
+    let store = phone(dir);
+    enroll(&store, &server.code(station), None).unwrap();
+    store
+}
+
+pub fn record(station: &str, i: u64) -> observer_core::record::NewRecord {
+    observer_core::record::NewRecord::builder(station, "voting", 1, "checklist")
+        .payload(serde_json::json!({"n": i, "queue": i % 17, "note": "ballot box sealed, observers admitted"}))
+        .build()
+        .unwrap()
+}
+
+/// A TCP proxy on loopback that forwards to `target` and, when `cut` is
+/// set, closes each connection after a random number of bytes in either
+/// direction (between `min_cut` and `max_cut`), like a link that drops.
+pub struct FaultProxy {
+    pub port: u16,
+    pub cut: Arc<AtomicBool>,
+    pub connections: Arc<AtomicU64>,
+    pub cuts: Arc<AtomicU64>,
+    pub bytes_up: Arc<AtomicU64>,
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+impl FaultProxy {
+    pub fn start(target: u16, min_cut: u64, max_cut: u64, seed: u64) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(true));
+        let connections = Arc::new(AtomicU64::new(0));
+        let cuts = Arc::new(AtomicU64::new(0));
+        let bytes_up = Arc::new(AtomicU64::new(0));
+        let (c2, conns, cuts2, up) = (
+            cut.clone(),
+            connections.clone(),
+            cuts.clone(),
+            bytes_up.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut rng = Rng(seed | 1);
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                conns.fetch_add(1, Ordering::Relaxed);
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let cutting = c2.load(Ordering::Relaxed) && rng.next() % 2 == 0;
+                let budget = if cutting {
+                    min_cut + rng.next() % (max_cut - min_cut).max(1)
+                } else {
+                    u64::MAX
+                };
+                let up_first = rng.next() % 2 == 0;
+                let (a, b) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let (cuts3, cuts4, up2) = (cuts2.clone(), cuts2.clone(), up.clone());
+                std::thread::spawn(move || {
+                    pipe(
+                        client,
+                        upstream,
+                        if up_first { budget } else { u64::MAX },
+                        cuts3,
+                        Some(up2),
+                    )
+                });
+                std::thread::spawn(move || {
+                    pipe(b, a, if up_first { u64::MAX } else { budget }, cuts4, None)
+                });
+            }
+        });
+        Self {
+            port,
+            cut,
+            connections,
+            cuts,
+            bytes_up,
+        }
+    }
+}
+
+fn pipe(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    budget: u64,
+    cuts: Arc<AtomicU64>,
+    count: Option<Arc<AtomicU64>>,
+) {
+    let mut left = budget;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let n_send = (n as u64).min(left) as usize;
+        if to.write_all(&buf[..n_send]).is_err() {
+            break;
+        }
+        if let Some(c) = &count {
+            c.fetch_add(n_send as u64, Ordering::Relaxed);
+        }
+        left -= n_send as u64;
+        if left == 0 {
+            cuts.fetch_add(1, Ordering::Relaxed);
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

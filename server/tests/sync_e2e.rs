@@ -1,0 +1,183 @@
+//! End to end: real server process on loopback, phones on the real core.
+
+mod support;
+
+use std::collections::HashSet;
+
+use observer_core::log::{leaf_hash, Frontier};
+use observer_core::protocol::{Receipt, Signed, RECEIPT_DOMAIN};
+use observer_core::record::RecordId;
+use observer_core::store::{Query, StateFilter};
+use observer_core::sync::{sync, SyncOptions};
+use support::*;
+
+/// After a blackout, 50 phones with 200 records each sync at once.
+#[test]
+fn fifty_phones_deliver_ten_thousand_records_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let coordinator = server.coordinator_key();
+    let phones: Vec<_> = (0..50)
+        .map(|i| {
+            let station = format!("KZ-{i:04}");
+            let p = enrolled_phone(&dir.path().join(format!("phone-{i}")), &server, &station);
+            let batch: Vec<_> = (0..200).map(|n| record(&station, n)).collect();
+            p.save_all(&batch).unwrap();
+            p
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for p in &phones {
+            s.spawn(|| {
+                let summary = sync(p, &SyncOptions::default()).unwrap();
+                assert_eq!(summary.accepted, 200);
+                assert_eq!(summary.remaining, 0);
+            });
+        }
+    });
+    assert_eq!(server.record_count(), (10_000, 10_000));
+
+    let mut newest_tree = None;
+    for p in &phones {
+        assert_eq!(p.counts().unwrap().pending, 0);
+        assert_eq!(p.counts().unwrap().delivered, 200);
+        // Every stored receipt verifies with the coordinator key, and
+        // together they cover exactly this phone's records.
+        let conn = rusqlite::Connection::open(p.path()).unwrap();
+        let mut stmt = conn.prepare("SELECT bytes FROM receipts").unwrap();
+        let mut covered = HashSet::new();
+        for bytes in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
+            let signed: Signed = serde_json::from_slice(&bytes.unwrap()).unwrap();
+            let receipt: Receipt = signed
+                .open("receipt", RECEIPT_DOMAIN, &coordinator)
+                .unwrap();
+            assert_eq!(&receipt.device, p.device_id());
+            covered.extend(
+                receipt
+                    .accepted
+                    .iter()
+                    .chain(&receipt.already)
+                    .map(|a| a.id),
+            );
+            if newest_tree.is_none_or(|t: observer_core::log::TreeHead| receipt.tree.size > t.size)
+            {
+                newest_tree = Some(receipt.tree);
+            }
+        }
+        let mine: HashSet<RecordId> = p
+            .list(&Query::new())
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(covered, mine);
+    }
+    // The newest signed tree head is the RFC 6962 root over the server's
+    // records in log order.
+    let tree = newest_tree.unwrap();
+    assert_eq!(tree.size, 10_000);
+    let db = server.db();
+    let mut stmt = db
+        .prepare("SELECT id FROM records ORDER BY log_index")
+        .unwrap();
+    let mut f = Frontier::new();
+    for id in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
+        f.push(leaf_hash(&id.unwrap()));
+    }
+    assert_eq!(f.root(), tree.root);
+    let devices = server.devices();
+    assert_eq!(devices.as_array().unwrap().len(), 50);
+    for d in devices.as_array().unwrap() {
+        assert_eq!(d["records"], 200);
+        assert_eq!(d["faults"].as_array().unwrap().len(), 0, "{d}");
+    }
+}
+
+/// Sending the same records again stores nothing twice.
+#[test]
+fn a_replayed_batch_is_already_stored_not_stored_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "S-1");
+    p.save_all(&(0..30).map(|n| record("S-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 30);
+    // Forget the deliveries (as if every receipt had been lost) and send again.
+    rusqlite::Connection::open(p.path())
+        .unwrap()
+        .execute("UPDATE records SET state = 0, receipt = NULL", [])
+        .unwrap();
+    let again = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!((again.accepted, again.already), (0, 30));
+    assert_eq!(server.record_count(), (30, 30));
+    assert_eq!(p.counts().unwrap().delivered, 30);
+}
+
+/// Records deleted from a phone before it synced are named missing.
+#[test]
+fn records_deleted_before_sync_are_reported_missing_by_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "S-1");
+    p.save_all(&(0..10).map(|n| record("S-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    drop(p);
+    rusqlite::Connection::open(pdir.join("observer.db"))
+        .unwrap()
+        .execute("DELETE FROM records WHERE seq BETWEEN 5 AND 7", [])
+        .unwrap();
+    let p = phone(&pdir);
+    assert!(p.tampering().is_some(), "the phone notices too");
+    assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 7);
+    let d = &server.devices()[0];
+    assert_eq!(
+        d["faults"],
+        serde_json::json!([{"fault": "missing", "range": {"first": 5, "last": 7}}])
+    );
+    assert_eq!(d["contiguous"], 4);
+    let text = server.cli(&["devices"]);
+    assert!(text.contains("5 to 7"), "{text}");
+}
+
+/// The heartbeat goes first: records the device declared but that were
+/// lost before they were sent are known to the coordinator.
+#[test]
+fn records_declared_by_heartbeat_but_lost_are_known_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "S-1");
+    p.save_all(&(0..7).map(|n| record("S-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    sync(&p, &SyncOptions::default()).unwrap();
+    p.save_all(&(7..10).map(|n| record("S-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    // Records 8-10 are held back (in flight elsewhere) while a sync sends
+    // its heartbeat, which declares seq 10.
+    let held = p.take_for_delivery(10, usize::MAX).unwrap();
+    assert_eq!(held.len(), 3);
+    let s = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!(s.sent, 0);
+    drop(p);
+    // Then the phone is seized and records 8-10 are deleted.
+    rusqlite::Connection::open(pdir.join("observer.db"))
+        .unwrap()
+        .execute("DELETE FROM records WHERE seq >= 8", [])
+        .unwrap();
+    let d = &server.devices()[0];
+    assert_eq!(d["heartbeat"]["seq"], 10);
+    assert_eq!(
+        d["faults"],
+        serde_json::json!([{"fault": "missing", "range": {"first": 8, "last": 10}}])
+    );
+    // The phone itself still works and keeps the gap visible.
+    let p = phone(&pdir);
+    assert_eq!(p.counts().unwrap().total(), 7);
+    assert_eq!(
+        p.list(&Query::new().state(StateFilter::Delivered))
+            .unwrap()
+            .len(),
+        7
+    );
+}

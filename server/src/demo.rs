@@ -74,7 +74,7 @@ pub fn simulate(
     for i in 0..opts.observers {
         let station = format!("KZ-ALA-{:04}", i + 1);
         let code = server.issue_code(
-            &[station.clone()],
+            std::slice::from_ref(&station),
             Some(&format!("Observer {}", i + 1)),
             24,
             now,

@@ -180,9 +180,9 @@ pub fn record(station: &str, i: u64) -> observer_core::record::NewRecord {
         .unwrap()
 }
 
-/// A TCP proxy on loopback that forwards to `target` and, when `cut` is
-/// set, closes each connection after a random number of bytes in either
-/// direction (between `min_cut` and `max_cut`), like a link that drops.
+/// A TCP proxy on loopback that forwards to `target` and, while `cut` is
+/// set, closes every connection after a random number of bytes (between
+/// `min_cut` and `max_cut`) in a random direction, like a link that drops.
 pub struct FaultProxy {
     pub port: u16,
     pub cut: Arc<AtomicBool>,
@@ -223,7 +223,7 @@ impl FaultProxy {
                 let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
                     continue;
                 };
-                let cutting = c2.load(Ordering::Relaxed) && rng.next() % 2 == 0;
+                let cutting = c2.load(Ordering::Relaxed);
                 let budget = if cutting {
                     min_cut + rng.next() % (max_cut - min_cut).max(1)
                 } else {

@@ -1,0 +1,417 @@
+//! Fault injection: a server killed mid-ingest, links cut mid-stream, hostile
+//! requests, and TLS interception. The final state must be exact every time.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use observer_core::identity::{FileKeyStore, SigningKey};
+use observer_core::protocol::{Batch, Heartbeat, Signed, WireRecord, HEARTBEAT_DOMAIN};
+use observer_core::store::{Query, Store};
+use observer_core::sync::{sync, sync_with_retry, Backoff, SyncError, SyncOptions};
+use support::*;
+
+fn opts(batch: u32) -> SyncOptions {
+    SyncOptions {
+        batch_records: batch,
+        timeout: Duration::from_secs(5),
+        ..SyncOptions::default()
+    }
+}
+
+fn fast_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(10), Duration::from_millis(150))
+}
+
+fn assert_all_delivered_exactly(server: &Server, phones: &[Store], per_phone: u64) {
+    let n = phones.len() as u64 * per_phone;
+    assert_eq!(
+        server.record_count(),
+        (n, n),
+        "server holds each record exactly once"
+    );
+    for p in phones {
+        let c = p.counts().unwrap();
+        assert_eq!((c.pending, c.in_flight, c.delivered), (0, 0, per_phone));
+    }
+    for d in server.devices().as_array().unwrap() {
+        assert_eq!(d["records"], per_phone);
+        assert_eq!(d["faults"], serde_json::json!([]), "{d}");
+    }
+}
+
+#[test]
+fn a_server_killed_mid_ingest_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("server"));
+    let phones: Vec<Store> = (0..8)
+        .map(|i| {
+            let station = format!("S-{i}");
+            let p = enrolled_phone(&dir.path().join(format!("p{i}")), &server, &station);
+            p.save_all(&(0..400).map(|n| record(&station, n)).collect::<Vec<_>>())
+                .unwrap();
+            p
+        })
+        .collect();
+    let mut seen_mid_ingest = Vec::new();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = phones
+            .iter()
+            .map(|p| s.spawn(|| sync_with_retry(p, &opts(10), &fast_backoff(), 10_000)))
+            .collect();
+        for round in 0..4 {
+            std::thread::sleep(Duration::from_millis(60 + round * 40));
+            server.kill();
+            seen_mid_ingest.push(server.record_count().0);
+            std::thread::sleep(Duration::from_millis(50));
+            server.restart();
+        }
+        for h in handles {
+            let summary = h
+                .join()
+                .unwrap()
+                .expect("sync completes once the server is back");
+            assert_eq!(summary.remaining, 0);
+        }
+    });
+    assert!(
+        seen_mid_ingest.iter().any(|&n| n > 0 && n < 3200),
+        "at least one kill must land mid-ingest: {seen_mid_ingest:?}"
+    );
+    assert_all_delivered_exactly(&server, &phones, 400);
+}
+
+#[test]
+fn connections_cut_mid_stream_in_both_directions_lose_and_duplicate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let proxy = FaultProxy::start(server.port, 200, 6_000, 0x5eed);
+    let phones: Vec<Store> = (0..5)
+        .map(|i| {
+            let station = format!("S-{i}");
+            let p = enrolled_phone(&dir.path().join(format!("p{i}")), &server, &station);
+            let mut e = p.enrollment().unwrap();
+            e.url = format!("https://127.0.0.1:{}", proxy.port);
+            p.set_enrollment(&e).unwrap();
+            p.save_all(&(0..200).map(|n| record(&station, n)).collect::<Vec<_>>())
+                .unwrap();
+            p
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for p in &phones {
+            s.spawn(|| sync_with_retry(p, &opts(25), &fast_backoff(), 10_000).unwrap());
+        }
+    });
+    let (cuts, conns) = (
+        proxy.cuts.load(Ordering::Relaxed),
+        proxy.connections.load(Ordering::Relaxed),
+    );
+    eprintln!("{conns} connections, {cuts} cut mid-stream");
+    assert!(cuts >= 10, "the proxy must really cut ({cuts} of {conns})");
+    assert_all_delivered_exactly(&server, &phones, 200);
+}
+
+/// A client for hostile requests: it does not check the certificate,
+/// because what is tested is the server's refusal.
+fn raw_client() -> reqwest::blocking::Client {
+    install_crypto();
+    reqwest::blocking::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+}
+
+fn post(
+    server: &Server,
+    path: &str,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let mut req = raw_client()
+        .post(format!("{}{path}", server.url()))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(e) = encoding {
+        req = req.header("content-encoding", e);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&resp.bytes().unwrap()).unwrap_or_default(),
+    )
+}
+
+/// The phone's key, read the way only its owner can (the key file).
+fn phone_key(dir: &std::path::Path) -> SigningKey {
+    let keys = FileKeyStore::open_or_create(dir.join("device.kek")).unwrap();
+    let wrapped: Vec<u8> = rusqlite::Connection::open(dir.join("observer.db"))
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'device_key'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    SigningKey::unwrap(&wrapped, &keys).unwrap()
+}
+
+fn batch(key: &SigningKey, store: &Store, records: Vec<WireRecord>) -> Vec<u8> {
+    let head = store.head().unwrap().unwrap();
+    let hb = Heartbeat {
+        device: key.public_key().device_id(),
+        seq: head.seq,
+        head: Some(head.id),
+        at_ms: 0,
+    };
+    serde_json::to_vec(&Batch {
+        heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, key),
+        records,
+    })
+    .unwrap()
+}
+
+#[test]
+fn hostile_requests_get_a_json_4xx_naming_the_problem_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "S-1");
+    p.save_all(&(0..3).map(|n| record("S-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    let key = phone_key(&pdir);
+    let wire: Vec<WireRecord> = p
+        .list(&Query::new())
+        .unwrap()
+        .iter()
+        .map(|r| WireRecord::from(&r.envelope))
+        .collect();
+    let json = "application/json";
+    let check = |(status, body): (u16, serde_json::Value), want_status: u16, want_code: &str| {
+        assert_eq!(status, want_status, "{body}");
+        assert_eq!(body["error"], want_code, "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(
+            server.record_count().0,
+            0,
+            "nothing stored after {want_code}"
+        );
+    };
+
+    let mut forged = wire.clone();
+    for w in &mut forged {
+        w.sig[0] ^= 1;
+    }
+    let (status, body) = post(&server, "/v1/records", json, None, batch(&key, &p, forged));
+    assert!(
+        body["receipt"]["body"].is_string(),
+        "the refusal carries a signed receipt"
+    );
+    check((status, body), 422, "records_rejected");
+
+    let other = SigningKey::generate().unwrap();
+    let mut by_other = wire.clone();
+    for w in &mut by_other {
+        let mut m = observer_core::record::SIGNING_DOMAIN.to_vec();
+        m.extend_from_slice(&w.body);
+        w.sig = other.sign(&m).to_vec();
+    }
+    check(
+        post(
+            &server,
+            "/v1/records",
+            json,
+            None,
+            batch(&key, &p, by_other),
+        ),
+        422,
+        "records_rejected",
+    );
+
+    let many = std::iter::repeat_n(wire[0].clone(), 501).collect();
+    check(
+        post(&server, "/v1/records", json, None, batch(&key, &p, many)),
+        413,
+        "too_many_records",
+    );
+    check(
+        post(
+            &server,
+            "/v1/records",
+            json,
+            None,
+            vec![b' '; 5 * 1024 * 1024],
+        ),
+        413,
+        "request_too_large",
+    );
+    let bomb = zstd::encode_all(vec![b' '; 9 * 1024 * 1024].as_slice(), 19).unwrap();
+    check(
+        post(&server, "/v1/records", json, Some("zstd"), bomb),
+        413,
+        "request_too_large",
+    );
+    let good = batch(&key, &p, wire.clone());
+    check(
+        post(
+            &server,
+            "/v1/records",
+            json,
+            None,
+            good[..good.len() / 2].to_vec(),
+        ),
+        400,
+        "malformed_json",
+    );
+    check(
+        post(&server, "/v1/records", "text/plain", None, good.clone()),
+        415,
+        "unsupported_media_type",
+    );
+    check(
+        post(&server, "/v1/records", json, Some("gzip"), good.clone()),
+        415,
+        "unsupported_encoding",
+    );
+    check(
+        post(
+            &server,
+            "/v1/records",
+            json,
+            Some("zstd"),
+            b"not zstd".to_vec(),
+        ),
+        400,
+        "bad_compression",
+    );
+    let stranger = SigningKey::generate().unwrap();
+    let mut b: Batch = serde_json::from_slice(&good).unwrap();
+    b.heartbeat = Signed::sign(
+        HEARTBEAT_DOMAIN,
+        &Heartbeat {
+            device: stranger.public_key().device_id(),
+            seq: 0,
+            head: None,
+            at_ms: 0,
+        },
+        &stranger,
+    );
+    check(
+        post(
+            &server,
+            "/v1/records",
+            json,
+            None,
+            serde_json::to_vec(&b).unwrap(),
+        ),
+        403,
+        "unknown_device",
+    );
+    let mut b: Batch = serde_json::from_slice(&good).unwrap();
+    b.heartbeat.sig[3] ^= 1;
+    check(
+        post(
+            &server,
+            "/v1/records",
+            json,
+            None,
+            serde_json::to_vec(&b).unwrap(),
+        ),
+        401,
+        "bad_heartbeat",
+    );
+
+    // Enrollment refusals.
+    let enroll_req = |token: &str, key: &SigningKey| {
+        serde_json::to_vec(&observer_core::protocol::EnrollRequest {
+            token: token.into(),
+            public_key: key.public_key(),
+            name: None,
+            proof: key
+                .sign(&observer_core::protocol::EnrollRequest::proof_message(
+                    token,
+                ))
+                .to_vec(),
+        })
+        .unwrap()
+    };
+    let k = SigningKey::generate().unwrap();
+    check(
+        post(
+            &server,
+            "/v1/enroll",
+            json,
+            None,
+            enroll_req("no-such-token-0000000000", &k),
+        ),
+        401,
+        "token_unknown",
+    );
+    let used = server.code("S-9").token;
+    assert_eq!(
+        post(&server, "/v1/enroll", json, None, enroll_req(&used, &k)).0,
+        200
+    );
+    check(
+        post(
+            &server,
+            "/v1/enroll",
+            json,
+            None,
+            enroll_req(&used, &SigningKey::generate().unwrap()),
+        ),
+        409,
+        "token_used",
+    );
+    let expired = EnrollmentToken::expired(&server);
+    check(
+        post(&server, "/v1/enroll", json, None, enroll_req(&expired, &k)),
+        410,
+        "token_expired",
+    );
+    let mut bad_proof: serde_json::Value =
+        serde_json::from_slice(&enroll_req(&server.code("S-9").token, &k)).unwrap();
+    bad_proof["proof"] = serde_json::Value::String("AAAA".into());
+    check(
+        post(
+            &server,
+            "/v1/enroll",
+            json,
+            None,
+            serde_json::to_vec(&bad_proof).unwrap(),
+        ),
+        400,
+        "bad_proof",
+    );
+
+    // The genuine batch is accepted (so the refusals above were not luck),
+    // then the device is revoked and even genuine records are refused.
+    let (status, _) = post(&server, "/v1/records", json, None, good.clone());
+    assert_eq!(status, 200);
+    assert_eq!(server.record_count().0, 3);
+    server.cli(&["revoke", p.device_id().as_str()]);
+    p.save(record("S-1", 99)).unwrap();
+    let (status, body) = post(&server, "/v1/records", json, None, batch(&key, &p, wire));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("device_revoked"))
+    );
+    assert!(matches!(sync(&p, &opts(50)), Err(SyncError::Revoked)));
+    assert_eq!(server.record_count().0, 3);
+    assert_eq!(
+        p.counts().unwrap().pending,
+        4,
+        "the phone keeps everything queued"
+    );
+}
+
+struct EnrollmentToken;
+impl EnrollmentToken {
+    fn expired(server: &Server) -> String {
+        let code = server.cli(&["enroll", "--station", "S-0", "--valid-hours", "0", "--text"]);
+        observer_core::protocol::EnrollmentCode::parse(code.trim())
+            .unwrap()
+            .token
+    }
+}

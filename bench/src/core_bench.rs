@@ -10,7 +10,7 @@ use rusqlite::Connection;
 
 use crate::report::{machine, ms, rss_kib, us, Samples};
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn sample_record(i: u64) -> NewRecord {
     NewRecord::builder("KZ-ALA-0042", "voting", 3, "checklist")

@@ -8,6 +8,7 @@
 
 mod core_bench;
 mod report;
+mod server_bench;
 
 use std::path::PathBuf;
 
@@ -39,9 +40,28 @@ enum Which {
         #[arg(long, default_value_t = 1_000_000)]
         records: u64,
     },
+    /// Server ingest over loopback HTTPS against the signature-verification
+    /// limit; a burst of many devices syncing at once; bytes per record.
+    Server {
+        /// Phones in the ingest run.
+        #[arg(long, default_value_t = 16)]
+        phones: usize,
+        /// Records per phone in the ingest run.
+        #[arg(long, default_value_t = 1250)]
+        records: usize,
+        /// Simulated devices in the burst.
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        /// Records per device in the burst.
+        #[arg(long, default_value_t = 20)]
+        burst_records: usize,
+        /// Concurrent connections in the burst.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     std::fs::create_dir_all(&cli.scratch)?;
     let args: Vec<_> = std::env::args().skip(1).collect();
@@ -54,6 +74,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let text = core_bench::run(&cli.scratch, saves, records, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "core", &text)?;
+        }
+        Which::Server {
+            phones,
+            records,
+            devices,
+            burst_records,
+            concurrency,
+        } => {
+            let text = server_bench::run(
+                &cli.scratch,
+                &server_bench::Params {
+                    phones,
+                    records,
+                    devices,
+                    burst_records,
+                    concurrency,
+                },
+                &command,
+            )?;
+            println!("{text}");
+            report::write_section(&cli.doc, "server", &text)?;
         }
     }
     Ok(())

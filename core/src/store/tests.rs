@@ -418,3 +418,33 @@ fn old_alterations_are_left_to_the_full_check() {
         .faults
         .contains(&StoreFault::IdMismatch { seq: 3 }));
 }
+
+#[test]
+fn records_carry_the_enrollment_org_and_the_server_clock_across_reopening() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    let before = store.save(rec("S1", "k")).unwrap();
+    let enrollment = Enrollment {
+        url: "https://127.0.0.1:8443".into(),
+        tls_sha256: crate::record::Sha256Digest::of(b"cert"),
+        coordinator: crate::identity::SigningKey::generate().unwrap().public_key(),
+        org: "org-kz".into(),
+        device: store.device_id().clone(),
+        stations: vec!["S1".into()],
+    };
+    store.set_enrollment(&enrollment).unwrap();
+    let after = crate::record::Sha256Digest::of(b"receipt");
+    store.set_clock(-1500, after).unwrap();
+    drop(store);
+    let store = fx.open().unwrap();
+    assert_eq!(store.enrollment(), Some(enrollment));
+    let saved = store.save(rec("S1", "k")).unwrap();
+    let body = |id| -> crate::record::Body {
+        serde_json::from_slice(&store.get(&id).unwrap().unwrap().envelope.body).unwrap()
+    };
+    assert_eq!(body(before.id).org, None);
+    let b = body(saved.id);
+    assert_eq!(b.org.as_deref(), Some("org-kz"));
+    assert_eq!(b.clock.offset_ms, Some(-1500));
+    assert_eq!(b.clock.after, Some(after));
+}

@@ -90,7 +90,18 @@ impl SyncError {
     }
 }
 
-/// Bounds on one sync.
+/// Called after each batch with the running summary, so an app can show
+/// progress ("120 of 400 sent").
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(&SyncSummary) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+/// Bounds on one sync, and who to tell about its progress.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
     /// Most records per batch.
@@ -99,6 +110,8 @@ pub struct SyncOptions {
     pub batch_bytes: usize,
     /// Timeout for each request.
     pub timeout: Duration,
+    /// Told after each batch.
+    pub progress: Option<Progress>,
 }
 
 impl Default for SyncOptions {
@@ -107,6 +120,7 @@ impl Default for SyncOptions {
             batch_records: 200,
             batch_bytes: 1024 * 1024,
             timeout: Duration::from_secs(30),
+            progress: None,
         }
     }
 }
@@ -311,6 +325,9 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
         // verified receipt proves delivery.
         store.return_to_pending(&ids)?;
         result?;
+        if let Some(p) = &opts.progress {
+            (p.0)(&summary);
+        }
         if batch.is_empty() {
             break;
         }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Compiles the generated Kotlin bindings and the JVM test suite with kotlinc,
+# and runs it with JUnit against the host library (target/debug) and a real
+# observer-server process. Needs: npm kotlin-compiler, Debian libjna-java
+# and junit4 (tests/run installs them).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+kotlin_home="${KOTLIN_HOME:-$(npm root -g 2>/dev/null)/kotlin-compiler}"
+kotlinc="$kotlin_home/bin/kotlinc"
+lib="$kotlin_home/lib"
+cp="/usr/share/java/jna.jar:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar:$lib/kotlinx-coroutines-core-jvm.jar"
+
+cargo build -q -p observer-ffi -p observer-server
+out=target/kotlin-test
+mkdir -p "$out"
+"$kotlinc" -nowarn -language-version 2.0 \
+    android/observer/src/main/kotlin/org/observer/core/observer_ffi.kt \
+    android/jvm-test/src/org/observer/core/*.kt \
+    -cp "$cp" -d "$out/observer-test.jar" 2>&1 | grep -v '^warning' || true
+[ -f "$out/observer-test.jar" ] || { echo "kotlinc failed" >&2; exit 1; }
+
+OBSERVER_SERVER_BIN="$PWD/target/debug/observer-server" \
+OBSERVER_VECTORS="$PWD/tests/vectors/record-v1.json" \
+java -Djna.library.path="$PWD/target/debug" \
+    -cp "$out/observer-test.jar:$cp:$lib/kotlin-stdlib.jar" \
+    org.junit.runner.JUnitCore org.observer.core.ObserverCoreTest

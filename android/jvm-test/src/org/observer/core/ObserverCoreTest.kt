@@ -1,0 +1,252 @@
+package org.observer.core
+
+import java.io.File
+import java.net.ServerSocket
+import java.nio.file.Files
+import java.security.SecureRandom
+import java.util.Base64
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
+import javax.crypto.Cipher
+import javax.crypto.spec.GCMParameterSpec
+import javax.crypto.spec.SecretKeySpec
+import org.junit.After
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import org.junit.Before
+import org.junit.Test
+
+/**
+ * A desktop stand-in for Android Keystore: AES-256-GCM with a key that
+ * never leaves this object (on Android it never leaves secure hardware).
+ */
+class AesKeyStore : PlatformKeyStore {
+    private val key = ByteArray(32).also { SecureRandom().nextBytes(it) }
+
+    override fun wrap(secret: ByteArray): ByteArray {
+        val iv = ByteArray(12).also { SecureRandom().nextBytes(it) }
+        val c = Cipher.getInstance("AES/GCM/NoPadding")
+        c.init(Cipher.ENCRYPT_MODE, SecretKeySpec(key, "AES"), GCMParameterSpec(128, iv))
+        return iv + c.doFinal(secret)
+    }
+
+    override fun unwrap(wrapped: ByteArray): ByteArray {
+        try {
+            val c = Cipher.getInstance("AES/GCM/NoPadding")
+            c.init(Cipher.DECRYPT_MODE, SecretKeySpec(key, "AES"), GCMParameterSpec(128, wrapped, 0, 12))
+            return c.doFinal(wrapped, 12, wrapped.size - 12)
+        } catch (e: Exception) {
+            throw KeyStoreFailure.Failed("this key store cannot open the key: ${e.message}")
+        }
+    }
+}
+
+/** A real observer-server process on loopback. */
+class Server(val data: File) {
+    private val bin = System.getenv("OBSERVER_SERVER_BIN") ?: error("set OBSERVER_SERVER_BIN")
+    val port = ServerSocket(0).use { it.localPort }
+    private val process: Process
+
+    init {
+        cli("init", "--url", "https://127.0.0.1:$port", "--org", "kotlin-test")
+        process = ProcessBuilder(bin, "--data", data.path, "serve", "--listen", "127.0.0.1:$port")
+            .redirectError(ProcessBuilder.Redirect.INHERIT)
+            .start()
+        val out = process.inputStream.bufferedReader()
+        val first = out.readLine() ?: error("server exited")
+        check(first.contains("listening")) { first }
+        Thread { out.readLines() }.apply { isDaemon = true }.start()
+    }
+
+    fun cli(vararg args: String): String {
+        val p = ProcessBuilder(listOf(bin, "--data", data.path) + args).redirectErrorStream(true).start()
+        val text = p.inputStream.bufferedReader().readText()
+        check(p.waitFor() == 0) { "observer-server ${args.toList()}: $text" }
+        return text
+    }
+
+    fun code(station: String) = cli("enroll", "--station", station, "--text").trim()
+
+    fun stop() {
+        process.destroyForcibly().waitFor(10, TimeUnit.SECONDS)
+    }
+}
+
+fun observation(station: String, n: Int) = NewObservation(
+    station = station,
+    formId = "voting",
+    formVersion = 1u,
+    kind = "checklist",
+    payloadJson = """{"n": $n, "ballot_box_sealed": true}""",
+    attachments = emptyList(),
+    supersedes = null,
+)
+
+fun everything(status: StatusFilter = StatusFilter.ALL) =
+    ObservationQuery(status = status, station = null, kind = null, afterSeq = null, limit = 10_000u)
+
+/** Rewrites one field of an enrollment code's JSON (for hostile codes). */
+fun alterCode(code: String, field: String, value: String): String {
+    val json = String(Base64.getUrlDecoder().decode(code.removePrefix("OBS1:")))
+    val altered = json.replace(Regex("\"$field\":\"[^\"]*\""), "\"$field\":\"$value\"")
+    check(altered != json)
+    return "OBS1:" + Base64.getUrlEncoder().withoutPadding().encodeToString(altered.toByteArray())
+}
+
+class ObserverCoreTest {
+    private lateinit var tmp: File
+    private lateinit var server: Server
+
+    @Before
+    fun setUp() {
+        tmp = Files.createTempDirectory("observer-kotlin").toFile()
+        server = Server(File(tmp, "server"))
+    }
+
+    @After
+    fun tearDown() {
+        server.stop()
+        tmp.deleteRecursively()
+    }
+
+    @Test
+    fun opensEnrollsSavesFromManyThreadsSyncsAndReopens() {
+        val keys = AesKeyStore()
+        val dir = File(tmp, "phone").path
+        val deviceId = ObserverCore.open(dir, keys).use { core ->
+            val enrolled = core.enroll(server.code("KZ-ALA-0042"), "Aigerim")
+            assertEquals(core.deviceId(), enrolled.deviceId)
+            assertEquals(listOf("KZ-ALA-0042"), enrolled.stations)
+
+            val pool = Executors.newFixedThreadPool(8)
+            val seqs = CopyOnWriteArrayList<ULong>()
+            repeat(8) { t ->
+                pool.submit { repeat(25) { n -> seqs.add(core.save(observation("KZ-ALA-0042", t * 100 + n)).seq) } }
+            }
+            pool.shutdown()
+            assertTrue(pool.awaitTermination(60, TimeUnit.SECONDS))
+            assertEquals((1UL..200UL).toList(), seqs.sorted())
+            assertEquals(200UL, core.counts().pending)
+            assertTrue(core.verify().intact)
+
+            val progress = CopyOnWriteArrayList<ULong>()
+            val report = core.sync(object : SyncProgress {
+                override fun onProgress(sent: ULong, delivered: ULong) {
+                    progress.add(delivered)
+                }
+            })
+            assertEquals(200UL, report.delivered)
+            assertEquals(0UL, report.remaining)
+            assertTrue("progress is reported per batch", progress.size >= 1 && progress.last() == 200UL)
+            assertEquals(OutboxCounts(0UL, 0UL, 200UL, 0UL), core.counts())
+            core.deviceId()
+        }
+        // Closed; reopening finds the same identity and every record delivered.
+        ObserverCore.open(dir, keys).use { core ->
+            assertEquals(deviceId, core.deviceId())
+            val all = core.list(everything(StatusFilter.DELIVERED))
+            assertEquals(200, all.size)
+            assertTrue(all.all { it.status is DeliveryStatus.Delivered })
+            assertTrue(all.first().bodyJson.contains("\"station\":\"KZ-ALA-0042\""))
+        }
+        val devices = server.cli("devices")
+        assertTrue(devices, devices.contains(deviceId) && devices.contains("200"))
+    }
+
+    private inline fun <reified E : ObserverException> expect(block: () -> Unit): E {
+        try {
+            block()
+        } catch (e: ObserverException) {
+            assertTrue("expected ${E::class.simpleName}, got $e", e is E)
+            assertTrue("the message says what to do", !e.message.isNullOrBlank())
+            return e as E
+        }
+        fail("expected ${E::class.simpleName}")
+        throw IllegalStateException()
+    }
+
+    @Test
+    fun everyErrorVariantReachesKotlinWithItsMessage() {
+        val keys = AesKeyStore()
+        val dir = File(tmp, "phone").path
+        ObserverCore.open(dir, keys).use { core ->
+            val bad = expect<ObserverException.InvalidInput> { core.save(observation("", 1)) }
+            assertTrue(bad.message!!.contains("station"))
+            expect<ObserverException.InvalidInput> { core.enroll("not a code", null) }
+            expect<ObserverException.NotEnrolled> { core.sync(null) }
+
+            val code = server.code("S-1")
+            val pinned = expect<ObserverException.IdentityNotConfirmed> {
+                core.enroll(alterCode(code, "tls_sha256", "0".repeat(64)), null)
+            }
+            assertTrue(pinned.message!!.contains("identity could not be confirmed"))
+            val closed = ServerSocket(0).use { it.localPort }
+            expect<ObserverException.Offline> {
+                core.enroll(alterCode(code, "url", "https://127.0.0.1:$closed"), null)
+            }
+            core.enroll(code, null)
+            val used = expect<ObserverException.Refused> { core.enroll(code, null) }
+            assertTrue(used.message!!.contains("used already"))
+
+            repeat(5) { core.save(observation("S-1", it)) }
+            server.cli("revoke", core.deviceId())
+            expect<ObserverException.Revoked> { core.sync(null) }
+            assertEquals(5UL, core.counts().pending)
+        }
+        // Another key store cannot unlock this device's key.
+        expect<ObserverException.KeyUnavailable> { ObserverCore.open(dir, AesKeyStore()) }
+        // Records deleted behind the app's back.
+        val db = File(dir, "observer.db").path
+        val py = ProcessBuilder("python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DELETE FROM records WHERE seq = 3'); c.commit()", db)
+            .inheritIO().start()
+        assertEquals(0, py.waitFor())
+        val tampered = expect<ObserverException.Tampered> { ObserverCore.open(dir, keys) }
+        assertTrue(tampered.message!!.contains("deleted"))
+        ObserverCore.openDespiteTampering(dir, keys).use { core ->
+            assertTrue(core.verify().problems.any { it.contains("records 3 are missing") || it.contains("record 3") || it.contains("3 are missing") })
+        }
+        // A data directory that cannot exist.
+        val file = File(tmp, "plain-file").apply { writeText("x") }
+        expect<ObserverException.Storage> { ObserverCore.open(File(file, "data").path, keys) }
+    }
+
+    @Test
+    fun sharedVectorsVerifyFromKotlin() {
+        val path = System.getenv("OBSERVER_VECTORS") ?: error("set OBSERVER_VECTORS")
+        val text = File(path).readText()
+        val publicKey = Regex("\"public_key\":\\s*\"([^\"]+)\"").find(text)!!.groupValues[1]
+        val record = Regex("\"body\":\\s*\"((?:[^\"\\\\]|\\\\.)*)\",\\s*\"id\":\\s*\"([0-9a-f]{64})\",\\s*\"seq\":\\s*\\d+,\\s*\"sig\":\\s*\"([0-9a-f]{128})\"")
+        val found = record.findAll(text).toList()
+        assertEquals(2, found.size)
+        for (m in found) {
+            val body = unescapeJson(m.groupValues[1]).toByteArray(Charsets.UTF_8)
+            val sig = m.groupValues[3].chunked(2).map { it.toInt(16).toByte() }.toByteArray()
+            assertEquals(m.groupValues[2], verifyRecord(publicKey, body, sig))
+            sig[0] = (sig[0].toInt() xor 1).toByte()
+            expect<ObserverException.Tampered> { verifyRecord(publicKey, body, sig) }
+        }
+    }
+}
+
+/** Decodes a JSON string literal's escapes. */
+fun unescapeJson(s: String): String {
+    val out = StringBuilder()
+    var i = 0
+    while (i < s.length) {
+        val c = s[i]
+        if (c != '\\') { out.append(c); i++; continue }
+        when (val e = s[i + 1]) {
+            'n' -> out.append('\n')
+            't' -> out.append('\t')
+            'r' -> out.append('\r')
+            'b' -> out.append('\b')
+            'f' -> out.append('\u000c')
+            'u' -> { out.append(s.substring(i + 2, i + 6).toInt(16).toChar()); i += 4 }
+            else -> out.append(e)
+        }
+        i += 2
+    }
+    return out.toString()
+}

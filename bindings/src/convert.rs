@@ -1,0 +1,225 @@
+//! Plain records for the apps, converted from the core's types.
+
+use observer_core::store::{Counts, DeliveryState, Enrollment, SavedRecord, StateFilter, StoredRecord, TamperReport};
+use observer_core::sync::SyncSummary;
+
+/// A media reference: SHA-256 (hex), size and MIME type.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AttachmentInput {
+    pub sha256: String,
+    pub bytes: u64,
+    pub mime: String,
+}
+
+/// An observation to save.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewObservation {
+    /// The polling station's id.
+    pub station: String,
+    /// The form's id.
+    pub form_id: String,
+    /// The form's version.
+    pub form_version: u32,
+    /// What sort of observation (checklist, incident, results, access).
+    pub kind: String,
+    /// The answers: a JSON object.
+    pub payload_json: String,
+    /// Media references.
+    pub attachments: Vec<AttachmentInput>,
+    /// The id of the record this one corrects.
+    pub supersedes: Option<String>,
+}
+
+/// A saved observation.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SavedObservation {
+    pub id: String,
+    pub seq: u64,
+    /// The signed capture time, ms since the Unix epoch (UTC).
+    pub captured_at_ms: i64,
+}
+
+impl From<SavedRecord> for SavedObservation {
+    fn from(s: SavedRecord) -> Self {
+        Self {
+            id: s.id.to_string(),
+            seq: s.seq,
+            captured_at_ms: s.captured_at.timestamp_millis(),
+        }
+    }
+}
+
+/// Where a record is on its way to the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum DeliveryStatus {
+    Pending,
+    InFlight,
+    Delivered { received_at_ms: i64 },
+    Rejected { reason: String },
+}
+
+/// A stored observation.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Observation {
+    pub id: String,
+    pub seq: u64,
+    pub station: String,
+    pub kind: String,
+    pub captured_at_ms: i64,
+    pub status: DeliveryStatus,
+    /// The signed body (JSON), exactly as signed.
+    pub body_json: String,
+}
+
+impl From<StoredRecord> for Observation {
+    fn from(r: StoredRecord) -> Self {
+        Self {
+            id: r.id.to_string(),
+            seq: r.seq,
+            station: r.station,
+            kind: r.kind,
+            captured_at_ms: r.captured_at.timestamp_millis(),
+            status: match r.state {
+                DeliveryState::Pending => DeliveryStatus::Pending,
+                DeliveryState::InFlight => DeliveryStatus::InFlight,
+                DeliveryState::Delivered { received_at, .. } => DeliveryStatus::Delivered {
+                    received_at_ms: received_at.timestamp_millis(),
+                },
+                DeliveryState::Rejected { reason, .. } => DeliveryStatus::Rejected { reason },
+            },
+            body_json: String::from_utf8_lossy(&r.envelope.body).into_owned(),
+        }
+    }
+}
+
+/// Which records a list returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum StatusFilter {
+    All,
+    Pending,
+    InFlight,
+    Delivered,
+    Undelivered,
+    Rejected,
+}
+
+impl StatusFilter {
+    pub(crate) fn filter(self) -> Option<StateFilter> {
+        match self {
+            StatusFilter::All => None,
+            StatusFilter::Pending => Some(StateFilter::Pending),
+            StatusFilter::InFlight => Some(StateFilter::InFlight),
+            StatusFilter::Delivered => Some(StateFilter::Delivered),
+            StatusFilter::Undelivered => Some(StateFilter::Undelivered),
+            StatusFilter::Rejected => Some(StateFilter::Rejected),
+        }
+    }
+}
+
+/// A page of records: filters, then `limit` records after `after_seq`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ObservationQuery {
+    pub status: StatusFilter,
+    pub station: Option<String>,
+    pub kind: Option<String>,
+    pub after_seq: Option<u64>,
+    pub limit: u32,
+}
+
+/// Records per delivery state.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub in_flight: u64,
+    pub delivered: u64,
+    pub rejected: u64,
+}
+
+impl From<Counts> for OutboxCounts {
+    fn from(c: Counts) -> Self {
+        Self {
+            pending: c.pending,
+            in_flight: c.in_flight,
+            delivered: c.delivered,
+            rejected: c.rejected,
+        }
+    }
+}
+
+/// The result of a full integrity check.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct IntegrityReport {
+    pub checked: u64,
+    pub intact: bool,
+    /// Each problem in words, naming the records concerned.
+    pub problems: Vec<String>,
+}
+
+impl From<TamperReport> for IntegrityReport {
+    fn from(r: TamperReport) -> Self {
+        Self {
+            checked: r.checked,
+            intact: r.is_intact(),
+            problems: r.faults.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+}
+
+/// The device's enrollment.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct EnrollmentInfo {
+    pub server_url: String,
+    pub org: String,
+    pub device_id: String,
+    pub stations: Vec<String>,
+}
+
+impl From<Enrollment> for EnrollmentInfo {
+    fn from(e: Enrollment) -> Self {
+        Self {
+            server_url: e.url,
+            org: e.org,
+            device_id: e.device.to_string(),
+            stations: e.stations,
+        }
+    }
+}
+
+/// A record the coordinator refused, and why.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RejectedRecord {
+    pub id: String,
+    pub reason: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncReport {
+    pub sent: u64,
+    /// Proved delivered by a verified receipt (new or already there).
+    pub delivered: u64,
+    pub rejected: Vec<RejectedRecord>,
+    /// Still pending.
+    pub remaining: u64,
+    /// Server time minus device time, ms.
+    pub clock_offset_ms: Option<i64>,
+}
+
+impl From<SyncSummary> for SyncReport {
+    fn from(s: SyncSummary) -> Self {
+        Self {
+            sent: s.sent,
+            delivered: s.delivered(),
+            remaining: s.remaining,
+            clock_offset_ms: s.clock_offset_ms,
+            rejected: s
+                .rejected
+                .into_iter()
+                .map(|(id, reason)| RejectedRecord {
+                    id: id.to_string(),
+                    reason,
+                })
+                .collect(),
+        }
+    }
+}

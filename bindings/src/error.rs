@@ -1,0 +1,106 @@
+//! One flat error for the apps: each variant is a different thing to tell
+//! the user, and carries the core's message (which says what to do).
+
+use observer_core::protocol::ProtocolError;
+use observer_core::record::RecordError;
+use observer_core::store::StoreError;
+use observer_core::sync::SyncError;
+
+/// What went wrong, by what the app should do about it. Flat on the foreign
+/// side: Kotlin `ObserverException.Offline` (Swift `ObserverError.Offline`)
+/// whose message is the sentence to show.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
+pub enum ObserverError {
+    /// The input is invalid (a form value, a code, an id): fix it and retry.
+    #[error("{message}")]
+    InvalidInput { message: String },
+    /// Sync needs an enrollment first: scan the coordinator's code.
+    #[error("{message}")]
+    NotEnrolled { message: String },
+    /// The server is not the enrolled coordinator (interception?): do not
+    /// retry on this network; tell the coordinator.
+    #[error("{message}")]
+    IdentityNotConfirmed { message: String },
+    /// No connection or a timeout: records stay queued; retry later.
+    #[error("{message}")]
+    Offline { message: String },
+    /// The coordinator refused (a used or expired code, say).
+    #[error("{message}")]
+    Refused { message: String },
+    /// The coordinator revoked this device.
+    #[error("{message}")]
+    Revoked { message: String },
+    /// Stored records were deleted, altered or reordered.
+    #[error("{message}")]
+    Tampered { message: String },
+    /// The platform key store cannot unlock the device key.
+    #[error("{message}")]
+    KeyUnavailable { message: String },
+    /// The storage failed (not writable, full, damaged, from a newer app).
+    #[error("{message}")]
+    Storage { message: String },
+}
+
+/// A platform key store failure, reported by the app's implementation.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum KeyStoreFailure {
+    /// The key store refused or failed.
+    #[error("{reason}")]
+    Failed { reason: String },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for KeyStoreFailure {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        KeyStoreFailure::Failed { reason: e.reason }
+    }
+}
+
+impl From<RecordError> for ObserverError {
+    fn from(e: RecordError) -> Self {
+        ObserverError::InvalidInput {
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<ProtocolError> for ObserverError {
+    fn from(e: ProtocolError) -> Self {
+        ObserverError::InvalidInput {
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ObserverError {
+    fn from(e: StoreError) -> Self {
+        let message = e.to_string();
+        match e {
+            StoreError::Record(_) | StoreError::UnknownSupersedes(_) => {
+                ObserverError::InvalidInput { message }
+            }
+            StoreError::Tampered(_) => ObserverError::Tampered { message },
+            StoreError::KeyUnavailable(_) | StoreError::KeyMissing => {
+                ObserverError::KeyUnavailable { message }
+            }
+            _ => ObserverError::Storage { message },
+        }
+    }
+}
+
+impl From<SyncError> for ObserverError {
+    fn from(e: SyncError) -> Self {
+        let message = e.to_string();
+        match e {
+            SyncError::NotEnrolled => ObserverError::NotEnrolled { message },
+            SyncError::IdentityNotConfirmed { .. } | SyncError::BadReceipt(_) => {
+                ObserverError::IdentityNotConfirmed { message }
+            }
+            SyncError::Network(_) => ObserverError::Offline { message },
+            SyncError::Refused { status, .. } if status >= 500 => ObserverError::Offline { message },
+            SyncError::Refused { .. } => ObserverError::Refused { message },
+            SyncError::Revoked => ObserverError::Revoked { message },
+            SyncError::Store(s) => s.into(),
+        }
+    }
+}

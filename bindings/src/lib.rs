@@ -1,0 +1,244 @@
+//! `observer-ffi`: Observer's core for Kotlin (Android) and Swift (iOS).
+//!
+//! A thin facade: it converts between the core's types and plain records
+//! that uniffi can carry, and maps every core error to one flat
+//! [`ObserverError`] whose variants say what the app should tell the user.
+//! All logic stays in `observer-core`.
+//!
+//! Calls that touch the disk or the network block the calling thread; call
+//! them from a background thread (Kotlin: `Dispatchers.IO`; Swift: a `Task`
+//! or background queue). The Android and iOS wrappers do this for you.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use observer_ffi::{KeyStoreFailure, NewObservation, ObserverCore, PlatformKeyStore};
+//!
+//! // A toy key store; apps use Android Keystore or the iOS Keychain.
+//! struct Xor;
+//! impl PlatformKeyStore for Xor {
+//!     fn wrap(&self, s: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure> { Ok(s.iter().map(|b| b ^ 0x5a).collect()) }
+//!     fn unwrap(&self, w: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure> { Ok(w.iter().map(|b| b ^ 0x5a).collect()) }
+//! }
+//! let dir = tempfile::tempdir().unwrap();
+//! let core = ObserverCore::open(dir.path().display().to_string(), Arc::new(Xor)).unwrap();
+//! let saved = core.save(NewObservation {
+//!     station: "KZ-ALA-0042".into(),
+//!     form_id: "opening".into(),
+//!     form_version: 1,
+//!     kind: "checklist".into(),
+//!     payload_json: r#"{"seals_intact": true}"#.into(),
+//!     attachments: vec![],
+//!     supersedes: None,
+//! }).unwrap();
+//! assert_eq!(saved.seq, 1);
+//! assert_eq!(core.counts().unwrap().pending, 1);
+//! ```
+
+mod convert;
+mod error;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use observer_core::protocol::EnrollmentCode;
+use observer_core::record::{NewRecord, RecordId};
+use observer_core::store::{OnTampering, Query, Store};
+use observer_core::sync::{self, Backoff, Progress, SyncOptions};
+
+pub use convert::*;
+pub use error::{KeyStoreFailure, ObserverError};
+
+uniffi::setup_scaffolding!();
+
+/// Wraps and unwraps the device key with the platform's key store. Apps
+/// implement it with Android Keystore or the iOS Keychain; the core stores
+/// only what `wrap` returns.
+#[uniffi::export(with_foreign)]
+pub trait PlatformKeyStore: Send + Sync {
+    /// Encrypts `secret` with a key the platform protects.
+    fn wrap(&self, secret: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure>;
+    /// Decrypts what `wrap` returned; fails (never returns garbage) for
+    /// anything else.
+    fn unwrap(&self, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure>;
+}
+
+/// Receives sync progress after each batch.
+#[uniffi::export(with_foreign)]
+pub trait SyncProgress: Send + Sync {
+    /// `sent` records sent so far in this sync, `delivered` of them proved
+    /// delivered by a receipt.
+    fn on_progress(&self, sent: u64, delivered: u64);
+}
+
+struct KeyStoreAdapter(Arc<dyn PlatformKeyStore>);
+
+impl observer_core::identity::KeyStore for KeyStoreAdapter {
+    fn wrap(&self, secret: &[u8]) -> Result<Vec<u8>, observer_core::identity::KeyStoreError> {
+        self.0
+            .wrap(secret.to_vec())
+            .map_err(|e| observer_core::identity::KeyStoreError::Platform(e.to_string()))
+    }
+
+    fn unwrap(
+        &self,
+        wrapped: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, observer_core::identity::KeyStoreError> {
+        self.0
+            .unwrap(wrapped.to_vec())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| observer_core::identity::KeyStoreError::Platform(e.to_string()))
+    }
+}
+
+/// An open Observer store: the device's identity and its outbox. Safe to
+/// share between threads.
+#[derive(uniffi::Object)]
+pub struct ObserverCore {
+    store: Store,
+}
+
+#[uniffi::export]
+impl ObserverCore {
+    /// Opens (creating on first use) the store in the app's private
+    /// directory `data_dir`, with the device key wrapped by `key_store`.
+    /// Fails with [`ObserverError::Tampered`] if stored records were
+    /// deleted or altered (see [`ObserverCore::open_despite_tampering`]).
+    #[uniffi::constructor]
+    pub fn open(
+        data_dir: String,
+        key_store: Arc<dyn PlatformKeyStore>,
+    ) -> Result<Arc<Self>, ObserverError> {
+        Self::open_with(data_dir, key_store, OnTampering::Refuse)
+    }
+
+    /// Opens the store even if tampering was found, so the observer can keep
+    /// recording; the gap stays visible to the coordinator.
+    #[uniffi::constructor]
+    pub fn open_despite_tampering(
+        data_dir: String,
+        key_store: Arc<dyn PlatformKeyStore>,
+    ) -> Result<Arc<Self>, ObserverError> {
+        Self::open_with(data_dir, key_store, OnTampering::Continue)
+    }
+
+    /// This device's id, shown to the coordinator.
+    pub fn device_id(&self) -> String {
+        self.store.device_id().to_string()
+    }
+
+    /// This device's public key (base64url).
+    pub fn public_key(&self) -> String {
+        self.store.public_key().to_string()
+    }
+
+    /// Enrolls with the coordinator whose code was scanned (`OBS1:...`).
+    pub fn enroll(&self, code: String, name: Option<String>) -> Result<EnrollmentInfo, ObserverError> {
+        let code = EnrollmentCode::parse(&code)?;
+        Ok(sync::enroll(&self.store, &code, name.as_deref())?.into())
+    }
+
+    /// The enrollment, if enrolled.
+    pub fn enrollment(&self) -> Option<EnrollmentInfo> {
+        self.store.enrollment().map(Into::into)
+    }
+
+    /// Signs and durably saves one observation. When this returns, the
+    /// record survives a crash or power cut.
+    pub fn save(&self, observation: NewObservation) -> Result<SavedObservation, ObserverError> {
+        let mut b = NewRecord::builder(
+            observation.station,
+            observation.form_id,
+            observation.form_version,
+            observation.kind,
+        )
+        .payload_json(observation.payload_json);
+        for a in observation.attachments {
+            b = b.attachment(a.sha256, a.bytes, a.mime);
+        }
+        if let Some(s) = observation.supersedes {
+            let id: RecordId = s.parse().map_err(|e| ObserverError::InvalidInput {
+                message: format!("the record to correct ({s:?}) is not a record id: {e}"),
+            })?;
+            b = b.supersedes(id);
+        }
+        Ok(self.store.save(b.build()?)?.into())
+    }
+
+    /// Records matching `query`, in chain order (page with `after_seq`).
+    pub fn list(&self, query: ObservationQuery) -> Result<Vec<Observation>, ObserverError> {
+        let mut q = Query::new().limit(query.limit);
+        if let Some(s) = query.status.filter() {
+            q = q.state(s);
+        }
+        if let Some(s) = query.station {
+            q = q.station(s);
+        }
+        if let Some(k) = query.kind {
+            q = q.kind(k);
+        }
+        if let Some(a) = query.after_seq {
+            q = q.after_seq(a);
+        }
+        Ok(self.store.list(&q)?.into_iter().map(Into::into).collect())
+    }
+
+    /// How many records are in each delivery state.
+    pub fn counts(&self) -> Result<OutboxCounts, ObserverError> {
+        Ok(self.store.counts()?.into())
+    }
+
+    /// Checks every record (ids, signatures, links). Slow on large stores:
+    /// about one signature verification per record.
+    pub fn verify(&self) -> Result<IntegrityReport, ObserverError> {
+        Ok(self.store.verify()?.into())
+    }
+
+    /// Delivers pending records to the coordinator, retrying network
+    /// failures a few times with backoff; `progress` hears after each batch.
+    /// Records not proved delivered stay pending; call again later.
+    pub fn sync(&self, progress: Option<Arc<dyn SyncProgress>>) -> Result<SyncReport, ObserverError> {
+        let opts = SyncOptions {
+            progress: progress.map(|p| {
+                Progress(Arc::new(move |s: &sync::SyncSummary| {
+                    p.on_progress(s.sent, s.delivered())
+                }))
+            }),
+            ..SyncOptions::default()
+        };
+        Ok(sync::sync_with_retry(&self.store, &opts, &Backoff::default(), 3)?.into())
+    }
+}
+
+impl ObserverCore {
+    fn open_with(
+        data_dir: String,
+        key_store: Arc<dyn PlatformKeyStore>,
+        on_tampering: OnTampering,
+    ) -> Result<Arc<Self>, ObserverError> {
+        let store = Store::open_with(
+            &PathBuf::from(data_dir),
+            &KeyStoreAdapter(key_store),
+            on_tampering,
+        )?;
+        Ok(Arc::new(Self { store }))
+    }
+}
+
+/// Verifies a record signature made by the device with `public_key`
+/// (base64url) over `body`; returns the record id. For checking the shared
+/// known-answer vectors from every language.
+#[uniffi::export]
+pub fn verify_record(public_key: String, body: Vec<u8>, signature: Vec<u8>) -> Result<String, ObserverError> {
+    let key: observer_core::identity::PublicKey =
+        public_key.parse().map_err(|e: observer_core::identity::IdentityError| ObserverError::InvalidInput {
+            message: e.to_string(),
+        })?;
+    let sig: [u8; 64] = signature.try_into().map_err(|_| ObserverError::InvalidInput {
+        message: "a signature is 64 bytes".into(),
+    })?;
+    let env = observer_core::record::Envelope { body, sig };
+    let rec = observer_core::record::verify_envelope(&env, &key).map_err(|e| ObserverError::Tampered {
+        message: e.to_string(),
+    })?;
+    Ok(rec.id.to_string())
+}

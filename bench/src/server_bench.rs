@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use observer_core::identity::{FileKeyStore, SigningKey};
 use observer_core::protocol::{
-    Batch, EnrollRequest, Heartbeat, Receipt, Signed, WireRecord, HEARTBEAT_DOMAIN,
-    RECEIPT_DOMAIN,
+    Batch, EnrollRequest, Heartbeat, Receipt, Signed, WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
 };
 use observer_core::record::{sign_record, verify_envelope, ChainPosition, Envelope, NewRecord};
 use observer_core::store::Store;
@@ -96,7 +95,9 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
     let url = format!("https://127.0.0.1:{port}");
     let coordinator = Coordinator::init(&dir.path().join("server"), &url, "bench")?;
     let serving = Coordinator::open(&coordinator.dir)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = rt.spawn(observer_server::serve::serve(serving, listener, async {
         let _ = stopped.await;
@@ -137,8 +138,13 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
     };
     let t0 = Instant::now();
     let summaries: Vec<_> = std::thread::scope(|s| {
-        let hs: Vec<_> = phones.iter().map(|ph| s.spawn(|| sync(ph, &opts))).collect();
-        hs.into_iter().map(|h| h.join().expect("no panic")).collect()
+        let hs: Vec<_> = phones
+            .iter()
+            .map(|ph| s.spawn(|| sync(ph, &opts)))
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
     });
     let ingest_time = t0.elapsed();
     let mut delivered = 0u64;
@@ -241,8 +247,9 @@ fn burst(coordinator: &Coordinator, url: &str, p: &Params) -> Result<String> {
                         heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, &key),
                         records: envs.iter().map(WireRecord::from).collect(),
                     };
-                    let body = zstd::encode_all(serde_json::to_vec(&batch).expect("json").as_slice(), 3)
-                        .expect("zstd");
+                    let body =
+                        zstd::encode_all(serde_json::to_vec(&batch).expect("json").as_slice(), 3)
+                            .expect("zstd");
                     out.lock().expect("lock")[i] = body;
                 });
             }

@@ -1,6 +1,8 @@
 //! Plain records for the apps, converted from the core's types.
 
-use observer_core::store::{Counts, DeliveryState, Enrollment, SavedRecord, StateFilter, StoredRecord, TamperReport};
+use observer_core::store::{
+    Counts, DeliveryState, Enrollment, SavedRecord, StateFilter, StoredRecord, TamperReport,
+};
 use observer_core::sync::SyncSummary;
 
 /// A media reference: SHA-256 (hex), size and MIME type.

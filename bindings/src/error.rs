@@ -97,7 +97,9 @@ impl From<SyncError> for ObserverError {
                 ObserverError::IdentityNotConfirmed { message }
             }
             SyncError::Network(_) => ObserverError::Offline { message },
-            SyncError::Refused { status, .. } if status >= 500 => ObserverError::Offline { message },
+            SyncError::Refused { status, .. } if status >= 500 => {
+                ObserverError::Offline { message }
+            }
             SyncError::Refused { .. } => ObserverError::Refused { message },
             SyncError::Revoked => ObserverError::Revoked { message },
             SyncError::Store(s) => s.into(),

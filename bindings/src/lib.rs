@@ -132,7 +132,11 @@ impl ObserverCore {
     }
 
     /// Enrolls with the coordinator whose code was scanned (`OBS1:...`).
-    pub fn enroll(&self, code: String, name: Option<String>) -> Result<EnrollmentInfo, ObserverError> {
+    pub fn enroll(
+        &self,
+        code: String,
+        name: Option<String>,
+    ) -> Result<EnrollmentInfo, ObserverError> {
         let code = EnrollmentCode::parse(&code)?;
         Ok(sync::enroll(&self.store, &code, name.as_deref())?.into())
     }
@@ -196,7 +200,10 @@ impl ObserverCore {
     /// Delivers pending records to the coordinator, retrying network
     /// failures a few times with backoff; `progress` hears after each batch.
     /// Records not proved delivered stay pending; call again later.
-    pub fn sync(&self, progress: Option<Arc<dyn SyncProgress>>) -> Result<SyncReport, ObserverError> {
+    pub fn sync(
+        &self,
+        progress: Option<Arc<dyn SyncProgress>>,
+    ) -> Result<SyncReport, ObserverError> {
         let opts = SyncOptions {
             progress: progress.map(|p| {
                 Progress(Arc::new(move |s: &sync::SyncSummary| {
@@ -228,17 +235,29 @@ impl ObserverCore {
 /// (base64url) over `body`; returns the record id. For checking the shared
 /// known-answer vectors from every language.
 #[uniffi::export]
-pub fn verify_record(public_key: String, body: Vec<u8>, signature: Vec<u8>) -> Result<String, ObserverError> {
+pub fn verify_record(
+    public_key: String,
+    body: Vec<u8>,
+    signature: Vec<u8>,
+) -> Result<String, ObserverError> {
     let key: observer_core::identity::PublicKey =
-        public_key.parse().map_err(|e: observer_core::identity::IdentityError| ObserverError::InvalidInput {
-            message: e.to_string(),
+        public_key
+            .parse()
+            .map_err(
+                |e: observer_core::identity::IdentityError| ObserverError::InvalidInput {
+                    message: e.to_string(),
+                },
+            )?;
+    let sig: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| ObserverError::InvalidInput {
+            message: "a signature is 64 bytes".into(),
         })?;
-    let sig: [u8; 64] = signature.try_into().map_err(|_| ObserverError::InvalidInput {
-        message: "a signature is 64 bytes".into(),
-    })?;
     let env = observer_core::record::Envelope { body, sig };
-    let rec = observer_core::record::verify_envelope(&env, &key).map_err(|e| ObserverError::Tampered {
-        message: e.to_string(),
+    let rec = observer_core::record::verify_envelope(&env, &key).map_err(|e| {
+        ObserverError::Tampered {
+            message: e.to_string(),
+        }
     })?;
     Ok(rec.id.to_string())
 }

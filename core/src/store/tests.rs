@@ -427,7 +427,9 @@ fn records_carry_the_enrollment_org_and_the_server_clock_across_reopening() {
     let enrollment = Enrollment {
         url: "https://127.0.0.1:8443".into(),
         tls_sha256: crate::record::Sha256Digest::of(b"cert"),
-        coordinator: crate::identity::SigningKey::generate().unwrap().public_key(),
+        coordinator: crate::identity::SigningKey::generate()
+            .unwrap()
+            .public_key(),
         org: "org-kz".into(),
         device: store.device_id().clone(),
         stations: vec!["S1".into()],

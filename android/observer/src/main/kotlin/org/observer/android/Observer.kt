@@ -1,0 +1,47 @@
+package org.observer.android
+
+import android.content.Context
+import java.io.File
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
+import org.observer.core.EnrollmentInfo
+import org.observer.core.NewObservation
+import org.observer.core.ObserverCore
+import org.observer.core.OutboxCounts
+import org.observer.core.SavedObservation
+import org.observer.core.SyncProgress
+import org.observer.core.SyncReport
+
+/**
+ * The app's entry point: one [ObserverCore] per process, opened in the app's
+ * private files directory with [AndroidKeystoreKeyStore], and `suspend`
+ * versions of the blocking calls that run on [Dispatchers.IO].
+ */
+class Observer private constructor(val core: ObserverCore) {
+
+    suspend fun enroll(code: String, name: String?): EnrollmentInfo =
+        withContext(Dispatchers.IO) { core.enroll(code, name) }
+
+    suspend fun save(observation: NewObservation): SavedObservation =
+        withContext(Dispatchers.IO) { core.save(observation) }
+
+    suspend fun counts(): OutboxCounts = withContext(Dispatchers.IO) { core.counts() }
+
+    suspend fun sync(progress: SyncProgress? = null): SyncReport =
+        withContext(Dispatchers.IO) { core.sync(progress) }
+
+    companion object {
+        @Volatile private var instance: Observer? = null
+
+        /** Opens the store on first use (blocking: call it off the main thread). */
+        fun get(context: Context): Observer =
+            instance ?: synchronized(this) {
+                instance ?: Observer(
+                    ObserverCore.open(
+                        File(context.applicationContext.filesDir, "observer").path,
+                        AndroidKeystoreKeyStore(),
+                    ),
+                ).also { instance = it }
+            }
+    }
+}

@@ -7,6 +7,7 @@
 //! ```
 
 mod core_bench;
+mod ffi_bench;
 mod report;
 mod server_bench;
 
@@ -28,6 +29,22 @@ struct Cli {
     which: Which,
 }
 
+#[derive(clap::Args)]
+struct FfiArgs {
+    /// The release cdylib to measure.
+    #[arg(long)]
+    library: PathBuf,
+    /// Classpath holding the compiled Kotlin bindings and SaveBench.
+    #[arg(long)]
+    java_classpath: String,
+    /// Timed saves per round and side.
+    #[arg(long, default_value_t = 2000)]
+    saves: usize,
+    /// The command to record in the document.
+    #[arg(long, default_value = "bench/ffi.sh")]
+    command: String,
+}
+
 #[derive(Subcommand)]
 enum Which {
     /// Durable save latency against raw SQLite + raw Ed25519; opening and
@@ -40,6 +57,9 @@ enum Which {
         #[arg(long, default_value_t = 1_000_000)]
         records: u64,
     },
+    /// Library size and one save from Kotlin against the same from Rust
+    /// (run through bench/ffi.sh, which compiles the Kotlin side).
+    Ffi(FfiArgs),
     /// Server ingest over loopback HTTPS against the signature-verification
     /// limit; a burst of many devices syncing at once; bytes per record.
     Server {
@@ -74,6 +94,17 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = core_bench::run(&cli.scratch, saves, records, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "core", &text)?;
+        }
+        Which::Ffi(a) => {
+            let text = ffi_bench::run(
+                &cli.scratch,
+                &a.library,
+                &a.java_classpath,
+                a.saves,
+                &a.command,
+            )?;
+            println!("{text}");
+            report::write_section(&cli.doc, "ffi", &text)?;
         }
         Which::Server {
             phones,

@@ -1,0 +1,141 @@
+//! Issue 4's figures: the release library's size, and a durable save called
+//! from Kotlin (JNA) against the same save called from Rust, in one run.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use observer_ffi::{KeyStoreFailure, NewObservation, ObserverCore, PlatformKeyStore};
+
+use crate::report::{machine, us, Samples};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A trivial wrap, like the Kotlin side's in-memory AES: the benchmark
+/// measures the save, not a key store (which is used only at open).
+struct Plain;
+impl PlatformKeyStore for Plain {
+    fn wrap(&self, s: Vec<u8>) -> std::result::Result<Vec<u8>, KeyStoreFailure> {
+        Ok(s)
+    }
+    fn unwrap(&self, w: Vec<u8>) -> std::result::Result<Vec<u8>, KeyStoreFailure> {
+        Ok(w)
+    }
+}
+
+fn observation() -> NewObservation {
+    NewObservation {
+        station: "KZ-ALA-0042".into(),
+        form_id: "voting".into(),
+        form_version: 3,
+        kind: "checklist".into(),
+        payload_json: r#"{"ballot_box_sealed":true,"note":"voters photographed their ballots; commission chair warned twice","queue_length":14,"unauthorised_persons":false}"#.into(),
+        attachments: vec![],
+        supersedes: None,
+    }
+}
+
+fn rust_saves(dir: &Path, n: usize) -> Result<Samples> {
+    let core = ObserverCore::open(dir.display().to_string(), Arc::new(Plain))?;
+    for _ in 0..300 {
+        core.save(observation())?;
+    }
+    let mut t = Vec::with_capacity(n);
+    for _ in 0..n {
+        let obs = observation();
+        let t0 = Instant::now();
+        core.save(obs)?;
+        t.push(t0.elapsed());
+    }
+    Ok(Samples::new(t))
+}
+
+fn kotlin_saves(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result<f64> {
+    let out = Command::new("java")
+        .arg(format!(
+            "-Djna.library.path={}",
+            library.parent().unwrap_or(Path::new(".")).display()
+        ))
+        .args(["-cp", classpath, "org.observer.core.SaveBench"])
+        .arg(dir)
+        .arg(n.to_string())
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "Kotlin bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let p50 = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("p50_us="))
+        .ok_or("no p50 in the Kotlin output")?;
+    Ok(p50.parse()?)
+}
+
+pub fn run(
+    scratch: &Path,
+    library: &Path,
+    classpath: &str,
+    saves: usize,
+    command: &str,
+) -> Result<String> {
+    let dir = tempfile::tempdir_in(scratch)?;
+    let size = std::fs::metadata(library)?.len();
+    let stripped = dir.path().join("stripped.so");
+    let status = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(library)
+        .status()?;
+    if !status.success() {
+        return Err("strip failed".into());
+    }
+    let stripped_size = std::fs::metadata(&stripped)?.len();
+    // Interleaved rounds, so drift in the disk's fsync cost hits both sides.
+    let mut rust = Vec::new();
+    let mut kotlin = Vec::new();
+    for round in 0..3 {
+        rust.push(rust_saves(&dir.path().join(format!("rust-{round}")), saves)?.p50());
+        kotlin.push(kotlin_saves(
+            &dir.path().join(format!("kotlin-{round}")),
+            saves,
+            classpath,
+            library,
+        )?);
+    }
+    rust.sort();
+    kotlin.sort_by(f64::total_cmp);
+    let rust_us = rust[1].as_secs_f64() * 1e6;
+    let kotlin_us = kotlin[1];
+    let overhead = 100.0 * (kotlin_us - rust_us) / rust_us;
+    Ok(format!(
+        "## Mobile bindings: library size and FFI cost (issue 4)
+
+Machine: {machine}.
+Command: `{command}` (release library; Kotlin {saves} timed saves per round
+after 300 warm-up saves on the JVM through JNA, Rust the same through
+`observer_ffi::ObserverCore::save`; three interleaved rounds, median round
+reported).
+
+| Measurement | Figure |
+| --- | --- |
+| `libobserver_ffi.so` (x86_64 Linux, release) | {size_mb:.1} MB, **{stripped_mb:.1} MB stripped** |
+| durable save called from Rust, p50 (median of rounds {r:?}) | {rust} |
+| durable save called from Kotlin, p50 (median of rounds {k:?} µs) | {kotlin_us:.1} µs |
+| **FFI overhead** | **{overhead:.1}%** of a durable save (target: under 20%) |
+",
+        machine = machine(dir.path()),
+        size_mb = size as f64 / 1e6,
+        stripped_mb = stripped_size as f64 / 1e6,
+        rust = us(rust[1]),
+        r = rust
+            .iter()
+            .map(|d| format!("{:.0} µs", d.as_secs_f64() * 1e6))
+            .collect::<Vec<_>>(),
+        k = kotlin.iter().map(|k| k.round()).collect::<Vec<_>>(),
+    ))
+}

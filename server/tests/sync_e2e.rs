@@ -181,3 +181,91 @@ fn records_declared_by_heartbeat_but_lost_are_known_missing() {
         7
     );
 }
+
+/// The coordinator's view needs the token, and shows devices and their gaps.
+#[test]
+fn the_coordinator_view_requires_the_token_and_shows_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "KZ-<b>-1");
+    p.save_all(&(0..6).map(|n| record("KZ-<b>-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    drop(p);
+    rusqlite::Connection::open(pdir.join("observer.db"))
+        .unwrap()
+        .execute("DELETE FROM records WHERE seq = 2", [])
+        .unwrap();
+    let p = phone(&pdir);
+    sync(&p, &SyncOptions::default()).unwrap();
+    install_crypto();
+    let client = reqwest::blocking::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let denied = client.get(server.url()).send().unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+    let wrong = client
+        .get(format!("{}/?token=guess", server.url()))
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let token = std::fs::read_to_string(server.data.join("dashboard.token")).unwrap();
+    let page = client
+        .get(format!("{}/?token={}", server.url(), token.trim()))
+        .send()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().unwrap();
+    assert!(
+        html.contains(p.device_id().as_str()),
+        "the device is listed"
+    );
+    assert!(
+        html.contains("<td class=gap>2</td>"),
+        "its gap is shown: {html}"
+    );
+    assert!(
+        html.contains("KZ-&lt;b&gt;-1") && !html.contains("KZ-<b>-1"),
+        "text is escaped"
+    );
+    let spec: serde_json::Value = client
+        .get(format!("{}/openapi.json", server.url()))
+        .send()
+        .unwrap()
+        .json_value();
+    assert!(spec["paths"]["/v1/records"]["post"].is_object());
+}
+
+trait JsonValue {
+    fn json_value(self) -> serde_json::Value;
+}
+impl JsonValue for reqwest::blocking::Response {
+    fn json_value(self) -> serde_json::Value {
+        serde_json::from_slice(&self.bytes().unwrap()).unwrap()
+    }
+}
+
+/// A record signed for another organisation is refused with that reason,
+/// and the phone keeps it as rejected instead of resending it forever.
+#[test]
+fn records_signed_for_another_organisation_are_rejected_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "S-1");
+    p.save(record("S-1", 0)).unwrap();
+    let mut e = p.enrollment().unwrap();
+    let ours = e.org.clone();
+    e.org = "another-org".into();
+    p.set_enrollment(&e).unwrap();
+    p.save(record("S-1", 1)).unwrap();
+    e.org = ours;
+    p.set_enrollment(&e).unwrap();
+    let s = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!(s.accepted, 1);
+    assert_eq!(s.rejected.len(), 1);
+    assert!(s.rejected[0].1.starts_with("wrong_org"), "{:?}", s.rejected);
+    let c = p.counts().unwrap();
+    assert_eq!((c.delivered, c.rejected, c.pending), (1, 1, 0));
+    assert_eq!(server.record_count().0, 1);
+}

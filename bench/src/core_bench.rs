@@ -4,26 +4,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use observer_core::identity::{FileKeyStore, SigningKey};
-use observer_core::record::{sign_record, ChainPosition, NewRecord};
+use observer_core::record::{sign_record, ChainPosition};
 use observer_core::store::{Query, StateFilter, Store};
 use rusqlite::Connection;
 
 use crate::report::{machine, ms, rss_kib, us, Samples};
+use crate::sample::observation;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-fn sample_record(i: u64) -> NewRecord {
-    NewRecord::builder("KZ-ALA-0042", "voting", 3, "checklist")
-        .payload(serde_json::json!({
-            "n": i,
-            "queue_length": 14,
-            "ballot_box_sealed": true,
-            "unauthorised_persons": false,
-            "note": "voters photographed their ballots; commission chair warned twice",
-        }))
-        .build()
-        .expect("valid sample")
-}
 
 /// The physical limit of one durable save on this machine: sign the same
 /// bytes with ring, and insert the same bytes into SQLite at the same
@@ -61,11 +49,11 @@ pub fn run(scratch: &Path, saves: usize, records: u64, command: &str) -> Result<
     let small = dir.path().join("small");
     let store = Store::open(&small, &keys)?;
     for i in 0..50 {
-        store.save(sample_record(i))?; // warm-up
+        store.save(observation("KZ-ALA-0042", i))?; // warm-up
     }
     let mut lat = Vec::with_capacity(saves);
     for i in 0..saves as u64 {
-        let r = sample_record(i);
+        let r = observation("KZ-ALA-0042", i);
         let t0 = Instant::now();
         store.save(r)?;
         lat.push(t0.elapsed());
@@ -73,7 +61,12 @@ pub fn run(scratch: &Path, saves: usize, records: u64, command: &str) -> Result<
     let save = Samples::new(lat);
     let body = {
         let k = SigningKey::generate()?;
-        sign_record(&sample_record(0), &ChainPosition::first(&k), &k)?.body
+        sign_record(
+            &observation("KZ-ALA-0042", 0),
+            &ChainPosition::first(&k),
+            &k,
+        )?
+        .body
     };
     drop(store);
     let (sign, insert, limit) = raw_limit(dir.path(), &body, saves)?;
@@ -86,7 +79,9 @@ pub fn run(scratch: &Path, saves: usize, records: u64, command: &str) -> Result<
         let mut made = 0;
         while made < records {
             let n = (records - made).min(10_000);
-            let batch: Vec<_> = (made..made + n).map(sample_record).collect();
+            let batch: Vec<_> = (made..made + n)
+                .map(|i| observation("KZ-ALA-0042", i))
+                .collect();
             store.save_all(&batch)?;
             made += n;
         }

@@ -9,6 +9,7 @@
 mod core_bench;
 mod ffi_bench;
 mod report;
+mod sample;
 mod server_bench;
 
 use std::path::PathBuf;

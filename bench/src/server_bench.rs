@@ -12,12 +12,13 @@ use observer_core::identity::{FileKeyStore, SigningKey};
 use observer_core::protocol::{
     Batch, EnrollRequest, Heartbeat, Receipt, Signed, WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
 };
-use observer_core::record::{sign_record, verify_envelope, ChainPosition, Envelope, NewRecord};
+use observer_core::record::{sign_record, verify_envelope, ChainPosition, Envelope};
 use observer_core::store::Store;
 use observer_core::sync::{enroll, sync, SyncOptions};
 use observer_server::coordinator::Coordinator;
 
 use crate::report::{machine, ms, Samples};
+use crate::sample::observation;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -29,25 +30,12 @@ pub struct Params {
     pub concurrency: usize,
 }
 
-fn sample(station: &str, i: usize) -> NewRecord {
-    NewRecord::builder(station, "voting", 3, "checklist")
-        .payload(serde_json::json!({
-            "n": i,
-            "queue_length": 14,
-            "ballot_box_sealed": true,
-            "unauthorised_persons": false,
-            "note": "voters photographed their ballots; commission chair warned twice",
-        }))
-        .build()
-        .expect("valid sample")
-}
-
 /// Signs `n` chained records with a fresh key.
 fn chain(key: &SigningKey, station: &str, n: usize) -> Vec<Envelope> {
     let mut pos = ChainPosition::first(key);
     (0..n)
         .map(|i| {
-            let env = sign_record(&sample(station, i), &pos, key).expect("valid");
+            let env = sign_record(&observation(station, i as u64), &pos, key).expect("valid");
             pos = pos.after(env.id());
             env
         })
@@ -126,7 +114,9 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
             let store = phone(&dir.path().join(format!("phone-{i}")))?;
             let code = coordinator.issue_code(std::slice::from_ref(&station), None, 1, now)?;
             enroll(&store, &code, None)?;
-            let batch: Vec<_> = (0..p.records).map(|n| sample(&station, n)).collect();
+            let batch: Vec<_> = (0..p.records)
+                .map(|n| observation(&station, n as u64))
+                .collect();
             store.save_all(&batch)?;
             Ok(store)
         })
@@ -160,7 +150,7 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
 
     // Single-record syncs: the worst case for bytes per record.
     let single = &phones[0];
-    single.save(sample("KZ-0000", 0))?;
+    single.save(observation("KZ-0000", 0))?;
     let one = sync(single, &opts)?;
 
     // Burst: many devices, one sync each, all at once.

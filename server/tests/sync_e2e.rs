@@ -123,10 +123,7 @@ fn records_deleted_before_sync_are_reported_missing_by_seq() {
     p.save_all(&(0..10).map(|n| record("S-1", n)).collect::<Vec<_>>())
         .unwrap();
     drop(p);
-    rusqlite::Connection::open(pdir.join("observer.db"))
-        .unwrap()
-        .execute("DELETE FROM records WHERE seq BETWEEN 5 AND 7", [])
-        .unwrap();
+    delete_records(&pdir, "seq BETWEEN 5 AND 7");
     let p = phone(&pdir);
     assert!(p.tampering().is_some(), "the phone notices too");
     assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 7);
@@ -161,10 +158,7 @@ fn records_declared_by_heartbeat_but_lost_are_known_missing() {
     assert_eq!(s.sent, 0);
     drop(p);
     // Then the phone is seized and records 8-10 are deleted.
-    rusqlite::Connection::open(pdir.join("observer.db"))
-        .unwrap()
-        .execute("DELETE FROM records WHERE seq >= 8", [])
-        .unwrap();
+    delete_records(&pdir, "seq >= 8");
     let d = &server.devices()[0];
     assert_eq!(d["heartbeat"]["seq"], 10);
     assert_eq!(
@@ -192,10 +186,7 @@ fn the_coordinator_view_requires_the_token_and_shows_gaps() {
     p.save_all(&(0..6).map(|n| record("KZ-<b>-1", n)).collect::<Vec<_>>())
         .unwrap();
     drop(p);
-    rusqlite::Connection::open(pdir.join("observer.db"))
-        .unwrap()
-        .execute("DELETE FROM records WHERE seq = 2", [])
-        .unwrap();
+    delete_records(&pdir, "seq = 2");
     let p = phone(&pdir);
     sync(&p, &SyncOptions::default()).unwrap();
     install_crypto();

@@ -173,6 +173,15 @@ pub fn enrolled_phone(dir: &Path, server: &Server, station: &str) -> Store {
     store
 }
 
+/// What police with the phone could do: delete rows straight from its
+/// database (`condition` is an SQL condition on `records`).
+pub fn delete_records(phone_dir: &Path, condition: &str) {
+    rusqlite::Connection::open(phone_dir.join(observer_core::store::DB_FILE))
+        .unwrap()
+        .execute(&format!("DELETE FROM records WHERE {condition}"), [])
+        .unwrap();
+}
+
 pub fn record(station: &str, i: u64) -> observer_core::record::NewRecord {
     observer_core::record::NewRecord::builder(station, "voting", 1, "checklist")
         .payload(serde_json::json!({"n": i, "queue": i % 17, "note": "ballot box sealed, observers admitted"}))

@@ -36,10 +36,16 @@ fn observation() -> NewObservation {
     }
 }
 
-fn rust_saves(dir: &Path, n: usize) -> Result<Samples> {
+fn rust_saves(dir: &Path, n: usize) -> Result<(Samples, Samples)> {
     let core = ObserverCore::open(dir.display().to_string(), Arc::new(Plain))?;
-    for _ in 0..300 {
+    for _ in 0..2000 {
         core.save(observation())?;
+    }
+    let mut calls = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        std::hint::black_box(core.device_id());
+        calls.push(t0.elapsed());
     }
     let mut t = Vec::with_capacity(n);
     for _ in 0..n {
@@ -48,10 +54,11 @@ fn rust_saves(dir: &Path, n: usize) -> Result<Samples> {
         core.save(obs)?;
         t.push(t0.elapsed());
     }
-    Ok(Samples::new(t))
+    Ok((Samples::new(t), Samples::new(calls)))
 }
 
-fn kotlin_saves(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result<f64> {
+/// p50 of a save and of a call without I/O, in µs, from the Kotlin side.
+fn kotlin_saves(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result<(f64, f64)> {
     let out = Command::new("java")
         .arg(format!(
             "-Djna.library.path={}",
@@ -69,11 +76,14 @@ fn kotlin_saves(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result
         .into());
     }
     let text = String::from_utf8(out.stdout)?;
-    let p50 = text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("p50_us="))
-        .ok_or("no p50 in the Kotlin output")?;
-    Ok(p50.parse()?)
+    let field = |name: &str| -> Result<f64> {
+        Ok(text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .ok_or_else(|| format!("no {name} in the Kotlin output: {text}"))?
+            .parse()?)
+    };
+    Ok((field("p50_us=")?, field("call_p50_us=")?))
 }
 
 pub fn run(
@@ -97,21 +107,30 @@ pub fn run(
     let stripped_size = std::fs::metadata(&stripped)?.len();
     // Interleaved rounds, so drift in the disk's fsync cost hits both sides.
     let mut rust = Vec::new();
+    let mut rust_call = Vec::new();
     let mut kotlin = Vec::new();
+    let mut kotlin_call = Vec::new();
     for round in 0..3 {
-        rust.push(rust_saves(&dir.path().join(format!("rust-{round}")), saves)?.p50());
-        kotlin.push(kotlin_saves(
+        let (save, call) = rust_saves(&dir.path().join(format!("rust-{round}")), saves)?;
+        rust.push(save.p50());
+        rust_call.push(call.p50().as_secs_f64() * 1e6);
+        let (save, call) = kotlin_saves(
             &dir.path().join(format!("kotlin-{round}")),
             saves,
             classpath,
             library,
-        )?);
+        )?;
+        kotlin.push(save);
+        kotlin_call.push(call);
     }
     rust.sort();
-    kotlin.sort_by(f64::total_cmp);
+    for v in [&mut kotlin, &mut kotlin_call, &mut rust_call] {
+        v.sort_by(f64::total_cmp);
+    }
     let rust_us = rust[1].as_secs_f64() * 1e6;
     let kotlin_us = kotlin[1];
     let overhead = 100.0 * (kotlin_us - rust_us) / rust_us;
+    let boundary = kotlin_call[1] - rust_call[1];
     Ok(format!(
         "## Mobile bindings: library size and FFI cost (issue 4)
 
@@ -126,7 +145,9 @@ reported).
 | `libobserver_ffi.so` (x86_64 Linux, release) | {size_mb:.1} MB, **{stripped_mb:.1} MB stripped** |
 | durable save called from Rust, p50 (median of rounds {r:?}) | {rust} |
 | durable save called from Kotlin, p50 (median of rounds {k:?} µs) | {kotlin_us:.1} µs |
-| **FFI overhead** | **{overhead:.1}%** of a durable save (target: under 20%) |
+| **FFI overhead: Kotlin save p50 over Rust save p50** | **{overhead:.1}%** of a durable save (target: under 20%) |
+| a call without I/O (`deviceId()`), p50: Kotlin / Rust | {kc:.1} µs / {rc:.2} µs |
+| the boundary's own cost per call (difference of the two) | {boundary:.1} µs = {bpct:.1}% of the Rust save |
 ",
         machine = machine(dir.path()),
         size_mb = size as f64 / 1e6,
@@ -137,5 +158,8 @@ reported).
             .map(|d| format!("{:.0} µs", d.as_secs_f64() * 1e6))
             .collect::<Vec<_>>(),
         k = kotlin.iter().map(|k| k.round()).collect::<Vec<_>>(),
+        kc = kotlin_call[1],
+        rc = rust_call[1],
+        bpct = 100.0 * boundary / rust_us,
     ))
 }

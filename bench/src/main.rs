@@ -8,6 +8,7 @@
 
 mod core_bench;
 mod ffi_bench;
+mod forms_bench;
 mod report;
 mod sample;
 mod server_bench;
@@ -61,6 +62,15 @@ enum Which {
     /// Library size and one save from Kotlin against the same from Rust
     /// (run through bench/ffi.sh, which compiles the Kotlin side).
     Ffi(FfiArgs),
+    /// Validating a counting form with many parties.
+    Forms {
+        /// Parties on the protocol.
+        #[arg(long, default_value_t = 30)]
+        parties: usize,
+        /// Protocols to validate.
+        #[arg(long, default_value_t = 20_000)]
+        records: usize,
+    },
     /// Server ingest over loopback HTTPS against the signature-verification
     /// limit; a burst of many devices syncing at once; bytes per record.
     Server {
@@ -95,6 +105,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = core_bench::run(&cli.scratch, saves, records, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "core", &text)?;
+        }
+        Which::Forms { parties, records } => {
+            let text = forms_bench::run(&cli.scratch, parties, records, &command)?;
+            println!("{text}");
+            report::write_section(&cli.doc, "forms", &text)?;
         }
         Which::Ffi(a) => {
             let text = ffi_bench::run(

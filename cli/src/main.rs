@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use observer_core::forms::FormDefinition;
 use observer_core::identity::FileKeyStore;
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::NewRecord;
@@ -113,6 +114,34 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         attempts: u32,
         /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the forms available offline (shipped and published).
+    Forms {
+        /// Language for titles: kk, ru or en.
+        #[arg(long, default_value = "en")]
+        lang: String,
+        /// One JSON object per form, with its whole definition summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check answers against a form: visible fields, invalid answers, failed
+    /// rules. Exits 1 if an answer is invalid or a rule of severity error fails.
+    Validate {
+        /// The form's id.
+        #[arg(long)]
+        form: String,
+        /// The form's version (default: the newest available).
+        #[arg(long)]
+        form_version: Option<u32>,
+        /// The answers, a JSON object.
+        #[arg(long)]
+        payload: String,
+        /// Language for messages: kk, ru or en.
+        #[arg(long, default_value = "en")]
+        lang: String,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -373,6 +402,75 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     )?;
                 }
             }
+        }
+        Command::Forms { lang, json } => {
+            let store = open(&cli.data, policy)?;
+            for f in store.forms()? {
+                let title = FormDefinition::localise(&f.title, &lang);
+                if json {
+                    writeln!(
+                        out,
+                        "{}",
+                        json!({"id": f.id, "version": f.version, "kind": f.kind, "title": title,
+                               "fields": f.fields.len(), "rules": f.rules.len(), "sealed": f.sealed})
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<10} v{:<3} {:<10} {:>3} fields {:>2} rules  {title}",
+                        f.id,
+                        f.version,
+                        f.kind,
+                        f.fields.len(),
+                        f.rules.len()
+                    )?;
+                }
+            }
+        }
+        Command::Validate {
+            form,
+            form_version,
+            payload,
+            lang,
+            json,
+        } => {
+            let store = open(&cli.data, policy)?;
+            let def = store.form(&form, form_version)?.ok_or_else(|| {
+                format!(
+                    "no form {form:?}{} on this device; see `observer forms`",
+                    form_version.map_or(String::new(), |v| format!(" version {v}"))
+                )
+            })?;
+            let answers: serde_json::Value = serde_json::from_str(&payload)
+                .map_err(|e| format!("--payload is not JSON: {e}"))?;
+            let answers = answers
+                .as_object()
+                .ok_or("--payload must be a JSON object")?;
+            let v = def.validate(answers, &lang);
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&v)?)?;
+            } else {
+                for p in &v.problems {
+                    writeln!(out, "answer  {}: {}", p.field, p.message)?;
+                }
+                for r in &v.findings {
+                    writeln!(
+                        out,
+                        "{:<7} {}: {}",
+                        format!("{:?}", r.severity).to_lowercase(),
+                        r.rule,
+                        r.message
+                    )?;
+                }
+                if v.problems.is_empty() && v.findings.is_empty() {
+                    writeln!(out, "ok: the answers fit {} v{}", def.id, def.version)?;
+                }
+            }
+            return Ok(if v.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         Command::Demo => {
             let store = open(&cli.data, policy)?;

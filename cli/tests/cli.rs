@@ -270,3 +270,32 @@ fn the_demo_records_a_verified_election_day() {
     .collect();
     assert_eq!(lines[1]["body"]["supersedes"], lines[0]["id"]);
 }
+
+#[test]
+fn forms_are_listed_and_answers_validated_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let list = ok(observer(data, &["forms", "--lang", "ru"]));
+    assert!(
+        list.contains("counting") && list.contains("Протокол итогов"),
+        "{list}"
+    );
+    let good = r#"{"event": "admitted", "time": "07:00"}"#;
+    assert!(ok(observer(
+        data,
+        &["validate", "--form", "access", "--payload", good]
+    ))
+    .starts_with("ok"));
+    let bad = r#"{"registered_voters": 100, "ballots_received": 100, "ballots_issued": 90, "ballots_spoiled": 0,
+        "ballots_unused": 10, "ballots_cast": 95, "ballots_invalid": 0, "party_1": 95, "party_2": 0, "party_3": 0,
+        "party_4": 0, "party_5": 0, "count_announced": true, "copy_received": true}"#;
+    let out = observer(
+        data,
+        &["validate", "--form", "counting", "--payload", bad, "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "a failed error rule exits 1");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["findings"][0]["rule"], "cast_not_above_issued");
+    let out = observer(data, &["validate", "--form", "nope", "--payload", "{}"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no form \"nope\""));
+}

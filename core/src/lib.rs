@@ -29,6 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod forms;
 pub mod identity;
 pub mod log;
 pub mod protocol;

@@ -3,6 +3,7 @@
 //! before it is read; nothing from the network is trusted before its
 //! signature is checked.
 
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::sync::Arc;
 
@@ -12,10 +13,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use observer_core::forms::{default_forms, FormDefinition};
 use observer_core::identity::SigningKey;
 use observer_core::protocol::{
-    limits, Ack, Batch, EnrollRequest, EnrollResponse, ErrorBody, Heartbeat, Receipt, RejectReason,
-    Rejection, Signed, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
+    limits, Ack, Batch, EnrollRequest, EnrollResponse, ErrorBody, FormsBundle, Heartbeat, Receipt,
+    RejectReason, Rejection, Signed, FORMS_DOMAIN, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
 };
 use observer_core::record::{
     limits::MAX_BODY_BYTES, verify_envelope, RecordId, Sha256Digest, VerifiedRecord, VerifyError,
@@ -24,7 +26,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::dashboard;
-use crate::storage::{Outcome, Storage, StorageError, TokenProblem};
+use crate::storage::{FormCheck, Outcome, Storage, StorageError, TokenProblem};
 
 /// The OpenAPI description served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -42,6 +44,54 @@ pub struct AppState {
     pub org: String,
     /// The coordinator's token for the web view.
     pub dashboard_token: String,
+    /// Parsed form versions, loaded on first use (published versions never change).
+    pub forms: std::sync::RwLock<HashMap<(String, u32), Arc<FormDefinition>>>,
+}
+
+impl AppState {
+    /// The form `id` at `version`: published by this coordinator, or shipped.
+    fn form(&self, id: &str, version: u32) -> Result<Option<Arc<FormDefinition>>, StorageError> {
+        let key = (id.to_string(), version);
+        if let Some(f) = self
+            .forms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(Some(f.clone()));
+        }
+        let published = self
+            .storage
+            .forms()?
+            .into_iter()
+            .find(|f| f.id == id && f.version == version)
+            .and_then(|f| FormDefinition::parse(&f.definition).ok());
+        let found = published.or_else(|| {
+            default_forms()
+                .into_iter()
+                .find(|f| f.id == id && f.version == version)
+        });
+        Ok(found.map(|f| {
+            let f = Arc::new(f);
+            self.forms
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, f.clone());
+            f
+        }))
+    }
+
+    /// Re-validates a record's answers against its form, as the phone did.
+    fn check(&self, r: &VerifiedRecord) -> Result<Option<FormCheck>, StorageError> {
+        let Some(form) = self.form(&r.body.form.id, r.body.form.version)? else {
+            return Ok(None);
+        };
+        let v = form.validate(&r.body.payload, "en");
+        Ok(Some(FormCheck {
+            clean: v.is_clean(),
+            json: serde_json::to_string(&v).expect("serialises"),
+        }))
+    }
 }
 
 /// The API's routes.
@@ -55,6 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/enroll", post(enroll))
         .route("/v1/records", post(records))
+        .route("/v1/forms", post(forms))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -319,6 +370,73 @@ async fn records(
     blocking(move || ingest(&app2, &headers, raw)).await
 }
 
+/// Who is speaking: the heartbeat's device, enrolled and not revoked, and
+/// the heartbeat signed by its enrolled key.
+fn authenticate(
+    app: &AppState,
+    heartbeat: &Signed,
+) -> Result<(crate::storage::DeviceInfo, Heartbeat), ApiError> {
+    let claimed: Heartbeat =
+        serde_json::from_slice(&heartbeat.body).map_err(|e| malformed("heartbeat", e))?;
+    let device = app.storage.device(&claimed.device)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_device",
+            format!(
+                "device {} is not enrolled with this coordinator",
+                claimed.device
+            ),
+        )
+    })?;
+    let heartbeat: Heartbeat = heartbeat
+        .open("heartbeat", HEARTBEAT_DOMAIN, &device.key)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))?;
+    if device.revoked_at_ms.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device_revoked",
+            "the coordinator revoked this device; nothing from it is accepted",
+        ));
+    }
+    Ok((device, heartbeat))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormsRequest {
+    heartbeat: Signed,
+}
+
+/// The published forms, signed, for an enrolled device.
+async fn forms(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_json(&headers)?;
+    let bytes = read_body(body, MAX_ENROLL_BYTES).await?;
+    let app2 = app.clone();
+    blocking(move || {
+        let req: FormsRequest =
+            serde_json::from_slice(&bytes).map_err(|e| malformed("forms request", e))?;
+        authenticate(&app2, &req.heartbeat)?;
+        let bundle = FormsBundle {
+            org: app2.org.clone(),
+            server_time_ms: now_ms(),
+            forms: app2
+                .storage
+                .forms()?
+                .into_iter()
+                .map(|f| f.definition)
+                .collect(),
+        };
+        Ok(Json(
+            json!({ "forms": Signed::sign(FORMS_DOMAIN, &bundle, &app2.key) }),
+        ))
+    })
+    .await
+}
+
 fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, ApiError> {
     let json = decompress(headers, raw)?;
     let batch: Batch = serde_json::from_slice(&json).map_err(|e| malformed("batch", e))?;
@@ -369,9 +487,13 @@ fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, A
             Err(r) => rejected.push(r),
         }
     }
+    let checks = verified
+        .iter()
+        .map(|r| app.check(r))
+        .collect::<Result<Vec<_>, _>>()?;
     let result = app
         .storage
-        .ingest(&device.id, &heartbeat, &verified, now_ms())?;
+        .ingest(&device.id, &heartbeat, &verified, &checks, now_ms())?;
     let mut accepted = Vec::new();
     let mut already = Vec::new();
     for ((rec, outcome), position) in verified.iter().zip(&result.outcomes).zip(positions) {

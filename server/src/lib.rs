@@ -11,3 +11,4 @@ pub mod demo;
 pub mod http;
 pub mod serve;
 pub mod storage;
+pub mod tabulate;

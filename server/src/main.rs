@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use observer_core::forms::FormDefinition;
 use observer_core::identity::DeviceId;
 use observer_server::coordinator::Coordinator;
 use observer_server::demo::{self, DemoOptions};
 use observer_server::serve::serve;
-use observer_server::storage::{RecordFilter, Storage};
+use observer_server::storage::{PublishedForm, RecordFilter, Storage};
+use observer_server::tabulate;
 use serde_json::json;
 
 /// Observer's coordinating server: enrolls observers' phones, receives their
@@ -85,6 +87,32 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Ndjson)]
         format: Format,
     },
+    /// Publish and list forms (phones pull them at every sync).
+    Forms {
+        #[command(subcommand)]
+        action: FormsAction,
+    },
+    /// Import the official per-station results (CSV: station, region, one
+    /// column per figure such as ballots_cast, party_1), replacing the last import.
+    ImportOfficial {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Totals from the observers' results protocols.
+    Results {
+        /// By station, region or the whole country.
+        #[arg(long, value_enum, default_value_t = By::Country)]
+        by: By,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stations where the observers' copy differs from the official result.
+    Compare {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a device: nothing more is accepted from it.
     Revoke {
         /// The device id (see `devices`).
@@ -103,6 +131,24 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum FormsAction {
+    /// Publish a form definition (a new id, or a new version of one).
+    Publish {
+        /// The definition (JSON, format 1; see docs/forms.md).
+        file: PathBuf,
+    },
+    /// List published forms.
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum By {
+    Station,
+    Region,
+    Country,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -246,6 +292,7 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|d| DeviceId::try_from(d).map_err(|e| format!("--device: {e}")))
                     .transpose()?,
                 newest: None,
+                kind: None,
             };
             c.storage.records(&filter, &mut |r| {
                 let line = if json {
@@ -253,6 +300,11 @@ fn run(cli: Cli) -> Result<()> {
                         "index": r.index, "id": r.id, "device": r.device, "seq": r.seq,
                         "station": r.station, "kind": r.kind,
                         "captured_at_ms": r.captured_at_ms, "received_at_ms": r.received_at_ms,
+                        "form": body_form(&r.body),
+                        "form_check": r.check.as_ref().map(|c| serde_json::json!({
+                            "clean": c.clean,
+                            "result": serde_json::from_str::<serde_json::Value>(&c.json).unwrap_or_default(),
+                        })),
                     })
                     .to_string()
                 } else {
@@ -273,6 +325,117 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export { format } => {
             let c = Coordinator::open(&cli.data)?;
             export(&c, format, &mut out)?;
+        }
+        Command::Forms { action } => {
+            let c = Coordinator::open(&cli.data)?;
+            match action {
+                FormsAction::Publish { file } => {
+                    let text = std::fs::read_to_string(&file)
+                        .map_err(|e| format!("{}: {e}", file.display()))?;
+                    let def = FormDefinition::parse(&text)
+                        .map_err(|e| format!("{}: {e}", file.display()))?;
+                    let published = PublishedForm {
+                        id: def.id.clone(),
+                        version: def.version,
+                        definition: text,
+                    };
+                    if let Some(old) = c
+                        .storage
+                        .forms()?
+                        .into_iter()
+                        .find(|f| f.id == def.id && f.version == def.version)
+                    {
+                        if old.definition != published.definition {
+                            return Err(format!("{} version {} is already published with other content; publish it as a new version", def.id, def.version).into());
+                        }
+                    }
+                    let new = c.storage.publish_form(&published, now_ms())?;
+                    writeln!(
+                        out,
+                        "{} {} v{} ({} fields, {} rules); phones receive it at their next sync",
+                        if new {
+                            "published"
+                        } else {
+                            "already published:"
+                        },
+                        def.id,
+                        def.version,
+                        def.fields.len(),
+                        def.rules.len()
+                    )?;
+                }
+                FormsAction::List => {
+                    for f in c.storage.forms()? {
+                        writeln!(out, "{:<12} v{}", f.id, f.version)?;
+                    }
+                }
+            }
+        }
+        Command::ImportOfficial { file } => {
+            let c = Coordinator::open(&cli.data)?;
+            let rows =
+                tabulate::read_official(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            c.storage.import_official(&rows, now_ms())?;
+            writeln!(out, "imported official results for {} stations", rows.len())?;
+        }
+        Command::Results { by, json } => {
+            let c = Coordinator::open(&cli.data)?;
+            let stations = tabulate::stations(c.storage.as_ref())?;
+            if let By::Station = by {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&stations)?)?;
+                } else {
+                    for s in &stations {
+                        writeln!(
+                            out,
+                            "{:<16} {:<24} {}",
+                            s.station,
+                            format!("{:?}", s.agreement),
+                            figures_line(&s.figures)
+                        )?;
+                    }
+                }
+            } else {
+                let totals = tabulate::totals(&stations, matches!(by, By::Region));
+                if json {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&totals)?)?;
+                } else {
+                    for t in &totals {
+                        writeln!(
+                            out,
+                            "{:<16} {} stations ({} left out: observers disagree)  {}",
+                            t.area,
+                            t.stations,
+                            t.conflicts,
+                            figures_line(&t.figures)
+                        )?;
+                    }
+                }
+            }
+        }
+        Command::Compare { json } => {
+            let c = Coordinator::open(&cli.data)?;
+            let stations = tabulate::stations(c.storage.as_ref())?;
+            let diffs = tabulate::compare(&stations, &c.storage.official()?);
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&diffs)?)?;
+            } else if diffs.is_empty() {
+                writeln!(
+                    out,
+                    "the observers' copies match the official results at every station both report"
+                )?;
+            } else {
+                for d in &diffs {
+                    writeln!(
+                        out,
+                        "{:<16} {:<20} observers {:>8}  official {:>8}",
+                        d.station,
+                        d.figure,
+                        d.observed.map_or("-".into(), |v| v.to_string()),
+                        d.official
+                    )?;
+                }
+            }
         }
         Command::Revoke { device } => {
             let c = Coordinator::open(&cli.data)?;
@@ -344,6 +507,19 @@ fn run(cli: Cli) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+fn body_form(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .map(|b| b["form"].clone())
+        .unwrap_or_default()
+}
+
+fn figures_line(f: &std::collections::BTreeMap<String, i64>) -> String {
+    f.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Result<()> {

@@ -40,6 +40,7 @@ pub async fn serve(
         storage: c.storage.clone(),
         org: c.org.clone(),
         key: c.key,
+        forms: Default::default(),
     });
     let handle = axum_server::Handle::new();
     let h = handle.clone();

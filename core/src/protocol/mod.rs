@@ -26,6 +26,20 @@ pub const HEARTBEAT_DOMAIN: &[u8] = b"observer/heartbeat/v1\0";
 pub const RECEIPT_DOMAIN: &[u8] = b"observer/receipt/v1\0";
 /// Signing domain of the proof of key possession at enrollment (device key).
 pub const ENROLL_DOMAIN: &[u8] = b"observer/enroll/v1\0";
+/// Signing domain of the forms bundle (coordinator key).
+pub const FORMS_DOMAIN: &[u8] = b"observer/forms/v1\0";
+
+/// The coordinator's published forms, every version, as signed JSON
+/// definitions: a phone stores only what the pinned key signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormsBundle {
+    /// The organisation.
+    pub org: String,
+    /// Server time, ms since the Unix epoch.
+    pub server_time_ms: i64,
+    /// Form definitions (JSON text, format 1).
+    pub forms: Vec<String>,
+}
 
 /// Protocol limits, enforced by the server before anything is parsed.
 pub mod limits {

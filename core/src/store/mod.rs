@@ -26,6 +26,7 @@
 //! ```
 
 mod error;
+mod forms;
 mod integrity;
 mod outbox;
 mod query;

@@ -43,6 +43,15 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_by_station ON records(station, seq);
     CREATE INDEX records_by_kind ON records(kind, seq);
     CREATE INDEX records_by_time ON records(captured_at);",
+    // v2: form definitions published by the coordinator, every version kept
+    // (a record names the version it was filled against).
+    "CREATE TABLE forms (
+        id          TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        definition  TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (id, version)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this code writes.

@@ -37,8 +37,8 @@ use serde::Serialize;
 pub use backoff::Backoff;
 
 use crate::protocol::{
-    Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt, Signed,
-    WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
+    Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, FormsBundle, Heartbeat,
+    Receipt, Signed, WireRecord, FORMS_DOMAIN, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
 };
 use crate::record::{RecordId, Sha256Digest};
 use crate::store::{Enrollment, Store, StoreError};
@@ -144,6 +144,8 @@ pub struct SyncSummary {
     pub batches: u64,
     /// Request bytes on the wire (compressed bodies).
     pub bytes_sent: u64,
+    /// Form versions received from the coordinator that were new here.
+    pub forms_received: u64,
 }
 
 impl SyncSummary {
@@ -332,8 +334,50 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
             break;
         }
     }
+    summary.forms_received = fetch_forms(store, &conn, &enrollment)?;
     summary.remaining = store.counts()?.pending;
     Ok(summary)
+}
+
+fn heartbeat(store: &Store) -> Result<Signed, SyncError> {
+    let head = store.head()?;
+    let hb = Heartbeat {
+        device: store.device_id().clone(),
+        seq: head.map_or(0, |h| h.seq),
+        head: head.map(|h| h.id),
+        at_ms: now_ms(),
+    };
+    Ok(Signed::sign(HEARTBEAT_DOMAIN, &hb, store.signing_key()))
+}
+
+/// Pulls the coordinator's forms (signed with the pinned key) and keeps the
+/// new versions offline. A definition this Observer cannot read (a newer
+/// format) is skipped, not fatal: the records still sync.
+fn fetch_forms(
+    store: &Store,
+    conn: &Connection,
+    enrollment: &Enrollment,
+) -> Result<u64, SyncError> {
+    #[derive(serde::Deserialize)]
+    struct WithForms {
+        forms: Signed,
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "heartbeat": heartbeat(store)? }))
+        .expect("serialises");
+    let signed = answer::<WithForms>(conn.post("/v1/forms", body, false)?)?.forms;
+    let bundle: FormsBundle = signed
+        .open("forms", FORMS_DOMAIN, &enrollment.coordinator)
+        .map_err(|e| SyncError::BadReceipt(e.to_string()))?;
+    if bundle.org != enrollment.org {
+        return Err(SyncError::BadReceipt(
+            "the forms are for another organisation".into(),
+        ));
+    }
+    let mut added = 0;
+    for def in bundle.forms {
+        added += store.add_forms(std::slice::from_ref(&def)).unwrap_or(0) as u64;
+    }
+    Ok(added)
 }
 
 fn send_batch(
@@ -343,15 +387,8 @@ fn send_batch(
     batch: &[crate::store::StoredRecord],
     summary: &mut SyncSummary,
 ) -> Result<(), SyncError> {
-    let head = store.head()?;
-    let heartbeat = Heartbeat {
-        device: store.device_id().clone(),
-        seq: head.map_or(0, |h| h.seq),
-        head: head.map(|h| h.id),
-        at_ms: now_ms(),
-    };
     let body = Batch {
-        heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &heartbeat, store.signing_key()),
+        heartbeat: heartbeat(store)?,
         records: batch
             .iter()
             .map(|r| WireRecord::from(&r.envelope))

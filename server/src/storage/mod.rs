@@ -158,6 +158,8 @@ pub struct RecordRow {
     pub body: Vec<u8>,
     /// The device's signature.
     pub sig: Vec<u8>,
+    /// The check against its form, when the form was known.
+    pub check: Option<FormCheck>,
 }
 
 /// Which records to read.
@@ -165,6 +167,8 @@ pub struct RecordRow {
 pub struct RecordFilter {
     /// Only this station's.
     pub station: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
     /// Only this device's.
     pub device: Option<DeviceId>,
     /// At most this many, newest first when set (oldest first otherwise).
@@ -184,6 +188,34 @@ pub struct Totals {
     pub stations: u64,
     /// Records known to exist but not held, over all devices.
     pub missing: u64,
+}
+
+/// How a record's answers fared against its form, computed by the HTTP
+/// layer and stored beside the record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FormCheck {
+    /// No invalid answer and no failed error rule.
+    pub clean: bool,
+    /// The validation result as JSON (problems and findings).
+    pub json: String,
+}
+
+/// A published form version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedForm {
+    pub id: String,
+    pub version: u32,
+    /// The definition, JSON text exactly as published.
+    pub definition: String,
+}
+
+/// One station's official results, as the election commission published them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OfficialResult {
+    pub station: String,
+    pub region: Option<String>,
+    /// Figure name (as in the counting form: `ballots_cast`, `party_1`, ...) to value.
+    pub figures: std::collections::BTreeMap<String, i64>,
 }
 
 /// The coordinator's storage.
@@ -216,8 +248,22 @@ pub trait Storage: Send + Sync + 'static {
         device: &DeviceId,
         heartbeat: &Heartbeat,
         records: &[VerifiedRecord],
+        checks: &[Option<FormCheck>],
         now_ms: i64,
     ) -> Result<IngestResult, StorageError>;
+
+    /// Stores a form version (already checked); false if that id and
+    /// version exist (published versions are never changed).
+    fn publish_form(&self, form: &PublishedForm, now_ms: i64) -> Result<bool, StorageError>;
+
+    /// Every published form version, by id then version.
+    fn forms(&self) -> Result<Vec<PublishedForm>, StorageError>;
+
+    /// Replaces the official results with `rows` (one transaction).
+    fn import_official(&self, rows: &[OfficialResult], now_ms: i64) -> Result<(), StorageError>;
+
+    /// The official results, by station.
+    fn official(&self) -> Result<Vec<OfficialResult>, StorageError>;
 
     /// Every device with its chain state.
     fn devices(&self) -> Result<Vec<DeviceView>, StorageError>;

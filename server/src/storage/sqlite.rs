@@ -17,11 +17,12 @@ use observer_core::store::{configure, schema};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    DeviceInfo, DeviceView, IngestResult, NewToken, Outcome, RecordFilter, RecordRow, Storage,
-    StorageError, TokenProblem, Totals,
+    DeviceInfo, DeviceView, FormCheck, IngestResult, NewToken, OfficialResult, Outcome,
+    PublishedForm, RecordFilter, RecordRow, Storage, StorageError, TokenProblem, Totals,
 };
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE meta (
         key   TEXT PRIMARY KEY,
         value BLOB NOT NULL
@@ -69,7 +70,26 @@ const MIGRATIONS: &[&str] = &["
         body        BLOB NOT NULL,
         sig         BLOB NOT NULL
     );
-"];
+",
+    "
+    CREATE TABLE forms (
+        id           TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        definition   TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        PRIMARY KEY (id, version)
+    ) WITHOUT ROWID;
+    ALTER TABLE records ADD COLUMN form_clean INTEGER;
+    ALTER TABLE records ADD COLUMN form_check TEXT;
+    CREATE INDEX records_by_kind ON records(kind, log_index);
+    CREATE TABLE official (
+        station     TEXT PRIMARY KEY,
+        region      TEXT,
+        figures     TEXT NOT NULL,
+        imported_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+",
+];
 
 const META_FRONTIER: &str = "frontier";
 
@@ -270,6 +290,7 @@ impl Storage for SqliteStorage {
         device: &DeviceId,
         hb: &Heartbeat,
         records: &[VerifiedRecord],
+        checks: &[Option<FormCheck>],
         now_ms: i64,
     ) -> Result<IngestResult, StorageError> {
         let mut conn = self.conn();
@@ -283,14 +304,15 @@ impl Storage for SqliteStorage {
             let mut by_seq =
                 tx.prepare_cached("SELECT id FROM records WHERE device = ?1 AND seq = ?2")?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             let mut conflict = tx.prepare_cached(
                 "INSERT OR IGNORE INTO conflicts (id, device, seq, received_at, body, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            for r in records {
+            for (i, r) in records.iter().enumerate() {
                 let b = &r.body;
+                let check = checks.get(i).cloned().flatten();
                 if let Some(index) = by_id
                     .query_row([r.id.as_bytes()], |row| row.get::<_, i64>(0))
                     .optional()?
@@ -329,7 +351,9 @@ impl Storage for SqliteStorage {
                     b.captured_at.timestamp_millis(),
                     now_ms,
                     r.envelope.body,
-                    r.envelope.sig.as_slice()
+                    r.envelope.sig.as_slice(),
+                    check.as_ref().map(|c| c.clean),
+                    check.map(|c| c.json),
                 ])?;
                 outcomes.push(Outcome::Accepted { index });
             }
@@ -414,12 +438,16 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         let conn = self.conn();
         let mut sql = String::from(
-            "SELECT log_index, id, device, seq, station, kind, captured_at, received_at, body, sig FROM records WHERE 1",
+            "SELECT log_index, id, device, seq, station, kind, captured_at, received_at, body, sig, form_clean, form_check FROM records WHERE 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(s) = &filter.station {
             args.push(s.clone().into());
             sql.push_str(&format!(" AND station = ?{}", args.len()));
+        }
+        if let Some(k) = &filter.kind {
+            args.push(k.clone().into());
+            sql.push_str(&format!(" AND kind = ?{}", args.len()));
         }
         if let Some(d) = &filter.device {
             args.push(d.as_str().to_string().into());
@@ -446,6 +474,13 @@ impl Storage for SqliteStorage {
                 received_at_ms: r.get(7)?,
                 body: r.get(8)?,
                 sig: r.get(9)?,
+                check: match (
+                    r.get::<_, Option<bool>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                ) {
+                    (Some(clean), Some(json)) => Some(FormCheck { clean, json }),
+                    _ => None,
+                },
             })?;
         }
         Ok(())
@@ -483,6 +518,67 @@ impl Storage for SqliteStorage {
             stations: stations as u64,
             missing,
         })
+    }
+
+    fn publish_form(&self, f: &PublishedForm, now_ms: i64) -> Result<bool, StorageError> {
+        Ok(self.conn().execute(
+            "INSERT OR IGNORE INTO forms (id, version, definition, published_at) VALUES (?1, ?2, ?3, ?4)",
+            params![f.id, f.version, f.definition, now_ms],
+        )? > 0)
+    }
+
+    fn forms(&self) -> Result<Vec<PublishedForm>, StorageError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT id, version, definition FROM forms ORDER BY id, version")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PublishedForm {
+                id: r.get(0)?,
+                version: r.get(1)?,
+                definition: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn import_official(&self, rows: &[OfficialResult], now_ms: i64) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM official", [])?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO official (station, region, figures, imported_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for r in rows {
+                insert.execute(params![
+                    r.station,
+                    r.region,
+                    serde_json::to_string(&r.figures).expect("serialises"),
+                    now_ms
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn official(&self) -> Result<Vec<OfficialResult>, StorageError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT station, region, figures FROM official ORDER BY station")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+        })?;
+        rows.map(|row| {
+            let (station, region, figures) = row?;
+            Ok(OfficialResult {
+                station,
+                region,
+                figures: serde_json::from_str(&figures)
+                    .map_err(|e| StorageError::Corrupt(format!("official figures: {e}")))?,
+            })
+        })
+        .collect()
     }
 
     fn tree_head(&self) -> Result<TreeHead, StorageError> {

@@ -1,0 +1,254 @@
+//! Checking answers against a form, offline, on the phone (and again on the
+//! server). Nothing here blocks saving: the app shows the problems and the
+//! observer decides, because what they saw must be recordable even when it
+//! breaks the arithmetic.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::definition::{FieldType, FormDefinition, Severity};
+use super::expr::Eval;
+
+/// What is wrong with one answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// A required, visible field has no answer.
+    Missing,
+    /// The answer is not of the field's type.
+    WrongType,
+    /// A number outside the field's range.
+    OutOfRange,
+    /// Text longer than allowed.
+    TooLong,
+    /// A choice that is not one of the options (or chosen twice).
+    UnknownOption,
+    /// Not `HH:MM`.
+    BadTime,
+    /// Not a SHA-256 attachment reference.
+    NotAnAttachment,
+    /// No such field in the form.
+    UnknownField,
+    /// Answered, but the field is hidden by its condition (the answer is
+    /// ignored by rules; the app may drop it).
+    HiddenAnswered,
+}
+
+/// One answer's problem.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub problem: Problem,
+    /// In words, with the field's label in the requested language.
+    pub message: String,
+}
+
+/// A cross-field rule that failed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuleFinding {
+    pub rule: String,
+    pub severity: Severity,
+    /// The rule's message in the requested language.
+    pub message: String,
+}
+
+/// The result of checking answers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Validation {
+    /// Field ids to show, in form order.
+    pub visible: Vec<String>,
+    /// Problems with individual answers.
+    pub problems: Vec<FieldProblem>,
+    /// Failed rules.
+    pub findings: Vec<RuleFinding>,
+}
+
+impl Validation {
+    /// No answer problem (other than hidden answers) and no failed rule of
+    /// severity error.
+    pub fn is_clean(&self) -> bool {
+        self.problems
+            .iter()
+            .all(|p| p.problem == Problem::HiddenAnswered)
+            && self
+                .findings
+                .iter()
+                .all(|f| f.severity == Severity::Warning)
+    }
+}
+
+fn is_sha256(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+fn is_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 5
+        && b[2] == b':'
+        && b[..2].iter().chain(&b[3..]).all(u8::is_ascii_digit)
+        && s[..2].parse::<u8>().is_ok_and(|h| h < 24)
+        && s[3..].parse::<u8>().is_ok_and(|m| m < 60)
+}
+
+/// Checks one present answer against its type.
+fn check_type(kind: &FieldType, v: &Value) -> Option<(Problem, String)> {
+    let wrong = |what: &str| Some((Problem::WrongType, format!("expected {what}")));
+    match kind {
+        FieldType::YesNo => {
+            (!v.is_boolean()).then(|| (Problem::WrongType, "expected yes or no".into()))
+        }
+        FieldType::Integer { min, max } => match v.as_i64() {
+            None => wrong("a whole number"),
+            Some(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => Some((
+                Problem::OutOfRange,
+                format!("{n} is outside {}..{}", fmt(min), fmt(max)),
+            )),
+            _ => None,
+        },
+        FieldType::Decimal { min, max } => match v.as_f64() {
+            None => wrong("a number"),
+            Some(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => Some((
+                Problem::OutOfRange,
+                format!("{n} is outside {}..{}", fmt(min), fmt(max)),
+            )),
+            _ => None,
+        },
+        FieldType::Text { max_length } => match v.as_str() {
+            None => wrong("text"),
+            Some(s) if s.chars().count() > *max_length => Some((
+                Problem::TooLong,
+                format!("longer than {max_length} characters"),
+            )),
+            _ => None,
+        },
+        FieldType::SingleChoice { options } => match v.as_str() {
+            None => wrong("one option"),
+            Some(s) if !options.iter().any(|o| o.id == s) => {
+                Some((Problem::UnknownOption, format!("{s:?} is not an option")))
+            }
+            _ => None,
+        },
+        FieldType::MultipleChoice { options } => match v.as_array() {
+            None => wrong("a list of options"),
+            Some(list) => {
+                let mut seen = Vec::new();
+                for item in list {
+                    match item.as_str() {
+                        Some(s) if options.iter().any(|o| o.id == s) && !seen.contains(&s) => {
+                            seen.push(s)
+                        }
+                        _ => {
+                            return Some((
+                                Problem::UnknownOption,
+                                format!("{item} is not an option, or is chosen twice"),
+                            ))
+                        }
+                    }
+                }
+                None
+            }
+        },
+        FieldType::Time => match v.as_str() {
+            Some(s) if is_time(s) => None,
+            _ => Some((Problem::BadTime, "expected a time as HH:MM".into())),
+        },
+        FieldType::Evidence { .. } => {
+            let ok = is_sha256(v)
+                || v.as_array()
+                    .is_some_and(|a| !a.is_empty() && a.len() <= 32 && a.iter().all(is_sha256));
+            (!ok).then(|| {
+                (
+                    Problem::NotAnAttachment,
+                    "expected attached media (SHA-256 references)".into(),
+                )
+            })
+        }
+    }
+}
+
+fn fmt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or(String::new(), |v| v.to_string())
+}
+
+impl FormDefinition {
+    /// Checks `answers` (a payload object): which fields are visible, which
+    /// answers are invalid and why, which rules fail. Labels and messages are
+    /// in `lang` where the form has it.
+    pub fn validate(&self, answers: &Map<String, Value>, lang: &str) -> Validation {
+        let mut visible = vec![false; self.fields.len()];
+        // Answers of visible fields only: hidden answers never feed a
+        // condition or a rule.
+        let mut shown = Map::new();
+        for &i in &self.order {
+            let f = &self.fields[i];
+            visible[i] = match &f.show_if {
+                None => true,
+                Some(e) => e.eval(&shown) == Eval::Bool(true),
+            };
+            if visible[i] {
+                if let Some(v) = answers.get(&f.id).filter(|v| !v.is_null()) {
+                    shown.insert(f.id.clone(), v.clone());
+                }
+            }
+        }
+        let mut out = Validation::default();
+        let mut typed_ok = Map::new();
+        for (i, f) in self.fields.iter().enumerate() {
+            let label = Self::localise(&f.label, lang);
+            let answer = answers.get(&f.id).filter(|v| !v.is_null());
+            let mut problem = |p: Problem, detail: String| {
+                out.problems.push(super::validate::FieldProblem {
+                    field: f.id.clone(),
+                    problem: p,
+                    message: format!("{label}: {detail}"),
+                })
+            };
+            if !visible[i] {
+                if answer.is_some() {
+                    problem(
+                        Problem::HiddenAnswered,
+                        "answered, but not asked given the other answers".into(),
+                    );
+                }
+                continue;
+            }
+            out.visible.push(f.id.clone());
+            match answer {
+                None if f.required => problem(Problem::Missing, "required".into()),
+                None => {}
+                Some(v) => match check_type(&f.kind, v) {
+                    Some((p, detail)) => problem(p, detail),
+                    None => {
+                        typed_ok.insert(f.id.clone(), v.clone());
+                    }
+                },
+            }
+        }
+        for key in answers.keys().filter(|k| self.field(k).is_none()) {
+            out.problems.push(FieldProblem {
+                field: key.clone(),
+                problem: Problem::UnknownField,
+                message: format!(
+                    "{key:?} is not a question of form {} v{}",
+                    self.id, self.version
+                ),
+            });
+        }
+        // Rules read only well-typed visible answers; a rule reading an
+        // unanswered one neither holds nor fails.
+        for r in &self.rules {
+            if r.check.eval(&typed_ok) == Eval::Bool(false) {
+                out.findings.push(RuleFinding {
+                    rule: r.id.clone(),
+                    severity: r.severity,
+                    message: Self::localise(&r.message, lang).to_string(),
+                });
+            }
+        }
+        out
+    }
+}

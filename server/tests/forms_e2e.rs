@@ -1,0 +1,184 @@
+//! Forms end to end: the coordinator publishes a new version of the counting
+//! form, phones pull it at sync, fill it offline, sync back; the server
+//! re-validates, flags the arithmetic, tabulates and compares with the
+//! official results.
+
+mod support;
+
+use observer_core::record::NewRecord;
+use observer_core::store::Store;
+use observer_core::sync::{sync, SyncOptions};
+use serde_json::{json, Value};
+use support::*;
+
+/// The shipped counting form as version 2, with a sixth party.
+fn counting_v2() -> String {
+    let mut v: Value =
+        serde_json::from_str(include_str!("../../core/forms/counting.json")).unwrap();
+    v["version"] = json!(2);
+    let fields = v["fields"].as_array_mut().unwrap();
+    let at = fields.iter().position(|f| f["id"] == "party_5").unwrap() + 1;
+    fields.insert(at, json!({"id": "party_6", "type": "integer", "min": 0, "max": 100000, "required": true,
+        "label": {"en": "Votes for party 6", "ru": "Голосов за партию 6", "kk": "6-партияға берілген дауыстар"}}));
+    for r in v["rules"].as_array_mut().unwrap() {
+        if r["id"] == "votes_add_up" {
+            r["check"]["eq"][1]["sum"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"field": "party_6"}));
+        }
+    }
+    v.to_string()
+}
+
+fn protocol(issued: i64, cast: i64, votes: [i64; 6]) -> Value {
+    json!({
+        "registered_voters": 2000, "ballots_received": 1500, "ballots_issued": issued,
+        "ballots_spoiled": 0, "ballots_unused": 1500 - issued, "ballots_cast": cast,
+        "ballots_invalid": cast - votes.iter().sum::<i64>(),
+        "party_1": votes[0], "party_2": votes[1], "party_3": votes[2],
+        "party_4": votes[3], "party_5": votes[4], "party_6": votes[5],
+        "count_announced": true, "copy_received": true,
+    })
+}
+
+fn report(p: &Store, station: &str, answers: Value) {
+    let form = p.form("counting", None).unwrap().unwrap();
+    assert_eq!(
+        form.version, 2,
+        "the phone fills the newest version, offline"
+    );
+    p.save(
+        NewRecord::builder(station, "counting", form.version, "results")
+            .payload(answers)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_and_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let def = dir.path().join("counting-v2.json");
+    std::fs::write(&def, counting_v2()).unwrap();
+    assert!(server
+        .cli(&["forms", "publish", def.to_str().unwrap()])
+        .contains("published counting v2"));
+    let stations = ["KZ-0001", "KZ-0001", "KZ-0002", "KZ-0003", "KZ-0003"];
+    let phones: Vec<Store> = stations
+        .iter()
+        .enumerate()
+        .map(|(i, s)| enrolled_phone(&dir.path().join(format!("p{i}")), &server, s))
+        .collect();
+    for p in &phones {
+        assert_eq!(sync(p, &SyncOptions::default()).unwrap().forms_received, 1);
+    }
+
+    // Offline: two observers at KZ-0001 agree; their protocol has more
+    // ballots in the boxes than were issued. KZ-0002 is consistent. The two
+    // observers at KZ-0003 disagree.
+    let stuffed = protocol(1000, 1040, [500, 300, 100, 80, 40, 10]);
+    let v = phones[0]
+        .form("counting", Some(2))
+        .unwrap()
+        .unwrap()
+        .validate(stuffed.as_object().unwrap(), "ru");
+    assert!(
+        v.findings.iter().any(|f| f.rule == "cast_not_above_issued"),
+        "the phone warns before saving"
+    );
+    report(&phones[0], "KZ-0001", stuffed.clone());
+    report(&phones[1], "KZ-0001", stuffed);
+    report(
+        &phones[2],
+        "KZ-0002",
+        protocol(800, 800, [400, 200, 100, 50, 30, 10]),
+    );
+    report(
+        &phones[3],
+        "KZ-0003",
+        protocol(600, 600, [300, 100, 100, 50, 30, 10]),
+    );
+    report(
+        &phones[4],
+        "KZ-0003",
+        protocol(600, 600, [100, 300, 100, 50, 30, 10]),
+    );
+    for p in &phones {
+        assert_eq!(sync(p, &SyncOptions::default()).unwrap().accepted, 1);
+    }
+
+    // The server re-validated each record against the version it names.
+    let records: Vec<Value> = server
+        .cli(&["records", "--json", "--station", "KZ-0001"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!(r["form"], json!({"id": "counting", "version": 2}));
+        assert_eq!(r["form_check"]["clean"], false);
+        let rules: Vec<&str> = r["form_check"]["result"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap())
+            .collect();
+        assert_eq!(rules, ["cast_not_above_issued"]);
+    }
+    let kz2: Value = serde_json::from_str(
+        server
+            .cli(&["records", "--json", "--station", "KZ-0002"])
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(kz2["form_check"]["clean"], true);
+
+    // Official results: KZ-0001's official count gives party 1 sixty more votes.
+    let csv = dir.path().join("official.csv");
+    std::fs::write(
+        &csv,
+        "station,region,ballots_cast,party_1,party_2\nKZ-0001,Almaty,1040,560,300\nKZ-0002,Almaty,800,400,200\nKZ-0003,Astana,600,300,100\n",
+    )
+    .unwrap();
+    assert!(server
+        .cli(&["import-official", csv.to_str().unwrap()])
+        .contains("3 stations"));
+
+    let by_station: Vec<Value> =
+        serde_json::from_str(&server.cli(&["results", "--by", "station", "--json"])).unwrap();
+    let status = |s: &str| by_station.iter().find(|r| r["station"] == s).unwrap()["status"].clone();
+    assert_eq!(status("KZ-0001"), "agreed");
+    assert_eq!(status("KZ-0002"), "single");
+    assert_eq!(status("KZ-0003"), "conflict");
+
+    let country: Vec<Value> = serde_json::from_str(&server.cli(&["results", "--json"])).unwrap();
+    assert_eq!(country[0]["stations"], 2);
+    assert_eq!(country[0]["conflicts"], 1);
+    assert_eq!(country[0]["figures"]["ballots_cast"], 1040 + 800);
+    assert_eq!(country[0]["figures"]["party_1"], 500 + 400);
+    let regions: Vec<Value> =
+        serde_json::from_str(&server.cli(&["results", "--by", "region", "--json"])).unwrap();
+    let almaty = regions.iter().find(|r| r["area"] == "Almaty").unwrap();
+    assert_eq!(
+        (
+            almaty["stations"].as_u64(),
+            almaty["figures"]["party_2"].as_i64()
+        ),
+        (Some(2), Some(500))
+    );
+    let astana = regions.iter().find(|r| r["area"] == "Astana").unwrap();
+    assert_eq!(
+        (astana["stations"].as_u64(), astana["conflicts"].as_u64()),
+        (Some(0), Some(1))
+    );
+
+    let diffs: Vec<Value> = serde_json::from_str(&server.cli(&["compare", "--json"])).unwrap();
+    assert_eq!(
+        diffs,
+        vec![json!({"station": "KZ-0001", "figure": "party_1", "observed": 500, "official": 560})],
+        "only the doctored figure differs; KZ-0003, where observers disagree, is not compared"
+    );
+}

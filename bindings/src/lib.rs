@@ -36,6 +36,7 @@
 
 mod convert;
 mod error;
+mod forms;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ use observer_core::sync::{self, Backoff, Progress, SyncOptions};
 
 pub use convert::*;
 pub use error::{KeyStoreFailure, ObserverError};
+pub use forms::{AnswerProblem, FormField, FormOption, FormSummary, FormValidation, RuleProblem};
 
 uniffi::setup_scaffolding!();
 
@@ -197,6 +199,50 @@ impl ObserverCore {
         Ok(self.store.verify()?.into())
     }
 
+    /// Forms available offline (shipped and published by the coordinator),
+    /// every version, titles in `lang` (`kk`, `ru`, `en`).
+    pub fn list_forms(&self, lang: String) -> Result<Vec<FormSummary>, ObserverError> {
+        Ok(self
+            .store
+            .forms()?
+            .iter()
+            .map(|f| forms::summary(f, &lang))
+            .collect())
+    }
+
+    /// The questions of form `form_id` (at `version`, or its newest), with
+    /// labels in `lang`.
+    pub fn form_fields(
+        &self,
+        form_id: String,
+        version: Option<u32>,
+        lang: String,
+    ) -> Result<Vec<FormField>, ObserverError> {
+        Ok(forms::fields(&self.form(&form_id, version)?, &lang))
+    }
+
+    /// Checks answers (a JSON object) against a form: which fields to show,
+    /// which answers are invalid, which rules fail. Never blocks saving.
+    pub fn validate_answers(
+        &self,
+        form_id: String,
+        version: Option<u32>,
+        payload_json: String,
+        lang: String,
+    ) -> Result<FormValidation, ObserverError> {
+        let form = self.form(&form_id, version)?;
+        let answers: serde_json::Value =
+            serde_json::from_str(&payload_json).map_err(|e| ObserverError::InvalidInput {
+                message: format!("the answers are not valid JSON: {e}"),
+            })?;
+        let answers = answers
+            .as_object()
+            .ok_or_else(|| ObserverError::InvalidInput {
+                message: "the answers must be a JSON object".into(),
+            })?;
+        Ok(form.validate(answers, &lang).into())
+    }
+
     /// Delivers pending records to the coordinator, retrying network
     /// failures a few times with backoff; `progress` hears after each batch.
     /// Records not proved delivered stay pending; call again later.
@@ -217,6 +263,20 @@ impl ObserverCore {
 }
 
 impl ObserverCore {
+    fn form(
+        &self,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<observer_core::forms::FormDefinition, ObserverError> {
+        self.store
+            .form(id, version)?
+            .ok_or_else(|| ObserverError::InvalidInput {
+                message: format!(
+                    "no form {id:?} on this device; sync to receive the coordinator's forms"
+                ),
+            })
+    }
+
     fn open_with(
         data_dir: String,
         key_store: Arc<dyn PlatformKeyStore>,

@@ -16,8 +16,8 @@ use axum::{Json, Router};
 use observer_core::forms::{default_forms, FormDefinition};
 use observer_core::identity::SigningKey;
 use observer_core::protocol::{
-    limits, Ack, Batch, EnrollRequest, EnrollResponse, ErrorBody, FormsBundle, Heartbeat, Receipt,
-    RejectReason, Rejection, Signed, FORMS_DOMAIN, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
+    limits, Ack, Batch, EnrollRequest, EnrollResponse, ErrorBody, Heartbeat, Receipt, RejectReason,
+    Rejection, Signed, Updates, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN, UPDATES_DOMAIN,
 };
 use observer_core::record::{
     limits::MAX_BODY_BYTES, verify_envelope, RecordId, Sha256Digest, VerifiedRecord, VerifyError,
@@ -105,7 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/enroll", post(enroll))
         .route("/v1/records", post(records))
-        .route("/v1/forms", post(forms))
+        .route("/v1/updates", post(updates))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -403,12 +403,12 @@ fn authenticate(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FormsRequest {
+struct UpdatesRequest {
     heartbeat: Signed,
 }
 
-/// The published forms, signed, for an enrolled device.
-async fn forms(
+/// An enrolled device's assignments and the published forms, signed.
+async fn updates(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
@@ -417,12 +417,14 @@ async fn forms(
     let bytes = read_body(body, MAX_ENROLL_BYTES).await?;
     let app2 = app.clone();
     blocking(move || {
-        let req: FormsRequest =
-            serde_json::from_slice(&bytes).map_err(|e| malformed("forms request", e))?;
-        authenticate(&app2, &req.heartbeat)?;
-        let bundle = FormsBundle {
+        let req: UpdatesRequest =
+            serde_json::from_slice(&bytes).map_err(|e| malformed("updates request", e))?;
+        let (device, _) = authenticate(&app2, &req.heartbeat)?;
+        let updates = Updates {
             org: app2.org.clone(),
+            device: device.id,
             server_time_ms: now_ms(),
+            stations: device.stations,
             forms: app2
                 .storage
                 .forms()?
@@ -431,7 +433,7 @@ async fn forms(
                 .collect(),
         };
         Ok(Json(
-            json!({ "forms": Signed::sign(FORMS_DOMAIN, &bundle, &app2.key) }),
+            json!({ "updates": Signed::sign(UPDATES_DOMAIN, &updates, &app2.key) }),
         ))
     })
     .await

@@ -113,6 +113,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Assign a device to stations (it learns them at its next sync).
+    Assign {
+        /// The device id (see `devices`).
+        device: String,
+        /// Station(s) (repeatable); replaces the current assignment.
+        #[arg(long = "station", required = true)]
+        stations: Vec<String>,
+    },
     /// Revoke a device: nothing more is accepted from it.
     Revoke {
         /// The device id (see `devices`).
@@ -436,6 +444,22 @@ fn run(cli: Cli) -> Result<()> {
                     )?;
                 }
             }
+        }
+        Command::Assign { device, stations } => {
+            let c = Coordinator::open(&cli.data)?;
+            let id = DeviceId::try_from(device).map_err(|e| format!("device id: {e}"))?;
+            for s in &stations {
+                observer_core::record::StationId::new(s.clone())
+                    .map_err(|e| format!("--station {s:?}: {e}"))?;
+            }
+            if !c.storage.assign(&id, &stations)? {
+                return Err(format!("no enrolled device {id}").into());
+            }
+            writeln!(
+                out,
+                "assigned {id} to {}; it learns this at its next sync",
+                stations.join(", ")
+            )?;
         }
         Command::Revoke { device } => {
             let c = Coordinator::open(&cli.data)?;

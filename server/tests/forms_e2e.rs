@@ -175,6 +175,21 @@ fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_an
         (Some(0), Some(1))
     );
 
+    // The coordinator moves an observer; the phone learns it at its next sync.
+    server.cli(&[
+        "assign",
+        phones[2].device_id().as_str(),
+        "--station",
+        "KZ-0002",
+        "--station",
+        "KZ-0009",
+    ]);
+    sync(&phones[2], &SyncOptions::default()).unwrap();
+    assert_eq!(
+        phones[2].enrollment().unwrap().stations,
+        ["KZ-0002", "KZ-0009"]
+    );
+
     let diffs: Vec<Value> = serde_json::from_str(&server.cli(&["compare", "--json"])).unwrap();
     assert_eq!(
         diffs,

@@ -86,6 +86,16 @@ pub enum Severity {
     Warning,
 }
 
+impl Severity {
+    /// The stable code (as serialised).
+    pub fn code(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// A cross-field rule.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {

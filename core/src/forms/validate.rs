@@ -34,6 +34,23 @@ pub enum Problem {
     HiddenAnswered,
 }
 
+impl Problem {
+    /// The stable code (as serialised).
+    pub fn code(self) -> &'static str {
+        match self {
+            Problem::Missing => "missing",
+            Problem::WrongType => "wrong_type",
+            Problem::OutOfRange => "out_of_range",
+            Problem::TooLong => "too_long",
+            Problem::UnknownOption => "unknown_option",
+            Problem::BadTime => "bad_time",
+            Problem::NotAnAttachment => "not_an_attachment",
+            Problem::UnknownField => "unknown_field",
+            Problem::HiddenAnswered => "hidden_answered",
+        }
+    }
+}
+
 /// One answer's problem.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FieldProblem {

@@ -26,17 +26,22 @@ pub const HEARTBEAT_DOMAIN: &[u8] = b"observer/heartbeat/v1\0";
 pub const RECEIPT_DOMAIN: &[u8] = b"observer/receipt/v1\0";
 /// Signing domain of the proof of key possession at enrollment (device key).
 pub const ENROLL_DOMAIN: &[u8] = b"observer/enroll/v1\0";
-/// Signing domain of the forms bundle (coordinator key).
-pub const FORMS_DOMAIN: &[u8] = b"observer/forms/v1\0";
+/// Signing domain of the updates a device pulls (coordinator key).
+pub const UPDATES_DOMAIN: &[u8] = b"observer/updates/v1\0";
 
-/// The coordinator's published forms, every version, as signed JSON
-/// definitions: a phone stores only what the pinned key signed.
+/// What the coordinator has for one device at each sync: its station
+/// assignments and every published form version (JSON definitions). Signed
+/// with the coordinator key: a phone takes only what the pinned key signed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FormsBundle {
+pub struct Updates {
     /// The organisation.
     pub org: String,
+    /// The device these are for.
+    pub device: crate::identity::DeviceId,
     /// Server time, ms since the Unix epoch.
     pub server_time_ms: i64,
+    /// Stations the observer is assigned to now.
+    pub stations: Vec<String>,
     /// Form definitions (JSON text, format 1).
     pub forms: Vec<String>,
 }

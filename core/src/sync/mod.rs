@@ -37,8 +37,8 @@ use serde::Serialize;
 pub use backoff::Backoff;
 
 use crate::protocol::{
-    Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, FormsBundle, Heartbeat,
-    Receipt, Signed, WireRecord, FORMS_DOMAIN, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
+    Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt, Signed,
+    Updates, WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN, UPDATES_DOMAIN,
 };
 use crate::record::{RecordId, Sha256Digest};
 use crate::store::{Enrollment, Store, StoreError};
@@ -334,7 +334,7 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
             break;
         }
     }
-    summary.forms_received = fetch_forms(store, &conn, &enrollment)?;
+    summary.forms_received = fetch_updates(store, &conn, &enrollment)?;
     summary.remaining = store.counts()?.pending;
     Ok(summary)
 }
@@ -350,31 +350,38 @@ fn heartbeat(store: &Store) -> Result<Signed, SyncError> {
     Ok(Signed::sign(HEARTBEAT_DOMAIN, &hb, store.signing_key()))
 }
 
-/// Pulls the coordinator's forms (signed with the pinned key) and keeps the
-/// new versions offline. A definition this Observer cannot read (a newer
-/// format) is skipped, not fatal: the records still sync.
-fn fetch_forms(
+/// Pulls the coordinator's updates (signed with the pinned key): station
+/// assignments, and form versions to keep offline. A definition this
+/// Observer cannot read (a newer format) is skipped, not fatal: the records
+/// still sync. Returns how many form versions were new.
+fn fetch_updates(
     store: &Store,
     conn: &Connection,
     enrollment: &Enrollment,
 ) -> Result<u64, SyncError> {
     #[derive(serde::Deserialize)]
-    struct WithForms {
-        forms: Signed,
+    struct WithUpdates {
+        updates: Signed,
     }
     let body = serde_json::to_vec(&serde_json::json!({ "heartbeat": heartbeat(store)? }))
         .expect("serialises");
-    let signed = answer::<WithForms>(conn.post("/v1/forms", body, false)?)?.forms;
-    let bundle: FormsBundle = signed
-        .open("forms", FORMS_DOMAIN, &enrollment.coordinator)
+    let signed = answer::<WithUpdates>(conn.post("/v1/updates", body, false)?)?.updates;
+    let updates: Updates = signed
+        .open("updates", UPDATES_DOMAIN, &enrollment.coordinator)
         .map_err(|e| SyncError::BadReceipt(e.to_string()))?;
-    if bundle.org != enrollment.org {
+    if updates.org != enrollment.org || updates.device != *store.device_id() {
         return Err(SyncError::BadReceipt(
-            "the forms are for another organisation".into(),
+            "the updates are for another device or organisation".into(),
         ));
     }
+    if updates.stations != enrollment.stations {
+        store.set_enrollment(&Enrollment {
+            stations: updates.stations,
+            ..enrollment.clone()
+        })?;
+    }
     let mut added = 0;
-    for def in bundle.forms {
+    for def in updates.forms {
         added += store.add_forms(std::slice::from_ref(&def)).unwrap_or(0) as u64;
     }
     Ok(added)

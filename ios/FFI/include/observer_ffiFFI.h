@@ -323,9 +323,19 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_enroll(uint64_t ptr, RustB
 RustBuffer uniffi_observer_ffi_fn_method_observercore_enrollment(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_FORM_FIELDS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_FORM_FIELDS
+RustBuffer uniffi_observer_ffi_fn_method_observercore_form_fields(uint64_t ptr, RustBuffer form_id, RustBuffer version, RustBuffer lang, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST
 RustBuffer uniffi_observer_ffi_fn_method_observercore_list(uint64_t ptr, RustBuffer query, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST_FORMS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST_FORMS
+RustBuffer uniffi_observer_ffi_fn_method_observercore_list_forms(uint64_t ptr, RustBuffer lang, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_PUBLIC_KEY
@@ -341,6 +351,11 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_save(uint64_t ptr, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SYNC
 RustBuffer uniffi_observer_ffi_fn_method_observercore_sync(uint64_t ptr, RustBuffer progress, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_VALIDATE_ANSWERS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_VALIDATE_ANSWERS
+RustBuffer uniffi_observer_ffi_fn_method_observercore_validate_answers(uint64_t ptr, RustBuffer form_id, RustBuffer version, RustBuffer payload_json, RustBuffer lang, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_VERIFY
@@ -688,9 +703,21 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_enrollment(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_FORM_FIELDS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_FORM_FIELDS
+uint16_t uniffi_observer_ffi_checksum_method_observercore_form_fields(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST
 uint16_t uniffi_observer_ffi_checksum_method_observercore_list(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST_FORMS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST_FORMS
+uint16_t uniffi_observer_ffi_checksum_method_observercore_list_forms(void
     
 );
 #endif
@@ -709,6 +736,12 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_save(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_SYNC
 uint16_t uniffi_observer_ffi_checksum_method_observercore_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_VALIDATE_ANSWERS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_VALIDATE_ANSWERS
+uint16_t uniffi_observer_ffi_checksum_method_observercore_validate_answers(void
     
 );
 #endif

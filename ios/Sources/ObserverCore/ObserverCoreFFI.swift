@@ -519,6 +519,22 @@ fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
+    typealias FfiType = Double
+    typealias SwiftType = Double
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Double {
+        return try lift(readDouble(&buf))
+    }
+
+    public static func write(_ value: Double, into buf: inout [UInt8]) {
+        writeDouble(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterBool : FfiConverter {
     typealias FfiType = Int8
     typealias SwiftType = Bool
@@ -634,9 +650,21 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
     func enrollment()  -> EnrollmentInfo?
     
     /**
+     * The questions of form `form_id` (at `version`, or its newest), with
+     * labels in `lang`.
+     */
+    func formFields(formId: String, version: UInt32?, lang: String) throws  -> [FormField]
+    
+    /**
      * Records matching `query`, in chain order (page with `after_seq`).
      */
     func list(query: ObservationQuery) throws  -> [Observation]
+    
+    /**
+     * Forms available offline (shipped and published by the coordinator),
+     * every version, titles in `lang` (`kk`, `ru`, `en`).
+     */
+    func listForms(lang: String) throws  -> [FormSummary]
     
     /**
      * This device's public key (base64url).
@@ -655,6 +683,12 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
      * Records not proved delivered stay pending; call again later.
      */
     func sync(progress: SyncProgress?) throws  -> SyncReport
+    
+    /**
+     * Checks answers (a JSON object) against a form: which fields to show,
+     * which answers are invalid, which rules fail. Never blocks saving.
+     */
+    func validateAnswers(formId: String, version: UInt32?, payloadJson: String, lang: String) throws  -> FormValidation
     
     /**
      * Checks every record (ids, signatures, links). Slow on large stores:
@@ -801,6 +835,22 @@ open func enrollment() -> EnrollmentInfo?  {
 }
     
     /**
+     * The questions of form `form_id` (at `version`, or its newest), with
+     * labels in `lang`.
+     */
+open func formFields(formId: String, version: UInt32?, lang: String)throws  -> [FormField]  {
+    return try  FfiConverterSequenceTypeFormField.lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_form_fields(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(formId),
+        FfiConverterOptionUInt32.lower(version),
+        FfiConverterString.lower(lang),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Records matching `query`, in chain order (page with `after_seq`).
      */
 open func list(query: ObservationQuery)throws  -> [Observation]  {
@@ -809,6 +859,20 @@ open func list(query: ObservationQuery)throws  -> [Observation]  {
     uniffi_observer_ffi_fn_method_observercore_list(
             self.uniffiCloneHandle(),
         FfiConverterTypeObservationQuery_lower(query),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Forms available offline (shipped and published by the coordinator),
+     * every version, titles in `lang` (`kk`, `ru`, `en`).
+     */
+open func listForms(lang: String)throws  -> [FormSummary]  {
+    return try  FfiConverterSequenceTypeFormSummary.lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_list_forms(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(lang),uniffiCallStatus
     )
 })
 }
@@ -850,6 +914,23 @@ open func sync(progress: SyncProgress?)throws  -> SyncReport  {
     uniffi_observer_ffi_fn_method_observercore_sync(
             self.uniffiCloneHandle(),
         FfiConverterOptionTypeSyncProgress.lower(progress),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Checks answers (a JSON object) against a form: which fields to show,
+     * which answers are invalid, which rules fail. Never blocks saving.
+     */
+open func validateAnswers(formId: String, version: UInt32?, payloadJson: String, lang: String)throws  -> FormValidation  {
+    return try  FfiConverterTypeFormValidation_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_validate_answers(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(formId),
+        FfiConverterOptionUInt32.lower(version),
+        FfiConverterString.lower(payloadJson),
+        FfiConverterString.lower(lang),uniffiCallStatus
     )
 })
 }
@@ -1392,6 +1473,77 @@ public func FfiConverterTypeSyncProgress_lower(_ value: SyncProgress) -> UInt64 
 
 
 /**
+ * A problem with one answer.
+ */
+public struct AnswerProblem: Equatable, Hashable {
+    public var field: String
+    /**
+     * Stable code: `missing`, `wrong_type`, `out_of_range`, `too_long`,
+     * `unknown_option`, `bad_time`, `not_an_attachment`, `unknown_field`,
+     * `hidden_answered`.
+     */
+    public var problem: String
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(field: String, 
+        /**
+         * Stable code: `missing`, `wrong_type`, `out_of_range`, `too_long`,
+         * `unknown_option`, `bad_time`, `not_an_attachment`, `unknown_field`,
+         * `hidden_answered`.
+         */problem: String, message: String) {
+        self.field = field
+        self.problem = problem
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AnswerProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAnswerProblem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AnswerProblem {
+        return
+            try AnswerProblem(
+                field: FfiConverterString.read(from: &buf), 
+                problem: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AnswerProblem, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.field, into: &buf)
+        FfiConverterString.write(value.problem, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnswerProblem_lift(_ buf: RustBuffer) throws -> AnswerProblem {
+    return try FfiConverterTypeAnswerProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnswerProblem_lower(_ value: AnswerProblem) -> RustBuffer {
+    return FfiConverterTypeAnswerProblem.lower(value)
+}
+
+
+/**
  * A media reference: SHA-256 (hex), size and MIME type.
  */
 public struct AttachmentInput: Equatable, Hashable {
@@ -1514,6 +1666,332 @@ public func FfiConverterTypeEnrollmentInfo_lift(_ buf: RustBuffer) throws -> Enr
 #endif
 public func FfiConverterTypeEnrollmentInfo_lower(_ value: EnrollmentInfo) -> RustBuffer {
     return FfiConverterTypeEnrollmentInfo.lower(value)
+}
+
+
+/**
+ * One question, ready to render.
+ */
+public struct FormField: Equatable, Hashable {
+    public var id: String
+    public var label: String
+    public var help: String?
+    /**
+     * `yes_no`, `integer`, `decimal`, `text`, `single_choice`,
+     * `multiple_choice`, `time`, `photo`, `audio` or `video`.
+     */
+    public var fieldType: String
+    public var required: Bool
+    /**
+     * Whether it depends on other answers (ask `validate_answers` which
+     * fields are visible).
+     */
+    public var conditional: Bool
+    public var options: [FormOption]
+    public var min: Double?
+    public var max: Double?
+    public var maxLength: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, label: String, help: String?, 
+        /**
+         * `yes_no`, `integer`, `decimal`, `text`, `single_choice`,
+         * `multiple_choice`, `time`, `photo`, `audio` or `video`.
+         */fieldType: String, required: Bool, 
+        /**
+         * Whether it depends on other answers (ask `validate_answers` which
+         * fields are visible).
+         */conditional: Bool, options: [FormOption], min: Double?, max: Double?, maxLength: UInt32?) {
+        self.id = id
+        self.label = label
+        self.help = help
+        self.fieldType = fieldType
+        self.required = required
+        self.conditional = conditional
+        self.options = options
+        self.min = min
+        self.max = max
+        self.maxLength = maxLength
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FormField: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFormField: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FormField {
+        return
+            try FormField(
+                id: FfiConverterString.read(from: &buf), 
+                label: FfiConverterString.read(from: &buf), 
+                help: FfiConverterOptionString.read(from: &buf), 
+                fieldType: FfiConverterString.read(from: &buf), 
+                required: FfiConverterBool.read(from: &buf), 
+                conditional: FfiConverterBool.read(from: &buf), 
+                options: FfiConverterSequenceTypeFormOption.read(from: &buf), 
+                min: FfiConverterOptionDouble.read(from: &buf), 
+                max: FfiConverterOptionDouble.read(from: &buf), 
+                maxLength: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FormField, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.label, into: &buf)
+        FfiConverterOptionString.write(value.help, into: &buf)
+        FfiConverterString.write(value.fieldType, into: &buf)
+        FfiConverterBool.write(value.required, into: &buf)
+        FfiConverterBool.write(value.conditional, into: &buf)
+        FfiConverterSequenceTypeFormOption.write(value.options, into: &buf)
+        FfiConverterOptionDouble.write(value.min, into: &buf)
+        FfiConverterOptionDouble.write(value.max, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxLength, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFormField_lift(_ buf: RustBuffer) throws -> FormField {
+    return try FfiConverterTypeFormField.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFormField_lower(_ value: FormField) -> RustBuffer {
+    return FfiConverterTypeFormField.lower(value)
+}
+
+
+/**
+ * An option of a choice question.
+ */
+public struct FormOption: Equatable, Hashable {
+    public var id: String
+    public var label: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, label: String) {
+        self.id = id
+        self.label = label
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FormOption: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFormOption: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FormOption {
+        return
+            try FormOption(
+                id: FfiConverterString.read(from: &buf), 
+                label: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FormOption, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.label, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFormOption_lift(_ buf: RustBuffer) throws -> FormOption {
+    return try FfiConverterTypeFormOption.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFormOption_lower(_ value: FormOption) -> RustBuffer {
+    return FfiConverterTypeFormOption.lower(value)
+}
+
+
+/**
+ * A form available offline.
+ */
+public struct FormSummary: Equatable, Hashable {
+    public var id: String
+    public var version: UInt32
+    /**
+     * The record kind it produces.
+     */
+    public var kind: String
+    /**
+     * In the requested language.
+     */
+    public var title: String
+    /**
+     * Whether answers are sealed to the organisation's key.
+     */
+    public var sealed: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, version: UInt32, 
+        /**
+         * The record kind it produces.
+         */kind: String, 
+        /**
+         * In the requested language.
+         */title: String, 
+        /**
+         * Whether answers are sealed to the organisation's key.
+         */sealed: Bool) {
+        self.id = id
+        self.version = version
+        self.kind = kind
+        self.title = title
+        self.sealed = sealed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FormSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFormSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FormSummary {
+        return
+            try FormSummary(
+                id: FfiConverterString.read(from: &buf), 
+                version: FfiConverterUInt32.read(from: &buf), 
+                kind: FfiConverterString.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                sealed: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FormSummary, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterUInt32.write(value.version, into: &buf)
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterBool.write(value.sealed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFormSummary_lift(_ buf: RustBuffer) throws -> FormSummary {
+    return try FfiConverterTypeFormSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFormSummary_lower(_ value: FormSummary) -> RustBuffer {
+    return FfiConverterTypeFormSummary.lower(value)
+}
+
+
+/**
+ * The state of a form being filled in.
+ */
+public struct FormValidation: Equatable, Hashable {
+    /**
+     * Field ids to show now.
+     */
+    public var visible: [String]
+    public var problems: [AnswerProblem]
+    public var findings: [RuleProblem]
+    /**
+     * No invalid answer and no failed error rule.
+     */
+    public var clean: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Field ids to show now.
+         */visible: [String], problems: [AnswerProblem], findings: [RuleProblem], 
+        /**
+         * No invalid answer and no failed error rule.
+         */clean: Bool) {
+        self.visible = visible
+        self.problems = problems
+        self.findings = findings
+        self.clean = clean
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FormValidation: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFormValidation: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FormValidation {
+        return
+            try FormValidation(
+                visible: FfiConverterSequenceString.read(from: &buf), 
+                problems: FfiConverterSequenceTypeAnswerProblem.read(from: &buf), 
+                findings: FfiConverterSequenceTypeRuleProblem.read(from: &buf), 
+                clean: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FormValidation, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.visible, into: &buf)
+        FfiConverterSequenceTypeAnswerProblem.write(value.problems, into: &buf)
+        FfiConverterSequenceTypeRuleProblem.write(value.findings, into: &buf)
+        FfiConverterBool.write(value.clean, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFormValidation_lift(_ buf: RustBuffer) throws -> FormValidation {
+    return try FfiConverterTypeFormValidation.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFormValidation_lower(_ value: FormValidation) -> RustBuffer {
+    return FfiConverterTypeFormValidation.lower(value)
 }
 
 
@@ -1974,6 +2452,73 @@ public func FfiConverterTypeRejectedRecord_lift(_ buf: RustBuffer) throws -> Rej
 #endif
 public func FfiConverterTypeRejectedRecord_lower(_ value: RejectedRecord) -> RustBuffer {
     return FfiConverterTypeRejectedRecord.lower(value)
+}
+
+
+/**
+ * A failed rule.
+ */
+public struct RuleProblem: Equatable, Hashable {
+    public var rule: String
+    /**
+     * `error` or `warning`. Neither blocks saving.
+     */
+    public var severity: String
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(rule: String, 
+        /**
+         * `error` or `warning`. Neither blocks saving.
+         */severity: String, message: String) {
+        self.rule = rule
+        self.severity = severity
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RuleProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRuleProblem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RuleProblem {
+        return
+            try RuleProblem(
+                rule: FfiConverterString.read(from: &buf), 
+                severity: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RuleProblem, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.rule, into: &buf)
+        FfiConverterString.write(value.severity, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleProblem_lift(_ buf: RustBuffer) throws -> RuleProblem {
+    return try FfiConverterTypeRuleProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRuleProblem_lower(_ value: RuleProblem) -> RustBuffer {
+    return FfiConverterTypeRuleProblem.lower(value)
 }
 
 
@@ -2572,6 +3117,30 @@ public func FfiConverterTypeStatusFilter_lower(_ value: StatusFilter) -> RustBuf
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
     typealias SwiftType = UInt64?
 
@@ -2612,6 +3181,30 @@ fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
+    typealias SwiftType = Double?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterDouble.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterDouble.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -2717,6 +3310,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeAnswerProblem: FfiConverterRustBuffer {
+    typealias SwiftType = [AnswerProblem]
+
+    public static func write(_ value: [AnswerProblem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAnswerProblem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AnswerProblem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AnswerProblem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAnswerProblem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeAttachmentInput: FfiConverterRustBuffer {
     typealias SwiftType = [AttachmentInput]
 
@@ -2734,6 +3352,81 @@ fileprivate struct FfiConverterSequenceTypeAttachmentInput: FfiConverterRustBuff
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeAttachmentInput.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFormField: FfiConverterRustBuffer {
+    typealias SwiftType = [FormField]
+
+    public static func write(_ value: [FormField], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFormField.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FormField] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FormField]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFormField.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFormOption: FfiConverterRustBuffer {
+    typealias SwiftType = [FormOption]
+
+    public static func write(_ value: [FormOption], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFormOption.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FormOption] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FormOption]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFormOption.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFormSummary: FfiConverterRustBuffer {
+    typealias SwiftType = [FormSummary]
+
+    public static func write(_ value: [FormSummary], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFormSummary.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FormSummary] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FormSummary]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFormSummary.read(from: &buf))
         }
         return seq
     }
@@ -2788,6 +3481,31 @@ fileprivate struct FfiConverterSequenceTypeRejectedRecord: FfiConverterRustBuffe
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRuleProblem: FfiConverterRustBuffer {
+    typealias SwiftType = [RuleProblem]
+
+    public static func write(_ value: [RuleProblem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRuleProblem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RuleProblem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RuleProblem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRuleProblem.read(from: &buf))
+        }
+        return seq
+    }
+}
 /**
  * Verifies a record signature made by the device with `public_key`
  * (base64url) over `body`; returns the record id. For checking the shared
@@ -2834,7 +3552,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_enrollment() != 17349) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_method_observercore_form_fields() != 17628) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_method_observercore_list() != 13715) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_observercore_list_forms() != 30813) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_public_key() != 24025) {
@@ -2844,6 +3568,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_sync() != 29473) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_observercore_validate_answers() != 15147) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_verify() != 42744) {

@@ -237,6 +237,10 @@ pub trait Storage: Send + Sync + 'static {
     /// The device with this id, if enrolled.
     fn device(&self, id: &DeviceId) -> Result<Option<DeviceInfo>, StorageError>;
 
+    /// Assigns a device to `stations` (it learns them at its next sync);
+    /// returns false if there is no such device.
+    fn assign(&self, id: &DeviceId, stations: &[String]) -> Result<bool, StorageError>;
+
     /// Marks a device revoked; returns false if there is no such device.
     fn revoke(&self, id: &DeviceId, now_ms: i64) -> Result<bool, StorageError>;
 

@@ -277,6 +277,17 @@ impl Storage for SqliteStorage {
             .map(|(d, _)| d))
     }
 
+    fn assign(&self, id: &DeviceId, stations: &[String]) -> Result<bool, StorageError> {
+        let n = self.conn().execute(
+            "UPDATE devices SET stations = ?1 WHERE id = ?2",
+            params![
+                serde_json::to_string(stations).expect("serialises"),
+                id.as_str()
+            ],
+        )?;
+        Ok(n > 0)
+    }
+
     fn revoke(&self, id: &DeviceId, now_ms: i64) -> Result<bool, StorageError> {
         let n = self.conn().execute(
             "UPDATE devices SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2",

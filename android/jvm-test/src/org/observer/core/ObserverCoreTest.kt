@@ -213,6 +213,32 @@ class ObserverCoreTest {
     }
 
     @Test
+    fun formsAreListedInTheChosenLanguageAndAnswersValidated() {
+        ObserverCore.open(File(tmp, "phone").path, AesKeyStore()).use { core ->
+            val forms = core.listForms("kk")
+            assertTrue(forms.map { it.id }.containsAll(listOf("opening", "voting", "closing", "counting", "incident", "access")))
+            assertEquals("Бақылаушының кіру журналы", forms.first { it.id == "access" }.title)
+            val fields = core.formFields("access", null, "ru")
+            val event = fields.first { it.id == "event" }
+            assertEquals("single_choice", event.fieldType)
+            assertTrue(event.options.any { it.id == "expelled" && it.label == "Удалён" })
+            assertTrue(fields.first { it.id == "reason_given" }.conditional)
+
+            val denied = core.validateAnswers("access", null, """{"event": "denied", "time": "06:00"}""", "en")
+            assertTrue(denied.visible.contains("reason_given"))
+            assertEquals(listOf("missing"), denied.problems.map { it.problem })
+            assertTrue(!denied.clean)
+
+            val stuffed = core.validateAnswers("counting", 1u, """{"ballots_issued": 100, "ballots_cast": 130}""", "kk")
+            val rule = stuffed.findings.first { it.rule == "cast_not_above_issued" }
+            assertEquals("error", rule.severity)
+            assertTrue(rule.message, rule.message.contains("бюллетень"))
+            expect<ObserverException.InvalidInput> { core.formFields("no-such-form", null, "en") }
+            expect<ObserverException.InvalidInput> { core.validateAnswers("access", null, "[1]", "en") }
+        }
+    }
+
+    @Test
     fun sharedVectorsVerifyFromKotlin() {
         val path = System.getenv("OBSERVER_VECTORS") ?: error("set OBSERVER_VECTORS")
         val text = File(path).readText()

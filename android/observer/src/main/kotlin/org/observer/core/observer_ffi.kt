@@ -735,13 +735,19 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_enrollment(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_form_fields(
+    ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_list(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_list_forms(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_public_key(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_save(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_sync(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_validate_answers(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_verify(
     ): Int
@@ -793,13 +799,19 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_enrollment(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_form_fields(`ptr`: Long,`formId`: RustBuffer.ByValue,`version`: RustBuffer.ByValue,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_list(`ptr`: Long,`query`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_list_forms(`ptr`: Long,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_public_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_save(`ptr`: Long,`observation`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_sync(`ptr`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_validate_answers(`ptr`: Long,`formId`: RustBuffer.ByValue,`version`: RustBuffer.ByValue,`payloadJson`: RustBuffer.ByValue,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_verify(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -957,7 +969,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_enrollment() and 0xFFFF) != 17349) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_form_fields() and 0xFFFF) != 17628) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_list() and 0xFFFF) != 13715) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_list_forms() and 0xFFFF) != 30813) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_public_key() and 0xFFFF) != 24025) {
@@ -967,6 +985,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_sync() and 0xFFFF) != 29473) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_validate_answers() and 0xFFFF) != 15147) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_verify() and 0xFFFF) != 42744) {
@@ -1247,6 +1268,29 @@ public object FfiConverterLong: FfiConverter<Long, Long> {
 /**
  * @suppress
  */
+public object FfiConverterDouble: FfiConverter<Double, Double> {
+    override fun lift(value: Double): Double {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Double {
+        return buf.getDouble()
+    }
+
+    override fun lower(value: Double): Double {
+        return value
+    }
+
+    override fun allocationSize(value: Double) = 8UL
+
+    override fun write(value: Double, buf: ByteBuffer) {
+        buf.putDouble(value)
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterBoolean: FfiConverter<Boolean, Byte> {
     override fun lift(value: Byte): Boolean {
         return value.toInt() != 0
@@ -1466,9 +1510,21 @@ public interface ObserverCoreInterface {
     fun `enrollment`(): EnrollmentInfo?
     
     /**
+     * The questions of form `form_id` (at `version`, or its newest), with
+     * labels in `lang`.
+     */
+    fun `formFields`(`formId`: kotlin.String, `version`: kotlin.UInt?, `lang`: kotlin.String): List<FormField>
+    
+    /**
      * Records matching `query`, in chain order (page with `after_seq`).
      */
     fun `list`(`query`: ObservationQuery): List<Observation>
+    
+    /**
+     * Forms available offline (shipped and published by the coordinator),
+     * every version, titles in `lang` (`kk`, `ru`, `en`).
+     */
+    fun `listForms`(`lang`: kotlin.String): List<FormSummary>
     
     /**
      * This device's public key (base64url).
@@ -1487,6 +1543,12 @@ public interface ObserverCoreInterface {
      * Records not proved delivered stay pending; call again later.
      */
     fun `sync`(`progress`: SyncProgress?): SyncReport
+    
+    /**
+     * Checks answers (a JSON object) against a form: which fields to show,
+     * which answers are invalid, which rules fail. Never blocks saving.
+     */
+    fun `validateAnswers`(`formId`: kotlin.String, `version`: kotlin.UInt?, `payloadJson`: kotlin.String, `lang`: kotlin.String): FormValidation
     
     /**
      * Checks every record (ids, signatures, links). Slow on large stores:
@@ -1672,6 +1734,27 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
 
     
     /**
+     * The questions of form `form_id` (at `version`, or its newest), with
+     * labels in `lang`.
+     */
+    @Throws(ObserverException::class)override fun `formFields`(`formId`: kotlin.String, `version`: kotlin.UInt?, `lang`: kotlin.String): List<FormField> {
+            return FfiConverterSequenceTypeFormField.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_form_fields(
+        it,
+        
+        FfiConverterString.lower(`formId`),
+        FfiConverterOptionalUInt.lower(`version`),
+        FfiConverterString.lower(`lang`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Records matching `query`, in chain order (page with `after_seq`).
      */
     @Throws(ObserverException::class)override fun `list`(`query`: ObservationQuery): List<Observation> {
@@ -1682,6 +1765,25 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
         it,
         
         FfiConverterTypeObservationQuery.lower(`query`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Forms available offline (shipped and published by the coordinator),
+     * every version, titles in `lang` (`kk`, `ru`, `en`).
+     */
+    @Throws(ObserverException::class)override fun `listForms`(`lang`: kotlin.String): List<FormSummary> {
+            return FfiConverterSequenceTypeFormSummary.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_list_forms(
+        it,
+        
+        FfiConverterString.lower(`lang`),_status)
 }
     }
     )
@@ -1737,6 +1839,28 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
         it,
         
         FfiConverterOptionalTypeSyncProgress.lower(`progress`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Checks answers (a JSON object) against a form: which fields to show,
+     * which answers are invalid, which rules fail. Never blocks saving.
+     */
+    @Throws(ObserverException::class)override fun `validateAnswers`(`formId`: kotlin.String, `version`: kotlin.UInt?, `payloadJson`: kotlin.String, `lang`: kotlin.String): FormValidation {
+            return FfiConverterTypeFormValidation.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_validate_answers(
+        it,
+        
+        FfiConverterString.lower(`formId`),
+        FfiConverterOptionalUInt.lower(`version`),
+        FfiConverterString.lower(`payloadJson`),
+        FfiConverterString.lower(`lang`),_status)
 }
     }
     )
@@ -2542,6 +2666,57 @@ public object FfiConverterTypeSyncProgress: FfiConverter<SyncProgress, Long> {
 
 
 /**
+ * A problem with one answer.
+ */
+data class AnswerProblem (
+    var `field`: kotlin.String
+    , 
+    /**
+     * Stable code: `missing`, `wrong_type`, `out_of_range`, `too_long`,
+     * `unknown_option`, `bad_time`, `not_an_attachment`, `unknown_field`,
+     * `hidden_answered`.
+     */
+    var `problem`: kotlin.String
+    , 
+    var `message`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAnswerProblem: FfiConverterRustBuffer<AnswerProblem> {
+    override fun read(buf: ByteBuffer): AnswerProblem {
+        return AnswerProblem(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AnswerProblem) = (
+            FfiConverterString.allocationSize(value.`field`) +
+            FfiConverterString.allocationSize(value.`problem`) +
+            FfiConverterString.allocationSize(value.`message`)
+    )
+
+    override fun write(value: AnswerProblem, buf: ByteBuffer) {
+            FfiConverterString.write(value.`field`, buf)
+            FfiConverterString.write(value.`problem`, buf)
+            FfiConverterString.write(value.`message`, buf)
+    }
+}
+
+
+
+/**
  * A media reference: SHA-256 (hex), size and MIME type.
  */
 data class AttachmentInput (
@@ -2633,6 +2808,258 @@ public object FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer<EnrollmentI
             FfiConverterString.write(value.`org`, buf)
             FfiConverterString.write(value.`deviceId`, buf)
             FfiConverterSequenceString.write(value.`stations`, buf)
+    }
+}
+
+
+
+/**
+ * One question, ready to render.
+ */
+data class FormField (
+    var `id`: kotlin.String
+    , 
+    var `label`: kotlin.String
+    , 
+    var `help`: kotlin.String?
+    , 
+    /**
+     * `yes_no`, `integer`, `decimal`, `text`, `single_choice`,
+     * `multiple_choice`, `time`, `photo`, `audio` or `video`.
+     */
+    var `fieldType`: kotlin.String
+    , 
+    var `required`: kotlin.Boolean
+    , 
+    /**
+     * Whether it depends on other answers (ask `validate_answers` which
+     * fields are visible).
+     */
+    var `conditional`: kotlin.Boolean
+    , 
+    var `options`: List<FormOption>
+    , 
+    var `min`: kotlin.Double?
+    , 
+    var `max`: kotlin.Double?
+    , 
+    var `maxLength`: kotlin.UInt?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFormField: FfiConverterRustBuffer<FormField> {
+    override fun read(buf: ByteBuffer): FormField {
+        return FormField(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceTypeFormOption.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FormField) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`label`) +
+            FfiConverterOptionalString.allocationSize(value.`help`) +
+            FfiConverterString.allocationSize(value.`fieldType`) +
+            FfiConverterBoolean.allocationSize(value.`required`) +
+            FfiConverterBoolean.allocationSize(value.`conditional`) +
+            FfiConverterSequenceTypeFormOption.allocationSize(value.`options`) +
+            FfiConverterOptionalDouble.allocationSize(value.`min`) +
+            FfiConverterOptionalDouble.allocationSize(value.`max`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxLength`)
+    )
+
+    override fun write(value: FormField, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`label`, buf)
+            FfiConverterOptionalString.write(value.`help`, buf)
+            FfiConverterString.write(value.`fieldType`, buf)
+            FfiConverterBoolean.write(value.`required`, buf)
+            FfiConverterBoolean.write(value.`conditional`, buf)
+            FfiConverterSequenceTypeFormOption.write(value.`options`, buf)
+            FfiConverterOptionalDouble.write(value.`min`, buf)
+            FfiConverterOptionalDouble.write(value.`max`, buf)
+            FfiConverterOptionalUInt.write(value.`maxLength`, buf)
+    }
+}
+
+
+
+/**
+ * An option of a choice question.
+ */
+data class FormOption (
+    var `id`: kotlin.String
+    , 
+    var `label`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFormOption: FfiConverterRustBuffer<FormOption> {
+    override fun read(buf: ByteBuffer): FormOption {
+        return FormOption(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FormOption) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`label`)
+    )
+
+    override fun write(value: FormOption, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`label`, buf)
+    }
+}
+
+
+
+/**
+ * A form available offline.
+ */
+data class FormSummary (
+    var `id`: kotlin.String
+    , 
+    var `version`: kotlin.UInt
+    , 
+    /**
+     * The record kind it produces.
+     */
+    var `kind`: kotlin.String
+    , 
+    /**
+     * In the requested language.
+     */
+    var `title`: kotlin.String
+    , 
+    /**
+     * Whether answers are sealed to the organisation's key.
+     */
+    var `sealed`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFormSummary: FfiConverterRustBuffer<FormSummary> {
+    override fun read(buf: ByteBuffer): FormSummary {
+        return FormSummary(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FormSummary) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterUInt.allocationSize(value.`version`) +
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterBoolean.allocationSize(value.`sealed`)
+    )
+
+    override fun write(value: FormSummary, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterUInt.write(value.`version`, buf)
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterBoolean.write(value.`sealed`, buf)
+    }
+}
+
+
+
+/**
+ * The state of a form being filled in.
+ */
+data class FormValidation (
+    /**
+     * Field ids to show now.
+     */
+    var `visible`: List<kotlin.String>
+    , 
+    var `problems`: List<AnswerProblem>
+    , 
+    var `findings`: List<RuleProblem>
+    , 
+    /**
+     * No invalid answer and no failed error rule.
+     */
+    var `clean`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFormValidation: FfiConverterRustBuffer<FormValidation> {
+    override fun read(buf: ByteBuffer): FormValidation {
+        return FormValidation(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeAnswerProblem.read(buf),
+            FfiConverterSequenceTypeRuleProblem.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FormValidation) = (
+            FfiConverterSequenceString.allocationSize(value.`visible`) +
+            FfiConverterSequenceTypeAnswerProblem.allocationSize(value.`problems`) +
+            FfiConverterSequenceTypeRuleProblem.allocationSize(value.`findings`) +
+            FfiConverterBoolean.allocationSize(value.`clean`)
+    )
+
+    override fun write(value: FormValidation, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`visible`, buf)
+            FfiConverterSequenceTypeAnswerProblem.write(value.`problems`, buf)
+            FfiConverterSequenceTypeRuleProblem.write(value.`findings`, buf)
+            FfiConverterBoolean.write(value.`clean`, buf)
     }
 }
 
@@ -2986,6 +3413,55 @@ public object FfiConverterTypeRejectedRecord: FfiConverterRustBuffer<RejectedRec
     override fun write(value: RejectedRecord, buf: ByteBuffer) {
             FfiConverterString.write(value.`id`, buf)
             FfiConverterString.write(value.`reason`, buf)
+    }
+}
+
+
+
+/**
+ * A failed rule.
+ */
+data class RuleProblem (
+    var `rule`: kotlin.String
+    , 
+    /**
+     * `error` or `warning`. Neither blocks saving.
+     */
+    var `severity`: kotlin.String
+    , 
+    var `message`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRuleProblem: FfiConverterRustBuffer<RuleProblem> {
+    override fun read(buf: ByteBuffer): RuleProblem {
+        return RuleProblem(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RuleProblem) = (
+            FfiConverterString.allocationSize(value.`rule`) +
+            FfiConverterString.allocationSize(value.`severity`) +
+            FfiConverterString.allocationSize(value.`message`)
+    )
+
+    override fun write(value: RuleProblem, buf: ByteBuffer) {
+            FfiConverterString.write(value.`rule`, buf)
+            FfiConverterString.write(value.`severity`, buf)
+            FfiConverterString.write(value.`message`, buf)
     }
 }
 
@@ -3463,6 +3939,38 @@ public object FfiConverterTypeStatusFilter: FfiConverterRustBuffer<StatusFilter>
 /**
  * @suppress
  */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
     override fun read(buf: ByteBuffer): kotlin.ULong? {
         if (buf.get().toInt() == 0) {
@@ -3517,6 +4025,38 @@ public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
         } else {
             buf.put(1)
             FfiConverterLong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalDouble: FfiConverterRustBuffer<kotlin.Double?> {
+    override fun read(buf: ByteBuffer): kotlin.Double? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterDouble.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Double?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterDouble.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Double?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterDouble.write(value, buf)
         }
     }
 }
@@ -3651,6 +4191,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeAnswerProblem: FfiConverterRustBuffer<List<AnswerProblem>> {
+    override fun read(buf: ByteBuffer): List<AnswerProblem> {
+        val len = buf.getInt()
+        return List<AnswerProblem>(len) {
+            FfiConverterTypeAnswerProblem.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<AnswerProblem>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAnswerProblem.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<AnswerProblem>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAnswerProblem.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeAttachmentInput: FfiConverterRustBuffer<List<AttachmentInput>> {
     override fun read(buf: ByteBuffer): List<AttachmentInput> {
         val len = buf.getInt()
@@ -3669,6 +4237,90 @@ public object FfiConverterSequenceTypeAttachmentInput: FfiConverterRustBuffer<Li
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeAttachmentInput.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFormField: FfiConverterRustBuffer<List<FormField>> {
+    override fun read(buf: ByteBuffer): List<FormField> {
+        val len = buf.getInt()
+        return List<FormField>(len) {
+            FfiConverterTypeFormField.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FormField>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFormField.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FormField>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFormField.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFormOption: FfiConverterRustBuffer<List<FormOption>> {
+    override fun read(buf: ByteBuffer): List<FormOption> {
+        val len = buf.getInt()
+        return List<FormOption>(len) {
+            FfiConverterTypeFormOption.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FormOption>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFormOption.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FormOption>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFormOption.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFormSummary: FfiConverterRustBuffer<List<FormSummary>> {
+    override fun read(buf: ByteBuffer): List<FormSummary> {
+        val len = buf.getInt()
+        return List<FormSummary>(len) {
+            FfiConverterTypeFormSummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FormSummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFormSummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FormSummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFormSummary.write(it, buf)
         }
     }
 }
@@ -3725,6 +4377,34 @@ public object FfiConverterSequenceTypeRejectedRecord: FfiConverterRustBuffer<Lis
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeRejectedRecord.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRuleProblem: FfiConverterRustBuffer<List<RuleProblem>> {
+    override fun read(buf: ByteBuffer): List<RuleProblem> {
+        val len = buf.getInt()
+        return List<RuleProblem>(len) {
+            FfiConverterTypeRuleProblem.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<RuleProblem>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRuleProblem.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<RuleProblem>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRuleProblem.write(it, buf)
         }
     }
 }

@@ -82,7 +82,7 @@ pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> 
             if d.info.revoked_at_ms.is_some() { "revoked" } else { "active" },
         );
     }
-    h.push_str("</table><h2>Latest records</h2><table><tr><th>log index</th><th>received</th><th>captured (device clock)</th><th>station</th><th>kind</th><th>device</th><th>seq</th><th>answers</th></tr>");
+    h.push_str("</table><h2>Latest records</h2><table><tr><th>log index</th><th>received</th><th>captured (device clock)</th><th>station</th><th>kind</th><th>device</th><th>seq</th><th>form check</th><th>answers</th></tr>");
     storage.records(
         &RecordFilter {
             newest: Some(50),
@@ -93,9 +93,21 @@ pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> 
                 .ok()
                 .map(|b| b["payload"].to_string())
                 .unwrap_or_default();
+            let check = match &r.check {
+                None => "<td>form unknown</td>".to_string(),
+                Some(c) if c.clean => "<td class=ok>ok</td>".to_string(),
+                Some(c) => {
+                    let v: serde_json::Value = serde_json::from_str(&c.json).unwrap_or_default();
+                    let rules: Vec<String> = v["findings"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|f| f["rule"].as_str().map(escape)).collect())
+                        .unwrap_or_default();
+                    format!("<td class=gap>flagged {}</td>", rules.join(", "))
+                }
+            };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td>{check}<td><code>{}</code></td></tr>",
                 r.index,
                 time(Some(r.received_at_ms)),
                 time(Some(r.captured_at_ms)),

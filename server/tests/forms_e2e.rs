@@ -136,6 +136,24 @@ fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_an
     .unwrap();
     assert_eq!(kz2["form_check"]["clean"], true);
 
+    // The coordinator's view marks the flagged records.
+    install_crypto();
+    let token = std::fs::read_to_string(server.data.join("dashboard.token")).unwrap();
+    let html = reqwest::blocking::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .get(format!("{}/?token={}", server.url(), token.trim()))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(
+        html.matches("flagged cast_not_above_issued").count(),
+        2,
+        "{html}"
+    );
+
     // Official results: KZ-0001's official count gives party 1 sixty more votes.
     let csv = dir.path().join("official.csv");
     std::fs::write(

@@ -44,12 +44,20 @@ pub struct AppState {
     pub org: String,
     /// The coordinator's token for the web view.
     pub dashboard_token: String,
-    /// Parsed form versions, loaded on first use (published versions never change).
+    /// Parsed form versions, filled on first use (published versions never
+    /// change, so an entry is never stale).
     pub forms: std::sync::RwLock<HashMap<(String, u32), Arc<FormDefinition>>>,
 }
 
+/// The shipped forms, parsed once.
+fn shipped() -> &'static [FormDefinition] {
+    static SHIPPED: std::sync::OnceLock<Vec<FormDefinition>> = std::sync::OnceLock::new();
+    SHIPPED.get_or_init(default_forms)
+}
+
 impl AppState {
-    /// The form `id` at `version`: published by this coordinator, or shipped.
+    /// The form `id` at `version`: published by this coordinator (one
+    /// primary-key lookup on a cache miss), or shipped.
     fn form(&self, id: &str, version: u32) -> Result<Option<Arc<FormDefinition>>, StorageError> {
         let key = (id.to_string(), version);
         if let Some(f) = self
@@ -60,17 +68,13 @@ impl AppState {
         {
             return Ok(Some(f.clone()));
         }
-        let published = self
-            .storage
-            .forms()?
-            .into_iter()
-            .find(|f| f.id == id && f.version == version)
-            .and_then(|f| FormDefinition::parse(&f.definition).ok());
-        let found = published.or_else(|| {
-            default_forms()
-                .into_iter()
+        let found = match self.storage.form(id, version)? {
+            Some(p) => FormDefinition::parse(&p.definition).ok(),
+            None => shipped()
+                .iter()
                 .find(|f| f.id == id && f.version == version)
-        });
+                .cloned(),
+        };
         Ok(found.map(|f| {
             let f = Arc::new(f);
             self.forms

@@ -347,12 +347,7 @@ fn run(cli: Cli) -> Result<()> {
                         version: def.version,
                         definition: text,
                     };
-                    if let Some(old) = c
-                        .storage
-                        .forms()?
-                        .into_iter()
-                        .find(|f| f.id == def.id && f.version == def.version)
-                    {
+                    if let Some(old) = c.storage.form(&def.id, def.version)? {
                         if old.definition != published.definition {
                             return Err(format!("{} version {} is already published with other content; publish it as a new version", def.id, def.version).into());
                         }

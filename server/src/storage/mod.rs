@@ -263,6 +263,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Every published form version, by id then version.
     fn forms(&self) -> Result<Vec<PublishedForm>, StorageError>;
 
+    /// One published form version.
+    fn form(&self, id: &str, version: u32) -> Result<Option<PublishedForm>, StorageError>;
+
     /// Replaces the official results with `rows` (one transaction).
     fn import_official(&self, rows: &[OfficialResult], now_ms: i64) -> Result<(), StorageError>;
 

@@ -552,6 +552,19 @@ impl Storage for SqliteStorage {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn form(&self, id: &str, version: u32) -> Result<Option<PublishedForm>, StorageError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT definition FROM forms WHERE id = ?1 AND version = ?2")?
+            .query_row(params![id, version], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(|definition| PublishedForm {
+                id: id.to_string(),
+                version,
+                definition,
+            }))
+    }
+
     fn import_official(&self, rows: &[OfficialResult], now_ms: i64) -> Result<(), StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;

@@ -457,30 +457,7 @@ fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, A
             ),
         ));
     }
-    // Who claims to be speaking: checked against the enrolled key below.
-    let claimed: Heartbeat =
-        serde_json::from_slice(&batch.heartbeat.body).map_err(|e| malformed("heartbeat", e))?;
-    let device = app.storage.device(&claimed.device)?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "unknown_device",
-            format!(
-                "device {} is not enrolled with this coordinator",
-                claimed.device
-            ),
-        )
-    })?;
-    let heartbeat: Heartbeat = batch
-        .heartbeat
-        .open("heartbeat", HEARTBEAT_DOMAIN, &device.key)
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))?;
-    if device.revoked_at_ms.is_some() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "device_revoked",
-            "the coordinator revoked this device; nothing from it is accepted",
-        ));
-    }
+    let (device, heartbeat) = authenticate(app, &batch.heartbeat)?;
     let mut verified = Vec::with_capacity(batch.records.len());
     let mut positions = Vec::with_capacity(batch.records.len());
     let mut rejected = Vec::new();

@@ -80,6 +80,7 @@ impl From<StoreError> for ObserverError {
                 ObserverError::InvalidInput { message }
             }
             StoreError::Tampered(_) => ObserverError::Tampered { message },
+            StoreError::Revoked => ObserverError::Revoked { message },
             StoreError::KeyUnavailable(_) | StoreError::KeyMissing => {
                 ObserverError::KeyUnavailable { message }
             }

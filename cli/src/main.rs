@@ -353,6 +353,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(out, "in flight   {}", c.in_flight)?;
                 writeln!(out, "delivered   {}", c.delivered)?;
                 writeln!(out, "rejected    {}", c.rejected)?;
+                if store.revoked_at_ms().is_some() {
+                    writeln!(
+                        out,
+                        "REVOKED     by the coordinator: this device signs nothing more"
+                    )?;
+                }
                 if let Some(t) = store.tampering() {
                     writeln!(out, "TAMPERING   {t}")?;
                 }

@@ -63,12 +63,12 @@ pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> 
         tree.root,
         org = escape(org),
     );
-    h.push_str("<h2>Devices</h2><table><tr><th>device</th><th>observer</th><th>stations</th><th>last contact</th><th>records</th><th>complete to</th><th>declared head</th><th>missing (possible deletions)</th><th>conflicts</th><th>status</th></tr>");
+    h.push_str("<h2>Devices</h2><table><tr><th>device</th><th>observer</th><th>stations</th><th>last contact</th><th>records</th><th>complete to</th><th>declared head</th><th>missing (possible deletions)</th><th>conflicts</th><th>quarantined</th><th>status</th></tr>");
     for d in &devices {
         let missing: Vec<String> = d.missing().map(|r| r.to_string()).collect();
         let _ = write!(
             h,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(d.info.id.as_str()),
             escape(d.info.name.as_deref().unwrap_or("")),
             escape(&d.info.stations.join(", ")),
@@ -79,6 +79,7 @@ pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> 
             if missing.is_empty() { "ok" } else { "gap" },
             if missing.is_empty() { "none".into() } else { escape(&missing.join(", ")) },
             d.conflicts,
+            d.quarantined,
             if d.info.revoked_at_ms.is_some() { "revoked" } else { "active" },
         );
     }

@@ -395,14 +395,15 @@ fn authenticate(
     let heartbeat: Heartbeat = heartbeat
         .open("heartbeat", HEARTBEAT_DOMAIN, &device.key)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))?;
-    if device.revoked_at_ms.is_some() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "device_revoked",
-            "the coordinator revoked this device; nothing from it is accepted",
-        ));
-    }
     Ok((device, heartbeat))
+}
+
+fn revoked() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "device_revoked",
+        "the coordinator revoked this device; records signed after its revocation are quarantined",
+    )
 }
 
 #[derive(Deserialize)]
@@ -424,6 +425,9 @@ async fn updates(
         let req: UpdatesRequest =
             serde_json::from_slice(&bytes).map_err(|e| malformed("updates request", e))?;
         let (device, _) = authenticate(&app2, &req.heartbeat)?;
+        if device.revoked_at_ms.is_some() {
+            return Err(revoked());
+        }
         let updates = Updates {
             org: app2.org.clone(),
             device: device.id,
@@ -458,6 +462,7 @@ fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, A
         ));
     }
     let (device, heartbeat) = authenticate(app, &batch.heartbeat)?;
+    let device_revoked = device.revoked_at_ms.is_some();
     let mut verified = Vec::with_capacity(batch.records.len());
     let mut positions = Vec::with_capacity(batch.records.len());
     let mut rejected = Vec::new();
@@ -488,6 +493,15 @@ fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, A
         match *outcome {
             Outcome::Accepted { index } => accepted.push(ack(index)),
             Outcome::Already { index } => already.push(ack(index)),
+            Outcome::Quarantined => rejected.push(Rejection {
+                position,
+                id: rec.id,
+                reason: RejectReason::Quarantined,
+                detail: format!(
+                    "the coordinator revoked this device; record {} arrived after its last record before revocation and is kept in quarantine",
+                    rec.body.seq
+                ),
+            }),
             Outcome::Conflict { existing } => rejected.push(Rejection {
                 position,
                 id: rec.id,
@@ -510,6 +524,13 @@ fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, A
         tree: result.tree,
     };
     let signed = Signed::sign(RECEIPT_DOMAIN, &receipt, &app.key);
+    if device_revoked {
+        // The phone learns it was revoked, with the receipt saying what was
+        // kept and what was quarantined.
+        let mut err = revoked();
+        err.extra = Some(json!({ "receipt": signed }));
+        return Err(err);
+    }
     if receipt.accepted.is_empty() && receipt.already.is_empty() && !receipt.rejected.is_empty() {
         let first = &receipt.rejected[0];
         let mut err = ApiError::new(

@@ -397,13 +397,27 @@ fn hostile_requests_get_a_json_4xx_naming_the_problem_and_store_nothing() {
         (status, body["error"].as_str()),
         (403, Some("device_revoked"))
     );
-    assert!(matches!(sync(&p, &opts(50)), Err(SyncError::Revoked)));
-    assert_eq!(server.record_count().0, 3);
-    assert_eq!(
-        p.counts().unwrap().pending,
-        4,
-        "the phone keeps everything queued"
+    assert!(
+        body["receipt"]["body"].is_string(),
+        "the refusal says what was kept"
     );
+    assert!(matches!(sync(&p, &opts(50)), Err(SyncError::Revoked)));
+    assert_eq!(
+        server.record_count().0,
+        3,
+        "records from before revocation are kept"
+    );
+    let c = p.counts().unwrap();
+    assert_eq!(
+        (c.delivered, c.rejected, c.pending),
+        (3, 1, 0),
+        "record 4 is quarantined"
+    );
+    assert!(matches!(
+        p.save(record("S-1", 100)),
+        Err(observer_core::store::StoreError::Revoked)
+    ));
+    assert_eq!(server.devices()[0]["quarantined"], 1);
 }
 
 struct EnrollmentToken;

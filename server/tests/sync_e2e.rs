@@ -260,3 +260,61 @@ fn records_signed_for_another_organisation_are_rejected_with_the_reason() {
     assert_eq!((c.delivered, c.rejected, c.pending), (1, 1, 0));
     assert_eq!(server.record_count().0, 1);
 }
+
+/// Revocation: what the coordinator had before is kept; what the device
+/// signed after its last record received before revocation is quarantined
+/// (kept, shown, never counted); the phone learns it and stops signing.
+#[test]
+fn revocation_keeps_earlier_records_and_quarantines_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "S-1");
+    p.save_all(&(0..5).map(|n| record("S-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 5);
+    p.save_all(&(5..10).map(|n| record("S-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    assert!(server
+        .cli(&["revoke", p.device_id().as_str()])
+        .contains("revoked"));
+
+    let err = sync(&p, &SyncOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, observer_core::sync::SyncError::Revoked),
+        "{err:?}"
+    );
+    assert_eq!(server.record_count(), (5, 5), "records 1-5 stay");
+    let quarantined: Vec<i64> = server
+        .db()
+        .prepare("SELECT seq FROM quarantine ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(quarantined, [6, 7, 8, 9, 10]);
+    let d = &server.devices()[0];
+    assert_eq!(
+        (d["quarantined"].as_u64(), d["revoked_at_ms"].is_i64()),
+        (Some(5), true)
+    );
+
+    let c = p.counts().unwrap();
+    assert_eq!((c.delivered, c.rejected, c.pending), (5, 5, 0));
+    assert!(p.revoked_at_ms().is_some());
+    assert!(matches!(
+        p.save(record("S-1", 11)),
+        Err(observer_core::store::StoreError::Revoked)
+    ));
+    // A replay of the quarantined records changes nothing.
+    rusqlite::Connection::open(p.path())
+        .unwrap()
+        .execute(
+            "UPDATE records SET state = 0, receipt = NULL, rejection = NULL WHERE seq > 5",
+            [],
+        )
+        .unwrap();
+    assert!(sync(&p, &SyncOptions::default()).is_err());
+    assert_eq!(server.record_count(), (5, 5));
+    assert_eq!(server.devices()[0]["quarantined"], 5);
+}

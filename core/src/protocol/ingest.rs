@@ -90,6 +90,8 @@ pub enum RejectReason {
     WrongOrg,
     /// Another record with the same seq is already held: the device forked.
     Conflict,
+    /// The device was revoked before this record arrived: quarantined.
+    Quarantined,
 }
 
 impl RejectReason {
@@ -102,6 +104,7 @@ impl RejectReason {
             RejectReason::WrongDevice => "wrong_device",
             RejectReason::WrongOrg => "wrong_org",
             RejectReason::Conflict => "conflict",
+            RejectReason::Quarantined => "quarantined",
         }
     }
 }

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// A correction names a record this device does not hold.
     #[error("the record to correct ({0}) is not in this store; pick the record to correct from the list")]
     UnknownSupersedes(RecordId),
+    /// The coordinator revoked this device: it signs nothing more.
+    #[error("the coordinator revoked this device, so it can no longer sign records; your earlier records are kept. Contact your coordinator")]
+    Revoked,
     /// The disk is full.
     #[error("the disk is full; free space on the device, then save again (nothing was lost)")]
     DiskFull,

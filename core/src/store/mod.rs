@@ -195,6 +195,9 @@ impl Store {
     /// For bulk import and load generation; interactive saves use
     /// [`Store::save`].
     pub fn save_all(&self, news: &[NewRecord]) -> Result<Vec<SavedRecord>, StoreError> {
+        if self.revoked_at_ms().is_some() {
+            return Err(StoreError::Revoked);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut pos = self.next_position(&tx)?;

@@ -13,6 +13,7 @@ use crate::record::{Clock, Sha256Digest};
 
 const META_ENROLLMENT: &str = "enrollment";
 const META_CLOCK: &str = "clock";
+const META_REVOKED: &str = "revoked";
 
 /// The phone's enrollment with its coordinator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +38,8 @@ pub struct Enrollment {
 pub(super) struct Session {
     pub(super) enrollment: Option<Enrollment>,
     pub(super) clock: Clock,
+    /// When the coordinator's revocation was learned (ms since the epoch).
+    pub(super) revoked_at_ms: Option<i64>,
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(
@@ -67,6 +70,7 @@ pub(super) fn load(conn: &Connection) -> Result<RwLock<Session>, StoreError> {
     Ok(RwLock::new(Session {
         enrollment: read_json(conn, META_ENROLLMENT)?,
         clock: read_json(conn, META_CLOCK)?.unwrap_or_default(),
+        revoked_at_ms: read_json(conn, META_REVOKED)?,
     }))
 }
 
@@ -87,6 +91,27 @@ impl Store {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .enrollment = Some(e.clone());
+        Ok(())
+    }
+
+    /// When this device learned that the coordinator revoked it, if it did.
+    /// A revoked device signs nothing more ([`StoreError::Revoked`]).
+    pub fn revoked_at_ms(&self) -> Option<i64> {
+        self.session().revoked_at_ms
+    }
+
+    /// Records that the coordinator revoked this device; from now on saves
+    /// are refused. Kept records stay readable and verifiable.
+    pub fn mark_revoked(&self) -> Result<(), StoreError> {
+        if self.revoked_at_ms().is_some() {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        write_json(&self.conn(), META_REVOKED, &now)?;
+        self.session
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .revoked_at_ms = Some(now);
         Ok(())
     }
 

@@ -251,21 +251,23 @@ fn answer<T: DeserializeOwned>(resp: Response) -> Result<T, SyncError> {
     decode(status, &bytes)
 }
 
-/// The answer to a batch: `{"receipt": ...}` with 200, or with 422 and the
+/// The answer to a batch: `{"receipt": ...}` with 200; with 422 and the
 /// error `records_rejected` when every record was refused (the receipt then
-/// says why, and the phone stores the reasons instead of resending forever).
-fn receipt_answer(resp: Response) -> Result<Signed, SyncError> {
+/// says why, and the phone stores the reasons instead of resending forever);
+/// or with 403 `device_revoked` (true), saying which records were kept and
+/// which quarantined.
+fn receipt_answer(resp: Response) -> Result<(Signed, bool), SyncError> {
     #[derive(serde::Deserialize)]
     struct WithReceipt {
         receipt: Signed,
     }
     let (status, bytes) = read_answer(resp)?;
-    if status == 422 {
+    if status == 422 || status == 403 {
         if let Ok(w) = serde_json::from_slice::<WithReceipt>(&bytes) {
-            return Ok(w.receipt);
+            return Ok((w.receipt, status == 403));
         }
     }
-    decode::<WithReceipt>(status, &bytes).map(|w| w.receipt)
+    decode::<WithReceipt>(status, &bytes).map(|w| (w.receipt, false))
 }
 
 /// Enrolls this device with the coordinator named in `code`: proves
@@ -326,6 +328,10 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
         // Whatever the receipt did not settle goes back to pending: only a
         // verified receipt proves delivery.
         store.return_to_pending(&ids)?;
+        if let Err(SyncError::Revoked) = result {
+            // Stop signing: nothing this key signs from now on would count.
+            store.mark_revoked()?;
+        }
         result?;
         if let Some(p) = &opts.progress {
             (p.0)(&summary);
@@ -365,7 +371,13 @@ fn fetch_updates(
     }
     let body = serde_json::to_vec(&serde_json::json!({ "heartbeat": heartbeat(store)? }))
         .expect("serialises");
-    let signed = answer::<WithUpdates>(conn.post("/v1/updates", body, false)?)?.updates;
+    let signed = match answer::<WithUpdates>(conn.post("/v1/updates", body, false)?) {
+        Err(SyncError::Revoked) => {
+            store.mark_revoked()?;
+            return Err(SyncError::Revoked);
+        }
+        other => other?.updates,
+    };
     let updates: Updates = signed
         .open("updates", UPDATES_DOMAIN, &enrollment.coordinator)
         .map_err(|e| SyncError::BadReceipt(e.to_string()))?;
@@ -409,7 +421,7 @@ fn send_batch(
     summary.batches += 1;
     let sent_at = Instant::now();
     let local_sent = now_ms();
-    let signed = receipt_answer(conn.post("/v1/records", compressed, true)?)?;
+    let (signed, revoked) = receipt_answer(conn.post("/v1/records", compressed, true)?)?;
     let rtt = sent_at.elapsed().as_millis() as i64;
     let receipt: Receipt = signed
         .open("receipt", RECEIPT_DOMAIN, &enrollment.coordinator)
@@ -451,6 +463,9 @@ fn send_batch(
     let offset = receipt.server_time_ms - (local_sent + rtt / 2);
     store.set_clock(offset, Sha256Digest::of(&signed.body))?;
     summary.clock_offset_ms = Some(offset);
+    if revoked {
+        return Err(SyncError::Revoked);
+    }
     Ok(())
 }
 

@@ -95,6 +95,9 @@ pub enum Outcome {
     Already { index: u64 },
     /// Another record holds this device's seq: kept aside as a conflict.
     Conflict { existing: RecordId },
+    /// The device was revoked and this record's seq is after the last one
+    /// received before revocation: kept in quarantine, never dropped.
+    Quarantined,
 }
 
 /// The result of committing one batch.
@@ -123,6 +126,8 @@ pub struct DeviceView {
     pub faults: Vec<ChainFault>,
     /// Records refused because another record holds their seq.
     pub conflicts: u64,
+    /// Records that arrived after revocation, held in quarantine.
+    pub quarantined: u64,
 }
 
 impl DeviceView {

@@ -82,6 +82,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE records ADD COLUMN form_clean INTEGER;
     ALTER TABLE records ADD COLUMN form_check TEXT;
     CREATE INDEX records_by_kind ON records(kind, log_index);
+    ALTER TABLE devices ADD COLUMN revoked_after_seq INTEGER;
+    CREATE TABLE quarantine (
+        id          BLOB PRIMARY KEY,
+        device      TEXT NOT NULL REFERENCES devices(id),
+        seq         INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        body        BLOB NOT NULL,
+        sig         BLOB NOT NULL
+    );
     CREATE TABLE official (
         station     TEXT PRIMARY KEY,
         region      TEXT,
@@ -289,8 +298,14 @@ impl Storage for SqliteStorage {
     }
 
     fn revoke(&self, id: &DeviceId, now_ms: i64) -> Result<bool, StorageError> {
+        // Records up to the newest one received are the device's word from
+        // before revocation (the chain commits to every earlier seq); later
+        // seqs will be quarantined.
         let n = self.conn().execute(
-            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2",
+            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?1),
+                 revoked_after_seq = coalesce(revoked_after_seq,
+                     (SELECT coalesce(max(seq), 0) FROM records WHERE device = ?2))
+             WHERE id = ?2",
             params![now_ms, id.as_str()],
         )?;
         Ok(n > 0)
@@ -310,6 +325,11 @@ impl Storage for SqliteStorage {
         let mut frontier = frontier_guard.clone();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(records.len());
+        let revoked_after: Option<i64> = tx.query_row(
+            "SELECT revoked_after_seq FROM devices WHERE id = ?1",
+            [device.as_str()],
+            |r| r.get(0),
+        )?;
         {
             let mut by_id = tx.prepare_cached("SELECT log_index FROM records WHERE id = ?1")?;
             let mut by_seq =
@@ -317,6 +337,9 @@ impl Storage for SqliteStorage {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            let mut quarantine = tx.prepare_cached(
+                "INSERT OR IGNORE INTO quarantine (id, device, seq, received_at, body, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             let mut conflict = tx.prepare_cached(
                 "INSERT OR IGNORE INTO conflicts (id, device, seq, received_at, body, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -331,6 +354,18 @@ impl Storage for SqliteStorage {
                     outcomes.push(Outcome::Already {
                         index: index as u64,
                     });
+                    continue;
+                }
+                if revoked_after.is_some_and(|after| b.seq as i64 > after) {
+                    quarantine.execute(params![
+                        r.id.as_bytes(),
+                        device.as_str(),
+                        b.seq as i64,
+                        now_ms,
+                        r.envelope.body,
+                        r.envelope.sig.as_slice()
+                    ])?;
+                    outcomes.push(Outcome::Quarantined);
                     continue;
                 }
                 let existing: Option<[u8; 32]> = by_seq
@@ -406,8 +441,10 @@ impl Storage for SqliteStorage {
             stmt.query_map([], device_row)?.collect::<Result<_, _>>()?;
         let mut chain = conn
             .prepare_cached("SELECT seq, id, prev FROM records WHERE device = ?1 ORDER BY seq")?;
-        let mut conflicts =
-            conn.prepare_cached("SELECT count(*) FROM conflicts WHERE device = ?1")?;
+        let mut conflicts = conn.prepare_cached(
+            "SELECT (SELECT count(*) FROM conflicts WHERE device = ?1),
+                    (SELECT count(*) FROM quarantine WHERE device = ?1)",
+        )?;
         let mut out = Vec::with_capacity(devices.len());
         for (info, heartbeat) in devices {
             let mut v = ChainVerifier::new();
@@ -429,7 +466,8 @@ impl Storage for SqliteStorage {
                 }
             }
             let report = v.finish(heartbeat);
-            let conflicts: i64 = conflicts.query_row([info.id.as_str()], |r| r.get(0))?;
+            let (conflicts, quarantined): (i64, i64) =
+                conflicts.query_row([info.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
             out.push(DeviceView {
                 info,
                 records: n,
@@ -437,6 +475,7 @@ impl Storage for SqliteStorage {
                 heartbeat,
                 faults: report.faults,
                 conflicts: conflicts as u64,
+                quarantined: quarantined as u64,
             });
         }
         Ok(out)

@@ -193,7 +193,9 @@ class ObserverCoreTest {
             repeat(5) { core.save(observation("S-1", it)) }
             server.cli("revoke", core.deviceId())
             expect<ObserverException.Revoked> { core.sync(null) }
-            assertEquals(5UL, core.counts().pending)
+            // Signed after the last record the coordinator had: quarantined, and this phone stops signing.
+            assertEquals(5UL, core.counts().rejected)
+            expect<ObserverException.Revoked> { core.save(observation("S-1", 6)) }
         }
         // Another key store cannot unlock this device's key.
         expect<ObserverException.KeyUnavailable> { ObserverCore.open(dir, AesKeyStore()) }

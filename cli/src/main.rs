@@ -481,11 +481,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo => {
             let store = open(&cli.data, policy)?;
             let station = "KZ-ALA-0042";
+            // A day against the shipped forms (see `observer forms`).
+            let protocol = |cast: i64| {
+                json!({"registered_voters": 1840, "ballots_received": 1500, "ballots_issued": 1030,
+                       "ballots_spoiled": 2, "ballots_unused": 468, "ballots_cast": cast,
+                       "ballots_invalid": 9, "party_1": 610, "party_2": 201, "party_3": 102,
+                       "party_4": 60, "party_5": cast - 982, "count_announced": false, "copy_received": true})
+            };
             let day = [
                 (
                     "access",
                     "access",
-                    json!({"event": "denied", "reason": "certificate not notarised", "time": "06:00"}),
+                    json!({"event": "denied", "time": "06:00",
+                    "reason_given": "certificate not notarised", "credentials_disputed": true}),
                 ),
                 (
                     "access",
@@ -495,23 +503,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (
                     "opening",
                     "checklist",
-                    json!({"ballot_boxes_sealed": false, "voter_list_shown": true}),
+                    json!({"arrival_time": "06:00", "admitted_on_time": false,
+                    "admitted_time": "07:00", "boxes_empty_shown": true, "boxes_sealed": false,
+                    "ballots_received": 1500, "voter_list_available": true, "opened_on_time": true}),
                 ),
                 (
                     "incident",
                     "incident",
-                    json!({"type": "ballot_stuffing", "ballots": 12, "time": "11:40"}),
+                    json!({"type": "ballot_stuffing", "time": "11:40",
+                    "description": "a man put a stack of ballots into box 2", "reported_to_chair": true,
+                    "chair_response": "ignored"}),
                 ),
                 (
                     "incident",
                     "incident",
-                    json!({"type": "internet_outage", "time": "12:05"}),
+                    json!({"type": "internet_outage", "time": "12:05",
+                    "description": "no mobile data around the station", "reported_to_chair": false}),
                 ),
-                (
-                    "results",
-                    "results",
-                    json!({"registered": 1840, "ballots_received": 1500, "ballots_cast": 1012, "invalid": 9}),
-                ),
+                ("counting", "results", protocol(1012)),
             ];
             let mut last = None;
             for (form, kind, answers) in day {
@@ -523,8 +532,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(out, "saved {kind:<10} seq {:>3}  {}", saved.seq, saved.id)?;
                 last = Some(saved.id);
             }
-            let correction = NewRecord::builder(station, "results", 1, "results")
-                .payload(json!({"registered": 1840, "ballots_received": 1500, "ballots_cast": 1021, "invalid": 9}))
+            let correction = NewRecord::builder(station, "counting", 1, "results")
+                .payload(protocol(1021))
                 .supersedes(last.expect("the day has records"))
                 .build()?;
             let saved = store.save(correction)?;

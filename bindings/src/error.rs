@@ -76,7 +76,7 @@ impl From<StoreError> for ObserverError {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();
         match e {
-            StoreError::Record(_) | StoreError::UnknownSupersedes(_) => {
+            StoreError::Record(_) | StoreError::UnknownSupersedes(_) | StoreError::Form(_) => {
                 ObserverError::InvalidInput { message }
             }
             StoreError::Tampered(_) => ObserverError::Tampered { message },

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 fn form(id: &str) -> FormDefinition {
-    default_forms().into_iter().find(|f| f.id == id).unwrap()
+    default_forms().iter().find(|f| f.id == id).unwrap().clone()
 }
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -24,7 +24,7 @@ fn shipped_forms_parse_and_speak_kazakh_russian_and_english() {
         ids,
         ["opening", "voting", "closing", "counting", "incident", "access"]
     );
-    for f in &forms {
+    for f in forms {
         let mut texts = vec![&f.title];
         for field in &f.fields {
             texts.push(&field.label);

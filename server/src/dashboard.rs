@@ -46,6 +46,7 @@ pub fn login_page() -> String {
 pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> {
     let devices = storage.devices()?;
     let totals = storage.totals()?;
+    let missing: u64 = devices.iter().map(|d| d.missing_count()).sum();
     let tree = storage.tree_head()?;
     let mut h = String::new();
     let _ = write!(
@@ -57,8 +58,8 @@ pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> 
         totals.revoked,
         totals.records,
         totals.stations,
-        if totals.missing > 0 { "gap" } else { "ok" },
-        totals.missing,
+        if missing > 0 { "gap" } else { "ok" },
+        missing,
         tree.size,
         tree.root,
         org = escape(org),

@@ -31,8 +31,8 @@ use crate::storage::{FormCheck, Outcome, Storage, StorageError, TokenProblem};
 /// The OpenAPI description served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// Largest enrollment request.
-const MAX_ENROLL_BYTES: usize = 16 * 1024;
+/// Largest enrollment or updates request (a token or a heartbeat).
+const MAX_SMALL_REQUEST_BYTES: usize = 16 * 1024;
 
 /// What every handler shares.
 pub struct AppState {
@@ -47,12 +47,6 @@ pub struct AppState {
     /// Parsed form versions, filled on first use (published versions never
     /// change, so an entry is never stale).
     pub forms: std::sync::RwLock<HashMap<(String, u32), Arc<FormDefinition>>>,
-}
-
-/// The shipped forms, parsed once.
-fn shipped() -> &'static [FormDefinition] {
-    static SHIPPED: std::sync::OnceLock<Vec<FormDefinition>> = std::sync::OnceLock::new();
-    SHIPPED.get_or_init(default_forms)
 }
 
 impl AppState {
@@ -70,7 +64,7 @@ impl AppState {
         }
         let found = match self.storage.form(id, version)? {
             Some(p) => FormDefinition::parse(&p.definition).ok(),
-            None => shipped()
+            None => default_forms()
                 .iter()
                 .find(|f| f.id == id && f.version == version)
                 .cloned(),
@@ -222,7 +216,7 @@ async fn enroll(
     body: Body,
 ) -> Result<Json<EnrollResponse>, ApiError> {
     require_json(&headers)?;
-    let bytes = read_body(body, MAX_ENROLL_BYTES).await?;
+    let bytes = read_body(body, MAX_SMALL_REQUEST_BYTES).await?;
     let req: EnrollRequest =
         serde_json::from_slice(&bytes).map_err(|e| malformed("enrollment request", e))?;
     if req.name.as_ref().is_some_and(|n| n.len() > 128) {
@@ -419,7 +413,7 @@ async fn updates(
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_json(&headers)?;
-    let bytes = read_body(body, MAX_ENROLL_BYTES).await?;
+    let bytes = read_body(body, MAX_SMALL_REQUEST_BYTES).await?;
     let app2 = app.clone();
     blocking(move || {
         let req: UpdatesRequest =

@@ -3,6 +3,8 @@
 //! Coordinators publish their own versions; these work offline from the
 //! first start.
 
+use std::sync::OnceLock;
+
 use super::FormDefinition;
 
 const DEFAULTS: [&str; 6] = [
@@ -14,11 +16,14 @@ const DEFAULTS: [&str; 6] = [
     include_str!("../../forms/access.json"),
 ];
 
-/// The default forms, parsed (they are checked by the same parser as any
+/// The default forms, parsed once per process (by the same parser as any
 /// coordinator's form; a test keeps them valid).
-pub fn default_forms() -> Vec<FormDefinition> {
-    DEFAULTS
-        .iter()
-        .map(|json| FormDefinition::parse(json).expect("the shipped forms are valid"))
-        .collect()
+pub fn default_forms() -> &'static [FormDefinition] {
+    static PARSED: OnceLock<Vec<FormDefinition>> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        DEFAULTS
+            .iter()
+            .map(|json| FormDefinition::parse(json).expect("the shipped forms are valid"))
+            .collect()
+    })
 }

@@ -4,7 +4,7 @@
 //! ```
 //! use observer_core::forms::{default_forms, Problem};
 //!
-//! let counting = default_forms().into_iter().find(|f| f.id == "counting").unwrap();
+//! let counting = default_forms().iter().find(|f| f.id == "counting").unwrap();
 //! let answers = serde_json::json!({"registered_voters": 1840, "ballots_received": 1500,
 //!     "ballots_issued": 1100, "ballots_spoiled": 3, "ballots_unused": 400});
 //! let v = counting.validate(answers.as_object().unwrap(), "ru");

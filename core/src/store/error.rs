@@ -37,6 +37,9 @@ pub enum StoreError {
     /// A correction names a record this device does not hold.
     #[error("the record to correct ({0}) is not in this store; pick the record to correct from the list")]
     UnknownSupersedes(RecordId),
+    /// A form definition is invalid.
+    #[error(transparent)]
+    Form(#[from] crate::forms::FormError),
     /// The coordinator revoked this device: it signs nothing more.
     #[error("the coordinator revoked this device, so it can no longer sign records; your earlier records are kept. Contact your coordinator")]
     Revoked,

@@ -2,54 +2,57 @@
 //! the coordinator published, kept offline.
 
 use chrono::Utc;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::{Store, StoreError};
-use crate::forms::{default_forms, FormDefinition, FormError};
+use crate::forms::{default_forms, FormDefinition};
 
 impl Store {
     /// Checks and stores definitions received from the coordinator (JSON
-    /// text each). All or nothing: one bad definition stores none. Returns
-    /// how many were new.
-    pub fn add_forms(&self, definitions: &[String]) -> Result<usize, FormError> {
+    /// text each). All or nothing: one bad definition ([`StoreError::Form`])
+    /// stores none. Returns how many were new.
+    pub fn add_forms(&self, definitions: &[String]) -> Result<usize, StoreError> {
         let parsed: Vec<FormDefinition> = definitions
             .iter()
             .map(|d| FormDefinition::parse(d))
             .collect::<Result<_, _>>()?;
-        let store_err = |e: StoreError| FormError::Invalid {
-            place: "the phone's store".into(),
-            detail: e.to_string(),
-        };
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| store_err(e.into()))?;
+        let tx = conn.transaction()?;
         let mut added = 0;
-        for (f, json) in parsed.iter().zip(definitions) {
-            added += tx
-                .execute(
-                    "INSERT OR IGNORE INTO forms (id, version, definition, received_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![f.id, f.version, json, Utc::now().timestamp_millis()],
-                )
-                .map_err(|e| store_err(e.into()))?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO forms (id, version, definition, received_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let now = Utc::now().timestamp_millis();
+            for (f, json) in parsed.iter().zip(definitions) {
+                added += insert.execute(params![f.id, f.version, json, now])?;
+            }
         }
-        tx.commit().map_err(|e| store_err(e.into()))?;
+        tx.commit()?;
         Ok(added)
+    }
+
+    fn parse_stored(&self, json: &str) -> Result<FormDefinition, StoreError> {
+        // Checked when stored; a row that no longer parses was altered.
+        FormDefinition::parse(json).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: format!("a stored form is unreadable: {e}"),
+        })
     }
 
     /// Every form version available offline: the shipped defaults and what
     /// the coordinator published, sorted by id then version.
     pub fn forms(&self) -> Result<Vec<FormDefinition>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT definition FROM forms ORDER BY id, version")?;
-        let stored: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut all = default_forms();
+        let stored: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt =
+                conn.prepare_cached("SELECT definition FROM forms ORDER BY id, version")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut all = default_forms().to_vec();
         for json in stored {
-            // Checked when stored; a row that no longer parses was altered.
-            let f = FormDefinition::parse(&json).map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("a stored form is unreadable: {e}"),
-            })?;
+            let f = self.parse_stored(&json)?;
             all.retain(|d| !(d.id == f.id && d.version == f.version));
             all.push(f);
         }
@@ -57,16 +60,30 @@ impl Store {
         Ok(all)
     }
 
-    /// The form `id` at `version`, or its newest version.
+    /// The form `id` at `version`, or its newest version: one indexed
+    /// lookup, so an app can validate at every keystroke.
     pub fn form(
         &self,
         id: &str,
         version: Option<u32>,
     ) -> Result<Option<FormDefinition>, StoreError> {
-        Ok(self
-            .forms()?
-            .into_iter()
+        let stored: Option<String> = self
+            .conn()
+            .prepare_cached(
+                "SELECT definition FROM forms WHERE id = ?1 AND (?2 IS NULL OR version = ?2)
+                 ORDER BY version DESC LIMIT 1",
+            )?
+            .query_row(params![id, version], |r| r.get(0))
+            .optional()?;
+        let stored = stored.map(|json| self.parse_stored(&json)).transpose()?;
+        let shipped = default_forms()
+            .iter()
             .filter(|f| f.id == id && version.is_none_or(|v| v == f.version))
-            .max_by_key(|f| f.version))
+            .max_by_key(|f| f.version);
+        Ok(match (stored, shipped) {
+            (Some(s), Some(d)) if d.version > s.version => Some(d.clone()),
+            (Some(s), _) => Some(s),
+            (None, d) => d.cloned(),
+        })
     }
 }

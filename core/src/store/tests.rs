@@ -450,3 +450,40 @@ fn records_carry_the_enrollment_org_and_the_server_clock_across_reopening() {
     assert_eq!(b.clock.offset_ms, Some(-1500));
     assert_eq!(b.clock.after, Some(after));
 }
+
+#[test]
+fn published_forms_are_kept_by_version_and_bad_ones_store_nothing() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    let shipped = include_str!("../../forms/access.json");
+    let mut v2: serde_json::Value = serde_json::from_str(shipped).unwrap();
+    v2["version"] = serde_json::json!(2);
+    let v2 = v2.to_string();
+    let bad = r#"{"format": 1, "id": "x"}"#.to_string();
+    assert!(matches!(
+        store.add_forms(&[v2.clone(), bad]),
+        Err(StoreError::Form(_))
+    ));
+    assert_eq!(
+        store.form("access", None).unwrap().unwrap().version,
+        1,
+        "nothing stored"
+    );
+    assert_eq!(store.add_forms(std::slice::from_ref(&v2)).unwrap(), 1);
+    assert_eq!(
+        store.add_forms(&[v2]).unwrap(),
+        0,
+        "a version is stored once"
+    );
+    assert_eq!(store.form("access", None).unwrap().unwrap().version, 2);
+    assert_eq!(store.form("access", Some(1)).unwrap().unwrap().version, 1);
+    assert!(store.form("access", Some(3)).unwrap().is_none());
+    let versions: Vec<u32> = store
+        .forms()
+        .unwrap()
+        .iter()
+        .filter(|f| f.id == "access")
+        .map(|f| f.version)
+        .collect();
+    assert_eq!(versions, [1, 2]);
+}

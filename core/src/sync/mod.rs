@@ -394,7 +394,11 @@ fn fetch_updates(
     }
     let mut added = 0;
     for def in updates.forms {
-        added += store.add_forms(std::slice::from_ref(&def)).unwrap_or(0) as u64;
+        match store.add_forms(std::slice::from_ref(&def)) {
+            Ok(n) => added += n as u64,
+            Err(StoreError::Form(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(added)
 }

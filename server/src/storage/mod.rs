@@ -132,6 +132,12 @@ pub struct DeviceView {
 
 impl DeviceView {
     /// Seq numbers known to exist (from records or heartbeats) but not held.
+    /// How many records are known to exist but not held.
+    pub fn missing_count(&self) -> u64 {
+        self.missing().map(|r| r.last - r.first + 1).sum()
+    }
+
+    /// The missing ranges.
     pub fn missing(&self) -> impl Iterator<Item = observer_core::record::SeqRange> + '_ {
         self.faults.iter().filter_map(|f| match f {
             ChainFault::Missing { range } => Some(*range),
@@ -191,8 +197,6 @@ pub struct Totals {
     pub records: u64,
     /// Distinct stations with records.
     pub stations: u64,
-    /// Records known to exist but not held, over all devices.
-    pub missing: u64,
 }
 
 /// How a record's answers fared against its form, computed by the HTTP

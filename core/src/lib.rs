@@ -29,6 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod at_rest;
 pub mod forms;
 pub mod identity;
 pub mod log;

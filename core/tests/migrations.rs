@@ -41,4 +41,19 @@ fn a_version_1_store_with_records_migrates_and_keeps_its_chain() {
         )
         .unwrap();
     assert_eq!(saved.seq, 8, "the chain continues from the old head");
+    drop(store);
+    // Version 3 sealed what version 1 kept readable, and left no readable
+    // copy in the database, its write-ahead log or freed pages.
+    for marker in [&b"ballot_stuffing"[..], b"ballots_received", b"\"payload\""] {
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker),
+                "{} still readable in {}",
+                String::from_utf8_lossy(marker),
+                path.display()
+            );
+        }
+    }
 }

@@ -43,11 +43,9 @@ fn fifty_phones_deliver_ten_thousand_records_exactly_once() {
         assert_eq!(p.counts().unwrap().delivered, 200);
         // Every stored receipt verifies with the coordinator key, and
         // together they cover exactly this phone's records.
-        let conn = rusqlite::Connection::open(p.path()).unwrap();
-        let mut stmt = conn.prepare("SELECT bytes FROM receipts").unwrap();
         let mut covered = HashSet::new();
-        for bytes in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
-            let signed: Signed = serde_json::from_slice(&bytes.unwrap()).unwrap();
+        for stored in p.receipts().unwrap() {
+            let signed: Signed = serde_json::from_slice(&stored.bytes).unwrap();
             let receipt: Receipt = signed
                 .open("receipt", RECEIPT_DOMAIN, &coordinator)
                 .unwrap();

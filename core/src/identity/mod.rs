@@ -20,6 +20,9 @@ pub enum IdentityError {
     /// The unwrapped bytes are not an Ed25519 key (wrong key store, or damage).
     #[error("the stored device key is not a valid Ed25519 key; the key store may belong to another installation")]
     InvalidKey,
+    /// The unwrapped data key has the wrong length (wrong key store, or damage).
+    #[error("the stored data key is malformed; the key store may belong to another installation")]
+    InvalidDataKey,
     /// The operating system's random generator failed.
     #[error("the system random number generator failed; try again")]
     Random,

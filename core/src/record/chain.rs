@@ -188,6 +188,24 @@ impl ChainVerifier {
         self.last = Some(ChainHead { seq, id });
     }
 
+    /// Adds a record whose contents could not be read (its id is unknown):
+    /// its position counts, and the next record's link is left unchecked
+    /// rather than reported broken.
+    pub fn push_unreadable(&mut self, seq: u64) {
+        if let Some(last) = self.last {
+            if seq <= last.seq {
+                self.fault(ChainFault::OutOfOrder {
+                    seq,
+                    after: last.seq,
+                });
+                return;
+            }
+        }
+        self.push(seq, RecordId::from_bytes([0; 32]), None);
+        self.from = seq + 1;
+        self.last = None;
+    }
+
     /// Adds a verified record.
     pub fn push_record(&mut self, r: &VerifiedRecord) {
         self.push(r.body.seq, r.id, r.body.prev);

@@ -25,9 +25,23 @@ pub enum StoreError {
     /// The device key could not be unwrapped (or created).
     #[error("the device key cannot be unlocked: {0}; records are intact, but nothing new can be signed until the key store is available")]
     KeyUnavailable(#[source] IdentityError),
-    /// Records exist but the wrapped device key is gone.
-    #[error("the database holds records but no device key; it was altered or partly restored. Keep it for investigation and re-enroll this device")]
+    /// Records exist but a wrapped key (device or data key) is gone.
+    #[error("the database holds records but its keys are gone; it was altered or partly restored. Keep it for investigation and re-enroll this device")]
     KeyMissing,
+    /// Stored data does not decrypt under this store's data key: it was
+    /// altered, or copied from another store.
+    #[error("{what} cannot be decrypted: the database was altered or mixed with another one's; keep it for investigation")]
+    Unreadable { what: String },
+    /// The store was wiped on purpose (panic wipe): nothing readable is
+    /// left. Start again with [`crate::store::Store::start_over`].
+    #[error("this phone's Observer data was wiped at {} (UTC); {sealed_waiting} sealed records still wait for delivery. Start again by enrolling anew", chrono::DateTime::from_timestamp_millis(*wiped_at_ms).unwrap_or_default().format("%Y-%m-%d %H:%M:%S"))]
+    Wiped {
+        wiped_at_ms: i64,
+        sealed_waiting: u64,
+    },
+    /// The system's random generator failed; nothing was written.
+    #[error("the system random generator failed; nothing was written. Restart the app")]
+    NoRandomness,
     /// The chain on disk shows records deleted, altered or reordered.
     #[error("the stored records were tampered with: {0}")]
     Tampered(TamperReport),

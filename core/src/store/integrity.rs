@@ -11,11 +11,10 @@ use std::fmt;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{read_head, Store, StoreError};
+use super::{read_head, sealed, Store, StoreError};
+use crate::at_rest::DataKey;
 use crate::identity::PublicKey;
-use crate::record::{
-    verify_envelope, ChainFault, ChainHead, ChainVerifier, Envelope, RecordId, VerifyError,
-};
+use crate::record::{verify_envelope, ChainFault, ChainHead, ChainVerifier, VerifyError};
 
 /// How many of the newest records opening checks in full.
 pub const QUICK_WINDOW: u64 = 64;
@@ -40,11 +39,22 @@ pub enum StoreFault {
     #[error("{found} records are stored but the device signed {expected}: {} were deleted", expected.saturating_sub(*found))]
     RowsMissing { expected: u64, found: u64 },
     /// The newest row is not the newest record the device signed.
-    #[error("the newest record should be {} ({}) but the store holds {}", expected.seq, expected.id, found.map_or("nothing".to_string(), |h| format!("{} ({})", h.seq, h.id)))]
+    #[error("the newest record should be {} ({}), but {}", expected.seq, expected.id, match found {
+        None => "the store holds none".to_string(),
+        Some(s) if *s == expected.seq => "the store holds other contents at that position".to_string(),
+        Some(s) => format!("the newest the store holds is {s}"),
+    })]
     HeadMismatch {
         expected: ChainHead,
-        found: Option<ChainHead>,
+        /// The seq of the newest row, if any.
+        found: Option<u64>,
     },
+    /// The row's sealed contents do not decrypt: altered, moved from
+    /// another position, or copied from another store.
+    #[error(
+        "record {seq} cannot be decrypted: it was altered, moved or copied from another store"
+    )]
+    Unreadable { seq: u64 },
     /// Rows exist but the chain head that saves maintain is gone.
     #[error("records are stored but the chain head is missing")]
     HeadMissing,
@@ -89,6 +99,7 @@ impl fmt::Display for TamperReport {
 
 struct Checker<'k> {
     key: &'k PublicKey,
+    vault: &'k DataKey,
     chain: ChainVerifier,
     faults: Vec<StoreFault>,
     checked: u64,
@@ -104,13 +115,15 @@ impl<'k> Checker<'k> {
     /// Checks one row in full and feeds it to the chain check.
     fn row(&mut self, row: Row) {
         self.checked += 1;
-        let env = Envelope {
-            body: row.body,
-            sig: row.sig.try_into().unwrap_or([0; 64]),
+        let Ok(content) = sealed::open_record(self.vault, row.seq, &row.content) else {
+            self.fault(StoreFault::Unreadable { seq: row.seq });
+            self.chain.push_unreadable(row.seq);
+            return;
         };
-        if env.id() != row.id {
+        let env = content.envelope;
+        if env.id() != content.id || self.vault.tag(content.id.as_bytes()) != row.tag {
             self.fault(StoreFault::IdMismatch { seq: row.seq });
-            self.chain.push(row.seq, row.id, None);
+            self.chain.push(row.seq, content.id, None);
             return;
         }
         let rec = match verify_envelope(&env, self.key) {
@@ -120,7 +133,7 @@ impl<'k> Checker<'k> {
                     seq: row.seq,
                     error,
                 });
-                self.chain.push(row.seq, row.id, None);
+                self.chain.push(row.seq, content.id, None);
                 return;
             }
         };
@@ -133,7 +146,7 @@ impl<'k> Checker<'k> {
         }
         for (column, ok) in [
             ("station", b.station.as_str() == row.station),
-            ("kind", b.kind.as_str() == row.kind),
+            ("kind", b.kind.as_str() == content.kind),
             (
                 "capture time",
                 b.captured_at.timestamp_millis() == row.captured_at,
@@ -163,11 +176,9 @@ impl<'k> Checker<'k> {
 
 struct Row {
     seq: u64,
-    id: RecordId,
-    body: Vec<u8>,
-    sig: Vec<u8>,
+    tag: [u8; 32],
+    content: Vec<u8>,
     station: String,
-    kind: String,
     captured_at: i64,
 }
 
@@ -177,40 +188,35 @@ fn rows_from(
     mut each: impl FnMut(Row),
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT seq, id, body, sig, station, kind, captured_at
+        "SELECT seq, tag, content, station, captured_at
          FROM records WHERE seq >= ?1 ORDER BY seq",
     )?;
     let mut rows = stmt.query([from_seq as i64])?;
     while let Some(r) = rows.next()? {
-        let id: Vec<u8> = r.get(1)?;
         each(Row {
             seq: r.get::<_, i64>(0)? as u64,
-            id: RecordId::from_bytes(id.try_into().unwrap_or([0; 32])),
-            body: r.get(2)?,
-            sig: r.get(3)?,
-            station: r.get(4)?,
-            kind: r.get(5)?,
-            captured_at: r.get(6)?,
+            tag: r.get::<_, Vec<u8>>(1)?.try_into().unwrap_or([0; 32]),
+            content: r.get(2)?,
+            station: r.get(3)?,
+            captured_at: r.get(4)?,
         });
     }
     Ok(())
 }
 
-fn row_head(conn: &Connection, seq: Option<u64>) -> Result<Option<ChainHead>, StoreError> {
+/// The row at `seq` (or the newest row): its seq and lookup tag.
+fn row_at(conn: &Connection, seq: Option<u64>) -> Result<Option<(u64, [u8; 32])>, StoreError> {
     let sql = match seq {
-        Some(_) => "SELECT seq, id FROM records WHERE seq = ?1",
-        None => "SELECT seq, id FROM records WHERE ?1 IS NULL ORDER BY seq DESC LIMIT 1",
+        Some(_) => "SELECT seq, tag FROM records WHERE seq = ?1",
+        None => "SELECT seq, tag FROM records WHERE ?1 IS NULL ORDER BY seq DESC LIMIT 1",
     };
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query([seq.map(|s| s as i64)])?;
     Ok(match rows.next()? {
-        Some(r) => {
-            let id: Vec<u8> = r.get(1)?;
-            Some(ChainHead {
-                seq: r.get::<_, i64>(0)? as u64,
-                id: RecordId::from_bytes(id.try_into().unwrap_or([0; 32])),
-            })
-        }
+        Some(r) => Some((
+            r.get::<_, i64>(0)? as u64,
+            r.get::<_, Vec<u8>>(1)?.try_into().unwrap_or([0; 32]),
+        )),
         None => None,
     })
 }
@@ -220,10 +226,10 @@ impl Store {
     pub(super) fn quick_check(&self) -> Result<TamperReport, StoreError> {
         let conn = self.conn();
         let key = self.public_key();
-        let head = read_head(&conn)?;
+        let head = read_head(&conn, &self.vault)?;
         let count: u64 =
             conn.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
-        let newest_row = row_head(&conn, None)?;
+        let newest_row = row_at(&conn, None)?;
         let mut faults = Vec::new();
         let Some(head) = head else {
             if count > 0 {
@@ -241,16 +247,17 @@ impl Store {
                 found: count,
             });
         }
-        let at_head = row_head(&conn, Some(head.seq))?;
-        if at_head != Some(head) || newest_row != Some(head) {
+        let head_row = Some((head.seq, self.vault.tag(head.id.as_bytes())));
+        if row_at(&conn, Some(head.seq))? != head_row || newest_row != head_row {
             faults.push(StoreFault::HeadMismatch {
                 expected: head,
-                found: newest_row,
+                found: newest_row.map(|(seq, _)| seq),
             });
         }
         let start = head.seq.saturating_sub(QUICK_WINDOW - 1).max(1);
         let mut checker = Checker {
             key: &key,
+            vault: &self.vault,
             chain: ChainVerifier::starting_at(start),
             faults,
             checked: 0,
@@ -265,9 +272,10 @@ impl Store {
     pub fn verify(&self) -> Result<TamperReport, StoreError> {
         let conn = self.conn();
         let key = self.public_key();
-        let head = read_head(&conn)?;
+        let head = read_head(&conn, &self.vault)?;
         let mut checker = Checker {
             key: &key,
+            vault: &self.vault,
             chain: ChainVerifier::new(),
             faults: Vec::new(),
             checked: 0,
@@ -278,9 +286,9 @@ impl Store {
             checker.fault(StoreFault::HeadMissing);
         }
         rows_from(&conn, 1, |row| checker.row(row))?;
-        let newest = row_head(&conn, None)?;
-        if let (Some(h), Some(n)) = (head, newest) {
-            if n.seq > h.seq {
+        let newest = row_at(&conn, None)?;
+        if let (Some(h), Some((n, _))) = (head, newest) {
+            if n > h.seq {
                 checker.fault(StoreFault::HeadMismatch {
                     expected: h,
                     found: Some(n),

@@ -28,9 +28,12 @@
 mod error;
 mod forms;
 mod integrity;
+mod legacy;
 mod outbox;
 mod query;
+mod rekey;
 pub mod schema;
+mod sealed;
 mod session;
 
 use std::path::{Path, PathBuf};
@@ -39,12 +42,13 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::identity::{DeviceId, KeyStore, PublicKey, SigningKey};
+use crate::at_rest::DataKey;
+use crate::identity::{DeviceId, IdentityError, KeyStore, PublicKey, SigningKey};
 use crate::record::{now_ms, sign_record, ChainHead, ChainPosition, NewRecord, RecordId};
 
 pub use error::StoreError;
 pub use integrity::{StoreFault, TamperReport};
-pub use outbox::{Counts, DeliveryState};
+pub use outbox::{Counts, DeliveryState, StoredReceipt};
 pub use query::{Query, StateFilter, StoredRecord};
 pub use schema::SCHEMA_VERSION;
 pub use session::Enrollment;
@@ -80,6 +84,7 @@ pub struct SavedRecord {
 pub struct Store {
     conn: Mutex<Connection>,
     key: SigningKey,
+    vault: DataKey,
     device: DeviceId,
     path: PathBuf,
     tampering: Option<TamperReport>,
@@ -122,13 +127,18 @@ impl Store {
         )
         .map_err(|e| StoreError::from_open(e, &path))?;
         configure(&conn).map_err(|e| e.with_path(&path))?;
+        // Freed pages are zeroed, so a deleted row or a dropped plaintext
+        // table leaves nothing behind in the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         schema::migrate(&mut conn).map_err(|e| e.with_path(&path))?;
-        let key = load_or_create_key(&mut conn, keystore)?;
+        let (key, vault) = load_or_create_keys(&mut conn, keystore)?;
+        legacy::convert(&mut conn, &vault)?;
         let device = key.public_key().device_id();
-        let session = session::load(&conn)?;
+        let session = session::load(&conn, &vault)?;
         let mut store = Self {
             conn: Mutex::new(conn),
             key,
+            vault,
             device,
             path,
             tampering: None,
@@ -174,7 +184,7 @@ impl Store {
 
     /// The newest record this device signed, if any.
     pub fn head(&self) -> Result<Option<ChainHead>, StoreError> {
-        read_head(&self.conn())
+        read_head(&self.conn(), &self.vault)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -203,28 +213,27 @@ impl Store {
         let mut pos = self.next_position(&tx)?;
         let mut saved = Vec::with_capacity(news.len());
         {
-            let mut known = tx.prepare_cached("SELECT 1 FROM records WHERE id = ?1")?;
+            let mut known = tx.prepare_cached("SELECT 1 FROM records WHERE tag = ?1")?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO records (seq, id, body, sig, station, kind, captured_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO records (seq, tag, content, station, captured_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for new in news {
                 if let Some(old) = new.supersedes() {
-                    if !known.exists([old.as_bytes()])? {
+                    if !known.exists([self.vault.tag(old.as_bytes())])? {
                         return Err(StoreError::UnknownSupersedes(old));
                     }
                 }
                 let env = sign_record(new, &pos, &self.key)?;
                 let id = env.id();
-                let captured = pos.captured_at.timestamp_millis();
+                let content =
+                    sealed::seal_record(&self.vault, pos.seq, &id, new.kind.as_str(), &env)?;
                 insert.execute(params![
                     pos.seq as i64,
-                    id.as_bytes(),
-                    env.body,
-                    env.sig,
+                    self.vault.tag(id.as_bytes()),
+                    content,
                     new.station().as_str(),
-                    new.kind.as_str(),
-                    captured,
+                    pos.captured_at.timestamp_millis(),
                 ])?;
                 saved.push(SavedRecord {
                     id,
@@ -237,6 +246,7 @@ impl Store {
         if let Some(last) = saved.last() {
             write_head(
                 &tx,
+                &self.vault,
                 ChainHead {
                     seq: last.seq,
                     id: last.id,
@@ -275,79 +285,102 @@ fn check_writable(dir: &Path) -> Result<(), StoreError> {
 }
 
 const META_DEVICE_KEY: &str = "device_key";
+const META_DATA_KEY: &str = "data_key";
 const META_HEAD: &str = "head";
 
-fn load_or_create_key(
+/// Unwraps the device key and the data key, creating them in a new store.
+///
+/// A missing key in a store that already holds records is never replaced:
+/// a new device key would fork the chain and a new data key could not read
+/// what is there, so both refuse with [`StoreError::KeyMissing`]. The one
+/// exception is the data key of a store written before encryption at rest
+/// (`plain_records` still present), which `legacy::convert` then seals.
+fn load_or_create_keys(
     conn: &mut Connection,
     keystore: &dyn KeyStore,
-) -> Result<SigningKey, StoreError> {
+) -> Result<(SigningKey, DataKey), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let wrapped: Option<Vec<u8>> = tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [META_DEVICE_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let key = match wrapped {
-        Some(w) => SigningKey::unwrap(&w, keystore).map_err(StoreError::KeyUnavailable)?,
+    let raw_meta = |name: &str| -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    };
+    let has_history = raw_meta(META_HEAD)?.is_some()
+        || tx.query_row("SELECT EXISTS(SELECT 1 FROM records)", [], |r| r.get(0))?
+        || legacy::pending_rows(&tx)?;
+    let unavailable = StoreError::KeyUnavailable;
+    let key = match raw_meta(META_DEVICE_KEY)? {
+        Some(w) => SigningKey::unwrap(&w, keystore).map_err(unavailable)?,
+        None if has_history => return Err(StoreError::KeyMissing),
         None => {
-            // A store with records but no key has lost its identity; a new
-            // key would fork the chain, so refuse instead.
-            if read_head(&tx)?.is_some()
-                || tx.query_row("SELECT EXISTS(SELECT 1 FROM records)", [], |r| r.get(0))?
-            {
-                return Err(StoreError::KeyMissing);
-            }
-            let key = SigningKey::generate().map_err(StoreError::KeyUnavailable)?;
-            let wrapped = key.wrap(keystore).map_err(StoreError::KeyUnavailable)?;
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                params![META_DEVICE_KEY, wrapped],
-            )?;
+            let key = SigningKey::generate().map_err(unavailable)?;
+            let wrapped = key.wrap(keystore).map_err(unavailable)?;
+            insert_meta(&tx, META_DEVICE_KEY, &wrapped)?;
             key
         }
     };
+    let vault = match raw_meta(META_DATA_KEY)? {
+        Some(w) => {
+            let secret = keystore
+                .unwrap(&w)
+                .map_err(|e| unavailable(IdentityError::KeyStore(e)))?;
+            DataKey::from_secret(&secret).ok_or(unavailable(IdentityError::InvalidDataKey))?
+        }
+        None if has_history && !legacy::pending(&tx)? => return Err(StoreError::KeyMissing),
+        None => {
+            let (secret, vault) = DataKey::generate()?;
+            let wrapped = keystore
+                .wrap(secret.as_ref())
+                .map_err(|e| unavailable(IdentityError::KeyStore(e)))?;
+            insert_meta(&tx, META_DATA_KEY, &wrapped)?;
+            vault
+        }
+    };
     tx.commit()?;
-    Ok(key)
+    Ok((key, vault))
+}
+
+fn insert_meta(conn: &Connection, name: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![name, value],
+    )?;
+    Ok(())
 }
 
 /// The device's chain head as recorded by the saves themselves. It is the
 /// source of truth for the next position: if rows were deleted from the end,
 /// the next record still follows the last one signed, so the deletion stays
 /// a visible gap instead of a silent reuse of its seq.
-fn read_head(conn: &Connection) -> Result<Option<ChainHead>, StoreError> {
-    let raw: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([META_HEAD], |r| r.get(0))
-        .optional()?;
-    raw.map(|v| {
-        let (seq, id) = v
-            .split_first_chunk::<8>()
-            .filter(|(_, id)| id.len() == 32)
-            .ok_or_else(|| StoreError::Corrupt {
-                path: PathBuf::new(),
-                detail: "the stored chain head is malformed".into(),
-            })?;
-        Ok(ChainHead {
-            seq: u64::from_be_bytes(*seq),
-            id: RecordId::from_bytes(id.try_into().expect("length checked")),
+fn read_head(conn: &Connection, vault: &DataKey) -> Result<Option<ChainHead>, StoreError> {
+    sealed::read_meta(conn, vault, META_HEAD)?
+        .map(|v| {
+            let (seq, id) = v
+                .split_first_chunk::<8>()
+                .filter(|(_, id)| id.len() == 32)
+                .ok_or_else(|| StoreError::Corrupt {
+                    path: PathBuf::new(),
+                    detail: "the stored chain head is malformed".into(),
+                })?;
+            Ok(ChainHead {
+                seq: u64::from_be_bytes(*seq),
+                id: RecordId::from_bytes(id.try_into().expect("length checked")),
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }
 
-fn write_head(conn: &Connection, head: ChainHead) -> Result<(), StoreError> {
+fn write_head(conn: &Connection, vault: &DataKey, head: ChainHead) -> Result<(), StoreError> {
     let mut v = head.seq.to_be_bytes().to_vec();
     v.extend_from_slice(head.id.as_bytes());
-    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-        .execute(params![META_HEAD, v])?;
-    Ok(())
+    sealed::write_meta(conn, vault, META_HEAD, &v)
 }
 
 impl Store {
     fn next_position(&self, conn: &Connection) -> Result<ChainPosition, StoreError> {
-        let head = read_head(conn)?;
+        let head = read_head(conn, &self.vault)?;
         let session = self.session();
         Ok(ChainPosition {
             device: self.device.clone(),

@@ -8,11 +8,11 @@
 //! is stored beside it.
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::query::{stored_record, RECORD_COLUMNS, RECORD_FROM};
-use super::{Store, StoreError, StoredRecord};
+use super::{sealed, Store, StoreError, StoredRecord};
 use crate::record::RecordId;
 
 /// Where a record is in the outbox.
@@ -59,7 +59,44 @@ impl Counts {
     }
 }
 
+/// A receipt as the phone keeps it: the coordinator's signed bytes, the
+/// proof of what was delivered or refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReceipt {
+    /// The local number that [`DeliveryState`] refers to.
+    pub number: i64,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// The signed receipt as the coordinator sent it.
+    pub bytes: Vec<u8>,
+}
+
 impl Store {
+    /// Every stored receipt, oldest first (to show or export as proof of
+    /// delivery).
+    pub fn receipts(&self) -> Result<Vec<StoredReceipt>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT id, received_at, content FROM receipts ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let number: i64 = r.get(0)?;
+            let bytes =
+                sealed::open_receipt(&self.vault, &r.get::<_, Vec<u8>>(2)?).map_err(|_| {
+                    StoreError::Unreadable {
+                        what: format!("receipt {number}"),
+                    }
+                })?;
+            out.push(StoredReceipt {
+                number,
+                received_at: DateTime::from_timestamp_millis(r.get(1)?).unwrap_or_default(),
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
     /// Records per delivery state.
     pub fn counts(&self) -> Result<Counts, StoreError> {
         let conn = self.conn();
@@ -95,7 +132,7 @@ impl Store {
             let mut bytes = 0usize;
             let mut rows = stmt.query([max_records])?;
             while let Some(r) = rows.next()? {
-                let rec = stored_record(r)?;
+                let rec = stored_record(&self.vault, r)?;
                 bytes += rec.envelope.body.len();
                 if !batch.is_empty() && bytes > max_bytes {
                     break;
@@ -128,21 +165,31 @@ impl Store {
         let tx = conn.transaction()?;
         let now = Utc::now().timestamp_millis();
         tx.execute(
-            "INSERT INTO receipts (received_at, bytes) VALUES (?1, ?2)",
-            params![now, receipt],
+            "INSERT INTO receipts (received_at, content) VALUES (?1, ?2)",
+            params![now, sealed::seal_receipt(&self.vault, receipt)?],
         )?;
         let rid = tx.last_insert_rowid();
         let mut changed = 0;
         {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE records SET state = ?1, receipt = ?2, rejection = ?3
-                 WHERE id = ?4 AND state IN (0, 1)",
+            let mut deliver = tx.prepare_cached(
+                "UPDATE records SET state = 2, receipt = ?1 WHERE tag = ?2 AND state IN (0, 1)",
             )?;
             for id in delivered {
-                changed += stmt.execute(params![2, rid, None::<String>, id.as_bytes()])?;
+                changed += deliver.execute(params![rid, self.vault.tag(id.as_bytes())])?;
             }
+            let mut seq_of =
+                tx.prepare_cached("SELECT seq FROM records WHERE tag = ?1 AND state IN (0, 1)")?;
+            let mut reject = tx.prepare_cached(
+                "UPDATE records SET state = 3, receipt = ?1, rejection = ?2 WHERE seq = ?3",
+            )?;
             for (id, reason) in rejected {
-                changed += stmt.execute(params![3, rid, reason, id.as_bytes()])?;
+                let seq: Option<i64> = seq_of
+                    .query_row([self.vault.tag(id.as_bytes())], |r| r.get(0))
+                    .optional()?;
+                if let Some(seq) = seq {
+                    let reason = sealed::seal_rejection(&self.vault, seq as u64, reason)?;
+                    changed += reject.execute(params![rid, reason, seq])?;
+                }
             }
         }
         tx.commit()?;
@@ -156,9 +203,9 @@ impl Store {
         let mut changed = 0;
         {
             let mut stmt =
-                tx.prepare_cached("UPDATE records SET state = 0 WHERE id = ?1 AND state = 1")?;
+                tx.prepare_cached("UPDATE records SET state = 0 WHERE tag = ?1 AND state = 1")?;
             for id in ids {
-                changed += stmt.execute([id.as_bytes()])?;
+                changed += stmt.execute([self.vault.tag(id.as_bytes())])?;
             }
         }
         tx.commit()?;

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Row;
 
-use super::{DeliveryState, Store, StoreError};
+use super::{sealed, DeliveryState, Store, StoreError};
+use crate::at_rest::DataKey;
 use crate::record::{Envelope, RecordId};
 
 /// Which delivery states a query selects.
@@ -109,9 +110,6 @@ impl Query {
         if let Some(s) = &self.station {
             arg("r.station = ?", SqlValue::Text(s.clone()));
         }
-        if let Some(k) = &self.kind {
-            arg("r.kind = ?", SqlValue::Text(k.clone()));
-        }
         if let Some(t) = self.captured_from {
             arg(
                 "r.captured_at >= ?",
@@ -147,78 +145,102 @@ pub struct StoredRecord {
     pub state: DeliveryState,
 }
 
-pub(super) const RECORD_COLUMNS: &str = "r.seq, r.id, r.body, r.sig, r.station, r.kind, \
-     r.captured_at, r.state, r.receipt, rc.received_at, r.rejection";
+pub(super) const RECORD_COLUMNS: &str = "r.seq, r.content, r.station, r.captured_at, r.state, \
+     r.receipt, rc.received_at, r.rejection";
 
 pub(super) const RECORD_FROM: &str = "records r LEFT JOIN receipts rc ON rc.id = r.receipt";
 
-pub(super) fn stored_record(r: &Row<'_>) -> rusqlite::Result<StoredRecord> {
-    let blob32 = |i: usize| -> rusqlite::Result<[u8; 32]> {
-        let v: Vec<u8> = r.get(i)?;
-        v.try_into().map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                i,
-                rusqlite::types::Type::Blob,
-                "expected 32 bytes".into(),
-            )
-        })
+/// Reads a row selected with [`RECORD_COLUMNS`], opening its sealed parts.
+pub(super) fn stored_record(vault: &DataKey, r: &Row<'_>) -> Result<StoredRecord, StoreError> {
+    let seq = r.get::<_, i64>(0)? as u64;
+    let unreadable = |what: &str| StoreError::Unreadable {
+        what: format!("record {seq}'s {what}"),
     };
-    let sig: Vec<u8> = r.get(3)?;
-    let sig: [u8; 64] = sig.try_into().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(
-            3,
-            rusqlite::types::Type::Blob,
-            "expected 64 bytes".into(),
-        )
-    })?;
+    let content = sealed::open_record(vault, seq, &r.get::<_, Vec<u8>>(1)?)
+        .map_err(|_| unreadable("contents"))?;
     let millis = |v: i64| DateTime::from_timestamp_millis(v).unwrap_or_default();
-    let state = match r.get::<_, i64>(7)? {
+    let state = match r.get::<_, i64>(4)? {
         0 => DeliveryState::Pending,
         1 => DeliveryState::InFlight,
         2 => DeliveryState::Delivered {
-            receipt: r.get(8)?,
-            received_at: millis(r.get(9)?),
+            receipt: r.get(5)?,
+            received_at: millis(r.get(6)?),
         },
         _ => DeliveryState::Rejected {
-            receipt: r.get(8)?,
-            reason: r.get(10)?,
+            receipt: r.get(5)?,
+            reason: sealed::open_rejection(vault, seq, &r.get::<_, Vec<u8>>(7)?)
+                .map_err(|_| unreadable("rejection reason"))?,
         },
     };
     Ok(StoredRecord {
-        seq: r.get::<_, i64>(0)? as u64,
-        id: RecordId::from_bytes(blob32(1)?),
-        envelope: Envelope {
-            body: r.get(2)?,
-            sig,
-        },
-        station: r.get(4)?,
-        kind: r.get(5)?,
-        captured_at: millis(r.get(6)?),
+        seq,
+        id: content.id,
+        envelope: content.envelope,
+        station: r.get(2)?,
+        kind: content.kind,
+        captured_at: millis(r.get(3)?),
         state,
     })
 }
 
 impl Store {
     /// The records matching `q`, in chain order.
+    ///
+    /// The kind is sealed (`sealed.rs`), so a kind filter is applied to
+    /// opened rows: it reads the rows the other filters select until the
+    /// limit is reached.
     pub fn list(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.each(q, |rec| {
+            out.push(rec);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each record matching `q` in chain order until it
+    /// returns `false` or the query's limit is reached.
+    fn each(&self, q: &Query, mut f: impl FnMut(StoredRecord) -> bool) -> Result<(), StoreError> {
         let (clause, mut args) = q.where_clause();
-        let limit = match q.limit {
-            Some(n) => {
+        let limit = match (q.limit, &q.kind) {
+            (Some(n), None) => {
                 args.push(SqlValue::Integer(n.into()));
                 format!(" LIMIT ?{}", args.len())
             }
-            None => String::new(),
+            _ => String::new(),
         };
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE {clause} ORDER BY r.seq{limit}"
         ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), stored_record)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        let mut taken = 0u64;
+        while let Some(r) = rows.next()? {
+            if q.limit.is_some_and(|l| taken >= l.into()) {
+                break;
+            }
+            let rec = stored_record(&self.vault, r)?;
+            if q.kind.as_ref().is_some_and(|k| *k != rec.kind) {
+                continue;
+            }
+            taken += 1;
+            if !f(rec) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// How many records match `q` (its `limit` and `after_seq` apply too).
     pub fn count(&self, q: &Query) -> Result<u64, StoreError> {
+        if q.kind.is_some() {
+            let mut n = 0;
+            self.each(q, |_| {
+                n += 1;
+                true
+            })?;
+            return Ok(n);
+        }
         let (clause, args) = q.where_clause();
         let conn = self.conn();
         let n: i64 = conn
@@ -234,9 +256,11 @@ impl Store {
     pub fn get(&self, id: &RecordId) -> Result<Option<StoredRecord>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE r.id = ?1"
+            "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE r.tag = ?1"
         ))?;
-        let mut rows = stmt.query_map([id.as_bytes()], stored_record)?;
-        Ok(rows.next().transpose()?)
+        let mut rows = stmt.query([self.vault.tag(id.as_bytes())])?;
+        rows.next()?
+            .map(|r| stored_record(&self.vault, r))
+            .transpose()
     }
 }

@@ -4,16 +4,19 @@
 
 use std::sync::{RwLock, RwLockReadGuard};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
+use super::{sealed, Store, StoreError};
+use crate::at_rest::DataKey;
 use crate::identity::{DeviceId, PublicKey};
 use crate::record::{Clock, Sha256Digest};
 
 const META_ENROLLMENT: &str = "enrollment";
 const META_CLOCK: &str = "clock";
 const META_REVOKED: &str = "revoked";
+/// The `meta` values this module keeps (all sealed).
+pub(super) const META_KEYS: [&str; 3] = [META_ENROLLMENT, META_CLOCK, META_REVOKED];
 
 /// The phone's enrollment with its coordinator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,33 +47,38 @@ pub(super) struct Session {
 
 fn read_json<T: for<'de> Deserialize<'de>>(
     conn: &Connection,
+    vault: &DataKey,
     key: &str,
 ) -> Result<Option<T>, StoreError> {
-    let raw: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?;
-    raw.map(|v| {
-        serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-            path: Default::default(),
-            detail: format!("stored {key} is unreadable: {e}"),
+    sealed::read_meta(conn, vault, key)?
+        .map(|v| {
+            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                path: Default::default(),
+                detail: format!("stored {key} is unreadable: {e}"),
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }
 
-fn write_json<T: Serialize>(conn: &Connection, key: &str, value: &T) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        params![key, serde_json::to_vec(value).expect("serialises")],
-    )?;
-    Ok(())
+fn write_json<T: Serialize>(
+    conn: &Connection,
+    vault: &DataKey,
+    key: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    sealed::write_meta(
+        conn,
+        vault,
+        key,
+        &serde_json::to_vec(value).expect("serialises"),
+    )
 }
 
-pub(super) fn load(conn: &Connection) -> Result<RwLock<Session>, StoreError> {
+pub(super) fn load(conn: &Connection, vault: &DataKey) -> Result<RwLock<Session>, StoreError> {
     Ok(RwLock::new(Session {
-        enrollment: read_json(conn, META_ENROLLMENT)?,
-        clock: read_json(conn, META_CLOCK)?.unwrap_or_default(),
-        revoked_at_ms: read_json(conn, META_REVOKED)?,
+        enrollment: read_json(conn, vault, META_ENROLLMENT)?,
+        clock: read_json(conn, vault, META_CLOCK)?.unwrap_or_default(),
+        revoked_at_ms: read_json(conn, vault, META_REVOKED)?,
     }))
 }
 
@@ -86,7 +94,7 @@ impl Store {
 
     /// Records the enrollment; records signed from now on carry its `org`.
     pub fn set_enrollment(&self, e: &Enrollment) -> Result<(), StoreError> {
-        write_json(&self.conn(), META_ENROLLMENT, e)?;
+        write_json(&self.conn(), &self.vault, META_ENROLLMENT, e)?;
         self.session
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -107,7 +115,7 @@ impl Store {
             return Ok(());
         }
         let now = chrono::Utc::now().timestamp_millis();
-        write_json(&self.conn(), META_REVOKED, &now)?;
+        write_json(&self.conn(), &self.vault, META_REVOKED, &now)?;
         self.session
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -127,7 +135,7 @@ impl Store {
             offset_ms: Some(offset_ms),
             after: Some(after),
         };
-        write_json(&self.conn(), META_CLOCK, &clock)?;
+        write_json(&self.conn(), &self.vault, META_CLOCK, &clock)?;
         self.session
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -301,11 +301,62 @@ fn flip(fx: &Fixture, seq: u64, column: &str, at: usize) {
     .unwrap();
 }
 
+/// What someone holding the data key (and so able to forge the sealing,
+/// but not the device's signature) could write: the sealed content of the
+/// record at `seq`, opened.
+fn read_content(store: &Store, seq: u64) -> sealed::Content {
+    let blob: Vec<u8> = store
+        .conn()
+        .query_row("SELECT content FROM records WHERE seq = ?1", [seq], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    sealed::open_record(&store.vault, seq, &blob).unwrap()
+}
+
+/// Seals `c` into the row at `at`, with a matching lookup tag.
+fn write_content(store: &Store, at: u64, c: &sealed::Content) {
+    let blob = sealed::seal_record(&store.vault, at, &c.id, &c.kind, &c.envelope).unwrap();
+    store
+        .conn()
+        .execute(
+            "UPDATE records SET content = ?1, tag = ?2 WHERE seq = ?3",
+            rusqlite::params![blob, store.vault.tag(c.id.as_bytes()), at],
+        )
+        .unwrap();
+}
+
+fn key_holder(fx: &Fixture) -> Store {
+    Store::open_with(fx.dir.path(), &fx.keys, OnTampering::Continue).unwrap()
+}
+
 #[test]
-fn a_flipped_body_byte_is_found_at_open_and_by_verify() {
+fn a_flipped_byte_in_sealed_content_is_found_at_open_and_by_verify() {
     let fx = Fixture::new();
     fill(&fx.open().unwrap(), 10);
-    flip(&fx, 8, "body", 30);
+    flip(&fx, 8, "content", 30);
+    assert!(tampered(&fx)
+        .faults
+        .contains(&StoreFault::Unreadable { seq: 8 }));
+    let full = full_report(&fx);
+    assert_eq!(full.faults, vec![StoreFault::Unreadable { seq: 8 }]);
+    let store = key_holder(&fx);
+    assert!(matches!(
+        store.list(&Query::new()),
+        Err(StoreError::Unreadable { what }) if what.contains("record 8")
+    ));
+}
+
+#[test]
+fn a_body_altered_by_someone_holding_the_data_key_is_found() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 10);
+    {
+        let store = key_holder(&fx);
+        let mut c = read_content(&store, 8);
+        c.envelope.body[30] ^= 0x01;
+        write_content(&store, 8, &c);
+    }
     assert!(tampered(&fx)
         .faults
         .contains(&StoreFault::IdMismatch { seq: 8 }));
@@ -318,7 +369,12 @@ fn a_flipped_body_byte_is_found_at_open_and_by_verify() {
 fn a_flipped_signature_byte_is_found() {
     let fx = Fixture::new();
     fill(&fx.open().unwrap(), 10);
-    flip(&fx, 9, "sig", 5);
+    {
+        let store = key_holder(&fx);
+        let mut c = read_content(&store, 9);
+        c.envelope.sig[5] ^= 0x01;
+        write_content(&store, 9, &c);
+    }
     assert!(tampered(&fx).faults.contains(&StoreFault::Invalid {
         seq: 9,
         error: VerifyError::BadSignature
@@ -368,16 +424,35 @@ fn deleting_the_newest_records_leaves_a_gap_not_a_reused_seq() {
 }
 
 #[test]
-fn a_reordered_pair_is_found() {
+fn rows_moved_to_other_positions_do_not_decrypt() {
     let fx = Fixture::new();
     fill(&fx.open().unwrap(), 10);
-    let conn = fx.raw();
-    conn.execute_batch(
-        "UPDATE records SET seq = -1 WHERE seq = 6;
-         UPDATE records SET seq = 6 WHERE seq = 7;
-         UPDATE records SET seq = 7 WHERE seq = -1;",
-    )
-    .unwrap();
+    fx.raw()
+        .execute_batch(
+            "UPDATE records SET seq = -1 WHERE seq = 6;
+             UPDATE records SET seq = 6 WHERE seq = 7;
+             UPDATE records SET seq = 7 WHERE seq = -1;",
+        )
+        .unwrap();
+    let faults = tampered(&fx).faults;
+    assert!(faults.contains(&StoreFault::Unreadable { seq: 6 }));
+    assert!(faults.contains(&StoreFault::Unreadable { seq: 7 }));
+}
+
+#[test]
+fn a_pair_reordered_by_someone_holding_the_data_key_is_found() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 10);
+    {
+        let store = key_holder(&fx);
+        let (six, seven) = (read_content(&store, 6), read_content(&store, 7));
+        store
+            .conn()
+            .execute("UPDATE records SET tag = zeroblob(32) WHERE seq = 6", [])
+            .unwrap();
+        write_content(&store, 7, &six);
+        write_content(&store, 6, &seven);
+    }
     let faults = tampered(&fx).faults;
     assert!(faults.contains(&StoreFault::SeqMismatch { row: 6, body: 7 }));
     assert!(faults.contains(&StoreFault::Chain(ChainFault::OutOfOrder {
@@ -410,13 +485,13 @@ fn old_alterations_are_left_to_the_full_check() {
         .collect();
     store.save_all(&news).unwrap();
     drop(store);
-    flip(&fx, 3, "body", 40);
+    flip(&fx, 3, "content", 40);
     let store = fx.open().expect("quick check does not reach seq 3");
-    assert!(store
-        .verify()
-        .unwrap()
-        .faults
-        .contains(&StoreFault::IdMismatch { seq: 3 }));
+    assert_eq!(
+        store.verify().unwrap().faults,
+        vec![StoreFault::Unreadable { seq: 3 }],
+        "one unreadable row, and no broken link reported after it"
+    );
 }
 
 #[test]
@@ -486,4 +561,142 @@ fn published_forms_are_kept_by_version_and_bad_ones_store_nothing() {
         .map(|f| f.version)
         .collect();
     assert_eq!(versions, [1, 2]);
+}
+
+/// Every file SQLite may keep beside the database (main, WAL, shared
+/// memory, rollback journal), read raw, with a found marker's file named.
+pub(crate) fn files_containing(dir: &std::path::Path, marker: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        if bytes.windows(marker.len()).any(|w| w == marker) {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn what_was_observed_is_not_readable_in_the_database_files() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    let marker = "MARKER-b1e55ed-ballot-stuffing";
+    let new = NewRecord::builder("KZ-ALA-0042", "incident", 1, "incident-marker-kind")
+        .payload_json(format!(r#"{{"note": "{marker}"}}"#))
+        .build()
+        .unwrap();
+    let saved = store.save(new).unwrap();
+    store
+        .apply_receipt(
+            format!("receipt naming {marker}").as_bytes(),
+            &[],
+            &[(saved.id, format!("rejected because {marker}"))],
+        )
+        .unwrap();
+    let coordinator = SigningKey::generate().unwrap().public_key();
+    store
+        .set_enrollment(&Enrollment {
+            url: "https://coordinator-marker.example:8443".into(),
+            tls_sha256: crate::record::Sha256Digest::of(b"cert"),
+            coordinator,
+            org: "org-marker-golos".into(),
+            device: store.device_id().clone(),
+            stations: vec!["KZ-ALA-0042".into()],
+        })
+        .unwrap();
+    let id_text = saved.id.to_string();
+    let markers: [&[u8]; 5] = [
+        marker.as_bytes(),
+        b"incident-marker-kind",
+        b"coordinator-marker",
+        b"org-marker-golos",
+        id_text.as_bytes(),
+    ];
+    let check = |when: &str| {
+        for m in markers {
+            let m = m.to_vec();
+            assert_eq!(
+                files_containing(fx.dir.path(), &m),
+                Vec::<String>::new(),
+                "{} readable {when}",
+                String::from_utf8_lossy(&m)
+            );
+        }
+        assert!(
+            files_containing(fx.dir.path(), saved.id.as_bytes()).is_empty(),
+            "the raw record id is readable {when}"
+        );
+    };
+    check("while the store is open (write-ahead log)");
+    // The sealed copy still reads back in full through the store.
+    let back = store.get(&saved.id).unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&back.envelope.body).contains(marker));
+    assert_eq!(back.kind, "incident-marker-kind");
+    assert!(
+        matches!(back.state, DeliveryState::Rejected { ref reason, .. } if reason.contains(marker))
+    );
+    drop(store);
+    check("after closing");
+    let store = fx.open().unwrap();
+    assert_eq!(store.enrollment().unwrap().org, "org-marker-golos");
+    assert!(
+        !files_containing(fx.dir.path(), b"KZ-ALA-0042").is_empty(),
+        "the station stays readable, by design"
+    );
+}
+
+#[test]
+fn a_lost_data_key_is_refused_and_the_records_are_left_alone() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 3);
+    let before = std::fs::read(fx.dir.path().join(DB_FILE)).unwrap().len();
+    fx.raw()
+        .execute("DELETE FROM meta WHERE key = 'data_key'", [])
+        .unwrap();
+    assert!(matches!(fx.open(), Err(StoreError::KeyMissing)));
+    let rows: i64 = fx
+        .raw()
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 3, "nothing was deleted or replaced");
+    assert!(std::fs::read(fx.dir.path().join(DB_FILE)).unwrap().len() >= before);
+}
+
+#[test]
+fn rekeying_reseals_everything_and_the_old_keys_open_nothing() {
+    let fx = Fixture::new();
+    let mut store = fx.open().unwrap();
+    let saved = fill(&store, 5);
+    store
+        .apply_receipt(b"receipt", &[saved[0].id], &[(saved[1].id, "late".into())])
+        .unwrap();
+    let before: Vec<Vec<u8>> = fx
+        .raw()
+        .prepare("SELECT content FROM records ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let listed = store.list(&Query::new()).unwrap();
+    let new_keys = FileKeyStore::open_or_create(fx.dir.path().join("new.kek")).unwrap();
+    store.rekey(&new_keys).unwrap();
+    assert_eq!(store.list(&Query::new()).unwrap(), listed);
+    assert_eq!(store.save(rec("S1", "k")).unwrap().seq, 6);
+    drop(store);
+    for old in &before {
+        assert!(
+            files_containing(fx.dir.path(), old).is_empty(),
+            "an old ciphertext survived the rekey"
+        );
+    }
+    assert!(matches!(fx.open(), Err(StoreError::KeyUnavailable(_))));
+    let store = Store::open(fx.dir.path(), &new_keys).unwrap();
+    assert!(store.verify().unwrap().is_intact());
+    assert_eq!(store.receipts().unwrap()[0].bytes, b"receipt");
+    assert_eq!(&store.list(&Query::new()).unwrap()[..5], &listed[..]);
 }

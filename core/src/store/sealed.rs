@@ -1,0 +1,141 @@
+//! What the store seals under its data key, and the context each blob is
+//! bound to (see `crate::at_rest`).
+//!
+//! Readable in the file: each record's seq, station, capture time and
+//! delivery state, the number of records, receipts' arrival times, and the
+//! forms (published by the coordinator, the same on every phone). Sealed:
+//! the signed body (payload, kind, notes, org), its signature and id,
+//! receipts, rejection reasons, the chain head, the enrollment (coordinator
+//! address and organisation) and the server clock. `docs/threat-model.md`
+//! says why station and time stay readable: the outbox is queried by them,
+//! and a phone found at a polling station already tells that much.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+use crate::at_rest::{DataKey, Unreadable};
+use crate::record::{Envelope, RecordId};
+
+/// A record's sealed part, opened.
+pub(super) struct Content {
+    pub(super) id: RecordId,
+    pub(super) kind: String,
+    pub(super) envelope: Envelope,
+}
+
+const CONTENT_VERSION: u8 = 1;
+
+fn context(table: &str, seq: Option<u64>) -> Vec<u8> {
+    let mut c = format!("observer/store/v3\0{table}\0").into_bytes();
+    if let Some(seq) = seq {
+        c.extend_from_slice(&seq.to_be_bytes());
+    }
+    c
+}
+
+fn meta_context(name: &str) -> Vec<u8> {
+    let mut c = context("meta", None);
+    c.extend_from_slice(name.as_bytes());
+    c
+}
+
+/// `version || id || sig || kind length (u16) || kind || body`, sealed to
+/// its seq so that rows cannot be swapped.
+pub(super) fn seal_record(
+    key: &DataKey,
+    seq: u64,
+    id: &RecordId,
+    kind: &str,
+    env: &Envelope,
+) -> Result<Vec<u8>, StoreError> {
+    let kind_len = u16::try_from(kind.len()).map_err(|_| StoreError::Corrupt {
+        path: Default::default(),
+        detail: "record kind too long to store".into(),
+    })?;
+    let mut plain = Vec::with_capacity(1 + 32 + 64 + 2 + kind.len() + env.body.len());
+    plain.push(CONTENT_VERSION);
+    plain.extend_from_slice(id.as_bytes());
+    plain.extend_from_slice(&env.sig);
+    plain.extend_from_slice(&kind_len.to_be_bytes());
+    plain.extend_from_slice(kind.as_bytes());
+    plain.extend_from_slice(&env.body);
+    Ok(key.seal(&context("records", Some(seq)), &plain)?)
+}
+
+pub(super) fn open_record(key: &DataKey, seq: u64, blob: &[u8]) -> Result<Content, Unreadable> {
+    let plain = key.open(&context("records", Some(seq)), blob)?;
+    let (&version, rest) = plain.split_first().ok_or(Unreadable)?;
+    if version != CONTENT_VERSION {
+        return Err(Unreadable);
+    }
+    let (id, rest) = rest.split_first_chunk::<32>().ok_or(Unreadable)?;
+    let (sig, rest) = rest.split_first_chunk::<64>().ok_or(Unreadable)?;
+    let (kind_len, rest) = rest.split_first_chunk::<2>().ok_or(Unreadable)?;
+    let kind_len = u16::from_be_bytes(*kind_len) as usize;
+    if rest.len() < kind_len {
+        return Err(Unreadable);
+    }
+    let (kind, body) = rest.split_at(kind_len);
+    Ok(Content {
+        id: RecordId::from_bytes(*id),
+        kind: String::from_utf8(kind.to_vec()).map_err(|_| Unreadable)?,
+        envelope: Envelope {
+            body: body.to_vec(),
+            sig: *sig,
+        },
+    })
+}
+
+pub(super) fn seal_rejection(key: &DataKey, seq: u64, reason: &str) -> Result<Vec<u8>, StoreError> {
+    Ok(key.seal(&context("rejection", Some(seq)), reason.as_bytes())?)
+}
+
+pub(super) fn open_rejection(key: &DataKey, seq: u64, blob: &[u8]) -> Result<String, Unreadable> {
+    let plain = key.open(&context("rejection", Some(seq)), blob)?;
+    String::from_utf8(plain).map_err(|_| Unreadable)
+}
+
+pub(super) fn seal_receipt(key: &DataKey, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+    Ok(key.seal(&context("receipts", None), bytes)?)
+}
+
+pub(super) fn open_receipt(key: &DataKey, blob: &[u8]) -> Result<Vec<u8>, Unreadable> {
+    key.open(&context("receipts", None), blob)
+}
+
+/// Reads a sealed `meta` value.
+pub(super) fn read_meta(
+    conn: &Connection,
+    key: &DataKey,
+    name: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let blob: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    blob.map(|b| {
+        key.open(&meta_context(name), &b)
+            .map_err(|_| StoreError::Unreadable {
+                what: format!("the stored {name}"),
+            })
+    })
+    .transpose()
+}
+
+/// Writes a sealed `meta` value.
+pub(super) fn write_meta(
+    conn: &Connection,
+    key: &DataKey,
+    name: &str,
+    value: &[u8],
+) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(params![name, key.seal(&meta_context(name), value)?])?;
+    Ok(())
+}
+
+impl From<crate::at_rest::Unavailable> for StoreError {
+    fn from(_: crate::at_rest::Unavailable) -> Self {
+        StoreError::NoRandomness
+    }
+}

@@ -236,6 +236,7 @@ fn burst(coordinator: &Coordinator, url: &str, p: &Params) -> Result<String> {
                     let batch = Batch {
                         heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, &key),
                         records: envs.iter().map(WireRecord::from).collect(),
+                        sealed: Vec::new(),
                     };
                     let body =
                         zstd::encode_all(serde_json::to_vec(&batch).expect("json").as_slice(), 3)

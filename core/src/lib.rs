@@ -35,6 +35,7 @@ pub mod identity;
 pub mod log;
 pub mod protocol;
 pub mod record;
+pub mod seal;
 
 pub mod store;
 #[cfg(feature = "sync")]

@@ -16,9 +16,11 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use observer_core::identity::KeyStore as _;
 use observer_core::identity::{FileKeyStore, SigningKey};
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::Sha256Digest;
+use observer_core::seal::OrgSecretKey;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +70,8 @@ pub struct Coordinator {
     pub org: String,
     /// The key that signs receipts.
     pub key: SigningKey,
+    /// The organisation's HPKE key that opens sealed records.
+    pub seal: OrgSecretKey,
     /// The TLS certificate (DER).
     pub cert_der: Vec<u8>,
     /// The TLS private key (PKCS#8 DER).
@@ -77,6 +81,7 @@ pub struct Coordinator {
 }
 
 const META_COORDINATOR_KEY: &str = "coordinator_key";
+const META_SEAL_KEY: &str = "seal_key";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
     move |source| SetupError::Io {
@@ -122,6 +127,24 @@ fn host_of(url: &str) -> Result<String, SetupError> {
         return Err(SetupError::Invalid(format!("--url {url:?} names no host")));
     }
     Ok(host)
+}
+
+/// The organisation's sealing key, wrapped by the coordinator's key file
+/// like the signing key. Created on first use, so directories made before
+/// sealing existed get one when they are next opened.
+fn open_or_create_seal_key(
+    storage: &SqliteStorage,
+    keys: &FileKeyStore,
+) -> Result<OrgSecretKey, SetupError> {
+    let key_err = |e: &dyn std::fmt::Display| SetupError::Key(e.to_string());
+    if let Some(wrapped) = storage.meta(META_SEAL_KEY)? {
+        let raw = keys.unwrap(&wrapped).map_err(|e| key_err(&e))?;
+        return OrgSecretKey::from_bytes(&raw).map_err(|e| key_err(&e));
+    }
+    let seal = OrgSecretKey::generate();
+    let wrapped = keys.wrap(&seal.to_bytes()).map_err(|e| key_err(&e))?;
+    storage.set_meta(META_SEAL_KEY, &wrapped)?;
+    Ok(seal)
 }
 
 impl Coordinator {
@@ -186,6 +209,7 @@ impl Coordinator {
             .ok_or_else(|| SetupError::Key("missing from the database".into()))?;
         let key =
             SigningKey::unwrap(&wrapped, &keys).map_err(|e| SetupError::Key(e.to_string()))?;
+        let seal = open_or_create_seal_key(&storage, &keys)?;
         let read = |p: &str| {
             let path = dir.join(p);
             std::fs::read(&path).map_err(io(&path))
@@ -195,6 +219,7 @@ impl Coordinator {
             url: config.url,
             org: config.org,
             key,
+            seal,
             cert_der: read("tls/cert.der")?,
             tls_key_der: read("tls/key.der")?,
             storage: Arc::new(storage),

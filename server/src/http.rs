@@ -22,6 +22,7 @@ use observer_core::protocol::{
 use observer_core::record::{
     limits::MAX_BODY_BYTES, verify_envelope, RecordId, Sha256Digest, VerifiedRecord, VerifyError,
 };
+use observer_core::seal::{OrgSecretKey, SealedRecord};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// The coordinator's receipt-signing key.
     pub key: SigningKey,
+    /// The organisation's key for sealed records.
+    pub seal: OrgSecretKey,
     /// The organisation id.
     pub org: String,
     /// The coordinator's token for the web view.
@@ -266,6 +269,7 @@ async fn enroll(
         org: app.org.clone(),
         stations: info.stations,
         server_time_ms: now_ms(),
+        seal_key: Some(app.seal.public_key()),
     }))
 }
 
@@ -357,6 +361,50 @@ fn check_record(
     }
 }
 
+/// Opens a sealed record sent by `device` with the organisation's key.
+fn open_sealed(
+    position: usize,
+    s: &SealedRecord,
+    org: &OrgSecretKey,
+    device: &observer_core::identity::DeviceId,
+) -> Result<observer_core::protocol::WireRecord, Rejection> {
+    let reject = |detail: String| Rejection {
+        position,
+        id: RecordId::of(&s.ct),
+        reason: RejectReason::Unopenable,
+        detail,
+    };
+    if s.device != *device {
+        return Err(reject(format!(
+            "labelled for device {}, sent by {device}",
+            s.device
+        )));
+    }
+    s.open(org)
+        .map(|env| (&env).into())
+        .map_err(|e| reject(e.to_string()))
+}
+
+/// A sealed record's contents must be the record its label names.
+fn check_sealed(
+    position: usize,
+    s: &SealedRecord,
+    rec: VerifiedRecord,
+) -> Result<VerifiedRecord, Rejection> {
+    if rec.body.seq != s.seq || rec.body.device != s.device {
+        return Err(Rejection {
+            position,
+            id: rec.id,
+            reason: RejectReason::Unopenable,
+            detail: format!(
+                "labelled as record {} of {}, but holds record {} of {}",
+                s.seq, s.device, rec.body.seq, rec.body.device
+            ),
+        });
+    }
+    Ok(rec)
+}
+
 async fn records(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -444,13 +492,13 @@ async fn updates(
 fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, ApiError> {
     let json = decompress(headers, raw)?;
     let batch: Batch = serde_json::from_slice(&json).map_err(|e| malformed("batch", e))?;
-    if batch.records.len() > limits::MAX_BATCH_RECORDS {
+    if batch.records.len() + batch.sealed.len() > limits::MAX_BATCH_RECORDS {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_many_records",
             format!(
                 "{} records in one batch, over the limit of {}",
-                batch.records.len(),
+                batch.records.len() + batch.sealed.len(),
                 limits::MAX_BATCH_RECORDS
             ),
         ));
@@ -462,6 +510,18 @@ fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, A
     let mut rejected = Vec::new();
     for (i, w) in batch.records.iter().enumerate() {
         match check_record(i, w, &device.key, &app.org) {
+            Ok(r) => {
+                verified.push(r);
+                positions.push(i);
+            }
+            Err(r) => rejected.push(r),
+        }
+    }
+    for (j, s) in batch.sealed.iter().enumerate() {
+        let i = batch.records.len() + j;
+        match open_sealed(i, s, &app.seal, &device.id)
+            .and_then(|w| check_sealed(i, s, check_record(i, &w, &device.key, &app.org)?))
+        {
             Ok(r) => {
                 verified.push(r);
                 positions.push(i);

@@ -40,6 +40,7 @@ pub async fn serve(
         storage: c.storage.clone(),
         org: c.org.clone(),
         key: c.key,
+        seal: c.seal,
         forms: Default::default(),
     });
     let handle = axum_server::Handle::new();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use observer_core::identity::{FileKeyStore, SigningKey};
 use observer_core::protocol::{Batch, Heartbeat, Signed, WireRecord, HEARTBEAT_DOMAIN};
+use observer_core::seal::SealedRecord;
 use observer_core::store::{Query, Store};
 use observer_core::sync::{sync, sync_with_retry, Backoff, SyncError, SyncOptions};
 use support::*;
@@ -158,6 +159,15 @@ fn phone_key(dir: &std::path::Path) -> SigningKey {
 }
 
 fn batch(key: &SigningKey, store: &Store, records: Vec<WireRecord>) -> Vec<u8> {
+    sealed_batch(key, store, records, Vec::new())
+}
+
+fn sealed_batch(
+    key: &SigningKey,
+    store: &Store,
+    records: Vec<WireRecord>,
+    sealed: Vec<SealedRecord>,
+) -> Vec<u8> {
     let head = store.head().unwrap().unwrap();
     let hb = Heartbeat {
         device: key.public_key().device_id(),
@@ -168,6 +178,7 @@ fn batch(key: &SigningKey, store: &Store, records: Vec<WireRecord>) -> Vec<u8> {
     serde_json::to_vec(&Batch {
         heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, key),
         records,
+        sealed,
     })
     .unwrap()
 }
@@ -198,6 +209,33 @@ fn hostile_requests_get_a_json_4xx_naming_the_problem_and_store_nothing() {
             "nothing stored after {want_code}"
         );
     };
+
+    // Sealed records altered in transit, or relabelled as another position,
+    // do not open: refused, and nothing stored.
+    let org = p
+        .enrollment()
+        .unwrap()
+        .seal_key
+        .expect("the server sends its sealing key");
+    let first = p.list(&Query::new()).unwrap().remove(0);
+    let good_seal = SealedRecord::seal(&org, p.device_id(), first.seq, &first.envelope).unwrap();
+    let mut flipped = good_seal.clone();
+    flipped.ct[10] ^= 1;
+    let mut relabelled = good_seal.clone();
+    relabelled.seq = 2;
+    for bad in [flipped, relabelled] {
+        let (status, body) = post(
+            &server,
+            "/v1/records",
+            json,
+            None,
+            sealed_batch(&key, &p, Vec::new(), vec![bad]),
+        );
+        check((status, body.clone()), 422, "records_rejected");
+        let signed: Signed = serde_json::from_value(body["receipt"].clone()).unwrap();
+        let receipt: serde_json::Value = serde_json::from_slice(&signed.body).unwrap();
+        assert_eq!(receipt["rejected"][0]["reason"], "unopenable", "{receipt}");
+    }
 
     let mut forged = wire.clone();
     for w in &mut forged {

@@ -131,6 +131,9 @@ pub struct EnrollResponse {
     pub stations: Vec<String>,
     /// Server time at the answer, ms since the Unix epoch.
     pub server_time_ms: i64,
+    /// The organisation's key that records of sealed forms are sealed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_key: Option<crate::seal::OrgPublicKey>,
 }
 
 #[cfg(test)]

@@ -61,6 +61,11 @@ pub struct Batch {
     pub heartbeat: Signed,
     /// Records, oldest first.
     pub records: Vec<WireRecord>,
+    /// Records sealed to the organisation (forms it seals), oldest first;
+    /// the server opens them and treats them as `records`. Positions in
+    /// rejections count `records` first, then these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sealed: Vec<crate::seal::SealedRecord>,
 }
 
 /// A record the server holds, and where it sits in the log.
@@ -92,6 +97,9 @@ pub enum RejectReason {
     Conflict,
     /// The device was revoked before this record arrived: quarantined.
     Quarantined,
+    /// A sealed record that does not open with the organisation's key, or
+    /// whose contents disagree with its label.
+    Unopenable,
 }
 
 impl RejectReason {
@@ -105,6 +113,7 @@ impl RejectReason {
             RejectReason::WrongOrg => "wrong_org",
             RejectReason::Conflict => "conflict",
             RejectReason::Quarantined => "quarantined",
+            RejectReason::Unopenable => "unopenable",
         }
     }
 }

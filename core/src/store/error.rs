@@ -39,6 +39,9 @@ pub enum StoreError {
         wiped_at_ms: i64,
         sealed_waiting: u64,
     },
+    /// Sealing a record to the organisation failed; nothing was written.
+    #[error("the record could not be sealed to the organisation: {0}; nothing was saved")]
+    Seal(#[source] crate::seal::SealError),
     /// The system's random generator failed; nothing was written.
     #[error("the system random generator failed; nothing was written. Restart the app")]
     NoRandomness,

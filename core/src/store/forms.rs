@@ -60,6 +60,30 @@ impl Store {
         Ok(all)
     }
 
+    /// Whether records of form `id` at `version` are sealed to the
+    /// organisation. Published versions never change, so a form found once
+    /// is remembered; an unknown form is not sealed (and not remembered, in
+    /// case it is published later).
+    pub(super) fn form_seals(&self, id: &str, version: u32) -> Result<bool, StoreError> {
+        let key = (id.to_string(), version);
+        if let Some(&s) = self
+            .seal_policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(s);
+        }
+        let Some(form) = self.form(id, Some(version))? else {
+            return Ok(false);
+        };
+        self.seal_policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, form.sealed);
+        Ok(form.sealed)
+    }
+
     /// The form `id` at `version`, or its newest version: one indexed
     /// lookup, so an app can validate at every keystroke.
     pub fn form(

@@ -45,6 +45,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use crate::at_rest::DataKey;
 use crate::identity::{DeviceId, IdentityError, KeyStore, PublicKey, SigningKey};
 use crate::record::{now_ms, sign_record, ChainHead, ChainPosition, NewRecord, RecordId};
+use crate::seal::SealedRecord;
 
 pub use error::StoreError;
 pub use integrity::{StoreFault, TamperReport};
@@ -89,6 +90,8 @@ pub struct Store {
     path: PathBuf,
     tampering: Option<TamperReport>,
     session: std::sync::RwLock<session::Session>,
+    /// Which (form, version) seal their records: see `forms.rs`.
+    seal_policy: Mutex<std::collections::HashMap<(String, u32), bool>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -143,6 +146,7 @@ impl Store {
             path,
             tampering: None,
             session,
+            seal_policy: Mutex::default(),
         };
         let report = store.quick_check()?;
         if !report.is_intact() {
@@ -208,6 +212,14 @@ impl Store {
         if self.revoked_at_ms().is_some() {
             return Err(StoreError::Revoked);
         }
+        let seal_to = self.session().enrollment.as_ref().and_then(|e| e.seal_key);
+        let seals = news
+            .iter()
+            .map(|n| match seal_to {
+                Some(org) if self.form_seals(&n.form.id, n.form.version)? => Ok(Some(org)),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut pos = self.next_position(&tx)?;
@@ -215,10 +227,10 @@ impl Store {
         {
             let mut known = tx.prepare_cached("SELECT 1 FROM records WHERE tag = ?1")?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO records (seq, tag, content, station, captured_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO records (seq, tag, content, for_org, station, captured_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            for new in news {
+            for (new, seal_to) in news.iter().zip(seals) {
                 if let Some(old) = new.supersedes() {
                     if !known.exists([self.vault.tag(old.as_bytes())])? {
                         return Err(StoreError::UnknownSupersedes(old));
@@ -228,10 +240,16 @@ impl Store {
                 let id = env.id();
                 let content =
                     sealed::seal_record(&self.vault, pos.seq, &id, new.kind.as_str(), &env)?;
+                let for_org = seal_to
+                    .map(|org| SealedRecord::seal(&org, &self.device, pos.seq, &env))
+                    .transpose()
+                    .map_err(StoreError::Seal)?
+                    .map(|s| sealed::org_copy_bytes(&s));
                 insert.execute(params![
                     pos.seq as i64,
                     self.vault.tag(id.as_bytes()),
                     content,
+                    for_org,
                     new.station().as_str(),
                     pos.captured_at.timestamp_millis(),
                 ])?;

@@ -132,7 +132,7 @@ impl Store {
             let mut bytes = 0usize;
             let mut rows = stmt.query([max_records])?;
             while let Some(r) = rows.next()? {
-                let rec = stored_record(&self.vault, r)?;
+                let rec = stored_record(&self.vault, &self.device, r)?;
                 bytes += rec.envelope.body.len();
                 if !batch.is_empty() && bytes > max_bytes {
                     break;

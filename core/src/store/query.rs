@@ -6,7 +6,9 @@ use rusqlite::Row;
 
 use super::{sealed, DeliveryState, Store, StoreError};
 use crate::at_rest::DataKey;
+use crate::identity::DeviceId;
 use crate::record::{Envelope, RecordId};
+use crate::seal::SealedRecord;
 
 /// Which delivery states a query selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,15 +145,22 @@ pub struct StoredRecord {
     pub captured_at: DateTime<Utc>,
     /// Where it is in the outbox.
     pub state: DeliveryState,
+    /// The copy sealed to the organisation, for forms it seals: sync sends
+    /// this instead of the readable record.
+    pub for_org: Option<SealedRecord>,
 }
 
 pub(super) const RECORD_COLUMNS: &str = "r.seq, r.content, r.station, r.captured_at, r.state, \
-     r.receipt, rc.received_at, r.rejection";
+     r.receipt, rc.received_at, r.rejection, r.for_org";
 
 pub(super) const RECORD_FROM: &str = "records r LEFT JOIN receipts rc ON rc.id = r.receipt";
 
 /// Reads a row selected with [`RECORD_COLUMNS`], opening its sealed parts.
-pub(super) fn stored_record(vault: &DataKey, r: &Row<'_>) -> Result<StoredRecord, StoreError> {
+pub(super) fn stored_record(
+    vault: &DataKey,
+    device: &DeviceId,
+    r: &Row<'_>,
+) -> Result<StoredRecord, StoreError> {
     let seq = r.get::<_, i64>(0)? as u64;
     let unreadable = |what: &str| StoreError::Unreadable {
         what: format!("record {seq}'s {what}"),
@@ -180,6 +189,9 @@ pub(super) fn stored_record(vault: &DataKey, r: &Row<'_>) -> Result<StoredRecord
         kind: content.kind,
         captured_at: millis(r.get(3)?),
         state,
+        for_org: r
+            .get::<_, Option<Vec<u8>>>(8)?
+            .and_then(|b| sealed::org_copy(device, seq, &b)),
     })
 }
 
@@ -219,7 +231,7 @@ impl Store {
             if q.limit.is_some_and(|l| taken >= l.into()) {
                 break;
             }
-            let rec = stored_record(&self.vault, r)?;
+            let rec = stored_record(&self.vault, &self.device, r)?;
             if q.kind.as_ref().is_some_and(|k| *k != rec.kind) {
                 continue;
             }
@@ -260,7 +272,7 @@ impl Store {
         ))?;
         let mut rows = stmt.query([self.vault.tag(id.as_bytes())])?;
         rows.next()?
-            .map(|r| stored_record(&self.vault, r))
+            .map(|r| stored_record(&self.vault, &self.device, r))
             .transpose()
     }
 }

@@ -14,7 +14,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::StoreError;
 use crate::at_rest::{DataKey, Unreadable};
+use crate::identity::DeviceId;
 use crate::record::{Envelope, RecordId};
+use crate::seal::SealedRecord;
 
 /// A record's sealed part, opened.
 pub(super) struct Content {
@@ -101,6 +103,25 @@ pub(super) fn seal_receipt(key: &DataKey, bytes: &[u8]) -> Result<Vec<u8>, Store
 
 pub(super) fn open_receipt(key: &DataKey, blob: &[u8]) -> Result<Vec<u8>, Unreadable> {
     key.open(&context("receipts", None), blob)
+}
+
+/// The organisation's sealed copy as the `for_org` column keeps it:
+/// `enc (32 bytes) || ct`. It is not sealed again under the data key, so it
+/// outlives the data key in a wipe that keeps the sealed outbox.
+pub(super) fn org_copy_bytes(s: &SealedRecord) -> Vec<u8> {
+    let mut b = s.enc.clone();
+    b.extend_from_slice(&s.ct);
+    b
+}
+
+/// Reverses [`org_copy_bytes`] for `device`'s record `seq`.
+pub(super) fn org_copy(device: &DeviceId, seq: u64, bytes: &[u8]) -> Option<SealedRecord> {
+    (bytes.len() > 32).then(|| SealedRecord {
+        device: device.clone(),
+        seq,
+        enc: bytes[..32].to_vec(),
+        ct: bytes[32..].to_vec(),
+    })
 }
 
 /// Reads a sealed `meta` value.

@@ -34,6 +34,10 @@ pub struct Enrollment {
     pub device: DeviceId,
     /// Stations assigned to this observer.
     pub stations: Vec<String>,
+    /// The organisation's sealing key, when its server has one: records
+    /// of the forms it seals are sealed to it before they leave the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_key: Option<crate::seal::OrgPublicKey>,
 }
 
 /// The in-memory copy of what new records are signed with.

@@ -508,6 +508,7 @@ fn records_carry_the_enrollment_org_and_the_server_clock_across_reopening() {
         org: "org-kz".into(),
         device: store.device_id().clone(),
         stations: vec!["S1".into()],
+        seal_key: None,
     };
     store.set_enrollment(&enrollment).unwrap();
     let after = crate::record::Sha256Digest::of(b"receipt");
@@ -606,6 +607,7 @@ fn what_was_observed_is_not_readable_in_the_database_files() {
             org: "org-marker-golos".into(),
             device: store.device_id().clone(),
             stations: vec!["KZ-ALA-0042".into()],
+            seal_key: None,
         })
         .unwrap();
     let id_text = saved.id.to_string();

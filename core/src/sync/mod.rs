@@ -302,6 +302,7 @@ pub fn enroll(
         org: code.org.clone(),
         device: resp.device,
         stations: resp.stations,
+        seal_key: resp.seal_key,
     };
     store.set_enrollment(&enrollment)?;
     Ok(enrollment)
@@ -410,12 +411,14 @@ fn send_batch(
     batch: &[crate::store::StoredRecord],
     summary: &mut SyncSummary,
 ) -> Result<(), SyncError> {
+    let (sealed, plain): (Vec<_>, Vec<_>) = batch.iter().partition(|r| r.for_org.is_some());
     let body = Batch {
         heartbeat: heartbeat(store)?,
-        records: batch
+        records: plain
             .iter()
             .map(|r| WireRecord::from(&r.envelope))
             .collect(),
+        sealed: sealed.iter().filter_map(|r| r.for_org.clone()).collect(),
     };
     let json = serde_json::to_vec(&body).expect("serialises");
     let compressed = zstd::encode_all(json.as_slice(), 3)

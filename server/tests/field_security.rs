@@ -1,0 +1,64 @@
+//! Field security end to end, against a real server process: records of
+//! sealed forms leave the phone sealed to the organisation, and only the
+//! coordinator reads them.
+
+mod support;
+
+use observer_core::record::NewRecord;
+use observer_core::store::{Query, StateFilter};
+use observer_core::sync::{sync, SyncOptions};
+use support::*;
+
+const MARKER: &str = "SEALED-MARKER-4d1c-ballot-stuffing-seen";
+
+fn incident() -> NewRecord {
+    NewRecord::builder("KZ-0001", "incident", 1, "incident")
+        .payload(serde_json::json!({"type": "ballot_stuffing", "time": "11:40", "note": MARKER}))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn sealed_forms_travel_sealed_and_only_the_coordinator_opens_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    assert!(p.enrollment().unwrap().seal_key.is_some());
+    let sealed = p.save(incident()).unwrap();
+    let plain = p.save(record("KZ-0001", 1)).unwrap();
+
+    let held = p.list(&Query::new()).unwrap();
+    let org_copy = held[0]
+        .for_org
+        .as_ref()
+        .expect("the incident form is sealed");
+    assert_eq!(
+        (&org_copy.device, org_copy.seq),
+        (p.device_id(), sealed.seq)
+    );
+    for part in [&org_copy.ct, &org_copy.enc] {
+        assert!(!part.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()));
+    }
+    assert!(
+        held[1].for_org.is_none(),
+        "the voting checklist is not sealed"
+    );
+
+    let summary = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!(summary.accepted, 2, "{summary:?}");
+    assert_eq!(
+        p.count(&Query::new().state(StateFilter::Delivered))
+            .unwrap(),
+        2
+    );
+
+    // The coordinator opened it, verified the signature inside, and holds
+    // the record under its usual id.
+    let export = server.cli(&["export", "--format", "ndjson"]);
+    let line = export
+        .lines()
+        .find(|l| l.contains(&format!("\"id\":\"{}\"", sealed.id)))
+        .expect("the sealed record is held under its id");
+    assert!(line.contains(MARKER), "{line}");
+    assert!(export.contains(&plain.id.to_string()));
+}

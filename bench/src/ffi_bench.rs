@@ -22,6 +22,9 @@ impl PlatformKeyStore for Plain {
     fn unwrap(&self, w: Vec<u8>) -> std::result::Result<Vec<u8>, KeyStoreFailure> {
         Ok(w)
     }
+    fn destroy(&self) -> std::result::Result<(), KeyStoreFailure> {
+        Ok(())
+    }
 }
 
 fn observation() -> NewObservation {

@@ -12,6 +12,7 @@ mod forms_bench;
 mod report;
 mod sample;
 mod server_bench;
+mod wipe_bench;
 
 use std::path::PathBuf;
 
@@ -62,6 +63,15 @@ enum Which {
     /// Library size and one save from Kotlin against the same from Rust
     /// (run through bench/ffi.sh, which compiles the Kotlin side).
     Ffi(FfiArgs),
+    /// A panic wipe of a large store against removing the same files.
+    Wipe {
+        /// Records in the store.
+        #[arg(long, default_value_t = 100_000)]
+        records: u64,
+        /// Rounds (each on a freshly filled store).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Validating a counting form with many parties.
     Forms {
         /// Parties on the protocol.
@@ -105,6 +115,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = core_bench::run(&cli.scratch, saves, records, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "core", &text)?;
+        }
+        Which::Wipe { records, rounds } => {
+            let text = wipe_bench::run(&cli.scratch, records, rounds, &command)?;
+            println!("{text}");
+            report::write_section(&cli.doc, "wipe", &text)?;
         }
         Which::Forms { parties, records } => {
             let text = forms_bench::run(&cli.scratch, parties, records, &command)?;

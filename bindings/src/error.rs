@@ -34,6 +34,10 @@ pub enum ObserverError {
     /// Stored records were deleted, altered or reordered.
     #[error("{message}")]
     Tampered { message: String },
+    /// The data was wiped on purpose (panic wipe): offer to deliver the
+    /// sealed outbox and to start over.
+    #[error("{message}")]
+    Wiped { message: String },
     /// The platform key store cannot unlock the device key.
     #[error("{message}")]
     KeyUnavailable { message: String },
@@ -81,6 +85,7 @@ impl From<StoreError> for ObserverError {
             }
             StoreError::Tampered(_) => ObserverError::Tampered { message },
             StoreError::Revoked => ObserverError::Revoked { message },
+            StoreError::Wiped { .. } => ObserverError::Wiped { message },
             StoreError::KeyUnavailable(_) | StoreError::KeyMissing => {
                 ObserverError::KeyUnavailable { message }
             }

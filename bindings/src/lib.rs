@@ -18,6 +18,7 @@
 //! impl PlatformKeyStore for Xor {
 //!     fn wrap(&self, s: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure> { Ok(s.iter().map(|b| b ^ 0x5a).collect()) }
 //!     fn unwrap(&self, w: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure> { Ok(w.iter().map(|b| b ^ 0x5a).collect()) }
+//!     fn destroy(&self) -> Result<(), KeyStoreFailure> { Ok(()) }
 //! }
 //! let dir = tempfile::tempdir().unwrap();
 //! let core = ObserverCore::open(dir.path().display().to_string(), Arc::new(Xor)).unwrap();
@@ -62,6 +63,9 @@ pub trait PlatformKeyStore: Send + Sync {
     /// Decrypts what `wrap` returned; fails (never returns garbage) for
     /// anything else.
     fn unwrap(&self, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure>;
+    /// Deletes the wrapping key for good (panic wipe); succeeds if it is
+    /// already gone.
+    fn destroy(&self) -> Result<(), KeyStoreFailure>;
 }
 
 /// Receives sync progress after each batch.
@@ -90,6 +94,12 @@ impl observer_core::identity::KeyStore for KeyStoreAdapter {
             .map(zeroize::Zeroizing::new)
             .map_err(|e| observer_core::identity::KeyStoreError::Platform(e.to_string()))
     }
+
+    fn destroy(&self) -> Result<(), observer_core::identity::KeyStoreError> {
+        self.0
+            .destroy()
+            .map_err(|e| observer_core::identity::KeyStoreError::Platform(e.to_string()))
+    }
 }
 
 /// An open Observer store: the device's identity and its outbox. Safe to
@@ -97,6 +107,8 @@ impl observer_core::identity::KeyStore for KeyStoreAdapter {
 #[derive(uniffi::Object)]
 pub struct ObserverCore {
     store: Store,
+    /// Kept for [`ObserverCore::wipe`], which destroys its key.
+    key_store: KeyStoreAdapter,
 }
 
 #[uniffi::export]
@@ -260,6 +272,45 @@ impl ObserverCore {
         };
         Ok(sync::sync_with_retry(&self.store, &opts, &Backoff::default(), 3)?.into())
     }
+
+    /// Panic wipe: destroys the keys (through the platform key store) and
+    /// every readable record, at once. With `keep_sealed`, undelivered
+    /// records of the forms the organisation seals are kept, unreadable
+    /// here, for [`deliver_sealed_outbox`]. Afterwards every call on this
+    /// object, and opening the directory again, fails with
+    /// `ObserverError::Wiped`.
+    pub fn wipe(&self, keep_sealed: bool) -> Result<WipeReport, ObserverError> {
+        let s = self.store.wipe(&self.key_store, keep_sealed)?;
+        Ok(WipeReport {
+            wiped_at_ms: s.wiped_at_ms,
+            sealed_waiting: s.sealed_waiting,
+        })
+    }
+}
+
+/// What a panic wipe did.
+#[derive(Debug, uniffi::Record)]
+pub struct WipeReport {
+    /// When (ms since the Unix epoch).
+    pub wiped_at_ms: i64,
+    /// Sealed records kept for delivery.
+    pub sealed_waiting: u64,
+}
+
+/// Delivers the sealed records a wipe kept in `data_dir` to the
+/// coordinator the phone was enrolled with (no key needed: they prove
+/// themselves once the coordinator opens them). Blocking; call off the
+/// main thread.
+#[uniffi::export]
+pub fn deliver_sealed_outbox(data_dir: String) -> Result<SyncReport, ObserverError> {
+    Ok(sync::deliver_sealed(&PathBuf::from(data_dir), &SyncOptions::default())?.into())
+}
+
+/// Clears a wiped `data_dir` so the app can start again with a new
+/// identity. Refuses while sealed records wait, unless `discard_sealed`.
+#[uniffi::export]
+pub fn start_over(data_dir: String, discard_sealed: bool) -> Result<(), ObserverError> {
+    Ok(Store::start_over(&PathBuf::from(data_dir), discard_sealed)?)
 }
 
 impl ObserverCore {
@@ -282,12 +333,9 @@ impl ObserverCore {
         key_store: Arc<dyn PlatformKeyStore>,
         on_tampering: OnTampering,
     ) -> Result<Arc<Self>, ObserverError> {
-        let store = Store::open_with(
-            &PathBuf::from(data_dir),
-            &KeyStoreAdapter(key_store),
-            on_tampering,
-        )?;
-        Ok(Arc::new(Self { store }))
+        let key_store = KeyStoreAdapter(key_store);
+        let store = Store::open_with(&PathBuf::from(data_dir), &key_store, on_tampering)?;
+        Ok(Arc::new(Self { store, key_store }))
     }
 }
 

@@ -108,6 +108,29 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Panic wipe: destroy this device's keys and every readable record at
+    /// once. Opening the directory afterwards says it was wiped.
+    Wipe {
+        /// Keep undelivered records of sealed forms (unreadable here, still
+        /// deliverable with `deliver-sealed`).
+        #[arg(long)]
+        keep_sealed: bool,
+        /// Confirm: there is no undo.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// After a wipe: deliver the sealed records it kept.
+    DeliverSealed {
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// After a wipe: clear the directory to start again with a new identity.
+    StartOver {
+        /// Also discard sealed records that were never delivered.
+        #[arg(long)]
+        discard_sealed: bool,
+    },
     /// Deliver pending records to the coordinator, retrying with backoff.
     Sync {
         /// Attempts before giving up (each after a randomised, growing wait).
@@ -374,6 +397,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 e.url, e.org, e.device
             )?;
             writeln!(out, "stations: {}", e.stations.join(", "))?;
+        }
+        Command::Wipe { keep_sealed, yes } => {
+            if !yes {
+                return Err("a wipe cannot be undone; run again with --yes".into());
+            }
+            let keys = FileKeyStore::open_or_create(cli.data.join("device.kek"))?;
+            let store = Store::open_with(&cli.data, &keys, OnTampering::Continue)?;
+            let started = std::time::Instant::now();
+            let s = store.wipe(&keys, keep_sealed)?;
+            writeln!(
+                out,
+                "wiped in {} ms; {} sealed records kept for delivery",
+                started.elapsed().as_millis(),
+                s.sealed_waiting
+            )?;
+        }
+        Command::DeliverSealed { json } => {
+            let s = observer_core::sync::deliver_sealed(&cli.data, &SyncOptions::default())?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&s)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "sent {}, delivered {}, rejected {}, still waiting {}",
+                    s.sent,
+                    s.delivered(),
+                    s.rejected.len(),
+                    s.remaining
+                )?;
+            }
+        }
+        Command::StartOver { discard_sealed } => {
+            Store::start_over(&cli.data, discard_sealed)?;
+            writeln!(out, "cleared; the next command creates a new identity")?;
         }
         Command::Sync { attempts, json } => {
             let store = open(&cli.data, policy)?;

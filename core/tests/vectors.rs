@@ -21,6 +21,9 @@ impl KeyStore for Fixed {
     fn unwrap(&self, _: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
         Ok(Zeroizing::new(self.0.clone()))
     }
+    fn destroy(&self) -> Result<(), KeyStoreError> {
+        Ok(())
+    }
 }
 
 fn path() -> PathBuf {

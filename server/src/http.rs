@@ -17,7 +17,7 @@ use observer_core::forms::{default_forms, FormDefinition};
 use observer_core::identity::SigningKey;
 use observer_core::protocol::{
     limits, Ack, Batch, EnrollRequest, EnrollResponse, ErrorBody, Heartbeat, Receipt, RejectReason,
-    Rejection, Signed, Updates, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN, UPDATES_DOMAIN,
+    Rejection, SealedBatch, Signed, Updates, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN, UPDATES_DOMAIN,
 };
 use observer_core::record::{
     limits::MAX_BODY_BYTES, verify_envelope, RecordId, Sha256Digest, VerifiedRecord, VerifyError,
@@ -106,6 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/enroll", post(enroll))
         .route("/v1/records", post(records))
+        .route("/v1/sealed", post(sealed_outbox))
         .route("/v1/updates", post(updates))
         .fallback(|| async {
             ApiError::new(
@@ -504,11 +505,62 @@ fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, A
         ));
     }
     let (device, heartbeat) = authenticate(app, &batch.heartbeat)?;
+    settle(app, device, Some(&heartbeat), &batch.records, &batch.sealed)
+}
+
+async fn sealed_outbox(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let raw = read_body(body, limits::MAX_REQUEST_BYTES).await?;
+    let app2 = app.clone();
+    blocking(move || {
+        let json = decompress(&headers, raw)?;
+        let batch: SealedBatch =
+            serde_json::from_slice(&json).map_err(|e| malformed("sealed batch", e))?;
+        if batch.sealed.is_empty() || batch.sealed.len() > limits::MAX_BATCH_RECORDS {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_sealed_batch",
+                format!(
+                    "a sealed batch holds 1 to {} records, not {}",
+                    limits::MAX_BATCH_RECORDS,
+                    batch.sealed.len()
+                ),
+            ));
+        }
+        // No heartbeat: the wiped phone's key is gone. Each record proves
+        // itself once opened (its signature by the enrolled key), and every
+        // record must be labelled with the same enrolled device.
+        let claimed = &batch.sealed[0].device;
+        let device = app2.storage.device(claimed)?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "unknown_device",
+                format!("device {claimed} is not enrolled with this coordinator"),
+            )
+        })?;
+        settle(&app2, device, None, &[], &batch.sealed)
+    })
+    .await
+}
+
+/// Checks, stores and answers with a signed receipt: records in the clear
+/// and sealed ones (opened here) from one enrolled `device`.
+fn settle(
+    app: &AppState,
+    device: crate::storage::DeviceInfo,
+    heartbeat: Option<&Heartbeat>,
+    records: &[observer_core::protocol::WireRecord],
+    sealed: &[SealedRecord],
+) -> Result<Response, ApiError> {
     let device_revoked = device.revoked_at_ms.is_some();
-    let mut verified = Vec::with_capacity(batch.records.len());
-    let mut positions = Vec::with_capacity(batch.records.len());
+    let mut verified = Vec::with_capacity(records.len() + sealed.len());
+    let mut positions = Vec::with_capacity(records.len() + sealed.len());
     let mut rejected = Vec::new();
-    for (i, w) in batch.records.iter().enumerate() {
+    for (i, w) in records.iter().enumerate() {
         match check_record(i, w, &device.key, &app.org) {
             Ok(r) => {
                 verified.push(r);
@@ -517,8 +569,8 @@ fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, A
             Err(r) => rejected.push(r),
         }
     }
-    for (j, s) in batch.sealed.iter().enumerate() {
-        let i = batch.records.len() + j;
+    for (j, s) in sealed.iter().enumerate() {
+        let i = records.len() + j;
         match open_sealed(i, s, &app.seal, &device.id)
             .and_then(|w| check_sealed(i, s, check_record(i, &w, &device.key, &app.org)?))
         {
@@ -535,7 +587,7 @@ fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, A
         .collect::<Result<Vec<_>, _>>()?;
     let result = app
         .storage
-        .ingest(&device.id, &heartbeat, &verified, &checks, now_ms())?;
+        .ingest(&device.id, heartbeat, &verified, &checks, now_ms())?;
     let mut accepted = Vec::new();
     let mut already = Vec::new();
     for ((rec, outcome), position) in verified.iter().zip(&result.outcomes).zip(positions) {

@@ -62,3 +62,37 @@ fn sealed_forms_travel_sealed_and_only_the_coordinator_opens_them() {
     assert!(line.contains(MARKER), "{line}");
     assert!(export.contains(&plain.id.to_string()));
 }
+
+/// Police take the phone before it synced: the observer wipes it, keeping
+/// the sealed outbox; later (from the same app data, or a backup of just
+/// that file) the sealed records still reach the coordinator, proved by
+/// the device's signature inside them.
+#[test]
+fn a_wiped_phone_still_delivers_its_sealed_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "KZ-0001");
+    let sealed: Vec<_> = (0..3).map(|_| p.save(incident()).unwrap()).collect();
+    p.save(record("KZ-0001", 1)).unwrap();
+    let keys =
+        observer_core::identity::FileKeyStore::open_or_create(pdir.join("device.kek")).unwrap();
+    let wiped = p.wipe(&keys, true).unwrap();
+    assert_eq!(wiped.sealed_waiting, 3);
+    drop(p);
+
+    let s = observer_core::sync::deliver_sealed(&pdir, &SyncOptions::default()).unwrap();
+    assert_eq!((s.accepted, s.remaining), (3, 0), "{s:?}");
+    let export = server.cli(&["export", "--format", "ndjson"]);
+    for saved in &sealed {
+        assert!(export.contains(&format!("\"id\":\"{}\"", saved.id)));
+    }
+    assert_eq!(
+        export.lines().count(),
+        3,
+        "the unsealed checklist was wiped, not sent"
+    );
+    let again = observer_core::sync::deliver_sealed(&pdir, &SyncOptions::default()).unwrap();
+    assert_eq!(again.sent, 0, "delivered records left the outbox");
+    observer_core::store::Store::start_over(&pdir, false).unwrap();
+}

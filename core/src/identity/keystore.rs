@@ -17,6 +17,10 @@ pub trait KeyStore: Send + Sync {
     /// Reverses [`KeyStore::wrap`]. Must fail (not return garbage) when
     /// `wrapped` was not produced by this key store.
     fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyStoreError>;
+    /// Destroys the wrapping key for good (panic wipe): afterwards nothing
+    /// it wrapped can be unwrapped, wherever copies of the wrapped bytes
+    /// survive. Destroying a key that is already gone succeeds.
+    fn destroy(&self) -> Result<(), KeyStoreError>;
 }
 
 /// Errors from a [`KeyStore`].
@@ -47,6 +51,7 @@ pub enum KeyStoreError {
 /// desktop client, trainers and tests; phones use the platform key store.
 pub struct FileKeyStore {
     key: LessSafeKey,
+    path: PathBuf,
 }
 
 const KEY_FILE_MAGIC: &[u8; 8] = b"OBSKEK1\n";
@@ -77,6 +82,7 @@ impl FileKeyStore {
             .map_err(|_| KeyStoreError::BadKeyFile(path.clone()))?;
         Ok(Self {
             key: LessSafeKey::new(key),
+            path,
         })
     }
 
@@ -140,6 +146,25 @@ impl KeyStore for FileKeyStore {
         buf.truncate(len);
         Ok(buf)
     }
+
+    /// Overwrites the key file with zeros, syncs and removes it. (Flash
+    /// storage may keep old blocks; platform key stores do better.)
+    fn destroy(&self) -> Result<(), KeyStoreError> {
+        let io = |source| KeyStoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        match fs::OpenOptions::new().write(true).open(&self.path) {
+            Ok(mut f) => {
+                let len = f.metadata().map_err(io)?.len() as usize;
+                f.write_all(&vec![0u8; len]).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                fs::remove_file(&self.path).map_err(io)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +182,19 @@ mod tests {
         let mut flipped = w.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert!(matches!(a.unwrap(&flipped), Err(KeyStoreError::Unwrap)));
+    }
+
+    #[test]
+    fn a_destroyed_key_file_unwraps_nothing_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        let ks = FileKeyStore::open_or_create(&p).unwrap();
+        let w = ks.wrap(b"secret").unwrap();
+        ks.destroy().unwrap();
+        assert!(!p.exists());
+        ks.destroy().unwrap();
+        let again = FileKeyStore::open_or_create(&p).unwrap();
+        assert!(matches!(again.unwrap(&w), Err(KeyStoreError::Unwrap)));
     }
 
     #[test]

@@ -68,6 +68,17 @@ pub struct Batch {
     pub sealed: Vec<crate::seal::SealedRecord>,
 }
 
+/// The sealed outbox a wiped phone still delivers: records sealed to the
+/// organisation, all of one device, with no heartbeat (the device key that
+/// would sign one was destroyed). Each record authenticates itself: the
+/// server opens it and checks the device's signature inside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedBatch {
+    /// Sealed records, oldest first.
+    pub sealed: Vec<crate::seal::SealedRecord>,
+}
+
 /// A record the server holds, and where it sits in the log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {

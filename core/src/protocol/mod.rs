@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::identity::{PublicKey, SigningKey};
 
 pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentCode, ENROLLMENT_CODE_PREFIX};
-pub use ingest::{Ack, Batch, Heartbeat, Receipt, RejectReason, Rejection, WireRecord};
+pub use ingest::{
+    Ack, Batch, Heartbeat, Receipt, RejectReason, Rejection, SealedBatch, WireRecord,
+};
 
 /// Signing domain of a heartbeat (device key).
 pub const HEARTBEAT_DOMAIN: &[u8] = b"observer/heartbeat/v1\0";

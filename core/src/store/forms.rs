@@ -16,7 +16,7 @@ impl Store {
             .iter()
             .map(|d| FormDefinition::parse(d))
             .collect::<Result<_, _>>()?;
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let mut added = 0;
         {
@@ -44,7 +44,7 @@ impl Store {
     /// the coordinator published, sorted by id then version.
     pub fn forms(&self) -> Result<Vec<FormDefinition>, StoreError> {
         let stored: Vec<String> = {
-            let conn = self.conn();
+            let conn = self.conn()?;
             let mut stmt =
                 conn.prepare_cached("SELECT definition FROM forms ORDER BY id, version")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
@@ -92,7 +92,7 @@ impl Store {
         version: Option<u32>,
     ) -> Result<Option<FormDefinition>, StoreError> {
         let stored: Option<String> = self
-            .conn()
+            .conn()?
             .prepare_cached(
                 "SELECT definition FROM forms WHERE id = ?1 AND (?2 IS NULL OR version = ?2)
                  ORDER BY version DESC LIMIT 1",

@@ -224,7 +224,7 @@ fn row_at(conn: &Connection, seq: Option<u64>) -> Result<Option<(u64, [u8; 32])>
 impl Store {
     /// The cheap check opening runs: see the module docs.
     pub(super) fn quick_check(&self) -> Result<TamperReport, StoreError> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let key = self.public_key();
         let head = read_head(&conn, &self.vault)?;
         let count: u64 =
@@ -270,7 +270,7 @@ impl Store {
     /// queries, the chain links from 1 to the head, and the head itself.
     /// Runs in constant memory; about one signature verification per record.
     pub fn verify(&self) -> Result<TamperReport, StoreError> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let key = self.public_key();
         let head = read_head(&conn, &self.vault)?;
         let mut checker = Checker {

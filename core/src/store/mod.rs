@@ -35,6 +35,7 @@ mod rekey;
 pub mod schema;
 mod sealed;
 mod session;
+mod wipe;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -53,6 +54,7 @@ pub use outbox::{Counts, DeliveryState, StoredReceipt};
 pub use query::{Query, StateFilter, StoredRecord};
 pub use schema::SCHEMA_VERSION;
 pub use session::Enrollment;
+pub use wipe::{SealedOutbox, WipeSummary, WIPED_FILE};
 
 /// The database file's name inside the store directory.
 pub const DB_FILE: &str = "observer.db";
@@ -90,6 +92,8 @@ pub struct Store {
     path: PathBuf,
     tampering: Option<TamperReport>,
     session: std::sync::RwLock<session::Session>,
+    /// Set by [`Store::wipe`]: every later call answers [`StoreError::Wiped`].
+    wiped: std::sync::OnceLock<WipeSummary>,
     /// Which (form, version) seal their records: see `forms.rs`.
     seal_policy: Mutex<std::collections::HashMap<(String, u32), bool>>,
 }
@@ -121,6 +125,7 @@ impl Store {
         on_tampering: OnTampering,
     ) -> Result<Self, StoreError> {
         check_writable(dir)?;
+        Self::check_wiped(dir, keystore)?;
         let path = dir.join(DB_FILE);
         let mut conn = Connection::open_with_flags(
             &path,
@@ -146,6 +151,7 @@ impl Store {
             path,
             tampering: None,
             session,
+            wiped: Default::default(),
             seal_policy: Mutex::default(),
         };
         let report = store.quick_check()?;
@@ -188,13 +194,18 @@ impl Store {
 
     /// The newest record this device signed, if any.
     pub fn head(&self) -> Result<Option<ChainHead>, StoreError> {
-        read_head(&self.conn(), &self.vault)
+        read_head(&*self.conn()?, &self.vault)
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// The connection, unless the store was wiped while open.
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         // A panic while holding the lock cannot leave SQLite inconsistent
         // (the transaction rolls back on drop), so a poisoned lock is usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        let guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        match self.wiped.get() {
+            Some(w) => Err(w.error()),
+            None => Ok(guard),
+        }
     }
 
     /// Signs `new` as this device's next record and stores it durably.
@@ -220,7 +231,7 @@ impl Store {
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut pos = self.next_position(&tx)?;
         let mut saved = Vec::with_capacity(news.len());

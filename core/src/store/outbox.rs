@@ -75,7 +75,7 @@ impl Store {
     /// Every stored receipt, oldest first (to show or export as proof of
     /// delivery).
     pub fn receipts(&self) -> Result<Vec<StoredReceipt>, StoreError> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt =
             conn.prepare_cached("SELECT id, received_at, content FROM receipts ORDER BY id")?;
         let mut rows = stmt.query([])?;
@@ -99,7 +99,7 @@ impl Store {
 
     /// Records per delivery state.
     pub fn counts(&self) -> Result<Counts, StoreError> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare_cached("SELECT state, count(*) FROM records GROUP BY state")?;
         let mut c = Counts::default();
         let mut rows = stmt.query([])?;
@@ -122,7 +122,7 @@ impl Store {
         max_records: u32,
         max_bytes: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let mut batch = Vec::new();
         {
@@ -161,7 +161,7 @@ impl Store {
         delivered: &[RecordId],
         rejected: &[(RecordId, String)],
     ) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let now = Utc::now().timestamp_millis();
         tx.execute(
@@ -198,7 +198,7 @@ impl Store {
 
     /// Returns in-flight records to pending (their delivery failed).
     pub fn return_to_pending(&self, ids: &[RecordId]) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let mut changed = 0;
         {
@@ -215,7 +215,7 @@ impl Store {
     /// At open: whatever was in flight when the last process died was never
     /// proved delivered, so it is pending again.
     pub(super) fn requeue_in_flight(&self) -> Result<(), StoreError> {
-        self.conn()
+        self.conn()?
             .execute("UPDATE records SET state = 0 WHERE state = 1", [])?;
         Ok(())
     }

@@ -221,7 +221,7 @@ impl Store {
             }
             _ => String::new(),
         };
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE {clause} ORDER BY r.seq{limit}"
         ))?;
@@ -254,7 +254,7 @@ impl Store {
             return Ok(n);
         }
         let (clause, args) = q.where_clause();
-        let conn = self.conn();
+        let conn = self.conn()?;
         let n: i64 = conn
             .prepare_cached(&format!("SELECT count(*) FROM records r WHERE {clause}"))?
             .query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
@@ -266,7 +266,7 @@ impl Store {
 
     /// The record with this id, if this device holds it.
     pub fn get(&self, id: &RecordId) -> Result<Option<StoredRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE r.tag = ?1"
         ))?;

@@ -42,7 +42,7 @@ impl Store {
             .map_err(StoreError::KeyUnavailable)?;
         let old = &self.vault;
         {
-            let mut conn = self.conn();
+            let mut conn = self.conn()?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut read = tx.prepare("SELECT seq, content, rejection FROM records")?;

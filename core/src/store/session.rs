@@ -98,7 +98,7 @@ impl Store {
 
     /// Records the enrollment; records signed from now on carry its `org`.
     pub fn set_enrollment(&self, e: &Enrollment) -> Result<(), StoreError> {
-        write_json(&self.conn(), &self.vault, META_ENROLLMENT, e)?;
+        write_json(&*self.conn()?, &self.vault, META_ENROLLMENT, e)?;
         self.session
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -119,7 +119,7 @@ impl Store {
             return Ok(());
         }
         let now = chrono::Utc::now().timestamp_millis();
-        write_json(&self.conn(), &self.vault, META_REVOKED, &now)?;
+        write_json(&*self.conn()?, &self.vault, META_REVOKED, &now)?;
         self.session
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -139,7 +139,7 @@ impl Store {
             offset_ms: Some(offset_ms),
             after: Some(after),
         };
-        write_json(&self.conn(), &self.vault, META_CLOCK, &clock)?;
+        write_json(&*self.conn()?, &self.vault, META_CLOCK, &clock)?;
         self.session
             .write()
             .unwrap_or_else(|p| p.into_inner())

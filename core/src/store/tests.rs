@@ -244,7 +244,10 @@ fn migrates_from_every_earlier_version() {
         schema::migrate_to(&mut conn, schema::MIGRATIONS, from).unwrap();
         drop(conn);
         let store = fx.open().unwrap();
-        assert_eq!(schema::user_version(&store.conn()).unwrap(), SCHEMA_VERSION);
+        assert_eq!(
+            schema::user_version(&store.conn().unwrap()).unwrap(),
+            SCHEMA_VERSION
+        );
         fill(&store, 3);
         assert!(store.verify().unwrap().is_intact(), "from v{from}");
     }
@@ -307,6 +310,7 @@ fn flip(fx: &Fixture, seq: u64, column: &str, at: usize) {
 fn read_content(store: &Store, seq: u64) -> sealed::Content {
     let blob: Vec<u8> = store
         .conn()
+        .unwrap()
         .query_row("SELECT content FROM records WHERE seq = ?1", [seq], |r| {
             r.get(0)
         })
@@ -319,6 +323,7 @@ fn write_content(store: &Store, at: u64, c: &sealed::Content) {
     let blob = sealed::seal_record(&store.vault, at, &c.id, &c.kind, &c.envelope).unwrap();
     store
         .conn()
+        .unwrap()
         .execute(
             "UPDATE records SET content = ?1, tag = ?2 WHERE seq = ?3",
             rusqlite::params![blob, store.vault.tag(c.id.as_bytes()), at],
@@ -448,6 +453,7 @@ fn a_pair_reordered_by_someone_holding_the_data_key_is_found() {
         let (six, seven) = (read_content(&store, 6), read_content(&store, 7));
         store
             .conn()
+            .unwrap()
             .execute("UPDATE records SET tag = zeroblob(32) WHERE seq = 6", [])
             .unwrap();
         write_content(&store, 7, &six);
@@ -701,4 +707,146 @@ fn rekeying_reseals_everything_and_the_old_keys_open_nothing() {
     assert!(store.verify().unwrap().is_intact());
     assert_eq!(store.receipts().unwrap()[0].bytes, b"receipt");
     assert_eq!(&store.list(&Query::new()).unwrap()[..5], &listed[..]);
+}
+
+fn enroll_with_seal_key(store: &Store) -> crate::seal::OrgSecretKey {
+    let org = crate::seal::OrgSecretKey::generate();
+    store
+        .set_enrollment(&Enrollment {
+            url: "https://127.0.0.1:8443".into(),
+            tls_sha256: crate::record::Sha256Digest::of(b"cert"),
+            coordinator: SigningKey::generate().unwrap().public_key(),
+            org: "org".into(),
+            device: store.device_id().clone(),
+            stations: vec!["KZ-WIPE-STATION".into()],
+            seal_key: Some(org.public_key()),
+        })
+        .unwrap();
+    org
+}
+
+fn incident(note: &str) -> NewRecord {
+    NewRecord::builder("KZ-WIPE-STATION", "incident", 1, "incident")
+        .payload(serde_json::json!({"type": "ballot_stuffing", "time": "10:00", "note": note}))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_wipe_leaves_nothing_readable_and_opening_says_so() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    enroll_with_seal_key(&store);
+    let news: Vec<_> = (0..500)
+        .map(|i| {
+            NewRecord::builder("KZ-WIPE-STATION", "voting", 1, "checklist")
+                .payload(serde_json::json!({"note": format!("WIPE-MARKER-{i}")}))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    store.save_all(&news).unwrap();
+    store.save(incident("WIPE-MARKER-sealed")).unwrap();
+    // Before: the station is readable by design.
+    assert!(!files_containing(fx.dir.path(), b"KZ-WIPE-STATION").is_empty());
+
+    let summary = store.wipe(&fx.keys, false).unwrap();
+    assert_eq!(summary.sealed_waiting, 0);
+    for marker in [
+        &b"KZ-WIPE-STATION"[..],
+        b"WIPE-MARKER",
+        b"checklist",
+        b"incident",
+    ] {
+        assert_eq!(
+            files_containing(fx.dir.path(), marker),
+            Vec::<String>::new(),
+            "{} survived the wipe",
+            String::from_utf8_lossy(marker)
+        );
+    }
+    assert!(
+        !fx.dir.path().join("device.kek").exists(),
+        "the key is destroyed"
+    );
+    assert!(!fx.dir.path().join(DB_FILE).exists());
+    assert!(matches!(store.counts(), Err(StoreError::Wiped { .. })));
+    assert!(matches!(
+        store.save(rec("S", "k")),
+        Err(StoreError::Wiped { .. })
+    ));
+    drop(store);
+    let keys = FileKeyStore::open_or_create(fx.dir.path().join("device.kek")).unwrap();
+    match Store::open(fx.dir.path(), &keys) {
+        Err(StoreError::Wiped {
+            wiped_at_ms,
+            sealed_waiting: 0,
+        }) => assert_eq!(wiped_at_ms, summary.wiped_at_ms),
+        other => panic!("expected Wiped, got {other:?}"),
+    }
+    Store::start_over(fx.dir.path(), false).unwrap();
+    let fresh = Store::open(fx.dir.path(), &keys).unwrap();
+    assert_eq!(fresh.counts().unwrap().total(), 0, "a new, empty store");
+}
+
+#[test]
+fn a_wipe_can_keep_the_sealed_outbox_unreadable_but_deliverable() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    let org = enroll_with_seal_key(&store);
+    fill(&store, 3);
+    let first = store.save(incident("SEALED-WIPE-MARKER one")).unwrap();
+    let second = store.save(incident("SEALED-WIPE-MARKER two")).unwrap();
+    let delivered = store.save(incident("SEALED-WIPE-MARKER three")).unwrap();
+    store.apply_receipt(b"r", &[delivered.id], &[]).unwrap();
+    let summary = store.wipe(&fx.keys, true).unwrap();
+    assert_eq!(summary.sealed_waiting, 2, "only undelivered sealed records");
+    assert!(files_containing(fx.dir.path(), b"SEALED-WIPE-MARKER").is_empty());
+    assert!(files_containing(fx.dir.path(), b"KZ-WIPE-STATION").is_empty());
+
+    let outbox = SealedOutbox::open(fx.dir.path()).unwrap().unwrap();
+    let pending = outbox.pending().unwrap();
+    assert_eq!(
+        pending.iter().map(|s| s.seq).collect::<Vec<_>>(),
+        vec![first.seq, second.seq]
+    );
+    // Only the organisation can open them; what it opens is the signed record.
+    let env = pending[0].open(&org).unwrap();
+    assert_eq!(env.id(), first.id);
+    assert!(String::from_utf8_lossy(&env.body).contains("SEALED-WIPE-MARKER one"));
+    drop(outbox);
+
+    assert!(matches!(
+        Store::open(fx.dir.path(), &fx.keys),
+        Err(StoreError::Wiped {
+            sealed_waiting: 2,
+            ..
+        })
+    ));
+    assert!(
+        matches!(
+            Store::start_over(fx.dir.path(), false),
+            Err(StoreError::Wiped { .. })
+        ),
+        "starting over would lose the sealed outbox"
+    );
+    SealedOutbox::open(fx.dir.path())
+        .unwrap()
+        .unwrap()
+        .settle(&[first.seq, second.seq])
+        .unwrap();
+    Store::start_over(fx.dir.path(), false).unwrap();
+}
+
+#[test]
+fn an_interrupted_wipe_is_finished_at_the_next_open() {
+    let fx = Fixture::new();
+    fill(&fx.open().unwrap(), 5);
+    // The mark is written first; a crash before the files are removed
+    // leaves both.
+    wipe::tests_support::write_mark_only(fx.dir.path());
+    assert!(fx.dir.path().join(DB_FILE).exists());
+    assert!(matches!(fx.open(), Err(StoreError::Wiped { .. })));
+    assert!(!fx.dir.path().join(DB_FILE).exists());
+    assert!(!fx.dir.path().join("device.kek").exists());
 }

@@ -37,11 +37,11 @@ use serde::Serialize;
 pub use backoff::Backoff;
 
 use crate::protocol::{
-    Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt, Signed,
-    Updates, WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN, UPDATES_DOMAIN,
+    Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt,
+    SealedBatch, Signed, Updates, WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN, UPDATES_DOMAIN,
 };
 use crate::record::{RecordId, Sha256Digest};
-use crate::store::{Enrollment, Store, StoreError};
+use crate::store::{Enrollment, SealedOutbox, Store, StoreError};
 
 /// Largest answer the phone reads from the server.
 const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
@@ -474,6 +474,74 @@ fn send_batch(
         return Err(SyncError::Revoked);
     }
     Ok(())
+}
+
+/// Delivers what a panic wipe kept (see [`crate::store::SealedOutbox`]) to
+/// the coordinator it was enrolled with, in batches, dropping each record
+/// once a verified receipt settles it. Returns `Ok` with nothing sent if the
+/// directory was not wiped or kept nothing.
+pub fn deliver_sealed(dir: &std::path::Path, opts: &SyncOptions) -> Result<SyncSummary, SyncError> {
+    let mut summary = SyncSummary::default();
+    let Some(outbox) = SealedOutbox::open(dir)? else {
+        return Ok(summary);
+    };
+    let Some(target) = outbox.target().cloned() else {
+        return Ok(summary);
+    };
+    let conn = Connection::new(&target.url, target.tls_sha256, opts.timeout)?;
+    let pending = outbox.pending()?;
+    for chunk in pending.chunks(opts.batch_records.max(1) as usize) {
+        let json = serde_json::to_vec(&SealedBatch {
+            sealed: chunk.to_vec(),
+        })
+        .expect("serialises");
+        let compressed = zstd::encode_all(json.as_slice(), 3)
+            .map_err(|e| SyncError::Network(format!("compression failed: {e}")))?;
+        summary.bytes_sent += compressed.len() as u64;
+        summary.sent += chunk.len() as u64;
+        summary.batches += 1;
+        let (signed, revoked) = receipt_answer(conn.post("/v1/sealed", compressed, true)?)?;
+        let receipt: Receipt = signed
+            .open("receipt", RECEIPT_DOMAIN, &target.coordinator)
+            .map_err(|e| SyncError::BadReceipt(e.to_string()))?;
+        if receipt.device != target.device || receipt.org != target.org {
+            return Err(SyncError::BadReceipt(
+                "the receipt is for another device or organisation".into(),
+            ));
+        }
+        let ours: std::collections::HashSet<u64> = chunk.iter().map(|s| s.seq).collect();
+        let mut settled: Vec<u64> = receipt
+            .accepted
+            .iter()
+            .chain(&receipt.already)
+            .map(|a| a.seq)
+            .filter(|s| ours.contains(s))
+            .collect();
+        summary.accepted += receipt
+            .accepted
+            .iter()
+            .filter(|a| ours.contains(&a.seq))
+            .count() as u64;
+        summary.already += receipt
+            .already
+            .iter()
+            .filter(|a| ours.contains(&a.seq))
+            .count() as u64;
+        for r in &receipt.rejected {
+            if let Some(s) = chunk.get(r.position) {
+                settled.push(s.seq);
+                summary
+                    .rejected
+                    .push((r.id, format!("{}: {}", r.reason.code(), r.detail)));
+            }
+        }
+        outbox.settle(&settled)?;
+        if revoked {
+            return Err(SyncError::Revoked);
+        }
+    }
+    summary.remaining = outbox.pending()?.len() as u64;
+    Ok(summary)
 }
 
 /// [`sync`], retried with [`Backoff`] while the failure is retryable, at most

@@ -253,13 +253,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Marks a device revoked; returns false if there is no such device.
     fn revoke(&self, id: &DeviceId, now_ms: i64) -> Result<bool, StorageError>;
 
-    /// Commits a batch from `device` in one transaction: the heartbeat,
+    /// Commits a batch from `device` in one transaction: the heartbeat (none
+    /// from a wiped phone delivering its sealed outbox),
     /// then each verified record (stored once, by id; a different record at
     /// a held seq is kept aside as a conflict), appended to the log.
     fn ingest(
         &self,
         device: &DeviceId,
-        heartbeat: &Heartbeat,
+        heartbeat: Option<&Heartbeat>,
         records: &[VerifiedRecord],
         checks: &[Option<FormCheck>],
         now_ms: i64,

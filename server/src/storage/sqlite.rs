@@ -314,7 +314,7 @@ impl Storage for SqliteStorage {
     fn ingest(
         &self,
         device: &DeviceId,
-        hb: &Heartbeat,
+        hb: Option<&Heartbeat>,
         records: &[VerifiedRecord],
         checks: &[Option<FormCheck>],
         now_ms: i64,
@@ -411,8 +411,8 @@ impl Storage for SqliteStorage {
              WHERE id = ?4",
             params![
                 now_ms,
-                hb.seq as i64,
-                hb.head.map(|h| h.as_bytes().to_vec()),
+                hb.map_or(0, |h| h.seq as i64),
+                hb.and_then(|h| h.head).map(|h| h.as_bytes().to_vec()),
                 device.as_str()
             ],
         )?;

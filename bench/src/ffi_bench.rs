@@ -22,7 +22,7 @@ impl PlatformKeyStore for Plain {
     fn unwrap(&self, w: Vec<u8>) -> std::result::Result<Vec<u8>, KeyStoreFailure> {
         Ok(w)
     }
-    fn destroy(&self) -> std::result::Result<(), KeyStoreFailure> {
+    fn destroy_key(&self) -> std::result::Result<(), KeyStoreFailure> {
         Ok(())
     }
 }

@@ -18,7 +18,7 @@
 //! impl PlatformKeyStore for Xor {
 //!     fn wrap(&self, s: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure> { Ok(s.iter().map(|b| b ^ 0x5a).collect()) }
 //!     fn unwrap(&self, w: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure> { Ok(w.iter().map(|b| b ^ 0x5a).collect()) }
-//!     fn destroy(&self) -> Result<(), KeyStoreFailure> { Ok(()) }
+//!     fn destroy_key(&self) -> Result<(), KeyStoreFailure> { Ok(()) }
 //! }
 //! let dir = tempfile::tempdir().unwrap();
 //! let core = ObserverCore::open(dir.path().display().to_string(), Arc::new(Xor)).unwrap();
@@ -65,7 +65,7 @@ pub trait PlatformKeyStore: Send + Sync {
     fn unwrap(&self, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyStoreFailure>;
     /// Deletes the wrapping key for good (panic wipe); succeeds if it is
     /// already gone.
-    fn destroy(&self) -> Result<(), KeyStoreFailure>;
+    fn destroy_key(&self) -> Result<(), KeyStoreFailure>;
 }
 
 /// Receives sync progress after each batch.
@@ -97,7 +97,7 @@ impl observer_core::identity::KeyStore for KeyStoreAdapter {
 
     fn destroy(&self) -> Result<(), observer_core::identity::KeyStoreError> {
         self.0
-            .destroy()
+            .destroy_key()
             .map_err(|e| observer_core::identity::KeyStoreError::Platform(e.to_string()))
     }
 }

@@ -257,6 +257,13 @@ typedef void (*UniffiCallbackInterfacePlatformKeyStoreMethod1)(uint64_t, RustBuf
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PLATFORM_KEY_STORE_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PLATFORM_KEY_STORE_METHOD2
+typedef void (*UniffiCallbackInterfacePlatformKeyStoreMethod2)(uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_PROGRESS_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_PROGRESS_METHOD0
 typedef void (*UniffiCallbackInterfaceSyncProgressMethod0)(uint64_t, uint64_t, uint64_t, void* _Nonnull, 
@@ -271,6 +278,7 @@ typedef struct UniffiVTableCallbackInterfacePlatformKeyStore {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfacePlatformKeyStoreMethod0 _Nonnull wrap;
     UniffiCallbackInterfacePlatformKeyStoreMethod1 _Nonnull unwrap;
+    UniffiCallbackInterfacePlatformKeyStoreMethod2 _Nonnull destroyKey;
 } UniffiVTableCallbackInterfacePlatformKeyStore;
 
 #endif
@@ -363,6 +371,11 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_validate_answers(uint64_t 
 RustBuffer uniffi_observer_ffi_fn_method_observercore_verify(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_WIPE
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_WIPE
+RustBuffer uniffi_observer_ffi_fn_method_observercore_wipe(uint64_t ptr, int8_t keep_sealed, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_PLATFORMKEYSTORE
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_PLATFORMKEYSTORE
 uint64_t uniffi_observer_ffi_fn_clone_platformkeystore(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -388,6 +401,11 @@ RustBuffer uniffi_observer_ffi_fn_method_platformkeystore_wrap(uint64_t ptr, Rus
 RustBuffer uniffi_observer_ffi_fn_method_platformkeystore_unwrap(uint64_t ptr, RustBuffer wrapped, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_PLATFORMKEYSTORE_DESTROY_KEY
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_PLATFORMKEYSTORE_DESTROY_KEY
+void uniffi_observer_ffi_fn_method_platformkeystore_destroy_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_SYNCPROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_SYNCPROGRESS
 uint64_t uniffi_observer_ffi_fn_clone_syncprogress(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -406,6 +424,16 @@ void uniffi_observer_ffi_fn_init_callback_vtable_syncprogress(const UniffiVTable
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_SYNCPROGRESS_ON_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_SYNCPROGRESS_ON_PROGRESS
 void uniffi_observer_ffi_fn_method_syncprogress_on_progress(uint64_t ptr, uint64_t sent, uint64_t delivered, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_DELIVER_SEALED_OUTBOX
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_DELIVER_SEALED_OUTBOX
+RustBuffer uniffi_observer_ffi_fn_func_deliver_sealed_outbox(RustBuffer data_dir, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_START_OVER
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_START_OVER
+void uniffi_observer_ffi_fn_func_start_over(RustBuffer data_dir, int8_t discard_sealed, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_VERIFY_RECORD
@@ -673,6 +701,18 @@ void ffi_observer_ffi_rust_future_free_void(uint64_t handle
 void ffi_observer_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_DELIVER_SEALED_OUTBOX
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_DELIVER_SEALED_OUTBOX
+uint16_t uniffi_observer_ffi_checksum_func_deliver_sealed_outbox(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_START_OVER
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_START_OVER
+uint16_t uniffi_observer_ffi_checksum_func_start_over(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_VERIFY_RECORD
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_VERIFY_RECORD
 uint16_t uniffi_observer_ffi_checksum_func_verify_record(void
@@ -751,6 +791,12 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_verify(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_WIPE
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_WIPE
+uint16_t uniffi_observer_ffi_checksum_method_observercore_wipe(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_PLATFORMKEYSTORE_WRAP
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_PLATFORMKEYSTORE_WRAP
 uint16_t uniffi_observer_ffi_checksum_method_platformkeystore_wrap(void
@@ -760,6 +806,12 @@ uint16_t uniffi_observer_ffi_checksum_method_platformkeystore_wrap(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_PLATFORMKEYSTORE_UNWRAP
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_PLATFORMKEYSTORE_UNWRAP
 uint16_t uniffi_observer_ffi_checksum_method_platformkeystore_unwrap(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_PLATFORMKEYSTORE_DESTROY_KEY
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_PLATFORMKEYSTORE_DESTROY_KEY
+uint16_t uniffi_observer_ffi_checksum_method_platformkeystore_destroy_key(void
     
 );
 #endif

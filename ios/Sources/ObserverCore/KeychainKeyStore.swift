@@ -66,4 +66,17 @@ public final class KeychainKeyStore: PlatformKeyStore {
             throw KeyStoreFailure.Failed(reason: "could not unwrap the device key: \(error)")
         }
     }
+
+    /// Panic wipe: deletes the Keychain item, so no wrapped copy opens again.
+    public func destroyKey() throws {
+        let query: [String: Any] = [
+            kSecClass as String: kSecClassGenericPassword,
+            kSecAttrService as String: service,
+            kSecAttrAccount as String: account,
+        ]
+        let status = SecItemDelete(query as CFDictionary)
+        guard status == errSecSuccess || status == errSecItemNotFound else {
+            throw KeyStoreFailure.Failed(reason: "Keychain delete failed (\(status))")
+        }
+    }
 }

@@ -696,6 +696,16 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
      */
     func verify() throws  -> IntegrityReport
     
+    /**
+     * Panic wipe: destroys the keys (through the platform key store) and
+     * every readable record, at once. With `keep_sealed`, undelivered
+     * records of the forms the organisation seals are kept, unreadable
+     * here, for [`deliver_sealed_outbox`]. Afterwards every call on this
+     * object, and opening the directory again, fails with
+     * `ObserverError::Wiped`.
+     */
+    func wipe(keepSealed: Bool) throws  -> WipeReport
+    
 }
 /**
  * An open Observer store: the device's identity and its outbox. Safe to
@@ -948,6 +958,24 @@ open func verify()throws  -> IntegrityReport  {
 })
 }
     
+    /**
+     * Panic wipe: destroys the keys (through the platform key store) and
+     * every readable record, at once. With `keep_sealed`, undelivered
+     * records of the forms the organisation seals are kept, unreadable
+     * here, for [`deliver_sealed_outbox`]. Afterwards every call on this
+     * object, and opening the directory again, fails with
+     * `ObserverError::Wiped`.
+     */
+open func wipe(keepSealed: Bool)throws  -> WipeReport  {
+    return try  FfiConverterTypeWipeReport_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_wipe(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(keepSealed),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -1015,6 +1043,12 @@ public protocol PlatformKeyStore: AnyObject, Sendable {
      * anything else.
      */
     func unwrap(wrapped: Data) throws  -> Data
+    
+    /**
+     * Deletes the wrapping key for good (panic wipe); succeeds if it is
+     * already gone.
+     */
+    func destroyKey() throws 
     
 }
 /**
@@ -1102,6 +1136,18 @@ open func unwrap(wrapped: Data)throws  -> Data  {
 })
 }
     
+    /**
+     * Deletes the wrapping key for good (panic wipe); succeeds if it is
+     * already gone.
+     */
+open func destroyKey()throws   {try rustCallWithError(FfiConverterTypeKeyStoreFailure_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_platformkeystore_destroy_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
 
     
 }
@@ -1173,6 +1219,29 @@ fileprivate struct UniffiCallbackInterfacePlatformKeyStore {
 
             
             let writeReturn = { uniffiOutReturn.pointee = FfiConverterData.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeKeyStoreFailure_lower
+            )
+        },
+        destroyKey: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypePlatformKeyStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.destroyKey(
+                )
+            }
+
+            
+            let writeReturn = { () }
             uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
@@ -2677,6 +2746,75 @@ public func FfiConverterTypeSyncReport_lower(_ value: SyncReport) -> RustBuffer 
 
 
 /**
+ * What a panic wipe did.
+ */
+public struct WipeReport: Equatable, Hashable {
+    /**
+     * When (ms since the Unix epoch).
+     */
+    public var wipedAtMs: Int64
+    /**
+     * Sealed records kept for delivery.
+     */
+    public var sealedWaiting: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * When (ms since the Unix epoch).
+         */wipedAtMs: Int64, 
+        /**
+         * Sealed records kept for delivery.
+         */sealedWaiting: UInt64) {
+        self.wipedAtMs = wipedAtMs
+        self.sealedWaiting = sealedWaiting
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WipeReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWipeReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WipeReport {
+        return
+            try WipeReport(
+                wipedAtMs: FfiConverterInt64.read(from: &buf), 
+                sealedWaiting: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WipeReport, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.wipedAtMs, into: &buf)
+        FfiConverterUInt64.write(value.sealedWaiting, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWipeReport_lift(_ buf: RustBuffer) throws -> WipeReport {
+    return try FfiConverterTypeWipeReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWipeReport_lower(_ value: WipeReport) -> RustBuffer {
+    return FfiConverterTypeWipeReport.lower(value)
+}
+
+
+/**
  * Where a record is on its way to the coordinator.
  */
 
@@ -2893,6 +3031,12 @@ enum ObserverError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     case Tampered(message: String)
     
     /**
+     * The data was wiped on purpose (panic wipe): offer to deliver the
+     * sealed outbox and to start over.
+     */
+    case Wiped(message: String)
+    
+    /**
      * The platform key store cannot unlock the device key.
      */
     case KeyUnavailable(message: String)
@@ -2959,11 +3103,15 @@ public struct FfiConverterTypeObserverError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 8: return .KeyUnavailable(
+        case 8: return .Wiped(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 9: return .Storage(
+        case 9: return .KeyUnavailable(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 10: return .Storage(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -2992,10 +3140,12 @@ public struct FfiConverterTypeObserverError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(6))
         case .Tampered(_ /* message is ignored*/):
             writeInt(&buf, Int32(7))
-        case .KeyUnavailable(_ /* message is ignored*/):
+        case .Wiped(_ /* message is ignored*/):
             writeInt(&buf, Int32(8))
-        case .Storage(_ /* message is ignored*/):
+        case .KeyUnavailable(_ /* message is ignored*/):
             writeInt(&buf, Int32(9))
+        case .Storage(_ /* message is ignored*/):
+            writeInt(&buf, Int32(10))
 
         
         }
@@ -3507,6 +3657,32 @@ fileprivate struct FfiConverterSequenceTypeRuleProblem: FfiConverterRustBuffer {
     }
 }
 /**
+ * Delivers the sealed records a wipe kept in `data_dir` to the
+ * coordinator the phone was enrolled with (no key needed: they prove
+ * themselves once the coordinator opens them). Blocking; call off the
+ * main thread.
+ */
+public func deliverSealedOutbox(dataDir: String)throws  -> SyncReport  {
+    return try  FfiConverterTypeSyncReport_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_func_deliver_sealed_outbox(
+        FfiConverterString.lower(dataDir),uniffiCallStatus
+    )
+})
+}
+/**
+ * Clears a wiped `data_dir` so the app can start again with a new
+ * identity. Refuses while sealed records wait, unless `discard_sealed`.
+ */
+public func startOver(dataDir: String, discardSealed: Bool)throws   {try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_func_start_over(
+        FfiConverterString.lower(dataDir),
+        FfiConverterBool.lower(discardSealed),uniffiCallStatus
+    )
+}
+}
+/**
  * Verifies a record signature made by the device with `public_key`
  * (base64url) over `body`; returns the record id. For checking the shared
  * known-answer vectors from every language.
@@ -3536,6 +3712,12 @@ private let initializationResult: InitializationResult = {
     let scaffolding_contract_version = ffi_observer_ffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
+    }
+    if (uniffi_observer_ffi_checksum_func_deliver_sealed_outbox() != 27776) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_func_start_over() != 21285) {
+        return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_func_verify_record() != 48083) {
         return InitializationResult.apiChecksumMismatch
@@ -3576,10 +3758,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_verify() != 42744) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_method_observercore_wipe() != 49182) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_method_platformkeystore_wrap() != 50989) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_platformkeystore_unwrap() != 35151) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_platformkeystore_destroy_key() != 37728) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_syncprogress_on_progress() != 14373) {

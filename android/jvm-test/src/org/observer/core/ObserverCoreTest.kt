@@ -24,6 +24,7 @@ import org.junit.Test
  */
 class AesKeyStore : PlatformKeyStore {
     private val key = ByteArray(32).also { SecureRandom().nextBytes(it) }
+    @Volatile private var destroyed = false
 
     override fun wrap(secret: ByteArray): ByteArray {
         val iv = ByteArray(12).also { SecureRandom().nextBytes(it) }
@@ -33,6 +34,7 @@ class AesKeyStore : PlatformKeyStore {
     }
 
     override fun unwrap(wrapped: ByteArray): ByteArray {
+        if (destroyed) throw KeyStoreFailure.Failed("the key was destroyed")
         try {
             val c = Cipher.getInstance("AES/GCM/NoPadding")
             c.init(Cipher.DECRYPT_MODE, SecretKeySpec(key, "AES"), GCMParameterSpec(128, wrapped, 0, 12))
@@ -40,6 +42,11 @@ class AesKeyStore : PlatformKeyStore {
         } catch (e: Exception) {
             throw KeyStoreFailure.Failed("this key store cannot open the key: ${e.message}")
         }
+    }
+
+    override fun destroyKey() {
+        key.fill(0)
+        destroyed = true
     }
 }
 
@@ -237,6 +244,44 @@ class ObserverCoreTest {
             assertTrue(rule.message, rule.message.contains("бюллетень"))
             expect<ObserverException.InvalidInput> { core.formFields("no-such-form", null, "en") }
             expect<ObserverException.InvalidInput> { core.validateAnswers("access", null, "[1]", "en") }
+        }
+    }
+
+    @Test
+    fun aPanicWipeKeepsOnlyTheSealedOutboxWhichStillReachesTheCoordinator() {
+        val keys = AesKeyStore()
+        val dir = File(tmp, "phone").path
+        val incident = { n: Int ->
+            NewObservation(
+                station = "KZ-ALA-0042", formId = "incident", formVersion = 1u, kind = "incident",
+                payloadJson = """{"type": "ballot_stuffing", "time": "11:0$n", "note": "seen by Aigerim"}""",
+                attachments = emptyList(), supersedes = null,
+            )
+        }
+        val oldDevice = ObserverCore.open(dir, keys).use { core ->
+            core.enroll(server.code("KZ-ALA-0042"), null)
+            core.save(incident(1))
+            core.save(incident(2))
+            core.save(observation("KZ-ALA-0042", 3))
+            val report = core.wipe(true)
+            assertEquals(2UL, report.sealedWaiting)
+            expect<ObserverException.Wiped> { core.counts() }
+            core.deviceId()
+        }
+        val wiped = expect<ObserverException.Wiped> { ObserverCore.open(dir, keys) }
+        assertTrue(wiped.message!!.contains("2 sealed records"))
+        expect<ObserverException.Wiped> { startOver(dir, false) }
+
+        val delivered = deliverSealedOutbox(dir)
+        assertEquals(2UL, delivered.delivered)
+        assertEquals(0UL, delivered.remaining)
+        val devices = server.cli("devices")
+        assertTrue(devices, devices.contains(oldDevice))
+
+        startOver(dir, false)
+        ObserverCore.open(dir, AesKeyStore()).use { core ->
+            assertTrue("a new identity", core.deviceId() != oldDevice)
+            assertEquals(0UL, core.counts().pending)
         }
     }
 

@@ -47,4 +47,11 @@ class AndroidKeystoreKeyStore(private val alias: String = "org.observer.device-k
     } catch (e: Exception) {
         throw KeyStoreFailure.Failed("Android Keystore could not unwrap the device key: ${e.message}")
     }
+
+    /** Panic wipe: deletes the Keystore key, so no wrapped copy opens again. */
+    override fun destroyKey() = try {
+        KeyStore.getInstance("AndroidKeyStore").apply { load(null) }.deleteEntry(alias)
+    } catch (e: Exception) {
+        throw KeyStoreFailure.Failed("Android Keystore could not delete the key: ${e.message}")
+    }
 }

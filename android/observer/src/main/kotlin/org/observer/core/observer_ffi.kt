@@ -656,28 +656,34 @@ internal interface UniffiCallbackInterfacePlatformKeyStoreMethod0 : com.sun.jna.
 internal interface UniffiCallbackInterfacePlatformKeyStoreMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`wrapped`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfacePlatformKeyStoreMethod2 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceSyncProgressMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`sent`: Long,`delivered`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "wrap", "unwrap")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "wrap", "unwrap", "destroyKey")
 internal open class UniffiVTableCallbackInterfacePlatformKeyStore(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
     @JvmField internal var `wrap`: UniffiCallbackInterfacePlatformKeyStoreMethod0? = null,
     @JvmField internal var `unwrap`: UniffiCallbackInterfacePlatformKeyStoreMethod1? = null,
+    @JvmField internal var `destroyKey`: UniffiCallbackInterfacePlatformKeyStoreMethod2? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
         `uniffiClone`: UniffiCallbackInterfaceClone? = null,
         `wrap`: UniffiCallbackInterfacePlatformKeyStoreMethod0? = null,
         `unwrap`: UniffiCallbackInterfacePlatformKeyStoreMethod1? = null,
-    ): UniffiVTableCallbackInterfacePlatformKeyStore(`uniffiFree`,`uniffiClone`,`wrap`,`unwrap`,), Structure.ByValue
+        `destroyKey`: UniffiCallbackInterfacePlatformKeyStoreMethod2? = null,
+    ): UniffiVTableCallbackInterfacePlatformKeyStore(`uniffiFree`,`uniffiClone`,`wrap`,`unwrap`,`destroyKey`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfacePlatformKeyStore) {
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `wrap` = other.`wrap`
         `unwrap` = other.`unwrap`
+        `destroyKey` = other.`destroyKey`
     }
 
 }
@@ -725,6 +731,10 @@ internal object IntegrityCheckingUniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_observer_ffi_checksum_func_deliver_sealed_outbox(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_func_start_over(
+    ): Int
     external fun uniffi_observer_ffi_checksum_func_verify_record(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_counts(
@@ -751,9 +761,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_verify(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_wipe(
+    ): Int
     external fun uniffi_observer_ffi_checksum_method_platformkeystore_wrap(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_platformkeystore_unwrap(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_platformkeystore_destroy_key(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_syncprogress_on_progress(
     ): Int
@@ -815,6 +829,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_verify(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_wipe(`ptr`: Long,`keepSealed`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_clone_platformkeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_observer_ffi_fn_free_platformkeystore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -825,6 +841,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_platformkeystore_unwrap(`ptr`: Long,`wrapped`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_platformkeystore_destroy_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_observer_ffi_fn_clone_syncprogress(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_observer_ffi_fn_free_syncprogress(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -832,6 +850,10 @@ internal object UniffiLib {
     external fun uniffi_observer_ffi_fn_init_callback_vtable_syncprogress(`vtable`: UniffiVTableCallbackInterfaceSyncProgress,
     ): Unit
     external fun uniffi_observer_ffi_fn_method_syncprogress_on_progress(`ptr`: Long,`sent`: Long,`delivered`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_observer_ffi_fn_func_deliver_sealed_outbox(`dataDir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_func_start_over(`dataDir`: RustBuffer.ByValue,`discardSealed`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_observer_ffi_fn_func_verify_record(`publicKey`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`signature`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -954,6 +976,12 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
+    if ((lib.uniffi_observer_ffi_checksum_func_deliver_sealed_outbox() and 0xFFFF) != 27776) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_func_start_over() and 0xFFFF) != 21285) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_func_verify_record() and 0xFFFF) != 48083) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -993,10 +1021,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_verify() and 0xFFFF) != 42744) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_wipe() and 0xFFFF) != 49182) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_method_platformkeystore_wrap() and 0xFFFF) != 50989) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_platformkeystore_unwrap() and 0xFFFF) != 35151) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_platformkeystore_destroy_key() and 0xFFFF) != 37728) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_syncprogress_on_progress() and 0xFFFF) != 14373) {
@@ -1556,6 +1590,16 @@ public interface ObserverCoreInterface {
      */
     fun `verify`(): IntegrityReport
     
+    /**
+     * Panic wipe: destroys the keys (through the platform key store) and
+     * every readable record, at once. With `keep_sealed`, undelivered
+     * records of the forms the organisation seals are kept, unreadable
+     * here, for [`deliver_sealed_outbox`]. Afterwards every call on this
+     * object, and opening the directory again, fails with
+     * `ObserverError::Wiped`.
+     */
+    fun `wipe`(`keepSealed`: kotlin.Boolean): WipeReport
+    
     companion object
 }
 
@@ -1886,6 +1930,29 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
     
 
     
+    /**
+     * Panic wipe: destroys the keys (through the platform key store) and
+     * every readable record, at once. With `keep_sealed`, undelivered
+     * records of the forms the organisation seals are kept, unreadable
+     * here, for [`deliver_sealed_outbox`]. Afterwards every call on this
+     * object, and opening the directory again, fails with
+     * `ObserverError::Wiped`.
+     */
+    @Throws(ObserverException::class)override fun `wipe`(`keepSealed`: kotlin.Boolean): WipeReport {
+            return FfiConverterTypeWipeReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_wipe(
+        it,
+        
+        FfiConverterBoolean.lower(`keepSealed`),_status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -2073,6 +2140,12 @@ public interface PlatformKeyStore {
      */
     fun `unwrap`(`wrapped`: kotlin.ByteArray): kotlin.ByteArray
     
+    /**
+     * Deletes the wrapping key for good (panic wipe); succeeds if it is
+     * already gone.
+     */
+    fun `destroyKey`()
+    
     companion object
 }
 
@@ -2220,6 +2293,23 @@ open class PlatformKeyStoreImpl: Disposable, AutoCloseable, PlatformKeyStore
     
 
     
+    /**
+     * Deletes the wrapping key for good (panic wipe); succeeds if it is
+     * already gone.
+     */
+    @Throws(KeyStoreFailure::class)override fun `destroyKey`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(KeyStoreFailure) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_platformkeystore_destroy_key(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
 
     
 
@@ -2271,6 +2361,22 @@ internal object uniffiCallbackInterfacePlatformKeyStore {
             )
         }
     }
+    internal object `destroyKey`: UniffiCallbackInterfacePlatformKeyStoreMethod2 {
+        override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypePlatformKeyStore.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`destroyKey`(
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: KeyStoreFailure -> FfiConverterTypeKeyStoreFailure.lower(e) }
+            )
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -2289,6 +2395,7 @@ internal object uniffiCallbackInterfacePlatformKeyStore {
         uniffiClone,
         `wrap`,
         `unwrap`,
+        `destroyKey`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -3582,6 +3689,53 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
 
 
 /**
+ * What a panic wipe did.
+ */
+data class WipeReport (
+    /**
+     * When (ms since the Unix epoch).
+     */
+    var `wipedAtMs`: kotlin.Long
+    , 
+    /**
+     * Sealed records kept for delivery.
+     */
+    var `sealedWaiting`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWipeReport: FfiConverterRustBuffer<WipeReport> {
+    override fun read(buf: ByteBuffer): WipeReport {
+        return WipeReport(
+            FfiConverterLong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: WipeReport) = (
+            FfiConverterLong.allocationSize(value.`wipedAtMs`) +
+            FfiConverterULong.allocationSize(value.`sealedWaiting`)
+    )
+
+    override fun write(value: WipeReport, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`wipedAtMs`, buf)
+            FfiConverterULong.write(value.`sealedWaiting`, buf)
+    }
+}
+
+
+
+/**
  * Where a record is on its way to the coordinator.
  */
 sealed class DeliveryStatus {
@@ -3809,6 +3963,12 @@ sealed class ObserverException(message: String): kotlin.Exception(message) {
         class Tampered(message: String) : ObserverException(message)
         
     /**
+     * The data was wiped on purpose (panic wipe): offer to deliver the
+     * sealed outbox and to start over.
+     */
+        class Wiped(message: String) : ObserverException(message)
+        
+    /**
      * The platform key store cannot unlock the device key.
      */
         class KeyUnavailable(message: String) : ObserverException(message)
@@ -3838,8 +3998,9 @@ public object FfiConverterTypeObserverError : FfiConverterRustBuffer<ObserverExc
             5 -> ObserverException.Refused(FfiConverterString.read(buf))
             6 -> ObserverException.Revoked(FfiConverterString.read(buf))
             7 -> ObserverException.Tampered(FfiConverterString.read(buf))
-            8 -> ObserverException.KeyUnavailable(FfiConverterString.read(buf))
-            9 -> ObserverException.Storage(FfiConverterString.read(buf))
+            8 -> ObserverException.Wiped(FfiConverterString.read(buf))
+            9 -> ObserverException.KeyUnavailable(FfiConverterString.read(buf))
+            10 -> ObserverException.Storage(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -3879,12 +4040,16 @@ public object FfiConverterTypeObserverError : FfiConverterRustBuffer<ObserverExc
                 buf.putInt(7)
                 Unit
             }
-            is ObserverException.KeyUnavailable -> {
+            is ObserverException.Wiped -> {
                 buf.putInt(8)
                 Unit
             }
-            is ObserverException.Storage -> {
+            is ObserverException.KeyUnavailable -> {
                 buf.putInt(9)
+                Unit
+            }
+            is ObserverException.Storage -> {
+                buf.putInt(10)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -4408,6 +4573,40 @@ public object FfiConverterSequenceTypeRuleProblem: FfiConverterRustBuffer<List<R
         }
     }
 }
+        /**
+         * Delivers the sealed records a wipe kept in `data_dir` to the
+         * coordinator the phone was enrolled with (no key needed: they prove
+         * themselves once the coordinator opens them). Blocking; call off the
+         * main thread.
+         */
+    @Throws(ObserverException::class) fun `deliverSealedOutbox`(`dataDir`: kotlin.String): SyncReport {
+            return FfiConverterTypeSyncReport.lift(
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_func_deliver_sealed_outbox(
+    
+        
+        FfiConverterString.lower(`dataDir`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * Clears a wiped `data_dir` so the app can start again with a new
+         * identity. Refuses while sealed records wait, unless `discard_sealed`.
+         */
+    @Throws(ObserverException::class) fun `startOver`(`dataDir`: kotlin.String, `discardSealed`: kotlin.Boolean)
+        = 
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_func_start_over(
+    
+        
+        FfiConverterString.lower(`dataDir`),
+        FfiConverterBoolean.lower(`discardSealed`),_status)
+}
+    
+    
+
         /**
          * Verifies a record signature made by the device with `public_key`
          * (base64url) over `body`; returns the record id. For checking the shared

@@ -131,7 +131,7 @@ one record per transaction, as the store runs in the field.
 
 | Operation | p50 | p99 | per second |
 | --- | --- | --- | --- |
-| `Store::save` (validate, sign, chain, insert, fsync) | {sp50} | {sp99} | {sps:.0} |
+| `Store::save` (validate, sign, chain, seal at rest, insert, fsync) | {sp50} | {sp99} | {sps:.0} |
 | limit: raw Ed25519 sign + raw SQLite insert, same bytes, same durability | {lp50} | {lp99} | {lps:.0} |
 | of which raw Ed25519 sign (ring) | {gp50} | {gp99} | {gps:.0} |
 | of which raw SQLite insert + commit | {ip50} | {ip99} | {ips:.0} |

@@ -480,3 +480,36 @@ impl EnrollmentToken {
             .token
     }
 }
+
+/// Headers are a boundary too: one huge header, or hundreds of them, are
+/// refused by the HTTP layer (431) before any handler runs, and the server
+/// goes on serving.
+#[test]
+fn oversized_headers_are_refused_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let client = raw_client();
+    let huge = client
+        .post(format!("{}/v1/records", server.url()))
+        .header("x-filler", "a".repeat(1024 * 1024))
+        .body("{}")
+        .send();
+    match huge {
+        Ok(resp) => assert_eq!(resp.status().as_u16(), 431),
+        Err(e) => assert!(e.is_request() || e.is_connect(), "{e:?}"),
+    }
+    let mut many = client.post(format!("{}/v1/records", server.url()));
+    for i in 0..500 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    match many.body("{}").send() {
+        Ok(resp) => assert_eq!(resp.status().as_u16(), 431),
+        Err(e) => assert!(e.is_request() || e.is_connect(), "{e:?}"),
+    }
+    let ok = client
+        .get(format!("{}/healthz", server.url()))
+        .send()
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(server.record_count().0, 0);
+}

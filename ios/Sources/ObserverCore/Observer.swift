@@ -37,6 +37,14 @@ public final class Observer: @unchecked Sendable {
         try await background { try self.core.sync(progress: progress) }
     }
 
+    /// Panic wipe: destroys the Keychain key and every readable record. With
+    /// `keepSealed`, undelivered records of sealed forms stay (unreadable
+    /// here) for `deliverSealedOutbox(dataDir:)`. This object is unusable
+    /// afterwards; opening the directory again throws `ObserverError.Wiped`.
+    public func wipe(keepSealed: Bool) async throws -> WipeReport {
+        try await background { try self.core.wipe(keepSealed: keepSealed) }
+    }
+
     /// Syncs whenever a usable network path appears (links after a blackout
     /// are often short), and schedules the background task. Call once at launch.
     public func startAutomaticSync() {

@@ -11,6 +11,7 @@ import org.observer.core.OutboxCounts
 import org.observer.core.SavedObservation
 import org.observer.core.SyncProgress
 import org.observer.core.SyncReport
+import org.observer.core.WipeReport
 
 /**
  * The app's entry point: one [ObserverCore] per process, opened in the app's
@@ -29,6 +30,16 @@ class Observer private constructor(val core: ObserverCore) {
 
     suspend fun sync(progress: SyncProgress? = null): SyncReport =
         withContext(Dispatchers.IO) { core.sync(progress) }
+
+    /**
+     * Panic wipe: destroys the Keystore key and every readable record. With
+     * [keepSealed], undelivered records of sealed forms stay (unreadable
+     * here) for `deliverSealedOutbox`. This instance is unusable afterwards;
+     * opening the directory again throws `ObserverException.Wiped`.
+     */
+    suspend fun wipe(keepSealed: Boolean): WipeReport = withContext(Dispatchers.IO) {
+        core.wipe(keepSealed).also { synchronized(Companion) { instance = null } }
+    }
 
     companion object {
         @Volatile private var instance: Observer? = null

@@ -7,14 +7,20 @@ cd "$(dirname "$0")/.."
 kotlin_home="${KOTLIN_HOME:-$(npm root -g 2>/dev/null)/kotlin-compiler}"
 cp="/usr/share/java/jna.jar:$kotlin_home/lib/kotlin-stdlib.jar:$kotlin_home/lib/kotlinx-coroutines-core-jvm.jar"
 
+# The app build, measured for size; then the bench build (with the C hook
+# that times the same save inside Rust), which the JVM loads.
 cargo build -q --release -p observer-ffi -p observer-bench
 out=target/kotlin-bench
-mkdir -p "$out"
+mkdir -p "$out/app" "$out/lib"
+cp target/release/libobserver_ffi.so "$out/app/"
+cargo build -q --release -p observer-ffi --features bench
+cp target/release/libobserver_ffi.so "$out/lib/"
 "$kotlin_home/bin/kotlinc" -nowarn \
     android/observer/src/main/kotlin/org/observer/core/observer_ffi.kt \
     android/jvm-test/src/org/observer/core/*.kt \
     -cp "$cp:/usr/share/java/junit4.jar" -d "$out/observer-bench.jar" 2>&1 | grep -v '^warning' || true
 target/release/observer-bench ffi \
-    --library target/release/libobserver_ffi.so \
+    --library "$out/app/libobserver_ffi.so" \
+    --bench-library "$out/lib/libobserver_ffi.so" \
     --java-classpath "$out/observer-bench.jar:$cp:/usr/share/java/junit4.jar" \
     --command "bench/ffi.sh" "$@"

@@ -6,9 +6,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use observer_ffi::{KeyStoreFailure, NewObservation, ObserverCore, PlatformKeyStore};
+use observer_ffi::{KeyStoreFailure, ObserverCore, PlatformKeyStore};
 
-use crate::report::{machine, us, Samples};
+use crate::report::{machine, Samples};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -27,41 +27,21 @@ impl PlatformKeyStore for Plain {
     }
 }
 
-fn observation() -> NewObservation {
-    NewObservation {
-        station: "KZ-ALA-0042".into(),
-        form_id: "voting".into(),
-        form_version: 3,
-        kind: "checklist".into(),
-        payload_json: r#"{"ballot_box_sealed":true,"note":"voters photographed their ballots; commission chair warned twice","queue_length":14,"unauthorised_persons":false}"#.into(),
-        attachments: vec![],
-        supersedes: None,
-    }
-}
-
-fn rust_saves(dir: &Path, n: usize) -> Result<(Samples, Samples)> {
+/// p50 of a call without I/O made from Rust through the same facade.
+fn rust_call(dir: &Path, n: usize) -> Result<f64> {
     let core = ObserverCore::open(dir.display().to_string(), Arc::new(Plain))?;
-    for _ in 0..2000 {
-        core.save(observation())?;
-    }
     let mut calls = Vec::with_capacity(n);
     for _ in 0..n {
         let t0 = Instant::now();
         std::hint::black_box(core.device_id());
         calls.push(t0.elapsed());
     }
-    let mut t = Vec::with_capacity(n);
-    for _ in 0..n {
-        let obs = observation();
-        let t0 = Instant::now();
-        core.save(obs)?;
-        t.push(t0.elapsed());
-    }
-    Ok((Samples::new(t), Samples::new(calls)))
+    Ok(Samples::new(calls).p50().as_secs_f64() * 1e6)
 }
 
-/// p50 of a save and of a call without I/O, in µs, from the Kotlin side.
-fn kotlin_saves(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result<(f64, f64)> {
+/// One JVM run: p50 of the Kotlin save, of the same save timed in Rust
+/// (alternating), and of a Kotlin call without I/O, in µs.
+fn jvm_round(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result<(f64, f64, f64)> {
     let out = Command::new("java")
         .arg(format!(
             "-Djna.library.path={}",
@@ -86,12 +66,24 @@ fn kotlin_saves(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result
             .ok_or_else(|| format!("no {name} in the Kotlin output: {text}"))?
             .parse()?)
     };
-    Ok((field("p50_us=")?, field("call_p50_us=")?))
+    Ok((
+        field("kotlin_p50_us=")?,
+        field("rust_p50_us=")?,
+        field("call_p50_us=")?,
+    ))
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `library` is the app build (measured for size); `bench_library` the
+/// same crate built with `--features bench`, loaded by the JVM.
 pub fn run(
     scratch: &Path,
     library: &Path,
+    bench_library: &Path,
     classpath: &str,
     saves: usize,
     command: &str,
@@ -108,61 +100,51 @@ pub fn run(
         return Err("strip failed".into());
     }
     let stripped_size = std::fs::metadata(&stripped)?.len();
-    // Interleaved rounds, so drift in the disk's fsync cost hits both sides.
-    let mut rust = Vec::new();
-    let mut rust_call = Vec::new();
-    let mut kotlin = Vec::new();
-    let mut kotlin_call = Vec::new();
-    for round in 0..3 {
-        let (save, call) = rust_saves(&dir.path().join(format!("rust-{round}")), saves)?;
-        rust.push(save.p50());
-        rust_call.push(call.p50().as_secs_f64() * 1e6);
-        let (save, call) = kotlin_saves(
-            &dir.path().join(format!("kotlin-{round}")),
+    let rounds = 5;
+    let (mut kotlin, mut rust, mut kotlin_call, mut ratios) = (vec![], vec![], vec![], vec![]);
+    for round in 0..rounds {
+        let (k, r, c) = jvm_round(
+            &dir.path().join(format!("round-{round}")),
             saves,
             classpath,
-            library,
+            bench_library,
         )?;
-        kotlin.push(save);
-        kotlin_call.push(call);
+        kotlin.push(k);
+        rust.push(r);
+        kotlin_call.push(c);
+        ratios.push(100.0 * (k - r) / r);
     }
-    rust.sort();
-    for v in [&mut kotlin, &mut kotlin_call, &mut rust_call] {
-        v.sort_by(f64::total_cmp);
-    }
-    let rust_us = rust[1].as_secs_f64() * 1e6;
-    let kotlin_us = kotlin[1];
-    let overhead = 100.0 * (kotlin_us - rust_us) / rust_us;
-    let boundary = kotlin_call[1] - rust_call[1];
+    let rust_call_us = rust_call(&dir.path().join("calls"), saves)?;
+    let (kotlin_us, rust_us) = (median(kotlin.clone()), median(rust.clone()));
+    let overhead = median(ratios.clone());
+    let kc = median(kotlin_call);
+    let boundary = kc - rust_call_us;
     Ok(format!(
         "## Mobile bindings: library size and FFI cost (issue 4)
 
 Machine: {machine}.
-Command: `{command}` (release library; Kotlin {saves} timed saves per round
-after 300 warm-up saves on the JVM through JNA, Rust the same through
-`observer_ffi::ObserverCore::save`; three interleaved rounds, median round
-reported).
+Command: `{command}` (release library). In each of {rounds} JVM runs, after
+2,000 warm-up saves per side, {saves} saves through the generated Kotlin API
+(JNA) alternate, save by save, with {saves} of the same saves made by
+`observer_ffi::ObserverCore::save` and timed inside Rust (a C hook built only
+with `--features bench`), on two stores side by side: same process, same
+disk, same moment. Median run reported.
 
 | Measurement | Figure |
 | --- | --- |
-| `libobserver_ffi.so` (x86_64 Linux, release) | {size_mb:.1} MB, **{stripped_mb:.1} MB stripped** |
-| durable save called from Rust, p50 (median of rounds {r:?}) | {rust} |
-| durable save called from Kotlin, p50 (median of rounds {k:?} µs) | {kotlin_us:.1} µs |
-| **FFI overhead: Kotlin save p50 over Rust save p50** | **{overhead:.1}%** of a durable save (target: under 20%) |
-| a call without I/O (`deviceId()`), p50: Kotlin / Rust | {kc:.1} µs / {rc:.2} µs |
+| `libobserver_ffi.so` (x86_64 Linux, release, app build) | {size_mb:.1} MB, **{stripped_mb:.1} MB stripped** |
+| durable save timed in Rust, p50 (runs: {r:?} µs) | {rust_us:.1} µs |
+| durable save called from Kotlin, p50 (runs: {k:?} µs) | {kotlin_us:.1} µs |
+| **FFI overhead: Kotlin p50 over Rust p50** (runs: {o:?} %) | **{overhead:.1}%** of a durable save (target: under 20%) |
+| a call without I/O (`deviceId()`), p50: Kotlin / Rust | {kc:.1} µs / {rust_call_us:.2} µs |
 | the boundary's own cost per call (difference of the two) | {boundary:.1} µs = {bpct:.1}% of the Rust save |
 ",
         machine = machine(dir.path()),
         size_mb = size as f64 / 1e6,
         stripped_mb = stripped_size as f64 / 1e6,
-        rust = us(rust[1]),
-        r = rust
-            .iter()
-            .map(|d| format!("{:.0} µs", d.as_secs_f64() * 1e6))
-            .collect::<Vec<_>>(),
-        k = kotlin.iter().map(|k| k.round()).collect::<Vec<_>>(),
-        kc = kotlin_call[1],
-        rc = rust_call[1],
+        r = rust.iter().map(|v| v.round()).collect::<Vec<_>>(),
+        k = kotlin.iter().map(|v| v.round()).collect::<Vec<_>>(),
+        o = ratios.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
         bpct = 100.0 * boundary / rust_us,
     ))
 }

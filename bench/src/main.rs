@@ -34,9 +34,12 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct FfiArgs {
-    /// The release cdylib to measure.
+    /// The release cdylib to measure (the app build).
     #[arg(long)]
     library: PathBuf,
+    /// The same library built with `--features bench`, which the JVM loads.
+    #[arg(long)]
+    bench_library: PathBuf,
     /// Classpath holding the compiled Kotlin bindings and SaveBench.
     #[arg(long)]
     java_classpath: String,
@@ -130,6 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = ffi_bench::run(
                 &cli.scratch,
                 &a.library,
+                &a.bench_library,
                 &a.java_classpath,
                 a.saves,
                 &a.command,

@@ -35,6 +35,8 @@
 //! assert_eq!(core.counts().unwrap().pending, 1);
 //! ```
 
+#[cfg(feature = "bench")]
+mod bench;
 mod convert;
 mod error;
 mod forms;

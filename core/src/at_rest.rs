@@ -26,6 +26,8 @@ use zeroize::Zeroizing;
 pub(crate) const SECRET_LEN: usize = 32;
 /// Bytes a sealed blob adds to its plaintext (nonce + tag).
 pub(crate) const OVERHEAD: usize = NONCE_LEN + 16;
+/// Where the plaintext starts in a blob opened in place.
+pub(crate) const NONCE_AT: usize = NONCE_LEN;
 
 /// A sealed blob did not open: it was altered, moved, or sealed under
 /// another key.
@@ -102,6 +104,49 @@ impl DataKey {
             .map_err(|_| Unavailable)?;
         out.extend_from_slice(tag.as_ref());
         Ok(out)
+    }
+
+    /// Seals `plaintext` bound to `context`, appending `nonce || ct || tag`
+    /// to `out` (no allocation beyond `out`'s growth: for media chunks).
+    pub(crate) fn seal_into(
+        &self,
+        context: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Unavailable> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| Unavailable)?;
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .aead
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context),
+                &mut out[start..],
+            )
+            .map_err(|_| Unavailable)?;
+        out.extend_from_slice(tag.as_ref());
+        Ok(())
+    }
+
+    /// Opens `nonce || ct || tag` in place, returning the plaintext slice.
+    pub(crate) fn open_in_place<'b>(
+        &self,
+        context: &[u8],
+        sealed: &'b mut [u8],
+    ) -> Result<&'b mut [u8], Unreadable> {
+        if sealed.len() < OVERHEAD {
+            return Err(Unreadable);
+        }
+        let (nonce, ct) = sealed.split_at_mut(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unreadable)?;
+        self.aead
+            .open_in_place(nonce, Aad::from(context), ct)
+            .map_err(|_| Unreadable)
     }
 
     /// Opens a blob that [`DataKey::seal`] made with the same `context`.

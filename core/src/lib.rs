@@ -33,6 +33,7 @@ mod at_rest;
 pub mod forms;
 pub mod identity;
 pub mod log;
+pub mod media;
 pub mod protocol;
 pub mod record;
 pub mod seal;

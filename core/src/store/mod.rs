@@ -29,6 +29,7 @@ mod error;
 mod forms;
 mod integrity;
 mod legacy;
+mod media;
 mod outbox;
 mod query;
 mod rekey;
@@ -50,6 +51,7 @@ use crate::seal::SealedRecord;
 
 pub use error::StoreError;
 pub use integrity::{StoreFault, TamperReport};
+pub use media::{ImportedMedia, MediaInfo, MEDIA_DIR};
 pub use outbox::{Counts, DeliveryState, StoredReceipt};
 pub use query::{Query, StateFilter, StoredRecord};
 pub use schema::SCHEMA_VERSION;

@@ -218,7 +218,17 @@ fn finish(dir: &Path, keystore: &dyn KeyStore) -> Result<(), StoreError> {
     keystore
         .destroy()
         .map_err(|e| StoreError::KeyUnavailable(e.into()))?;
-    remove_database(&dir.join(DB_FILE))
+    remove_database(&dir.join(DB_FILE))?;
+    // Media files are ciphertext under the destroyed key; removed anyway.
+    let media = dir.join(super::MEDIA_DIR);
+    match std::fs::remove_dir_all(&media) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::NotWritable {
+            path: media,
+            source,
+        }),
+    }
 }
 
 /// Truncates and removes a database file and its companions. Truncating

@@ -2,35 +2,50 @@ package org.observer.core
 
 import java.io.File
 
+/** The C entry points of a library built with `--features bench`. */
+interface RustBench : com.sun.jna.Library {
+    fun observer_bench_open(dir: String): Int
+    fun observer_bench_save_ns(): Long
+}
+
 /**
- * The cost of one durable save called from Kotlin, for observer-bench
- * (`bench/ffi.sh`): prints one line `p50_us=… mean_us=… call_p50_us=…`,
- * the last being a call that does no I/O (`deviceId()`), which is the
- * boundary's own cost. Arguments: data directory, number of timed saves.
+ * The cost of one durable save called from Kotlin against the same save
+ * timed inside Rust, for observer-bench (`bench/ffi.sh`). The two alternate
+ * save by save in this one process (two stores in one directory tree), so
+ * disk drift and background load hit both equally. Prints one line
+ * `kotlin_p50_us=… rust_p50_us=… call_p50_us=…`, the last being a Kotlin
+ * call that does no I/O (`deviceId()`): the boundary's own cost.
+ * Arguments: data directory, number of timed saves per side.
  */
 object SaveBench {
     @JvmStatic
     fun main(args: Array<String>) {
         val dir = File(args[0]).apply { mkdirs() }
         val n = args[1].toInt()
-        ObserverCore.open(dir.path, AesKeyStore()).use { core ->
+        val rust = com.sun.jna.Native.load("observer_ffi", RustBench::class.java)
+        check(rust.observer_bench_open(File(dir, "rust").path) == 0) { "the Rust side did not open" }
+        ObserverCore.open(File(dir, "kotlin").path, AesKeyStore()).use { core ->
             val obs = benchObservation()
-            repeat(2000) { core.save(obs) } // JIT warm-up
+            repeat(2000) { // JIT warm-up, both sides
+                core.save(obs)
+                check(rust.observer_bench_save_ns() > 0)
+            }
             val calls = LongArray(n)
             for (i in 0 until n) {
                 val t0 = System.nanoTime()
                 core.deviceId()
                 calls[i] = System.nanoTime() - t0
             }
-            calls.sort()
-            val times = LongArray(n)
+            val kotlin = LongArray(n)
+            val inRust = LongArray(n)
             for (i in 0 until n) {
                 val t0 = System.nanoTime()
                 core.save(obs)
-                times[i] = System.nanoTime() - t0
+                kotlin[i] = System.nanoTime() - t0
+                inRust[i] = rust.observer_bench_save_ns().also { check(it > 0) }
             }
-            times.sort()
-            println("p50_us=${times[n / 2] / 1000.0} mean_us=${times.average() / 1000.0} call_p50_us=${calls[n / 2] / 1000.0}")
+            for (a in listOf(calls, kotlin, inRust)) a.sort()
+            println("kotlin_p50_us=${kotlin[n / 2] / 1000.0} rust_p50_us=${inRust[n / 2] / 1000.0} call_p50_us=${calls[n / 2] / 1000.0}")
         }
     }
 }

@@ -1,0 +1,24 @@
+//! Evidence media on the phone: files encrypted in chunks under the store's
+//! data key, read back (and checked) chunk by chunk.
+//!
+//! A media file is `MAGIC || file id (16 random bytes)` followed by chunks of
+//! [`CHUNK`] plaintext bytes (the last one shorter), each `nonce || ct ||
+//! tag` sealed with ChaCha20-Poly1305 under the data key, with the file id,
+//! the chunk's index and whether it is the last as associated data. So a
+//! chunk cannot be altered, moved within the file, moved to another file, or
+//! dropped from the end without the read failing at that chunk. The file's
+//! name is its random id: neither the name nor the bytes tell which photo or
+//! video it is (a readable SHA-256 would confirm possession of a known
+//! file). Memory use is one chunk, whatever the file's size.
+
+mod error;
+mod file;
+
+pub use error::MediaError;
+pub(crate) use file::{MediaReader, MediaWriter, FILE_ID_LEN};
+
+/// Plaintext bytes per encrypted chunk.
+pub const CHUNK: usize = 64 * 1024;
+
+/// The largest media file (as for an attachment reference: 2 GiB).
+pub const MAX_MEDIA_BYTES: u64 = crate::record::limits::MAX_ATTACHMENT_BYTES;

@@ -50,7 +50,9 @@ fn observation() -> NewObservation {
 pub unsafe extern "C" fn observer_bench_open(dir: *const c_char) -> i32 {
     std::panic::catch_unwind(|| {
         // SAFETY: the caller passes a NUL-terminated string.
-        let dir = unsafe { CStr::from_ptr(dir) }.to_string_lossy().into_owned();
+        let dir = unsafe { CStr::from_ptr(dir) }
+            .to_string_lossy()
+            .into_owned();
         match ObserverCore::open(dir, Arc::new(Plain)) {
             Ok(core) => {
                 let _ = CORE.set(core);

@@ -205,6 +205,12 @@ pub struct SyncReport {
     pub remaining: u64,
     /// Server time minus device time, ms.
     pub clock_offset_ms: Option<i64>,
+    /// Media bytes sent in this sync (uploads resume where they stopped).
+    pub media_bytes_sent: u64,
+    /// Media the coordinator now holds in full, hash checked.
+    pub media_delivered: u64,
+    /// Media not sent and why (a damaged copy on this phone), one line each.
+    pub media_failed: Vec<String>,
 }
 
 impl From<SyncSummary> for SyncReport {
@@ -214,6 +220,13 @@ impl From<SyncSummary> for SyncReport {
             delivered: s.delivered(),
             remaining: s.remaining,
             clock_offset_ms: s.clock_offset_ms,
+            media_bytes_sent: s.media_bytes_sent,
+            media_delivered: s.media_delivered,
+            media_failed: s
+                .media_failed
+                .into_iter()
+                .map(|(sha, why)| format!("{sha}: {why}"))
+                .collect(),
             rejected: s
                 .rejected
                 .into_iter()

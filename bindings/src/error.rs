@@ -1,6 +1,7 @@
 //! One flat error for the apps: each variant is a different thing to tell
 //! the user, and carries the core's message (which says what to do).
 
+use observer_core::media::MediaError;
 use observer_core::protocol::ProtocolError;
 use observer_core::record::RecordError;
 use observer_core::store::StoreError;
@@ -94,6 +95,22 @@ impl From<StoreError> for ObserverError {
     }
 }
 
+impl From<MediaError> for ObserverError {
+    fn from(e: MediaError) -> Self {
+        let message = e.to_string();
+        match e {
+            MediaError::Unreadable { .. }
+            | MediaError::TooLarge { .. }
+            | MediaError::BadMime(_) => ObserverError::InvalidInput { message },
+            MediaError::Corrupt { .. } => ObserverError::Tampered { message },
+            MediaError::Store(s) => s.into(),
+            MediaError::DiskFull | MediaError::Write { .. } | MediaError::Unknown(_) => {
+                ObserverError::Storage { message }
+            }
+        }
+    }
+}
+
 impl From<SyncError> for ObserverError {
     fn from(e: SyncError) -> Self {
         let message = e.to_string();
@@ -109,6 +126,7 @@ impl From<SyncError> for ObserverError {
             SyncError::Refused { .. } => ObserverError::Refused { message },
             SyncError::Revoked => ObserverError::Revoked { message },
             SyncError::Store(s) => s.into(),
+            SyncError::Media(m) => m.into(),
         }
     }
 }

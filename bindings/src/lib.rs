@@ -74,8 +74,28 @@ pub trait PlatformKeyStore: Send + Sync {
 #[uniffi::export(with_foreign)]
 pub trait SyncProgress: Send + Sync {
     /// `sent` records sent so far in this sync, `delivered` of them proved
-    /// delivered by a receipt.
-    fn on_progress(&self, sent: u64, delivered: u64);
+    /// delivered by a receipt; `media_bytes` of evidence media sent so far.
+    fn on_progress(&self, sent: u64, delivered: u64, media_bytes: u64);
+}
+
+/// Receives import progress: `done` of `total` bytes read.
+#[uniffi::export(with_foreign)]
+pub trait ImportProgress: Send + Sync {
+    /// Called after each piece read (every 256 KiB).
+    fn on_progress(&self, done: u64, total: u64);
+}
+
+/// An evidence file the phone holds.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct MediaItem {
+    /// SHA-256 (hex): what an observation's attachment names.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// MIME type.
+    pub mime: String,
+    /// Whether the coordinator holds all of it, hash checked.
+    pub delivered: bool,
 }
 
 struct KeyStoreAdapter(Arc<dyn PlatformKeyStore>);
@@ -267,12 +287,51 @@ impl ObserverCore {
         let opts = SyncOptions {
             progress: progress.map(|p| {
                 Progress(Arc::new(move |s: &sync::SyncSummary| {
-                    p.on_progress(s.sent, s.delivered())
+                    p.on_progress(s.sent, s.delivered(), s.media_bytes_sent)
                 }))
             }),
             ..SyncOptions::default()
         };
         Ok(sync::sync_with_retry(&self.store, &opts, &Backoff::default(), 3)?.into())
+    }
+
+    /// Imports a photo, audio or video file as evidence: streamed (never
+    /// whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
+    /// directory, once however often it is imported. Attach the returned
+    /// reference to an observation; the original may then be deleted.
+    /// Blocking; `progress` hears as it reads.
+    pub fn import_media(
+        &self,
+        path: String,
+        mime: String,
+        progress: Option<Arc<dyn ImportProgress>>,
+    ) -> Result<AttachmentInput, ObserverError> {
+        let report = progress.map(|p| move |done: u64, total: u64| p.on_progress(done, total));
+        let m = self.store.import_media(
+            std::path::Path::new(&path),
+            &mime,
+            report.as_ref().map(|f| f as &dyn Fn(u64, u64)),
+        )?;
+        Ok(AttachmentInput {
+            sha256: m.sha256.to_string(),
+            bytes: m.bytes,
+            mime: m.mime,
+        })
+    }
+
+    /// The evidence files held, smallest first (the upload order).
+    pub fn list_media(&self) -> Result<Vec<MediaItem>, ObserverError> {
+        Ok(self
+            .store
+            .media()?
+            .into_iter()
+            .map(|m| MediaItem {
+                sha256: m.sha256.to_string(),
+                bytes: m.bytes,
+                mime: m.mime,
+                delivered: m.delivered,
+            })
+            .collect())
     }
 
     /// Panic wipe: destroys the keys (through the platform key store) and

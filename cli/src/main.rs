@@ -62,10 +62,20 @@ enum Command {
         /// A media reference SHA256:BYTES:MIME (repeatable).
         #[arg(long = "attachment", value_name = "SHA256:BYTES:MIME")]
         attachments: Vec<String>,
+        /// A photo, audio or video file to import as evidence and attach
+        /// (repeatable; the MIME type comes from the extension, or FILE=MIME).
+        #[arg(long = "attach", value_name = "FILE[=MIME]")]
+        attach: Vec<String>,
         /// The id of a record this one corrects.
         #[arg(long)]
         supersedes: Option<String>,
         /// Print JSON instead of the bare id.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the evidence media held, smallest first, with delivery state.
+    Media {
+        /// One JSON object per line.
         #[arg(long)]
         json: bool,
     },
@@ -230,6 +240,30 @@ fn open(data: &Path, on_tampering: OnTampering) -> Result<Store> {
     Ok(Store::open_with(data, &keys, on_tampering)?)
 }
 
+/// The MIME type an evidence file's extension names (what phones' cameras
+/// and recorders write); anything else is sent as opaque bytes.
+fn mime_of(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "heic" => "image/heic",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "3gp" => "video/3gpp",
+        "webm" => "video/webm",
+        "m4a" | "aac" => "audio/mp4",
+        "mp3" => "audio/mpeg",
+        "ogg" | "opus" => "audio/ogg",
+        "wav" => "audio/wav",
+        _ => "application/octet-stream",
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let policy = if cli.accept_tampering {
         OnTampering::Continue
@@ -263,6 +297,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             kind,
             payload,
             attachments,
+            attach,
             supersedes,
             json,
         } => {
@@ -271,11 +306,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let (hash, bytes, mime) = parse_attachment(a)?;
                 b = b.attachment(hash, bytes, mime);
             }
+            let store = open(&cli.data, policy)?;
+            for a in &attach {
+                let (file, mime) = match a.split_once('=') {
+                    Some((f, m)) => (PathBuf::from(f), m.to_string()),
+                    None => (PathBuf::from(a), mime_of(Path::new(a)).to_string()),
+                };
+                let m = store.import_media(&file, &mime, None)?;
+                b = b.attachment(m.sha256.to_string(), m.bytes, m.mime);
+            }
             if let Some(s) = supersedes {
                 b = b.supersedes(s.parse().map_err(|e| format!("--supersedes {s:?}: {e}"))?);
             }
             let new = b.build()?;
-            let store = open(&cli.data, policy)?;
             let saved = store.save(new)?;
             if json {
                 writeln!(
@@ -285,6 +328,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 )?;
             } else {
                 writeln!(out, "{}", saved.id)?;
+            }
+        }
+        Command::Media { json } => {
+            let store = open(&cli.data, policy)?;
+            for m in store.media()? {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&m)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}  {:>12} bytes  {:<24} {}",
+                        m.sha256,
+                        m.bytes,
+                        m.mime,
+                        if m.delivered { "delivered" } else { "waiting" }
+                    )?;
+                }
             }
         }
         Command::List {

@@ -299,3 +299,72 @@ fn forms_are_listed_and_answers_validated_offline() {
     let out = observer(data, &["validate", "--form", "nope", "--payload", "{}"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no form \"nope\""));
 }
+
+#[test]
+fn attached_files_are_imported_once_listed_and_referenced_by_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let photo = dir.path().join("IMG_0042.JPG");
+    std::fs::write(&photo, b"\xff\xd8\xff\xe0 not really a photo, but bytes").unwrap();
+    let attach = format!("{}", photo.display());
+    let args = |a: &str| {
+        vec![
+            "record",
+            "--station",
+            "KZ-1",
+            "--form",
+            "incident",
+            "--kind",
+            "incident",
+            "--payload",
+            r#"{"type": "ballot_stuffing", "time": "10:00"}"#,
+            "--attach",
+            a,
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    let a1 = args(&attach);
+    ok(observer(
+        &data,
+        &a1.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    let a2 = args(&format!("{attach}=image/jpeg"));
+    ok(observer(
+        &data,
+        &a2.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    std::fs::remove_file(&photo).unwrap();
+    let media = ok(observer(&data, &["media", "--json"]));
+    let lines: Vec<serde_json::Value> = media
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "the same file is stored once: {media}");
+    assert_eq!(lines[0]["mime"], "image/jpeg");
+    assert_eq!(lines[0]["delivered"], false);
+    let listed = ok(observer(&data, &["list", "--json"]));
+    let sha = lines[0]["sha256"].as_str().unwrap();
+    assert_eq!(
+        listed.lines().filter(|l| l.contains(sha)).count(),
+        2,
+        "both records reference it"
+    );
+    let missing = observer(
+        &data,
+        &[
+            "record",
+            "--station",
+            "KZ-1",
+            "--form",
+            "incident",
+            "--kind",
+            "incident",
+            "--attach",
+            "/no/such/file.mp4",
+        ],
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}

@@ -58,6 +58,9 @@ pub enum SetupError {
 struct Config {
     url: String,
     org: String,
+    /// Where evidence media are kept; `DIR/media` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_dir: Option<PathBuf>,
 }
 
 /// An initialised coordinator: everything the server and the commands need.
@@ -78,6 +81,9 @@ pub struct Coordinator {
     pub tls_key_der: Vec<u8>,
     /// The database.
     pub storage: Arc<SqliteStorage>,
+    /// Where evidence media are kept (`config.json`'s `media_dir`, or
+    /// `DIR/media`).
+    pub media_dir: PathBuf,
 }
 
 const META_COORDINATOR_KEY: &str = "coordinator_key";
@@ -151,6 +157,17 @@ impl Coordinator {
     /// Creates the coordinator in `dir`: signing key, self-signed TLS
     /// certificate for the URL's host, configuration, database.
     pub fn init(dir: &Path, url: &str, org: &str) -> Result<Self, SetupError> {
+        Self::init_with_media(dir, url, org, None)
+    }
+
+    /// [`Coordinator::init`], keeping evidence media in `media_dir` (a
+    /// larger disk, say) instead of `DIR/media`.
+    pub fn init_with_media(
+        dir: &Path,
+        url: &str,
+        org: &str,
+        media_dir: Option<&Path>,
+    ) -> Result<Self, SetupError> {
         let host = host_of(url)?;
         if org.is_empty()
             || org.len() > 64
@@ -186,6 +203,7 @@ impl Coordinator {
         let config = serde_json::to_vec_pretty(&Config {
             url: url.trim_end_matches('/').to_string(),
             org: org.to_string(),
+            media_dir: media_dir.map(Path::to_path_buf),
         })
         .expect("serialises");
         std::fs::write(&config_path, config).map_err(io(&config_path))?;
@@ -223,6 +241,7 @@ impl Coordinator {
             cert_der: read("tls/cert.der")?,
             tls_key_der: read("tls/key.der")?,
             storage: Arc::new(storage),
+            media_dir: config.media_dir.unwrap_or_else(|| dir.join("media")),
         })
     }
 

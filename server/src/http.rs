@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::dashboard;
+use crate::media::{Finished, MediaFiles, MediaState, MAX_PUT_BYTES};
 use crate::storage::{FormCheck, Outcome, Storage, StorageError, TokenProblem};
 
 /// The OpenAPI description served at `/openapi.json`.
@@ -43,6 +44,8 @@ pub struct AppState {
     pub key: SigningKey,
     /// The organisation's key for sealed records.
     pub seal: OrgSecretKey,
+    /// Evidence media, received resumably.
+    pub media: Arc<MediaFiles>,
     /// The organisation id.
     pub org: String,
     /// The coordinator's token for the web view.
@@ -108,6 +111,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/records", post(records))
         .route("/v1/sealed", post(sealed_outbox))
         .route("/v1/updates", post(updates))
+        .route("/v1/media/{sha256}", get(media_state).put(media_put))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -653,6 +657,144 @@ fn settle(
         return Err(err);
     }
     Ok(Json(json!({ "receipt": signed })).into_response())
+}
+
+fn media_hash(text: &str) -> Result<Sha256Digest, ApiError> {
+    text.parse().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_hash",
+            format!("{text:?} is not a SHA-256 (64 lowercase hex digits): {e}"),
+        )
+    })
+}
+
+fn io_failure(e: std::io::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        format!("the server could not store this media; retry later ({e})"),
+    )
+}
+
+/// The size a held record declares for `sha256`, or 404.
+fn expected_media(app: &AppState, sha256: &Sha256Digest) -> Result<u64, ApiError> {
+    app.storage.expected_media(sha256)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_media",
+            format!("no record held here references media {sha256}; deliver the record first"),
+        )
+    })
+}
+
+/// How much of a media file the server holds.
+async fn media_state(
+    State(app): State<Arc<AppState>>,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+) -> Result<Json<MediaState>, ApiError> {
+    let sha256 = media_hash(&sha256)?;
+    blocking(move || {
+        let bytes = expected_media(&app, &sha256)?;
+        Ok(Json(app.media.state(&sha256, bytes)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct OffsetQuery {
+    offset: u64,
+}
+
+/// Appends bytes at `offset` (which must be what the server holds) as they
+/// arrive; once all bytes are there, checks the SHA-256.
+async fn media_put(
+    State(app): State<Arc<AppState>>,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+    Query(q): Query<OffsetQuery>,
+    body: Body,
+) -> Result<Json<MediaState>, ApiError> {
+    use futures_util::StreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
+
+    let sha256 = media_hash(&sha256)?;
+    let lock = app.media.lock(&sha256);
+    let _one_writer = lock.lock().await;
+    let app2 = app.clone();
+    let bytes = blocking(move || expected_media(&app2, &sha256)).await?;
+    let state = app.media.state(&sha256, bytes);
+    if state.complete {
+        return Ok(Json(state));
+    }
+    if q.offset != state.received {
+        let mut err = ApiError::new(
+            StatusCode::CONFLICT,
+            "offset_mismatch",
+            format!(
+                "the server holds {} bytes of this media; send from there, not from {}",
+                state.received, q.offset
+            ),
+        );
+        err.extra = Some(json!({ "received": state.received }));
+        return Err(err);
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(app.media.partial(&sha256))
+        .await
+        .map_err(io_failure)?;
+    let mut received = state.received;
+    let mut this_request = 0usize;
+    let mut stream = body.into_data_stream();
+    let streamed: Result<(), ApiError> = async {
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "body_interrupted",
+                    format!("the upload stopped after {received} bytes ({e}); resume from there"),
+                )
+            })?;
+            this_request += piece.len();
+            if this_request > MAX_PUT_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request_too_large",
+                    format!("send at most {MAX_PUT_BYTES} bytes of media per request"),
+                ));
+            }
+            if received + piece.len() as u64 > bytes {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "too_long",
+                    format!("the record declares {bytes} bytes for this media"),
+                ));
+            }
+            file.write_all(&piece).await.map_err(io_failure)?;
+            received += piece.len() as u64;
+        }
+        Ok(())
+    }
+    .await;
+    // Whatever arrived is kept, even from a cut connection: the next
+    // request resumes at the byte where this one stopped.
+    file.sync_all().await.map_err(io_failure)?;
+    drop(file);
+    streamed?;
+    if received == bytes {
+        let app2 = app.clone();
+        blocking(move || match app2.media.finish(&sha256).map_err(io_failure)? {
+            Finished::Stored => Ok(app2.storage.media_complete(&sha256, bytes, now_ms())?),
+            Finished::Mismatch(found) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "hash_mismatch",
+                format!("the {bytes} bytes received hash to {found}, not {sha256}; they were discarded, send the file again"),
+            )),
+        })
+        .await?;
+    }
+    Ok(Json(app.media.state(&sha256, bytes)))
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@ pub mod coordinator;
 pub mod dashboard;
 pub mod demo;
 pub mod http;
+pub mod media;
 pub mod serve;
 pub mod storage;
 pub mod tabulate;

@@ -41,6 +41,9 @@ enum Command {
         /// The organisation's id (letters, digits, '-', '_', '.').
         #[arg(long, default_value = "observers")]
         org: String,
+        /// Where to keep evidence media (default: DATA/media).
+        #[arg(long)]
+        media_dir: Option<PathBuf>,
     },
     /// Serve HTTPS until interrupted.
     Serve {
@@ -91,6 +94,11 @@ enum Command {
     Forms {
         #[command(subcommand)]
         action: FormsAction,
+    },
+    /// Evidence media held by this coordinator.
+    Media {
+        #[command(subcommand)]
+        action: MediaAction,
     },
     /// Import the official per-station results (CSV: station, region, one
     /// column per figure such as ballots_cast, party_1), replacing the last import.
@@ -152,6 +160,12 @@ enum FormsAction {
     List,
 }
 
+#[derive(Subcommand)]
+enum MediaAction {
+    /// Re-hash every stored media file; exits 1 if any was altered.
+    Verify,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum By {
     Station,
@@ -206,8 +220,12 @@ fn now_ms() -> i64 {
 fn run(cli: Cli) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Init { url, org } => {
-            let c = Coordinator::init(&cli.data, &url, &org)?;
+        Command::Init {
+            url,
+            org,
+            media_dir,
+        } => {
+            let c = Coordinator::init_with_media(&cli.data, &url, &org, media_dir.as_deref())?;
             writeln!(out, "initialised {}", cli.data.display())?;
             writeln!(out, "url              {}", c.url)?;
             writeln!(out, "organisation     {}", c.org)?;
@@ -333,6 +351,27 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export { format } => {
             let c = Coordinator::open(&cli.data)?;
             export(&c, format, &mut out)?;
+        }
+        Command::Media {
+            action: MediaAction::Verify,
+        } => {
+            let c = Coordinator::open(&cli.data)?;
+            let files = observer_server::media::MediaFiles::new(c.media_dir.clone())
+                .map_err(|e| format!("{}: {e}", c.media_dir.display()))?;
+            let (count, bad) = files
+                .verify_all()
+                .map_err(|e| format!("{}: {e}", c.media_dir.display()))?;
+            for (expected, found) in &bad {
+                writeln!(out, "ALTERED {expected}: its bytes now hash to {found}")?;
+            }
+            if !bad.is_empty() {
+                return Err(format!(
+                    "{} of {count} media files were altered on this disk",
+                    bad.len()
+                )
+                .into());
+            }
+            writeln!(out, "{count} media files intact (every SHA-256 checked)")?;
         }
         Command::Forms { action } => {
             let c = Coordinator::open(&cli.data)?;
@@ -558,6 +597,7 @@ fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Resu
                 "index": r.index, "id": r.id, "device": r.device, "seq": r.seq,
                 "station": r.station, "kind": r.kind,
                 "captured_at": time(r.captured_at_ms), "received_at": time(r.received_at_ms),
+                "media_missing": r.media_missing,
                 "body": body, "body_base64": b64.encode(&r.body), "sig_base64": b64.encode(&r.sig),
             });
             writeln!(out, "{line}").map_err(|e| StorageError::Database(e.to_string()))

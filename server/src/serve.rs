@@ -35,14 +35,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SetupError> {
     let tls = RustlsConfig::from_config(Arc::new(tls_config(&c)?));
-    let state = Arc::new(AppState {
-        dashboard_token: c.dashboard_token()?,
-        storage: c.storage.clone(),
-        org: c.org.clone(),
-        key: c.key,
-        seal: c.seal,
-        forms: Default::default(),
-    });
+    let state =
+        Arc::new(AppState {
+            dashboard_token: c.dashboard_token()?,
+            storage: c.storage.clone(),
+            org: c.org.clone(),
+            key: c.key,
+            seal: c.seal,
+            media: Arc::new(crate::media::MediaFiles::new(c.media_dir.clone()).map_err(
+                |source| SetupError::Io {
+                    path: c.media_dir.clone(),
+                    source,
+                },
+            )?),
+            forms: Default::default(),
+        });
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {

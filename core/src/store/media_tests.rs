@@ -36,16 +36,23 @@ fn media_files(fx: &Fx) -> Vec<PathBuf> {
 #[test]
 fn imports_round_trip_at_every_chunk_boundary_and_are_stored_once() {
     let fx = fx();
-    for (i, n) in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 1_000_003].into_iter().enumerate() {
+    for (i, n) in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 1_000_003]
+        .into_iter()
+        .enumerate()
+    {
         let data = bytes(n, i as u8);
         let src = file(&fx, &format!("in-{i}"), &data);
         let seen = std::cell::Cell::new(0);
         let m = fx
             .store
-            .import_media(&src, "video/mp4", Some(&|done, total| {
-                assert_eq!(total, n as u64);
-                seen.set(done);
-            }))
+            .import_media(
+                &src,
+                "video/mp4",
+                Some(&|done, total| {
+                    assert_eq!(total, n as u64);
+                    seen.set(done);
+                }),
+            )
             .unwrap();
         assert_eq!(seen.get(), n as u64, "progress reaches the end");
         assert_eq!(m.sha256, Sha256Digest::of(&data));
@@ -68,7 +75,12 @@ fn imports_round_trip_at_every_chunk_boundary_and_are_stored_once() {
     assert!(!m.new, "the same bytes are stored once");
     assert_eq!(media_files(&fx).len(), count);
     assert_eq!(fx.store.media().unwrap().len(), count);
-    assert!(fx.store.media().unwrap().windows(2).all(|w| w[0].bytes <= w[1].bytes));
+    assert!(fx
+        .store
+        .media()
+        .unwrap()
+        .windows(2)
+        .all(|w| w[0].bytes <= w[1].bytes));
 }
 
 #[test]
@@ -89,7 +101,11 @@ fn an_imported_file_is_not_readable_on_disk() {
             continue;
         }
         let b = std::fs::read(&p).unwrap();
-        for needle in [&marker[..], m.sha256.as_bytes(), m.sha256.to_string().as_bytes()] {
+        for needle in [
+            &marker[..],
+            m.sha256.as_bytes(),
+            m.sha256.to_string().as_bytes(),
+        ] {
             assert!(
                 !b.windows(needle.len()).any(|w| w == needle),
                 "{} readable in {}",
@@ -123,7 +139,11 @@ fn a_flipped_or_missing_chunk_on_disk_is_reported_not_read() {
     }
 
     // The last chunk dropped: the file now ends on a chunk not marked last.
-    std::fs::write(&path, &good[..good.len() - (100 + crate::at_rest::OVERHEAD)]).unwrap();
+    std::fs::write(
+        &path,
+        &good[..good.len() - (100 + crate::at_rest::OVERHEAD)],
+    )
+    .unwrap();
     assert!(matches!(
         fx.store.read_media(&m.sha256, &mut Vec::new()),
         Err(MediaError::Corrupt { .. })

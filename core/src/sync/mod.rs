@@ -76,6 +76,10 @@ pub enum SyncError {
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Reading stored media failed (other than a damaged copy, which is
+    /// reported in the summary and skipped).
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
 }
 
 impl SyncError {
@@ -146,6 +150,12 @@ pub struct SyncSummary {
     pub bytes_sent: u64,
     /// Form versions received from the coordinator that were new here.
     pub forms_received: u64,
+    /// Media bytes sent (uploads resume, so a cut costs little).
+    pub media_bytes_sent: u64,
+    /// Media the coordinator now holds in full, hash checked.
+    pub media_delivered: u64,
+    /// Media not sent, and why (a damaged copy on this phone, say).
+    pub media_failed: Vec<(Sha256Digest, String)>,
 }
 
 impl SyncSummary {
@@ -188,6 +198,23 @@ impl Connection {
         if compressed {
             req = req.header(CONTENT_ENCODING, "zstd");
         }
+        self.send(req)
+    }
+
+    fn get(&self, path: &str) -> Result<Response, SyncError> {
+        self.send(self.client.get(format!("{}{path}", self.url)))
+    }
+
+    fn put(&self, path: &str, body: Vec<u8>) -> Result<Response, SyncError> {
+        self.send(
+            self.client
+                .put(format!("{}{path}", self.url))
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(body),
+        )
+    }
+
+    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<Response, SyncError> {
         req.send().map_err(|e| {
             if self.verifier.mismatch_seen() {
                 SyncError::IdentityNotConfirmed {
@@ -341,9 +368,83 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
             break;
         }
     }
+    upload_media(store, &conn, opts, &mut summary)?;
     summary.forms_received = fetch_updates(store, &conn, &enrollment)?;
     summary.remaining = store.counts()?.pending;
     Ok(summary)
+}
+
+/// Media bytes per upload request: large enough that request overhead is
+/// small, small enough to hold in memory. The server appends as bytes
+/// arrive, so a cut loses nothing that reached it.
+const UPLOAD_PIECE: usize = 4 * 1024 * 1024;
+
+/// What the server holds of one media file.
+#[derive(serde::Deserialize)]
+struct MediaState {
+    received: u64,
+    complete: bool,
+}
+
+/// Uploads media after the records (the server takes only media that a
+/// record it holds references), smallest first, each from the byte where
+/// the server stopped. A damaged copy on this phone is reported in the
+/// summary and never sent; a transfer cut by the network fails the sync
+/// (it resumes at the next one).
+fn upload_media(
+    store: &Store,
+    conn: &Connection,
+    opts: &SyncOptions,
+    summary: &mut SyncSummary,
+) -> Result<(), SyncError> {
+    for m in store.media()?.into_iter().filter(|m| !m.delivered) {
+        let path = format!("/v1/media/{}", m.sha256);
+        let mut state: MediaState = match answer(conn.get(&path)?) {
+            // No record held by the server names it yet.
+            Err(SyncError::Refused { status: 404, .. }) => continue,
+            other => other?,
+        };
+        let mut reader = store.media_reader(&m.sha256)?;
+        let mut sent = (|| -> Result<(), SyncError> {
+            reader.seek(state.received)?;
+            while !state.complete {
+                let mut piece = Vec::with_capacity(UPLOAD_PIECE);
+                if reader.read_into(&mut piece, UPLOAD_PIECE)? == 0 {
+                    break;
+                }
+                let n = piece.len() as u64;
+                state = answer(conn.put(&format!("{path}?offset={}", state.received), piece)?)?;
+                summary.media_bytes_sent += n;
+                if let Some(p) = &opts.progress {
+                    (p.0)(summary);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(SyncError::Refused {
+            status: 422,
+            message,
+            ..
+        }) = &sent
+        {
+            // The server discarded bytes that did not hash right (someone
+            // else wrote into the upload); it starts over at the next sync.
+            summary.media_failed.push((m.sha256, message.clone()));
+            sent = Ok(());
+        }
+        match sent {
+            Err(SyncError::Media(e @ crate::media::MediaError::Corrupt { .. })) => {
+                summary.media_failed.push((m.sha256, e.to_string()));
+                continue;
+            }
+            other => other?,
+        }
+        if state.complete {
+            store.mark_media_delivered(&m.sha256)?;
+            summary.media_delivered += 1;
+        }
+    }
+    Ok(())
 }
 
 fn heartbeat(store: &Store) -> Result<Signed, SyncError> {

@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_IMPORT_PROGRESS_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_IMPORT_PROGRESS_METHOD0
+typedef void (*UniffiCallbackInterfaceImportProgressMethod0)(uint64_t, uint64_t, uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PLATFORM_KEY_STORE_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PLATFORM_KEY_STORE_METHOD0
 typedef void (*UniffiCallbackInterfacePlatformKeyStoreMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
@@ -266,9 +273,18 @@ typedef void (*UniffiCallbackInterfacePlatformKeyStoreMethod2)(uint64_t, void* _
 #endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_PROGRESS_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_PROGRESS_METHOD0
-typedef void (*UniffiCallbackInterfaceSyncProgressMethod0)(uint64_t, uint64_t, uint64_t, void* _Nonnull, 
+typedef void (*UniffiCallbackInterfaceSyncProgressMethod0)(uint64_t, uint64_t, uint64_t, uint64_t, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_IMPORT_PROGRESS
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_IMPORT_PROGRESS
+typedef struct UniffiVTableCallbackInterfaceImportProgress {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceImportProgressMethod0 _Nonnull onProgress;
+} UniffiVTableCallbackInterfaceImportProgress;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PLATFORM_KEY_STORE
@@ -290,6 +306,26 @@ typedef struct UniffiVTableCallbackInterfaceSyncProgress {
     UniffiCallbackInterfaceSyncProgressMethod0 _Nonnull onProgress;
 } UniffiVTableCallbackInterfaceSyncProgress;
 
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_IMPORTPROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_IMPORTPROGRESS
+uint64_t uniffi_observer_ffi_fn_clone_importprogress(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FREE_IMPORTPROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FREE_IMPORTPROGRESS
+void uniffi_observer_ffi_fn_free_importprogress(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_INIT_CALLBACK_VTABLE_IMPORTPROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_INIT_CALLBACK_VTABLE_IMPORTPROGRESS
+void uniffi_observer_ffi_fn_init_callback_vtable_importprogress(const UniffiVTableCallbackInterfaceImportProgress* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_IMPORTPROGRESS_ON_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_IMPORTPROGRESS_ON_PROGRESS
+void uniffi_observer_ffi_fn_method_importprogress_on_progress(uint64_t ptr, uint64_t done, uint64_t total, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_OBSERVERCORE
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_OBSERVERCORE
@@ -336,6 +372,11 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_enrollment(uint64_t ptr, R
 RustBuffer uniffi_observer_ffi_fn_method_observercore_form_fields(uint64_t ptr, RustBuffer form_id, RustBuffer version, RustBuffer lang, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
+RustBuffer uniffi_observer_ffi_fn_method_observercore_import_media(uint64_t ptr, RustBuffer path, RustBuffer mime, RustBuffer progress, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST
 RustBuffer uniffi_observer_ffi_fn_method_observercore_list(uint64_t ptr, RustBuffer query, RustCallStatus *_Nonnull out_status
@@ -344,6 +385,11 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_list(uint64_t ptr, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST_FORMS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST_FORMS
 RustBuffer uniffi_observer_ffi_fn_method_observercore_list_forms(uint64_t ptr, RustBuffer lang, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST_MEDIA
+RustBuffer uniffi_observer_ffi_fn_method_observercore_list_media(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_PUBLIC_KEY
@@ -423,7 +469,7 @@ void uniffi_observer_ffi_fn_init_callback_vtable_syncprogress(const UniffiVTable
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_SYNCPROGRESS_ON_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_SYNCPROGRESS_ON_PROGRESS
-void uniffi_observer_ffi_fn_method_syncprogress_on_progress(uint64_t ptr, uint64_t sent, uint64_t delivered, RustCallStatus *_Nonnull out_status
+void uniffi_observer_ffi_fn_method_syncprogress_on_progress(uint64_t ptr, uint64_t sent, uint64_t delivered, uint64_t media_bytes, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_DELIVER_SEALED_OUTBOX
@@ -719,6 +765,12 @@ uint16_t uniffi_observer_ffi_checksum_func_verify_record(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_IMPORTPROGRESS_ON_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_IMPORTPROGRESS_ON_PROGRESS
+uint16_t uniffi_observer_ffi_checksum_method_importprogress_on_progress(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_COUNTS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_COUNTS
 uint16_t uniffi_observer_ffi_checksum_method_observercore_counts(void
@@ -749,6 +801,12 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_form_fields(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_IMPORT_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_IMPORT_MEDIA
+uint16_t uniffi_observer_ffi_checksum_method_observercore_import_media(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST
 uint16_t uniffi_observer_ffi_checksum_method_observercore_list(void
@@ -758,6 +816,12 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_list(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST_FORMS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST_FORMS
 uint16_t uniffi_observer_ffi_checksum_method_observercore_list_forms(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST_MEDIA
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_LIST_MEDIA
+uint16_t uniffi_observer_ffi_checksum_method_observercore_list_media(void
     
 );
 #endif

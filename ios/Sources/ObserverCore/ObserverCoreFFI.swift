@@ -624,6 +624,219 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * Receives import progress: `done` of `total` bytes read.
+ */
+public protocol ImportProgress: AnyObject, Sendable {
+    
+    /**
+     * Called after each piece read (every 256 KiB).
+     */
+    func onProgress(done: UInt64, total: UInt64) 
+    
+}
+/**
+ * Receives import progress: `done` of `total` bytes read.
+ */
+open class ImportProgressImpl: ImportProgress, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_observer_ffi_fn_clone_importprogress(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_observer_ffi_fn_free_importprogress(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Called after each piece read (every 256 KiB).
+     */
+open func onProgress(done: UInt64, total: UInt64)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_importprogress_on_progress(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(done),
+        FfiConverterUInt64.lower(total),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceImportProgress {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceImportProgress = UniffiVTableCallbackInterfaceImportProgress(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeImportProgress.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface ImportProgress: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeImportProgress.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface ImportProgress: handle missing in uniffiClone")
+            }
+        },
+        onProgress: { (
+            uniffiHandle: UInt64,
+            done: UInt64,
+            total: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeImportProgress.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onProgress(
+                     done: try FfiConverterUInt64.lift(done),
+                     total: try FfiConverterUInt64.lift(total)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceImportProgress> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceImportProgress>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitImportProgress() {
+    uniffi_observer_ffi_fn_init_callback_vtable_importprogress(UniffiCallbackInterfaceImportProgress.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeImportProgress: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<ImportProgress>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = ImportProgress
+
+    public static func lift(_ handle: UInt64) throws -> ImportProgress {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ImportProgressImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: ImportProgress) -> UInt64 {
+         if let rustImpl = value as? ImportProgressImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ImportProgress {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ImportProgress, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportProgress_lift(_ handle: UInt64) throws -> ImportProgress {
+    return try FfiConverterTypeImportProgress.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportProgress_lower(_ value: ImportProgress) -> UInt64 {
+    return FfiConverterTypeImportProgress.lower(value)
+}
+
+
+
+
+
+
+/**
  * An open Observer store: the device's identity and its outbox. Safe to
  * share between threads.
  */
@@ -656,6 +869,15 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
     func formFields(formId: String, version: UInt32?, lang: String) throws  -> [FormField]
     
     /**
+     * Imports a photo, audio or video file as evidence: streamed (never
+     * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
+     * directory, once however often it is imported. Attach the returned
+     * reference to an observation; the original may then be deleted.
+     * Blocking; `progress` hears as it reads.
+     */
+    func importMedia(path: String, mime: String, progress: ImportProgress?) throws  -> AttachmentInput
+    
+    /**
      * Records matching `query`, in chain order (page with `after_seq`).
      */
     func list(query: ObservationQuery) throws  -> [Observation]
@@ -665,6 +887,11 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
      * every version, titles in `lang` (`kk`, `ru`, `en`).
      */
     func listForms(lang: String) throws  -> [FormSummary]
+    
+    /**
+     * The evidence files held, smallest first (the upload order).
+     */
+    func listMedia() throws  -> [MediaItem]
     
     /**
      * This device's public key (base64url).
@@ -861,6 +1088,25 @@ open func formFields(formId: String, version: UInt32?, lang: String)throws  -> [
 }
     
     /**
+     * Imports a photo, audio or video file as evidence: streamed (never
+     * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
+     * directory, once however often it is imported. Attach the returned
+     * reference to an observation; the original may then be deleted.
+     * Blocking; `progress` hears as it reads.
+     */
+open func importMedia(path: String, mime: String, progress: ImportProgress?)throws  -> AttachmentInput  {
+    return try  FfiConverterTypeAttachmentInput_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_import_media(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(path),
+        FfiConverterString.lower(mime),
+        FfiConverterOptionTypeImportProgress.lower(progress),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Records matching `query`, in chain order (page with `after_seq`).
      */
 open func list(query: ObservationQuery)throws  -> [Observation]  {
@@ -883,6 +1129,18 @@ open func listForms(lang: String)throws  -> [FormSummary]  {
     uniffi_observer_ffi_fn_method_observercore_list_forms(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(lang),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The evidence files held, smallest first (the upload order).
+     */
+open func listMedia()throws  -> [MediaItem]  {
+    return try  FfiConverterSequenceTypeMediaItem.lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_list_media(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1335,9 +1593,9 @@ public protocol SyncProgress: AnyObject, Sendable {
     
     /**
      * `sent` records sent so far in this sync, `delivered` of them proved
-     * delivered by a receipt.
+     * delivered by a receipt; `media_bytes` of evidence media sent so far.
      */
-    func onProgress(sent: UInt64, delivered: UInt64) 
+    func onProgress(sent: UInt64, delivered: UInt64, mediaBytes: UInt64) 
     
 }
 /**
@@ -1398,14 +1656,15 @@ open class SyncProgressImpl: SyncProgress, @unchecked Sendable {
     
     /**
      * `sent` records sent so far in this sync, `delivered` of them proved
-     * delivered by a receipt.
+     * delivered by a receipt; `media_bytes` of evidence media sent so far.
      */
-open func onProgress(sent: UInt64, delivered: UInt64)  {try! rustCall() {
+open func onProgress(sent: UInt64, delivered: UInt64, mediaBytes: UInt64)  {try! rustCall() {
         uniffiCallStatus in
     uniffi_observer_ffi_fn_method_syncprogress_on_progress(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(sent),
-        FfiConverterUInt64.lower(delivered),uniffiCallStatus
+        FfiConverterUInt64.lower(delivered),
+        FfiConverterUInt64.lower(mediaBytes),uniffiCallStatus
     )
 }
 }
@@ -1442,6 +1701,7 @@ fileprivate struct UniffiCallbackInterfaceSyncProgress {
             uniffiHandle: UInt64,
             sent: UInt64,
             delivered: UInt64,
+            mediaBytes: UInt64,
             uniffiOutReturn: UnsafeMutableRawPointer,
             uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
         ) in
@@ -1452,7 +1712,8 @@ fileprivate struct UniffiCallbackInterfaceSyncProgress {
                 }
                 return uniffiObj.onProgress(
                      sent: try FfiConverterUInt64.lift(sent),
-                     delivered: try FfiConverterUInt64.lift(delivered)
+                     delivered: try FfiConverterUInt64.lift(delivered),
+                     mediaBytes: try FfiConverterUInt64.lift(mediaBytes)
                 )
             }
 
@@ -2132,6 +2393,95 @@ public func FfiConverterTypeIntegrityReport_lower(_ value: IntegrityReport) -> R
 
 
 /**
+ * An evidence file the phone holds.
+ */
+public struct MediaItem: Equatable, Hashable {
+    /**
+     * SHA-256 (hex): what an observation's attachment names.
+     */
+    public var sha256: String
+    /**
+     * Size in bytes.
+     */
+    public var bytes: UInt64
+    /**
+     * MIME type.
+     */
+    public var mime: String
+    /**
+     * Whether the coordinator holds all of it, hash checked.
+     */
+    public var delivered: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * SHA-256 (hex): what an observation's attachment names.
+         */sha256: String, 
+        /**
+         * Size in bytes.
+         */bytes: UInt64, 
+        /**
+         * MIME type.
+         */mime: String, 
+        /**
+         * Whether the coordinator holds all of it, hash checked.
+         */delivered: Bool) {
+        self.sha256 = sha256
+        self.bytes = bytes
+        self.mime = mime
+        self.delivered = delivered
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MediaItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMediaItem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MediaItem {
+        return
+            try MediaItem(
+                sha256: FfiConverterString.read(from: &buf), 
+                bytes: FfiConverterUInt64.read(from: &buf), 
+                mime: FfiConverterString.read(from: &buf), 
+                delivered: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MediaItem, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.sha256, into: &buf)
+        FfiConverterUInt64.write(value.bytes, into: &buf)
+        FfiConverterString.write(value.mime, into: &buf)
+        FfiConverterBool.write(value.delivered, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMediaItem_lift(_ buf: RustBuffer) throws -> MediaItem {
+    return try FfiConverterTypeMediaItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMediaItem_lower(_ value: MediaItem) -> RustBuffer {
+    return FfiConverterTypeMediaItem.lower(value)
+}
+
+
+/**
  * An observation to save.
  */
 public struct NewObservation: Equatable, Hashable {
@@ -2676,6 +3026,18 @@ public struct SyncReport: Equatable, Hashable {
      * Server time minus device time, ms.
      */
     public var clockOffsetMs: Int64?
+    /**
+     * Media bytes sent in this sync (uploads resume where they stopped).
+     */
+    public var mediaBytesSent: UInt64
+    /**
+     * Media the coordinator now holds in full, hash checked.
+     */
+    public var mediaDelivered: UInt64
+    /**
+     * Media not sent and why (a damaged copy on this phone), one line each.
+     */
+    public var mediaFailed: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2688,12 +3050,24 @@ public struct SyncReport: Equatable, Hashable {
          */remaining: UInt64, 
         /**
          * Server time minus device time, ms.
-         */clockOffsetMs: Int64?) {
+         */clockOffsetMs: Int64?, 
+        /**
+         * Media bytes sent in this sync (uploads resume where they stopped).
+         */mediaBytesSent: UInt64, 
+        /**
+         * Media the coordinator now holds in full, hash checked.
+         */mediaDelivered: UInt64, 
+        /**
+         * Media not sent and why (a damaged copy on this phone), one line each.
+         */mediaFailed: [String]) {
         self.sent = sent
         self.delivered = delivered
         self.rejected = rejected
         self.remaining = remaining
         self.clockOffsetMs = clockOffsetMs
+        self.mediaBytesSent = mediaBytesSent
+        self.mediaDelivered = mediaDelivered
+        self.mediaFailed = mediaFailed
     }
 
     
@@ -2716,7 +3090,10 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 delivered: FfiConverterUInt64.read(from: &buf), 
                 rejected: FfiConverterSequenceTypeRejectedRecord.read(from: &buf), 
                 remaining: FfiConverterUInt64.read(from: &buf), 
-                clockOffsetMs: FfiConverterOptionInt64.read(from: &buf)
+                clockOffsetMs: FfiConverterOptionInt64.read(from: &buf), 
+                mediaBytesSent: FfiConverterUInt64.read(from: &buf), 
+                mediaDelivered: FfiConverterUInt64.read(from: &buf), 
+                mediaFailed: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -2726,6 +3103,9 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterSequenceTypeRejectedRecord.write(value.rejected, into: &buf)
         FfiConverterUInt64.write(value.remaining, into: &buf)
         FfiConverterOptionInt64.write(value.clockOffsetMs, into: &buf)
+        FfiConverterUInt64.write(value.mediaBytesSent, into: &buf)
+        FfiConverterUInt64.write(value.mediaDelivered, into: &buf)
+        FfiConverterSequenceString.write(value.mediaFailed, into: &buf)
     }
 }
 
@@ -3387,6 +3767,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeImportProgress: FfiConverterRustBuffer {
+    typealias SwiftType = ImportProgress?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeImportProgress.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeImportProgress.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeSyncProgress: FfiConverterRustBuffer {
     typealias SwiftType = SyncProgress?
 
@@ -3585,6 +3989,31 @@ fileprivate struct FfiConverterSequenceTypeFormSummary: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeMediaItem: FfiConverterRustBuffer {
+    typealias SwiftType = [MediaItem]
+
+    public static func write(_ value: [MediaItem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMediaItem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [MediaItem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [MediaItem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMediaItem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeObservation: FfiConverterRustBuffer {
     typealias SwiftType = [Observation]
 
@@ -3722,6 +4151,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_func_verify_record() != 48083) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_method_importprogress_on_progress() != 60597) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_method_observercore_counts() != 36879) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3737,10 +4169,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_form_fields() != 17628) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_method_observercore_import_media() != 41595) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_method_observercore_list() != 13715) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_list_forms() != 30813) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_observercore_list_media() != 16900) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_public_key() != 24025) {
@@ -3770,7 +4208,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_platformkeystore_destroy_key() != 37728) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_observer_ffi_checksum_method_syncprogress_on_progress() != 14373) {
+    if (uniffi_observer_ffi_checksum_method_syncprogress_on_progress() != 58522) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_constructor_observercore_open() != 50621) {
@@ -3780,6 +4218,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitImportProgress()
     uniffiCallbackInitPlatformKeyStore()
     uniffiCallbackInitSyncProgress()
     return InitializationResult.ok

@@ -171,6 +171,8 @@ pub struct RecordRow {
     pub sig: Vec<u8>,
     /// The check against its form, when the form was known.
     pub check: Option<FormCheck>,
+    /// Media it references that have not arrived complete (hash checked).
+    pub media_missing: u64,
 }
 
 /// Which records to read.
@@ -290,6 +292,18 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         filter: &RecordFilter,
         each: &mut dyn FnMut(RecordRow) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
+
+    /// The size a held record declares for media `sha256`; `None` if no
+    /// held record references it (then nobody may upload it).
+    fn expected_media(&self, sha256: &Sha256Digest) -> Result<Option<u64>, StorageError>;
+
+    /// Records that media `sha256` arrived complete, its hash checked.
+    fn media_complete(
+        &self,
+        sha256: &Sha256Digest,
+        bytes: u64,
+        now_ms: i64,
     ) -> Result<(), StorageError>;
 
     /// Overview numbers.

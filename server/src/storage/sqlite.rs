@@ -98,6 +98,25 @@ const MIGRATIONS: &[&str] = &[
         imported_at INTEGER NOT NULL
     ) WITHOUT ROWID;
 ",
+    // v3: which media each record references (filled at ingest, and here
+    // from the bodies already held), and which media arrived complete.
+    "
+    CREATE TABLE attachments (
+        record_id BLOB NOT NULL REFERENCES records(id),
+        sha256    TEXT NOT NULL,
+        bytes     INTEGER NOT NULL,
+        PRIMARY KEY (record_id, sha256)
+    ) WITHOUT ROWID;
+    CREATE INDEX attachments_by_sha256 ON attachments(sha256);
+    INSERT OR IGNORE INTO attachments (record_id, sha256, bytes)
+        SELECT r.id, json_extract(a.value, '$.sha256'), json_extract(a.value, '$.bytes')
+        FROM records r, json_each(CAST(r.body AS TEXT), '$.attachments') a;
+    CREATE TABLE media (
+        sha256       TEXT PRIMARY KEY,
+        bytes        INTEGER NOT NULL,
+        completed_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+",
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -344,6 +363,9 @@ impl Storage for SqliteStorage {
             let mut conflict = tx.prepare_cached(
                 "INSERT OR IGNORE INTO conflicts (id, device, seq, received_at, body, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
+            let mut attachment = tx.prepare_cached(
+                "INSERT OR IGNORE INTO attachments (record_id, sha256, bytes) VALUES (?1, ?2, ?3)",
+            )?;
             for (i, r) in records.iter().enumerate() {
                 let b = &r.body;
                 let check = checks.get(i).cloned().flatten();
@@ -401,6 +423,13 @@ impl Storage for SqliteStorage {
                     check.as_ref().map(|c| c.clean),
                     check.map(|c| c.json),
                 ])?;
+                for a in &b.attachments {
+                    attachment.execute(params![
+                        r.id.as_bytes(),
+                        a.sha256.to_string(),
+                        a.bytes as i64
+                    ])?;
+                }
                 outcomes.push(Outcome::Accepted { index });
             }
         }
@@ -488,7 +517,10 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         let conn = self.conn();
         let mut sql = String::from(
-            "SELECT log_index, id, device, seq, station, kind, captured_at, received_at, body, sig, form_clean, form_check FROM records WHERE 1",
+            "SELECT log_index, id, device, seq, station, kind, captured_at, received_at, body, sig, form_clean, form_check,
+                    (SELECT count(*) FROM attachments a WHERE a.record_id = records.id
+                         AND NOT EXISTS (SELECT 1 FROM media m WHERE m.sha256 = a.sha256))
+             FROM records WHERE 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(s) = &filter.station {
@@ -531,8 +563,31 @@ impl Storage for SqliteStorage {
                     (Some(clean), Some(json)) => Some(FormCheck { clean, json }),
                     _ => None,
                 },
+                media_missing: r.get::<_, i64>(12)? as u64,
             })?;
         }
+        Ok(())
+    }
+
+    fn expected_media(&self, sha256: &Sha256Digest) -> Result<Option<u64>, StorageError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT bytes FROM attachments WHERE sha256 = ?1 LIMIT 1")?
+            .query_row([sha256.to_string()], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|b| b as u64))
+    }
+
+    fn media_complete(
+        &self,
+        sha256: &Sha256Digest,
+        bytes: u64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO media (sha256, bytes, completed_at) VALUES (?1, ?2, ?3)",
+            params![sha256.to_string(), bytes as i64, now_ms],
+        )?;
         Ok(())
     }
 

@@ -212,6 +212,16 @@ impl Rng {
 
 impl FaultProxy {
     pub fn start(target: u16, min_cut: u64, max_cut: u64, seed: u64) -> Self {
+        Self::start_with(target, min_cut, max_cut, seed, false)
+    }
+
+    /// Like [`FaultProxy::start`], but every connection is cut on its way
+    /// up (phone to server): for uploads, whose answers are tiny.
+    pub fn upstream(target: u16, min_cut: u64, max_cut: u64, seed: u64) -> Self {
+        Self::start_with(target, min_cut, max_cut, seed, true)
+    }
+
+    fn start_with(target: u16, min_cut: u64, max_cut: u64, seed: u64, always_up: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(true));
@@ -238,7 +248,7 @@ impl FaultProxy {
                 } else {
                     u64::MAX
                 };
-                let up_first = rng.next() % 2 == 0;
+                let up_first = always_up || rng.next() % 2 == 0;
                 let (a, b) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
                 let (cuts3, cuts4, up2) = (cuts2.clone(), cuts2.clone(), up.clone());
                 std::thread::spawn(move || {

@@ -140,7 +140,7 @@ class ObserverCoreTest {
 
             val progress = CopyOnWriteArrayList<ULong>()
             val report = core.sync(object : SyncProgress {
-                override fun onProgress(sent: ULong, delivered: ULong) {
+                override fun onProgress(sent: ULong, delivered: ULong, mediaBytes: ULong) {
                     progress.add(delivered)
                 }
             })
@@ -282,6 +282,47 @@ class ObserverCoreTest {
         ObserverCore.open(dir, AesKeyStore()).use { core ->
             assertTrue("a new identity", core.deviceId() != oldDevice)
             assertEquals(0UL, core.counts().pending)
+        }
+    }
+
+    @Test
+    fun evidenceIsImportedWithProgressAttachedAndUploadedAfterItsRecord() {
+        ObserverCore.open(File(tmp, "phone").path, AesKeyStore()).use { core ->
+            core.enroll(server.code("KZ-ALA-0042"), null)
+            val video = File(tmp, "clip.mp4")
+            val bytes = ByteArray(3 * 1024 * 1024 + 11).also { SecureRandom().nextBytes(it) }
+            video.writeBytes(bytes)
+            val seen = CopyOnWriteArrayList<ULong>()
+            val ref = core.importMedia(video.path, "video/mp4", object : ImportProgress {
+                override fun onProgress(done: ULong, total: ULong) {
+                    assertEquals(bytes.size.toULong(), total)
+                    seen.add(done)
+                }
+            })
+            assertEquals(bytes.size.toULong(), seen.last())
+            val sha = java.security.MessageDigest.getInstance("SHA-256").digest(bytes).joinToString("") { "%02x".format(it) }
+            assertEquals(sha, ref.sha256)
+            video.delete()
+            core.save(
+                NewObservation(
+                    station = "KZ-ALA-0042", formId = "incident", formVersion = 1u, kind = "incident",
+                    payloadJson = """{"type": "ballot_stuffing", "time": "11:40"}""",
+                    attachments = listOf(ref), supersedes = null,
+                ),
+            )
+            assertEquals(listOf(false), core.listMedia().map { it.delivered })
+            val mediaSeen = CopyOnWriteArrayList<ULong>()
+            val report = core.sync(object : SyncProgress {
+                override fun onProgress(sent: ULong, delivered: ULong, mediaBytes: ULong) {
+                    mediaSeen.add(mediaBytes)
+                }
+            })
+            assertEquals(1UL, report.delivered)
+            assertEquals(1UL, report.mediaDelivered)
+            assertEquals(bytes.size.toULong(), report.mediaBytesSent)
+            assertEquals(bytes.size.toULong(), mediaSeen.last())
+            assertEquals(listOf(true), core.listMedia().map { it.delivered })
+            expect<ObserverException.InvalidInput> { core.importMedia(File(tmp, "gone.mp4").path, "video/mp4", null) }
         }
     }
 

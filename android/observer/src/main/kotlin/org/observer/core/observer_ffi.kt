@@ -650,6 +650,9 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceImportProgressMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`done`: Long,`total`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfacePlatformKeyStoreMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`secret`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -660,7 +663,26 @@ internal interface UniffiCallbackInterfacePlatformKeyStoreMethod2 : com.sun.jna.
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceSyncProgressMethod0 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`sent`: Long,`delivered`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`sent`: Long,`delivered`: Long,`mediaBytes`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onProgress")
+internal open class UniffiVTableCallbackInterfaceImportProgress(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onProgress`: UniffiCallbackInterfaceImportProgressMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onProgress`: UniffiCallbackInterfaceImportProgressMethod0? = null,
+    ): UniffiVTableCallbackInterfaceImportProgress(`uniffiFree`,`uniffiClone`,`onProgress`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceImportProgress) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onProgress` = other.`onProgress`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "wrap", "unwrap", "destroyKey")
 internal open class UniffiVTableCallbackInterfacePlatformKeyStore(
@@ -737,6 +759,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_func_verify_record(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_importprogress_on_progress(
+    ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_counts(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_device_id(
@@ -747,9 +771,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_form_fields(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_import_media(
+    ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_list(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_list_forms(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_list_media(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_public_key(
     ): Int
@@ -791,12 +819,21 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "observer_ffi"))
+        uniffiCallbackInterfaceImportProgress.register(this)
         uniffiCallbackInterfacePlatformKeyStore.register(this)
         uniffiCallbackInterfaceSyncProgress.register(this)
         
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_observer_ffi_fn_clone_importprogress(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_observer_ffi_fn_free_importprogress(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_observer_ffi_fn_init_callback_vtable_importprogress(`vtable`: UniffiVTableCallbackInterfaceImportProgress,
+    ): Unit
+    external fun uniffi_observer_ffi_fn_method_importprogress_on_progress(`ptr`: Long,`done`: Long,`total`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_observer_ffi_fn_clone_observercore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_observer_ffi_fn_free_observercore(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -815,9 +852,13 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_form_fields(`ptr`: Long,`formId`: RustBuffer.ByValue,`version`: RustBuffer.ByValue,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_import_media(`ptr`: Long,`path`: RustBuffer.ByValue,`mime`: RustBuffer.ByValue,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_list(`ptr`: Long,`query`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_list_forms(`ptr`: Long,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_list_media(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_public_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -849,7 +890,7 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_observer_ffi_fn_init_callback_vtable_syncprogress(`vtable`: UniffiVTableCallbackInterfaceSyncProgress,
     ): Unit
-    external fun uniffi_observer_ffi_fn_method_syncprogress_on_progress(`ptr`: Long,`sent`: Long,`delivered`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_observer_ffi_fn_method_syncprogress_on_progress(`ptr`: Long,`sent`: Long,`delivered`: Long,`mediaBytes`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_observer_ffi_fn_func_deliver_sealed_outbox(`dataDir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -985,6 +1026,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_func_verify_record() and 0xFFFF) != 48083) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_method_importprogress_on_progress() and 0xFFFF) != 60597) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_counts() and 0xFFFF) != 36879) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1000,10 +1044,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_form_fields() and 0xFFFF) != 17628) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_import_media() and 0xFFFF) != 41595) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_list() and 0xFFFF) != 13715) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_list_forms() and 0xFFFF) != 30813) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_list_media() and 0xFFFF) != 16900) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_public_key() and 0xFFFF) != 24025) {
@@ -1033,7 +1083,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_platformkeystore_destroy_key() and 0xFFFF) != 37728) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_observer_ffi_checksum_method_syncprogress_on_progress() and 0xFFFF) != 14373) {
+    if ((lib.uniffi_observer_ffi_checksum_method_syncprogress_on_progress() and 0xFFFF) != 58522) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_constructor_observercore_open() and 0xFFFF) != 50621) {
@@ -1518,6 +1568,331 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 
 
 /**
+ * Receives import progress: `done` of `total` bytes read.
+ */
+public interface ImportProgress {
+    
+    /**
+     * Called after each piece read (every 256 KiB).
+     */
+    fun `onProgress`(`done`: kotlin.ULong, `total`: kotlin.ULong)
+    
+    companion object
+}
+
+/**
+ * Receives import progress: `done` of `total` bytes read.
+ */
+open class ImportProgressImpl: Disposable, AutoCloseable, ImportProgress
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_observer_ffi_fn_free_importprogress(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_observer_ffi_fn_clone_importprogress(handle, status)
+        }
+    }
+
+    
+    /**
+     * Called after each piece read (every 256 KiB).
+     */override fun `onProgress`(`done`: kotlin.ULong, `total`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_importprogress_on_progress(
+        it,
+        
+        FfiConverterULong.lower(`done`),
+        FfiConverterULong.lower(`total`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceImportProgress {
+    internal object `onProgress`: UniffiCallbackInterfaceImportProgressMethod0 {
+        override fun callback(`uniffiHandle`: Long,`done`: Long,`total`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeImportProgress.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onProgress`(
+                    FfiConverterULong.lift(`done`),
+                    FfiConverterULong.lift(`total`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeImportProgress.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeImportProgress.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceImportProgress.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onProgress`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_observer_ffi_fn_init_callback_vtable_importprogress(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeImportProgress: FfiConverter<ImportProgress, Long> {
+    internal val handleMap = UniffiHandleMap<ImportProgress>()
+
+    override fun lower(value: ImportProgress): Long {
+        if (value is ImportProgressImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): ImportProgress {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ImportProgressImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): ImportProgress {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ImportProgress) = 8UL
+
+    override fun write(value: ImportProgress, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * An open Observer store: the device's identity and its outbox. Safe to
  * share between threads.
  */
@@ -1550,6 +1925,15 @@ public interface ObserverCoreInterface {
     fun `formFields`(`formId`: kotlin.String, `version`: kotlin.UInt?, `lang`: kotlin.String): List<FormField>
     
     /**
+     * Imports a photo, audio or video file as evidence: streamed (never
+     * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
+     * directory, once however often it is imported. Attach the returned
+     * reference to an observation; the original may then be deleted.
+     * Blocking; `progress` hears as it reads.
+     */
+    fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `progress`: ImportProgress?): AttachmentInput
+    
+    /**
      * Records matching `query`, in chain order (page with `after_seq`).
      */
     fun `list`(`query`: ObservationQuery): List<Observation>
@@ -1559,6 +1943,11 @@ public interface ObserverCoreInterface {
      * every version, titles in `lang` (`kk`, `ru`, `en`).
      */
     fun `listForms`(`lang`: kotlin.String): List<FormSummary>
+    
+    /**
+     * The evidence files held, smallest first (the upload order).
+     */
+    fun `listMedia`(): List<MediaItem>
     
     /**
      * This device's public key (base64url).
@@ -1799,6 +2188,30 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
 
     
     /**
+     * Imports a photo, audio or video file as evidence: streamed (never
+     * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
+     * directory, once however often it is imported. Attach the returned
+     * reference to an observation; the original may then be deleted.
+     * Blocking; `progress` hears as it reads.
+     */
+    @Throws(ObserverException::class)override fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `progress`: ImportProgress?): AttachmentInput {
+            return FfiConverterTypeAttachmentInput.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_import_media(
+        it,
+        
+        FfiConverterString.lower(`path`),
+        FfiConverterString.lower(`mime`),
+        FfiConverterOptionalTypeImportProgress.lower(`progress`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Records matching `query`, in chain order (page with `after_seq`).
      */
     @Throws(ObserverException::class)override fun `list`(`query`: ObservationQuery): List<Observation> {
@@ -1828,6 +2241,23 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
         it,
         
         FfiConverterString.lower(`lang`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The evidence files held, smallest first (the upload order).
+     */
+    @Throws(ObserverException::class)override fun `listMedia`(): List<MediaItem> {
+            return FfiConverterSequenceTypeMediaItem.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_list_media(
+        it,
+        _status)
 }
     }
     )
@@ -2546,9 +2976,9 @@ public interface SyncProgress {
     
     /**
      * `sent` records sent so far in this sync, `delivered` of them proved
-     * delivered by a receipt.
+     * delivered by a receipt; `media_bytes` of evidence media sent so far.
      */
-    fun `onProgress`(`sent`: kotlin.ULong, `delivered`: kotlin.ULong)
+    fun `onProgress`(`sent`: kotlin.ULong, `delivered`: kotlin.ULong, `mediaBytes`: kotlin.ULong)
     
     companion object
 }
@@ -2660,8 +3090,8 @@ open class SyncProgressImpl: Disposable, AutoCloseable, SyncProgress
     
     /**
      * `sent` records sent so far in this sync, `delivered` of them proved
-     * delivered by a receipt.
-     */override fun `onProgress`(`sent`: kotlin.ULong, `delivered`: kotlin.ULong)
+     * delivered by a receipt; `media_bytes` of evidence media sent so far.
+     */override fun `onProgress`(`sent`: kotlin.ULong, `delivered`: kotlin.ULong, `mediaBytes`: kotlin.ULong)
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
@@ -2669,7 +3099,8 @@ open class SyncProgressImpl: Disposable, AutoCloseable, SyncProgress
         it,
         
         FfiConverterULong.lower(`sent`),
-        FfiConverterULong.lower(`delivered`),_status)
+        FfiConverterULong.lower(`delivered`),
+        FfiConverterULong.lower(`mediaBytes`),_status)
 }
     }
     
@@ -2694,12 +3125,13 @@ open class SyncProgressImpl: Disposable, AutoCloseable, SyncProgress
 // Put the implementation in an object so we don't pollute the top-level namespace
 internal object uniffiCallbackInterfaceSyncProgress {
     internal object `onProgress`: UniffiCallbackInterfaceSyncProgressMethod0 {
-        override fun callback(`uniffiHandle`: Long,`sent`: Long,`delivered`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+        override fun callback(`uniffiHandle`: Long,`sent`: Long,`delivered`: Long,`mediaBytes`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeSyncProgress.handleMap.get(uniffiHandle)
             val makeCall = { ->
                 uniffiObj.`onProgress`(
                     FfiConverterULong.lift(`sent`),
                     FfiConverterULong.lift(`delivered`),
+                    FfiConverterULong.lift(`mediaBytes`),
                 )
             }
             val writeReturn = { _: Unit -> Unit }
@@ -3222,6 +3654,69 @@ public object FfiConverterTypeIntegrityReport: FfiConverterRustBuffer<IntegrityR
 
 
 /**
+ * An evidence file the phone holds.
+ */
+data class MediaItem (
+    /**
+     * SHA-256 (hex): what an observation's attachment names.
+     */
+    var `sha256`: kotlin.String
+    , 
+    /**
+     * Size in bytes.
+     */
+    var `bytes`: kotlin.ULong
+    , 
+    /**
+     * MIME type.
+     */
+    var `mime`: kotlin.String
+    , 
+    /**
+     * Whether the coordinator holds all of it, hash checked.
+     */
+    var `delivered`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMediaItem: FfiConverterRustBuffer<MediaItem> {
+    override fun read(buf: ByteBuffer): MediaItem {
+        return MediaItem(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: MediaItem) = (
+            FfiConverterString.allocationSize(value.`sha256`) +
+            FfiConverterULong.allocationSize(value.`bytes`) +
+            FfiConverterString.allocationSize(value.`mime`) +
+            FfiConverterBoolean.allocationSize(value.`delivered`)
+    )
+
+    override fun write(value: MediaItem, buf: ByteBuffer) {
+            FfiConverterString.write(value.`sha256`, buf)
+            FfiConverterULong.write(value.`bytes`, buf)
+            FfiConverterString.write(value.`mime`, buf)
+            FfiConverterBoolean.write(value.`delivered`, buf)
+    }
+}
+
+
+
+/**
  * An observation to save.
  */
 data class NewObservation (
@@ -3645,6 +4140,21 @@ data class SyncReport (
      * Server time minus device time, ms.
      */
     var `clockOffsetMs`: kotlin.Long?
+    , 
+    /**
+     * Media bytes sent in this sync (uploads resume where they stopped).
+     */
+    var `mediaBytesSent`: kotlin.ULong
+    , 
+    /**
+     * Media the coordinator now holds in full, hash checked.
+     */
+    var `mediaDelivered`: kotlin.ULong
+    , 
+    /**
+     * Media not sent and why (a damaged copy on this phone), one line each.
+     */
+    var `mediaFailed`: List<kotlin.String>
     
 ){
     
@@ -3666,6 +4176,9 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterSequenceTypeRejectedRecord.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalLong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -3674,7 +4187,10 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.allocationSize(value.`delivered`) +
             FfiConverterSequenceTypeRejectedRecord.allocationSize(value.`rejected`) +
             FfiConverterULong.allocationSize(value.`remaining`) +
-            FfiConverterOptionalLong.allocationSize(value.`clockOffsetMs`)
+            FfiConverterOptionalLong.allocationSize(value.`clockOffsetMs`) +
+            FfiConverterULong.allocationSize(value.`mediaBytesSent`) +
+            FfiConverterULong.allocationSize(value.`mediaDelivered`) +
+            FfiConverterSequenceString.allocationSize(value.`mediaFailed`)
     )
 
     override fun write(value: SyncReport, buf: ByteBuffer) {
@@ -3683,6 +4199,9 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterSequenceTypeRejectedRecord.write(value.`rejected`, buf)
             FfiConverterULong.write(value.`remaining`, buf)
             FfiConverterOptionalLong.write(value.`clockOffsetMs`, buf)
+            FfiConverterULong.write(value.`mediaBytesSent`, buf)
+            FfiConverterULong.write(value.`mediaDelivered`, buf)
+            FfiConverterSequenceString.write(value.`mediaFailed`, buf)
     }
 }
 
@@ -4264,6 +4783,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeImportProgress: FfiConverterRustBuffer<ImportProgress?> {
+    override fun read(buf: ByteBuffer): ImportProgress? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeImportProgress.read(buf)
+    }
+
+    override fun allocationSize(value: ImportProgress?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeImportProgress.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ImportProgress?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeImportProgress.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeSyncProgress: FfiConverterRustBuffer<SyncProgress?> {
     override fun read(buf: ByteBuffer): SyncProgress? {
         if (buf.get().toInt() == 0) {
@@ -4486,6 +5037,34 @@ public object FfiConverterSequenceTypeFormSummary: FfiConverterRustBuffer<List<F
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeFormSummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeMediaItem: FfiConverterRustBuffer<List<MediaItem>> {
+    override fun read(buf: ByteBuffer): List<MediaItem> {
+        val len = buf.getInt()
+        return List<MediaItem>(len) {
+            FfiConverterTypeMediaItem.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<MediaItem>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMediaItem.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<MediaItem>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMediaItem.write(it, buf)
         }
     }
 }

@@ -1,0 +1,270 @@
+//! Evidence media end to end: a real server process on loopback, a phone on
+//! the real core, a proxy that cuts the link.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use observer_core::record::NewRecord;
+use observer_core::store::Store;
+use observer_core::sync::{sync, sync_with_retry, Backoff, SyncOptions};
+use support::*;
+
+const MIB: usize = 1024 * 1024;
+
+/// Deterministic, incompressible-looking bytes.
+fn clip(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Imports `data` as a video and saves an incident record that references it.
+fn record_with_clip(
+    p: &Store,
+    dir: &std::path::Path,
+    data: &[u8],
+) -> observer_core::store::ImportedMedia {
+    let path = dir.join("clip.mp4");
+    std::fs::write(&path, data).unwrap();
+    let m = p.import_media(&path, "video/mp4", None).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    p.save(
+        NewRecord::builder("KZ-0001", "incident", 1, "incident")
+            .payload(serde_json::json!({"type": "ballot_stuffing", "time": "11:40"}))
+            .attachment(m.sha256.to_string(), m.bytes, m.mime.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    m
+}
+
+fn json(r: reqwest::blocking::Response) -> serde_json::Value {
+    serde_json::from_slice(&r.bytes().unwrap()).unwrap()
+}
+
+fn export_line(server: &Server) -> serde_json::Value {
+    let export = server.cli(&["export", "--format", "ndjson"]);
+    serde_json::from_str(export.lines().next().expect("one record")).unwrap()
+}
+
+#[test]
+fn a_200_mib_clip_survives_a_link_cut_again_and_again_and_arrives_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let proxy = FaultProxy::upstream(server.port, 2 * MIB as u64, 20 * MIB as u64, 0xc11f);
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let mut e = p.enrollment().unwrap();
+    e.url = format!("https://127.0.0.1:{}", proxy.port);
+    p.set_enrollment(&e).unwrap();
+    let data = clip(200 * MIB, 7);
+    let m = record_with_clip(&p, dir.path(), &data);
+
+    let backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(5));
+    let opts = SyncOptions {
+        timeout: Duration::from_secs(60),
+        ..SyncOptions::default()
+    };
+    let mut attempts = 0;
+    let mut sent = 0;
+    loop {
+        attempts += 1;
+        assert!(attempts < 200, "the upload never completed");
+        match sync(&p, &opts) {
+            Ok(s) => {
+                sent += s.media_bytes_sent;
+                if s.media_delivered == 1 {
+                    break;
+                }
+            }
+            Err(e) => {
+                assert!(e.is_retryable(), "{e}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    let cuts = proxy.cuts.load(Ordering::Relaxed);
+    let up = proxy.bytes_up.load(Ordering::Relaxed);
+    eprintln!(
+        "{attempts} syncs, {cuts} cuts, {up} bytes up for a {} byte clip (acknowledged: {sent})",
+        data.len()
+    );
+    assert!(
+        cuts >= 10,
+        "the link must really be cut at least ten times ({cuts})"
+    );
+    assert!(
+        (up as f64) <= 1.2 * data.len() as f64,
+        "each resume starts where the server stopped: {up} bytes went up for {}",
+        data.len()
+    );
+    let stored = dir
+        .path()
+        .join("server/media")
+        .join(&m.sha256.to_string()[..2])
+        .join(m.sha256.to_string());
+    let held = std::fs::read(&stored).unwrap();
+    assert!(held == data, "the server holds exactly the clip");
+    assert_eq!(observer_core::record::Sha256Digest::of(&held), m.sha256);
+    assert!(p.media().unwrap()[0].delivered);
+    assert_eq!(export_line(&server)["media_missing"], 0);
+    // Nothing left to send.
+    let again = sync_with_retry(&p, &opts, &backoff, 50).unwrap();
+    assert_eq!((again.media_bytes_sent, again.media_delivered), (0, 0));
+}
+
+#[test]
+fn a_damaged_copy_on_the_phone_is_reported_and_never_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let m = record_with_clip(&p, dir.path(), &clip(3 * MIB, 1));
+    let media_dir = dir.path().join("phone/media");
+    let file = std::fs::read_dir(&media_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[2 * MIB] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+
+    let s = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!(s.accepted, 1, "the record itself is delivered");
+    assert_eq!(s.media_delivered, 0);
+    assert_eq!(s.media_failed.len(), 1);
+    assert_eq!(s.media_failed[0].0, m.sha256);
+    assert!(
+        s.media_failed[0].1.contains("damaged"),
+        "{}",
+        s.media_failed[0].1
+    );
+    assert!(!p.media().unwrap()[0].delivered);
+    let line = export_line(&server);
+    assert_eq!(
+        line["media_missing"], 1,
+        "the coordinator sees the media never arrived"
+    );
+    assert!(!dir
+        .path()
+        .join("server/media")
+        .join(&m.sha256.to_string()[..2])
+        .join(m.sha256.to_string())
+        .exists());
+}
+
+#[test]
+fn a_flipped_byte_on_the_server_is_found_by_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let m = record_with_clip(&p, dir.path(), &clip(MIB + 17, 2));
+    let s = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!(s.media_delivered, 1);
+    assert!(server
+        .cli(&["media", "verify"])
+        .contains("1 media files intact"));
+
+    let stored = dir
+        .path()
+        .join("server/media")
+        .join(&m.sha256.to_string()[..2])
+        .join(m.sha256.to_string());
+    let mut bytes = std::fs::read(&stored).unwrap();
+    bytes[1000] ^= 0x01;
+    std::fs::write(&stored, &bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_observer-server"))
+        .arg("--data")
+        .arg(dir.path().join("server"))
+        .args(["media", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "verification fails on an altered file"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&m.sha256.to_string()) && text.contains("ALTERED"),
+        "{text}"
+    );
+}
+
+#[test]
+fn media_uploads_refuse_what_no_record_names_and_bytes_that_do_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    install_crypto();
+    let client = reqwest::blocking::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let sha = observer_core::record::Sha256Digest::of(b"nobody named me");
+    let url = format!("{}/v1/media/{sha}", server.url());
+    let r = client.get(&url).send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = client
+        .put(format!("{url}?offset=0"))
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = client
+        .get(format!("{}/v1/media/not-a-hash", server.url()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
+    // A record names 10 bytes (the phone does not hold them: only the
+    // reference travels); a wrong offset, too many bytes and the wrong bytes
+    // are each refused, and the right bytes, in two pieces, complete it.
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let data = b"0123456789";
+    let sha = observer_core::record::Sha256Digest::of(data);
+    p.save(
+        NewRecord::builder("KZ-0001", "incident", 1, "incident")
+            .payload(serde_json::json!({"type": "ballot_stuffing", "time": "11:40"}))
+            .attachment(sha.to_string(), 10, "image/jpeg")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 1);
+    assert_eq!(export_line(&server)["media_missing"], 1);
+    let url = format!("{}/v1/media/{sha}", server.url());
+    let put = |offset: u64, body: &[u8]| {
+        let r = client
+            .put(format!("{url}?offset={offset}"))
+            .body(body.to_vec())
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, json(r))
+    };
+    let (status, body) = put(5, b"56789");
+    assert_eq!((status, &body["error"]), (409, &"offset_mismatch".into()));
+    assert_eq!(body["received"], 0);
+    assert_eq!(
+        put(0, b"0123456789X").0,
+        400,
+        "more than the record declares"
+    );
+    let (status, body) = put(0, b"9876543210");
+    assert_eq!((status, &body["error"]), (422, &"hash_mismatch".into()));
+    let state = json(client.get(&url).send().unwrap());
+    assert_eq!(state["received"], 0, "wrong bytes are discarded");
+    assert_eq!(put(0, b"0123").1["received"], 4);
+    let (status, body) = put(4, b"456789");
+    assert_eq!((status, &body["complete"]), (200, &true.into()));
+    assert_eq!(export_line(&server)["media_missing"], 0);
+}

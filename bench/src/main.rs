@@ -9,6 +9,7 @@
 mod core_bench;
 mod ffi_bench;
 mod forms_bench;
+mod media_bench;
 mod report;
 mod sample;
 mod server_bench;
@@ -66,6 +67,26 @@ enum Which {
     /// Library size and one save from Kotlin against the same from Rust
     /// (run through bench/ffi.sh, which compiles the Kotlin side).
     Ffi(FfiArgs),
+    /// Importing and uploading evidence media: throughput against raw
+    /// SHA-256 + ChaCha20-Poly1305, the phone's peak memory, goodput with
+    /// and without a link that drops.
+    Media {
+        /// Size of the file, MiB.
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+    },
+    /// The phone side of `media`, run as a child process.
+    #[command(hide = true)]
+    MediaPhone {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        via_port: Option<u16>,
+    },
     /// A panic wipe of a large store against removing the same files.
     Wipe {
         /// Records in the store.
@@ -119,6 +140,17 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             println!("{text}");
             report::write_section(&cli.doc, "core", &text)?;
         }
+        Which::Media { mib } => {
+            let text = media_bench::run(&cli.scratch, mib, &command)?;
+            println!("{text}");
+            report::write_section(&cli.doc, "media", &text)?;
+        }
+        Which::MediaPhone {
+            dir,
+            file,
+            code,
+            via_port,
+        } => media_bench::phone(&dir, &file, &code, via_port)?,
         Which::Wipe { records, rounds } => {
             let text = wipe_bench::run(&cli.scratch, records, rounds, &command)?;
             println!("{text}");

@@ -81,7 +81,7 @@ pub trait SyncProgress: Send + Sync {
 /// Receives import progress: `done` of `total` bytes read.
 #[uniffi::export(with_foreign)]
 pub trait ImportProgress: Send + Sync {
-    /// Called after each piece read (every 256 KiB).
+    /// Called about once a MiB read, and at the end.
     fn on_progress(&self, done: u64, total: u64);
 }
 

@@ -106,30 +106,24 @@ impl DataKey {
         Ok(out)
     }
 
-    /// Seals `plaintext` bound to `context`, appending `nonce || ct || tag`
-    /// to `out` (no allocation beyond `out`'s growth: for media chunks).
-    pub(crate) fn seal_into(
-        &self,
-        context: &[u8],
-        plaintext: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), Unavailable> {
-        let mut nonce = [0u8; NONCE_LEN];
+    /// Seals in place: `buf` is `room for the nonce || plaintext || room for
+    /// the tag` and becomes `nonce || ciphertext || tag` (media chunks, with
+    /// no copy).
+    pub(crate) fn seal_in_buffer(&self, context: &[u8], buf: &mut [u8]) -> Result<(), Unavailable> {
+        if buf.len() < OVERHEAD {
+            return Err(Unavailable);
+        }
+        let (nonce_room, rest) = buf.split_at_mut(NONCE_LEN);
         SystemRandom::new()
-            .fill(&mut nonce)
+            .fill(nonce_room)
             .map_err(|_| Unavailable)?;
-        out.extend_from_slice(&nonce);
-        let start = out.len();
-        out.extend_from_slice(plaintext);
+        let nonce = Nonce::try_assume_unique_for_key(nonce_room).map_err(|_| Unavailable)?;
+        let (plain, tag_room) = rest.split_at_mut(rest.len() - 16);
         let tag = self
             .aead
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context),
-                &mut out[start..],
-            )
+            .seal_in_place_separate_tag(nonce, Aad::from(context), plain)
             .map_err(|_| Unavailable)?;
-        out.extend_from_slice(tag.as_ref());
+        tag_room.copy_from_slice(tag.as_ref());
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 pub mod coordinator;
 pub mod dashboard;
 pub mod demo;
+pub mod fault_proxy;
 pub mod http;
 pub mod media;
 pub mod serve;

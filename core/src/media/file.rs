@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use ring::digest::{Context, SHA256};
 
 use super::{MediaError, CHUNK};
-use crate::at_rest::{DataKey, OVERHEAD};
+use crate::at_rest::{DataKey, NONCE_AT, OVERHEAD};
 use crate::record::Sha256Digest;
 
 const MAGIC: &[u8; 8] = b"OBSMED1\n";
@@ -28,16 +28,48 @@ fn context(file_id: &[u8; FILE_ID_LEN], index: u64, last: bool) -> [u8; 46] {
 }
 
 /// Streams plaintext into an encrypted media file, hashing it on the way.
+///
+/// Plaintext is read straight into the buffer it is sealed in (after room
+/// for the nonce), hashed there, sealed in place and written: one copy from
+/// the source, none after. Two buffers alternate so that a full chunk is
+/// sealed only once the next read shows whether it is the last.
 pub(crate) struct MediaWriter<'k> {
-    file: File,
+    file: std::io::BufWriter<File>,
     path: PathBuf,
     key: &'k DataKey,
     file_id: [u8; FILE_ID_LEN],
     index: u64,
-    pending: Vec<u8>,
-    sealed: Vec<u8>,
-    hasher: Context,
     size: u64,
+}
+
+/// A chunk buffer: `nonce || plaintext (len) || room for the tag`.
+struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Chunk {
+    fn new() -> Self {
+        Self {
+            buf: vec![0u8; CHUNK + OVERHEAD],
+            len: 0,
+        }
+    }
+
+    /// Fills the plaintext part from `src` until full or at its end.
+    fn fill(&mut self, src: &mut dyn Read) -> std::io::Result<()> {
+        self.len = 0;
+        while self.len < CHUNK {
+            let at = NONCE_AT + self.len;
+            match src.read(&mut self.buf[at..NONCE_AT + CHUNK]) {
+                Ok(0) => break,
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<'k> MediaWriter<'k> {
@@ -47,11 +79,12 @@ impl<'k> MediaWriter<'k> {
         key: &'k DataKey,
         file_id: [u8; FILE_ID_LEN],
     ) -> Result<Self, MediaError> {
-        let mut file = File::options()
+        let file = File::options()
             .write(true)
             .create_new(true)
             .open(&path)
             .map_err(|e| MediaError::write(path.clone(), e))?;
+        let mut file = std::io::BufWriter::with_capacity(256 * 1024, file);
         let mut header = MAGIC.to_vec();
         header.extend_from_slice(&file_id);
         file.write_all(&header)
@@ -62,55 +95,106 @@ impl<'k> MediaWriter<'k> {
             key,
             file_id,
             index: 0,
-            pending: Vec::with_capacity(2 * CHUNK),
-            sealed: Vec::with_capacity(CHUNK + OVERHEAD),
-            hasher: Context::new(&SHA256),
             size: 0,
         })
     }
 
-    fn seal_chunk(&mut self, len: usize, last: bool) -> Result<(), MediaError> {
-        self.sealed.clear();
+    fn seal(&mut self, chunk: &mut Chunk, last: bool) -> Result<(), MediaError> {
+        let len = chunk.len;
         self.key
-            .seal_into(
+            .seal_in_buffer(
                 &context(&self.file_id, self.index, last),
-                &self.pending[..len],
-                &mut self.sealed,
+                &mut chunk.buf[..len + OVERHEAD],
             )
             .map_err(|_| MediaError::Store(crate::store::StoreError::NoRandomness))?;
         self.file
-            .write_all(&self.sealed)
+            .write_all(&chunk.buf[..len + OVERHEAD])
             .map_err(|e| MediaError::write(self.path.clone(), e))?;
-        self.pending.drain(..len);
         self.index += 1;
         Ok(())
     }
 
-    /// Appends plaintext. A full chunk is sealed only once more data
-    /// follows it, so the last chunk is always known to be the last.
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), MediaError> {
-        self.hasher.update(data);
-        self.size += data.len() as u64;
-        self.pending.extend_from_slice(data);
-        while self.pending.len() > CHUNK {
-            self.seal_chunk(CHUNK, false)?;
+    /// Reads all of `src` into the file; `read_err` turns a read failure
+    /// into the caller's error, `progress` hears the bytes read so far (and
+    /// may stop the import with an error).
+    ///
+    /// Two threads, so a phone's second core is used: one reads each chunk
+    /// and hashes it, the other seals and writes the previous one. Four
+    /// chunk buffers circulate between them (256 KiB in all), so memory
+    /// stays flat whatever the file's size.
+    pub(crate) fn import(
+        mut self,
+        src: &mut (dyn Read + Send),
+        read_err: &(dyn Fn(std::io::Error) -> MediaError + Sync),
+        progress: &mut dyn FnMut(u64) -> Result<(), MediaError>,
+    ) -> Result<(Sha256Digest, u64), MediaError> {
+        use std::sync::mpsc::sync_channel;
+        let (full_tx, full_rx) = sync_channel::<Result<(Chunk, bool), MediaError>>(2);
+        let (empty_tx, empty_rx) = sync_channel::<Chunk>(4);
+        for _ in 0..4 {
+            empty_tx.send(Chunk::new()).expect("room for four");
         }
-        Ok(())
-    }
-
-    /// Seals the last chunk, syncs the file, returns its SHA-256 and size.
-    pub(crate) fn finish(mut self) -> Result<(Sha256Digest, u64), MediaError> {
-        let len = self.pending.len();
-        self.seal_chunk(len, true)?;
-        self.file
-            .sync_all()
+        let digest = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || {
+                let mut hasher = Context::new(&SHA256);
+                let next_empty = || empty_rx.recv().ok();
+                let Some(mut cur) = next_empty() else {
+                    return None;
+                };
+                if let Err(e) = cur.fill(src) {
+                    let _ = full_tx.send(Err(read_err(e)));
+                    return None;
+                }
+                loop {
+                    hasher.update(&cur.buf[NONCE_AT..NONCE_AT + cur.len]);
+                    if cur.len < CHUNK {
+                        let _ = full_tx.send(Ok((cur, true)));
+                        break;
+                    }
+                    let Some(mut next) = next_empty() else {
+                        return None;
+                    };
+                    if let Err(e) = next.fill(src) {
+                        let _ = full_tx.send(Err(read_err(e)));
+                        return None;
+                    }
+                    let last = next.len == 0;
+                    if full_tx.send(Ok((cur, last))).is_err() || last {
+                        break;
+                    }
+                    cur = next;
+                }
+                Some(hasher.finish())
+            });
+            let written = (|| -> Result<(), MediaError> {
+                while let Ok(item) = full_rx.recv() {
+                    let (mut chunk, last) = item?;
+                    self.size += chunk.len as u64;
+                    progress(self.size)?;
+                    self.seal(&mut chunk, last)?;
+                    let _ = empty_tx.send(chunk);
+                    if last {
+                        return Ok(());
+                    }
+                }
+                Err(read_err(std::io::Error::other(
+                    "the reading thread stopped",
+                )))
+            })();
+            // Unblock the reader if the writer stopped early.
+            drop(full_rx);
+            drop(empty_tx);
+            let digest = reader.join().expect("the reading thread does not panic");
+            written.map(|()| digest)
+        })?;
+        let digest = digest.ok_or_else(|| read_err(std::io::Error::other("read stopped")))?;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| MediaError::write(self.path.clone(), e.into_error()))?;
+        file.sync_all()
             .map_err(|e| MediaError::write(self.path.clone(), e))?;
-        let digest: [u8; 32] = self
-            .hasher
-            .finish()
-            .as_ref()
-            .try_into()
-            .expect("SHA-256 is 32 bytes");
+        let digest: [u8; 32] = digest.as_ref().try_into().expect("SHA-256 is 32 bytes");
         Ok((Sha256Digest::from_bytes(digest), self.size))
     }
 }
@@ -156,6 +240,7 @@ impl<'k> MediaReader<'k> {
     }
 
     /// Positions the reader at plaintext byte `offset`.
+    #[cfg_attr(not(feature = "sync"), allow(dead_code))]
     pub(crate) fn seek(&mut self, offset: u64) -> Result<(), MediaError> {
         let offset = offset.min(self.size);
         self.index = offset / CHUNK as u64;
@@ -199,8 +284,7 @@ impl<'k> MediaReader<'k> {
             })?;
         let n = plain.len();
         // nonce is first; the plaintext sits right after it.
-        let at = crate::at_rest::NONCE_AT;
-        self.plain = at..at + n;
+        self.plain = NONCE_AT..NONCE_AT + n;
         self.index += 1;
         Ok(())
     }

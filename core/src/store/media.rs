@@ -1,7 +1,6 @@
 //! Evidence media in the store: import (streamed, hashed, encrypted,
 //! stored once), listing, reading back for upload, delivery state.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -100,7 +99,8 @@ impl Store {
     /// whole in memory; up to 2 GiB), hashed with SHA-256 while read, and
     /// written encrypted into the store's `media/` directory. The app may
     /// delete the original afterwards. The same bytes imported twice are
-    /// stored once. `progress` hears `(bytes read, file size)`.
+    /// stored once. `progress` hears `(bytes read, file size)` about once a
+    /// MiB and at the end.
     ///
     /// On any error nothing is stored: the partial copy is removed.
     ///
@@ -152,29 +152,26 @@ impl Store {
             .map_err(|_| MediaError::Store(StoreError::NoRandomness))?;
         let name = hex::encode(file_id);
         let tmp = dir.join(format!(".import-{name}"));
-        let result = (|| {
-            let mut w = MediaWriter::create(tmp.clone(), &self.vault, file_id)?;
-            let mut buf = vec![0u8; 256 * 1024];
-            let mut done = 0u64;
-            loop {
-                let n = src.read(&mut buf).map_err(unreadable)?;
-                if n == 0 {
-                    break;
-                }
-                done += n as u64;
+        let mut reported = 0u64;
+        let result = MediaWriter::create(tmp.clone(), &self.vault, file_id).and_then(|w| {
+            w.import(&mut src, &unreadable, &mut |done| {
                 if done > MAX_MEDIA_BYTES {
                     return Err(MediaError::TooLarge {
                         bytes: done,
                         limit: MAX_MEDIA_BYTES,
                     });
                 }
-                w.write(&buf[..n])?;
+                // About once a MiB (and at the end): an app's callback may
+                // cross a language boundary.
                 if let Some(p) = progress {
-                    p(done, total.max(done));
+                    if done - reported >= 1 << 20 || done >= total {
+                        reported = done;
+                        p(done, total.max(done));
+                    }
                 }
-            }
-            w.finish()
-        })();
+                Ok(())
+            })
+        });
         let (sha256, bytes) = match result {
             Ok(v) => v,
             Err(e) => {

@@ -138,9 +138,7 @@ impl<'k> MediaWriter<'k> {
             let reader = scope.spawn(move || {
                 let mut hasher = Context::new(&SHA256);
                 let next_empty = || empty_rx.recv().ok();
-                let Some(mut cur) = next_empty() else {
-                    return None;
-                };
+                let mut cur = next_empty()?;
                 if let Err(e) = cur.fill(src) {
                     let _ = full_tx.send(Err(read_err(e)));
                     return None;
@@ -151,9 +149,7 @@ impl<'k> MediaWriter<'k> {
                         let _ = full_tx.send(Ok((cur, true)));
                         break;
                     }
-                    let Some(mut next) = next_empty() else {
-                        return None;
-                    };
+                    let mut next = next_empty()?;
                     if let Err(e) = next.fill(src) {
                         let _ = full_tx.send(Err(read_err(e)));
                         return None;

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use observer_core::identity::FileKeyStore;
+use observer_core::media::PhotoTags;
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::NewRecord;
 use observer_core::store::Store;
@@ -111,7 +112,7 @@ pub fn phone(dir: &Path, file: &Path, code: &str, via_port: Option<u16>) -> Resu
         store.set_enrollment(&e)?;
     }
     let t0 = Instant::now();
-    let m = store.import_media(file, "video/mp4", None)?;
+    let m = store.import_media(file, "video/mp4", PhotoTags::Remove, None)?;
     let import_s = t0.elapsed().as_secs_f64();
     store.save(
         NewRecord::builder("KZ-0001", "incident", 1, "incident")

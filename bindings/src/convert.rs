@@ -5,12 +5,61 @@ use observer_core::store::{
 };
 use observer_core::sync::SyncSummary;
 
-/// A media reference: SHA-256 (hex), size and MIME type.
+/// A media reference: SHA-256 (hex), size and MIME type, and what the
+/// observer declares about the file.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct AttachmentInput {
     pub sha256: String,
     pub bytes: u64,
     pub mime: String,
+    #[uniffi(default = None)]
+    pub meta: Option<MediaMetaInput>,
+}
+
+/// Whether the people shown agreed to be recorded.
+#[derive(Debug, Clone, Copy, uniffi::Enum)]
+pub enum ConsentInput {
+    Given,
+    Refused,
+    NotAsked,
+    NobodyShown,
+}
+
+/// What the observer declares about a photo, audio or video: consent,
+/// what can be seen, where it was taken from (the area the commission
+/// chair set), a note. Signed with the observation.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct MediaMetaInput {
+    pub consent: ConsentInput,
+    pub faces_visible: bool,
+    pub ballots_visible: bool,
+    pub voter_list_visible: bool,
+    #[uniffi(default = None)]
+    pub taken_from: Option<String>,
+    #[uniffi(default = None)]
+    pub note: Option<String>,
+    #[uniffi(default = false)]
+    pub location_kept: bool,
+}
+
+impl From<MediaMetaInput> for observer_core::record::MediaMeta {
+    fn from(m: MediaMetaInput) -> Self {
+        use observer_core::record::Consent;
+        Self {
+            consent: match m.consent {
+                ConsentInput::Given => Consent::Given,
+                ConsentInput::Refused => Consent::Refused,
+                ConsentInput::NotAsked => Consent::NotAsked,
+                ConsentInput::NobodyShown => Consent::NobodyShown,
+            },
+            faces_visible: m.faces_visible,
+            ballots_visible: m.ballots_visible,
+            voter_list_visible: m.voter_list_visible,
+            taken_from: m.taken_from,
+            note: m.note,
+            location_kept: m.location_kept,
+        }
+    }
 }
 
 /// An observation to save.

@@ -101,7 +101,8 @@ impl From<MediaError> for ObserverError {
         match e {
             MediaError::Unreadable { .. }
             | MediaError::TooLarge { .. }
-            | MediaError::BadMime(_) => ObserverError::InvalidInput { message },
+            | MediaError::BadMime(_)
+            | MediaError::BadJpeg { .. } => ObserverError::InvalidInput { message },
             MediaError::Corrupt { .. } => ObserverError::Tampered { message },
             MediaError::Store(s) => s.into(),
             MediaError::DiskFull | MediaError::Write { .. } | MediaError::Unknown(_) => {

@@ -193,7 +193,10 @@ impl ObserverCore {
         )
         .payload_json(observation.payload_json);
         for a in observation.attachments {
-            b = b.attachment(a.sha256, a.bytes, a.mime);
+            b = match a.meta {
+                Some(meta) => b.attachment_with(a.sha256, a.bytes, a.mime, meta.into()),
+                None => b.attachment(a.sha256, a.bytes, a.mime),
+            };
         }
         if let Some(s) = observation.supersedes {
             let id: RecordId = s.parse().map_err(|e| ObserverError::InvalidInput {
@@ -297,25 +300,34 @@ impl ObserverCore {
 
     /// Imports a photo, audio or video file as evidence: streamed (never
     /// whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
-    /// directory, once however often it is imported. Attach the returned
-    /// reference to an observation; the original may then be deleted.
+    /// directory, once however often it is imported. A JPEG loses its
+    /// location and device tags unless `keep_photo_tags`. Attach the
+    /// returned reference (with its `meta`) to an observation; the original
+    /// may then be deleted.
     /// Blocking; `progress` hears as it reads.
     pub fn import_media(
         &self,
         path: String,
         mime: String,
+        keep_photo_tags: bool,
         progress: Option<Arc<dyn ImportProgress>>,
     ) -> Result<AttachmentInput, ObserverError> {
         let report = progress.map(|p| move |done: u64, total: u64| p.on_progress(done, total));
         let m = self.store.import_media(
             std::path::Path::new(&path),
             &mime,
+            if keep_photo_tags {
+                observer_core::media::PhotoTags::Keep
+            } else {
+                observer_core::media::PhotoTags::Remove
+            },
             report.as_ref().map(|f| f as &dyn Fn(u64, u64)),
         )?;
         Ok(AttachmentInput {
             sha256: m.sha256.to_string(),
             bytes: m.bytes,
             mime: m.mime,
+            meta: None,
         })
     }
 

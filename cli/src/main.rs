@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use observer_core::forms::FormDefinition;
 use observer_core::identity::FileKeyStore;
+use observer_core::media::PhotoTags;
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::NewRecord;
 use observer_core::store::{
@@ -66,6 +67,9 @@ enum Command {
         /// (repeatable; the MIME type comes from the extension, or FILE=MIME).
         #[arg(long = "attach", value_name = "FILE[=MIME]")]
         attach: Vec<String>,
+        /// Keep JPEG location and device tags (removed by default).
+        #[arg(long)]
+        keep_photo_tags: bool,
         /// The id of a record this one corrects.
         #[arg(long)]
         supersedes: Option<String>,
@@ -298,6 +302,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             payload,
             attachments,
             attach,
+            keep_photo_tags,
             supersedes,
             json,
         } => {
@@ -312,7 +317,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Some((f, m)) => (PathBuf::from(f), m.to_string()),
                     None => (PathBuf::from(a), mime_of(Path::new(a)).to_string()),
                 };
-                let m = store.import_media(&file, &mime, None)?;
+                let tags = if keep_photo_tags {
+                    PhotoTags::Keep
+                } else {
+                    PhotoTags::Remove
+                };
+                let m = store.import_media(&file, &mime, tags, None)?;
                 b = b.attachment(m.sha256.to_string(), m.bytes, m.mime);
             }
             if let Some(s) = supersedes {

@@ -305,7 +305,12 @@ fn attached_files_are_imported_once_listed_and_referenced_by_the_record() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let photo = dir.path().join("IMG_0042.JPG");
-    std::fs::write(&photo, b"\xff\xd8\xff\xe0 not really a photo, but bytes").unwrap();
+    // SOI, an APP0 segment, start of scan, "image data", EOI.
+    std::fs::write(
+        &photo,
+        b"\xff\xd8\xff\xe0\x00\x04ab\xff\xda\x00\x04xyscan data\xff\xd9",
+    )
+    .unwrap();
     let attach = format!("{}", photo.display());
     let args = |a: &str| {
         vec![
@@ -367,4 +372,47 @@ fn attached_files_are_imported_once_listed_and_referenced_by_the_record() {
     );
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}
+
+/// A disk that fills during an import: the whole data directory sits on a
+/// 1 MiB tmpfs (in a private user and mount namespace, so no root is
+/// needed); importing a 4 MiB clip fails with the disk-full message, leaves
+/// no partial copy, and saves no record.
+#[test]
+fn a_disk_that_fills_during_import_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("small-disk");
+    std::fs::create_dir(&disk).unwrap();
+    let clip = dir.path().join("clip.mp4");
+    std::fs::write(&clip, vec![0x5a; 4 * 1024 * 1024]).unwrap();
+    let err = dir.path().join("stderr");
+    let bin = env!("CARGO_BIN_EXE_observer");
+    let (disk, clip, err) = (disk.display(), clip.display(), err.display());
+    let script = format!(
+        r#"set -e
+mount -t tmpfs -o size=1m none "{disk}"
+"{bin}" --data "{disk}/data" init >/dev/null
+if "{bin}" --data "{disk}/data" record --station KZ-1 --form incident --kind incident \
+    --payload '{{"type": "ballot_stuffing", "time": "10:00"}}' --attach "{clip}" 2>"{err}"; then
+    echo IMPORTED
+fi
+echo "MEDIA: $(ls -A "{disk}/data/media" | wc -l)"
+echo "RECORDS: $("{bin}" --data "{disk}/data" list --json | wc -l)"
+"#
+    );
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = std::fs::read_to_string(err.to_string()).unwrap();
+    assert!(!text.contains("IMPORTED"), "{text}");
+    assert!(stderr.contains("the disk is full"), "{stderr}");
+    assert!(text.contains("MEDIA: 0"), "no partial copy left: {text}");
+    assert!(text.contains("RECORDS: 0"), "no record saved: {text}");
 }

@@ -6,7 +6,8 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use observer_core::record::NewRecord;
+use observer_core::media::PhotoTags;
+use observer_core::record::{Consent, MediaMeta, NewRecord};
 use observer_core::store::Store;
 use observer_core::sync::{sync, sync_with_retry, Backoff, SyncOptions};
 use support::*;
@@ -35,12 +36,27 @@ fn record_with_clip(
 ) -> observer_core::store::ImportedMedia {
     let path = dir.join("clip.mp4");
     std::fs::write(&path, data).unwrap();
-    let m = p.import_media(&path, "video/mp4", None).unwrap();
+    let m = p
+        .import_media(&path, "video/mp4", PhotoTags::Remove, None)
+        .unwrap();
     std::fs::remove_file(&path).unwrap();
     p.save(
         NewRecord::builder("KZ-0001", "incident", 1, "incident")
             .payload(serde_json::json!({"type": "ballot_stuffing", "time": "11:40"}))
-            .attachment(m.sha256.to_string(), m.bytes, m.mime.clone())
+            .attachment_with(
+                m.sha256.to_string(),
+                m.bytes,
+                m.mime.clone(),
+                MediaMeta {
+                    consent: Consent::NotAsked,
+                    faces_visible: true,
+                    ballots_visible: false,
+                    voter_list_visible: false,
+                    taken_from: Some("the observers' bench by the door".into()),
+                    note: Some("the same man put in a stack of ballots".into()),
+                    location_kept: false,
+                },
+            )
             .build()
             .unwrap(),
     )
@@ -155,6 +171,10 @@ fn a_damaged_copy_on_the_phone_is_reported_and_never_delivered() {
         line["media_missing"], 1,
         "the coordinator sees the media never arrived"
     );
+    let meta = &line["body"]["attachments"][0]["meta"];
+    assert_eq!(meta["consent"], "not_asked");
+    assert_eq!(meta["faces_visible"], true);
+    assert_eq!(meta["taken_from"], "the observers' bench by the door");
     assert!(!dir
         .path()
         .join("server/media")

@@ -17,6 +17,10 @@ pub enum MediaError {
     /// The file is larger than a record may reference.
     #[error("the file is {bytes} bytes, over the limit of {limit}; record a shorter clip")]
     TooLarge { bytes: u64, limit: u64 },
+    /// A file imported as a JPEG whose metadata cannot be removed because
+    /// it is not a well-formed JPEG.
+    #[error("{path} is not a well-formed JPEG ({detail}), so its location tags cannot be removed; import it with its tags kept, or as another type")]
+    BadJpeg { path: PathBuf, detail: String },
     /// The MIME type is not `type/subtype`.
     #[error("{0:?} is not a MIME type (type/subtype)")]
     BadMime(String),

@@ -13,12 +13,28 @@
 
 mod error;
 mod file;
+mod jpeg;
 
 pub use error::MediaError;
 pub(crate) use file::{MediaReader, MediaWriter, FILE_ID_LEN};
+#[cfg(test)]
+pub(crate) use jpeg::test_photo as jpeg_test_photo;
+pub use jpeg::{scrub_jpeg, JpegScrubber};
 
 /// Plaintext bytes per encrypted chunk.
 pub const CHUNK: usize = 64 * 1024;
+
+/// What an import does with a JPEG photo's location and device tags (EXIF
+/// and XMP): removed unless the observer keeps them on purpose. Either way
+/// the hash that is signed is of the bytes stored and uploaded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PhotoTags {
+    /// Remove them (the default: a location can identify the observer).
+    #[default]
+    Remove,
+    /// Keep the file exactly as it is.
+    Keep,
+}
 
 /// The largest media file (as for an attachment reference: 2 GiB).
 pub const MAX_MEDIA_BYTES: u64 = crate::record::limits::MAX_ATTACHMENT_BYTES;

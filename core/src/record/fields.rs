@@ -156,6 +156,105 @@ pub struct AttachmentRef {
     pub bytes: u64,
     /// The file's MIME type.
     pub mime: Mime,
+    /// What the observer says about it (consent, what is visible, where it
+    /// was taken from); signed with the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<MediaMeta>,
+}
+
+/// Whether the people a photo, audio or video shows agreed to it (field
+/// reports: recording is barred without the consent of those shown).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consent {
+    /// They agreed.
+    Given,
+    /// They refused (recorded anyway, for evidence; the coordinator decides).
+    Refused,
+    /// Nobody was asked.
+    NotAsked,
+    /// Nobody is shown.
+    NobodyShown,
+}
+
+/// What the observer declares about one media file. Nothing here is
+/// published by default; it tells the coordinator how the file may be used.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaMeta {
+    /// Whether the people shown agreed.
+    pub consent: Consent,
+    /// Voters' faces can be recognised.
+    pub faces_visible: bool,
+    /// Marked ballots can be read (ballot secrecy).
+    pub ballots_visible: bool,
+    /// The voter list can be read (voters' data).
+    pub voter_list_visible: bool,
+    /// Where it was taken from (the observation area the commission chair
+    /// set), at most 200 bytes.
+    #[serde(
+        default,
+        deserialize_with = "short_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub taken_from: Option<String>,
+    /// A free note, at most 1,000 bytes.
+    #[serde(
+        default,
+        deserialize_with = "note_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub note: Option<String>,
+    /// The observer kept the photo's location and device tags on purpose
+    /// (they are removed from JPEGs otherwise).
+    #[serde(default)]
+    pub location_kept: bool,
+}
+
+/// Longest `taken_from`, in bytes.
+pub const MAX_TAKEN_FROM_BYTES: usize = 200;
+/// Longest media note, in bytes.
+pub const MAX_MEDIA_NOTE_BYTES: usize = 1000;
+
+impl MediaMeta {
+    /// Checks the text limits.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, text, limit) in [
+            ("taken_from", &self.taken_from, MAX_TAKEN_FROM_BYTES),
+            ("note", &self.note, MAX_MEDIA_NOTE_BYTES),
+        ] {
+            if let Some(t) = text {
+                if t.len() > limit {
+                    return Err(format!(
+                        "{name} is {} bytes, over the limit of {limit}",
+                        t.len()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bounded<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    limit: usize,
+) -> Result<Option<String>, D::Error> {
+    let t = Option::<String>::deserialize(d)?;
+    if t.as_ref().is_some_and(|t| t.len() > limit) {
+        return Err(serde::de::Error::custom(format!(
+            "over the limit of {limit} bytes"
+        )));
+    }
+    Ok(t)
+}
+
+fn short_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    bounded(d, MAX_TAKEN_FROM_BYTES)
+}
+
+fn note_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    bounded(d, MAX_MEDIA_NOTE_BYTES)
 }
 
 impl AttachmentRef {
@@ -169,6 +268,7 @@ impl AttachmentRef {
             sha256,
             bytes,
             mime: Mime::new(mime)?,
+            meta: None,
         })
     }
 }

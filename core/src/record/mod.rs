@@ -42,7 +42,7 @@ pub use envelope::{
     sign_record, verify_envelope, ChainPosition, Envelope, VerifiedRecord, VerifyError,
     SIGNING_DOMAIN,
 };
-pub use fields::{AttachmentRef, FormRef, Kind, Mime, StationId};
+pub use fields::{AttachmentRef, Consent, FormRef, Kind, MediaMeta, Mime, StationId};
 pub use new::{NewRecord, NewRecordBuilder};
 
 /// Why a new record could not be created. Nothing was written.

@@ -1,7 +1,7 @@
 use serde_json::{Map, Value};
 
 use super::limits::{MAX_ATTACHMENTS, MAX_PAYLOAD_BYTES};
-use super::{AttachmentRef, FormRef, Kind, RecordError, RecordId, StationId};
+use super::{AttachmentRef, FormRef, Kind, MediaMeta, RecordError, RecordId, StationId};
 
 /// A record the observer wants to save, validated but not yet signed or
 /// placed in the chain.
@@ -60,7 +60,7 @@ pub struct NewRecordBuilder {
     form_version: u32,
     kind: String,
     payload: PayloadInput,
-    attachments: Vec<(String, u64, String)>,
+    attachments: Vec<(String, u64, String, Option<MediaMeta>)>,
     supersedes: Option<RecordId>,
 }
 
@@ -84,7 +84,22 @@ impl NewRecordBuilder {
         bytes: u64,
         mime: impl Into<String>,
     ) -> Self {
-        self.attachments.push((sha256.into(), bytes, mime.into()));
+        self.attachments
+            .push((sha256.into(), bytes, mime.into(), None));
+        self
+    }
+
+    /// [`NewRecordBuilder::attachment`] with what the observer declares
+    /// about the file (consent, what is visible, where it was taken from).
+    pub fn attachment_with(
+        mut self,
+        sha256: impl Into<String>,
+        bytes: u64,
+        mime: impl Into<String>,
+        meta: MediaMeta,
+    ) -> Self {
+        self.attachments
+            .push((sha256.into(), bytes, mime.into(), Some(meta)));
         self
     }
 
@@ -135,9 +150,15 @@ impl NewRecordBuilder {
             .attachments
             .into_iter()
             .enumerate()
-            .map(|(index, (h, b, m))| {
-                AttachmentRef::new(&h, b, &m)
-                    .map_err(|reason| RecordError::Attachment { index, reason })
+            .map(|(index, (h, b, m, meta))| {
+                let mut a = AttachmentRef::new(&h, b, &m)
+                    .map_err(|reason| RecordError::Attachment { index, reason })?;
+                if let Some(meta) = meta {
+                    meta.check()
+                        .map_err(|reason| RecordError::Attachment { index, reason })?;
+                    a.meta = Some(meta);
+                }
+                Ok(a)
             })
             .collect::<Result<_, _>>()?;
         Ok(NewRecord {

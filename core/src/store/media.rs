@@ -9,7 +9,9 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::{Store, StoreError};
-use crate::media::{MediaError, MediaReader, MediaWriter, FILE_ID_LEN, MAX_MEDIA_BYTES};
+use crate::media::{
+    scrub_jpeg, MediaError, MediaReader, MediaWriter, PhotoTags, FILE_ID_LEN, MAX_MEDIA_BYTES,
+};
 use crate::record::{Mime, Sha256Digest};
 
 /// The media directory inside the store directory.
@@ -97,7 +99,9 @@ impl Store {
 
     /// Imports the file at `path` as evidence: read once, in chunks (never
     /// whole in memory; up to 2 GiB), hashed with SHA-256 while read, and
-    /// written encrypted into the store's `media/` directory. The app may
+    /// written encrypted into the store's `media/` directory. A JPEG loses
+    /// its location and device tags unless `tags` is [`PhotoTags::Keep`];
+    /// the hash is of what is stored and uploaded. The app may
     /// delete the original afterwards. The same bytes imported twice are
     /// stored once. `progress` hears `(bytes read, file size)` about once a
     /// MiB and at the end.
@@ -106,6 +110,7 @@ impl Store {
     ///
     /// ```
     /// use observer_core::identity::FileKeyStore;
+    /// use observer_core::media::PhotoTags;
     /// use observer_core::record::NewRecord;
     /// use observer_core::store::Store;
     ///
@@ -113,8 +118,8 @@ impl Store {
     /// let keys = FileKeyStore::open_or_create(dir.path().join("device.kek"))?;
     /// let store = Store::open(&dir.path().join("data"), &keys)?;
     /// let photo = dir.path().join("IMG_0001.jpg");
-    /// std::fs::write(&photo, b"\xff\xd8 pretend this is a JPEG")?;
-    /// let m = store.import_media(&photo, "image/jpeg", None)?;
+    /// std::fs::write(&photo, b"\xff\xd8\xff\xd9")?; // the smallest JPEG
+    /// let m = store.import_media(&photo, "image/jpeg", PhotoTags::Remove, None)?;
     /// let record = NewRecord::builder("S1", "incident", 1, "incident")
     ///     .attachment(m.sha256.to_string(), m.bytes, m.mime)
     ///     .build()?;
@@ -126,15 +131,26 @@ impl Store {
         &self,
         path: &Path,
         mime: &str,
+        tags: PhotoTags,
         progress: Option<&dyn Fn(u64, u64)>,
     ) -> Result<ImportedMedia, MediaError> {
         let mime = Mime::new(mime)
             .map_err(|_| MediaError::BadMime(mime.to_string()))?
             .as_str()
             .to_string();
-        let unreadable = |source| MediaError::Unreadable {
-            path: path.to_owned(),
-            source,
+        let scrub = mime == "image/jpeg" && tags == PhotoTags::Remove;
+        let unreadable = |source: std::io::Error| {
+            if scrub && source.kind() == std::io::ErrorKind::InvalidData {
+                MediaError::BadJpeg {
+                    path: path.to_owned(),
+                    detail: source.to_string(),
+                }
+            } else {
+                MediaError::Unreadable {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
         };
         let mut src = std::fs::File::open(path).map_err(unreadable)?;
         let total = src.metadata().map_err(unreadable)?.len();
@@ -154,7 +170,14 @@ impl Store {
         let tmp = dir.join(format!(".import-{name}"));
         let mut reported = 0u64;
         let result = MediaWriter::create(tmp.clone(), &self.vault, file_id).and_then(|w| {
-            w.import(&mut src, &unreadable, &mut |done| {
+            let mut scrubbed;
+            let source: &mut (dyn std::io::Read + Send) = if scrub {
+                scrubbed = scrub_jpeg(&mut src);
+                &mut scrubbed
+            } else {
+                &mut src
+            };
+            w.import(source, &unreadable, &mut |done| {
                 if done > MAX_MEDIA_BYTES {
                     return Err(MediaError::TooLarge {
                         bytes: done,

@@ -1,5 +1,6 @@
 use super::*;
 use crate::identity::FileKeyStore;
+use crate::media::PhotoTags;
 use crate::media::CHUNK;
 
 struct Fx {
@@ -48,6 +49,7 @@ fn imports_round_trip_at_every_chunk_boundary_and_are_stored_once() {
             .import_media(
                 &src,
                 "video/mp4",
+                PhotoTags::Remove,
                 Some(&|done, total| {
                     assert_eq!(total, n as u64);
                     seen.set(done);
@@ -71,7 +73,10 @@ fn imports_round_trip_at_every_chunk_boundary_and_are_stored_once() {
     }
     let count = media_files(&fx).len();
     let again = file(&fx, "again", &bytes(3 * CHUNK, 5));
-    let m = fx.store.import_media(&again, "video/mp4", None).unwrap();
+    let m = fx
+        .store
+        .import_media(&again, "video/mp4", PhotoTags::Remove, None)
+        .unwrap();
     assert!(!m.new, "the same bytes are stored once");
     assert_eq!(media_files(&fx).len(), count);
     assert_eq!(fx.store.media().unwrap().len(), count);
@@ -92,7 +97,10 @@ fn an_imported_file_is_not_readable_on_disk() {
         data[at..at + marker.len()].copy_from_slice(marker);
     }
     let src = file(&fx, "clip.mp4", &data);
-    let m = fx.store.import_media(&src, "video/mp4", None).unwrap();
+    let m = fx
+        .store
+        .import_media(&src, "video/mp4", PhotoTags::Remove, None)
+        .unwrap();
     std::fs::remove_file(&src).unwrap();
     let mut files = vec![fx.dir.path().join("data")];
     while let Some(p) = files.pop() {
@@ -122,7 +130,7 @@ fn a_flipped_or_missing_chunk_on_disk_is_reported_not_read() {
     let data = bytes(4 * CHUNK + 100, 3);
     let m = fx
         .store
-        .import_media(&file(&fx, "v", &data), "video/mp4", None)
+        .import_media(&file(&fx, "v", &data), "video/mp4", PhotoTags::Remove, None)
         .unwrap();
     let path = media_files(&fx).pop().unwrap();
     let good = std::fs::read(&path).unwrap();
@@ -167,7 +175,8 @@ fn bad_imports_are_typed_errors_and_store_nothing() {
     let fx = fx();
     let missing = fx.dir.path().join("nope.jpg");
     assert!(matches!(
-        fx.store.import_media(&missing, "image/jpeg", None),
+        fx.store
+            .import_media(&missing, "image/jpeg", PhotoTags::Remove, None),
         Err(MediaError::Unreadable { .. })
     ));
     let huge = fx.dir.path().join("huge.mp4");
@@ -176,12 +185,14 @@ fn bad_imports_are_typed_errors_and_store_nothing() {
         .set_len(MAX_MEDIA_BYTES + 1)
         .unwrap();
     assert!(matches!(
-        fx.store.import_media(&huge, "video/mp4", None),
+        fx.store
+            .import_media(&huge, "video/mp4", PhotoTags::Remove, None),
         Err(MediaError::TooLarge { .. })
     ));
     let ok = file(&fx, "ok", b"x");
     assert!(matches!(
-        fx.store.import_media(&ok, "not a mime", None),
+        fx.store
+            .import_media(&ok, "not a mime", PhotoTags::Remove, None),
         Err(MediaError::BadMime(_))
     ));
     assert!(fx.store.media().unwrap().is_empty());
@@ -189,4 +200,46 @@ fn bad_imports_are_typed_errors_and_store_nothing() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(leftovers, 0, "no partial copy left behind");
+}
+
+#[test]
+fn a_jpeg_loses_its_location_tags_unless_kept_and_the_hash_is_of_what_is_stored() {
+    let fx = fx();
+    let (with, without) = crate::media::jpeg_test_photo();
+    let src = file(&fx, "IMG_0001.jpg", &with);
+    let m = fx
+        .store
+        .import_media(&src, "image/jpeg", PhotoTags::Remove, None)
+        .unwrap();
+    assert_eq!(
+        (m.sha256, m.bytes),
+        (Sha256Digest::of(&without), without.len() as u64)
+    );
+    let mut back = Vec::new();
+    fx.store.read_media(&m.sha256, &mut back).unwrap();
+    assert_eq!(back, without);
+    assert!(!back.windows(10).any(|w| w == b"GPS-MARKER"));
+
+    let kept = fx
+        .store
+        .import_media(&src, "image/jpeg", PhotoTags::Keep, None)
+        .unwrap();
+    assert_eq!(
+        kept.sha256,
+        Sha256Digest::of(&with),
+        "kept on purpose: the file as it is"
+    );
+    // A video is never rewritten, whatever it holds.
+    let v = fx
+        .store
+        .import_media(&src, "video/mp4", PhotoTags::Remove, None)
+        .unwrap();
+    assert_eq!(v.sha256, Sha256Digest::of(&with));
+    // A "JPEG" that is not one is refused, not stored with its tags.
+    let fake = file(&fx, "fake.jpg", b"GIF89a GPS-MARKER");
+    assert!(matches!(
+        fx.store
+            .import_media(&fake, "image/jpeg", PhotoTags::Remove, None),
+        Err(MediaError::BadJpeg { .. })
+    ));
 }

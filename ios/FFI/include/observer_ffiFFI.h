@@ -374,7 +374,7 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_form_fields(uint64_t ptr, 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
-RustBuffer uniffi_observer_ffi_fn_method_observercore_import_media(uint64_t ptr, RustBuffer path, RustBuffer mime, RustBuffer progress, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_observer_ffi_fn_method_observercore_import_media(uint64_t ptr, RustBuffer path, RustBuffer mime, int8_t keep_photo_tags, RustBuffer progress, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST

@@ -629,7 +629,7 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol ImportProgress: AnyObject, Sendable {
     
     /**
-     * Called after each piece read (every 256 KiB).
+     * Called about once a MiB read, and at the end.
      */
     func onProgress(done: UInt64, total: UInt64) 
     
@@ -691,7 +691,7 @@ open class ImportProgressImpl: ImportProgress, @unchecked Sendable {
 
     
     /**
-     * Called after each piece read (every 256 KiB).
+     * Called about once a MiB read, and at the end.
      */
 open func onProgress(done: UInt64, total: UInt64)  {try! rustCall() {
         uniffiCallStatus in
@@ -871,11 +871,13 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
     /**
      * Imports a photo, audio or video file as evidence: streamed (never
      * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
-     * directory, once however often it is imported. Attach the returned
-     * reference to an observation; the original may then be deleted.
+     * directory, once however often it is imported. A JPEG loses its
+     * location and device tags unless `keep_photo_tags`. Attach the
+     * returned reference (with its `meta`) to an observation; the original
+     * may then be deleted.
      * Blocking; `progress` hears as it reads.
      */
-    func importMedia(path: String, mime: String, progress: ImportProgress?) throws  -> AttachmentInput
+    func importMedia(path: String, mime: String, keepPhotoTags: Bool, progress: ImportProgress?) throws  -> AttachmentInput
     
     /**
      * Records matching `query`, in chain order (page with `after_seq`).
@@ -1090,17 +1092,20 @@ open func formFields(formId: String, version: UInt32?, lang: String)throws  -> [
     /**
      * Imports a photo, audio or video file as evidence: streamed (never
      * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
-     * directory, once however often it is imported. Attach the returned
-     * reference to an observation; the original may then be deleted.
+     * directory, once however often it is imported. A JPEG loses its
+     * location and device tags unless `keep_photo_tags`. Attach the
+     * returned reference (with its `meta`) to an observation; the original
+     * may then be deleted.
      * Blocking; `progress` hears as it reads.
      */
-open func importMedia(path: String, mime: String, progress: ImportProgress?)throws  -> AttachmentInput  {
+open func importMedia(path: String, mime: String, keepPhotoTags: Bool, progress: ImportProgress?)throws  -> AttachmentInput  {
     return try  FfiConverterTypeAttachmentInput_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
         uniffiCallStatus in
     uniffi_observer_ffi_fn_method_observercore_import_media(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(path),
         FfiConverterString.lower(mime),
+        FfiConverterBool.lower(keepPhotoTags),
         FfiConverterOptionTypeImportProgress.lower(progress),uniffiCallStatus
     )
 })
@@ -1874,19 +1879,22 @@ public func FfiConverterTypeAnswerProblem_lower(_ value: AnswerProblem) -> RustB
 
 
 /**
- * A media reference: SHA-256 (hex), size and MIME type.
+ * A media reference: SHA-256 (hex), size and MIME type, and what the
+ * observer declares about the file.
  */
 public struct AttachmentInput: Equatable, Hashable {
     public var sha256: String
     public var bytes: UInt64
     public var mime: String
+    public var meta: MediaMetaInput?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(sha256: String, bytes: UInt64, mime: String) {
+    public init(sha256: String, bytes: UInt64, mime: String, meta: MediaMetaInput? = nil) {
         self.sha256 = sha256
         self.bytes = bytes
         self.mime = mime
+        self.meta = meta
     }
 
     
@@ -1907,7 +1915,8 @@ public struct FfiConverterTypeAttachmentInput: FfiConverterRustBuffer {
             try AttachmentInput(
                 sha256: FfiConverterString.read(from: &buf), 
                 bytes: FfiConverterUInt64.read(from: &buf), 
-                mime: FfiConverterString.read(from: &buf)
+                mime: FfiConverterString.read(from: &buf), 
+                meta: FfiConverterOptionTypeMediaMetaInput.read(from: &buf)
         )
     }
 
@@ -1915,6 +1924,7 @@ public struct FfiConverterTypeAttachmentInput: FfiConverterRustBuffer {
         FfiConverterString.write(value.sha256, into: &buf)
         FfiConverterUInt64.write(value.bytes, into: &buf)
         FfiConverterString.write(value.mime, into: &buf)
+        FfiConverterOptionTypeMediaMetaInput.write(value.meta, into: &buf)
     }
 }
 
@@ -2478,6 +2488,85 @@ public func FfiConverterTypeMediaItem_lift(_ buf: RustBuffer) throws -> MediaIte
 #endif
 public func FfiConverterTypeMediaItem_lower(_ value: MediaItem) -> RustBuffer {
     return FfiConverterTypeMediaItem.lower(value)
+}
+
+
+/**
+ * What the observer declares about a photo, audio or video: consent,
+ * what can be seen, where it was taken from (the area the commission
+ * chair set), a note. Signed with the observation.
+ */
+public struct MediaMetaInput: Equatable, Hashable {
+    public var consent: ConsentInput
+    public var facesVisible: Bool
+    public var ballotsVisible: Bool
+    public var voterListVisible: Bool
+    public var takenFrom: String?
+    public var note: String?
+    public var locationKept: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(consent: ConsentInput, facesVisible: Bool, ballotsVisible: Bool, voterListVisible: Bool, takenFrom: String? = nil, note: String? = nil, locationKept: Bool = false) {
+        self.consent = consent
+        self.facesVisible = facesVisible
+        self.ballotsVisible = ballotsVisible
+        self.voterListVisible = voterListVisible
+        self.takenFrom = takenFrom
+        self.note = note
+        self.locationKept = locationKept
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MediaMetaInput: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMediaMetaInput: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MediaMetaInput {
+        return
+            try MediaMetaInput(
+                consent: FfiConverterTypeConsentInput.read(from: &buf), 
+                facesVisible: FfiConverterBool.read(from: &buf), 
+                ballotsVisible: FfiConverterBool.read(from: &buf), 
+                voterListVisible: FfiConverterBool.read(from: &buf), 
+                takenFrom: FfiConverterOptionString.read(from: &buf), 
+                note: FfiConverterOptionString.read(from: &buf), 
+                locationKept: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MediaMetaInput, into buf: inout [UInt8]) {
+        FfiConverterTypeConsentInput.write(value.consent, into: &buf)
+        FfiConverterBool.write(value.facesVisible, into: &buf)
+        FfiConverterBool.write(value.ballotsVisible, into: &buf)
+        FfiConverterBool.write(value.voterListVisible, into: &buf)
+        FfiConverterOptionString.write(value.takenFrom, into: &buf)
+        FfiConverterOptionString.write(value.note, into: &buf)
+        FfiConverterBool.write(value.locationKept, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMediaMetaInput_lift(_ buf: RustBuffer) throws -> MediaMetaInput {
+    return try FfiConverterTypeMediaMetaInput.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMediaMetaInput_lower(_ value: MediaMetaInput) -> RustBuffer {
+    return FfiConverterTypeMediaMetaInput.lower(value)
 }
 
 
@@ -3195,6 +3284,89 @@ public func FfiConverterTypeWipeReport_lower(_ value: WipeReport) -> RustBuffer 
 
 
 /**
+ * Whether the people shown agreed to be recorded.
+ */
+
+public enum ConsentInput: Equatable, Hashable {
+    
+    case given
+    case refused
+    case notAsked
+    case nobodyShown
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ConsentInput: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConsentInput: FfiConverterRustBuffer {
+    typealias SwiftType = ConsentInput
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConsentInput {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .given
+        
+        case 2: return .refused
+        
+        case 3: return .notAsked
+        
+        case 4: return .nobodyShown
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ConsentInput, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .given:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .refused:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .notAsked:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .nobodyShown:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentInput_lift(_ buf: RustBuffer) throws -> ConsentInput {
+    return try FfiConverterTypeConsentInput.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConsentInput_lower(_ value: ConsentInput) -> RustBuffer {
+    return FfiConverterTypeConsentInput.lower(value)
+}
+
+
+
+/**
  * Where a record is on its way to the coordinator.
  */
 
@@ -3839,6 +4011,30 @@ fileprivate struct FfiConverterOptionTypeEnrollmentInfo: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeMediaMetaInput: FfiConverterRustBuffer {
+    typealias SwiftType = MediaMetaInput?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeMediaMetaInput.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeMediaMetaInput.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -4151,7 +4347,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_func_verify_record() != 48083) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_observer_ffi_checksum_method_importprogress_on_progress() != 60597) {
+    if (uniffi_observer_ffi_checksum_method_importprogress_on_progress() != 30068) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_counts() != 36879) {
@@ -4169,7 +4365,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_form_fields() != 17628) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_observer_ffi_checksum_method_observercore_import_media() != 41595) {
+    if (uniffi_observer_ffi_checksum_method_observercore_import_media() != 20265) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_list() != 13715) {

@@ -293,7 +293,7 @@ class ObserverCoreTest {
             val bytes = ByteArray(3 * 1024 * 1024 + 11).also { SecureRandom().nextBytes(it) }
             video.writeBytes(bytes)
             val seen = CopyOnWriteArrayList<ULong>()
-            val ref = core.importMedia(video.path, "video/mp4", object : ImportProgress {
+            val ref = core.importMedia(video.path, "video/mp4", false, object : ImportProgress {
                 override fun onProgress(done: ULong, total: ULong) {
                     assertEquals(bytes.size.toULong(), total)
                     seen.add(done)
@@ -307,7 +307,16 @@ class ObserverCoreTest {
                 NewObservation(
                     station = "KZ-ALA-0042", formId = "incident", formVersion = 1u, kind = "incident",
                     payloadJson = """{"type": "ballot_stuffing", "time": "11:40"}""",
-                    attachments = listOf(ref), supersedes = null,
+                    attachments = listOf(
+                        ref.copy(
+                            meta = MediaMetaInput(
+                                consent = ConsentInput.NOT_ASKED, facesVisible = true,
+                                ballotsVisible = false, voterListVisible = false,
+                                takenFrom = "the observers' bench", note = null,
+                            ),
+                        ),
+                    ),
+                    supersedes = null,
                 ),
             )
             assertEquals(listOf(false), core.listMedia().map { it.delivered })
@@ -322,7 +331,9 @@ class ObserverCoreTest {
             assertEquals(bytes.size.toULong(), report.mediaBytesSent)
             assertEquals(bytes.size.toULong(), mediaSeen.last())
             assertEquals(listOf(true), core.listMedia().map { it.delivered })
-            expect<ObserverException.InvalidInput> { core.importMedia(File(tmp, "gone.mp4").path, "video/mp4", null) }
+            expect<ObserverException.InvalidInput> { core.importMedia(File(tmp, "gone.mp4").path, "video/mp4", false, null) }
+            val export = server.cli("export", "--format", "ndjson")
+            assertTrue(export, export.contains("\"consent\":\"not_asked\"") && export.contains("\"media_missing\":0"))
         }
     }
 

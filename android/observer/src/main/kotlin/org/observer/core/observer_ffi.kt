@@ -852,7 +852,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_form_fields(`ptr`: Long,`formId`: RustBuffer.ByValue,`version`: RustBuffer.ByValue,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_observer_ffi_fn_method_observercore_import_media(`ptr`: Long,`path`: RustBuffer.ByValue,`mime`: RustBuffer.ByValue,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_observer_ffi_fn_method_observercore_import_media(`ptr`: Long,`path`: RustBuffer.ByValue,`mime`: RustBuffer.ByValue,`keepPhotoTags`: Byte,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_list(`ptr`: Long,`query`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1026,7 +1026,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_func_verify_record() and 0xFFFF) != 48083) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_observer_ffi_checksum_method_importprogress_on_progress() and 0xFFFF) != 60597) {
+    if ((lib.uniffi_observer_ffi_checksum_method_importprogress_on_progress() and 0xFFFF) != 30068) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_counts() and 0xFFFF) != 36879) {
@@ -1044,7 +1044,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_form_fields() and 0xFFFF) != 17628) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_observer_ffi_checksum_method_observercore_import_media() and 0xFFFF) != 41595) {
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_import_media() and 0xFFFF) != 20265) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_list() and 0xFFFF) != 13715) {
@@ -1573,7 +1573,7 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 public interface ImportProgress {
     
     /**
-     * Called after each piece read (every 256 KiB).
+     * Called about once a MiB read, and at the end.
      */
     fun `onProgress`(`done`: kotlin.ULong, `total`: kotlin.ULong)
     
@@ -1686,7 +1686,7 @@ open class ImportProgressImpl: Disposable, AutoCloseable, ImportProgress
 
     
     /**
-     * Called after each piece read (every 256 KiB).
+     * Called about once a MiB read, and at the end.
      */override fun `onProgress`(`done`: kotlin.ULong, `total`: kotlin.ULong)
         = 
     callWithHandle {
@@ -1927,11 +1927,13 @@ public interface ObserverCoreInterface {
     /**
      * Imports a photo, audio or video file as evidence: streamed (never
      * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
-     * directory, once however often it is imported. Attach the returned
-     * reference to an observation; the original may then be deleted.
+     * directory, once however often it is imported. A JPEG loses its
+     * location and device tags unless `keep_photo_tags`. Attach the
+     * returned reference (with its `meta`) to an observation; the original
+     * may then be deleted.
      * Blocking; `progress` hears as it reads.
      */
-    fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `progress`: ImportProgress?): AttachmentInput
+    fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `keepPhotoTags`: kotlin.Boolean, `progress`: ImportProgress?): AttachmentInput
     
     /**
      * Records matching `query`, in chain order (page with `after_seq`).
@@ -2190,11 +2192,13 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
     /**
      * Imports a photo, audio or video file as evidence: streamed (never
      * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
-     * directory, once however often it is imported. Attach the returned
-     * reference to an observation; the original may then be deleted.
+     * directory, once however often it is imported. A JPEG loses its
+     * location and device tags unless `keep_photo_tags`. Attach the
+     * returned reference (with its `meta`) to an observation; the original
+     * may then be deleted.
      * Blocking; `progress` hears as it reads.
      */
-    @Throws(ObserverException::class)override fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `progress`: ImportProgress?): AttachmentInput {
+    @Throws(ObserverException::class)override fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `keepPhotoTags`: kotlin.Boolean, `progress`: ImportProgress?): AttachmentInput {
             return FfiConverterTypeAttachmentInput.lift(
     callWithHandle {
     uniffiRustCallWithError(ObserverException) { _status ->
@@ -2203,6 +2207,7 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
         
         FfiConverterString.lower(`path`),
         FfiConverterString.lower(`mime`),
+        FfiConverterBoolean.lower(`keepPhotoTags`),
         FfiConverterOptionalTypeImportProgress.lower(`progress`),_status)
 }
     }
@@ -3256,7 +3261,8 @@ public object FfiConverterTypeAnswerProblem: FfiConverterRustBuffer<AnswerProble
 
 
 /**
- * A media reference: SHA-256 (hex), size and MIME type.
+ * A media reference: SHA-256 (hex), size and MIME type, and what the
+ * observer declares about the file.
  */
 data class AttachmentInput (
     var `sha256`: kotlin.String
@@ -3264,6 +3270,8 @@ data class AttachmentInput (
     var `bytes`: kotlin.ULong
     , 
     var `mime`: kotlin.String
+    , 
+    var `meta`: MediaMetaInput? = null 
     
 ){
     
@@ -3283,19 +3291,22 @@ public object FfiConverterTypeAttachmentInput: FfiConverterRustBuffer<Attachment
             FfiConverterString.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterOptionalTypeMediaMetaInput.read(buf),
         )
     }
 
     override fun allocationSize(value: AttachmentInput) = (
             FfiConverterString.allocationSize(value.`sha256`) +
             FfiConverterULong.allocationSize(value.`bytes`) +
-            FfiConverterString.allocationSize(value.`mime`)
+            FfiConverterString.allocationSize(value.`mime`) +
+            FfiConverterOptionalTypeMediaMetaInput.allocationSize(value.`meta`)
     )
 
     override fun write(value: AttachmentInput, buf: ByteBuffer) {
             FfiConverterString.write(value.`sha256`, buf)
             FfiConverterULong.write(value.`bytes`, buf)
             FfiConverterString.write(value.`mime`, buf)
+            FfiConverterOptionalTypeMediaMetaInput.write(value.`meta`, buf)
     }
 }
 
@@ -3711,6 +3722,74 @@ public object FfiConverterTypeMediaItem: FfiConverterRustBuffer<MediaItem> {
             FfiConverterULong.write(value.`bytes`, buf)
             FfiConverterString.write(value.`mime`, buf)
             FfiConverterBoolean.write(value.`delivered`, buf)
+    }
+}
+
+
+
+/**
+ * What the observer declares about a photo, audio or video: consent,
+ * what can be seen, where it was taken from (the area the commission
+ * chair set), a note. Signed with the observation.
+ */
+data class MediaMetaInput (
+    var `consent`: ConsentInput
+    , 
+    var `facesVisible`: kotlin.Boolean
+    , 
+    var `ballotsVisible`: kotlin.Boolean
+    , 
+    var `voterListVisible`: kotlin.Boolean
+    , 
+    var `takenFrom`: kotlin.String? = null 
+    , 
+    var `note`: kotlin.String? = null 
+    , 
+    var `locationKept`: kotlin.Boolean = false 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMediaMetaInput: FfiConverterRustBuffer<MediaMetaInput> {
+    override fun read(buf: ByteBuffer): MediaMetaInput {
+        return MediaMetaInput(
+            FfiConverterTypeConsentInput.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: MediaMetaInput) = (
+            FfiConverterTypeConsentInput.allocationSize(value.`consent`) +
+            FfiConverterBoolean.allocationSize(value.`facesVisible`) +
+            FfiConverterBoolean.allocationSize(value.`ballotsVisible`) +
+            FfiConverterBoolean.allocationSize(value.`voterListVisible`) +
+            FfiConverterOptionalString.allocationSize(value.`takenFrom`) +
+            FfiConverterOptionalString.allocationSize(value.`note`) +
+            FfiConverterBoolean.allocationSize(value.`locationKept`)
+    )
+
+    override fun write(value: MediaMetaInput, buf: ByteBuffer) {
+            FfiConverterTypeConsentInput.write(value.`consent`, buf)
+            FfiConverterBoolean.write(value.`facesVisible`, buf)
+            FfiConverterBoolean.write(value.`ballotsVisible`, buf)
+            FfiConverterBoolean.write(value.`voterListVisible`, buf)
+            FfiConverterOptionalString.write(value.`takenFrom`, buf)
+            FfiConverterOptionalString.write(value.`note`, buf)
+            FfiConverterBoolean.write(value.`locationKept`, buf)
     }
 }
 
@@ -4251,6 +4330,45 @@ public object FfiConverterTypeWipeReport: FfiConverterRustBuffer<WipeReport> {
             FfiConverterULong.write(value.`sealedWaiting`, buf)
     }
 }
+
+
+
+/**
+ * Whether the people shown agreed to be recorded.
+ */
+
+enum class ConsentInput {
+    
+    GIVEN,
+    REFUSED,
+    NOT_ASKED,
+    NOBODY_SHOWN;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConsentInput: FfiConverterRustBuffer<ConsentInput> {
+    override fun read(buf: ByteBuffer) = try {
+        ConsentInput.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ConsentInput) = 4UL
+
+    override fun write(value: ConsentInput, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 
@@ -4869,6 +4987,38 @@ public object FfiConverterOptionalTypeEnrollmentInfo: FfiConverterRustBuffer<Enr
         } else {
             buf.put(1)
             FfiConverterTypeEnrollmentInfo.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeMediaMetaInput: FfiConverterRustBuffer<MediaMetaInput?> {
+    override fun read(buf: ByteBuffer): MediaMetaInput? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeMediaMetaInput.read(buf)
+    }
+
+    override fun allocationSize(value: MediaMetaInput?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeMediaMetaInput.allocationSize(value)
+        }
+    }
+
+    override fun write(value: MediaMetaInput?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeMediaMetaInput.write(value, buf)
         }
     }
 }

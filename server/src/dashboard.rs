@@ -84,17 +84,21 @@ pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> 
             if d.info.revoked_at_ms.is_some() { "revoked" } else { "active" },
         );
     }
-    h.push_str("</table><h2>Latest records</h2><table><tr><th>log index</th><th>received</th><th>captured (device clock)</th><th>station</th><th>kind</th><th>device</th><th>seq</th><th>form check</th><th>answers</th></tr>");
+    h.push_str("</table><h2>Latest records</h2><table><tr><th>log index</th><th>received</th><th>captured (device clock)</th><th>station</th><th>kind</th><th>device</th><th>seq</th><th>form check</th><th>media</th><th>answers</th></tr>");
     storage.records(
         &RecordFilter {
             newest: Some(50),
             ..Default::default()
         },
         &mut |r| {
-            let payload = serde_json::from_slice::<serde_json::Value>(&r.body)
-                .ok()
-                .map(|b| b["payload"].to_string())
-                .unwrap_or_default();
+            let body = serde_json::from_slice::<serde_json::Value>(&r.body).unwrap_or_default();
+            let payload = body["payload"].to_string();
+            let attached = body["attachments"].as_array().map_or(0, Vec::len) as u64;
+            let media = match (attached, r.media_missing) {
+                (0, _) => "<td></td>".to_string(),
+                (n, 0) => format!("<td class=ok>{n} arrived</td>"),
+                (n, m) => format!("<td class=gap>{m} of {n} not arrived</td>"),
+            };
             let check = match &r.check {
                 None => "<td>form unknown</td>".to_string(),
                 Some(c) if c.clean => "<td class=ok>ok</td>".to_string(),
@@ -109,7 +113,7 @@ pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> 
             };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td>{check}<td><code>{}</code></td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td>{check}{media}<td><code>{}</code></td></tr>",
                 r.index,
                 time(Some(r.received_at_ms)),
                 time(Some(r.captured_at_ms)),

@@ -223,7 +223,19 @@ fn the_coordinator_view_requires_the_token_and_shows_gaps() {
         .send()
         .unwrap()
         .json_value();
-    assert!(spec["paths"]["/v1/records"]["post"].is_object());
+    for (path, method) in [
+        ("/v1/enroll", "post"),
+        ("/v1/records", "post"),
+        ("/v1/updates", "post"),
+        ("/v1/sealed", "post"),
+        ("/v1/media/{sha256}", "get"),
+        ("/v1/media/{sha256}", "put"),
+    ] {
+        assert!(
+            spec["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
 }
 
 trait JsonValue {

@@ -8,6 +8,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::wipe::sync_dir;
 use super::{Store, StoreError};
 use crate::media::{
     scrub_jpeg, MediaError, MediaReader, MediaWriter, PhotoTags, FILE_ID_LEN, MAX_MEDIA_BYTES,
@@ -301,13 +302,6 @@ impl Store {
             .execute([self.media_tag(sha256)])?;
         Ok(())
     }
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -260,7 +260,9 @@ fn remove_database(db: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+/// Makes a rename or removal in `dir` durable (on Unix, where a directory
+/// can be synced).
+pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::fs::File::open(dir)?.sync_all()?;
     let _ = dir;

@@ -9,6 +9,7 @@
 mod core_bench;
 mod ffi_bench;
 mod forms_bench;
+mod local;
 mod media_bench;
 mod report;
 mod sample;

@@ -8,7 +8,6 @@
 //! the coordinator runs in this process.
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -20,11 +19,11 @@ use observer_core::protocol::EnrollmentCode;
 use observer_core::record::NewRecord;
 use observer_core::store::Store;
 use observer_core::sync::{enroll, sync, SyncOptions};
-use observer_server::coordinator::Coordinator;
 use observer_server::fault_proxy::FaultProxy;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 
-use crate::report::machine;
+use crate::local::LocalCoordinator;
+use crate::report::{machine, proc_status_kib};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -86,18 +85,6 @@ fn raw_limit(bytes: u64) -> Result<f64> {
     Ok(bytes as f64 / t0.elapsed().as_secs_f64())
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// The child: enrolls, imports `file`, saves a record naming it, syncs
 /// until the media is delivered; prints one JSON line with its figures.
 pub fn phone(dir: &Path, file: &Path, code: &str, via_port: Option<u16>) -> Result<()> {
@@ -143,7 +130,7 @@ pub fn phone(dir: &Path, file: &Path, code: &str, via_port: Option<u16>) -> Resu
         "{}",
         serde_json::json!({
             "bytes": m.bytes, "import_s": import_s, "upload_s": upload_s,
-            "syncs": syncs, "peak_rss_kib": peak_rss_kib(),
+            "syncs": syncs, "peak_rss_kib": proc_status_kib("VmHWM"),
         })
     );
     Ok(())
@@ -174,7 +161,6 @@ fn run_phone(
 }
 
 pub fn run(scratch: &Path, mib: u64, command: &str) -> Result<String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir_in(scratch)?;
     let bytes = mib * MIB;
     let file = dir.path().join("clip.mp4");
@@ -185,18 +171,8 @@ pub fn run(scratch: &Path, mib: u64, command: &str) -> Result<String> {
     make_file(&other, bytes, 0x2545_f491_4f6c_dd1d)?;
     let limit = raw_limit(bytes)?;
 
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    let url = format!("https://127.0.0.1:{port}");
-    let coordinator = Coordinator::init(&dir.path().join("server"), &url, "bench")?;
-    let serving = Coordinator::open(&coordinator.dir)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(observer_server::serve::serve(serving, listener, async {
-        let _ = stopped.await;
-    }));
+    let local = LocalCoordinator::start(dir.path())?;
+    let coordinator = &local.coordinator;
     let now = chrono::Utc::now().timestamp_millis();
     let code = |station: &str| -> Result<String> {
         Ok(coordinator
@@ -211,7 +187,7 @@ pub fn run(scratch: &Path, mib: u64, command: &str) -> Result<String> {
         None,
     )?;
     // Every connection cut on its way up after 8 to 64 MiB.
-    let proxy = FaultProxy::upstream(port, 8 * MIB, 64 * MIB, 0xbe4c);
+    let proxy = FaultProxy::upstream(local.port, 8 * MIB, 64 * MIB, 0xbe4c);
     let cut = run_phone(
         &dir.path().join("phone-cut"),
         &other,
@@ -220,8 +196,7 @@ pub fn run(scratch: &Path, mib: u64, command: &str) -> Result<String> {
     )?;
     let cuts = proxy.cuts.load(Ordering::Relaxed);
     let up = proxy.bytes_up.load(Ordering::Relaxed);
-    let _ = stop.send(());
-    rt.block_on(server)??;
+    local.stop()?;
 
     let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     let mibs = |s: f64| bytes as f64 / MIB as f64 / s;

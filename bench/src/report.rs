@@ -70,12 +70,19 @@ fn filesystem_of(dir: &Path) -> Option<String> {
         .map(|(_, s)| s)
 }
 
+/// Resident memory now, KiB.
 pub fn rss_kib() -> u64 {
+    proc_status_kib("VmRSS")
+}
+
+/// A KiB figure of this process from `/proc/self/status` (`VmRSS`, or
+/// `VmHWM` for the peak); 0 where there is no such file.
+pub fn proc_status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())
         })

@@ -2,7 +2,6 @@
 //! signature-verification limit, a burst of many devices at once, and bytes
 //! on the wire per record.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -17,6 +16,7 @@ use observer_core::store::Store;
 use observer_core::sync::{enroll, sync, SyncOptions};
 use observer_server::coordinator::Coordinator;
 
+use crate::local::LocalCoordinator;
 use crate::report::{machine, ms, Samples};
 use crate::sample::observation;
 
@@ -76,20 +76,9 @@ fn client() -> Result<reqwest::blocking::Client> {
 }
 
 pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir_in(scratch)?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    let url = format!("https://127.0.0.1:{port}");
-    let coordinator = Coordinator::init(&dir.path().join("server"), &url, "bench")?;
-    let serving = Coordinator::open(&coordinator.dir)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(observer_server::serve::serve(serving, listener, async {
-        let _ = stopped.await;
-    }));
+    let local = LocalCoordinator::start(dir.path())?;
+    let (coordinator, url) = (&local.coordinator, local.url.clone());
 
     // The limit: verifying the same kind of records.
     let key = SigningKey::generate()?;
@@ -154,10 +143,9 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
     let one = sync(single, &opts)?;
 
     // Burst: many devices, one sync each, all at once.
-    let burst = burst(&coordinator, &url, p)?;
+    let burst = burst(coordinator, &url, p)?;
 
-    let _ = stop.send(());
-    rt.block_on(server)??;
+    local.stop()?;
     Ok(format!(
         "## Server: ingest, burst, bytes on the wire (issue 3)
 

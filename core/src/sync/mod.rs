@@ -36,8 +36,9 @@ use serde::Serialize;
 
 pub use backoff::Backoff;
 
+use crate::identity::{DeviceId, PublicKey};
 use crate::protocol::{
-    Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt,
+    Ack, Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt,
     SealedBatch, Signed, Updates, WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN, UPDATES_DOMAIN,
 };
 use crate::record::{RecordId, Sha256Digest};
@@ -407,13 +408,26 @@ fn upload_media(
         let mut reader = store.media_reader(&m.sha256)?;
         let mut sent = (|| -> Result<(), SyncError> {
             reader.seek(state.received)?;
+            let mut moved = 0;
             while !state.complete {
                 let mut piece = Vec::with_capacity(UPLOAD_PIECE);
                 if reader.read_into(&mut piece, UPLOAD_PIECE)? == 0 {
                     break;
                 }
                 let n = piece.len() as u64;
-                state = answer(conn.put(&format!("{path}?offset={}", state.received), piece)?)?;
+                match answer(conn.put(&format!("{path}?offset={}", state.received), piece)?) {
+                    Ok(s) => state = s,
+                    // The server was still appending what reached it over a
+                    // connection that was cut when it answered our GET: it
+                    // holds more than it said. Ask again and go on from there.
+                    Err(SyncError::Refused { status: 409, .. }) if moved < 8 => {
+                        moved += 1;
+                        state = answer(conn.get(&path)?)?;
+                        reader.seek(state.received)?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
                 summary.media_bytes_sent += n;
                 if let Some(p) = &opts.progress {
                     (p.0)(summary);
@@ -445,6 +459,45 @@ fn upload_media(
         }
     }
     Ok(())
+}
+
+/// A request body as JSON, zstd-compressed (batches are about 4x smaller).
+fn compressed_json(body: &impl Serialize) -> Result<Vec<u8>, SyncError> {
+    let json = serde_json::to_vec(body).expect("serialises");
+    zstd::encode_all(json.as_slice(), 3)
+        .map_err(|e| SyncError::Network(format!("compression failed: {e}")))
+}
+
+fn count_sent(summary: &mut SyncSummary, records: usize, bytes: usize) {
+    summary.bytes_sent += bytes as u64;
+    summary.sent += records as u64;
+    summary.batches += 1;
+}
+
+/// Adds the receipt's acknowledgements of records this batch sent.
+fn count_acks(summary: &mut SyncSummary, receipt: &Receipt, ours: impl Fn(&Ack) -> bool) {
+    summary.accepted += receipt.accepted.iter().filter(|a| ours(a)).count() as u64;
+    summary.already += receipt.already.iter().filter(|a| ours(a)).count() as u64;
+}
+
+/// Opens a receipt with the pinned coordinator key, and checks that it
+/// speaks of this device and organisation: nothing is marked delivered on a
+/// receipt that does not.
+fn open_receipt(
+    signed: &Signed,
+    coordinator: &PublicKey,
+    device: &DeviceId,
+    org: &str,
+) -> Result<Receipt, SyncError> {
+    let receipt: Receipt = signed
+        .open("receipt", RECEIPT_DOMAIN, coordinator)
+        .map_err(|e| SyncError::BadReceipt(e.to_string()))?;
+    if receipt.device != *device || receipt.org != org {
+        return Err(SyncError::BadReceipt(
+            "the receipt is for another device or organisation".into(),
+        ));
+    }
+    Ok(receipt)
 }
 
 fn heartbeat(store: &Store) -> Result<Signed, SyncError> {
@@ -521,24 +574,18 @@ fn send_batch(
             .collect(),
         sealed: sealed.iter().filter_map(|r| r.for_org.clone()).collect(),
     };
-    let json = serde_json::to_vec(&body).expect("serialises");
-    let compressed = zstd::encode_all(json.as_slice(), 3)
-        .map_err(|e| SyncError::Network(format!("compression failed: {e}")))?;
-    summary.bytes_sent += compressed.len() as u64;
-    summary.sent += batch.len() as u64;
-    summary.batches += 1;
+    let compressed = compressed_json(&body)?;
+    count_sent(summary, batch.len(), compressed.len());
     let sent_at = Instant::now();
     let local_sent = now_ms();
     let (signed, revoked) = receipt_answer(conn.post("/v1/records", compressed, true)?)?;
     let rtt = sent_at.elapsed().as_millis() as i64;
-    let receipt: Receipt = signed
-        .open("receipt", RECEIPT_DOMAIN, &enrollment.coordinator)
-        .map_err(|e| SyncError::BadReceipt(e.to_string()))?;
-    if receipt.device != *store.device_id() || receipt.org != enrollment.org {
-        return Err(SyncError::BadReceipt(
-            "the receipt is for another device or organisation".into(),
-        ));
-    }
+    let receipt = open_receipt(
+        &signed,
+        &enrollment.coordinator,
+        store.device_id(),
+        &enrollment.org,
+    )?;
     let ours: std::collections::HashSet<RecordId> = batch.iter().map(|r| r.id).collect();
     let delivered: Vec<RecordId> = receipt
         .accepted
@@ -555,16 +602,7 @@ fn send_batch(
         .collect();
     let receipt_json = serde_json::to_vec(&signed).expect("serialises");
     store.apply_receipt(&receipt_json, &delivered, &rejected)?;
-    summary.accepted += receipt
-        .accepted
-        .iter()
-        .filter(|a| ours.contains(&a.id))
-        .count() as u64;
-    summary.already += receipt
-        .already
-        .iter()
-        .filter(|a| ours.contains(&a.id))
-        .count() as u64;
+    count_acks(summary, &receipt, |a| ours.contains(&a.id));
     summary.rejected.extend(rejected);
     // The server stamped its time somewhere within the round trip; assume
     // the middle.
@@ -592,24 +630,12 @@ pub fn deliver_sealed(dir: &std::path::Path, opts: &SyncOptions) -> Result<SyncS
     let conn = Connection::new(&target.url, target.tls_sha256, opts.timeout)?;
     let pending = outbox.pending()?;
     for chunk in pending.chunks(opts.batch_records.max(1) as usize) {
-        let json = serde_json::to_vec(&SealedBatch {
+        let compressed = compressed_json(&SealedBatch {
             sealed: chunk.to_vec(),
-        })
-        .expect("serialises");
-        let compressed = zstd::encode_all(json.as_slice(), 3)
-            .map_err(|e| SyncError::Network(format!("compression failed: {e}")))?;
-        summary.bytes_sent += compressed.len() as u64;
-        summary.sent += chunk.len() as u64;
-        summary.batches += 1;
+        })?;
+        count_sent(&mut summary, chunk.len(), compressed.len());
         let (signed, revoked) = receipt_answer(conn.post("/v1/sealed", compressed, true)?)?;
-        let receipt: Receipt = signed
-            .open("receipt", RECEIPT_DOMAIN, &target.coordinator)
-            .map_err(|e| SyncError::BadReceipt(e.to_string()))?;
-        if receipt.device != target.device || receipt.org != target.org {
-            return Err(SyncError::BadReceipt(
-                "the receipt is for another device or organisation".into(),
-            ));
-        }
+        let receipt = open_receipt(&signed, &target.coordinator, &target.device, &target.org)?;
         let ours: std::collections::HashSet<u64> = chunk.iter().map(|s| s.seq).collect();
         let mut settled: Vec<u64> = receipt
             .accepted
@@ -618,16 +644,7 @@ pub fn deliver_sealed(dir: &std::path::Path, opts: &SyncOptions) -> Result<SyncS
             .map(|a| a.seq)
             .filter(|s| ours.contains(s))
             .collect();
-        summary.accepted += receipt
-            .accepted
-            .iter()
-            .filter(|a| ours.contains(&a.seq))
-            .count() as u64;
-        summary.already += receipt
-            .already
-            .iter()
-            .filter(|a| ours.contains(&a.seq))
-            .count() as u64;
+        count_acks(&mut summary, &receipt, |a| ours.contains(&a.seq));
         for r in &receipt.rejected {
             if let Some(s) = chunk.get(r.position) {
                 settled.push(s.seq);

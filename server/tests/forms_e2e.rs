@@ -137,17 +137,7 @@ fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_an
     assert_eq!(kz2["form_check"]["clean"], true);
 
     // The coordinator's view marks the flagged records.
-    install_crypto();
-    let token = std::fs::read_to_string(server.data.join("dashboard.token")).unwrap();
-    let html = reqwest::blocking::Client::builder()
-        .tls_danger_accept_invalid_certs(true)
-        .build()
-        .unwrap()
-        .get(format!("{}/?token={}", server.url(), token.trim()))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let html = server.view();
     assert_eq!(
         html.matches("flagged cast_not_above_issued").count(),
         2,

@@ -171,18 +171,10 @@ fn a_damaged_copy_on_the_phone_is_reported_and_never_delivered() {
         line["media_missing"], 1,
         "the coordinator sees the media never arrived"
     );
-    let token = std::fs::read_to_string(server.data.join("dashboard.token")).unwrap();
-    install_crypto();
-    let page = reqwest::blocking::Client::builder()
-        .tls_danger_accept_invalid_certs(true)
-        .build()
-        .unwrap()
-        .get(format!("{}/?token={}", server.url(), token.trim()))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert!(page.contains("1 of 1 not arrived"), "the view shows it");
+    assert!(
+        server.view().contains("1 of 1 not arrived"),
+        "the view shows it"
+    );
     let meta = &line["body"]["attachments"][0]["meta"];
     assert_eq!(meta["consent"], "not_asked");
     assert_eq!(meta["faces_visible"], true);

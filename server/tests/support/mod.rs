@@ -141,6 +141,23 @@ impl Server {
             .unwrap()
     }
 
+    /// The coordinator's web view, fetched with its token.
+    pub fn view(&self) -> String {
+        install_crypto();
+        let token = std::fs::read_to_string(self.data.join("dashboard.token")).unwrap();
+        reqwest::blocking::Client::builder()
+            .tls_danger_accept_invalid_certs(true)
+            .build()
+            .unwrap()
+            .get(format!("{}/?token={}", self.url(), token.trim()))
+            .send()
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
     pub fn devices(&self) -> serde_json::Value {
         serde_json::from_str(&self.cli(&["devices", "--json"])).unwrap()
     }

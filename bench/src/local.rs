@@ -1,0 +1,54 @@
+//! A coordinator served in the benchmark's own process on a loopback port,
+//! as the server and media benchmarks need it.
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use observer_server::coordinator::{Coordinator, SetupError};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+pub struct LocalCoordinator {
+    /// The coordinator's directory, opened (to issue codes, read keys).
+    pub coordinator: Coordinator,
+    /// Its loopback port and `https://127.0.0.1:PORT`.
+    pub port: u16,
+    pub url: String,
+    rt: tokio::runtime::Runtime,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::result::Result<(), SetupError>>,
+}
+
+impl LocalCoordinator {
+    /// Initialises a coordinator in `dir/server` and serves it.
+    pub fn start(dir: &Path) -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let url = format!("https://127.0.0.1:{port}");
+        let coordinator = Coordinator::init(&dir.join("server"), &url, "bench")?;
+        let serving = Coordinator::open(&coordinator.dir)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = rt.spawn(observer_server::serve::serve(serving, listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            coordinator,
+            port,
+            url,
+            rt,
+            stop,
+            server,
+        })
+    }
+
+    /// Stops serving and waits for open requests to drain.
+    pub fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.rt.block_on(self.server)??;
+        Ok(())
+    }
+}

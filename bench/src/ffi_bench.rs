@@ -39,9 +39,41 @@ fn rust_call(dir: &Path, n: usize) -> Result<f64> {
     Ok(Samples::new(calls).p50().as_secs_f64() * 1e6)
 }
 
-/// One JVM run: p50 of the Kotlin save, of the same save timed in Rust
-/// (alternating), and of a Kotlin call without I/O, in µs.
-fn jvm_round(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result<(f64, f64, f64)> {
+/// The steps of a generated Kotlin save, as `SaveBench` names and times
+/// them, with what each one is.
+const STEPS: [(&str, &str); 5] = [
+    ("clone", "a JNA call clones the object's handle"),
+    (
+        "lower",
+        "a JNA call allocates a Rust buffer for the argument; Kotlin writes it",
+    ),
+    ("status", "the call-status `Structure` is created"),
+    (
+        "invoke",
+        "the save itself: buffers by value through JNA; Rust lifts, saves, lowers",
+    ),
+    (
+        "lift",
+        "Kotlin reads the result; a JNA call frees its buffer",
+    ),
+];
+
+/// One JVM run's p50s, in µs, by the names `SaveBench` prints.
+struct Round(Vec<(String, f64)>);
+
+impl Round {
+    fn get(&self, name: &str) -> Result<f64> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| format!("no {name}_p50_us in the Kotlin output").into())
+    }
+}
+
+/// One JVM run: the Kotlin save, the same save timed in Rust (alternating),
+/// a Kotlin call without I/O, and the steps of a dissected Kotlin save.
+fn jvm_round(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result<Round> {
     let out = Command::new("java")
         .arg(format!(
             "-Djna.library.path={}",
@@ -59,18 +91,14 @@ fn jvm_round(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result<(f
         .into());
     }
     let text = String::from_utf8(out.stdout)?;
-    let field = |name: &str| -> Result<f64> {
-        Ok(text
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(name))
-            .ok_or_else(|| format!("no {name} in the Kotlin output: {text}"))?
-            .parse()?)
-    };
-    Ok((
-        field("kotlin_p50_us=")?,
-        field("rust_p50_us=")?,
-        field("call_p50_us=")?,
-    ))
+    let mut fields = Vec::new();
+    for w in text.split_whitespace() {
+        let (name, value) = w
+            .split_once("_p50_us=")
+            .ok_or_else(|| format!("unexpected Kotlin output: {text}"))?;
+        fields.push((name.to_string(), value.parse()?));
+    }
+    Ok(Round(fields))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -100,19 +128,37 @@ pub fn run(
         return Err("strip failed".into());
     }
     let stripped_size = std::fs::metadata(&stripped)?.len();
-    let rounds = 5;
-    let (mut kotlin, mut rust, mut kotlin_call, mut ratios) = (vec![], vec![], vec![], vec![]);
+    let rounds = 9;
+    let mut runs = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let (k, r, c) = jvm_round(
+        runs.push(jvm_round(
             &dir.path().join(format!("round-{round}")),
             saves,
             classpath,
             bench_library,
-        )?;
-        kotlin.push(k);
-        rust.push(r);
-        kotlin_call.push(c);
-        ratios.push(100.0 * (k - r) / r);
+        )?);
+    }
+    let each = |name: &str| -> Result<Vec<f64>> { runs.iter().map(|r| r.get(name)).collect() };
+    let (kotlin, rust, kotlin_call) = (each("kotlin")?, each("rust")?, each("call")?);
+    let ratios: Vec<f64> = kotlin
+        .iter()
+        .zip(&rust)
+        .map(|(k, r)| 100.0 * (k - r) / r)
+        .collect();
+    let rust_again = median(each("rust_again")?);
+    let mut steps = String::new();
+    let mut overhead_steps = 0.0;
+    for (name, what) in STEPS {
+        let mut us = median(each(name)?);
+        let mut label = what.to_string();
+        if name == "invoke" {
+            us -= rust_again;
+            label.push_str(&format!(
+                " (its p50 minus the Rust save's, {rust_again:.1} µs)"
+            ));
+        }
+        overhead_steps += us;
+        steps.push_str(&format!("| `{name}`: {label} | {us:.1} µs |\n"));
     }
     let rust_call_us = rust_call(&dir.path().join("calls"), saves)?;
     let (kotlin_us, rust_us) = (median(kotlin.clone()), median(rust.clone()));
@@ -138,6 +184,16 @@ disk, same moment. Median run reported.
 | **FFI overhead: Kotlin p50 over Rust p50** (runs: {o:?} %) | **{overhead:.1}%** of a durable save (target: under 20%) |
 | a call without I/O (`deviceId()`), p50: Kotlin / Rust | {kc:.1} µs / {rust_call_us:.2} µs |
 | the boundary's own cost per call (difference of the two) | {boundary:.1} µs = {bpct:.1}% of the Rust save |
+
+Where a save's overhead goes: {saves} more saves made step by step exactly as
+the generated `ObserverCore.save` makes them (`SaveBench.dissected`), each
+step timed, alternating with Rust saves again; medians of the runs' p50s.
+Four of the five steps are JNA crossings, each paying for by-value
+`Structure`s; only the call is the one we asked for.
+
+| Step | p50 |
+| --- | --- |
+{steps}| sum of the steps' overhead | {overhead_steps:.1} µs = {spct:.1}% of the Rust save |
 ",
         machine = machine(dir.path()),
         size_mb = size as f64 / 1e6,
@@ -146,5 +202,6 @@ disk, same moment. Median run reported.
         k = kotlin.iter().map(|v| v.round()).collect::<Vec<_>>(),
         o = ratios.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
         bpct = 100.0 * boundary / rust_us,
+        spct = 100.0 * overhead_steps / rust_again,
     ))
 }

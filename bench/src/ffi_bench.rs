@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use observer_ffi::{KeyStoreFailure, ObserverCore, PlatformKeyStore};
 
-use crate::report::{machine, Samples};
+use crate::report::{machine, median, Samples};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -99,11 +99,6 @@ fn jvm_round(dir: &Path, n: usize, classpath: &str, library: &Path) -> Result<Ro
         fields.push((name.to_string(), value.parse()?));
     }
     Ok(Round(fields))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// `library` is the app build (measured for size); `bench_library` the

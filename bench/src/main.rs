@@ -112,8 +112,9 @@ enum Which {
         /// Phones in the ingest run.
         #[arg(long, default_value_t = 16)]
         phones: usize,
-        /// Records per phone in the ingest run.
-        #[arg(long, default_value_t = 1250)]
+        /// Records per phone in the ingest run (enough for several seconds
+        /// of ingest, so one scheduling hiccup does not move the figure).
+        #[arg(long, default_value_t = 5000)]
         records: usize,
         /// Simulated devices in the burst.
         #[arg(long, default_value_t = 10_000)]

@@ -102,3 +102,10 @@ pub fn write_section(doc: &Path, name: &str, body: &str) -> std::io::Result<()> 
     };
     std::fs::write(doc, new)
 }
+
+/// The middle of several runs' figures (the upper middle for an even
+/// count): one slow or fast run does not move it.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

@@ -312,34 +312,26 @@ fn attached_files_are_imported_once_listed_and_referenced_by_the_record() {
     )
     .unwrap();
     let attach = format!("{}", photo.display());
-    let args = |a: &str| {
-        vec![
-            "record",
-            "--station",
-            "KZ-1",
-            "--form",
-            "incident",
-            "--kind",
-            "incident",
-            "--payload",
-            r#"{"type": "ballot_stuffing", "time": "10:00"}"#,
-            "--attach",
-            a,
-        ]
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>()
+    let record = |attach: &str| {
+        observer(
+            &data,
+            &[
+                "record",
+                "--station",
+                "KZ-1",
+                "--form",
+                "incident",
+                "--kind",
+                "incident",
+                "--payload",
+                r#"{"type": "ballot_stuffing", "time": "10:00"}"#,
+                "--attach",
+                attach,
+            ],
+        )
     };
-    let a1 = args(&attach);
-    ok(observer(
-        &data,
-        &a1.iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
-    let a2 = args(&format!("{attach}=image/jpeg"));
-    ok(observer(
-        &data,
-        &a2.iter().map(String::as_str).collect::<Vec<_>>(),
-    ));
+    ok(record(&attach));
+    ok(record(&format!("{attach}=image/jpeg")));
     std::fs::remove_file(&photo).unwrap();
     let media = ok(observer(&data, &["media", "--json"]));
     let lines: Vec<serde_json::Value> = media
@@ -356,20 +348,7 @@ fn attached_files_are_imported_once_listed_and_referenced_by_the_record() {
         2,
         "both records reference it"
     );
-    let missing = observer(
-        &data,
-        &[
-            "record",
-            "--station",
-            "KZ-1",
-            "--form",
-            "incident",
-            "--kind",
-            "incident",
-            "--attach",
-            "/no/such/file.mp4",
-        ],
-    );
+    let missing = record("/no/such/file.mp4");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }

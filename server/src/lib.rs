@@ -5,12 +5,16 @@
 //! RFC 6962 log and answers with receipts signed by the coordinator key,
 //! and shows the coordinator what arrived, from whom, and what is missing.
 
+pub mod body;
 pub mod coordinator;
 pub mod dashboard;
 pub mod demo;
 pub mod fault_proxy;
+pub mod guard;
 pub mod http;
+pub mod limits;
 pub mod media;
+pub mod rate;
 pub mod serve;
 pub mod storage;
 pub mod tabulate;

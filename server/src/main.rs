@@ -10,7 +10,8 @@ use observer_core::forms::FormDefinition;
 use observer_core::identity::DeviceId;
 use observer_server::coordinator::Coordinator;
 use observer_server::demo::{self, DemoOptions};
-use observer_server::serve::serve;
+use observer_server::limits::ServeLimits;
+use observer_server::serve::{serve, serve_with};
 use observer_server::storage::{PublishedForm, RecordFilter, Storage};
 use observer_server::tabulate;
 use serde_json::json;
@@ -45,11 +46,14 @@ enum Command {
         #[arg(long)]
         media_dir: Option<PathBuf>,
     },
-    /// Serve HTTPS until interrupted.
+    /// Serve HTTPS until interrupted (SIGTERM or Ctrl-C finishes requests
+    /// in flight first).
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "0.0.0.0:8443")]
         listen: String,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Issue a one-time enrollment code (text and QR code) for an observer.
     Enroll {
@@ -213,6 +217,61 @@ async fn interrupted() {
     }
 }
 
+/// `serve`'s limits (`docs/operations.md`); the defaults are
+/// [`ServeLimits::default`]'s.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Open connections in all.
+    #[arg(long, default_value_t = ServeLimits::default().max_connections)]
+    max_connections: usize,
+    /// Open connections from one address (an IPv6 /64 counts as one).
+    #[arg(long, default_value_t = ServeLimits::default().max_connections_per_address)]
+    max_connections_per_address: usize,
+    /// Seconds to send a request's headers; idle connections close after it.
+    #[arg(long, default_value_t = ServeLimits::default().header_timeout.as_secs())]
+    header_timeout_secs: u64,
+    /// Seconds before a body must keep up --body-min-rate.
+    #[arg(long, default_value_t = ServeLimits::default().body_grace.as_secs())]
+    body_grace_secs: u64,
+    /// Slowest average a body may arrive at after its grace, bytes/s.
+    #[arg(long, default_value_t = ServeLimits::default().body_min_rate)]
+    body_min_rate: u64,
+    /// Longest wait for the next piece of a body, in seconds.
+    #[arg(long, default_value_t = ServeLimits::default().body_idle_timeout.as_secs())]
+    body_idle_secs: u64,
+    /// Request bytes all requests together may hold in memory, in MiB.
+    #[arg(long, default_value_t = ServeLimits::default().bodies_in_flight_bytes / (1024 * 1024))]
+    bodies_in_flight_mib: usize,
+    /// Requests per second from one address (bursts of ten times it).
+    #[arg(long, default_value_t = ServeLimits::default().rate_per_address)]
+    rate_per_address: u32,
+    /// Requests per second from one device (bursts of ten times it).
+    #[arg(long, default_value_t = ServeLimits::default().rate_per_device)]
+    rate_per_device: u32,
+    /// Seconds that SIGTERM waits for requests in flight.
+    #[arg(long, default_value_t = ServeLimits::default().shutdown_grace.as_secs())]
+    shutdown_grace_secs: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> ServeLimits {
+        use std::time::Duration;
+        ServeLimits {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            body_grace: Duration::from_secs(self.body_grace_secs),
+            body_min_rate: self.body_min_rate,
+            body_idle_timeout: Duration::from_secs(self.body_idle_secs.max(1)),
+            bodies_in_flight_bytes: self.bodies_in_flight_mib.saturating_mul(1024 * 1024),
+            rate_per_address: self.rate_per_address,
+            rate_per_device: self.rate_per_device,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            ..ServeLimits::default()
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -232,19 +291,29 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(out, "coordinator key  {}", c.key.public_key())?;
             writeln!(out, "TLS certificate  sha256 {}", c.tls_sha256())?;
         }
-        Command::Serve { listen } => {
+        Command::Serve { listen, limits } => {
             let c = Coordinator::open(&cli.data)?;
             let listener = TcpListener::bind(&listen)?;
             let addr = listener.local_addr()?;
+            let files = observer_server::serve::raise_open_files_limit();
             writeln!(out, "observer-server listening on {addr} for {}", c.url)?;
+            // The token itself stays out of logs: logs are copied and kept.
             writeln!(
                 out,
-                "coordinator view: {}/?token={}",
+                "coordinator view: {}/ (its token is in {})",
                 c.url,
-                c.dashboard_token()?
+                c.dir.join("dashboard.token").display()
             )?;
+            let limits = limits.limits();
+            if files.is_some_and(|f| f < limits.max_connections as u64 + 64) {
+                eprintln!(
+                    "observer-server: warning: the open-file limit ({}) is below --max-connections ({}); raise it (ulimit -n) or lower the cap",
+                    files.unwrap_or_default(),
+                    limits.max_connections
+                );
+            }
             out.flush()?;
-            runtime()?.block_on(serve(c, listener, interrupted()))?;
+            runtime()?.block_on(serve_with(c, listener, limits, interrupted()))?;
         }
         Command::Enroll {
             stations,

@@ -1,20 +1,21 @@
 //! Evidence media on the coordinator: content-addressed files, received
 //! resumably and checked against their SHA-256 before they count.
 //!
-//! `MEDIA_DIR/partial/<sha256>` grows as bytes arrive (appended as each
-//! piece of a request body arrives, so a cut connection keeps everything
-//! that reached the server); its length is how much the server holds. When
-//! it reaches the size a signed record declared, the file is hashed: a match
+//! `MEDIA_DIR/partial/<sha256>.<device>` grows as bytes arrive from that
+//! device (appended as each piece of a request body arrives, so a cut
+//! connection keeps everything that reached the server); its length is how
+//! much the server holds of that device's upload. When it reaches the size
+//! the device's own signed record declared, the file is hashed: a match
 //! moves it to `MEDIA_DIR/<first two hex digits>/<sha256>` (stored once,
-//! whoever sent it), a mismatch deletes it. Nobody needs a key to upload:
-//! the server only accepts bytes for a hash that a record it holds
-//! references, and only bytes that hash to it count.
+//! whoever sent it), a mismatch deletes it. One partial file per device
+//! means no device can write into, stall or poison another's upload.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use observer_core::identity::DeviceId;
 use observer_core::record::Sha256Digest;
 use serde::Serialize;
 
@@ -32,10 +33,39 @@ pub struct MediaState {
     pub complete: bool,
 }
 
-/// The media directory, with one lock per file being received.
+type WriterKey = (DeviceId, Sha256Digest);
+type WriterLocks = Mutex<HashMap<WriterKey, Arc<tokio::sync::Mutex<()>>>>;
+
+/// The media directory, with one lock per upload being received (an
+/// entry lives only while a request for it does).
 pub struct MediaFiles {
     dir: PathBuf,
-    locks: Mutex<HashMap<Sha256Digest, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Arc<WriterLocks>,
+}
+
+/// The right to wait for, then hold, one upload's lock; its map entry goes
+/// when the last request for that upload ends.
+pub struct Writer {
+    key: WriterKey,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    locks: Arc<WriterLocks>,
+}
+
+impl Writer {
+    /// Waits for the upload's lock.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lock.lock().await
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // The map's reference and ours: nobody else waits for it.
+        if Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.key);
+        }
+    }
 }
 
 /// How a finished file checked out.
@@ -52,18 +82,30 @@ impl MediaFiles {
         std::fs::create_dir_all(dir.join("partial"))?;
         Ok(Self {
             dir,
-            locks: Mutex::default(),
+            locks: Arc::default(),
         })
     }
 
-    /// The lock that serialises writes to one file.
-    pub fn lock(&self, sha256: &Sha256Digest) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
+    /// The lock that serialises one device's writes to one file.
+    pub fn writer(&self, device: &DeviceId, sha256: &Sha256Digest) -> Writer {
+        let key = (device.clone(), *sha256);
+        let lock = self
+            .locks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(*sha256)
+            .entry(key.clone())
             .or_default()
-            .clone()
+            .clone();
+        Writer {
+            key,
+            lock,
+            locks: self.locks.clone(),
+        }
+    }
+
+    /// Uploads with a lock entry now (none once their requests end).
+    pub fn writers(&self) -> usize {
+        self.locks.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Where a complete file lives.
@@ -72,13 +114,16 @@ impl MediaFiles {
         self.dir.join(&hex[..2]).join(hex)
     }
 
-    /// Where a file being received grows.
-    pub fn partial(&self, sha256: &Sha256Digest) -> PathBuf {
-        self.dir.join("partial").join(sha256.to_string())
+    /// Where `device`'s upload of a file grows.
+    pub fn partial(&self, device: &DeviceId, sha256: &Sha256Digest) -> PathBuf {
+        self.dir
+            .join("partial")
+            .join(format!("{sha256}.{}", device.as_str()))
     }
 
-    /// Bytes held of `sha256`, given the size its record declared.
-    pub fn state(&self, sha256: &Sha256Digest, bytes: u64) -> MediaState {
+    /// Bytes held of `device`'s upload of `sha256`, given the size its
+    /// record declared.
+    pub fn state(&self, device: &DeviceId, sha256: &Sha256Digest, bytes: u64) -> MediaState {
         if self.path(sha256).exists() {
             return MediaState {
                 bytes,
@@ -86,7 +131,7 @@ impl MediaFiles {
                 complete: true,
             };
         }
-        let received = std::fs::metadata(self.partial(sha256)).map_or(0, |m| m.len());
+        let received = std::fs::metadata(self.partial(device, sha256)).map_or(0, |m| m.len());
         MediaState {
             bytes,
             received,
@@ -94,10 +139,10 @@ impl MediaFiles {
         }
     }
 
-    /// Hashes the partial file once all bytes are there: stores it, or
-    /// deletes it on a mismatch.
-    pub fn finish(&self, sha256: &Sha256Digest) -> std::io::Result<Finished> {
-        let partial = self.partial(sha256);
+    /// Hashes `device`'s partial file once all bytes are there: stores it,
+    /// or deletes it on a mismatch.
+    pub fn finish(&self, device: &DeviceId, sha256: &Sha256Digest) -> std::io::Result<Finished> {
+        let partial = self.partial(device, sha256);
         let found = hash_file(&partial)?;
         if found != *sha256 {
             std::fs::remove_file(&partial)?;

@@ -1,15 +1,19 @@
 //! HTTPS with the coordinator's self-signed certificate (rustls, ring).
 
 use std::future::Future;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use crate::body::BodyPolicy;
 use crate::coordinator::{Coordinator, SetupError};
+use crate::guard::ConnectionGuard;
 use crate::http::{router, AppState};
+use crate::limits::{ServeLimits, PARSER_HEADER_BYTES, PARSER_HEADER_COUNT};
+use crate::rate::RateLimits;
 
 /// The TLS configuration serving the coordinator's certificate.
 pub fn tls_config(c: &Coordinator) -> Result<rustls::ServerConfig, SetupError> {
@@ -27,34 +31,66 @@ pub fn tls_config(c: &Coordinator) -> Result<rustls::ServerConfig, SetupError> {
     Ok(config)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then drains
-/// open requests for up to five seconds.
+/// Serves the API on `listener` with [`ServeLimits::default`] until
+/// `shutdown` completes.
 pub async fn serve(
     c: Coordinator,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SetupError> {
+    serve_with(c, listener, ServeLimits::default(), shutdown).await
+}
+
+/// Raises this process's open-file limit to its hard limit, so the
+/// connection cap, not the descriptor table, is what refuses a flood.
+/// Returns the limit now in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// Serves the API on `listener` under `limits` until `shutdown` completes,
+/// then lets requests in flight finish (batches being stored are always
+/// finished and answered) for up to `limits.shutdown_grace`.
+pub async fn serve_with(
+    c: Coordinator,
+    listener: TcpListener,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), SetupError> {
     let tls = RustlsConfig::from_config(Arc::new(tls_config(&c)?));
-    let state =
-        Arc::new(AppState {
-            dashboard_token: c.dashboard_token()?,
-            storage: c.storage.clone(),
-            org: c.org.clone(),
-            key: c.key,
-            seal: c.seal,
-            media: Arc::new(crate::media::MediaFiles::new(c.media_dir.clone()).map_err(
-                |source| SetupError::Io {
-                    path: c.media_dir.clone(),
-                    source,
-                },
-            )?),
-            forms: Default::default(),
-        });
+    let media =
+        crate::media::MediaFiles::new(c.media_dir.clone()).map_err(|source| SetupError::Io {
+            path: c.media_dir.clone(),
+            source,
+        })?;
+    let rates = RateLimits::new(limits.rate_per_address, limits.rate_per_device);
+    rates.spawn_sweeper(Duration::from_secs(60));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let state = Arc::new(AppState {
+        dashboard_token: c.dashboard_token()?,
+        storage: c.storage.clone(),
+        org: c.org.clone(),
+        key: c.key,
+        seal: c.seal,
+        media: Arc::new(media),
+        forms: Default::default(),
+        body: BodyPolicy::new(&limits),
+        rates,
+        ingest_slots: Arc::new(tokio::sync::Semaphore::new(2 * cores + 2)),
+        disks: vec![c.dir.clone(), c.media_dir.clone()],
+    });
     let handle = axum_server::Handle::new();
     let h = handle.clone();
+    let grace = limits.shutdown_grace;
     tokio::spawn(async move {
         shutdown.await;
-        h.graceful_shutdown(Some(Duration::from_secs(5)));
+        h.graceful_shutdown(Some(grace));
     });
     listener
         .set_nonblocking(true)
@@ -62,9 +98,21 @@ pub async fn serve(
             path: "listener".into(),
             source,
         })?;
-    axum_server::from_tcp_rustls(listener, tls)
+    let guard = ConnectionGuard::new(limits.max_connections, limits.max_connections_per_address);
+    let acceptor = RustlsAcceptor::new(tls)
+        .handshake_timeout(limits.tls_handshake_timeout)
+        .acceptor(guard);
+    let mut server = axum_server::from_tcp(listener).acceptor(acceptor);
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(PARSER_HEADER_BYTES)
+        .max_headers(PARSER_HEADER_COUNT);
+    server
         .handle(handle)
-        .serve(router(state).into_make_service())
+        .serve(router(state).into_make_service_with_connect_info::<SocketAddr>())
         .await
         .map_err(|source| SetupError::Io {
             path: "server".into(),

@@ -6,7 +6,7 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use observer_core::identity::{FileKeyStore, SigningKey};
+use observer_core::identity::SigningKey;
 use observer_core::protocol::{Batch, Heartbeat, Signed, WireRecord, HEARTBEAT_DOMAIN};
 use observer_core::seal::SealedRecord;
 use observer_core::store::{Query, Store};
@@ -114,16 +114,6 @@ fn connections_cut_mid_stream_in_both_directions_lose_and_duplicate_nothing() {
     assert_all_delivered_exactly(&server, &phones, 200);
 }
 
-/// A client for hostile requests: it does not check the certificate,
-/// because what is tested is the server's refusal.
-fn raw_client() -> reqwest::blocking::Client {
-    install_crypto();
-    reqwest::blocking::Client::builder()
-        .tls_danger_accept_invalid_certs(true)
-        .build()
-        .unwrap()
-}
-
 fn post(
     server: &Server,
     path: &str,
@@ -144,18 +134,6 @@ fn post(
         status,
         serde_json::from_slice(&resp.bytes().unwrap()).unwrap_or_default(),
     )
-}
-
-/// The phone's key, read the way only its owner can (the key file).
-fn phone_key(dir: &std::path::Path) -> SigningKey {
-    let keys = FileKeyStore::open_or_create(dir.join("device.kek")).unwrap();
-    let wrapped: Vec<u8> = rusqlite::Connection::open(dir.join("observer.db"))
-        .unwrap()
-        .query_row("SELECT value FROM meta WHERE key = 'device_key'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    SigningKey::unwrap(&wrapped, &keys).unwrap()
 }
 
 fn batch(key: &SigningKey, store: &Store, records: Vec<WireRecord>) -> Vec<u8> {
@@ -511,5 +489,149 @@ fn oversized_headers_are_refused_and_the_server_stays_up() {
         .send()
         .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(server.record_count().0, 0);
+}
+
+/// Re-signs `w` after `edit` changed its body text, as a phone's owner
+/// (or someone holding its key) could.
+fn edited(key: &SigningKey, w: &WireRecord, edit: impl Fn(&str) -> String) -> WireRecord {
+    let body = edit(std::str::from_utf8(&w.body).unwrap()).into_bytes();
+    let mut m = observer_core::record::SIGNING_DOMAIN.to_vec();
+    m.extend_from_slice(&body);
+    WireRecord {
+        sig: key.sign(&m).to_vec(),
+        body,
+    }
+}
+
+/// Signed bodies that a reader could take two ways are refused with a
+/// reason: a seq beyond 2^53 (stored as a negative number, it wrapped the
+/// "missing" headline) and a repeated JSON key (parsers disagree on which
+/// value counts). A heartbeat beyond 2^53 is refused too.
+#[test]
+fn ambiguous_signed_bodies_are_refused_and_the_counts_stay_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "S-1");
+    p.save_all(&(0..2).map(|n| record("S-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    let key = phone_key(&pdir);
+    let mut wire: Vec<WireRecord> = p
+        .list(&Query::new())
+        .unwrap()
+        .iter()
+        .map(|r| WireRecord::from(&r.envelope))
+        .collect();
+    let second = wire.pop().unwrap();
+    let huge = edited(&key, &second, |b| {
+        b.replace("\"seq\":2", &format!("\"seq\":{}", 1u64 << 63))
+    });
+    let twice = edited(&key, &second, |b| {
+        b.replace("\"payload\":{", "\"payload\":{\"n\":9000,")
+    });
+    assert_ne!(huge.body, second.body);
+    assert_ne!(twice.body, second.body);
+    for (bad, why) in [(huge, "2^53"), (twice, "appears twice")] {
+        let (status, body) = post(
+            &server,
+            "/v1/records",
+            "application/json",
+            None,
+            batch(&key, &p, vec![bad]),
+        );
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (422, Some("records_rejected")),
+            "{body}"
+        );
+        let signed: Signed = serde_json::from_value(body["receipt"].clone()).unwrap();
+        let receipt: serde_json::Value = serde_json::from_slice(&signed.body).unwrap();
+        assert_eq!(receipt["rejected"][0]["reason"], "malformed", "{receipt}");
+        assert!(
+            receipt["rejected"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains(why),
+            "{receipt}"
+        );
+    }
+    let mut b: Batch = serde_json::from_slice(&batch(&key, &p, Vec::new())).unwrap();
+    b.heartbeat = Signed::sign(
+        HEARTBEAT_DOMAIN,
+        &Heartbeat {
+            device: p.device_id().clone(),
+            seq: 1 << 63,
+            head: None,
+            at_ms: 0,
+        },
+        &key,
+    );
+    let (status, body) = post(
+        &server,
+        "/v1/records",
+        "application/json",
+        None,
+        serde_json::to_vec(&b).unwrap(),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("bad_heartbeat")),
+        "{body}"
+    );
+    assert_eq!(server.record_count().0, 0);
+    // The real records still go, and nothing is counted missing.
+    assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 2);
+    let devices = server.devices();
+    assert_eq!(devices[0]["faults"], serde_json::json!([]), "{devices}");
+    assert!(server
+        .view()
+        .contains(">0 records known to exist but not received"));
+}
+
+/// `/v1/sealed` has no heartbeat (a wiped phone has no key): until a record
+/// opens and verifies, the sender is anonymous. Junk labelled with an
+/// enrolled device and junk labelled with a stranger get the same answer,
+/// no receipt, and the device's last contact does not move.
+#[test]
+fn junk_sealed_batches_learn_nothing_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "S-1");
+    sync(&p, &SyncOptions::default()).unwrap();
+    let contact = server.devices()[0]["last_contact_ms"].clone();
+    assert!(contact.is_i64(), "{contact}");
+    std::thread::sleep(Duration::from_millis(20));
+    let stranger = SigningKey::generate().unwrap().public_key().device_id();
+    let mut answers = Vec::new();
+    for device in [p.device_id().clone(), stranger] {
+        let junk = SealedRecord {
+            device,
+            seq: 1,
+            enc: vec![7; 32],
+            ct: vec![9; 200],
+        };
+        let body = serde_json::to_vec(&serde_json::json!({ "sealed": [junk] })).unwrap();
+        answers.push(post(&server, "/v1/sealed", "application/json", None, body));
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "an enrolled device and a stranger answer alike"
+    );
+    let (status, body) = &answers[0];
+    assert_eq!(
+        (*status, body["error"].as_str()),
+        (422, Some("nothing_verified")),
+        "{body}"
+    );
+    assert!(
+        body.get("receipt").is_none(),
+        "no signed receipt for junk: {body}"
+    );
+    assert_eq!(
+        server.devices()[0]["last_contact_ms"],
+        contact,
+        "last contact untouched"
+    );
     assert_eq!(server.record_count().0, 0);
 }

@@ -12,6 +12,7 @@ use observer_core::store::Store;
 use observer_core::sync::{sync, sync_with_retry, Backoff, SyncOptions};
 use support::*;
 
+const HEARTBEAT: &str = observer_core::protocol::HEARTBEAT_HEADER;
 const MIB: usize = 1024 * 1024;
 
 /// Deterministic, incompressible-looking bytes.
@@ -228,23 +229,24 @@ fn a_flipped_byte_on_the_server_is_found_by_verification() {
 fn media_uploads_refuse_what_no_record_names_and_bytes_that_do_not_fit() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("server"));
-    install_crypto();
-    let client = reqwest::blocking::Client::builder()
-        .tls_danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
+    let client = raw_client();
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "KZ-0001");
+    let me = heartbeat_header(&phone_key(&pdir), &p);
     let sha = observer_core::record::Sha256Digest::of(b"nobody named me");
     let url = format!("{}/v1/media/{sha}", server.url());
-    let r = client.get(&url).send().unwrap();
+    let r = client.get(&url).header(HEARTBEAT, &me).send().unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let r = client
         .put(format!("{url}?offset=0"))
+        .header(HEARTBEAT, &me)
         .body("x")
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let r = client
         .get(format!("{}/v1/media/not-a-hash", server.url()))
+        .header(HEARTBEAT, &me)
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
@@ -252,7 +254,6 @@ fn media_uploads_refuse_what_no_record_names_and_bytes_that_do_not_fit() {
     // A record names 10 bytes (the phone does not hold them: only the
     // reference travels); a wrong offset, too many bytes and the wrong bytes
     // are each refused, and the right bytes, in two pieces, complete it.
-    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
     let data = b"0123456789";
     let sha = observer_core::record::Sha256Digest::of(data);
     p.save(
@@ -269,6 +270,7 @@ fn media_uploads_refuse_what_no_record_names_and_bytes_that_do_not_fit() {
     let put = |offset: u64, body: &[u8]| {
         let r = client
             .put(format!("{url}?offset={offset}"))
+            .header(HEARTBEAT, &me)
             .body(body.to_vec())
             .send()
             .unwrap();
@@ -285,10 +287,119 @@ fn media_uploads_refuse_what_no_record_names_and_bytes_that_do_not_fit() {
     );
     let (status, body) = put(0, b"9876543210");
     assert_eq!((status, &body["error"]), (422, &"hash_mismatch".into()));
-    let state = json(client.get(&url).send().unwrap());
+    let state = json(client.get(&url).header(HEARTBEAT, &me).send().unwrap());
     assert_eq!(state["received"], 0, "wrong bytes are discarded");
     assert_eq!(put(0, b"0123").1["received"], 4);
     let (status, body) = put(4, b"456789");
     assert_eq!((status, &body["complete"]), (200, &true.into()));
     assert_eq!(export_line(&server)["media_missing"], 0);
+    // A bad offset is a JSON 400 too.
+    let r = client
+        .put(format!("{url}?offset=minus-one"))
+        .header(HEARTBEAT, &me)
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(json(r)["error"], "bad_query");
+}
+
+/// The tester's attack: another enrolled device signs a record naming the
+/// victim's photo with a wrong size, before the victim syncs. The victim
+/// must still deliver that photo, its other media and its updates.
+#[test]
+fn another_device_cannot_poison_or_block_a_victims_media() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let vdir = dir.path().join("victim");
+    let victim = enrolled_phone(&vdir, &server, "KZ-0001");
+    let photo = record_with_clip(&victim, &vdir, &clip(300_000, 7));
+    record_with_clip(&victim, &vdir, &clip(200_000, 8));
+    let adir = dir.path().join("attacker");
+    let attacker = enrolled_phone(&adir, &server, "KZ-0002");
+    attacker
+        .save(
+            NewRecord::builder("KZ-0002", "incident", 1, "incident")
+                .payload(serde_json::json!({"type": "other", "time": "09:00"}))
+                .attachment(photo.sha256.to_string(), 5, "image/jpeg")
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        sync(&attacker, &SyncOptions::default()).unwrap().accepted,
+        1
+    );
+    // The attacker fills the 5 bytes it declared, and they do not hash to
+    // the photo: only its own upload is discarded.
+    let client = raw_client();
+    let r = client
+        .put(format!(
+            "{}/v1/media/{}?offset=0",
+            server.url(),
+            photo.sha256
+        ))
+        .header(HEARTBEAT, heartbeat_header(&phone_key(&adir), &attacker))
+        .body("12345")
+        .send()
+        .unwrap();
+    assert_eq!(json(r)["error"], "hash_mismatch");
+    victim.save(record("KZ-0001", 1)).unwrap();
+    let s = sync(&victim, &SyncOptions::default()).unwrap();
+    assert_eq!(s.media_failed, vec![], "{s:?}");
+    assert_eq!(s.media_delivered, 2, "{s:?}");
+    assert_eq!(s.accepted, 3);
+    let export = server.cli(&["export", "--format", "ndjson"]);
+    for line in export.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["device"] == victim.device_id().as_str() {
+            assert_eq!(v["media_missing"], 0, "{v}");
+        }
+    }
+    assert!(server
+        .cli(&["media", "verify"])
+        .contains("2 media files intact"));
+}
+
+/// Media requests without the device's signature learn nothing (the same
+/// answer for a held photo and an unknown hash) and write nothing.
+#[test]
+fn anonymous_media_requests_learn_nothing_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "KZ-0001");
+    let held = record_with_clip(&p, &pdir, &clip(50_000, 3));
+    assert_eq!(
+        sync(&p, &SyncOptions::default()).unwrap().media_delivered,
+        1
+    );
+    let unknown = observer_core::record::Sha256Digest::of(b"never held");
+    let client = raw_client();
+    let mut answers = Vec::new();
+    for sha in [held.sha256, unknown] {
+        let url = format!("{}/v1/media/{sha}", server.url());
+        for header in [None, Some("garbage"), Some("AAAA.BBBB")] {
+            let mut get = client.get(&url);
+            let mut put = client.put(format!("{url}?offset=0")).body("x");
+            if let Some(h) = header {
+                get = get.header(HEARTBEAT, h);
+                put = put.header(HEARTBEAT, h);
+            }
+            for r in [get.send().unwrap(), put.send().unwrap()] {
+                let status = r.status().as_u16();
+                answers.push((header, status, json(r)));
+            }
+        }
+    }
+    let (first, rest) = answers.split_at(answers.len() / 2);
+    assert_eq!(first, rest, "a held photo and an unknown hash answer alike");
+    assert!(
+        first.iter().all(|(_, status, _)| *status == 401),
+        "{first:?}"
+    );
+    let partial = std::fs::read_dir(server.data.join("media/partial"))
+        .unwrap()
+        .count();
+    assert_eq!(partial, 0, "nothing written");
 }

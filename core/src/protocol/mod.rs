@@ -31,6 +31,12 @@ pub const ENROLL_DOMAIN: &[u8] = b"observer/enroll/v1\0";
 /// Signing domain of the updates a device pulls (coordinator key).
 pub const UPDATES_DOMAIN: &[u8] = b"observer/updates/v1\0";
 
+/// The header in which a request without a JSON body (a media upload or
+/// query) carries the device's signed heartbeat, in [`Signed::to_header`]
+/// form: the server answers media requests only to the device whose
+/// records name the file.
+pub const HEARTBEAT_HEADER: &str = "observer-heartbeat";
+
 /// What the coordinator has for one device at each sync: its station
 /// assignments and every published form version (JSON definitions). Signed
 /// with the coordinator key: a phone takes only what the pinned key signed.
@@ -99,6 +105,38 @@ impl Signed {
         let body = serde_json::to_vec(value).expect("protocol types always serialise");
         let sig = key.sign(&[domain, &body].concat()).to_vec();
         Self { body, sig }
+    }
+
+    /// The statement as one header value: `base64url(body).base64url(sig)`,
+    /// unpadded (no characters that a header would need escaped).
+    pub fn to_header(&self) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&self.body),
+            URL_SAFE_NO_PAD.encode(&self.sig)
+        )
+    }
+
+    /// Reads [`Signed::to_header`]'s form (nothing is verified yet).
+    pub fn from_header(text: &str) -> Result<Self, ProtocolError> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let malformed = |detail: &str| ProtocolError::Malformed {
+            what: "signed header",
+            detail: detail.into(),
+        };
+        let (body, sig) = text
+            .trim()
+            .split_once('.')
+            .ok_or_else(|| malformed("expected BODY.SIGNATURE"))?;
+        Ok(Self {
+            body: URL_SAFE_NO_PAD
+                .decode(body)
+                .map_err(|_| malformed("the body is not unpadded base64url"))?,
+            sig: URL_SAFE_NO_PAD
+                .decode(sig)
+                .map_err(|_| malformed("the signature is not unpadded base64url"))?,
+        })
     }
 
     /// Checks size and signature, then parses.

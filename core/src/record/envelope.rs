@@ -165,6 +165,8 @@ pub fn verify_envelope(env: &Envelope, key: &PublicKey) -> Result<VerifiedRecord
     if !key.verify(&Envelope::signed_message(&env.body), &env.sig) {
         return Err(VerifyError::BadSignature);
     }
+    super::unique_keys::check_unique_keys(&env.body)
+        .map_err(|detail| VerifyError::Malformed { detail })?;
     let version: Versioned =
         serde_json::from_slice(&env.body).map_err(|e| VerifyError::Malformed {
             detail: e.to_string(),
@@ -184,6 +186,9 @@ pub fn verify_envelope(env: &Envelope, key: &PublicKey) -> Result<VerifiedRecord
     }
     let detail = match (body.seq, body.prev) {
         (0, _) => "seq starts at 1".to_string(),
+        (s, _) if s > super::limits::MAX_SEQ => {
+            format!("seq {s} is over the limit of 2^53")
+        }
         (1, Some(_)) => "the first record cannot have a prev".to_string(),
         (s, None) if s > 1 => format!("record {s} has no prev"),
         _ => {

@@ -13,3 +13,7 @@ pub const MAX_ATTACHMENT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 pub const MAX_NAME_BYTES: usize = 64;
 /// Longest MIME type, in bytes.
 pub const MAX_MIME_BYTES: usize = 127;
+/// Highest seq a record may carry: 2^53, the largest integer every JSON
+/// reader holds exactly, and far beyond any phone's lifetime of records.
+/// Beyond it a seq would be stored or summed wrongly somewhere.
+pub const MAX_SEQ: u64 = 1 << 53;

@@ -33,6 +33,7 @@ mod envelope;
 mod fields;
 pub mod limits;
 mod new;
+pub mod unique_keys;
 
 pub use body::{Body, Clock, BODY_VERSION};
 pub use chain::{verify_chain, ChainFault, ChainHead, ChainReport, ChainVerifier, SeqRange};

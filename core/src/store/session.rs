@@ -134,10 +134,10 @@ impl Store {
 
     /// Records the offset to server time and the newest signed statement
     /// from the server (`after`); records signed from now on carry them.
-    pub fn set_clock(&self, offset_ms: i64, after: Sha256Digest) -> Result<(), StoreError> {
+    pub fn set_clock(&self, offset_ms: i64, after: Option<Sha256Digest>) -> Result<(), StoreError> {
         let clock = Clock {
             offset_ms: Some(offset_ms),
-            after: Some(after),
+            after,
         };
         write_json(&*self.conn()?, &self.vault, META_CLOCK, &clock)?;
         self.session

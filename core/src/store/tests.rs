@@ -518,7 +518,7 @@ fn records_carry_the_enrollment_org_and_the_server_clock_across_reopening() {
     };
     store.set_enrollment(&enrollment).unwrap();
     let after = crate::record::Sha256Digest::of(b"receipt");
-    store.set_clock(-1500, after).unwrap();
+    store.set_clock(-1500, Some(after)).unwrap();
     drop(store);
     let store = fx.open().unwrap();
     assert_eq!(store.enrollment(), Some(enrollment));

@@ -39,7 +39,8 @@ pub use backoff::Backoff;
 use crate::identity::{DeviceId, PublicKey};
 use crate::protocol::{
     Ack, Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt,
-    SealedBatch, Signed, Updates, WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN, UPDATES_DOMAIN,
+    SealedBatch, Signed, Updates, WireRecord, HEARTBEAT_DOMAIN, HEARTBEAT_HEADER, RECEIPT_DOMAIN,
+    UPDATES_DOMAIN,
 };
 use crate::record::{RecordId, Sha256Digest};
 use crate::store::{Enrollment, SealedOutbox, Store, StoreError};
@@ -202,15 +203,22 @@ impl Connection {
         self.send(req)
     }
 
-    fn get(&self, path: &str) -> Result<Response, SyncError> {
-        self.send(self.client.get(format!("{}{path}", self.url)))
+    /// A GET that proves which device asks (media are answered only to
+    /// the device whose records name them).
+    fn get(&self, path: &str, heartbeat: &Signed) -> Result<Response, SyncError> {
+        self.send(
+            self.client
+                .get(format!("{}{path}", self.url))
+                .header(HEARTBEAT_HEADER, heartbeat.to_header()),
+        )
     }
 
-    fn put(&self, path: &str, body: Vec<u8>) -> Result<Response, SyncError> {
+    fn put(&self, path: &str, body: Vec<u8>, heartbeat: &Signed) -> Result<Response, SyncError> {
         self.send(
             self.client
                 .put(format!("{}{path}", self.url))
                 .header(CONTENT_TYPE, "application/octet-stream")
+                .header(HEARTBEAT_HEADER, heartbeat.to_header())
                 .body(body),
         )
     }
@@ -317,7 +325,10 @@ pub fn enroll(
     };
     let conn = Connection::new(&code.url, code.tls_sha256, SyncOptions::default().timeout)?;
     let body = serde_json::to_vec(&request).expect("serialises");
+    let sent_at = Instant::now();
+    let local_sent = now_ms();
     let resp: EnrollResponse = answer(conn.post("/v1/enroll", body, false)?)?;
+    let rtt = sent_at.elapsed().as_millis() as i64;
     if resp.device != *store.device_id() || resp.org != code.org {
         return Err(SyncError::BadReceipt(
             "the server enrolled another device or organisation".into(),
@@ -333,6 +344,9 @@ pub fn enroll(
         seal_key: resp.seal_key,
     };
     store.set_enrollment(&enrollment)?;
+    // Records signed before the first receipt still carry the server's
+    // time; no signed tree head brackets them yet.
+    store.set_clock(resp.server_time_ms - (local_sent + rtt / 2), None)?;
     Ok(enrollment)
 }
 
@@ -369,8 +383,10 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
             break;
         }
     }
-    upload_media(store, &conn, opts, &mut summary)?;
+    // Updates before media: a new form or station matters more to the
+    // observer than a video, and must not wait behind one.
     summary.forms_received = fetch_updates(store, &conn, &enrollment)?;
+    upload_media(store, &conn, opts, &mut summary)?;
     summary.remaining = store.counts()?.pending;
     Ok(summary)
 }
@@ -388,10 +404,11 @@ struct MediaState {
 }
 
 /// Uploads media after the records (the server takes only media that a
-/// record it holds references), smallest first, each from the byte where
-/// the server stopped. A damaged copy on this phone is reported in the
-/// summary and never sent; a transfer cut by the network fails the sync
-/// (it resumes at the next one).
+/// record of this device that it holds references), smallest first, each
+/// from the byte where the server stopped. A file the server refuses, or a
+/// damaged copy on this phone, is reported in the summary and the others
+/// go on; a transfer cut by the network fails the sync (it resumes at the
+/// next one).
 fn upload_media(
     store: &Store,
     conn: &Connection,
@@ -399,66 +416,71 @@ fn upload_media(
     summary: &mut SyncSummary,
 ) -> Result<(), SyncError> {
     for m in store.media()?.into_iter().filter(|m| !m.delivered) {
-        let path = format!("/v1/media/{}", m.sha256);
-        let mut state: MediaState = match answer(conn.get(&path)?) {
-            // No record held by the server names it yet.
-            Err(SyncError::Refused { status: 404, .. }) => continue,
-            other => other?,
-        };
-        let mut reader = store.media_reader(&m.sha256)?;
-        let mut sent = (|| -> Result<(), SyncError> {
-            reader.seek(state.received)?;
-            let mut moved = 0;
-            while !state.complete {
-                let mut piece = Vec::with_capacity(UPLOAD_PIECE);
-                if reader.read_into(&mut piece, UPLOAD_PIECE)? == 0 {
-                    break;
-                }
-                let n = piece.len() as u64;
-                match answer(conn.put(&format!("{path}?offset={}", state.received), piece)?) {
-                    Ok(s) => state = s,
-                    // The server was still appending what reached it over a
-                    // connection that was cut when it answered our GET: it
-                    // holds more than it said. Ask again and go on from there.
-                    Err(SyncError::Refused { status: 409, .. }) if moved < 8 => {
-                        moved += 1;
-                        state = answer(conn.get(&path)?)?;
-                        reader.seek(state.received)?;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                }
-                summary.media_bytes_sent += n;
-                if let Some(p) = &opts.progress {
-                    (p.0)(summary);
-                }
+        match upload_one(store, conn, opts, summary, &m.sha256) {
+            Ok(true) => {
+                store.mark_media_delivered(&m.sha256)?;
+                summary.media_delivered += 1;
             }
-            Ok(())
-        })();
-        if let Err(SyncError::Refused {
-            status: 422,
-            message,
-            ..
-        }) = &sent
-        {
-            // The server discarded bytes that did not hash right (someone
-            // else wrote into the upload); it starts over at the next sync.
-            summary.media_failed.push((m.sha256, message.clone()));
-            sent = Ok(());
-        }
-        match sent {
+            Ok(false) => {}
             Err(SyncError::Media(e @ crate::media::MediaError::Corrupt { .. })) => {
                 summary.media_failed.push((m.sha256, e.to_string()));
-                continue;
             }
-            other => other?,
-        }
-        if state.complete {
-            store.mark_media_delivered(&m.sha256)?;
-            summary.media_delivered += 1;
+            // One file's refusal (its bytes did not hash right, the server
+            // holds another size for it) must not hold back the others.
+            Err(SyncError::Refused {
+                status, message, ..
+            }) if (400..500).contains(&status) && status != 429 => {
+                summary.media_failed.push((m.sha256, message));
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Uploads one media file; true once the server holds all of it, false if
+/// no record of this device that the server holds names it yet.
+fn upload_one(
+    store: &Store,
+    conn: &Connection,
+    opts: &SyncOptions,
+    summary: &mut SyncSummary,
+    sha256: &Sha256Digest,
+) -> Result<bool, SyncError> {
+    let path = format!("/v1/media/{sha256}");
+    let proof = heartbeat(store)?;
+    let mut state: MediaState = match answer(conn.get(&path, &proof)?) {
+        Err(SyncError::Refused { status: 404, .. }) => return Ok(false),
+        other => other?,
+    };
+    let mut reader = store.media_reader(sha256)?;
+    reader.seek(state.received)?;
+    let mut moved = 0;
+    while !state.complete {
+        let mut piece = Vec::with_capacity(UPLOAD_PIECE);
+        if reader.read_into(&mut piece, UPLOAD_PIECE)? == 0 {
+            break;
+        }
+        let n = piece.len() as u64;
+        match answer(conn.put(&format!("{path}?offset={}", state.received), piece, &proof)?) {
+            Ok(s) => state = s,
+            // The server was still appending what reached it over a
+            // connection that was cut when it answered our GET: it holds
+            // more than it said. Ask again and go on from there.
+            Err(SyncError::Refused { status: 409, .. }) if moved < 8 => {
+                moved += 1;
+                state = answer(conn.get(&path, &proof)?)?;
+                reader.seek(state.received)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        summary.media_bytes_sent += n;
+        if let Some(p) = &opts.progress {
+            (p.0)(summary);
+        }
+    }
+    Ok(state.complete)
 }
 
 /// A request body as JSON, zstd-compressed (batches are about 4x smaller).
@@ -607,7 +629,7 @@ fn send_batch(
     // The server stamped its time somewhere within the round trip; assume
     // the middle.
     let offset = receipt.server_time_ms - (local_sent + rtt / 2);
-    store.set_clock(offset, Sha256Digest::of(&signed.body))?;
+    store.set_clock(offset, Some(Sha256Digest::of(&signed.body)))?;
     summary.clock_offset_ms = Some(offset);
     if revoked {
         return Err(SyncError::Revoked);

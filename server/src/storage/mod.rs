@@ -294,9 +294,17 @@ pub trait Storage: Send + Sync + 'static {
         each: &mut dyn FnMut(RecordRow) -> Result<(), StorageError>,
     ) -> Result<(), StorageError>;
 
-    /// The size a held record declares for media `sha256`; `None` if no
-    /// held record references it (then nobody may upload it).
-    fn expected_media(&self, sha256: &Sha256Digest) -> Result<Option<u64>, StorageError>;
+    /// The size a held record of `device` declares for media `sha256`;
+    /// `None` if none of its held records references it (then that device
+    /// may not upload it: what another device declared never counts).
+    fn expected_media(
+        &self,
+        device: &DeviceId,
+        sha256: &Sha256Digest,
+    ) -> Result<Option<u64>, StorageError>;
+
+    /// Answers when the database can be read (for the health check).
+    fn ping(&self) -> Result<(), StorageError>;
 
     /// Records that media `sha256` arrived complete, its hash checked.
     fn media_complete(

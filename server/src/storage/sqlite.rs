@@ -569,13 +569,28 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn expected_media(&self, sha256: &Sha256Digest) -> Result<Option<u64>, StorageError> {
+    fn expected_media(
+        &self,
+        device: &DeviceId,
+        sha256: &Sha256Digest,
+    ) -> Result<Option<u64>, StorageError> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT bytes FROM attachments WHERE sha256 = ?1 LIMIT 1")?
-            .query_row([sha256.to_string()], |r| r.get::<_, i64>(0))
+            .prepare_cached(
+                "SELECT a.bytes FROM attachments a JOIN records r ON r.id = a.record_id
+                 WHERE a.sha256 = ?1 AND r.device = ?2 LIMIT 1",
+            )?
+            .query_row(params![sha256.to_string(), device.as_str()], |r| {
+                r.get::<_, i64>(0)
+            })
             .optional()?
             .map(|b| b as u64))
+    }
+
+    fn ping(&self) -> Result<(), StorageError> {
+        self.conn()
+            .query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
     }
 
     fn media_complete(

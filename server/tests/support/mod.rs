@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::Duration;
 
-use observer_core::identity::{FileKeyStore, PublicKey};
+use observer_core::identity::{FileKeyStore, PublicKey, SigningKey};
 use observer_core::protocol::EnrollmentCode;
 use observer_core::store::{OnTampering, Store};
 use observer_core::sync::enroll;
@@ -213,4 +213,39 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The phone's device key, read from its directory as someone holding the
+/// phone could (for requests the core would not make).
+pub fn phone_key(dir: &Path) -> SigningKey {
+    let keys = FileKeyStore::open_or_create(dir.join("device.kek")).unwrap();
+    let wrapped: Vec<u8> = rusqlite::Connection::open(dir.join("observer.db"))
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'device_key'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    SigningKey::unwrap(&wrapped, &keys).unwrap()
+}
+
+/// A heartbeat signed by `key` for `store`'s device, in header form.
+pub fn heartbeat_header(key: &SigningKey, store: &Store) -> String {
+    let hb = observer_core::protocol::Heartbeat {
+        device: store.device_id().clone(),
+        seq: 0,
+        head: None,
+        at_ms: 0,
+    };
+    observer_core::protocol::Signed::sign(observer_core::protocol::HEARTBEAT_DOMAIN, &hb, key)
+        .to_header()
+}
+
+/// A client for hand-made requests (the certificate is the test server's).
+pub fn raw_client() -> reqwest::blocking::Client {
+    install_crypto();
+    reqwest::blocking::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }

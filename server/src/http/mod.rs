@@ -3,13 +3,18 @@
 //! before it is read; nothing from the network is trusted before its
 //! signature is checked.
 
+mod media;
+mod middleware;
+
 use std::collections::HashMap;
 use std::io::Read as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -26,12 +31,14 @@ use observer_core::seal::{OrgSecretKey, SealedRecord};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::body::{BodyError, BodyPolicy, Held};
 use crate::dashboard;
-use crate::media::{Finished, MediaFiles, MediaState, MAX_PUT_BYTES};
+use crate::media::MediaFiles;
+use crate::rate::{Limited, RateLimits};
 use crate::storage::{FormCheck, Outcome, Storage, StorageError, TokenProblem};
 
 /// The OpenAPI description served at `/openapi.json`.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Largest enrollment or updates request (a token or a heartbeat).
 const MAX_SMALL_REQUEST_BYTES: usize = 16 * 1024;
@@ -53,7 +60,20 @@ pub struct AppState {
     /// Parsed form versions, filled on first use (published versions never
     /// change, so an entry is never stale).
     pub forms: std::sync::RwLock<HashMap<(String, u32), Arc<FormDefinition>>>,
+    /// How request bodies are read: size, pace, memory budget.
+    pub body: BodyPolicy,
+    /// Request rates per address and per device.
+    pub rates: RateLimits,
+    /// Batches being verified and stored at once: each holds a decompressed
+    /// batch in memory and a blocking thread, so they are bounded.
+    pub ingest_slots: Arc<tokio::sync::Semaphore>,
+    /// Directories whose free space the health check watches.
+    pub disks: Vec<PathBuf>,
 }
+
+/// Free space below which `/healthz` reports the disk full: a batch must
+/// not be acknowledged on a disk that may not hold it.
+pub const MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl AppState {
     /// The form `id` at `version`: published by this coordinator (one
@@ -102,7 +122,7 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(dashboard_page))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/healthz", get(healthz))
         .route(
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
@@ -111,7 +131,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/records", post(records))
         .route("/v1/sealed", post(sealed_outbox))
         .route("/v1/updates", post(updates))
-        .route("/v1/media/{sha256}", get(media_state).put(media_put))
+        .route("/v1/media/{sha256}", get(media::state).put(media::put))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -119,8 +139,21 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "no such endpoint; see /openapi.json",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method; see /openapi.json",
+            )
+        })
         // Bodies are bounded by each handler, with JSON errors.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(middleware::header_limits))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_by_address,
+        ))
+        .layer(axum::middleware::from_fn(middleware::answer_headers))
         .with_state(state)
 }
 
@@ -130,6 +163,7 @@ pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
     extra: Option<serde_json::Value>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -141,7 +175,47 @@ impl ApiError {
                 message: message.into(),
             },
             extra: None,
+            retry_after: None,
         }
+    }
+
+    /// A failure inside the server: the client learns that it may retry,
+    /// never what failed (that goes to the operator's log).
+    fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
+        eprintln!("observer-server: {what} failed: {cause}");
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the server could not complete this; retry later",
+        );
+        e.retry_after = Some(5);
+        e
+    }
+
+    fn rate_limited(limited: Limited) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; retry in {} s", limited.retry_after_secs),
+        );
+        e.retry_after = Some(limited.retry_after_secs);
+        e
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        let (status, code) = match &e {
+            BodyError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
+            BodyError::TooSlow { .. } => (StatusCode::REQUEST_TIMEOUT, "request_too_slow"),
+            BodyError::Interrupted { .. } => (StatusCode::BAD_REQUEST, "body_interrupted"),
+            BodyError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "server_busy"),
+        };
+        let mut err = ApiError::new(status, code, e.to_string());
+        if matches!(e, BodyError::Busy) {
+            err.retry_after = Some(1);
+        }
+        err
     }
 }
 
@@ -153,30 +227,54 @@ impl IntoResponse for ApiError {
         {
             m.extend(extra);
         }
-        (self.status, Json(v)).into_response()
+        let mut response = (self.status, Json(v)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            format!("the server could not store this; retry later ({e})"),
-        )
+        ApiError::internal("storage", &e)
     }
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("internal failure: {e}"),
-        ))
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal("a request", &e)))
+}
+
+/// `ok` when the database answers and every data disk has room; 503 with
+/// what is wrong otherwise (a load balancer then sends phones elsewhere).
+async fn healthz(State(app): State<Arc<AppState>>) -> Response {
+    let app2 = app.clone();
+    let problem = tokio::task::spawn_blocking(move || {
+        if let Err(e) = app2.storage.ping() {
+            eprintln!("observer-server: health check: {e}");
+            return Some("database_unavailable");
+        }
+        for dir in &app2.disks {
+            match rustix::fs::statvfs(dir) {
+                Ok(s) if s.f_bavail.saturating_mul(s.f_frsize) >= MIN_FREE_BYTES => {}
+                Ok(_) => return Some("disk_full"),
+                Err(_) => return Some("disk_unavailable"),
+            }
+        }
+        None
     })
+    .await
+    .unwrap_or(Some("internal"));
+    match problem {
+        None => Json(json!({"status": "ok"})).into_response(),
+        Some(p) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": p}))).into_response(),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -200,14 +298,8 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request_too_large",
-            format!("the request body is over the limit of {limit} bytes; send smaller batches"),
-        )
-    })
+async fn read_body(app: &AppState, body: Body, limit: usize) -> Result<Held, ApiError> {
+    Ok(app.body.read(body, limit).await?)
 }
 
 fn malformed(what: &str, e: impl std::fmt::Display) -> ApiError {
@@ -224,9 +316,9 @@ async fn enroll(
     body: Body,
 ) -> Result<Json<EnrollResponse>, ApiError> {
     require_json(&headers)?;
-    let bytes = read_body(body, MAX_SMALL_REQUEST_BYTES).await?;
-    let req: EnrollRequest =
-        serde_json::from_slice(&bytes).map_err(|e| malformed("enrollment request", e))?;
+    let held = read_body(&app, body, MAX_SMALL_REQUEST_BYTES).await?;
+    let req: EnrollRequest = serde_json::from_slice(&decompress(&headers, &held.bytes)?)
+        .map_err(|e| malformed("enrollment request", e))?;
     if req.name.as_ref().is_some_and(|n| n.len() > 128) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -278,7 +370,7 @@ async fn enroll(
     }))
 }
 
-fn decompress(headers: &HeaderMap, raw: Bytes) -> Result<Vec<u8>, ApiError> {
+fn decompress(headers: &HeaderMap, raw: &Bytes) -> Result<Vec<u8>, ApiError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -416,9 +508,20 @@ async fn records(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
-    let raw = read_body(body, limits::MAX_REQUEST_BYTES).await?;
+    let held = read_body(&app, body, limits::MAX_REQUEST_BYTES).await?;
+    let _slot = ingest_slot(&app).await?;
     let app2 = app.clone();
-    blocking(move || ingest(&app2, &headers, raw)).await
+    blocking(move || ingest(&app2, &headers, &held.bytes)).await
+}
+
+/// A place among the batches verified at once; waits while all are taken
+/// (the wait is bounded by the client's own patience and the body budget).
+async fn ingest_slot(app: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    app.ingest_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::internal("ingest slots", &e))
 }
 
 /// Who is speaking: the heartbeat's device, enrolled and not revoked, and
@@ -442,7 +545,38 @@ fn authenticate(
     let heartbeat: Heartbeat = heartbeat
         .open("heartbeat", HEARTBEAT_DOMAIN, &device.key)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))?;
+    if heartbeat.device != device.id {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_heartbeat",
+            "the heartbeat names another device than the one that signed it",
+        ));
+    }
+    if heartbeat.seq > observer_core::record::limits::MAX_SEQ {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_heartbeat",
+            format!("seq {} is over the limit of 2^53", heartbeat.seq),
+        ));
+    }
+    // Only now is it known which device speaks: a claim alone must never
+    // use up a victim's allowance.
+    app.rates
+        .device(&device.id)
+        .map_err(ApiError::rate_limited)?;
     Ok((device, heartbeat))
+}
+
+/// [`authenticate`], refusing a revoked device.
+fn authenticate_active(
+    app: &AppState,
+    heartbeat: &Signed,
+) -> Result<(crate::storage::DeviceInfo, Heartbeat), ApiError> {
+    let (device, hb) = authenticate(app, heartbeat)?;
+    if device.revoked_at_ms.is_some() {
+        return Err(revoked());
+    }
+    Ok((device, hb))
 }
 
 fn revoked() -> ApiError {
@@ -466,15 +600,12 @@ async fn updates(
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_json(&headers)?;
-    let bytes = read_body(body, MAX_SMALL_REQUEST_BYTES).await?;
+    let held = read_body(&app, body, MAX_SMALL_REQUEST_BYTES).await?;
     let app2 = app.clone();
     blocking(move || {
-        let req: UpdatesRequest =
-            serde_json::from_slice(&bytes).map_err(|e| malformed("updates request", e))?;
-        let (device, _) = authenticate(&app2, &req.heartbeat)?;
-        if device.revoked_at_ms.is_some() {
-            return Err(revoked());
-        }
+        let req: UpdatesRequest = serde_json::from_slice(&decompress(&headers, &held.bytes)?)
+            .map_err(|e| malformed("updates request", e))?;
+        let (device, _) = authenticate_active(&app2, &req.heartbeat)?;
         let updates = Updates {
             org: app2.org.clone(),
             device: device.id,
@@ -494,7 +625,7 @@ async fn updates(
     .await
 }
 
-fn ingest(app: &AppState, headers: &HeaderMap, raw: Bytes) -> Result<Response, ApiError> {
+fn ingest(app: &AppState, headers: &HeaderMap, raw: &Bytes) -> Result<Response, ApiError> {
     let json = decompress(headers, raw)?;
     let batch: Batch = serde_json::from_slice(&json).map_err(|e| malformed("batch", e))?;
     if batch.records.len() + batch.sealed.len() > limits::MAX_BATCH_RECORDS {
@@ -518,10 +649,11 @@ async fn sealed_outbox(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
-    let raw = read_body(body, limits::MAX_REQUEST_BYTES).await?;
+    let held = read_body(&app, body, limits::MAX_REQUEST_BYTES).await?;
+    let _slot = ingest_slot(&app).await?;
     let app2 = app.clone();
     blocking(move || {
-        let json = decompress(&headers, raw)?;
+        let json = decompress(&headers, &held.bytes)?;
         let batch: SealedBatch =
             serde_json::from_slice(&json).map_err(|e| malformed("sealed batch", e))?;
         if batch.sealed.is_empty() || batch.sealed.len() > limits::MAX_BATCH_RECORDS {
@@ -537,18 +669,23 @@ async fn sealed_outbox(
         }
         // No heartbeat: the wiped phone's key is gone. Each record proves
         // itself once opened (its signature by the enrolled key), and every
-        // record must be labelled with the same enrolled device.
+        // record must be labelled with the same enrolled device. Until one
+        // does, the sender is anonymous: an unknown device and records that
+        // do not open get the same answer, and nothing is stored or touched.
         let claimed = &batch.sealed[0].device;
-        let device = app2.storage.device(claimed)?.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "unknown_device",
-                format!("device {claimed} is not enrolled with this coordinator"),
-            )
-        })?;
+        let device = app2.storage.device(claimed)?.ok_or_else(nothing_verified)?;
         settle(&app2, device, None, &[], &batch.sealed)
     })
     .await
+}
+
+/// The answer to a sealed batch in which no record opened and verified.
+fn nothing_verified() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "nothing_verified",
+        "no record in this batch opened and verified as a record of an enrolled device",
+    )
 }
 
 /// Checks, stores and answers with a signed receipt: records in the clear
@@ -584,6 +721,9 @@ fn settle(
             }
             Err(r) => rejected.push(r),
         }
+    }
+    if heartbeat.is_none() && verified.is_empty() {
+        return Err(nothing_verified());
     }
     let checks = verified
         .iter()
@@ -659,144 +799,6 @@ fn settle(
     Ok(Json(json!({ "receipt": signed })).into_response())
 }
 
-fn media_hash(text: &str) -> Result<Sha256Digest, ApiError> {
-    text.parse().map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_hash",
-            format!("{text:?} is not a SHA-256 (64 lowercase hex digits): {e}"),
-        )
-    })
-}
-
-fn io_failure(e: std::io::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage_unavailable",
-        format!("the server could not store this media; retry later ({e})"),
-    )
-}
-
-/// The size a held record declares for `sha256`, or 404.
-fn expected_media(app: &AppState, sha256: &Sha256Digest) -> Result<u64, ApiError> {
-    app.storage.expected_media(sha256)?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_media",
-            format!("no record held here references media {sha256}; deliver the record first"),
-        )
-    })
-}
-
-/// How much of a media file the server holds.
-async fn media_state(
-    State(app): State<Arc<AppState>>,
-    axum::extract::Path(sha256): axum::extract::Path<String>,
-) -> Result<Json<MediaState>, ApiError> {
-    let sha256 = media_hash(&sha256)?;
-    blocking(move || {
-        let bytes = expected_media(&app, &sha256)?;
-        Ok(Json(app.media.state(&sha256, bytes)))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct OffsetQuery {
-    offset: u64,
-}
-
-/// Appends bytes at `offset` (which must be what the server holds) as they
-/// arrive; once all bytes are there, checks the SHA-256.
-async fn media_put(
-    State(app): State<Arc<AppState>>,
-    axum::extract::Path(sha256): axum::extract::Path<String>,
-    Query(q): Query<OffsetQuery>,
-    body: Body,
-) -> Result<Json<MediaState>, ApiError> {
-    use futures_util::StreamExt as _;
-    use tokio::io::AsyncWriteExt as _;
-
-    let sha256 = media_hash(&sha256)?;
-    let lock = app.media.lock(&sha256);
-    let _one_writer = lock.lock().await;
-    let app2 = app.clone();
-    let bytes = blocking(move || expected_media(&app2, &sha256)).await?;
-    let state = app.media.state(&sha256, bytes);
-    if state.complete {
-        return Ok(Json(state));
-    }
-    if q.offset != state.received {
-        let mut err = ApiError::new(
-            StatusCode::CONFLICT,
-            "offset_mismatch",
-            format!(
-                "the server holds {} bytes of this media; send from there, not from {}",
-                state.received, q.offset
-            ),
-        );
-        err.extra = Some(json!({ "received": state.received }));
-        return Err(err);
-    }
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(app.media.partial(&sha256))
-        .await
-        .map_err(io_failure)?;
-    let mut received = state.received;
-    let mut this_request = 0usize;
-    let mut stream = body.into_data_stream();
-    let streamed: Result<(), ApiError> = async {
-        while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "body_interrupted",
-                    format!("the upload stopped after {received} bytes ({e}); resume from there"),
-                )
-            })?;
-            this_request += piece.len();
-            if this_request > MAX_PUT_BYTES {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request_too_large",
-                    format!("send at most {MAX_PUT_BYTES} bytes of media per request"),
-                ));
-            }
-            if received + piece.len() as u64 > bytes {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "too_long",
-                    format!("the record declares {bytes} bytes for this media"),
-                ));
-            }
-            file.write_all(&piece).await.map_err(io_failure)?;
-            received += piece.len() as u64;
-        }
-        Ok(())
-    }
-    .await;
-    // Whatever arrived is kept, even from a cut connection: the next
-    // request resumes at the byte where this one stopped.
-    file.sync_all().await.map_err(io_failure)?;
-    drop(file);
-    streamed?;
-    if received == bytes {
-        let app2 = app.clone();
-        blocking(move || match app2.media.finish(&sha256).map_err(io_failure)? {
-            Finished::Stored => Ok(app2.storage.media_complete(&sha256, bytes, now_ms())?),
-            Finished::Mismatch(found) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "hash_mismatch",
-                format!("the {bytes} bytes received hash to {found}, not {sha256}; they were discarded, send the file again"),
-            )),
-        })
-        .await?;
-    }
-    Ok(Json(app.media.state(&sha256, bytes)))
-}
-
 #[derive(Deserialize)]
 struct TokenQuery {
     token: Option<String>,
@@ -805,8 +807,16 @@ struct TokenQuery {
 async fn dashboard_page(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<TokenQuery>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Response {
+    let Ok(Query(q)) = query else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "the only query parameter here is token",
+        )
+        .into_response();
+    };
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -825,7 +835,6 @@ async fn dashboard_page(
     {
         Ok(Ok(html)) => Html(html).into_response(),
         Ok(Err(e)) => ApiError::from(e).into_response(),
-        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            .into_response(),
+        Err(e) => ApiError::internal("the web view", &e).into_response(),
     }
 }

@@ -1,0 +1,229 @@
+//! Admission of connections: a cap on all open connections and on those
+//! from one address, applied the moment a connection is accepted (before
+//! TLS), so that a client holding thousands of idle sockets runs into its
+//! own cap while phones from other addresses still get in.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use axum_server::accept::Accept;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Who a connection counts against: an IPv4 address, or the /64 an IPv6
+/// address is in (one subscriber holds a whole /64, so counting single
+/// IPv6 addresses would be no limit at all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddressKey {
+    V4(u32),
+    V6(u64),
+}
+
+impl AddressKey {
+    /// The key of `ip` (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => AddressKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressKey::V4(u32::from(v4)),
+                None => AddressKey::V6((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+struct Counts {
+    max_total: usize,
+    max_per_address: usize,
+    open: AtomicUsize,
+    refused: AtomicUsize,
+    per_address: Mutex<HashMap<AddressKey, usize>>,
+}
+
+/// The connection caps, shared by the accept loop and every connection.
+#[derive(Clone)]
+pub struct ConnectionGuard {
+    counts: Arc<Counts>,
+}
+
+/// An admitted connection's place, given back when it closes.
+pub struct Admission {
+    counts: Arc<Counts>,
+    key: AddressKey,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut map = self
+            .counts
+            .per_address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+        self.counts.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl ConnectionGuard {
+    /// Caps of `max_total` connections, `max_per_address` from one address.
+    pub fn new(max_total: usize, max_per_address: usize) -> Self {
+        Self {
+            counts: Arc::new(Counts {
+                max_total,
+                max_per_address,
+                open: AtomicUsize::new(0),
+                refused: AtomicUsize::new(0),
+                per_address: Mutex::default(),
+            }),
+        }
+    }
+
+    /// A place for a connection from `ip`, or `None` when a cap is reached.
+    pub fn admit(&self, ip: IpAddr) -> Option<Admission> {
+        let key = AddressKey::of(ip);
+        let mut map = self
+            .counts
+            .per_address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let here = map.get(&key).copied().unwrap_or(0);
+        if here >= self.counts.max_per_address
+            || self.counts.open.load(Ordering::Relaxed) >= self.counts.max_total
+        {
+            self.counts.refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        map.insert(key, here + 1);
+        self.counts.open.fetch_add(1, Ordering::Relaxed);
+        Some(Admission {
+            counts: self.counts.clone(),
+            key,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.counts.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed at once because a cap was reached, since start.
+    pub fn refused(&self) -> usize {
+        self.counts.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// A TCP stream that holds its [`Admission`] for as long as it is open.
+pub struct Guarded {
+    stream: TcpStream,
+    _admission: Admission,
+}
+
+impl<S: Send + 'static> Accept<TcpStream, S> for ConnectionGuard {
+    type Stream = Guarded;
+    type Service = S;
+    type Future = std::future::Ready<io::Result<(Guarded, S)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let admitted = stream.peer_addr().and_then(|peer| {
+            let admission = self.admit(peer.ip()).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::ConnectionRefused, "connection cap reached")
+            })?;
+            // Small requests and answers: do not wait to fill a segment.
+            stream.set_nodelay(true)?;
+            Ok(admission)
+        });
+        // On an error the stream is dropped here, closing the socket at once.
+        std::future::ready(admitted.map(|admission| {
+            (
+                Guarded {
+                    stream,
+                    _admission: admission,
+                },
+                service,
+            )
+        }))
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_count_per_address_and_in_all_and_free_on_close() {
+        let g = ConnectionGuard::new(3, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a1 = g.admit(a).unwrap();
+        let _a2 = g.admit(a).unwrap();
+        assert!(g.admit(a).is_none(), "third from one address");
+        let _b1 = g.admit(b).unwrap();
+        assert!(g.admit(b).is_none(), "fourth in all");
+        assert_eq!(g.open(), 3);
+        drop(a1);
+        assert!(g.admit(b).is_some());
+        assert_eq!(g.refused(), 2);
+    }
+
+    #[test]
+    fn ipv6_counts_by_slash_64_and_mapped_ipv4_as_ipv4() {
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let other_host: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other_net: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(AddressKey::of(one), AddressKey::of(other_host));
+        assert_ne!(AddressKey::of(one), AddressKey::of(other_net));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(AddressKey::of(mapped), AddressKey::of(v4));
+    }
+}

@@ -1,0 +1,207 @@
+//! `GET`/`PUT /v1/media/{sha256}`: resumable, content-addressed uploads of
+//! evidence media, answered only to the device whose own held records name
+//! the file (its signed heartbeat travels in [`HEARTBEAT_HEADER`]). The
+//! size a file must have comes from that device's records, and each device
+//! appends to its own partial file, so no other device, enrolled or not,
+//! can poison, block or probe another's evidence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use observer_core::identity::DeviceId;
+use observer_core::protocol::{Signed, HEARTBEAT_HEADER};
+use observer_core::record::Sha256Digest;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncWriteExt as _;
+
+use super::{authenticate_active, blocking, now_ms, ApiError, AppState};
+use crate::body::BodyError;
+use crate::media::{Finished, MediaState, MAX_PUT_BYTES};
+
+/// How long a second upload of the same file by the same device waits for
+/// the first (whose connection the phone may already have given up on).
+const WRITER_WAIT: Duration = Duration::from_secs(5);
+
+fn media_hash(text: &str) -> Result<Sha256Digest, ApiError> {
+    text.parse().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_hash",
+            format!("{text:?} is not a SHA-256 (64 lowercase hex digits): {e}"),
+        )
+    })
+}
+
+fn io_failure(e: std::io::Error) -> ApiError {
+    ApiError::internal("media storage", &e)
+}
+
+/// The device that signed the heartbeat header, enrolled and not revoked.
+async fn who(app: &Arc<AppState>, headers: &HeaderMap) -> Result<DeviceId, ApiError> {
+    let header = headers
+        .get(HEARTBEAT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "heartbeat_required",
+                format!("media requests carry the device's signed heartbeat in the {HEARTBEAT_HEADER} header"),
+            )
+        })?;
+    let signed = Signed::from_header(header)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))?;
+    let app = app.clone();
+    blocking(move || Ok(authenticate_active(&app, &signed)?.0.id)).await
+}
+
+/// The size this device's held records declare for `sha256`, or 404 (the
+/// same 404 whether another device's records name it or none do).
+async fn expected(
+    app: &Arc<AppState>,
+    device: &DeviceId,
+    sha256: Sha256Digest,
+) -> Result<u64, ApiError> {
+    let app = app.clone();
+    let device = device.clone();
+    blocking(move || {
+        app.storage
+            .expected_media(&device, &sha256)?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_media",
+                    format!("no record of this device held here references media {sha256}; deliver the record first"),
+                )
+            })
+    })
+    .await
+}
+
+/// How much of a media file the server holds for this device.
+pub async fn state(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(sha256): Path<String>,
+) -> Result<Json<MediaState>, ApiError> {
+    let sha256 = media_hash(&sha256)?;
+    let device = who(&app, &headers).await?;
+    let bytes = expected(&app, &device, sha256).await?;
+    Ok(Json(app.media.state(&device, &sha256, bytes)))
+}
+
+#[derive(Deserialize)]
+pub struct OffsetQuery {
+    offset: u64,
+}
+
+/// Appends bytes at `offset` (which must be what the server holds for this
+/// device) as they arrive; once all bytes are there, checks the SHA-256.
+pub async fn put(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(sha256): Path<String>,
+    query: Result<Query<OffsetQuery>, axum::extract::rejection::QueryRejection>,
+    body: Body,
+) -> Result<Json<MediaState>, ApiError> {
+    let sha256 = media_hash(&sha256)?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!(
+                "give the byte to append at as ?offset=N ({})",
+                e.body_text()
+            ),
+        )
+    })?;
+    let device = who(&app, &headers).await?;
+    let bytes = expected(&app, &device, sha256).await?;
+    let writer = app.media.writer(&device, &sha256);
+    let Ok(_one_writer) = tokio::time::timeout(WRITER_WAIT, writer.lock()).await else {
+        let mut err = ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_in_progress",
+            "another upload of this file from this device is still arriving; retry shortly",
+        );
+        err.retry_after = Some(1);
+        return Err(err);
+    };
+    let state = app.media.state(&device, &sha256, bytes);
+    if state.complete {
+        return Ok(Json(state));
+    }
+    if q.offset != state.received {
+        let mut err = ApiError::new(
+            StatusCode::CONFLICT,
+            "offset_mismatch",
+            format!(
+                "the server holds {} bytes of this media; send from there, not from {}",
+                state.received, q.offset
+            ),
+        );
+        err.extra = Some(json!({ "received": state.received }));
+        return Err(err);
+    }
+    let partial = app.media.partial(&device, &sha256);
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&partial)
+        .await
+        .map_err(io_failure)?;
+    let mut received = state.received;
+    let mut this_request = 0u64;
+    let started = tokio::time::Instant::now();
+    let mut stream = body.into_data_stream();
+    let streamed: Result<(), ApiError> = async {
+        while let Some(piece) = app
+            .body
+            .next_piece(&mut stream, started, this_request)
+            .await?
+        {
+            this_request += piece.len() as u64;
+            if this_request > MAX_PUT_BYTES as u64 {
+                app.body.drain(&mut stream, started, this_request).await;
+                return Err(BodyError::TooLarge {
+                    limit: MAX_PUT_BYTES,
+                }
+                .into());
+            }
+            if received + piece.len() as u64 > bytes {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "too_long",
+                    format!("this device's record declares {bytes} bytes for this media"),
+                ));
+            }
+            file.write_all(&piece).await.map_err(io_failure)?;
+            received += piece.len() as u64;
+        }
+        Ok(())
+    }
+    .await;
+    // Whatever arrived is kept, even from a cut connection: the next
+    // request resumes at the byte where this one stopped.
+    file.sync_all().await.map_err(io_failure)?;
+    drop(file);
+    streamed?;
+    if received == bytes {
+        let app2 = app.clone();
+        let device2 = device.clone();
+        blocking(move || match app2.media.finish(&device2, &sha256).map_err(io_failure)? {
+            Finished::Stored => Ok(app2.storage.media_complete(&sha256, bytes, now_ms())?),
+            Finished::Mismatch(found) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "hash_mismatch",
+                format!("the {bytes} bytes received hash to {found}, not {sha256}; they were discarded, send the file again"),
+            )),
+        })
+        .await?;
+    }
+    Ok(Json(app.media.state(&device, &sha256, bytes)))
+}

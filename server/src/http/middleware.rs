@@ -1,0 +1,80 @@
+//! What every request passes before a handler runs, and what every answer
+//! carries: the per-address rate, the header limits (a JSON 431, not the
+//! parser's bare one), and headers that keep answers out of caches and
+//! referrers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+use crate::guard::AddressKey;
+use crate::limits::{MAX_HEADER_BYTES, MAX_HEADER_COUNT};
+
+/// Refuses a request over its address's rate (429 with `Retry-After`).
+pub async fn rate_by_address(
+    State(app): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // Present whenever the server runs behind `serve`; an in-process test
+    // router without it is not rate-limited by address.
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        if let Err(limited) = app.rates.address(AddressKey::of(peer.ip())) {
+            return ApiError::rate_limited(limited).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Refuses a request whose header section is over [`MAX_HEADER_BYTES`] or
+/// [`MAX_HEADER_COUNT`] fields, with the JSON error every answer has.
+pub async fn header_limits(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + request.uri().to_string().len();
+    if headers.len() > MAX_HEADER_COUNT || bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "{} header fields, {bytes} bytes with the target: at most {MAX_HEADER_COUNT} fields and {MAX_HEADER_BYTES} bytes",
+                headers.len()
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Answers are never cached (they hold receipts, assignments, evidence),
+/// never leak the URL (the web view's token) as a referrer, and are never
+/// sniffed as another type or framed by another site.
+pub async fn answer_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    response
+}

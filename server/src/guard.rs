@@ -4,6 +4,7 @@
 //! own cap while phones from other addresses still get in.
 
 use std::collections::HashMap;
+use std::future::Future as _;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -166,6 +167,118 @@ impl AsyncRead for Guarded {
 }
 
 impl AsyncWrite for Guarded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// An acceptor that gives a connection `within` to send the first byte of
+/// its first request once `inner` (TLS) has accepted it. The HTTP layer
+/// times the headers of every request once the first byte arrived, and the
+/// idle time between requests, but not the wait before the first byte (it
+/// spends it reading which HTTP version is spoken): without this, a client
+/// that finishes the handshake and says nothing holds its socket forever.
+#[derive(Clone)]
+pub struct FirstByteDeadline<A> {
+    inner: A,
+    within: std::time::Duration,
+}
+
+impl<A> FirstByteDeadline<A> {
+    /// Wraps `inner`.
+    pub fn new(inner: A, within: std::time::Duration) -> Self {
+        Self { inner, within }
+    }
+}
+
+impl<A, I, S> Accept<I, S> for FirstByteDeadline<A>
+where
+    A: Accept<I, S>,
+    A::Future: Send + 'static,
+    A::Stream: Send + 'static,
+    A::Service: Send + 'static,
+{
+    type Stream = Deadlined<A::Stream>;
+    type Service = A::Service;
+    type Future = Pin<
+        Box<dyn std::future::Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>,
+    >;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let accepted = self.inner.accept(stream, service);
+        let within = self.within;
+        Box::pin(async move {
+            let (stream, service) = accepted.await?;
+            Ok((
+                Deadlined {
+                    stream,
+                    deadline: Some(Box::pin(tokio::time::sleep(within))),
+                },
+                service,
+            ))
+        })
+    }
+}
+
+/// A stream whose reads fail with `TimedOut` if no byte arrived before its
+/// deadline; once one has, it is a plain stream.
+pub struct Deadlined<S> {
+    stream: S,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Deadlined<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if self.deadline.is_some() {
+            if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+                self.deadline = None;
+            } else if polled.is_pending()
+                && self
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+            {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no request arrived in time",
+                )));
+            }
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Deadlined<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

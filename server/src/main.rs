@@ -227,6 +227,9 @@ struct LimitArgs {
     /// Open connections from one address (an IPv6 /64 counts as one).
     #[arg(long, default_value_t = ServeLimits::default().max_connections_per_address)]
     max_connections_per_address: usize,
+    /// Seconds to finish the TLS handshake.
+    #[arg(long, default_value_t = ServeLimits::default().tls_handshake_timeout.as_secs())]
+    tls_handshake_timeout_secs: u64,
     /// Seconds to send a request's headers; idle connections close after it.
     #[arg(long, default_value_t = ServeLimits::default().header_timeout.as_secs())]
     header_timeout_secs: u64,
@@ -259,6 +262,7 @@ impl LimitArgs {
         ServeLimits {
             max_connections: self.max_connections,
             max_connections_per_address: self.max_connections_per_address,
+            tls_handshake_timeout: Duration::from_secs(self.tls_handshake_timeout_secs.max(1)),
             header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
             body_grace: Duration::from_secs(self.body_grace_secs),
             body_min_rate: self.body_min_rate,
@@ -267,7 +271,6 @@ impl LimitArgs {
             rate_per_address: self.rate_per_address,
             rate_per_device: self.rate_per_device,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
-            ..ServeLimits::default()
         }
     }
 }

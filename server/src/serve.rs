@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::body::BodyPolicy;
 use crate::coordinator::{Coordinator, SetupError};
-use crate::guard::ConnectionGuard;
+use crate::guard::{ConnectionGuard, FirstByteDeadline};
 use crate::http::{router, AppState};
 use crate::limits::{ServeLimits, PARSER_HEADER_BYTES, PARSER_HEADER_COUNT};
 use crate::rate::RateLimits;
@@ -99,9 +99,12 @@ pub async fn serve_with(
             source,
         })?;
     let guard = ConnectionGuard::new(limits.max_connections, limits.max_connections_per_address);
-    let acceptor = RustlsAcceptor::new(tls)
-        .handshake_timeout(limits.tls_handshake_timeout)
-        .acceptor(guard);
+    let acceptor = FirstByteDeadline::new(
+        RustlsAcceptor::new(tls)
+            .handshake_timeout(limits.tls_handshake_timeout)
+            .acceptor(guard),
+        limits.header_timeout,
+    );
     let mut server = axum_server::from_tcp(listener).acceptor(acceptor);
     server
         .http_builder()

@@ -8,48 +8,9 @@ use std::sync::Arc;
 
 use observer_core::sync::{sync, SyncError, SyncOptions};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use support::*;
 use tokio::net::{TcpListener, TcpStream};
-
-/// The proxy's upstream side trusts anything: it is the attacker.
-#[derive(Debug)]
-struct AnyCert;
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
 
 /// A "state root" and a certificate for 127.0.0.1 issued by it.
 fn state_ca() -> (
@@ -93,14 +54,8 @@ fn start_interceptor(
         .with_single_cert(vec![leaf], key)
         .unwrap();
     server_cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert))
-        .with_no_client_auth();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_cfg));
+    let connector = tokio_rustls::TlsConnector::from(any_cert_client());
     let intercepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let seen = intercepted.clone();
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();

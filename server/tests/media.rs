@@ -395,7 +395,9 @@ fn anonymous_media_requests_learn_nothing_and_change_nothing() {
     let (first, rest) = answers.split_at(answers.len() / 2);
     assert_eq!(first, rest, "a held photo and an unknown hash answer alike");
     assert!(
-        first.iter().all(|(_, status, _)| [400, 401].contains(status)),
+        first
+            .iter()
+            .all(|(_, status, _)| [400, 401].contains(status)),
         "{first:?}"
     );
     let partial = std::fs::read_dir(server.data.join("media/partial"))

@@ -700,3 +700,83 @@ fn sigterm_mid_sync_finishes_in_flight_batches_and_exits_cleanly() {
     }
     assert_all_delivered_exactly(&server, &phones, 1000);
 }
+
+/// Every answer is JSON with a stable code, including the ones the router
+/// and the header limits give, and every answer is kept out of caches and
+/// referrers.
+#[test]
+fn every_error_is_json_and_no_answer_is_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let client = raw_client();
+    let url = server.url();
+    let expect = |r: reqwest::blocking::Response, status: u16, code: &str| {
+        assert_eq!(r.status().as_u16(), status, "{code}");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let v: serde_json::Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap();
+        assert_eq!(v["error"], code, "{v}");
+    };
+    expect(
+        client.get(format!("{url}/nowhere")).send().unwrap(),
+        404,
+        "not_found",
+    );
+    expect(
+        client.get(format!("{url}/v1/records")).send().unwrap(),
+        405,
+        "method_not_allowed",
+    );
+    expect(
+        client
+            .delete(format!("{url}/v1/media/{}", "0".repeat(64)))
+            .send()
+            .unwrap(),
+        405,
+        "method_not_allowed",
+    );
+    let mut many = client.get(format!("{url}/healthz"));
+    for i in 0..80 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    expect(many.send().unwrap(), 431, "headers_too_large");
+    let big = client
+        .get(format!("{url}/healthz"))
+        .header("x-big", "a".repeat(20_000));
+    expect(big.send().unwrap(), 431, "headers_too_large");
+    expect(
+        client
+            .get(format!("{url}/?token=a&token=b"))
+            .send()
+            .unwrap(),
+        400,
+        "bad_query",
+    );
+    for path in ["/v1/updates", "/v1/sealed", "/v1/enroll", "/v1/records"] {
+        let r = client
+            .post(format!("{url}{path}"))
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .unwrap();
+        expect(r, 415, "unsupported_media_type");
+        let r = client
+            .post(format!("{url}{path}"))
+            .header("content-type", "application/json")
+            .header("content-encoding", "br")
+            .body("{}")
+            .send()
+            .unwrap();
+        expect(r, 415, "unsupported_encoding");
+    }
+    // The web view, with or without its token, is never cached either.
+    let login = client.get(format!("{url}/")).send().unwrap();
+    assert_eq!(login.status().as_u16(), 401);
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    assert_eq!(login.headers()["referrer-policy"], "no-referrer");
+    assert!(login.headers().contains_key("content-security-policy"));
+}

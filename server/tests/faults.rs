@@ -780,3 +780,62 @@ fn every_error_is_json_and_no_answer_is_cached() {
     assert_eq!(login.headers()["referrer-policy"], "no-referrer");
     assert!(login.headers().contains_key("content-security-policy"));
 }
+
+/// `/healthz` tells a load balancer the truth: with the data directory's
+/// disk nearly full it answers 503 `disk_full` (a receipt must not be
+/// signed on a disk that may not hold the batch). The directory sits on a
+/// small tmpfs in a private user and mount namespace.
+#[test]
+fn healthz_reports_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let port = free_port();
+    let (d, o) = (disk.display(), dir.path().display());
+    let script = format!(
+        r#"set -e
+mount -t tmpfs -o size=300m none "{d}"
+"{BIN}" --data "{d}/data" init --url https://127.0.0.1:{port} >/dev/null
+"{BIN}" --data "{d}/data" serve --listen 127.0.0.1:{port} >/dev/null &
+while [ ! -e "{o}/fill" ]; do sleep 0.05; done
+head -c 120M /dev/zero > "{d}/filler"
+touch "{o}/filled"
+while [ ! -e "{o}/stop" ]; do sleep 0.05; done
+kill $!
+"#
+    );
+    let mut ns = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let client = raw_client();
+    let health = || {
+        client
+            .get(format!("https://127.0.0.1:{port}/healthz"))
+            .send()
+            .ok()
+            .map(|r| {
+                let status = r.status().as_u16();
+                (
+                    status,
+                    serde_json::from_slice::<serde_json::Value>(&r.bytes().unwrap()).unwrap(),
+                )
+            })
+    };
+    wait_until("the server to answer", Duration::from_secs(30), || {
+        health().is_some()
+    });
+    assert_eq!(health().unwrap().0, 200);
+    std::fs::write(dir.path().join("fill"), "").unwrap();
+    wait_until("the disk to fill", Duration::from_secs(30), || {
+        dir.path().join("filled").exists()
+    });
+    let (status, body) = health().unwrap();
+    std::fs::write(dir.path().join("stop"), "").unwrap();
+    assert!(ns.wait().unwrap().success());
+    assert_eq!(
+        (status, &body["status"]),
+        (503, &"disk_full".into()),
+        "{body}"
+    );
+}

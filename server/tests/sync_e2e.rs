@@ -328,3 +328,19 @@ fn revocation_keeps_earlier_records_and_quarantines_later_ones() {
     assert_eq!(server.record_count(), (5, 5));
     assert_eq!(server.devices()[0]["quarantined"], 5);
 }
+
+/// A record signed after enrollment but before the first receipt carries
+/// the clock offset learnt from the enrollment answer.
+#[test]
+fn records_before_the_first_receipt_carry_the_enrollment_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "S-1");
+    p.save(record("S-1", 0)).unwrap();
+    sync(&p, &SyncOptions::default()).unwrap();
+    let export = server.cli(&["export"]);
+    let line: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    let clock = &line["body"]["clock"];
+    assert!(clock["offset_ms"].is_i64(), "{line}");
+    assert!(clock["after"].is_null(), "no tree head seen yet: {line}");
+}

@@ -52,6 +52,9 @@ pub enum SetupError {
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The database does not hold what the phones signed.
+    #[error("the server database was altered: {0}; run `observer-server verify` for every finding, and restore it from a backup")]
+    Altered(String),
 }
 
 #[derive(Serialize, Deserialize)]

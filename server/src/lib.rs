@@ -12,6 +12,7 @@ pub mod demo;
 pub mod fault_proxy;
 pub mod guard;
 pub mod http;
+pub mod integrity;
 pub mod limits;
 pub mod media;
 pub mod rate;

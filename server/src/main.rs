@@ -94,6 +94,10 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Ndjson)]
         format: Format,
     },
+    /// Re-check every stored record (its id, the enrolled device's
+    /// signature, its chain) and the log root; exits 1 if anything was
+    /// altered on this server's disk.
+    Verify,
     /// Publish and list forms (phones pull them at every sync).
     Forms {
         #[command(subcommand)]
@@ -420,6 +424,35 @@ fn run(cli: Cli) -> Result<()> {
                     .map_err(|e| observer_server::storage::StorageError::Database(e.to_string()))
             })?;
         }
+        Command::Verify => {
+            let c = Coordinator::open(&cli.data)?;
+            let report = observer_server::integrity::full(c.storage.as_ref())?;
+            for f in &report.findings {
+                writeln!(
+                    out,
+                    "ALTERED record {} at log index {}: {}",
+                    f.id, f.index, f.problem
+                )?;
+            }
+            if report.more_findings > 0 {
+                writeln!(out, "... and {} more altered records", report.more_findings)?;
+            }
+            if !report.root_matches {
+                writeln!(
+                    out,
+                    "ALTERED log: the root recomputed from the {} records does not match the stored log head",
+                    report.leaves
+                )?;
+            }
+            if !report.is_intact() {
+                return Err("this server's database was altered; restore it from a backup".into());
+            }
+            writeln!(
+                out,
+                "{} records intact (id, signature and columns checked), log root matches, {} chain faults from the devices (see `devices`)",
+                report.checked, report.chain_faults
+            )?;
+        }
         Command::Export { format } => {
             let c = Coordinator::open(&cli.data)?;
             export(&c, format, &mut out)?;
@@ -662,8 +695,22 @@ fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Resu
             .unwrap_or_default()
     };
     let all = RecordFilter::default();
+    // Nothing altered on this disk leaves it as evidence: each record is
+    // checked against its id and its device's signature as it goes out.
+    let keys = observer_server::integrity::DeviceKeys::load(c.storage.as_ref())?;
+    let intact = |r: &observer_server::storage::RecordRow| {
+        observer_server::integrity::check_row(r, keys.of(&r.device))
+            .map(|_| ())
+            .map_err(|problem| {
+                StorageError::Corrupt(format!(
+                    "record {} at log index {} was altered on this server ({problem}); the export stops here, run `observer-server verify`",
+                    r.id, r.index
+                ))
+            })
+    };
     match format {
         Format::Ndjson => c.storage.records(&all, &mut |r| {
+            intact(&r)?;
             let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
             let line = json!({
                 "index": r.index, "id": r.id, "device": r.device, "seq": r.seq,
@@ -690,6 +737,7 @@ fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Resu
                 "sig_base64",
             ])?;
             c.storage.records(&all, &mut |r| {
+                intact(&r)?;
                 let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
                 w.write_record([
                     r.index.to_string(),

@@ -12,6 +12,7 @@ use crate::body::BodyPolicy;
 use crate::coordinator::{Coordinator, SetupError};
 use crate::guard::{ConnectionGuard, FirstByteDeadline};
 use crate::http::{router, AppState};
+use crate::integrity;
 use crate::limits::{ServeLimits, PARSER_HEADER_BYTES, PARSER_HEADER_COUNT};
 use crate::rate::RateLimits;
 
@@ -41,6 +42,22 @@ pub async fn serve(
     serve_with(c, listener, ServeLimits::default(), shutdown).await
 }
 
+/// Runs [`integrity::quick`]: a database whose records do not match its
+/// log, or whose newest records do not verify, is not served.
+pub fn refuse_if_altered(storage: &dyn crate::storage::Storage) -> Result<(), SetupError> {
+    let report = integrity::quick(storage)?;
+    if report.is_intact() {
+        return Ok(());
+    }
+    Err(SetupError::Altered(match report.findings.first() {
+        Some(f) => format!("record {} at log index {}: {}", f.id, f.index, f.problem),
+        None => format!(
+            "the log root does not match the {} records it holds",
+            report.leaves
+        ),
+    }))
+}
+
 /// Raises this process's open-file limit to its hard limit, so the
 /// connection cap, not the descriptor table, is what refuses a flood.
 /// Returns the limit now in force.
@@ -63,6 +80,7 @@ pub async fn serve_with(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SetupError> {
+    refuse_if_altered(c.storage.as_ref())?;
     let tls = RustlsConfig::from_config(Arc::new(tls_config(&c)?));
     let media =
         crate::media::MediaFiles::new(c.media_dir.clone()).map_err(|source| SetupError::Io {

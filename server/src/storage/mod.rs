@@ -303,6 +303,16 @@ pub trait Storage: Send + Sync + 'static {
         sha256: &Sha256Digest,
     ) -> Result<Option<u64>, StorageError>;
 
+    /// Every enrolled device's id and key (revoked ones too).
+    fn device_keys(&self) -> Result<Vec<(DeviceId, PublicKey)>, StorageError>;
+
+    /// Every log leaf's record id, by log index, streamed (ids only: the
+    /// integrity check at start recomputes the root from them).
+    fn log_leaves(
+        &self,
+        each: &mut dyn FnMut(u64, RecordId) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
+
     /// Answers when the database can be read (for the health check).
     fn ping(&self) -> Result<(), StorageError>;
 

@@ -587,6 +587,31 @@ impl Storage for SqliteStorage {
             .map(|b| b as u64))
     }
 
+    fn device_keys(&self) -> Result<Vec<(DeviceId, PublicKey)>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id, public_key FROM devices")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((device_id(r, 0)?, PublicKey::from_bytes(blob32(r, 1)?)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn log_leaves(
+        &self,
+        each: &mut dyn FnMut(u64, RecordId) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT log_index, id FROM records ORDER BY log_index")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            each(
+                r.get::<_, i64>(0)? as u64,
+                RecordId::from_bytes(blob32(r, 1)?),
+            )?;
+        }
+        Ok(())
+    }
+
     fn ping(&self) -> Result<(), StorageError> {
         self.conn()
             .query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))?;

@@ -15,6 +15,7 @@ pub mod http;
 pub mod integrity;
 pub mod limits;
 pub mod media;
+pub mod publish;
 pub mod rate;
 pub mod serve;
 pub mod storage;

@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use observer_core::forms::FormDefinition;
 use observer_core::identity::DeviceId;
 use observer_server::coordinator::Coordinator;
 use observer_server::demo::{self, DemoOptions};
 use observer_server::limits::ServeLimits;
 use observer_server::serve::{serve, serve_with};
-use observer_server::storage::{PublishedForm, RecordFilter, Storage};
+use observer_server::storage::{RecordFilter, Storage};
 use observer_server::tabulate;
 use serde_json::json;
 
@@ -482,29 +481,19 @@ fn run(cli: Cli) -> Result<()> {
             let c = Coordinator::open(&cli.data)?;
             match action {
                 FormsAction::Publish { file } => {
+                    use observer_server::publish::{publish, Published};
                     let text = std::fs::read_to_string(&file)
                         .map_err(|e| format!("{}: {e}", file.display()))?;
-                    let def = FormDefinition::parse(&text)
+                    let (def, how) = publish(c.storage.as_ref(), &text, now_ms())
                         .map_err(|e| format!("{}: {e}", file.display()))?;
-                    let published = PublishedForm {
-                        id: def.id.clone(),
-                        version: def.version,
-                        definition: text,
+                    let what = match how {
+                        Published::New => "published",
+                        Published::Already => "already published:",
+                        Published::Shipped => "ships with Observer already:",
                     };
-                    if let Some(old) = c.storage.form(&def.id, def.version)? {
-                        if old.definition != published.definition {
-                            return Err(format!("{} version {} is already published with other content; publish it as a new version", def.id, def.version).into());
-                        }
-                    }
-                    let new = c.storage.publish_form(&published, now_ms())?;
                     writeln!(
                         out,
-                        "{} {} v{} ({} fields, {} rules); phones receive it at their next sync",
-                        if new {
-                            "published"
-                        } else {
-                            "already published:"
-                        },
+                        "{what} {} v{} ({} fields, {} rules); phones receive it at their next sync",
                         def.id,
                         def.version,
                         def.fields.len(),

@@ -245,6 +245,13 @@ fn every_documented_answer_of_every_operation_is_driven_and_conforms() {
     let expired = server.cli(&["enroll", "--station", "S-0", "--valid-hours", "0", "--text"]);
     let expired = observer_core::protocol::EnrollmentCode::parse(expired.trim()).unwrap();
     t.send("POST", e, e, &[J], request(&expired.token, &stranger), 410);
+    // The revoked phone asks again with a fresh code: refused, and the code
+    // still works for someone else.
+    let fresh = server.code("S-2");
+    let again = t.send("POST", e, e, &[J], request(&fresh.token, &rkey), 403);
+    assert_eq!(again["error"], "device_revoked");
+    let newcomer = SigningKey::generate().unwrap();
+    t.send("POST", e, e, &[J], request(&fresh.token, &newcomer), 200);
     t.send("POST", e, e, &[J], b"{".to_vec(), 400);
     t.send(
         "POST",

@@ -344,3 +344,64 @@ fn records_before_the_first_receipt_carry_the_enrollment_clock() {
     assert!(clock["offset_ms"].is_i64(), "{line}");
     assert!(clock["after"].is_null(), "no tree head seen yet: {line}");
 }
+
+/// Enrolling again with a new code keeps the observer's name when none is
+/// given; a revoked phone is refused and the code it tried stays unused.
+#[test]
+fn re_enrolling_keeps_the_name_and_a_revoked_phone_stays_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = phone(&dir.path().join("phone"));
+    observer_core::sync::enroll(&p, &server.code("S-1"), Some("Aigerim")).unwrap();
+    observer_core::sync::enroll(&p, &server.code("S-2"), None).unwrap();
+    let d = &server.devices()[0];
+    assert_eq!(d["name"], "Aigerim", "{d}");
+    assert_eq!(d["stations"], serde_json::json!(["S-2"]), "{d}");
+    server.cli(&["revoke", p.device_id().as_str()]);
+    let code = server.code("S-3");
+    let err = observer_core::sync::enroll(&p, &code, None).unwrap_err();
+    assert!(
+        matches!(err, observer_core::sync::SyncError::Revoked),
+        "{err:?}"
+    );
+    assert_eq!(server.devices()[0]["name"], "Aigerim");
+    let other = phone(&dir.path().join("other"));
+    observer_core::sync::enroll(&other, &code, None).expect("the code was not used up");
+}
+
+/// A published or shipped form version is never replaced by other content
+/// under the same id and version, on the server or on a phone.
+#[test]
+fn a_shipped_form_version_cannot_be_overridden() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let shipped = include_str!("../../core/forms/opening.json");
+    let path = dir.path().join("opening.json");
+    std::fs::write(&path, shipped).unwrap();
+    let out = server.cli(&["forms", "publish", path.to_str().unwrap()]);
+    assert!(out.contains("ships with Observer already"), "{out}");
+    let mut altered: serde_json::Value = serde_json::from_str(shipped).unwrap();
+    altered["title"]["en"] = serde_json::json!("Opening (altered)");
+    std::fs::write(&path, altered.to_string()).unwrap();
+    let refused = std::process::Command::new(BIN)
+        .arg("--data")
+        .arg(&server.data)
+        .args(["forms", "publish", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("already shipped with Observer"), "{stderr}");
+    // A phone offered the altered version keeps the shipped one.
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "S-1");
+    assert_eq!(p.add_forms(&[altered.to_string()]).unwrap(), 0);
+    let opening = p.form("opening", Some(1)).unwrap().unwrap();
+    assert_eq!(
+        opening,
+        observer_core::forms::default_forms()
+            .iter()
+            .find(|f| f.id == "opening")
+            .unwrap()
+            .clone()
+    );
+}

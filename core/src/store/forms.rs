@@ -25,6 +25,12 @@ impl Store {
             )?;
             let now = Utc::now().timestamp_millis();
             for (f, json) in parsed.iter().zip(definitions) {
+                // A shipped version is what every phone checked its records
+                // against: nobody, not even the pinned coordinator, can
+                // replace it under the same id and version.
+                if shipped(&f.id, f.version).is_some() {
+                    continue;
+                }
                 added += insert.execute(params![f.id, f.version, json, now])?;
             }
         }
@@ -53,8 +59,10 @@ impl Store {
         let mut all = default_forms().to_vec();
         for json in stored {
             let f = self.parse_stored(&json)?;
-            all.retain(|d| !(d.id == f.id && d.version == f.version));
-            all.push(f);
+            // Stored before shipped versions were protected: the shipped one counts.
+            if shipped(&f.id, f.version).is_none() {
+                all.push(f);
+            }
         }
         all.sort_by(|a, b| a.id.cmp(&b.id).then(a.version.cmp(&b.version)));
         Ok(all)
@@ -105,9 +113,16 @@ impl Store {
             .filter(|f| f.id == id && version.is_none_or(|v| v == f.version))
             .max_by_key(|f| f.version);
         Ok(match (stored, shipped) {
-            (Some(s), Some(d)) if d.version > s.version => Some(d.clone()),
+            (Some(s), Some(d)) if d.version >= s.version => Some(d.clone()),
             (Some(s), _) => Some(s),
             (None, d) => d.cloned(),
         })
     }
+}
+
+/// The shipped form `id` at `version`, if there is one.
+fn shipped(id: &str, version: u32) -> Option<&'static FormDefinition> {
+    default_forms()
+        .iter()
+        .find(|d| d.id == id && d.version == version)
 }

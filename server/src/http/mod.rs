@@ -88,12 +88,17 @@ impl AppState {
         {
             return Ok(Some(f.clone()));
         }
-        let found = match self.storage.form(id, version)? {
-            Some(p) => FormDefinition::parse(&p.definition).ok(),
-            None => default_forms()
-                .iter()
-                .find(|f| f.id == id && f.version == version)
-                .cloned(),
+        // A shipped version always counts as shipped, as on the phones.
+        let shipped = default_forms()
+            .iter()
+            .find(|f| f.id == id && f.version == version)
+            .cloned();
+        let found = match shipped {
+            Some(f) => Some(f),
+            None => self
+                .storage
+                .form(id, version)?
+                .and_then(|p| FormDefinition::parse(&p.definition).ok()),
         };
         Ok(found.map(|f| {
             let f = Arc::new(f);
@@ -360,6 +365,7 @@ async fn enroll(
             "token_expired",
             "this enrollment code has expired; ask for a new one",
         ),
+        TokenProblem::DeviceRevoked => revoked(),
     })?;
     Ok(Json(EnrollResponse {
         device: info.id,

@@ -60,6 +60,9 @@ pub enum TokenProblem {
     Used,
     /// It expired.
     Expired,
+    /// The key belongs to a device the coordinator revoked: a new code does
+    /// not bring it back (the code stays unused).
+    DeviceRevoked,
 }
 
 /// An enrolled device.
@@ -236,7 +239,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Consumes the token with this hash for `device`, atomically: a token
     /// works once. Re-enrolling the same key with a new token updates its
-    /// stations and name.
+    /// stations (and its name, if one is given); a revoked key is refused
+    /// and the token left unused.
     fn enroll(
         &self,
         token_hash: &Sha256Digest,

@@ -274,6 +274,16 @@ impl Storage for SqliteStorage {
             return Ok(Err(TokenProblem::Expired));
         }
         let id = key.device_id();
+        let revoked: Option<Option<i64>> = tx
+            .query_row(
+                "SELECT revoked_at FROM devices WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if revoked.flatten().is_some() {
+            return Ok(Err(TokenProblem::DeviceRevoked));
+        }
         let name = name.map(str::to_string).or(token_name);
         tx.execute(
             "UPDATE tokens SET used_at = ?1, device = ?2 WHERE hash = ?3",
@@ -282,7 +292,8 @@ impl Storage for SqliteStorage {
         tx.execute(
             "INSERT INTO devices (id, public_key, name, stations, enrolled_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, stations = excluded.stations",
+             ON CONFLICT (id) DO UPDATE SET name = coalesce(excluded.name, devices.name),
+                 stations = excluded.stations",
             params![id.as_str(), key.as_bytes(), name, st, now_ms],
         )?;
         let info = tx.query_row(

@@ -1,0 +1,79 @@
+//! Publishing a form version: what phones fill in from their next sync.
+//! A published or shipped version is never changed: records were checked
+//! against it, so the same id and version with other content is refused
+//! (publish it as a new version instead).
+
+use observer_core::forms::{default_forms, FormDefinition};
+
+use crate::storage::{PublishedForm, Storage, StorageError};
+
+/// What publishing did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// A new version, sent to phones at their next sync.
+    New,
+    /// This exact version was published already.
+    Already,
+    /// This exact version ships with Observer; nothing to send.
+    Shipped,
+}
+
+/// Why a form was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Not a valid form definition.
+    #[error("{0}")]
+    Invalid(String),
+    /// The id and version are taken by other content.
+    #[error("{id} version {version} is already {} with other content; publish it as a new version", if *.shipped { "shipped with Observer" } else { "published" })]
+    Taken {
+        id: String,
+        version: u32,
+        shipped: bool,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Publishes the definition `text`.
+pub fn publish(
+    storage: &dyn Storage,
+    text: &str,
+    now_ms: i64,
+) -> Result<(FormDefinition, Published), PublishError> {
+    let def = FormDefinition::parse(text).map_err(|e| PublishError::Invalid(e.to_string()))?;
+    let taken = |shipped| PublishError::Taken {
+        id: def.id.clone(),
+        version: def.version,
+        shipped,
+    };
+    if let Some(shipped) = default_forms()
+        .iter()
+        .find(|f| f.id == def.id && f.version == def.version)
+    {
+        if *shipped != def {
+            return Err(taken(true));
+        }
+        return Ok((def, Published::Shipped));
+    }
+    if let Some(old) = storage.form(&def.id, def.version)? {
+        if old.definition != text {
+            return Err(taken(false));
+        }
+    }
+    let new = storage.publish_form(
+        &PublishedForm {
+            id: def.id.clone(),
+            version: def.version,
+            definition: text.to_string(),
+        },
+        now_ms,
+    )?;
+    let how = if new {
+        Published::New
+    } else {
+        Published::Already
+    };
+    Ok((def, how))
+}

@@ -147,9 +147,9 @@ enum Command {
         /// Simulated observers.
         #[arg(long, default_value_t = 20)]
         observers: usize,
-        /// Records per observer.
-        #[arg(long, default_value_t = 25)]
-        records: usize,
+        /// Records per observer (at least 8: the seized phone loses records 5 to 7).
+        #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(8..=100_000))]
+        records: u64,
         /// Exit after the simulation instead of serving until Ctrl-C.
         #[arg(long)]
         once: bool,
@@ -191,11 +191,33 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        // `export | head`: the reader has what it wanted.
+        Err(e) if closed_output(e.as_ref()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("observer-server: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` is, or was caused by, writing to an output whose reader
+/// went away (a closed pipe).
+fn closed_output(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::BrokenPipe {
+                return true;
+            }
+        }
+        if let Some(csv) = err.downcast_ref::<csv::Error>() {
+            if let csv::ErrorKind::Io(io) = csv.kind() {
+                return io.kind() == std::io::ErrorKind::BrokenPipe;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -354,16 +376,22 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 writeln!(
                     out,
-                    "{:<32}  {:<20}  {:>7}  {:>8}  {:>9}  missing",
-                    "device", "observer", "records", "complete", "heartbeat"
+                    "{:<32}  {:<20}  {:<20}  {:>7}  {:>8}  {:>9}  missing",
+                    "device", "observer", "last contact", "records", "complete", "heartbeat"
                 )?;
                 for d in devices {
                     let missing: Vec<String> = d.missing().map(|r| r.to_string()).collect();
                     writeln!(
                         out,
-                        "{:<32}  {:<20}  {:>7}  {:>8}  {:>9}  {}{}",
+                        "{:<32}  {:<20}  {:<20}  {:>7}  {:>8}  {:>9}  {}{}",
                         d.info.id,
                         d.info.name.clone().unwrap_or_default(),
+                        d.info
+                            .last_contact_ms
+                            .and_then(chrono::DateTime::from_timestamp_millis)
+                            .map_or("never".into(), |t| t
+                                .format("%Y-%m-%d %H:%M UTC")
+                                .to_string()),
                         d.records,
                         d.contiguous,
                         d.heartbeat.map_or("-".into(), |h| h.seq.to_string()),
@@ -420,7 +448,7 @@ fn run(cli: Cli) -> Result<()> {
                     )
                 };
                 writeln!(out, "{line}")
-                    .map_err(|e| observer_server::storage::StorageError::Database(e.to_string()))
+                    .map_err(observer_server::storage::StorageError::Output)
             })?;
         }
         Command::Verify => {
@@ -526,7 +554,7 @@ fn run(cli: Cli) -> Result<()> {
                             out,
                             "{:<16} {:<24} {}",
                             s.station,
-                            format!("{:?}", s.agreement),
+                            s.agreement.to_string(),
                             figures_line(&s.figures)
                         )?;
                     }
@@ -628,23 +656,31 @@ fn run(cli: Cli) -> Result<()> {
                 &DemoOptions {
                     dir: dir.clone(),
                     observers: observers.max(1),
-                    records: records.max(8),
+                    records: records as usize,
                 },
                 &mut out,
             )?;
+            let me = this_command();
             writeln!(out, "\nLook:")?;
+            if !once {
+                writeln!(
+                    out,
+                    "  coordinator view   {view}   (self-signed certificate: the phones pin it)"
+                )?;
+            }
             writeln!(
                 out,
-                "  coordinator view   {view}   (self-signed certificate: the phones pin it)"
-            )?;
-            writeln!(
-                out,
-                "  devices and gaps   observer-server --data {} devices",
+                "  devices and gaps   {me} --data {} devices",
                 server.dir.display()
             )?;
             writeln!(
                 out,
-                "  all records        observer-server --data {} export --format csv",
+                "  all records        {me} --data {} export --format csv",
+                server.dir.display()
+            )?;
+            writeln!(
+                out,
+                "  check everything   {me} --data {} verify",
                 server.dir.display()
             )?;
             out.flush()?;
@@ -659,6 +695,22 @@ fn run(cli: Cli) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// How to run this program again from where it was started: the path of
+/// this executable, relative to the current directory when it is below it
+/// (`target/release/observer-server` after `cargo run --release`), so the
+/// commands the demo prints work as printed.
+fn this_command() -> String {
+    let exe = std::env::current_exe().ok();
+    let cwd = std::env::current_dir().ok();
+    match (exe, cwd) {
+        (Some(exe), Some(cwd)) => match exe.strip_prefix(&cwd) {
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => exe.display().to_string(),
+        },
+        _ => "observer-server".into(),
+    }
 }
 
 fn body_form(body: &[u8]) -> serde_json::Value {
@@ -708,7 +760,7 @@ fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Resu
                 "media_missing": r.media_missing,
                 "body": body, "body_base64": b64.encode(&r.body), "sig_base64": b64.encode(&r.sig),
             });
-            writeln!(out, "{line}").map_err(|e| StorageError::Database(e.to_string()))
+            writeln!(out, "{line}").map_err(StorageError::Output)
         })?,
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
@@ -741,7 +793,13 @@ fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Resu
                     b64.encode(&r.body),
                     b64.encode(&r.sig),
                 ])
-                .map_err(|e| StorageError::Database(e.to_string()))
+                .map_err(|e| {
+                    let message = e.to_string();
+                    match e.into_kind() {
+                        csv::ErrorKind::Io(io) => StorageError::Output(io),
+                        _ => StorageError::Output(std::io::Error::other(message)),
+                    }
+                })
             })?;
             w.flush()?;
         }

@@ -25,6 +25,16 @@ pub enum Agreement {
     Conflict { observers: usize },
 }
 
+impl std::fmt::Display for Agreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Agreement::Single => f.write_str("one observer"),
+            Agreement::Agreed { observers } => write!(f, "{observers} observers agree"),
+            Agreement::Conflict { observers } => write!(f, "{observers} observers DISAGREE"),
+        }
+    }
+}
+
 /// One station as the observers reported it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StationResult {

@@ -161,6 +161,16 @@ fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_an
     assert_eq!(status("KZ-0001"), "agreed");
     assert_eq!(status("KZ-0002"), "single");
     assert_eq!(status("KZ-0003"), "conflict");
+    // The same in words, never Rust's debug text.
+    let text = server.cli(&["results", "--by", "station"]);
+    assert!(
+        text.contains("2 observers DISAGREE") && text.contains("one observer"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Single") && !text.contains("Conflict {"),
+        "{text}"
+    );
 
     let country: Vec<Value> = serde_json::from_str(&server.cli(&["results", "--json"])).unwrap();
     assert_eq!(country[0]["stations"], 2);

@@ -24,6 +24,10 @@ pub enum StorageError {
     /// The database holds something this code cannot read.
     #[error("the server database is damaged: {0}")]
     Corrupt(String),
+    /// Whoever a streamed read handed rows to could not take them (an
+    /// output closed, say): not the database's failure.
+    #[error("writing the output failed: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 impl From<rusqlite::Error> for StorageError {

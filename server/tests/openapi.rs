@@ -419,11 +419,10 @@ fn every_documented_answer_of_every_operation_is_driven_and_conforms() {
         driven: BTreeSet::new(),
     };
     for _ in 0..10 {
-        t2.client
-            .get(format!("{}/healthz", limited.url()))
-            .send()
-            .unwrap();
+        t2.send("GET", "/healthz", "/healthz", &[], vec![], 200);
     }
+    let answer = t2.send("GET", "/healthz", "/healthz", &[], vec![], 429);
+    assert_eq!(answer["error"], "rate_limited");
     let answer = t2
         .client
         .get(format!("{}/healthz", limited.url()))

@@ -14,7 +14,7 @@ use observer_core::media::PhotoTags;
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::NewRecord;
 use observer_core::store::{
-    DeliveryState, OnTampering, Query, StateFilter, Store, StoredRecord, SCHEMA_VERSION,
+    DeliveryState, OnTampering, Query, StateFilter, Store, StoreError, StoredRecord, SCHEMA_VERSION,
 };
 use observer_core::sync::{enroll, sync_with_retry, Backoff, SyncOptions};
 use serde_json::{json, Value};
@@ -241,7 +241,16 @@ fn open(data: &Path, on_tampering: OnTampering) -> Result<Store> {
         )
     })?;
     let keys = FileKeyStore::open_or_create(data.join("device.kek"))?;
-    Ok(Store::open_with(data, &keys, on_tampering)?)
+    match Store::open_with(data, &keys, on_tampering) {
+        Err(e @ StoreError::Wiped { .. }) => {
+            let dir = data.display();
+            Err(format!(
+                "{e}\n  deliver them:  observer --data {dir} deliver-sealed\n  then:          observer --data {dir} start-over"
+            )
+            .into())
+        }
+        other => Ok(other?),
+    }
 }
 
 /// The MIME type an evidence file's extension names (what phones' cameras
@@ -433,11 +442,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         "head": head,
                         "counts": c,
                         "tampering": store.tampering(),
+                        "stations": store.enrollment().map(|e| e.stations),
                     })
                 )?;
             } else {
                 writeln!(out, "device      {}", store.device_id())?;
                 writeln!(out, "public key  {}", store.public_key())?;
+                match store.enrollment() {
+                    Some(e) => {
+                        writeln!(out, "enrolled    with {} ({})", e.org, e.url)?;
+                        writeln!(out, "stations    {}", e.stations.join(", "))?;
+                    }
+                    None => writeln!(out, "enrolled    not yet (see `observer enroll`)")?,
+                }
                 match head {
                     Some(h) => writeln!(out, "chain head  seq {} ({})", h.seq, h.id)?,
                     None => writeln!(out, "chain head  no records yet")?,
@@ -525,6 +542,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 )?;
                 for (id, reason) in &s.rejected {
                     writeln!(out, "  rejected {id}: {reason}")?;
+                }
+                if s.forms_received > 0 {
+                    writeln!(
+                        out,
+                        "forms: {} new form versions from the coordinator (see `observer forms`)",
+                        s.forms_received
+                    )?;
+                }
+                if let Some(stations) = &s.stations_assigned {
+                    writeln!(
+                        out,
+                        "stations: the coordinator now assigns you to {}",
+                        stations.join(", ")
+                    )?;
+                }
+                if s.media_delivered > 0 || !s.media_failed.is_empty() {
+                    writeln!(
+                        out,
+                        "media: {} files delivered, {} not delivered",
+                        s.media_delivered,
+                        s.media_failed.len()
+                    )?;
+                }
+                for (sha, why) in &s.media_failed {
+                    writeln!(out, "  not delivered {sha}: {why}")?;
                 }
                 if let Some(o) = s.clock_offset_ms {
                     writeln!(

@@ -34,7 +34,7 @@ pub enum StoreError {
     Unreadable { what: String },
     /// The store was wiped on purpose (panic wipe): nothing readable is
     /// left. Start again with [`crate::store::Store::start_over`].
-    #[error("this phone's Observer data was wiped at {} (UTC); {sealed_waiting} sealed records still wait for delivery. Start again by enrolling anew", chrono::DateTime::from_timestamp_millis(*wiped_at_ms).unwrap_or_default().format("%Y-%m-%d %H:%M:%S"))]
+    #[error("this phone's Observer data was wiped at {} (UTC); {sealed_waiting} sealed records still wait for delivery: deliver them first, then start over and enroll anew", chrono::DateTime::from_timestamp_millis(*wiped_at_ms).unwrap_or_default().format("%Y-%m-%d %H:%M:%S"))]
     Wiped {
         wiped_at_ms: i64,
         sealed_waiting: u64,

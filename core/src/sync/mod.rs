@@ -152,6 +152,9 @@ pub struct SyncSummary {
     pub bytes_sent: u64,
     /// Form versions received from the coordinator that were new here.
     pub forms_received: u64,
+    /// The stations the coordinator now assigns this observer to, when
+    /// they changed at this sync.
+    pub stations_assigned: Option<Vec<String>>,
     /// Media bytes sent (uploads resume, so a cut costs little).
     pub media_bytes_sent: u64,
     /// Media the coordinator now holds in full, hash checked.
@@ -385,7 +388,7 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
     }
     // Updates before media: a new form or station matters more to the
     // observer than a video, and must not wait behind one.
-    summary.forms_received = fetch_updates(store, &conn, &enrollment)?;
+    fetch_updates(store, &conn, &enrollment, &mut summary)?;
     upload_media(store, &conn, opts, &mut summary)?;
     summary.remaining = store.counts()?.pending;
     Ok(summary)
@@ -536,12 +539,14 @@ fn heartbeat(store: &Store) -> Result<Signed, SyncError> {
 /// Pulls the coordinator's updates (signed with the pinned key): station
 /// assignments, and form versions to keep offline. A definition this
 /// Observer cannot read (a newer format) is skipped, not fatal: the records
-/// still sync. Returns how many form versions were new.
+/// still sync. Counts the new form versions and a changed assignment in
+/// `summary`.
 fn fetch_updates(
     store: &Store,
     conn: &Connection,
     enrollment: &Enrollment,
-) -> Result<u64, SyncError> {
+    summary: &mut SyncSummary,
+) -> Result<(), SyncError> {
     #[derive(serde::Deserialize)]
     struct WithUpdates {
         updates: Signed,
@@ -565,19 +570,19 @@ fn fetch_updates(
     }
     if updates.stations != enrollment.stations {
         store.set_enrollment(&Enrollment {
-            stations: updates.stations,
+            stations: updates.stations.clone(),
             ..enrollment.clone()
         })?;
+        summary.stations_assigned = Some(updates.stations);
     }
-    let mut added = 0;
     for def in updates.forms {
         match store.add_forms(std::slice::from_ref(&def)) {
-            Ok(n) => added += n as u64,
+            Ok(n) => summary.forms_received += n as u64,
             Err(StoreError::Form(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(added)
+    Ok(())
 }
 
 fn send_batch(

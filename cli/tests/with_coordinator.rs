@@ -1,0 +1,135 @@
+//! The desktop client against a coordinator served in the test's process:
+//! what `sync` and `status` tell an observer, and the way out of a wipe.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use observer_server::coordinator::Coordinator;
+
+fn observer(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_observer"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Local {
+    coordinator: Coordinator,
+    /// Serves until dropped.
+    _rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Local {
+    fn start(dir: &Path) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "https://127.0.0.1:{}",
+            listener.local_addr().unwrap().port()
+        );
+        let coordinator = Coordinator::init(&dir.join("server"), &url, "test-org").unwrap();
+        let serving = Coordinator::open(&coordinator.dir).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(observer_server::serve::serve(serving, listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            coordinator,
+            _rt: rt,
+            stop: Some(stop),
+        }
+    }
+
+    fn code(&self, station: &str) -> String {
+        self.coordinator
+            .issue_code(&[station.to_string()], None, 1, chrono_now())
+            .unwrap()
+            .to_text()
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn sync_says_what_arrived_and_status_shows_the_stations() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Local::start(dir.path());
+    let phone = dir.path().join("phone");
+    ok(observer(&phone, &["enroll", &server.code("KZ-0001")]));
+    let status = ok(observer(&phone, &["status"]));
+    assert!(status.contains("stations    KZ-0001"), "{status}");
+    let device = observer_core::identity::DeviceId::try_from(
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("device"))
+            .unwrap()
+            .trim()
+            .to_string(),
+    )
+    .unwrap();
+    use observer_server::storage::Storage as _;
+    assert!(server
+        .coordinator
+        .storage
+        .assign(&device, &["KZ-0002".into(), "KZ-0003".into()])
+        .unwrap());
+    let synced = ok(observer(&phone, &["sync"]));
+    assert!(
+        synced.contains("stations: the coordinator now assigns you to KZ-0002, KZ-0003"),
+        "{synced}"
+    );
+    let status = ok(observer(&phone, &["status"]));
+    assert!(status.contains("stations    KZ-0002, KZ-0003"), "{status}");
+    let again = ok(observer(&phone, &["sync"]));
+    assert!(
+        !again.contains("stations:"),
+        "said once, when it changed: {again}"
+    );
+}
+
+#[test]
+fn after_a_wipe_every_refusal_names_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Local::start(dir.path());
+    let phone = dir.path().join("phone");
+    ok(observer(&phone, &["enroll", &server.code("KZ-0001")]));
+    ok(observer(&phone, &["wipe", "--keep-sealed", "--yes"]));
+    let refused = observer(&phone, &["status"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("deliver-sealed") && stderr.contains("start-over"),
+        "{stderr}"
+    );
+}

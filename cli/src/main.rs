@@ -338,15 +338,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 b = b.supersedes(s.parse().map_err(|e| format!("--supersedes {s:?}: {e}"))?);
             }
             let new = b.build()?;
+            let flags = store.filing_flags(&new)?;
             let saved = store.save(new)?;
             if json {
                 writeln!(
                     out,
                     "{}",
-                    json!({"id": saved.id, "seq": saved.seq, "captured_at": saved.captured_at})
+                    json!({"id": saved.id, "seq": saved.seq, "captured_at": saved.captured_at, "flags": flags})
                 )?;
             } else {
                 writeln!(out, "{}", saved.id)?;
+            }
+            // Saved all the same: an observer is never blocked.
+            for f in &flags {
+                eprintln!("observer: saved, but flagged: {f}");
             }
         }
         Command::Media { json } => {

@@ -395,3 +395,33 @@ echo "RECORDS: $("{bin}" --data "{disk}/data" list --json | wc -l)"
     assert!(text.contains("MEDIA: 0"), "no partial copy left: {text}");
     assert!(text.contains("RECORDS: 0"), "no record saved: {text}");
 }
+
+/// A record of a form this device does not know is saved (an observer is
+/// never blocked) and flagged.
+#[test]
+fn a_misfiled_record_is_saved_and_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = observer(
+        dir.path(),
+        &[
+            "record",
+            "--station",
+            "KZ-1",
+            "--form",
+            "nosuch",
+            "--kind",
+            "checklist",
+            "--payload",
+            "{}",
+            "--json",
+        ],
+    );
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("saved, but flagged") && stderr.contains("not known here"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["flags"][0]["flag"], "unknown_form", "{v}");
+}

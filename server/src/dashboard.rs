@@ -104,10 +104,14 @@ pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> 
                 Some(c) if c.clean => "<td class=ok>ok</td>".to_string(),
                 Some(c) => {
                     let v: serde_json::Value = serde_json::from_str(&c.json).unwrap_or_default();
-                    let rules: Vec<String> = v["findings"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|f| f["rule"].as_str().map(escape)).collect())
-                        .unwrap_or_default();
+                    let named = |list: &str, key: &str| -> Vec<String> {
+                        v[list]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(|f| f[key].as_str().map(escape)).collect())
+                            .unwrap_or_default()
+                    };
+                    let mut rules = named("flags", "flag");
+                    rules.extend(named("findings", "rule"));
                     format!("<td class=gap>flagged {}</td>", rules.join(", "))
                 }
             };

@@ -405,3 +405,50 @@ fn a_shipped_form_version_cannot_be_overridden() {
             .clone()
     );
 }
+
+/// A misfiled record (unknown form, a kind that is not the form's, a
+/// station the observer is not assigned to) is saved and delivered, and
+/// flagged on the phone and on the coordinator.
+#[test]
+fn misfiled_records_are_kept_and_flagged_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "S-1");
+    let opening = observer_core::forms::default_forms()
+        .iter()
+        .find(|f| f.id == "opening")
+        .unwrap();
+    let cases = [
+        ("S-1", "nosuch", "checklist", "unknown_form"),
+        ("S-1", "opening", "results", "kind_mismatch"),
+        (
+            "S-9",
+            "opening",
+            opening.kind.as_str(),
+            "unassigned_station",
+        ),
+    ];
+    for (station, form, kind, _) in cases {
+        let r = observer_core::record::NewRecord::builder(station, form, 1, kind)
+            .payload(serde_json::json!({}))
+            .build()
+            .unwrap();
+        let flags = p.filing_flags(&r).unwrap();
+        assert_eq!(flags.len(), 1, "{station} {form} {kind}: {flags:?}");
+        p.save(r).unwrap();
+    }
+    assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 3);
+    let lines = server.cli(&["records", "--json"]);
+    let rows: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (row, (_, _, _, flag)) in rows.iter().zip(cases) {
+        assert_eq!(row["form_check"]["clean"], false, "{row}");
+        assert_eq!(
+            row["form_check"]["result"]["flags"][0]["flag"], flag,
+            "{row}"
+        );
+    }
+    assert!(server.view().contains("unassigned_station"));
+}

@@ -16,6 +16,7 @@
 mod defaults;
 mod definition;
 mod expr;
+mod filing;
 mod validate;
 
 pub use defaults::default_forms;
@@ -24,6 +25,7 @@ pub use definition::{
     MAX_FIELDS,
 };
 pub use expr::{Cmp, Eval, Expr, Num};
+pub use filing::{filing_flags, FilingFlag};
 pub use validate::{FieldProblem, Problem, RuleFinding, Validation};
 
 /// Why a form definition was refused. Each variant names the place.

@@ -126,3 +126,24 @@ fn shipped(id: &str, version: u32) -> Option<&'static FormDefinition> {
         .iter()
         .find(|d| d.id == id && d.version == version)
 }
+
+impl Store {
+    /// How `record` is misfiled, if it is (`forms::filing_flags`): its
+    /// form unknown here, its kind not the form's, its station not one the
+    /// observer is assigned to. Flags never stop a save; the app shows them.
+    pub fn filing_flags(
+        &self,
+        record: &crate::record::NewRecord,
+    ) -> Result<Vec<crate::forms::FilingFlag>, StoreError> {
+        let form = self.form(&record.form.id, Some(record.form.version))?;
+        let assigned = self.enrollment().map(|e| e.stations).unwrap_or_default();
+        Ok(crate::forms::filing_flags(
+            &record.form.id,
+            record.form.version,
+            form.as_ref(),
+            record.kind.as_str(),
+            record.station.as_str(),
+            &assigned,
+        ))
+    }
+}

@@ -110,16 +110,33 @@ impl AppState {
         }))
     }
 
-    /// Re-validates a record's answers against its form, as the phone did.
-    fn check(&self, r: &VerifiedRecord) -> Result<Option<FormCheck>, StorageError> {
-        let Some(form) = self.form(&r.body.form.id, r.body.form.version)? else {
-            return Ok(None);
+    /// Re-validates a record's answers against its form, as the phone did,
+    /// and flags it when it is misfiled (unknown form, a kind that is not
+    /// the form's, a station the device is not assigned to): kept all the
+    /// same, never clean.
+    fn check(&self, r: &VerifiedRecord, assigned: &[String]) -> Result<FormCheck, StorageError> {
+        let b = &r.body;
+        let form = self.form(&b.form.id, b.form.version)?;
+        let flags = observer_core::forms::filing_flags(
+            &b.form.id,
+            b.form.version,
+            form.as_deref(),
+            b.kind.as_str(),
+            b.station.as_str(),
+            assigned,
+        );
+        let (clean, mut json) = match &form {
+            Some(form) => {
+                let v = form.validate(&b.payload, "en");
+                (v.is_clean(), serde_json::to_value(&v).expect("serialises"))
+            }
+            None => (false, json!({})),
         };
-        let v = form.validate(&r.body.payload, "en");
-        Ok(Some(FormCheck {
-            clean: v.is_clean(),
-            json: serde_json::to_string(&v).expect("serialises"),
-        }))
+        json["flags"] = serde_json::to_value(&flags).expect("serialises");
+        Ok(FormCheck {
+            clean: clean && flags.is_empty(),
+            json: json.to_string(),
+        })
     }
 }
 
@@ -733,7 +750,7 @@ fn settle(
     }
     let checks = verified
         .iter()
-        .map(|r| app.check(r))
+        .map(|r| app.check(r, &device.stations).map(Some))
         .collect::<Result<Vec<_>, _>>()?;
     let result = app
         .storage

@@ -298,6 +298,25 @@ fn forms_are_listed_and_answers_validated_offline() {
     assert_eq!(v["findings"][0]["rule"], "cast_not_above_issued");
     let out = observer(data, &["validate", "--form", "nope", "--payload", "{}"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no form \"nope\""));
+    // Every message in the observer's language, not only the labels.
+    let wrong = r#"{"event": 7, "time": "7 o'clock", "extra": 1}"#;
+    for (lang, words) in [
+        ("ru", ["ожидается", "нет такого вопроса"]),
+        ("kk", ["күтіледі", "мұндай сұрақ жоқ"]),
+        ("en", ["expected", "is not a question"]),
+    ] {
+        let out = observer(
+            data,
+            &["validate", "--form", "access", "--payload", wrong, "--lang", lang],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for w in words {
+            assert!(text.contains(w), "{lang}: {text}");
+        }
+        if lang != "en" {
+            assert!(!text.contains("expected"), "{lang}: no English left: {text}");
+        }
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod defaults;
 mod definition;
 mod expr;
 mod filing;
+mod messages;
 mod validate;
 
 pub use defaults::default_forms;

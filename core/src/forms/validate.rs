@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::definition::{FieldType, FormDefinition, Severity};
 use super::expr::Eval;
+use super::messages::Message;
 
 /// What is wrong with one answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -112,45 +113,51 @@ fn is_time(s: &str) -> bool {
 }
 
 /// Checks one present answer against its type.
-fn check_type(kind: &FieldType, v: &Value) -> Option<(Problem, String)> {
-    let wrong = |what: &str| Some((Problem::WrongType, format!("expected {what}")));
+fn check_type(kind: &FieldType, v: &Value) -> Option<(Problem, Message)> {
+    let wrong = |what: Message| Some((Problem::WrongType, what));
+    let out_of_range = |n: String, min: String, max: String| {
+        Some((
+            Problem::OutOfRange,
+            Message::OutOfRange { value: n, min, max },
+        ))
+    };
     match kind {
         FieldType::YesNo => {
-            (!v.is_boolean()).then(|| (Problem::WrongType, "expected yes or no".into()))
+            (!v.is_boolean()).then_some((Problem::WrongType, Message::ExpectedYesNo))
         }
         FieldType::Integer { min, max } => match v.as_i64() {
-            None => wrong("a whole number"),
-            Some(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => Some((
-                Problem::OutOfRange,
-                format!("{n} is outside {}..{}", fmt(min), fmt(max)),
-            )),
-            _ => None,
-        },
-        FieldType::Decimal { min, max } => match v.as_f64() {
-            None => wrong("a number"),
-            Some(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => Some((
-                Problem::OutOfRange,
-                format!("{n} is outside {}..{}", fmt(min), fmt(max)),
-            )),
-            _ => None,
-        },
-        FieldType::Text { max_length } => match v.as_str() {
-            None => wrong("text"),
-            Some(s) if s.chars().count() > *max_length => Some((
-                Problem::TooLong,
-                format!("longer than {max_length} characters"),
-            )),
-            _ => None,
-        },
-        FieldType::SingleChoice { options } => match v.as_str() {
-            None => wrong("one option"),
-            Some(s) if !options.iter().any(|o| o.id == s) => {
-                Some((Problem::UnknownOption, format!("{s:?} is not an option")))
+            None => wrong(Message::ExpectedWholeNumber),
+            Some(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => {
+                out_of_range(n.to_string(), fmt(min), fmt(max))
             }
             _ => None,
         },
+        FieldType::Decimal { min, max } => match v.as_f64() {
+            None => wrong(Message::ExpectedNumber),
+            Some(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => {
+                out_of_range(n.to_string(), fmt(min), fmt(max))
+            }
+            _ => None,
+        },
+        FieldType::Text { max_length } => match v.as_str() {
+            None => wrong(Message::ExpectedText),
+            Some(s) if s.chars().count() > *max_length => {
+                Some((Problem::TooLong, Message::TooLong { max: *max_length }))
+            }
+            _ => None,
+        },
+        FieldType::SingleChoice { options } => match v.as_str() {
+            None => wrong(Message::ExpectedOneOption),
+            Some(s) if !options.iter().any(|o| o.id == s) => Some((
+                Problem::UnknownOption,
+                Message::NotAnOption {
+                    value: format!("{s:?}"),
+                },
+            )),
+            _ => None,
+        },
         FieldType::MultipleChoice { options } => match v.as_array() {
-            None => wrong("a list of options"),
+            None => wrong(Message::ExpectedOptions),
             Some(list) => {
                 let mut seen = Vec::new();
                 for item in list {
@@ -161,7 +168,9 @@ fn check_type(kind: &FieldType, v: &Value) -> Option<(Problem, String)> {
                         _ => {
                             return Some((
                                 Problem::UnknownOption,
-                                format!("{item} is not an option, or is chosen twice"),
+                                Message::NotAnOptionOrTwice {
+                                    value: item.to_string(),
+                                },
                             ))
                         }
                     }
@@ -171,18 +180,13 @@ fn check_type(kind: &FieldType, v: &Value) -> Option<(Problem, String)> {
         },
         FieldType::Time => match v.as_str() {
             Some(s) if is_time(s) => None,
-            _ => Some((Problem::BadTime, "expected a time as HH:MM".into())),
+            _ => Some((Problem::BadTime, Message::ExpectedTime)),
         },
         FieldType::Evidence { .. } => {
             let ok = is_sha256(v)
                 || v.as_array()
                     .is_some_and(|a| !a.is_empty() && a.len() <= 32 && a.iter().all(is_sha256));
-            (!ok).then(|| {
-                (
-                    Problem::NotAnAttachment,
-                    "expected attached media (SHA-256 references)".into(),
-                )
-            })
+            (!ok).then_some((Problem::NotAnAttachment, Message::ExpectedMedia))
         }
     }
 }
@@ -217,25 +221,22 @@ impl FormDefinition {
         for (i, f) in self.fields.iter().enumerate() {
             let label = Self::localise(&f.label, lang);
             let answer = answers.get(&f.id).filter(|v| !v.is_null());
-            let mut problem = |p: Problem, detail: String| {
+            let mut problem = |p: Problem, detail: Message| {
                 out.problems.push(super::validate::FieldProblem {
                     field: f.id.clone(),
                     problem: p,
-                    message: format!("{label}: {detail}"),
+                    message: format!("{label}: {}", detail.render(lang)),
                 })
             };
             if !visible[i] {
                 if answer.is_some() {
-                    problem(
-                        Problem::HiddenAnswered,
-                        "answered, but not asked given the other answers".into(),
-                    );
+                    problem(Problem::HiddenAnswered, Message::HiddenAnswered);
                 }
                 continue;
             }
             out.visible.push(f.id.clone());
             match answer {
-                None if f.required => problem(Problem::Missing, "required".into()),
+                None if f.required => problem(Problem::Missing, Message::Required),
                 None => {}
                 Some(v) => match check_type(&f.kind, v) {
                     Some((p, detail)) => problem(p, detail),
@@ -249,10 +250,12 @@ impl FormDefinition {
             out.problems.push(FieldProblem {
                 field: key.clone(),
                 problem: Problem::UnknownField,
-                message: format!(
-                    "{key:?} is not a question of form {} v{}",
-                    self.id, self.version
-                ),
+                message: Message::UnknownField {
+                    key: format!("{key:?}"),
+                    form: self.id.clone(),
+                    version: self.version,
+                }
+                .render(lang),
             });
         }
         // Rules read only well-typed visible answers; a rule reading an

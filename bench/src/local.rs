@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use observer_server::coordinator::{Coordinator, SetupError};
+use observer_server::unlock::Unlock;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -26,8 +27,9 @@ impl LocalCoordinator {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let url = format!("https://127.0.0.1:{port}");
-        let coordinator = Coordinator::init(&dir.join("server"), &url, "bench")?;
-        let serving = Coordinator::open(&coordinator.dir)?;
+        let unlock = Unlock::KeyFile(dir.join("server.key"));
+        let coordinator = Coordinator::init(&dir.join("server"), &url, "bench", &unlock)?;
+        let serving = Coordinator::open(&coordinator.dir, Some(&unlock))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;

@@ -307,14 +307,25 @@ fn forms_are_listed_and_answers_validated_offline() {
     ] {
         let out = observer(
             data,
-            &["validate", "--form", "access", "--payload", wrong, "--lang", lang],
+            &[
+                "validate",
+                "--form",
+                "access",
+                "--payload",
+                wrong,
+                "--lang",
+                lang,
+            ],
         );
         let text = String::from_utf8_lossy(&out.stdout);
         for w in words {
             assert!(text.contains(w), "{lang}: {text}");
         }
         if lang != "en" {
-            assert!(!text.contains("expected"), "{lang}: no English left: {text}");
+            assert!(
+                !text.contains("expected"),
+                "{lang}: no English left: {text}"
+            );
         }
     }
 }

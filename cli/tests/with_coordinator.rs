@@ -40,8 +40,10 @@ impl Local {
             "https://127.0.0.1:{}",
             listener.local_addr().unwrap().port()
         );
-        let coordinator = Coordinator::init(&dir.join("server"), &url, "test-org").unwrap();
-        let serving = Coordinator::open(&coordinator.dir).unwrap();
+        let unlock = observer_server::unlock::Unlock::KeyFile(dir.join("server.key"));
+        let coordinator =
+            Coordinator::init(&dir.join("server"), &url, "test-org", &unlock).unwrap();
+        let serving = Coordinator::open(&coordinator.dir, Some(&unlock)).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

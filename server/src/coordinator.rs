@@ -4,20 +4,22 @@
 //!
 //! ```text
 //! DIR/config.json        server URL and organisation id
-//! DIR/coordinator.kek    key file wrapping the coordinator's signing key
-//! DIR/server.db          SQLite: devices, tokens, records, log, wrapped key
+//! DIR/server.db          SQLite: devices, tokens, records, log; the signing,
+//!                        sealing and TLS keys wrapped by the unlock key
 //! DIR/tls/cert.der       self-signed TLS certificate (its SHA-256 is pinned by phones)
-//! DIR/tls/key.der        its private key (mode 0600)
 //! DIR/dashboard.token    the coordinator's token for the web view (mode 0600)
 //! ```
+//!
+//! The unlock key is never in `DIR` (see [`crate::unlock`]). Directories
+//! made before that keep `DIR/coordinator.kek` and `DIR/tls/key.der`; they
+//! open with a warning until `rekey` moves them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use observer_core::identity::KeyStore as _;
-use observer_core::identity::{FileKeyStore, SigningKey};
+use observer_core::identity::{KeyStore, SigningKey};
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::Sha256Digest;
 use observer_core::seal::OrgSecretKey;
@@ -26,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{NewToken, Storage, StorageError};
+use crate::unlock::{self, Unlock};
 
 /// Why the data directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,9 @@ pub enum SetupError {
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The keys stay locked.
+    #[error(transparent)]
+    Unlock(#[from] crate::unlock::UnlockError),
     /// The database does not hold what the phones signed.
     #[error("the server database was altered: {0}; run `observer-server verify` for every finding, and restore it from a backup")]
     Altered(String),
@@ -87,10 +93,18 @@ pub struct Coordinator {
     /// Where evidence media are kept (`config.json`'s `media_dir`, or
     /// `DIR/media`).
     pub media_dir: PathBuf,
+    /// Whether the keys are still wrapped by `DIR/coordinator.kek`, beside
+    /// the database (a directory from before keys were protected).
+    pub legacy_keys: bool,
 }
 
 const META_COORDINATOR_KEY: &str = "coordinator_key";
 const META_SEAL_KEY: &str = "seal_key";
+const META_TLS_KEY: &str = "tls_key";
+/// How the three keys above are wrapped ([`crate::unlock`]).
+const META_UNLOCK: &str = "unlock";
+/// The TLS key of directories from before keys were protected.
+const LEGACY_TLS_KEY: &str = "tls/key.der";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
     move |source| SetupError::Io {
@@ -108,6 +122,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SetupError> {
     let mut f = opts.open(path).map_err(io(path))?;
     f.write_all(bytes).map_err(io(path))?;
     f.sync_all().map_err(io(path))
+}
+
+/// Overwrites a file with zeros, syncs and removes it (if it exists).
+fn shred(path: &Path) -> Result<(), SetupError> {
+    use std::io::Write as _;
+    let mut f = match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let len = f.metadata().map_err(io(path))?.len() as usize;
+    f.write_all(&vec![0u8; len]).map_err(io(path))?;
+    f.sync_all().map_err(io(path))?;
+    std::fs::remove_file(path).map_err(io(path))
 }
 
 /// A random token: 24 bytes, base64url (32 characters).
@@ -138,16 +166,17 @@ fn host_of(url: &str) -> Result<String, SetupError> {
     Ok(host)
 }
 
-/// The organisation's sealing key, wrapped by the coordinator's key file
-/// like the signing key. Created on first use, so directories made before
-/// sealing existed get one when they are next opened.
+/// The organisation's sealing key, wrapped like the signing key. Created
+/// on first use, so directories made before sealing existed get one when
+/// they are next opened.
 fn open_or_create_seal_key(
     storage: &SqliteStorage,
-    keys: &FileKeyStore,
+    keys: &dyn KeyStore,
+    given: Option<&Unlock>,
 ) -> Result<OrgSecretKey, SetupError> {
     let key_err = |e: &dyn std::fmt::Display| SetupError::Key(e.to_string());
     if let Some(wrapped) = storage.meta(META_SEAL_KEY)? {
-        let raw = keys.unwrap(&wrapped).map_err(|e| key_err(&e))?;
+        let raw = keys.unwrap(&wrapped).map_err(|_| unlock::wrong(given))?;
         return OrgSecretKey::from_bytes(&raw).map_err(|e| key_err(&e));
     }
     let seal = OrgSecretKey::generate();
@@ -159,8 +188,8 @@ fn open_or_create_seal_key(
 impl Coordinator {
     /// Creates the coordinator in `dir`: signing key, self-signed TLS
     /// certificate for the URL's host, configuration, database.
-    pub fn init(dir: &Path, url: &str, org: &str) -> Result<Self, SetupError> {
-        Self::init_with_media(dir, url, org, None)
+    pub fn init(dir: &Path, url: &str, org: &str, unlock: &Unlock) -> Result<Self, SetupError> {
+        Self::init_with_media(dir, url, org, None, unlock)
     }
 
     /// [`Coordinator::init`], keeping evidence media in `media_dir` (a
@@ -170,6 +199,7 @@ impl Coordinator {
         url: &str,
         org: &str,
         media_dir: Option<&Path>,
+        unlock: &Unlock,
     ) -> Result<Self, SetupError> {
         let host = host_of(url)?;
         if org.is_empty()
@@ -189,19 +219,31 @@ impl Coordinator {
         }
         let cert = rcgen::generate_simple_self_signed(vec![host])
             .map_err(|e| SetupError::Key(format!("TLS certificate: {e}")))?;
-        write_private(&dir.join("tls/key.der"), &cert.signing_key.serialize_der())?;
         std::fs::write(dir.join("tls/cert.der"), cert.cert.der().as_ref())
             .map_err(io(&dir.join("tls/cert.der")))?;
         write_private(&dir.join("dashboard.token"), random_token().as_bytes())?;
 
-        let keys = FileKeyStore::open_or_create(dir.join("coordinator.kek"))
-            .map_err(|e| SetupError::Key(e.to_string()))?;
+        let lock = unlock.create(dir)?;
         let storage = SqliteStorage::open(&dir.join("server.db"))?;
-        let key = SigningKey::generate().map_err(|e| SetupError::Key(e.to_string()))?;
-        let wrapped = key
-            .wrap(&keys)
-            .map_err(|e| SetupError::Key(e.to_string()))?;
-        storage.set_meta(META_COORDINATOR_KEY, &wrapped)?;
+        let key_err = |e: &dyn std::fmt::Display| SetupError::Key(e.to_string());
+        let key = SigningKey::generate().map_err(|e| key_err(&e))?;
+        let seal = OrgSecretKey::generate();
+        let tls_key = zeroize::Zeroizing::new(cert.signing_key.serialize_der());
+        storage.set_metas(&[
+            (META_UNLOCK, lock.description.clone()),
+            (
+                META_COORDINATOR_KEY,
+                key.wrap(lock.keys.as_ref()).map_err(|e| key_err(&e))?,
+            ),
+            (
+                META_SEAL_KEY,
+                lock.keys.wrap(&seal.to_bytes()).map_err(|e| key_err(&e))?,
+            ),
+            (
+                META_TLS_KEY,
+                lock.keys.wrap(&tls_key).map_err(|e| key_err(&e))?,
+            ),
+        ])?;
         // Written last: its presence means the directory is complete.
         let config = serde_json::to_vec_pretty(&Config {
             url: url.trim_end_matches('/').to_string(),
@@ -211,11 +253,12 @@ impl Coordinator {
         .expect("serialises");
         std::fs::write(&config_path, config).map_err(io(&config_path))?;
         drop(storage);
-        Self::open(dir)
+        Self::open(dir, Some(unlock))
     }
 
-    /// Opens an initialised directory.
-    pub fn open(dir: &Path) -> Result<Self, SetupError> {
+    /// Opens an initialised directory, unlocking its keys with `unlock`
+    /// (none: only a directory from before keys were protected opens).
+    pub fn open(dir: &Path, unlock: Option<&Unlock>) -> Result<Self, SetupError> {
         let config_path = dir.join("config.json");
         let config: Config = match std::fs::read(&config_path) {
             Ok(b) => serde_json::from_slice(&b)
@@ -223,17 +266,20 @@ impl Coordinator {
             Err(_) => return Err(SetupError::NotInitialised(dir.display().to_string())),
         };
         let storage = SqliteStorage::open(&dir.join("server.db"))?;
-        let keys = FileKeyStore::open_or_create(dir.join("coordinator.kek"))
-            .map_err(|e| SetupError::Key(e.to_string()))?;
+        let opened = unlock::open(dir, storage.meta(META_UNLOCK)?.as_deref(), unlock)?;
+        let keys = opened.keys();
         let wrapped = storage
             .meta(META_COORDINATOR_KEY)?
             .ok_or_else(|| SetupError::Key("missing from the database".into()))?;
-        let key =
-            SigningKey::unwrap(&wrapped, &keys).map_err(|e| SetupError::Key(e.to_string()))?;
-        let seal = open_or_create_seal_key(&storage, &keys)?;
+        let key = SigningKey::unwrap(&wrapped, keys).map_err(|_| unlock::wrong(unlock))?;
+        let seal = open_or_create_seal_key(&storage, keys, unlock)?;
         let read = |p: &str| {
             let path = dir.join(p);
             std::fs::read(&path).map_err(io(&path))
+        };
+        let tls_key_der = match storage.meta(META_TLS_KEY)? {
+            Some(w) => keys.unwrap(&w).map_err(|_| unlock::wrong(unlock))?.to_vec(),
+            None => read(LEGACY_TLS_KEY)?,
         };
         Ok(Self {
             dir: dir.to_owned(),
@@ -242,10 +288,41 @@ impl Coordinator {
             key,
             seal,
             cert_der: read("tls/cert.der")?,
-            tls_key_der: read("tls/key.der")?,
+            tls_key_der,
             storage: Arc::new(storage),
             media_dir: config.media_dir.unwrap_or_else(|| dir.join("media")),
+            legacy_keys: matches!(opened, unlock::Opened::Legacy(_)),
         })
+    }
+
+    /// Wraps this coordinator's keys anew with `unlock`, in one database
+    /// transaction with the description of the new lock, then removes what
+    /// a directory from before keys were protected kept in the clear or
+    /// beside the database (`coordinator.kek`, `tls/key.der`).
+    pub fn rekey(&self, unlock: &Unlock) -> Result<(), SetupError> {
+        let key_err = |e: &dyn std::fmt::Display| SetupError::Key(e.to_string());
+        let lock = unlock.create(&self.dir)?;
+        self.storage.set_metas(&[
+            (META_UNLOCK, lock.description.clone()),
+            (
+                META_COORDINATOR_KEY,
+                self.key.wrap(lock.keys.as_ref()).map_err(|e| key_err(&e))?,
+            ),
+            (
+                META_SEAL_KEY,
+                lock.keys
+                    .wrap(&self.seal.to_bytes())
+                    .map_err(|e| key_err(&e))?,
+            ),
+            (
+                META_TLS_KEY,
+                lock.keys.wrap(&self.tls_key_der).map_err(|e| key_err(&e))?,
+            ),
+        ])?;
+        for legacy in [unlock::LEGACY_KEY_FILE, LEGACY_TLS_KEY] {
+            shred(&self.dir.join(legacy))?;
+        }
+        Ok(())
     }
 
     /// SHA-256 of the TLS certificate: what phones pin.

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::coordinator::{Coordinator, SetupError};
 use crate::storage::Storage;
+use crate::unlock::Unlock;
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -172,11 +173,19 @@ pub fn simulate(
     Ok(())
 }
 
+/// What unlocks the demo server's keys: a key file in the demo's own
+/// directory, beside (not inside) the server's data directory. A real
+/// coordinator keeps it on other storage (`docs/operations.md`).
+pub fn unlock(dir: &Path) -> Unlock {
+    Unlock::KeyFile(dir.join("demo.key"))
+}
+
 /// Creates the server directory for the demo, with the URL of `port`.
 pub fn init_server(dir: &Path, port: u16) -> Result<Coordinator, SetupError> {
     Coordinator::init(
         &dir.join("server"),
         &format!("https://127.0.0.1:{port}"),
         "demo-observers",
+        &unlock(dir),
     )
 }

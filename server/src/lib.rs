@@ -20,3 +20,4 @@ pub mod rate;
 pub mod serve;
 pub mod storage;
 pub mod tabulate;
+pub mod unlock;

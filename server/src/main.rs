@@ -13,6 +13,7 @@ use observer_server::limits::ServeLimits;
 use observer_server::serve::{serve, serve_with};
 use observer_server::storage::{RecordFilter, Storage};
 use observer_server::tabulate;
+use observer_server::unlock::Unlock;
 use serde_json::json;
 
 /// Observer's coordinating server: enrolls observers' phones, receives their
@@ -20,15 +21,77 @@ use serde_json::json;
 #[derive(Parser)]
 #[command(name = "observer-server", version, about, long_about = None)]
 struct Cli {
+    #[command(flatten)]
+    access: Access,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the server's data is and what unlocks its keys.
+#[derive(clap::Args)]
+struct Access {
     /// The server's data directory.
     #[arg(
         long,
+        global = true,
         env = "OBSERVER_SERVER_DATA",
         default_value = "observer-server-data"
     )]
     data: PathBuf,
-    #[command(subcommand)]
-    command: Command,
+    /// A key file on other storage (a USB stick, a secrets mount) that
+    /// unlocks the coordinator's keys; `init` creates it if missing.
+    #[arg(long, global = true, env = "OBSERVER_SERVER_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// A file holding the passphrase that unlocks the coordinator's keys
+    /// (or give the passphrase itself in OBSERVER_SERVER_PASSPHRASE).
+    #[arg(long, global = true, env = "OBSERVER_SERVER_PASSPHRASE_FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+/// The environment variable that may hold the passphrase itself (never a
+/// flag: flags show in process listings).
+const PASSPHRASE_ENV: &str = "OBSERVER_SERVER_PASSPHRASE";
+
+impl Access {
+    /// What the operator gave to unlock the keys, if anything.
+    fn unlock(&self) -> Result<Option<Unlock>> {
+        self.unlock_from(PASSPHRASE_ENV)
+    }
+
+    /// [`Access::unlock`], with the passphrase itself in `env`.
+    fn unlock_from(&self, env: &str) -> Result<Option<Unlock>> {
+        let phrase = std::env::var(env).ok().filter(|p| !p.is_empty());
+        match (&self.key_file, &self.passphrase_file, phrase) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => Err(
+                "give one of --key-file, --passphrase-file or OBSERVER_SERVER_PASSPHRASE, not several".into(),
+            ),
+            (Some(k), None, None) => Ok(Some(Unlock::KeyFile(k.clone()))),
+            (None, Some(f), None) => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| format!("--passphrase-file {}: {e}", f.display()))?;
+                let phrase = text.trim_end_matches(['\n', '\r']).to_string();
+                if phrase.is_empty() {
+                    return Err(format!("--passphrase-file {} is empty", f.display()).into());
+                }
+                Ok(Some(Unlock::Passphrase(zeroize::Zeroizing::new(phrase))))
+            }
+            (None, None, Some(p)) => Ok(Some(Unlock::Passphrase(zeroize::Zeroizing::new(p)))),
+            (None, None, None) => Ok(None),
+        }
+    }
+
+    /// Opens the coordinator, warning when its keys still sit beside the
+    /// database.
+    fn open(&self) -> Result<Coordinator> {
+        let c = Coordinator::open(&self.data, self.unlock()?.as_ref())?;
+        if c.legacy_keys {
+            eprintln!(
+                "observer-server: warning: this directory's keys are wrapped by {} beside the database; move them with `observer-server rekey --key-file PATH` (or a passphrase)",
+                c.dir.join(observer_server::unlock::LEGACY_KEY_FILE).display()
+            );
+        }
+        Ok(c)
+    }
 }
 
 #[derive(Subcommand)]
@@ -92,6 +155,17 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Ndjson)]
         format: Format,
+    },
+    /// Wrap the coordinator's keys with a new key file or passphrase (the
+    /// current one unlocks them as usual); also moves a directory from
+    /// before keys were protected off its key file beside the database.
+    Rekey {
+        /// The new key file (created if missing), on other storage.
+        #[arg(long, conflicts_with = "new_passphrase_file")]
+        new_key_file: Option<PathBuf>,
+        /// A file holding the new passphrase (or OBSERVER_SERVER_NEW_PASSPHRASE).
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
     },
     /// Re-check every stored record (its id, the enrolled device's
     /// signature, its chain) and the log root; exits 1 if anything was
@@ -312,15 +386,24 @@ fn run(cli: Cli) -> Result<()> {
             org,
             media_dir,
         } => {
-            let c = Coordinator::init_with_media(&cli.data, &url, &org, media_dir.as_deref())?;
-            writeln!(out, "initialised {}", cli.data.display())?;
+            let unlock = cli.access.unlock()?.ok_or(
+                "init needs a key that is not kept with the data: --key-file PATH on other storage, or a passphrase in OBSERVER_SERVER_PASSPHRASE or --passphrase-file PATH",
+            )?;
+            let c = Coordinator::init_with_media(
+                &cli.access.data,
+                &url,
+                &org,
+                media_dir.as_deref(),
+                &unlock,
+            )?;
+            writeln!(out, "initialised {}", cli.access.data.display())?;
             writeln!(out, "url              {}", c.url)?;
             writeln!(out, "organisation     {}", c.org)?;
             writeln!(out, "coordinator key  {}", c.key.public_key())?;
             writeln!(out, "TLS certificate  sha256 {}", c.tls_sha256())?;
         }
         Command::Serve { listen, limits } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let listener = TcpListener::bind(&listen)?;
             let addr = listener.local_addr()?;
             let files = observer_server::serve::raise_open_files_limit();
@@ -349,7 +432,7 @@ fn run(cli: Cli) -> Result<()> {
             valid_hours,
             text,
         } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let code = c
                 .issue_code(&stations, name.as_deref(), valid_hours, now_ms())?
                 .to_text();
@@ -369,7 +452,7 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(out, "{code}")?;
         }
         Command::Devices { json } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let devices = c.storage.devices()?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&devices)?)?;
@@ -414,7 +497,7 @@ fn run(cli: Cli) -> Result<()> {
             device,
             json,
         } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let filter = RecordFilter {
                 station,
                 device: device
@@ -451,8 +534,31 @@ fn run(cli: Cli) -> Result<()> {
                     .map_err(observer_server::storage::StorageError::Output)
             })?;
         }
+        Command::Rekey {
+            new_key_file,
+            new_passphrase_file,
+        } => {
+            let c = cli.access.open()?;
+            let new = Access {
+                data: cli.access.data.clone(),
+                key_file: new_key_file,
+                passphrase_file: new_passphrase_file,
+            }
+            .unlock_from("OBSERVER_SERVER_NEW_PASSPHRASE")?
+            .ok_or("give the new key: --new-key-file PATH, --new-passphrase-file PATH or OBSERVER_SERVER_NEW_PASSPHRASE")?;
+            c.rekey(&new)?;
+            writeln!(
+                out,
+                "the coordinator's keys are now wrapped by the new {}; keep it away from {}",
+                match new {
+                    Unlock::KeyFile(_) => "key file",
+                    Unlock::Passphrase(_) => "passphrase",
+                },
+                c.dir.display()
+            )?;
+        }
         Command::Verify => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let report = observer_server::integrity::full(c.storage.as_ref())?;
             for f in &report.findings {
                 writeln!(
@@ -481,13 +587,13 @@ fn run(cli: Cli) -> Result<()> {
             )?;
         }
         Command::Export { format } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             export(&c, format, &mut out)?;
         }
         Command::Media {
             action: MediaAction::Verify,
         } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let files = observer_server::media::MediaFiles::new(c.media_dir.clone())
                 .map_err(|e| format!("{}: {e}", c.media_dir.display()))?;
             let (count, bad) = files
@@ -506,7 +612,7 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(out, "{count} media files intact (every SHA-256 checked)")?;
         }
         Command::Forms { action } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             match action {
                 FormsAction::Publish { file } => {
                     use observer_server::publish::{publish, Published};
@@ -536,14 +642,14 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::ImportOfficial { file } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let rows =
                 tabulate::read_official(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             c.storage.import_official(&rows, now_ms())?;
             writeln!(out, "imported official results for {} stations", rows.len())?;
         }
         Command::Results { by, json } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let stations = tabulate::stations(c.storage.as_ref())?;
             if let By::Station = by {
                 if json {
@@ -578,7 +684,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Compare { json } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let stations = tabulate::stations(c.storage.as_ref())?;
             let diffs = tabulate::compare(&stations, &c.storage.official()?);
             if json {
@@ -602,7 +708,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Assign { device, stations } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let id = DeviceId::try_from(device).map_err(|e| format!("device id: {e}"))?;
             for s in &stations {
                 observer_core::record::StationId::new(s.clone())
@@ -618,7 +724,7 @@ fn run(cli: Cli) -> Result<()> {
             )?;
         }
         Command::Revoke { device } => {
-            let c = Coordinator::open(&cli.data)?;
+            let c = cli.access.open()?;
             let id = DeviceId::try_from(device).map_err(|e| format!("device id: {e}"))?;
             if !c.storage.revoke(&id, now_ms())? {
                 return Err(format!("no enrolled device {id}").into());
@@ -632,14 +738,14 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let listener = TcpListener::bind("127.0.0.1:0")?;
             let port = listener.local_addr()?.port();
-            std::fs::create_dir_all(&cli.data)?;
+            std::fs::create_dir_all(&cli.access.data)?;
             let dir = tempfile::Builder::new()
                 .prefix("demo-")
-                .tempdir_in(&cli.data)?
+                .tempdir_in(&cli.access.data)?
                 .keep();
             let server = demo::init_server(&dir, port)?;
             let view = format!("{}/?token={}", server.url, server.dashboard_token()?);
-            let serving = Coordinator::open(&server.dir)?;
+            let serving = Coordinator::open(&server.dir, Some(&demo::unlock(&dir)))?;
             let rt = runtime()?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let task = rt.spawn(serve(serving, listener, async {
@@ -660,7 +766,11 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 &mut out,
             )?;
-            let me = this_command();
+            let me = format!(
+                "{} --key-file {}",
+                this_command(),
+                dir.join("demo.key").display()
+            );
             writeln!(out, "\nLook:")?;
             if !once {
                 writeln!(

@@ -71,11 +71,12 @@ fn devices_show_last_contact_and_an_export_into_head_ends_quietly() {
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     assert!(devices.contains(&today), "{devices}");
     let data = server.data.display().to_string();
+    let key = key_file(&server.data).display().to_string();
     for format in ["ndjson", "csv"] {
         let out = Command::new("sh")
             .args([
                 "-c",
-                &format!("\"{BIN}\" --data \"{data}\" export --format {format} | head -n 1"),
+                &format!("\"{BIN}\" --data \"{data}\" --key-file \"{key}\" export --format {format} | head -n 1"),
             ])
             .output()
             .unwrap();

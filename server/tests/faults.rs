@@ -795,8 +795,8 @@ fn healthz_reports_a_full_disk() {
     let script = format!(
         r#"set -e
 mount -t tmpfs -o size=300m none "{d}"
-"{BIN}" --data "{d}/data" init --url https://127.0.0.1:{port} >/dev/null
-"{BIN}" --data "{d}/data" serve --listen 127.0.0.1:{port} >/dev/null &
+"{BIN}" --data "{d}/data" --key-file "{o}/key" init --url https://127.0.0.1:{port} >/dev/null
+"{BIN}" --data "{d}/data" --key-file "{o}/key" serve --listen 127.0.0.1:{port} >/dev/null &
 while [ ! -e "{o}/fill" ]; do sleep 0.05; done
 head -c 120M /dev/zero > "{d}/filler"
 touch "{o}/filled"

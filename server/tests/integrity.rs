@@ -5,18 +5,11 @@
 
 mod support;
 
-use std::process::Command;
-
 use observer_core::sync::{sync, SyncOptions};
 use support::*;
 
 fn run(server: &Server, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .arg("--data")
-        .arg(&server.data)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = command(&server.data).args(args).output().unwrap();
     (
         out.status.success(),
         format!(
@@ -30,9 +23,7 @@ fn run(server: &Server, args: &[&str]) -> (bool, String) {
 /// Starts `serve` and reports whether it refused (exited by itself).
 fn serve_refuses(server: &Server) -> (bool, String) {
     let port = free_port().to_string();
-    let mut child = Command::new(BIN)
-        .arg("--data")
-        .arg(&server.data)
+    let mut child = command(&server.data)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

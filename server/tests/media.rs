@@ -208,9 +208,7 @@ fn a_flipped_byte_on_the_server_is_found_by_verification() {
     let mut bytes = std::fs::read(&stored).unwrap();
     bytes[1000] ^= 0x01;
     std::fs::write(&stored, &bytes).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_observer-server"))
-        .arg("--data")
-        .arg(dir.path().join("server"))
+    let out = command(&dir.path().join("server"))
         .args(["media", "verify"])
         .output()
         .unwrap();

@@ -383,9 +383,7 @@ fn a_shipped_form_version_cannot_be_overridden() {
     let mut altered: serde_json::Value = serde_json::from_str(shipped).unwrap();
     altered["title"]["en"] = serde_json::json!("Opening (altered)");
     std::fs::write(&path, altered.to_string()).unwrap();
-    let refused = std::process::Command::new(BIN)
-        .arg("--data")
-        .arg(&server.data)
+    let refused = command(&server.data)
         .args(["forms", "publish", path.to_str().unwrap()])
         .output()
         .unwrap();

@@ -21,6 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export OBSERVER_SERVER_KEY_FILE="$work/server.key"
 "$bin" --data "$work/server" init --url "https://127.0.0.1:$port" --org schemathesis >/dev/null
 # A real enrolled phone's records, so that the data has something to meet.
 "$bin" --data "$work/server" enroll --station KZ-1 --text >/dev/null

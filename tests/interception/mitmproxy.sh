@@ -49,6 +49,7 @@ wait_port() {
     done
     fail "nothing listens on port $1"
 }
+export OBSERVER_SERVER_KEY_FILE="$work/server.key"
 server() { "$bin/observer-server" --data "$work/server" "$@"; }
 phone() { "$bin/observer" --data "$work/phone" "$@"; }
 serve_on() {

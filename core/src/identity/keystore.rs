@@ -50,8 +50,27 @@ pub enum KeyStoreError {
 /// directory with this file can unwrap the device key. It exists for the
 /// desktop client, trainers and tests; phones use the platform key store.
 pub struct FileKeyStore {
-    key: LessSafeKey,
+    key: SecretKeyStore,
     path: PathBuf,
+}
+
+/// A [`KeyStore`] whose wrapping key is 32 bytes the caller holds: derived
+/// from a passphrase, or read from storage away from the data it protects.
+/// Same wrapped format as [`FileKeyStore`]. It has nothing to destroy: the
+/// caller forgets the key.
+pub struct SecretKeyStore {
+    key: LessSafeKey,
+}
+
+impl SecretKeyStore {
+    /// A key store wrapping with `key`.
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self {
+            key: LessSafeKey::new(
+                UnboundKey::new(&CHACHA20_POLY1305, key).expect("32 bytes is a ChaCha20 key"),
+            ),
+        }
+    }
 }
 
 const KEY_FILE_MAGIC: &[u8; 8] = b"OBSKEK1\n";
@@ -78,12 +97,26 @@ impl FileKeyStore {
             .strip_prefix(KEY_FILE_MAGIC.as_slice())
             .filter(|k| k.len() == 32)
             .ok_or_else(|| KeyStoreError::BadKeyFile(path.clone()))?;
-        let key = UnboundKey::new(&CHACHA20_POLY1305, raw)
+        let raw: &[u8; 32] = raw
+            .try_into()
             .map_err(|_| KeyStoreError::BadKeyFile(path.clone()))?;
         Ok(Self {
-            key: LessSafeKey::new(key),
+            key: SecretKeyStore::new(raw),
             path,
         })
+    }
+
+    /// Opens the wrapping key at `path`, which must exist (a key kept on
+    /// other storage is never silently replaced by a new one).
+    pub fn open_existing(path: impl Into<PathBuf>) -> Result<Self, KeyStoreError> {
+        let path = path.into();
+        if !path.exists() {
+            return Err(KeyStoreError::Io {
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such key file"),
+                path,
+            });
+        }
+        Self::open_or_create(path)
     }
 
     fn create(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
@@ -110,6 +143,35 @@ impl FileKeyStore {
 }
 
 impl KeyStore for FileKeyStore {
+    fn wrap(&self, secret: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
+        self.key.wrap(secret)
+    }
+
+    fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
+        self.key.unwrap(wrapped)
+    }
+
+    /// Overwrites the key file with zeros, syncs and removes it. (Flash
+    /// storage may keep old blocks; platform key stores do better.)
+    fn destroy(&self) -> Result<(), KeyStoreError> {
+        let io = |source| KeyStoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        match fs::OpenOptions::new().write(true).open(&self.path) {
+            Ok(mut f) => {
+                let len = f.metadata().map_err(io)?.len() as usize;
+                f.write_all(&vec![0u8; len]).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                fs::remove_file(&self.path).map_err(io)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
+impl KeyStore for SecretKeyStore {
     fn wrap(&self, secret: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
@@ -147,23 +209,9 @@ impl KeyStore for FileKeyStore {
         Ok(buf)
     }
 
-    /// Overwrites the key file with zeros, syncs and removes it. (Flash
-    /// storage may keep old blocks; platform key stores do better.)
+    /// Nothing to destroy: the key lives with its caller.
     fn destroy(&self) -> Result<(), KeyStoreError> {
-        let io = |source| KeyStoreError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        match fs::OpenOptions::new().write(true).open(&self.path) {
-            Ok(mut f) => {
-                let len = f.metadata().map_err(io)?.len() as usize;
-                f.write_all(&vec![0u8; len]).map_err(io)?;
-                f.sync_all().map_err(io)?;
-                fs::remove_file(&self.path).map_err(io)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(e)),
-        }
+        Ok(())
     }
 }
 

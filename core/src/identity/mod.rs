@@ -9,7 +9,7 @@ mod keys;
 mod keystore;
 
 pub use keys::{DeviceId, PublicKey, SigningKey, SIGNATURE_LEN};
-pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
+pub use keystore::{FileKeyStore, KeyStore, KeyStoreError, SecretKeyStore};
 
 /// Errors about the device identity.
 #[derive(Debug, thiserror::Error)]

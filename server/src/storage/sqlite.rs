@@ -153,6 +153,20 @@ impl SqliteStorage {
             .optional()?)
     }
 
+    /// Writes several meta values in one transaction: all or none.
+    pub fn set_metas(&self, values: &[(&str, Vec<u8>)]) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (key, value) in values {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Writes a meta value.
     pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         self.conn().execute(

@@ -26,6 +26,21 @@ pub fn install_crypto() {
     });
 }
 
+/// Where a test server's unlock key lives: beside its data directory
+/// (never inside it, which the server refuses).
+pub fn key_file(data: &Path) -> PathBuf {
+    data.with_extension("key")
+}
+
+/// `observer-server --data DATA` with the key that unlocks DATA's keys.
+pub fn command(data: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--data")
+        .arg(data)
+        .env("OBSERVER_SERVER_KEY_FILE", key_file(data));
+    c
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -51,9 +66,7 @@ impl Server {
     /// [`Server::start`] with more `serve` flags (shorter limits, say).
     pub fn start_with(data: &Path, serve_args: &[&str]) -> Self {
         let port = free_port();
-        let out = Command::new(BIN)
-            .arg("--data")
-            .arg(data)
+        let out = command(data)
             .args([
                 "init",
                 "--url",
@@ -79,9 +92,7 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(BIN)
-            .arg("--data")
-            .arg(&self.data)
+        let mut child = command(&self.data)
             .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
             .args(&self.serve_args)
             .stdout(Stdio::piped())
@@ -145,12 +156,7 @@ impl Server {
 
     /// Runs an `observer-server` command on this data directory.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .arg("--data")
-            .arg(&self.data)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = command(&self.data).args(args).output().unwrap();
         assert!(
             out.status.success(),
             "{args:?}: {}",

@@ -55,10 +55,12 @@ class Server(val data: File) {
     private val bin = System.getenv("OBSERVER_SERVER_BIN") ?: error("set OBSERVER_SERVER_BIN")
     val port = ServerSocket(0).use { it.localPort }
     private val process: Process
+    /** What unlocks the server's keys: beside its data directory, never inside it. */
+    private val keyFile = File(data.path + ".key")
 
     init {
         cli("init", "--url", "https://127.0.0.1:$port", "--org", "kotlin-test")
-        process = ProcessBuilder(bin, "--data", data.path, "serve", "--listen", "127.0.0.1:$port")
+        process = ProcessBuilder(bin, "--data", data.path, "--key-file", keyFile.path, "serve", "--listen", "127.0.0.1:$port")
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start()
         val out = process.inputStream.bufferedReader()
@@ -68,7 +70,8 @@ class Server(val data: File) {
     }
 
     fun cli(vararg args: String): String {
-        val p = ProcessBuilder(listOf(bin, "--data", data.path) + args).redirectErrorStream(true).start()
+        val p = ProcessBuilder(listOf(bin, "--data", data.path, "--key-file", keyFile.path) + args)
+            .redirectErrorStream(true).start()
         val text = p.inputStream.bufferedReader().readText()
         check(p.waitFor() == 0) { "observer-server ${args.toList()}: $text" }
         return text

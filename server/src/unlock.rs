@@ -160,7 +160,7 @@ pub enum Opened {
     Unlocked(Box<dyn KeyStore>),
     /// With `coordinator.kek` beside the database (a directory made before
     /// keys were protected): `rekey` should move them.
-    Legacy(FileKeyStore),
+    Legacy(Box<FileKeyStore>),
 }
 
 impl Opened {
@@ -168,7 +168,7 @@ impl Opened {
     pub fn keys(&self) -> &dyn KeyStore {
         match self {
             Opened::Unlocked(k) => k.as_ref(),
-            Opened::Legacy(k) => k,
+            Opened::Legacy(k) => k.as_ref(),
         }
     }
 }
@@ -187,9 +187,9 @@ pub fn open(
         .transpose()
         .map_err(|e| UnlockError::Damaged(e.to_string()))?;
     match (lock, given) {
-        (None, _) => Ok(Opened::Legacy(FileKeyStore::open_existing(
+        (None, _) => Ok(Opened::Legacy(Box::new(FileKeyStore::open_existing(
             dir.join(LEGACY_KEY_FILE),
-        )?)),
+        )?))),
         (Some(_), None) => Err(UnlockError::Locked(GIVE)),
         (Some(Lock::KeyFile), Some(Unlock::KeyFile(path))) => Ok(Opened::Unlocked(Box::new(
             FileKeyStore::open_existing(path)?,

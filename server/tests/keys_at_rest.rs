@@ -155,3 +155,47 @@ fn a_passphrase_unlocks_the_keys_and_rekey_moves_them() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A directory made before keys were protected (its keys wrapped by
+/// `coordinator.kek` beside the database, its TLS key in the clear) still
+/// opens, flagged; `rekey` moves it and shreds both files.
+#[test]
+fn a_legacy_directory_opens_flagged_and_rekey_moves_it() {
+    use observer_core::identity::KeyStore as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let first = Unlock::KeyFile(dir.path().join("first.key"));
+    let c = Coordinator::init(&data, "https://127.0.0.1:1", "org", &first).unwrap();
+    // Rewrite it as the old layout was.
+    let legacy =
+        observer_core::identity::FileKeyStore::open_or_create(data.join("coordinator.kek"))
+            .unwrap();
+    let db = rusqlite::Connection::open(data.join("server.db")).unwrap();
+    db.execute("DELETE FROM meta WHERE key IN ('unlock', 'tls_key')", [])
+        .unwrap();
+    db.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'coordinator_key'",
+        [c.key.wrap(&legacy).unwrap()],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'seal_key'",
+        [legacy.wrap(&c.seal.to_bytes()).unwrap()],
+    )
+    .unwrap();
+    std::fs::write(data.join("tls/key.der"), &c.tls_key_der).unwrap();
+    let public = c.key.public_key();
+    drop((c, db));
+
+    let old = Coordinator::open(&data, None).unwrap();
+    assert!(old.legacy_keys);
+    assert_eq!(old.key.public_key(), public);
+    let new = Unlock::KeyFile(dir.path().join("usb.key"));
+    old.rekey(&new).unwrap();
+    assert!(!data.join("coordinator.kek").exists());
+    assert!(!data.join("tls/key.der").exists());
+    locked(Coordinator::open(&data, None));
+    let c = Coordinator::open(&data, Some(&new)).unwrap();
+    assert!(!c.legacy_keys);
+    assert_eq!(c.key.public_key(), public);
+}

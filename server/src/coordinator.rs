@@ -325,6 +325,11 @@ impl Coordinator {
         Ok(())
     }
 
+    /// A reader of the stored records that opens sealed ones in memory.
+    pub fn reader(&self) -> crate::reader::Reader<'_> {
+        crate::reader::Reader::new(self.storage.as_ref(), &self.seal)
+    }
+
     /// SHA-256 of the TLS certificate: what phones pin.
     pub fn tls_sha256(&self) -> Sha256Digest {
         Sha256Digest::of(&self.cert_der)

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use chrono::DateTime;
 
-use crate::storage::{RecordFilter, Storage, StorageError};
+use crate::reader::Reader;
+use crate::storage::{RecordFilter, StorageError};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -43,7 +44,8 @@ pub fn login_page() -> String {
 }
 
 /// The overview page.
-pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> {
+pub fn render(reader: &Reader<'_>, org: &str) -> Result<String, StorageError> {
+    let storage = reader.storage();
     let devices = storage.devices()?;
     let totals = storage.totals()?;
     let missing: u64 = devices.iter().map(|d| d.missing_count()).sum();
@@ -85,7 +87,7 @@ pub fn render(storage: &dyn Storage, org: &str) -> Result<String, StorageError> 
         );
     }
     h.push_str("</table><h2>Latest records</h2><table><tr><th>log index</th><th>received</th><th>captured (device clock)</th><th>station</th><th>kind</th><th>device</th><th>seq</th><th>form check</th><th>media</th><th>answers</th></tr>");
-    storage.records(
+    reader.records(
         &RecordFilter {
             newest: Some(50),
             ..Default::default()

@@ -20,6 +20,7 @@ use observer_core::identity::{DeviceId, PublicKey};
 use observer_core::log::{leaf_hash, Frontier};
 use observer_core::record::{verify_envelope, ChainFault, ChainVerifier, Envelope, RecordId};
 
+use crate::reader::Reader;
 use crate::storage::{RecordFilter, RecordRow, Storage, StorageError};
 
 /// Records checked in full by [`quick`].
@@ -165,7 +166,8 @@ fn check_root(storage: &dyn Storage, report: &mut Report) -> Result<(), StorageE
 }
 
 /// The check `serve` runs before it takes a connection.
-pub fn quick(storage: &dyn Storage) -> Result<Report, StorageError> {
+pub fn quick(reader: &Reader<'_>) -> Result<Report, StorageError> {
+    let storage = reader.storage();
     let mut report = Report::default();
     check_root(storage, &mut report)?;
     let keys = DeviceKeys::load(storage)?;
@@ -174,7 +176,7 @@ pub fn quick(storage: &dyn Storage) -> Result<Report, StorageError> {
         ..RecordFilter::default()
     };
     let mut rows = Vec::new();
-    storage.records(&newest, &mut |row| {
+    reader.records(&newest, &mut |row| {
         rows.push(row);
         Ok(())
     })?;
@@ -188,12 +190,13 @@ pub fn quick(storage: &dyn Storage) -> Result<Report, StorageError> {
 }
 
 /// Every record in full, every chain, the root (`observer-server verify`).
-pub fn full(storage: &dyn Storage) -> Result<Report, StorageError> {
+pub fn full(reader: &Reader<'_>) -> Result<Report, StorageError> {
+    let storage = reader.storage();
     let mut report = Report::default();
     check_root(storage, &mut report)?;
     let keys = DeviceKeys::load(storage)?;
     let mut chains: HashMap<DeviceId, Vec<(u64, RecordId, Option<RecordId>)>> = HashMap::new();
-    storage.records(&RecordFilter::default(), &mut |row| {
+    reader.records(&RecordFilter::default(), &mut |row| {
         report.checked += 1;
         match check_row(&row, keys.of(&row.device)) {
             Ok((seq, prev)) => chains

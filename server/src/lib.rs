@@ -17,6 +17,7 @@ pub mod limits;
 pub mod media;
 pub mod publish;
 pub mod rate;
+pub mod reader;
 pub mod serve;
 pub mod storage;
 pub mod tabulate;

@@ -506,7 +506,7 @@ fn run(cli: Cli) -> Result<()> {
                 newest: None,
                 kind: None,
             };
-            c.storage.records(&filter, &mut |r| {
+            c.reader().records(&filter, &mut |r| {
                 let line = if json {
                     json!({
                         "index": r.index, "id": r.id, "device": r.device, "seq": r.seq,
@@ -559,7 +559,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Verify => {
             let c = cli.access.open()?;
-            let report = observer_server::integrity::full(c.storage.as_ref())?;
+            let report = observer_server::integrity::full(&c.reader())?;
             for f in &report.findings {
                 writeln!(
                     out,
@@ -650,7 +650,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Results { by, json } => {
             let c = cli.access.open()?;
-            let stations = tabulate::stations(c.storage.as_ref())?;
+            let stations = tabulate::stations(&c.reader())?;
             if let By::Station = by {
                 if json {
                     writeln!(out, "{}", serde_json::to_string_pretty(&stations)?)?;
@@ -685,7 +685,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Compare { json } => {
             let c = cli.access.open()?;
-            let stations = tabulate::stations(c.storage.as_ref())?;
+            let stations = tabulate::stations(&c.reader())?;
             let diffs = tabulate::compare(&stations, &c.storage.official()?);
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&diffs)?)?;
@@ -860,7 +860,7 @@ fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Resu
             })
     };
     match format {
-        Format::Ndjson => c.storage.records(&all, &mut |r| {
+        Format::Ndjson => c.reader().records(&all, &mut |r| {
             intact(&r)?;
             let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
             let line = json!({
@@ -868,6 +868,7 @@ fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Resu
                 "station": r.station, "kind": r.kind,
                 "captured_at": time(r.captured_at_ms), "received_at": time(r.received_at_ms),
                 "media_missing": r.media_missing,
+                "sealed": r.sealed.is_some(),
                 "body": body, "body_base64": b64.encode(&r.body), "sig_base64": b64.encode(&r.sig),
             });
             writeln!(out, "{line}").map_err(StorageError::Output)
@@ -887,7 +888,7 @@ fn export(c: &Coordinator, format: Format, out: &mut dyn std::io::Write) -> Resu
                 "body_base64",
                 "sig_base64",
             ])?;
-            c.storage.records(&all, &mut |r| {
+            c.reader().records(&all, &mut |r| {
                 intact(&r)?;
                 let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
                 w.write_record([

@@ -44,8 +44,8 @@ pub async fn serve(
 
 /// Runs [`integrity::quick`]: a database whose records do not match its
 /// log, or whose newest records do not verify, is not served.
-pub fn refuse_if_altered(storage: &dyn crate::storage::Storage) -> Result<(), SetupError> {
-    let report = integrity::quick(storage)?;
+pub fn refuse_if_altered(reader: &crate::reader::Reader<'_>) -> Result<(), SetupError> {
+    let report = integrity::quick(reader)?;
     if report.is_intact() {
         return Ok(());
     }
@@ -80,7 +80,7 @@ pub async fn serve_with(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SetupError> {
-    refuse_if_altered(c.storage.as_ref())?;
+    refuse_if_altered(&c.reader())?;
     let tls = RustlsConfig::from_config(Arc::new(tls_config(&c)?));
     let media =
         crate::media::MediaFiles::new(c.media_dir.clone()).map_err(|source| SetupError::Io {

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::storage::{OfficialResult, RecordFilter, Storage, StorageError};
+use crate::reader::Reader;
+use crate::storage::{OfficialResult, RecordFilter, StorageError};
 
 /// Whether the observers at a station agree.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -51,10 +52,11 @@ pub struct StationResult {
 type Figures = BTreeMap<String, i64>;
 
 /// The observers' figures per station.
-pub fn stations(storage: &dyn Storage) -> Result<Vec<StationResult>, StorageError> {
+pub fn stations(reader: &Reader<'_>) -> Result<Vec<StationResult>, StorageError> {
+    let storage = reader.storage();
     // station -> device -> (seq, figures) of that device's newest protocol
     let mut latest: BTreeMap<String, BTreeMap<String, (u64, Figures)>> = BTreeMap::new();
-    storage.records(
+    reader.records(
         &RecordFilter {
             kind: Some("results".into()),
             ..Default::default()

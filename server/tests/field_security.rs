@@ -60,7 +60,34 @@ fn sealed_forms_travel_sealed_and_only_the_coordinator_opens_them() {
         .find(|l| l.contains(&format!("\"id\":\"{}\"", sealed.id)))
         .expect("the sealed record is held under its id");
     assert!(line.contains(MARKER), "{line}");
+    assert!(line.contains("\"sealed\":true"), "{line}");
     assert!(export.contains(&plain.id.to_string()));
+
+    // At rest it stays sealed: the marker is nowhere in the server's files
+    // (the database, its WAL), only inside the sealed record.
+    let mut server = server;
+    server.kill();
+    for name in ["server.db", "server.db-wal"] {
+        if let Ok(bytes) = std::fs::read(server.data.join(name)) {
+            assert!(
+                !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+                "{name} holds the sealed record in the clear"
+            );
+        }
+    }
+    let (body, sealed_json): (Vec<u8>, Option<String>) = server
+        .db()
+        .query_row(
+            "SELECT body, sealed FROM records WHERE id = ?1",
+            [sealed.id.as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(body.is_empty() && sealed_json.is_some());
+    // The web view and verification open it in memory.
+    server.restart();
+    assert!(server.view().contains("ballot_stuffing"));
+    assert!(server.cli(&["verify"]).contains("2 records intact"));
 }
 
 /// Police take the phone before it synced: the observer wipes it, keeping

@@ -724,12 +724,19 @@ fn settle(
     let mut verified = Vec::with_capacity(records.len() + sealed.len());
     let mut positions = Vec::with_capacity(records.len() + sealed.len());
     let mut rejected = Vec::new();
+    let mut arrived = |i: usize, r: VerifiedRecord, s: Option<&SealedRecord>| {
+        app.check(&r, &device.stations).map(|check| {
+            verified.push(crate::storage::Incoming {
+                record: r,
+                check: Some(check),
+                sealed: s.cloned(),
+            });
+            positions.push(i);
+        })
+    };
     for (i, w) in records.iter().enumerate() {
         match check_record(i, w, &device.key, &app.org) {
-            Ok(r) => {
-                verified.push(r);
-                positions.push(i);
-            }
+            Ok(r) => arrived(i, r, None)?,
             Err(r) => rejected.push(r),
         }
     }
@@ -738,26 +745,20 @@ fn settle(
         match open_sealed(i, s, &app.seal, &device.id)
             .and_then(|w| check_sealed(i, s, check_record(i, &w, &device.key, &app.org)?))
         {
-            Ok(r) => {
-                verified.push(r);
-                positions.push(i);
-            }
+            Ok(r) => arrived(i, r, Some(s))?,
             Err(r) => rejected.push(r),
         }
     }
     if heartbeat.is_none() && verified.is_empty() {
         return Err(nothing_verified());
     }
-    let checks = verified
-        .iter()
-        .map(|r| app.check(r, &device.stations).map(Some))
-        .collect::<Result<Vec<_>, _>>()?;
     let result = app
         .storage
-        .ingest(&device.id, heartbeat, &verified, &checks, now_ms())?;
+        .ingest(&device.id, heartbeat, &verified, now_ms())?;
     let mut accepted = Vec::new();
     let mut already = Vec::new();
-    for ((rec, outcome), position) in verified.iter().zip(&result.outcomes).zip(positions) {
+    for ((incoming, outcome), position) in verified.iter().zip(&result.outcomes).zip(positions) {
+        let rec = &incoming.record;
         let ack = |index| Ack {
             id: rec.id,
             seq: rec.body.seq,
@@ -853,8 +854,13 @@ async fn dashboard_page(
         return (StatusCode::UNAUTHORIZED, Html(dashboard::login_page())).into_response();
     }
     let app2 = app.clone();
-    match tokio::task::spawn_blocking(move || dashboard::render(app2.storage.as_ref(), &app2.org))
-        .await
+    match tokio::task::spawn_blocking(move || {
+        dashboard::render(
+            &crate::reader::Reader::new(app2.storage.as_ref(), &app2.seal),
+            &app2.org,
+        )
+    })
+    .await
     {
         Ok(Ok(html)) => Html(html).into_response(),
         Ok(Err(e)) => ApiError::from(e).into_response(),

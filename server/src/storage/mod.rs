@@ -13,6 +13,7 @@ use observer_core::identity::{DeviceId, PublicKey};
 use observer_core::log::TreeHead;
 use observer_core::protocol::Heartbeat;
 use observer_core::record::{ChainFault, ChainHead, RecordId, Sha256Digest, VerifiedRecord};
+use observer_core::seal::SealedRecord;
 use serde::Serialize;
 
 /// A storage failure (not a refusal: those are typed outcomes).
@@ -91,6 +92,19 @@ pub struct DeviceInfo {
 
 fn as_text<S: serde::Serializer>(k: &PublicKey, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&k.to_string())
+}
+
+/// A verified record on its way into storage.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    /// The record, its signature checked.
+    pub record: VerifiedRecord,
+    /// Its check against its form.
+    pub check: Option<FormCheck>,
+    /// When it travelled sealed to the organisation: what is stored in
+    /// place of its body and signature, so that it rests sealed and is
+    /// opened only in memory, by a reader holding the organisation's key.
+    pub sealed: Option<SealedRecord>,
 }
 
 /// What happened to one record of a batch.
@@ -172,10 +186,13 @@ pub struct RecordRow {
     pub captured_at_ms: i64,
     /// Arrival time, ms since the epoch.
     pub received_at_ms: i64,
-    /// The signed body.
+    /// The signed body (empty while the row is still sealed).
     pub body: Vec<u8>,
-    /// The device's signature.
+    /// The device's signature (empty while the row is still sealed).
     pub sig: Vec<u8>,
+    /// The record as it rests when it arrived sealed: opened by
+    /// `crate::reader`, never stored in the clear.
+    pub sealed: Option<SealedRecord>,
     /// The check against its form, when the form was known.
     pub check: Option<FormCheck>,
     /// Media it references that have not arrived complete (hash checked).
@@ -266,13 +283,13 @@ pub trait Storage: Send + Sync + 'static {
     /// Commits a batch from `device` in one transaction: the heartbeat (none
     /// from a wiped phone delivering its sealed outbox),
     /// then each verified record (stored once, by id; a different record at
-    /// a held seq is kept aside as a conflict), appended to the log.
+    /// a held seq is kept aside as a conflict; a sealed one rests sealed),
+    /// appended to the log.
     fn ingest(
         &self,
         device: &DeviceId,
         heartbeat: Option<&Heartbeat>,
-        records: &[VerifiedRecord],
-        checks: &[Option<FormCheck>],
+        records: &[Incoming],
         now_ms: i64,
     ) -> Result<IngestResult, StorageError>;
 

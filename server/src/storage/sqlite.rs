@@ -12,12 +12,12 @@ use std::sync::{Mutex, MutexGuard};
 use observer_core::identity::{DeviceId, PublicKey};
 use observer_core::log::{leaf_hash, Frontier, TreeHead};
 use observer_core::protocol::Heartbeat;
-use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest, VerifiedRecord};
+use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest};
 use observer_core::store::{configure, schema};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    DeviceInfo, DeviceView, FormCheck, IngestResult, NewToken, OfficialResult, Outcome,
+    DeviceInfo, DeviceView, FormCheck, Incoming, IngestResult, NewToken, OfficialResult, Outcome,
     PublishedForm, RecordFilter, RecordRow, Storage, StorageError, TokenProblem, Totals,
 };
 
@@ -116,6 +116,13 @@ const MIGRATIONS: &[&str] = &[
         bytes        INTEGER NOT NULL,
         completed_at INTEGER NOT NULL
     ) WITHOUT ROWID;
+",
+    // v4: records that arrived sealed rest sealed (`sealed` holds the
+    // sealed record as JSON; `body` and `sig` are then empty).
+    "
+    ALTER TABLE records ADD COLUMN sealed TEXT;
+    ALTER TABLE conflicts ADD COLUMN sealed TEXT;
+    ALTER TABLE quarantine ADD COLUMN sealed TEXT;
 ",
 ];
 
@@ -359,8 +366,7 @@ impl Storage for SqliteStorage {
         &self,
         device: &DeviceId,
         hb: Option<&Heartbeat>,
-        records: &[VerifiedRecord],
-        checks: &[Option<FormCheck>],
+        records: &[Incoming],
         now_ms: i64,
     ) -> Result<IngestResult, StorageError> {
         let mut conn = self.conn();
@@ -379,21 +385,32 @@ impl Storage for SqliteStorage {
             let mut by_seq =
                 tx.prepare_cached("SELECT id FROM records WHERE device = ?1 AND seq = ?2")?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             let mut quarantine = tx.prepare_cached(
-                "INSERT OR IGNORE INTO quarantine (id, device, seq, received_at, body, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO quarantine (id, device, seq, received_at, body, sig, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let mut conflict = tx.prepare_cached(
-                "INSERT OR IGNORE INTO conflicts (id, device, seq, received_at, body, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO conflicts (id, device, seq, received_at, body, sig, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let mut attachment = tx.prepare_cached(
                 "INSERT OR IGNORE INTO attachments (record_id, sha256, bytes) VALUES (?1, ?2, ?3)",
             )?;
-            for (i, r) in records.iter().enumerate() {
+            for incoming in records {
+                let r = &incoming.record;
                 let b = &r.body;
-                let check = checks.get(i).cloned().flatten();
+                let check = incoming.check.clone();
+                // A record that arrived sealed rests sealed: its body and
+                // signature are stored only inside the sealed record.
+                let (body, sig, sealed): (&[u8], &[u8], Option<String>) = match &incoming.sealed {
+                    Some(s) => (
+                        &[],
+                        &[],
+                        Some(serde_json::to_string(s).expect("serialises")),
+                    ),
+                    None => (&r.envelope.body, r.envelope.sig.as_slice(), None),
+                };
                 if let Some(index) = by_id
                     .query_row([r.id.as_bytes()], |row| row.get::<_, i64>(0))
                     .optional()?
@@ -409,8 +426,9 @@ impl Storage for SqliteStorage {
                         device.as_str(),
                         b.seq as i64,
                         now_ms,
-                        r.envelope.body,
-                        r.envelope.sig.as_slice()
+                        body,
+                        sig,
+                        sealed
                     ])?;
                     outcomes.push(Outcome::Quarantined);
                     continue;
@@ -424,8 +442,9 @@ impl Storage for SqliteStorage {
                         device.as_str(),
                         b.seq as i64,
                         now_ms,
-                        r.envelope.body,
-                        r.envelope.sig.as_slice()
+                        body,
+                        sig,
+                        sealed
                     ])?;
                     outcomes.push(Outcome::Conflict {
                         existing: RecordId::from_bytes(existing),
@@ -443,10 +462,11 @@ impl Storage for SqliteStorage {
                     b.kind.as_str(),
                     b.captured_at.timestamp_millis(),
                     now_ms,
-                    r.envelope.body,
-                    r.envelope.sig.as_slice(),
+                    body,
+                    sig,
                     check.as_ref().map(|c| c.clean),
                     check.map(|c| c.json),
+                    sealed,
                 ])?;
                 for a in &b.attachments {
                     attachment.execute(params![
@@ -544,7 +564,8 @@ impl Storage for SqliteStorage {
         let mut sql = String::from(
             "SELECT log_index, id, device, seq, station, kind, captured_at, received_at, body, sig, form_clean, form_check,
                     (SELECT count(*) FROM attachments a WHERE a.record_id = records.id
-                         AND NOT EXISTS (SELECT 1 FROM media m WHERE m.sha256 = a.sha256))
+                         AND NOT EXISTS (SELECT 1 FROM media m WHERE m.sha256 = a.sha256)),
+                    sealed
              FROM records WHERE 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -589,6 +610,11 @@ impl Storage for SqliteStorage {
                     _ => None,
                 },
                 media_missing: r.get::<_, i64>(12)? as u64,
+                sealed: r
+                    .get::<_, Option<String>>(13)?
+                    .map(|s| serde_json::from_str(&s))
+                    .transpose()
+                    .map_err(|e| StorageError::Corrupt(format!("a sealed record: {e}")))?,
             })?;
         }
         Ok(())

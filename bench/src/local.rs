@@ -34,9 +34,22 @@ impl LocalCoordinator {
             .enable_all()
             .build()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = rt.spawn(observer_server::serve::serve(serving, listener, async {
-            let _ = stopped.await;
-        }));
+        // Every simulated phone comes from 127.0.0.1, where a real
+        // deployment's come from many addresses: the per-address rate is
+        // lifted so that the figures are the server's, not the limiter's.
+        // Every other limit is the default a coordinator runs with.
+        let limits = observer_server::limits::ServeLimits {
+            rate_per_address: 1_000_000,
+            ..Default::default()
+        };
+        let server = rt.spawn(observer_server::serve::serve_with(
+            serving,
+            listener,
+            limits,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Self {
             coordinator,
             port,

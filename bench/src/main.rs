@@ -6,6 +6,7 @@
 //! cargo run --release -p observer-bench -- core
 //! ```
 
+mod abuse_bench;
 mod core_bench;
 mod ffi_bench;
 mod forms_bench;
@@ -106,6 +107,14 @@ enum Which {
         #[arg(long, default_value_t = 20_000)]
         records: usize,
     },
+    /// The server under abusive clients (idle connections, a slowloris,
+    /// unfinished bodies): its memory and a phone's sync during each.
+    /// Needs the release `observer-server` built beside this binary.
+    Abuse {
+        /// Records the phone syncs during each attack.
+        #[arg(long, default_value_t = 500)]
+        records: usize,
+    },
     /// Server ingest over loopback HTTPS against the signature-verification
     /// limit; a burst of many devices syncing at once; bytes per record.
     Server {
@@ -174,6 +183,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             )?;
             println!("{text}");
             report::write_section(&cli.doc, "ffi", &text)?;
+        }
+        Which::Abuse { records } => {
+            let text = abuse_bench::run(&cli.scratch, records, &command)?;
+            println!("{text}");
+            report::write_section(&cli.doc, "abuse", &text)?;
         }
         Which::Server {
             phones,

@@ -1,25 +1,10 @@
 //! The desktop client as trainers and scripts use it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn observer(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_observer"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{observer, ok};
 
 fn record(data: &Path, station: &str, kind: &str) -> String {
     ok(observer(

@@ -1,29 +1,14 @@
 //! The desktop client against a coordinator served in the test's process:
 //! what `sync` and `status` tell an observer, and the way out of a wipe.
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{observer, ok};
 
 use observer_server::coordinator::Coordinator;
-
-fn observer(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_observer"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 struct Local {
     coordinator: Coordinator,

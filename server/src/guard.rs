@@ -123,119 +123,66 @@ impl ConnectionGuard {
     }
 }
 
-/// A TCP stream that holds its [`Admission`] for as long as it is open.
-pub struct Guarded {
-    stream: TcpStream,
-    _admission: Admission,
-}
-
-impl<S: Send + 'static> Accept<TcpStream, S> for ConnectionGuard {
-    type Stream = Guarded;
-    type Service = S;
-    type Future = std::future::Ready<io::Result<(Guarded, S)>>;
-
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        let admitted = stream.peer_addr().and_then(|peer| {
-            let admission = self.admit(peer.ip()).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::ConnectionRefused, "connection cap reached")
-            })?;
-            // Small requests and answers: do not wait to fill a segment.
-            stream.set_nodelay(true)?;
-            Ok(admission)
-        });
-        // On an error the stream is dropped here, closing the socket at once.
-        std::future::ready(admitted.map(|admission| {
-            (
-                Guarded {
-                    stream,
-                    _admission: admission,
-                },
-                service,
-            )
-        }))
-    }
-}
-
-impl AsyncRead for Guarded {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Guarded {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
-
-/// An acceptor that gives a connection `within` to send the first byte of
-/// its first request once `inner` (TLS) has accepted it. The HTTP layer
-/// times the headers of every request once the first byte arrived, and the
-/// idle time between requests, but not the wait before the first byte (it
-/// spends it reading which HTTP version is spoken): without this, a client
-/// that finishes the handshake and says nothing holds its socket forever.
+/// The acceptor `serve` uses: admits a connection against the caps (a
+/// refused one is closed at once, before TLS), hands it to `inner` (TLS),
+/// and gives it `first_byte` to send the first byte of its first request.
+/// The HTTP layer times the headers of every request once their first byte
+/// arrived, and the idle time between requests, but not the wait before the
+/// first one (it spends it reading which HTTP version is spoken): without
+/// this, a client that finishes the handshake and says nothing would hold
+/// its socket forever.
 #[derive(Clone)]
-pub struct FirstByteDeadline<A> {
+pub struct Admit<A> {
+    guard: ConnectionGuard,
     inner: A,
-    within: std::time::Duration,
+    first_byte: std::time::Duration,
 }
 
-impl<A> FirstByteDeadline<A> {
-    /// Wraps `inner`.
-    pub fn new(inner: A, within: std::time::Duration) -> Self {
-        Self { inner, within }
+impl<A> Admit<A> {
+    /// Admits through `guard`, then `inner`, with `first_byte` to speak.
+    pub fn new(guard: ConnectionGuard, inner: A, first_byte: std::time::Duration) -> Self {
+        Self {
+            guard,
+            inner,
+            first_byte,
+        }
     }
 }
 
-impl<A, I, S> Accept<I, S> for FirstByteDeadline<A>
+impl<A, S> Accept<TcpStream, S> for Admit<A>
 where
-    A: Accept<I, S>,
+    A: Accept<TcpStream, S>,
     A::Future: Send + 'static,
     A::Stream: Send + 'static,
     A::Service: Send + 'static,
 {
-    type Stream = Deadlined<A::Stream>;
+    type Stream = Guarded<A::Stream>;
     type Service = A::Service;
     type Future = Pin<
         Box<dyn std::future::Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>,
     >;
 
-    fn accept(&self, stream: I, service: S) -> Self::Future {
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let admitted = stream.peer_addr().and_then(|peer| {
+            self.guard.admit(peer.ip()).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::ConnectionRefused, "connection cap reached")
+            })
+        });
+        let admission = match admitted {
+            Ok(a) => a,
+            // The stream is dropped here, closing the socket at once.
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        // Small requests and answers: do not wait to fill a segment.
+        let _ = stream.set_nodelay(true);
         let accepted = self.inner.accept(stream, service);
-        let within = self.within;
+        let within = self.first_byte;
         Box::pin(async move {
             let (stream, service) = accepted.await?;
             Ok((
-                Deadlined {
+                Guarded {
                     stream,
+                    _admission: admission,
                     deadline: Some(Box::pin(tokio::time::sleep(within))),
                 },
                 service,
@@ -244,14 +191,16 @@ where
     }
 }
 
-/// A stream whose reads fail with `TimedOut` if no byte arrived before its
-/// deadline; once one has, it is a plain stream.
-pub struct Deadlined<S> {
+/// An admitted connection: it holds its [`Admission`] while open, and its
+/// reads fail with `TimedOut` if no byte arrived before its deadline (once
+/// one has, it is a plain stream).
+pub struct Guarded<S> {
     stream: S,
+    _admission: Admission,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Deadlined<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -278,7 +227,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deadlined<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Deadlined<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::body::BodyPolicy;
 use crate::coordinator::{Coordinator, SetupError};
-use crate::guard::{ConnectionGuard, FirstByteDeadline};
+use crate::guard::{Admit, ConnectionGuard};
 use crate::http::{router, AppState};
 use crate::integrity;
 use crate::limits::{ServeLimits, PARSER_HEADER_BYTES, PARSER_HEADER_COUNT};
@@ -116,11 +116,9 @@ pub async fn serve_with(
             path: "listener".into(),
             source,
         })?;
-    let guard = ConnectionGuard::new(limits.max_connections, limits.max_connections_per_address);
-    let acceptor = FirstByteDeadline::new(
-        RustlsAcceptor::new(tls)
-            .handshake_timeout(limits.tls_handshake_timeout)
-            .acceptor(guard),
+    let acceptor = Admit::new(
+        ConnectionGuard::new(limits.max_connections, limits.max_connections_per_address),
+        RustlsAcceptor::new(tls).handshake_timeout(limits.tls_handshake_timeout),
         limits.header_timeout,
     );
     let mut server = axum_server::from_tcp(listener).acceptor(acceptor);

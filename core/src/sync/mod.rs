@@ -239,6 +239,13 @@ impl Connection {
     }
 }
 
+/// A rustls client configuration that trusts exactly the certificate whose
+/// SHA-256 is `pin` (no root store), as the sync client uses: for tools that
+/// talk to a coordinator outside a sync (benchmarks, operators' scripts).
+pub fn pinned_tls_config(pin: Sha256Digest) -> rustls::ClientConfig {
+    tls::pinned_config(pin).0
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

@@ -530,11 +530,21 @@ async fn records(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    batch_endpoint(app, headers, body, ingest).await
+}
+
+/// A batch-sized JSON request: its body read within the limits, then
+/// `handle`d on the blocking pool within an ingest slot.
+async fn batch_endpoint(
+    app: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    handle: fn(&AppState, &HeaderMap, &Bytes) -> Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
     require_json(&headers)?;
     let held = read_body(&app, body, limits::MAX_REQUEST_BYTES).await?;
     let _slot = ingest_slot(&app).await?;
-    let app2 = app.clone();
-    blocking(move || ingest(&app2, &headers, &held.bytes)).await
+    blocking(move || handle(&app, &headers, &held.bytes)).await
 }
 
 /// A place among the batches verified at once; waits while all are taken
@@ -671,35 +681,32 @@ async fn sealed_outbox(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    require_json(&headers)?;
-    let held = read_body(&app, body, limits::MAX_REQUEST_BYTES).await?;
-    let _slot = ingest_slot(&app).await?;
-    let app2 = app.clone();
-    blocking(move || {
-        let json = decompress(&headers, &held.bytes)?;
-        let batch: SealedBatch =
-            serde_json::from_slice(&json).map_err(|e| malformed("sealed batch", e))?;
-        if batch.sealed.is_empty() || batch.sealed.len() > limits::MAX_BATCH_RECORDS {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_sealed_batch",
-                format!(
-                    "a sealed batch holds 1 to {} records, not {}",
-                    limits::MAX_BATCH_RECORDS,
-                    batch.sealed.len()
-                ),
-            ));
-        }
-        // No heartbeat: the wiped phone's key is gone. Each record proves
-        // itself once opened (its signature by the enrolled key), and every
-        // record must be labelled with the same enrolled device. Until one
-        // does, the sender is anonymous: an unknown device and records that
-        // do not open get the same answer, and nothing is stored or touched.
-        let claimed = &batch.sealed[0].device;
-        let device = app2.storage.device(claimed)?.ok_or_else(nothing_verified)?;
-        settle(&app2, device, None, &[], &batch.sealed)
-    })
-    .await
+    batch_endpoint(app, headers, body, ingest_sealed).await
+}
+
+fn ingest_sealed(app: &AppState, headers: &HeaderMap, raw: &Bytes) -> Result<Response, ApiError> {
+    let json = decompress(headers, raw)?;
+    let batch: SealedBatch =
+        serde_json::from_slice(&json).map_err(|e| malformed("sealed batch", e))?;
+    if batch.sealed.is_empty() || batch.sealed.len() > limits::MAX_BATCH_RECORDS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_sealed_batch",
+            format!(
+                "a sealed batch holds 1 to {} records, not {}",
+                limits::MAX_BATCH_RECORDS,
+                batch.sealed.len()
+            ),
+        ));
+    }
+    // No heartbeat: the wiped phone's key is gone. Each record proves
+    // itself once opened (its signature by the enrolled key), and every
+    // record must be labelled with the same enrolled device. Until one
+    // does, the sender is anonymous: an unknown device and records that
+    // do not open get the same answer, and nothing is stored or touched.
+    let claimed = &batch.sealed[0].device;
+    let device = app.storage.device(claimed)?.ok_or_else(nothing_verified)?;
+    settle(app, device, None, &[], &batch.sealed)
 }
 
 /// The answer to a sealed batch in which no record opened and verified.

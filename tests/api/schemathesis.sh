@@ -45,6 +45,8 @@ done
 # One worker: with several, CPython 3.11's ast module (which schemathesis'
 # coverage phase calls from its worker threads) failed once with "AST
 # constructor recursion depth mismatch", a tool error rather than a finding.
+# Run from the scratch directory: the fuzzer keeps its example database there.
+cd "$work"
 schemathesis run "https://127.0.0.1:$port/openapi.json" \
     --url "https://127.0.0.1:$port" \
     --tls-verify false \

@@ -165,6 +165,15 @@ fn timed_sync(p: &Store) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
+/// When each attacking connection was cut (none: it was not, in time).
+async fn gather(tasks: Vec<tokio::task::JoinHandle<Option<Duration>>>) -> Vec<Option<Duration>> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.ok().flatten());
+    }
+    out
+}
+
 struct Row {
     attack: String,
     held: String,
@@ -226,17 +235,11 @@ pub fn run(scratch: &Path, records: usize, command: &str) -> Result<String> {
     let held = idle.len();
     let sync = timed_sync(&phone(&dir.path().join("p1"), &bin, &server, records)?)?;
     let (rss, peak) = server.memory_mib();
-    let closed: Vec<Option<Duration>> = rt.block_on(async {
-        let tasks: Vec<_> = idle
-            .into_iter()
+    let closed = rt.block_on(gather(
+        idle.into_iter()
             .map(|c| tokio::spawn(closed_after(c, started, Duration::from_secs(60))))
-            .collect();
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.ok().flatten());
-        }
-        out
-    });
+            .collect(),
+    ));
     rows.push(Row {
         attack: "2,000 idle TLS connections from one address".into(),
         held: format!("{held} admitted (cap 256)"),
@@ -277,13 +280,7 @@ pub fn run(scratch: &Path, records: usize, command: &str) -> Result<String> {
     std::thread::sleep(Duration::from_secs(2));
     let sync = timed_sync(&phone(&dir.path().join("p2"), &bin, &server, records)?)?;
     let (rss, peak) = server.memory_mib();
-    let cut: Vec<Option<Duration>> = rt.block_on(async {
-        let mut out = Vec::new();
-        for t in slow {
-            out.push(t.await.ok().flatten());
-        }
-        out
-    });
+    let cut = rt.block_on(gather(slow));
     rows.push(Row {
         attack: "slowloris: 1,000 connections, a header byte a second".into(),
         held: format!(
@@ -320,13 +317,7 @@ pub fn run(scratch: &Path, records: usize, command: &str) -> Result<String> {
         .collect();
     std::thread::sleep(Duration::from_secs(3));
     let sync = timed_sync(&phone(&dir.path().join("p3"), &bin, &server, records)?)?;
-    let cut: Vec<Option<Duration>> = rt.block_on(async {
-        let mut out = Vec::new();
-        for t in unfinished {
-            out.push(t.await.ok().flatten());
-        }
-        out
-    });
+    let cut = rt.block_on(gather(unfinished));
     let (rss, peak) = server.memory_mib();
     rows.push(Row {
         attack: "200 unfinished 4 MiB bodies".into(),

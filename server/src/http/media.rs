@@ -41,8 +41,15 @@ fn io_failure(e: std::io::Error) -> ApiError {
     ApiError::internal("media storage", &e)
 }
 
-/// The device that signed the heartbeat header, enrolled and not revoked.
-async fn who(app: &Arc<AppState>, headers: &HeaderMap) -> Result<DeviceId, ApiError> {
+/// The device that signed the heartbeat header (enrolled, not revoked),
+/// and the size its held records declare for `sha256`; 404 when none of
+/// them names it (the same 404 whether another device's records name it or
+/// none do). One trip to the blocking pool for both.
+async fn authorised(
+    app: &Arc<AppState>,
+    headers: &HeaderMap,
+    sha256: Sha256Digest,
+) -> Result<(DeviceId, u64), ApiError> {
     let header = headers
         .get(HEARTBEAT_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -56,20 +63,10 @@ async fn who(app: &Arc<AppState>, headers: &HeaderMap) -> Result<DeviceId, ApiEr
     let signed = Signed::from_header(header)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))?;
     let app = app.clone();
-    blocking(move || Ok(authenticate_active(&app, &signed)?.0.id)).await
-}
-
-/// The size this device's held records declare for `sha256`, or 404 (the
-/// same 404 whether another device's records name it or none do).
-async fn expected(
-    app: &Arc<AppState>,
-    device: &DeviceId,
-    sha256: Sha256Digest,
-) -> Result<u64, ApiError> {
-    let app = app.clone();
-    let device = device.clone();
     blocking(move || {
-        app.storage
+        let device = authenticate_active(&app, &signed)?.0.id;
+        let bytes = app
+            .storage
             .expected_media(&device, &sha256)?
             .ok_or_else(|| {
                 ApiError::new(
@@ -77,7 +74,8 @@ async fn expected(
                     "unknown_media",
                     format!("no record of this device held here references media {sha256}; deliver the record first"),
                 )
-            })
+            })?;
+        Ok((device, bytes))
     })
     .await
 }
@@ -89,8 +87,7 @@ pub async fn state(
     Path(sha256): Path<String>,
 ) -> Result<Json<MediaState>, ApiError> {
     let sha256 = media_hash(&sha256)?;
-    let device = who(&app, &headers).await?;
-    let bytes = expected(&app, &device, sha256).await?;
+    let (device, bytes) = authorised(&app, &headers, sha256).await?;
     Ok(Json(app.media.state(&device, &sha256, bytes)))
 }
 
@@ -119,8 +116,7 @@ pub async fn put(
             ),
         )
     })?;
-    let device = who(&app, &headers).await?;
-    let bytes = expected(&app, &device, sha256).await?;
+    let (device, bytes) = authorised(&app, &headers, sha256).await?;
     let writer = app.media.writer(&device, &sha256);
     let Ok(_one_writer) = tokio::time::timeout(WRITER_WAIT, writer.lock()).await else {
         let mut err = ApiError::new(

@@ -735,7 +735,7 @@ fn settle(
         app.check(&r, &device.stations).map(|check| {
             verified.push(crate::storage::Incoming {
                 record: r,
-                check: Some(check),
+                check,
                 sealed: s.cloned(),
             });
             positions.push(i);

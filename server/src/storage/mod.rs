@@ -99,8 +99,8 @@ fn as_text<S: serde::Serializer>(k: &PublicKey, s: S) -> Result<S::Ok, S::Error>
 pub struct Incoming {
     /// The record, its signature checked.
     pub record: VerifiedRecord,
-    /// Its check against its form.
-    pub check: Option<FormCheck>,
+    /// Its check against its form (and its filing flags).
+    pub check: FormCheck,
     /// When it travelled sealed to the organisation: what is stored in
     /// place of its body and signature, so that it rests sealed and is
     /// opened only in memory, by a reader holding the organisation's key.

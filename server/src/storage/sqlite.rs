@@ -176,11 +176,7 @@ impl SqliteStorage {
 
     /// Writes a meta value.
     pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
-        Ok(())
+        self.set_metas(&[(key, value.to_vec())])
     }
 }
 
@@ -400,7 +396,7 @@ impl Storage for SqliteStorage {
             for incoming in records {
                 let r = &incoming.record;
                 let b = &r.body;
-                let check = incoming.check.clone();
+                let check = &incoming.check;
                 // A record that arrived sealed rests sealed: its body and
                 // signature are stored only inside the sealed record.
                 let (body, sig, sealed): (&[u8], &[u8], Option<String>) = match &incoming.sealed {
@@ -464,8 +460,8 @@ impl Storage for SqliteStorage {
                     now_ms,
                     body,
                     sig,
-                    check.as_ref().map(|c| c.clean),
-                    check.map(|c| c.json),
+                    check.clean,
+                    check.json,
                     sealed,
                 ])?;
                 for a in &b.attachments {

@@ -22,8 +22,8 @@ pub enum Published {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// Not a valid form definition.
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] observer_core::forms::FormError),
     /// The id and version are taken by other content.
     #[error("{id} version {version} is already {} with other content; publish it as a new version", if *.shipped { "shipped with Observer" } else { "published" })]
     Taken {
@@ -42,7 +42,7 @@ pub fn publish(
     text: &str,
     now_ms: i64,
 ) -> Result<(FormDefinition, Published), PublishError> {
-    let def = FormDefinition::parse(text).map_err(|e| PublishError::Invalid(e.to_string()))?;
+    let def = FormDefinition::parse(text)?;
     let taken = |shipped| PublishError::Taken {
         id: def.id.clone(),
         version: def.version,

@@ -201,3 +201,32 @@ pub fn hash_file(path: &Path) -> std::io::Result<Sha256Digest> {
         ctx.finish().as_ref().try_into().expect("32 bytes"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lock map holds an entry only while a request for that upload
+    /// lives (a flood of requests once grew it for good).
+    #[tokio::test]
+    async fn a_writers_entry_lives_only_as_long_as_its_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = MediaFiles::new(dir.path().to_path_buf()).unwrap();
+        let device = DeviceId::try_from("0".repeat(32)).unwrap();
+        let sha = Sha256Digest::of(b"clip");
+        let first = files.writer(&device, &sha);
+        let second = files.writer(&device, &sha);
+        assert_eq!(files.writers(), 1, "one entry per upload");
+        let held = first.lock().await;
+        assert!(second.lock.try_lock().is_err(), "one writer at a time");
+        drop(held);
+        drop(first);
+        assert_eq!(files.writers(), 1, "still wanted by the second request");
+        drop(second);
+        assert_eq!(files.writers(), 0, "gone with its last request");
+        for i in 0..1000u32 {
+            drop(files.writer(&device, &Sha256Digest::of(&i.to_le_bytes())));
+        }
+        assert_eq!(files.writers(), 0);
+    }
+}

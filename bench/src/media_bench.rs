@@ -19,7 +19,7 @@ use observer_core::protocol::EnrollmentCode;
 use observer_core::record::NewRecord;
 use observer_core::store::Store;
 use observer_core::sync::{enroll, sync, SyncOptions};
-use observer_server::fault_proxy::FaultProxy;
+use observer_testkit::FaultProxy;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 
 use crate::local::LocalCoordinator;

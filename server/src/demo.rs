@@ -189,3 +189,19 @@ pub fn init_server(dir: &Path, port: u16) -> Result<Coordinator, SetupError> {
         &unlock(dir),
     )
 }
+
+/// How to run this program again from where it was started: the path of
+/// this executable, relative to the current directory when it is below it
+/// (`target/release/observer-server` after `cargo run --release`), so the
+/// commands the demo prints work as printed.
+pub fn this_command() -> String {
+    let exe = std::env::current_exe().ok();
+    let cwd = std::env::current_dir().ok();
+    match (exe, cwd) {
+        (Some(exe), Some(cwd)) => match exe.strip_prefix(&cwd) {
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => exe.display().to_string(),
+        },
+        _ => "observer-server".into(),
+    }
+}

@@ -75,6 +75,15 @@ impl Drop for Admission {
     }
 }
 
+impl std::fmt::Debug for ConnectionGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionGuard")
+            .field("open", &self.open())
+            .field("refused", &self.refused())
+            .finish()
+    }
+}
+
 impl ConnectionGuard {
     /// Caps of `max_total` connections, `max_per_address` from one address.
     pub fn new(max_total: usize, max_per_address: usize) -> Self {

@@ -5,20 +5,26 @@
 //! RFC 6962 log and answers with receipts signed by the coordinator key,
 //! and shows the coordinator what arrived, from whom, and what is missing.
 
+pub mod auth;
 pub mod body;
+pub mod commands;
+pub mod config;
 pub mod coordinator;
 pub mod dashboard;
+#[cfg(feature = "demo")]
 pub mod demo;
-pub mod fault_proxy;
 pub mod guard;
 pub mod http;
+pub mod ingest;
 pub mod integrity;
 pub mod limits;
 pub mod media;
+pub mod metrics;
 pub mod publish;
 pub mod rate;
 pub mod reader;
 pub mod serve;
 pub mod storage;
 pub mod tabulate;
+pub mod telemetry;
 pub mod unlock;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// The limits `serve` applies. [`ServeLimits::default`] is what a laptop
 /// serving a few thousand phones should run with.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeLimits {
     /// Open connections in all. Beyond it a new connection is closed at
     /// once, before TLS, so one client cannot take every file descriptor.

@@ -71,6 +71,7 @@ pub fn publish(
         now_ms,
     )?;
     let how = if new {
+        tracing::info!(form = %def.id, version = def.version, "form published");
         Published::New
     } else {
         Published::Already

@@ -14,6 +14,7 @@ use crate::guard::{Admit, ConnectionGuard};
 use crate::http::{router, AppState};
 use crate::integrity;
 use crate::limits::{ServeLimits, PARSER_HEADER_BYTES, PARSER_HEADER_COUNT};
+use crate::metrics::Metrics;
 use crate::rate::RateLimits;
 
 /// The TLS configuration serving the coordinator's certificate.
@@ -71,15 +72,34 @@ pub fn raise_open_files_limit() -> Option<u64> {
     getrlimit(Resource::Nofile).current
 }
 
-/// Serves the API on `listener` under `limits` until `shutdown` completes,
+/// Where `serve` listens: the API (HTTPS) and, if given, `/metrics`
+/// (plain HTTP, for a scraper on a private network).
+pub struct Listeners {
+    /// The API.
+    pub api: TcpListener,
+    /// The metrics endpoint.
+    pub metrics: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(api: TcpListener) -> Self {
+        Self { api, metrics: None }
+    }
+}
+
+/// Serves the API on `listeners` under `limits` until `shutdown` completes,
 /// then lets requests in flight finish (batches being stored are always
 /// finished and answered) for up to `limits.shutdown_grace`.
 pub async fn serve_with(
     c: Coordinator,
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SetupError> {
+    let Listeners {
+        api: listener,
+        metrics: metrics_listener,
+    } = listeners.into();
     refuse_if_altered(&c.reader())?;
     let tls = RustlsConfig::from_config(Arc::new(tls_config(&c)?));
     let media =
@@ -90,6 +110,8 @@ pub async fn serve_with(
     let rates = RateLimits::new(limits.rate_per_address, limits.rate_per_device);
     rates.spawn_sweeper(Duration::from_secs(60));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let guard = ConnectionGuard::new(limits.max_connections, limits.max_connections_per_address);
+    let metrics = Arc::new(Metrics::new(guard.clone()));
     let state = Arc::new(AppState {
         dashboard_token: c.dashboard_token()?,
         storage: c.storage.clone(),
@@ -98,6 +120,7 @@ pub async fn serve_with(
         seal: c.seal,
         media: Arc::new(media),
         forms: Default::default(),
+        metrics: metrics.clone(),
         body: BodyPolicy::new(&limits),
         rates,
         ingest_slots: Arc::new(tokio::sync::Semaphore::new(2 * cores + 2)),
@@ -106,10 +129,29 @@ pub async fn serve_with(
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     let grace = limits.shutdown_grace;
+    let (stopping, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: finishing requests in flight"
+        );
         h.graceful_shutdown(Some(grace));
+        let _ = stopping.send(true);
     });
+    if let Some(m) = metrics_listener {
+        let addr = m.local_addr().ok();
+        let storage = c.storage.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::metrics::serve(m, metrics, storage, stopped).await {
+                tracing::error!(cause = %e, "the metrics listener failed");
+            }
+        });
+        tracing::info!(metrics = ?addr, "metrics served at /metrics");
+    }
     listener
         .set_nonblocking(true)
         .map_err(|source| SetupError::Io {
@@ -117,7 +159,7 @@ pub async fn serve_with(
             source,
         })?;
     let acceptor = Admit::new(
-        ConnectionGuard::new(limits.max_connections, limits.max_connections_per_address),
+        guard,
         RustlsAcceptor::new(tls).handshake_timeout(limits.tls_handshake_timeout),
         limits.header_timeout,
     );

@@ -63,6 +63,45 @@ pub enum UnlockError {
     /// The key file cannot be used.
     #[error(transparent)]
     KeyStore(#[from] observer_core::identity::KeyStoreError),
+    /// More than one way to unlock was given.
+    #[error("give one of --key-file, --passphrase-file or {0}, not several")]
+    Ambiguous(&'static str),
+    /// The passphrase file cannot be used.
+    #[error("--passphrase-file {path}: {problem}")]
+    PassphraseFile { path: PathBuf, problem: String },
+}
+
+impl Unlock {
+    /// What the operator gave: a key file, a file holding the passphrase,
+    /// or the passphrase itself in the environment variable `env`; at most
+    /// one of them.
+    pub fn choose(
+        key_file: Option<&Path>,
+        passphrase_file: Option<&Path>,
+        env: &'static str,
+    ) -> Result<Option<Unlock>, UnlockError> {
+        let phrase = std::env::var(env).ok().filter(|p| !p.is_empty());
+        match (key_file, passphrase_file, phrase) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                Err(UnlockError::Ambiguous(env))
+            }
+            (Some(k), None, None) => Ok(Some(Unlock::KeyFile(k.to_path_buf()))),
+            (None, Some(f), None) => {
+                let problem = |problem: String| UnlockError::PassphraseFile {
+                    path: f.to_path_buf(),
+                    problem,
+                };
+                let text = std::fs::read_to_string(f).map_err(|e| problem(e.to_string()))?;
+                let phrase = text.trim_end_matches(['\n', '\r']).to_string();
+                if phrase.is_empty() {
+                    return Err(problem("it is empty".into()));
+                }
+                Ok(Some(Unlock::Passphrase(Zeroizing::new(phrase))))
+            }
+            (None, None, Some(p)) => Ok(Some(Unlock::Passphrase(Zeroizing::new(p)))),
+            (None, None, None) => Ok(None),
+        }
+    }
 }
 
 /// How a directory's keys are wrapped (stored as JSON with them).

@@ -19,7 +19,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 
-use super::{authenticate_active, blocking, now_ms, ApiError, AppState};
+use super::request::{blocking, now_ms};
+use super::{ApiError, AppState};
+use crate::auth::authenticate_active;
 use crate::body::BodyError;
 use crate::media::{Finished, MediaState, MAX_PUT_BYTES};
 
@@ -64,7 +66,7 @@ async fn authorised(
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))?;
     let app = app.clone();
     blocking(move || {
-        let device = authenticate_active(&app, &signed)?.0.id;
+        let device = authenticate_active(app.storage.as_ref(), &app.rates, &signed)?.0.id;
         let bytes = app
             .storage
             .expected_media(&device, &sha256)?
@@ -78,6 +80,9 @@ async fn authorised(
         Ok((device, bytes))
     })
     .await
+    .inspect(|(device, _)| {
+        tracing::Span::current().record("device", tracing::field::display(device));
+    })
 }
 
 /// How much of a media file the server holds for this device.
@@ -177,6 +182,7 @@ pub async fn put(
             }
             file.write_all(&piece).await.map_err(io_failure)?;
             received += piece.len() as u64;
+            app.metrics.media_bytes(piece.len() as u64);
         }
         Ok(())
     }
@@ -190,7 +196,12 @@ pub async fn put(
         let app2 = app.clone();
         let device2 = device.clone();
         blocking(move || match app2.media.finish(&device2, &sha256).map_err(io_failure)? {
-            Finished::Stored => Ok(app2.storage.media_complete(&sha256, bytes, now_ms())?),
+            Finished::Stored => {
+                app2.storage.media_complete(&sha256, bytes, now_ms())?;
+                tracing::info!(device = %device2, bytes, "media file complete, its SHA-256 checked");
+                app2.metrics.media_file();
+                Ok(())
+            }
             Finished::Mismatch(found) => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "hash_mismatch",

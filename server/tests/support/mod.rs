@@ -14,7 +14,7 @@ use observer_core::protocol::EnrollmentCode;
 use observer_core::store::{OnTampering, Store};
 use observer_core::sync::enroll;
 #[allow(unused_imports)] // not every test binary cuts links
-pub use observer_server::fault_proxy::FaultProxy;
+pub use observer_testkit::FaultProxy;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_observer-server");
 

@@ -1,6 +1,6 @@
 //! A fault-injecting TCP proxy on loopback, for the tests and benchmarks
 //! that show sync and uploads surviving a link that drops (this kernel has no
-//! `netem`). Not used by the server itself.
+//! `netem`). Never part of a server build.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

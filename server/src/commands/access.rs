@@ -1,0 +1,109 @@
+//! Where the server's data is, what unlocks its keys, and the
+//! configuration file that may say both.
+
+use std::path::PathBuf;
+
+use super::Result;
+use crate::config::ConfigFile;
+use crate::coordinator::Coordinator;
+use crate::telemetry::{self, LogFormat};
+use crate::unlock::{Unlock, LEGACY_KEY_FILE};
+
+/// The environment variable that may hold the passphrase itself (never a
+/// flag: flags show in process listings).
+pub const PASSPHRASE_ENV: &str = "OBSERVER_SERVER_PASSPHRASE";
+
+/// The data directory when neither flag, variable nor file names one.
+pub const DEFAULT_DATA: &str = "observer-server-data";
+
+/// The options every command takes.
+#[derive(clap::Args)]
+pub struct Access {
+    /// A configuration file (TOML; `observer-server config default` prints
+    /// one). Flags and environment variables override it.
+    #[arg(long, global = true, env = "OBSERVER_SERVER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The server's data directory [default: observer-server-data].
+    #[arg(long, global = true, env = "OBSERVER_SERVER_DATA")]
+    pub data: Option<PathBuf>,
+    /// A key file on other storage (a USB stick, a secrets mount) that
+    /// unlocks the coordinator's keys; `init` creates it if missing.
+    #[arg(long, global = true, env = "OBSERVER_SERVER_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// A file holding the passphrase that unlocks the coordinator's keys
+    /// (or give the passphrase itself in OBSERVER_SERVER_PASSPHRASE).
+    #[arg(long, global = true, env = "OBSERVER_SERVER_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// How log lines (on stderr) are written [default: text].
+    #[arg(long, global = true, value_enum, env = "OBSERVER_SERVER_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// [`Access`] with its configuration file applied.
+pub struct Resolved {
+    /// The data directory.
+    pub data: PathBuf,
+    key_file: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
+    /// The file's settings (the `serve` section is used by `serve`).
+    pub file: ConfigFile,
+}
+
+impl Access {
+    /// Reads the configuration file, if any, applies it under the flags,
+    /// and installs logging.
+    pub fn resolve(self) -> Result<Resolved> {
+        let file = match &self.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let format = self.log_format.or(file.log.format).unwrap_or_default();
+        let filter = file
+            .log
+            .filter
+            .as_deref()
+            .unwrap_or(crate::config::DEFAULT_LOG_FILTER);
+        telemetry::init(format, filter)?;
+        // A flag naming one way to unlock replaces the file's choice
+        // entirely, so that the two never combine into "give one, not both".
+        let (key_file, passphrase_file) =
+            if self.key_file.is_some() || self.passphrase_file.is_some() {
+                (self.key_file, self.passphrase_file)
+            } else {
+                (file.key_file.clone(), file.passphrase_file.clone())
+            };
+        Ok(Resolved {
+            data: self
+                .data
+                .or(file.data.clone())
+                .unwrap_or_else(|| DEFAULT_DATA.into()),
+            key_file,
+            passphrase_file,
+            file,
+        })
+    }
+}
+
+impl Resolved {
+    /// What the operator gave to unlock the keys, if anything.
+    pub fn unlock(&self) -> Result<Option<Unlock>> {
+        Ok(Unlock::choose(
+            self.key_file.as_deref(),
+            self.passphrase_file.as_deref(),
+            PASSPHRASE_ENV,
+        )?)
+    }
+
+    /// Opens the coordinator, warning when its keys still sit beside the
+    /// database.
+    pub fn open(&self) -> Result<Coordinator> {
+        let c = Coordinator::open(&self.data, self.unlock()?.as_ref())?;
+        if c.legacy_keys {
+            tracing::warn!(
+                key_file = %c.dir.join(LEGACY_KEY_FILE).display(),
+                "this directory's keys are wrapped by a key file beside the database; move them with `observer-server rekey --key-file PATH` (or a passphrase)"
+            );
+        }
+        Ok(c)
+    }
+}

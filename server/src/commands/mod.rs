@@ -1,0 +1,72 @@
+//! The `observer-server` commands, one function each; `main.rs` only parses
+//! the command line and dispatches here. Each writes what it has to say to
+//! `out` and returns a [`Result`] whose error `main` prints.
+
+mod access;
+mod devices;
+mod records;
+mod results;
+mod serve;
+mod setup;
+
+#[cfg(feature = "demo")]
+mod demo;
+
+pub use access::Access;
+#[cfg(feature = "demo")]
+pub use demo::demo;
+pub use devices::{assign, devices, enroll, revoke};
+pub use records::{export, records, ExportFormat};
+pub use results::{compare, import_official, results, By};
+pub use serve::serve;
+pub use setup::{config_default, forms_list, forms_publish, init, media_verify, rekey, verify};
+
+/// A command's failure, printed by `main`.
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Whether `e` is, or was caused by, writing to an output whose reader
+/// went away (`export | head`: the reader has what it wanted).
+pub fn closed_output(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::BrokenPipe {
+                return true;
+            }
+        }
+        if let Some(csv) = err.downcast_ref::<csv::Error>() {
+            if let csv::ErrorKind::Io(io) = csv.kind() {
+                return io.kind() == std::io::ErrorKind::BrokenPipe;
+            }
+        }
+        cur = err.source();
+    }
+    false
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// SIGTERM or Ctrl-C.
+async fn interrupted() {
+    let term = async {
+        #[cfg(unix)]
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

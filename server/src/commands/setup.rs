@@ -1,0 +1,150 @@
+//! Setting a coordinator up and checking it: `init`, `rekey`, `verify`,
+//! `media verify`, `forms`, `config default`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::access::Resolved;
+use super::{now_ms, Result};
+use crate::coordinator::Coordinator;
+use crate::media::MediaFiles;
+use crate::publish::{publish, Published};
+use crate::storage::Storage as _;
+use crate::unlock::Unlock;
+
+/// `init`: creates the coordinator's keys, certificate and database.
+pub fn init(
+    at: &Resolved,
+    url: &str,
+    org: &str,
+    media_dir: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let unlock = at.unlock()?.ok_or(
+        "init needs a key that is not kept with the data: --key-file PATH on other storage, or a passphrase in OBSERVER_SERVER_PASSPHRASE or --passphrase-file PATH",
+    )?;
+    let c = Coordinator::init_with_media(&at.data, url, org, media_dir, &unlock)?;
+    writeln!(out, "initialised {}", at.data.display())?;
+    writeln!(out, "url              {}", c.url)?;
+    writeln!(out, "organisation     {}", c.org)?;
+    writeln!(out, "coordinator key  {}", c.key.public_key())?;
+    writeln!(out, "TLS certificate  sha256 {}", c.tls_sha256())?;
+    Ok(())
+}
+
+/// `rekey`: wraps the keys with a new key file or passphrase.
+pub fn rekey(
+    at: &Resolved,
+    new_key_file: Option<PathBuf>,
+    new_passphrase_file: Option<PathBuf>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let c = at.open()?;
+    let new = Unlock::choose(
+        new_key_file.as_deref(),
+        new_passphrase_file.as_deref(),
+        "OBSERVER_SERVER_NEW_PASSPHRASE",
+    )?
+    .ok_or("give the new key: --new-key-file PATH, --new-passphrase-file PATH or OBSERVER_SERVER_NEW_PASSPHRASE")?;
+    c.rekey(&new)?;
+    tracing::info!("the coordinator's keys were wrapped anew");
+    writeln!(
+        out,
+        "the coordinator's keys are now wrapped by the new {}; keep it away from {}",
+        match new {
+            Unlock::KeyFile(_) => "key file",
+            Unlock::Passphrase(_) => "passphrase",
+        },
+        c.dir.display()
+    )?;
+    Ok(())
+}
+
+/// `verify`: re-checks every stored record and the log root.
+pub fn verify(at: &Resolved, out: &mut dyn Write) -> Result<()> {
+    let c = at.open()?;
+    let report = crate::integrity::full(&c.reader())?;
+    for f in &report.findings {
+        writeln!(
+            out,
+            "ALTERED record {} at log index {}: {}",
+            f.id, f.index, f.problem
+        )?;
+    }
+    if report.more_findings > 0 {
+        writeln!(out, "... and {} more altered records", report.more_findings)?;
+    }
+    if !report.root_matches {
+        writeln!(
+            out,
+            "ALTERED log: the root recomputed from the {} records does not match the stored log head",
+            report.leaves
+        )?;
+    }
+    if !report.is_intact() {
+        return Err("this server's database was altered; restore it from a backup".into());
+    }
+    writeln!(
+        out,
+        "{} records intact (id, signature and columns checked), log root matches, {} chain faults from the devices (see `devices`)",
+        report.checked, report.chain_faults
+    )?;
+    Ok(())
+}
+
+/// `media verify`: re-hashes every stored media file.
+pub fn media_verify(at: &Resolved, out: &mut dyn Write) -> Result<()> {
+    let c = at.open()?;
+    let failed = |e: std::io::Error| format!("{}: {e}", c.media_dir.display());
+    let files = MediaFiles::new(c.media_dir.clone()).map_err(failed)?;
+    let (count, bad) = files.verify_all().map_err(failed)?;
+    for (expected, found) in &bad {
+        writeln!(out, "ALTERED {expected}: its bytes now hash to {found}")?;
+    }
+    if !bad.is_empty() {
+        return Err(format!(
+            "{} of {count} media files were altered on this disk",
+            bad.len()
+        )
+        .into());
+    }
+    writeln!(out, "{count} media files intact (every SHA-256 checked)")?;
+    Ok(())
+}
+
+/// `forms publish FILE`.
+pub fn forms_publish(at: &Resolved, file: &Path, out: &mut dyn Write) -> Result<()> {
+    let c = at.open()?;
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let (def, how) = publish(c.storage.as_ref(), &text, now_ms())
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let what = match how {
+        Published::New => "published",
+        Published::Already => "already published:",
+        Published::Shipped => "ships with Observer already:",
+    };
+    writeln!(
+        out,
+        "{what} {} v{} ({} fields, {} rules); phones receive it at their next sync",
+        def.id,
+        def.version,
+        def.fields.len(),
+        def.rules.len()
+    )?;
+    Ok(())
+}
+
+/// `forms list`.
+pub fn forms_list(at: &Resolved, out: &mut dyn Write) -> Result<()> {
+    let c = at.open()?;
+    for f in c.storage.forms()? {
+        writeln!(out, "{:<12} v{}", f.id, f.version)?;
+    }
+    Ok(())
+}
+
+/// `config default`: a commented configuration file at the defaults.
+pub fn config_default(out: &mut dyn Write) -> Result<()> {
+    write!(out, "{}", crate::config::default_text())?;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! [`ApiError`]: every refusal the API gives, as a status, a stable code and
+//! a sentence. Failures inside the server are logged with their cause and
+//! answered with a stable code only: a client never learns storage
+//! internals.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use observer_core::protocol::{ErrorBody, Signed};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::body::BodyError;
+use crate::ingest::IngestError;
+use crate::rate::Limited;
+use crate::storage::StorageError;
+
+/// A refusal: status, stable code, sentence.
+#[derive(Debug)]
+pub struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) body: ErrorBody,
+    pub(super) extra: Option<serde_json::Value>,
+    pub(super) retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: code.into(),
+                message: message.into(),
+            },
+            extra: None,
+            retry_after: None,
+        }
+    }
+
+    /// The stable code (`docs/protocol.md`).
+    pub fn code(&self) -> &str {
+        &self.body.error
+    }
+
+    /// A failure inside the server: the client learns that it may retry,
+    /// never what failed; the operator's log gets the cause.
+    pub(super) fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(what, cause = %cause, "internal failure; answered storage_unavailable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the server could not complete this; retry later",
+        )
+        .retry_in(5)
+    }
+
+    pub(super) fn rate_limited(limited: Limited) -> Self {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; retry in {} s", limited.retry_after_secs),
+        )
+        .retry_in(limited.retry_after_secs)
+    }
+
+    pub(super) fn malformed(what: &str, e: impl std::fmt::Display) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the {what} is not valid: {e}"),
+        )
+    }
+
+    pub(super) fn revoked() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device_revoked",
+            "the coordinator revoked this device; records signed after its revocation are quarantined",
+        )
+    }
+
+    /// Adds `Retry-After: secs`.
+    pub(super) fn retry_in(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// Adds the signed receipt of what was settled before the refusal.
+    pub(super) fn with_receipt(mut self, receipt: &Signed) -> Self {
+        self.extra = Some(json!({ "receipt": receipt }));
+        self
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        let (status, code) = match &e {
+            BodyError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
+            BodyError::TooSlow { .. } => (StatusCode::REQUEST_TIMEOUT, "request_too_slow"),
+            BodyError::Interrupted { .. } => (StatusCode::BAD_REQUEST, "body_interrupted"),
+            BodyError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "server_busy"),
+        };
+        let err = ApiError::new(status, code, e.to_string());
+        if matches!(e, BodyError::Busy) {
+            err.retry_in(1)
+        } else {
+            err
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        ApiError::internal("storage", &e)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Malformed(detail) => ApiError::malformed("heartbeat", detail),
+            AuthError::UnknownDevice(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "unknown_device", e.to_string())
+            }
+            AuthError::BadHeartbeat(detail) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", detail)
+            }
+            AuthError::SeqTooLarge(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_heartbeat", e.to_string())
+            }
+            AuthError::Revoked => ApiError::revoked(),
+            AuthError::RateLimited(limited) => ApiError::rate_limited(limited),
+            AuthError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::TooManyRecords { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_records",
+                e.to_string(),
+            ),
+            IngestError::BadSealedBatch { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_sealed_batch", e.to_string())
+            }
+            IngestError::NothingVerified => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "nothing_verified",
+                e.to_string(),
+            ),
+            IngestError::Auth(a) => a.into(),
+            IngestError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut v = serde_json::to_value(&self.body).expect("serialises");
+        if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(m)) =
+            (self.extra, &mut v)
+        {
+            m.extend(extra);
+        }
+        let mut response = (self.status, Json(v)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

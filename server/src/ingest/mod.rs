@@ -231,3 +231,6 @@ impl Ingest<'_> {
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+#[cfg(test)]
+mod tests;

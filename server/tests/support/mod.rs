@@ -54,6 +54,7 @@ pub struct Server {
     pub data: PathBuf,
     pub port: u16,
     serve_args: Vec<String>,
+    log: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -65,6 +66,11 @@ impl Server {
 
     /// [`Server::start`] with more `serve` flags (shorter limits, say).
     pub fn start_with(data: &Path, serve_args: &[&str]) -> Self {
+        Self::start_logged(data, serve_args, None)
+    }
+
+    /// [`Server::start_with`], its logs (stderr) appended to `log`.
+    pub fn start_logged(data: &Path, serve_args: &[&str], log: Option<&Path>) -> Self {
         let port = free_port();
         let out = command(data)
             .args([
@@ -85,6 +91,7 @@ impl Server {
             data: data.to_owned(),
             port,
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            log: log.map(Path::to_path_buf),
             child: None,
         };
         s.spawn();
@@ -96,7 +103,16 @@ impl Server {
             .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
             .args(&self.serve_args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match &self.log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .unwrap(),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());

@@ -22,108 +22,10 @@ use super::{
 };
 
 const MIGRATIONS: &[&str] = &[
-    "
-    CREATE TABLE meta (
-        key   TEXT PRIMARY KEY,
-        value BLOB NOT NULL
-    ) WITHOUT ROWID;
-    CREATE TABLE tokens (
-        hash       BLOB PRIMARY KEY,
-        stations   TEXT NOT NULL,
-        name       TEXT,
-        created_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,
-        used_at    INTEGER,
-        device     TEXT
-    ) WITHOUT ROWID;
-    CREATE TABLE devices (
-        id           TEXT PRIMARY KEY,
-        public_key   BLOB NOT NULL,
-        name         TEXT,
-        stations     TEXT NOT NULL,
-        enrolled_at  INTEGER NOT NULL,
-        revoked_at   INTEGER,
-        last_contact INTEGER,
-        hb_seq       INTEGER,
-        hb_head      BLOB
-    ) WITHOUT ROWID;
-    CREATE TABLE records (
-        log_index   INTEGER PRIMARY KEY,
-        id          BLOB NOT NULL UNIQUE,
-        device      TEXT NOT NULL REFERENCES devices(id),
-        seq         INTEGER NOT NULL,
-        prev        BLOB,
-        station     TEXT NOT NULL,
-        kind        TEXT NOT NULL,
-        captured_at INTEGER NOT NULL,
-        received_at INTEGER NOT NULL,
-        body        BLOB NOT NULL,
-        sig         BLOB NOT NULL,
-        UNIQUE (device, seq)
-    );
-    CREATE INDEX records_by_station ON records(station, log_index);
-    CREATE TABLE conflicts (
-        id          BLOB PRIMARY KEY,
-        device      TEXT NOT NULL REFERENCES devices(id),
-        seq         INTEGER NOT NULL,
-        received_at INTEGER NOT NULL,
-        body        BLOB NOT NULL,
-        sig         BLOB NOT NULL
-    );
-",
-    "
-    CREATE TABLE forms (
-        id           TEXT NOT NULL,
-        version      INTEGER NOT NULL,
-        definition   TEXT NOT NULL,
-        published_at INTEGER NOT NULL,
-        PRIMARY KEY (id, version)
-    ) WITHOUT ROWID;
-    ALTER TABLE records ADD COLUMN form_clean INTEGER;
-    ALTER TABLE records ADD COLUMN form_check TEXT;
-    CREATE INDEX records_by_kind ON records(kind, log_index);
-    ALTER TABLE devices ADD COLUMN revoked_after_seq INTEGER;
-    CREATE TABLE quarantine (
-        id          BLOB PRIMARY KEY,
-        device      TEXT NOT NULL REFERENCES devices(id),
-        seq         INTEGER NOT NULL,
-        received_at INTEGER NOT NULL,
-        body        BLOB NOT NULL,
-        sig         BLOB NOT NULL
-    );
-    CREATE TABLE official (
-        station     TEXT PRIMARY KEY,
-        region      TEXT,
-        figures     TEXT NOT NULL,
-        imported_at INTEGER NOT NULL
-    ) WITHOUT ROWID;
-",
-    // v3: which media each record references (filled at ingest, and here
-    // from the bodies already held), and which media arrived complete.
-    "
-    CREATE TABLE attachments (
-        record_id BLOB NOT NULL REFERENCES records(id),
-        sha256    TEXT NOT NULL,
-        bytes     INTEGER NOT NULL,
-        PRIMARY KEY (record_id, sha256)
-    ) WITHOUT ROWID;
-    CREATE INDEX attachments_by_sha256 ON attachments(sha256);
-    INSERT OR IGNORE INTO attachments (record_id, sha256, bytes)
-        SELECT r.id, json_extract(a.value, '$.sha256'), json_extract(a.value, '$.bytes')
-        FROM records r, json_each(CAST(r.body AS TEXT), '$.attachments') a;
-    CREATE TABLE media (
-        sha256       TEXT PRIMARY KEY,
-        bytes        INTEGER NOT NULL,
-        completed_at INTEGER NOT NULL
-    ) WITHOUT ROWID;
-",
-    // v4: records that arrived sealed rest sealed (`sealed` holds the
-    // sealed record as JSON; `body` and `sig` are then empty).
-    "
-    ALTER TABLE records ADD COLUMN sealed TEXT;
-    ALTER TABLE conflicts ADD COLUMN sealed TEXT;
-    ALTER TABLE quarantine ADD COLUMN sealed TEXT;
-",
+    include_str!("../../migrations/sqlite/0001_devices_records_log.sql"),
+    include_str!("../../migrations/sqlite/0002_forms_quarantine_official.sql"),
+    include_str!("../../migrations/sqlite/0003_media.sql"),
+    include_str!("../../migrations/sqlite/0004_sealed_at_rest.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -782,5 +684,36 @@ impl Storage for SqliteStorage {
             size: f.size(),
             root: f.root(),
         })
+    }
+}
+
+#[cfg(test)]
+mod migration_files {
+    /// Every numbered file in `server/migrations/sqlite/` and
+    /// `core/migrations/` is listed, in order: a migration added as a file
+    /// but not listed would never run.
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (dir, listed) in [
+            (root.join("migrations/sqlite"), super::MIGRATIONS),
+            (
+                root.join("../core/migrations"),
+                observer_core::store::schema::MIGRATIONS,
+            ),
+        ] {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+            names.sort();
+            assert_eq!(names.len(), listed.len(), "{}", dir.display());
+            for (i, name) in names.iter().enumerate() {
+                assert!(name.starts_with(&format!("{:04}_", i + 1)), "{name}");
+                let text = std::fs::read_to_string(dir.join(name)).unwrap();
+                assert_eq!(text, listed[i], "{name}");
+            }
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! Encryption at rest: what the store writes to disk that says what was
-//! observed is sealed under the store's data key.
+//! observed is encrypted under the store's data key.
 //!
 //! The data key is 32 random bytes, wrapped by the platform key store (like
 //! the device key) and kept in the database only wrapped. Two subkeys are
 //! derived from it with HKDF-SHA256, so one secret serves two purposes
 //! without reusing key material across algorithms:
 //!
-//! * an AEAD key (ChaCha20-Poly1305) that seals rows: `nonce || ciphertext ||
+//! * an AEAD key (ChaCha20-Poly1305) that encrypts rows: `nonce || ciphertext ||
 //!   tag`, random 96-bit nonces (a phone writes far fewer than the 2^32
 //!   messages per key that random nonces allow), with a *context* as
 //!   associated data that binds each blob to its place (table, column,
@@ -24,15 +24,15 @@ use zeroize::Zeroizing;
 
 /// Length of the data key's secret.
 pub(crate) const SECRET_LEN: usize = 32;
-/// Bytes a sealed blob adds to its plaintext (nonce + tag).
+/// Bytes an encrypted blob adds to its plaintext (nonce + tag).
 pub(crate) const OVERHEAD: usize = NONCE_LEN + 16;
 /// Where the plaintext starts in a blob opened in place.
 pub(crate) const NONCE_AT: usize = NONCE_LEN;
 
-/// A sealed blob did not open: it was altered, moved, or sealed under
+/// An encrypted blob did not decrypt: it was altered, moved, or encrypted under
 /// another key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("encrypted data failed authentication (altered, moved, or sealed under another key)")]
+#[error("encrypted data failed authentication (altered, moved, or encrypted under another key)")]
 pub(crate) struct Unreadable;
 
 /// The store's data key, expanded into its two subkeys.
@@ -86,7 +86,7 @@ impl DataKey {
     }
 
     /// Seals `plaintext`, bound to `context`.
-    pub(crate) fn seal(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Unavailable> {
+    pub(crate) fn encrypt(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Unavailable> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -109,7 +109,11 @@ impl DataKey {
     /// Seals in place: `buf` is `room for the nonce || plaintext || room for
     /// the tag` and becomes `nonce || ciphertext || tag` (media chunks, with
     /// no copy).
-    pub(crate) fn seal_in_buffer(&self, context: &[u8], buf: &mut [u8]) -> Result<(), Unavailable> {
+    pub(crate) fn encrypt_in_buffer(
+        &self,
+        context: &[u8],
+        buf: &mut [u8],
+    ) -> Result<(), Unavailable> {
         if buf.len() < OVERHEAD {
             return Err(Unavailable);
         }
@@ -128,27 +132,27 @@ impl DataKey {
     }
 
     /// Opens `nonce || ct || tag` in place, returning the plaintext slice.
-    pub(crate) fn open_in_place<'b>(
+    pub(crate) fn decrypt_in_place<'b>(
         &self,
         context: &[u8],
-        sealed: &'b mut [u8],
+        blob: &'b mut [u8],
     ) -> Result<&'b mut [u8], Unreadable> {
-        if sealed.len() < OVERHEAD {
+        if blob.len() < OVERHEAD {
             return Err(Unreadable);
         }
-        let (nonce, ct) = sealed.split_at_mut(NONCE_LEN);
+        let (nonce, ct) = blob.split_at_mut(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unreadable)?;
         self.aead
             .open_in_place(nonce, Aad::from(context), ct)
             .map_err(|_| Unreadable)
     }
 
-    /// Opens a blob that [`DataKey::seal`] made with the same `context`.
-    pub(crate) fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Unreadable> {
-        if sealed.len() < OVERHEAD {
+    /// Opens a blob that [`DataKey::encrypt`] made with the same `context`.
+    pub(crate) fn decrypt(&self, context: &[u8], blob: &[u8]) -> Result<Vec<u8>, Unreadable> {
+        if blob.len() < OVERHEAD {
             return Err(Unreadable);
         }
-        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let (nonce, ct) = blob.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unreadable)?;
         let mut buf = ct.to_vec();
         let len = self
@@ -183,18 +187,21 @@ mod tests {
     fn a_blob_opens_only_in_its_context_and_under_its_key() {
         let (_, k) = DataKey::generate().unwrap();
         let (_, other) = DataKey::generate().unwrap();
-        let blob = k.seal(b"records/7", b"secret words").unwrap();
+        let blob = k.encrypt(b"records/7", b"secret words").unwrap();
         assert_eq!(blob.len(), b"secret words".len() + OVERHEAD);
         assert!(!blob.windows(6).any(|w| w == b"secret"));
-        assert_eq!(k.open(b"records/7", &blob).unwrap(), b"secret words");
-        assert_eq!(k.open(b"records/8", &blob), Err(Unreadable));
-        assert_eq!(other.open(b"records/7", &blob), Err(Unreadable));
+        assert_eq!(k.decrypt(b"records/7", &blob).unwrap(), b"secret words");
+        assert_eq!(k.decrypt(b"records/8", &blob), Err(Unreadable));
+        assert_eq!(other.decrypt(b"records/7", &blob), Err(Unreadable));
         for i in 0..blob.len() {
             let mut bad = blob.clone();
             bad[i] ^= 0x80;
-            assert_eq!(k.open(b"records/7", &bad), Err(Unreadable), "byte {i}");
+            assert_eq!(k.decrypt(b"records/7", &bad), Err(Unreadable), "byte {i}");
         }
-        assert_eq!(k.open(b"records/7", &blob[..OVERHEAD - 1]), Err(Unreadable));
+        assert_eq!(
+            k.decrypt(b"records/7", &blob[..OVERHEAD - 1]),
+            Err(Unreadable)
+        );
     }
 
     #[test]

@@ -32,8 +32,8 @@
 mod at_rest;
 pub mod forms;
 pub mod identity;
-pub mod log;
 pub mod media;
+pub mod merkle;
 pub mod protocol;
 pub mod record;
 pub mod seal;

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use observer_core::identity::{DeviceId, PublicKey};
-use observer_core::log::{leaf_hash, Frontier};
+use observer_core::merkle::{leaf_hash, Frontier};
 use observer_core::record::{verify_envelope, ChainFault, ChainVerifier, Envelope, RecordId};
 
 use crate::reader::Reader;

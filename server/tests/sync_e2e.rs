@@ -4,7 +4,7 @@ mod support;
 
 use std::collections::HashSet;
 
-use observer_core::log::{leaf_hash, Frontier};
+use observer_core::merkle::{leaf_hash, Frontier};
 use observer_core::protocol::{Receipt, Signed, RECEIPT_DOMAIN};
 use observer_core::record::RecordId;
 use observer_core::store::{Query, StateFilter};
@@ -57,7 +57,8 @@ fn fifty_phones_deliver_ten_thousand_records_exactly_once() {
                     .chain(&receipt.already)
                     .map(|a| a.id),
             );
-            if newest_tree.is_none_or(|t: observer_core::log::TreeHead| receipt.tree.size > t.size)
+            if newest_tree
+                .is_none_or(|t: observer_core::merkle::TreeHead| receipt.tree.size > t.size)
             {
                 newest_tree = Some(receipt.tree);
             }

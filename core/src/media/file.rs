@@ -29,10 +29,10 @@ fn context(file_id: &[u8; FILE_ID_LEN], index: u64, last: bool) -> [u8; 46] {
 
 /// Streams plaintext into an encrypted media file, hashing it on the way.
 ///
-/// Plaintext is read straight into the buffer it is sealed in (after room
-/// for the nonce), hashed there, sealed in place and written: one copy from
+/// Plaintext is read straight into the buffer it is encrypted in (after room
+/// for the nonce), hashed there, encrypted in place and written: one copy from
 /// the source, none after. Two buffers alternate so that a full chunk is
-/// sealed only once the next read shows whether it is the last.
+/// encrypted only once the next read shows whether it is the last.
 pub(crate) struct MediaWriter<'k> {
     file: std::io::BufWriter<File>,
     path: PathBuf,
@@ -99,10 +99,10 @@ impl<'k> MediaWriter<'k> {
         })
     }
 
-    fn seal(&mut self, chunk: &mut Chunk, last: bool) -> Result<(), MediaError> {
+    fn encrypt(&mut self, chunk: &mut Chunk, last: bool) -> Result<(), MediaError> {
         let len = chunk.len;
         self.key
-            .seal_in_buffer(
+            .encrypt_in_buffer(
                 &context(&self.file_id, self.index, last),
                 &mut chunk.buf[..len + OVERHEAD],
             )
@@ -119,7 +119,7 @@ impl<'k> MediaWriter<'k> {
     /// may stop the import with an error).
     ///
     /// Two threads, so a phone's second core is used: one reads each chunk
-    /// and hashes it, the other seals and writes the previous one. Four
+    /// and hashes it, the other encrypts and writes the previous one. Four
     /// chunk buffers circulate between them (256 KiB in all), so memory
     /// stays flat whatever the file's size.
     pub(crate) fn import(
@@ -167,7 +167,7 @@ impl<'k> MediaWriter<'k> {
                     let (mut chunk, last) = item?;
                     self.size += chunk.len as u64;
                     progress(self.size)?;
-                    self.seal(&mut chunk, last)?;
+                    self.encrypt(&mut chunk, last)?;
                     let _ = empty_tx.send(chunk);
                     if last {
                         return Ok(());
@@ -273,7 +273,7 @@ impl<'k> MediaReader<'k> {
         }
         let plain = self
             .key
-            .open_in_place(&context(&self.file_id, self.index, last), &mut self.buf)
+            .decrypt_in_place(&context(&self.file_id, self.index, last), &mut self.buf)
             .map_err(|_| MediaError::Corrupt {
                 sha256: self.sha256,
                 offset: start,

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Signed;
 use crate::identity::{DeviceId, SIGNATURE_LEN};
-use crate::log::TreeHead;
+use crate::merkle::TreeHead;
 use crate::record::{Envelope, RecordId};
 
 /// The device's statement of its newest record, sent first at every contact

@@ -11,7 +11,7 @@ use std::fmt;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{read_head, sealed, Store, StoreError};
+use super::{encrypted, read_head, Store, StoreError};
 use crate::at_rest::DataKey;
 use crate::identity::PublicKey;
 use crate::record::{verify_envelope, ChainFault, ChainHead, ChainVerifier, VerifyError};
@@ -115,7 +115,7 @@ impl<'k> Checker<'k> {
     /// Checks one row in full and feeds it to the chain check.
     fn row(&mut self, row: Row) {
         self.checked += 1;
-        let Ok(content) = sealed::open_record(self.vault, row.seq, &row.content) else {
+        let Ok(content) = encrypted::decrypt_record(self.vault, row.seq, &row.content) else {
             self.fault(StoreFault::Unreadable { seq: row.seq });
             self.chain.push_unreadable(row.seq);
             return;

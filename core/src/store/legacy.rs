@@ -8,7 +8,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{sealed, session, StoreError, META_HEAD};
+use super::{encrypted, session, StoreError, META_HEAD};
 use crate::at_rest::DataKey;
 use crate::record::{Envelope, RecordId};
 
@@ -44,7 +44,7 @@ pub(super) fn convert(conn: &mut Connection, vault: &DataKey) -> Result<(), Stor
             write.execute(params![
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
-                sealed::seal_receipt(vault, &bytes)?
+                encrypted::encrypt_receipt(vault, &bytes)?
             ])?;
         }
     }
@@ -79,12 +79,12 @@ pub(super) fn convert(conn: &mut Connection, vault: &DataKey) -> Result<(), Stor
             let kind: String = r.get(5)?;
             let rejection = r
                 .get::<_, Option<String>>(9)?
-                .map(|reason| sealed::seal_rejection(vault, seq, &reason))
+                .map(|reason| encrypted::encrypt_rejection(vault, seq, &reason))
                 .transpose()?;
             write.execute(params![
                 seq as i64,
                 vault.tag(id.as_bytes()),
-                sealed::seal_record(vault, seq, &id, &kind, &env)?,
+                encrypted::encrypt_record(vault, seq, &id, &kind, &env)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, i64>(6)?,
                 r.get::<_, i64>(7)?,
@@ -100,7 +100,7 @@ pub(super) fn convert(conn: &mut Connection, vault: &DataKey) -> Result<(), Stor
             })
             .optional()?;
         if let Some(plain) = plain {
-            sealed::write_meta(&tx, vault, name, &plain)?;
+            encrypted::write_meta(&tx, vault, name, &plain)?;
         }
     }
     tx.execute_batch("DROP TABLE plain_records; DROP TABLE plain_receipts;")?;

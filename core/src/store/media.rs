@@ -44,7 +44,7 @@ pub struct ImportedMedia {
     pub new: bool,
 }
 
-/// A row's sealed part: `sha256 || size || file id || mime`.
+/// A row's encrypted part: `sha256 || size || file id || mime`.
 struct Row {
     sha256: Sha256Digest,
     bytes: u64,
@@ -57,12 +57,12 @@ fn row_context() -> &'static [u8] {
 }
 
 impl Row {
-    fn seal(&self, store: &Store) -> Result<Vec<u8>, StoreError> {
+    fn encrypt(&self, store: &Store) -> Result<Vec<u8>, StoreError> {
         let mut plain = self.sha256.as_bytes().to_vec();
         plain.extend_from_slice(&self.bytes.to_be_bytes());
         plain.extend_from_slice(&self.file_id);
         plain.extend_from_slice(self.mime.as_bytes());
-        Ok(store.vault.seal(row_context(), &plain)?)
+        Ok(store.vault.encrypt(row_context(), &plain)?)
     }
 
     fn open(store: &Store, blob: &[u8]) -> Result<Self, StoreError> {
@@ -71,7 +71,7 @@ impl Row {
         };
         let plain = store
             .vault
-            .open(row_context(), blob)
+            .decrypt(row_context(), blob)
             .map_err(|_| unreadable())?;
         let (sha, rest) = plain.split_first_chunk::<32>().ok_or_else(unreadable)?;
         let (bytes, rest) = rest.split_first_chunk::<8>().ok_or_else(unreadable)?;
@@ -232,7 +232,7 @@ impl Store {
             )?
             .execute(params![
                 tag,
-                row.seal(self)?,
+                row.encrypt(self)?,
                 bytes as i64,
                 Utc::now().timestamp_millis()
             ]);

@@ -25,6 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod encrypted;
 mod error;
 mod forms;
 mod integrity;
@@ -34,7 +35,6 @@ mod outbox;
 mod query;
 mod rekey;
 pub mod schema;
-mod sealed;
 mod session;
 mod wipe;
 
@@ -252,12 +252,12 @@ impl Store {
                 let env = sign_record(new, &pos, &self.key)?;
                 let id = env.id();
                 let content =
-                    sealed::seal_record(&self.vault, pos.seq, &id, new.kind.as_str(), &env)?;
+                    encrypted::encrypt_record(&self.vault, pos.seq, &id, new.kind.as_str(), &env)?;
                 let for_org = seal_to
                     .map(|org| SealedRecord::seal(&org, &self.device, pos.seq, &env))
                     .transpose()
                     .map_err(StoreError::Seal)?
-                    .map(|s| sealed::org_copy_bytes(&s));
+                    .map(|s| encrypted::org_copy_bytes(&s));
                 insert.execute(params![
                     pos.seq as i64,
                     self.vault.tag(id.as_bytes()),
@@ -386,7 +386,7 @@ fn insert_meta(conn: &Connection, name: &str, value: &[u8]) -> Result<(), StoreE
 /// the next record still follows the last one signed, so the deletion stays
 /// a visible gap instead of a silent reuse of its seq.
 fn read_head(conn: &Connection, vault: &DataKey) -> Result<Option<ChainHead>, StoreError> {
-    sealed::read_meta(conn, vault, META_HEAD)?
+    encrypted::read_meta(conn, vault, META_HEAD)?
         .map(|v| {
             let (seq, id) = v
                 .split_first_chunk::<8>()
@@ -406,7 +406,7 @@ fn read_head(conn: &Connection, vault: &DataKey) -> Result<Option<ChainHead>, St
 fn write_head(conn: &Connection, vault: &DataKey, head: ChainHead) -> Result<(), StoreError> {
     let mut v = head.seq.to_be_bytes().to_vec();
     v.extend_from_slice(head.id.as_bytes());
-    sealed::write_meta(conn, vault, META_HEAD, &v)
+    encrypted::write_meta(conn, vault, META_HEAD, &v)
 }
 
 impl Store {

@@ -12,7 +12,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::query::{stored_record, RECORD_COLUMNS, RECORD_FROM};
-use super::{sealed, Store, StoreError, StoredRecord};
+use super::{encrypted, Store, StoreError, StoredRecord};
 use crate::record::RecordId;
 
 /// Where a record is in the outbox.
@@ -82,12 +82,11 @@ impl Store {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let number: i64 = r.get(0)?;
-            let bytes =
-                sealed::open_receipt(&self.vault, &r.get::<_, Vec<u8>>(2)?).map_err(|_| {
-                    StoreError::Unreadable {
-                        what: format!("receipt {number}"),
-                    }
-                })?;
+            let bytes = encrypted::decrypt_receipt(&self.vault, &r.get::<_, Vec<u8>>(2)?).map_err(
+                |_| StoreError::Unreadable {
+                    what: format!("receipt {number}"),
+                },
+            )?;
             out.push(StoredReceipt {
                 number,
                 received_at: DateTime::from_timestamp_millis(r.get(1)?).unwrap_or_default(),
@@ -166,7 +165,7 @@ impl Store {
         let now = Utc::now().timestamp_millis();
         tx.execute(
             "INSERT INTO receipts (received_at, content) VALUES (?1, ?2)",
-            params![now, sealed::seal_receipt(&self.vault, receipt)?],
+            params![now, encrypted::encrypt_receipt(&self.vault, receipt)?],
         )?;
         let rid = tx.last_insert_rowid();
         let mut changed = 0;
@@ -187,7 +186,7 @@ impl Store {
                     .query_row([self.vault.tag(id.as_bytes())], |r| r.get(0))
                     .optional()?;
                 if let Some(seq) = seq {
-                    let reason = sealed::seal_rejection(&self.vault, seq as u64, reason)?;
+                    let reason = encrypted::encrypt_rejection(&self.vault, seq as u64, reason)?;
                     changed += reject.execute(params![rid, reason, seq])?;
                 }
             }

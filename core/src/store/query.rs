@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Row;
 
-use super::{sealed, DeliveryState, Store, StoreError};
+use super::{encrypted, DeliveryState, Store, StoreError};
 use crate::at_rest::DataKey;
 use crate::identity::DeviceId;
 use crate::record::{Envelope, RecordId};
@@ -165,7 +165,7 @@ pub(super) fn stored_record(
     let unreadable = |what: &str| StoreError::Unreadable {
         what: format!("record {seq}'s {what}"),
     };
-    let content = sealed::open_record(vault, seq, &r.get::<_, Vec<u8>>(1)?)
+    let content = encrypted::decrypt_record(vault, seq, &r.get::<_, Vec<u8>>(1)?)
         .map_err(|_| unreadable("contents"))?;
     let millis = |v: i64| DateTime::from_timestamp_millis(v).unwrap_or_default();
     let state = match r.get::<_, i64>(4)? {
@@ -177,7 +177,7 @@ pub(super) fn stored_record(
         },
         _ => DeliveryState::Rejected {
             receipt: r.get(5)?,
-            reason: sealed::open_rejection(vault, seq, &r.get::<_, Vec<u8>>(7)?)
+            reason: encrypted::decrypt_rejection(vault, seq, &r.get::<_, Vec<u8>>(7)?)
                 .map_err(|_| unreadable("rejection reason"))?,
         },
     };
@@ -191,7 +191,7 @@ pub(super) fn stored_record(
         state,
         for_org: r
             .get::<_, Option<Vec<u8>>>(8)?
-            .and_then(|b| sealed::org_copy(device, seq, &b)),
+            .and_then(|b| encrypted::org_copy(device, seq, &b)),
     })
 }
 

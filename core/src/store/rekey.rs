@@ -2,7 +2,7 @@
 
 use rusqlite::{params, TransactionBehavior};
 
-use super::{sealed, session, Store, StoreError, META_DATA_KEY, META_DEVICE_KEY, META_HEAD};
+use super::{encrypted, session, Store, StoreError, META_DATA_KEY, META_DEVICE_KEY, META_HEAD};
 use crate::at_rest::DataKey;
 use crate::identity::{IdentityError, KeyStore};
 
@@ -55,19 +55,19 @@ impl Store {
                     let unreadable = |what: &str| StoreError::Unreadable {
                         what: format!("record {seq}'s {what}"),
                     };
-                    let c = sealed::open_record(old, seq, &r.get::<_, Vec<u8>>(1)?)
+                    let c = encrypted::decrypt_record(old, seq, &r.get::<_, Vec<u8>>(1)?)
                         .map_err(|_| unreadable("contents"))?;
                     let rejection = r
                         .get::<_, Option<Vec<u8>>>(2)?
                         .map(|b| {
-                            let reason = sealed::open_rejection(old, seq, &b)
+                            let reason = encrypted::decrypt_rejection(old, seq, &b)
                                 .map_err(|_| unreadable("rejection reason"))?;
-                            sealed::seal_rejection(&fresh, seq, &reason)
+                            encrypted::encrypt_rejection(&fresh, seq, &reason)
                         })
                         .transpose()?;
                     write.execute(params![
                         fresh.tag(c.id.as_bytes()),
-                        sealed::seal_record(&fresh, seq, &c.id, &c.kind, &c.envelope)?,
+                        encrypted::encrypt_record(&fresh, seq, &c.id, &c.kind, &c.envelope)?,
                         rejection,
                         seq as i64
                     ])?;
@@ -79,18 +79,17 @@ impl Store {
                 let mut rows = read.query([])?;
                 while let Some(r) = rows.next()? {
                     let number: i64 = r.get(0)?;
-                    let bytes =
-                        sealed::open_receipt(old, &r.get::<_, Vec<u8>>(1)?).map_err(|_| {
-                            StoreError::Unreadable {
-                                what: format!("receipt {number}"),
-                            }
-                        })?;
-                    write.execute(params![sealed::seal_receipt(&fresh, &bytes)?, number])?;
+                    let bytes = encrypted::decrypt_receipt(old, &r.get::<_, Vec<u8>>(1)?).map_err(
+                        |_| StoreError::Unreadable {
+                            what: format!("receipt {number}"),
+                        },
+                    )?;
+                    write.execute(params![encrypted::encrypt_receipt(&fresh, &bytes)?, number])?;
                 }
             }
             for name in [META_HEAD].into_iter().chain(session::META_KEYS) {
-                if let Some(value) = sealed::read_meta(&tx, old, name)? {
-                    sealed::write_meta(&tx, &fresh, name, &value)?;
+                if let Some(value) = encrypted::read_meta(&tx, old, name)? {
+                    encrypted::write_meta(&tx, &fresh, name, &value)?;
                 }
             }
             super::insert_meta(&tx, META_DATA_KEY, &wrapped_data)?;

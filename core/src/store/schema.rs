@@ -61,4 +61,3 @@ pub fn migrate_to(
     }
     Ok(())
 }
-

@@ -7,7 +7,7 @@ use std::sync::{RwLock, RwLockReadGuard};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::{sealed, Store, StoreError};
+use super::{encrypted, Store, StoreError};
 use crate::at_rest::DataKey;
 use crate::identity::{DeviceId, PublicKey};
 use crate::record::{Clock, Sha256Digest};
@@ -54,7 +54,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(
     vault: &DataKey,
     key: &str,
 ) -> Result<Option<T>, StoreError> {
-    sealed::read_meta(conn, vault, key)?
+    encrypted::read_meta(conn, vault, key)?
         .map(|v| {
             serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
                 path: Default::default(),
@@ -70,7 +70,7 @@ fn write_json<T: Serialize>(
     key: &str,
     value: &T,
 ) -> Result<(), StoreError> {
-    sealed::write_meta(
+    encrypted::write_meta(
         conn,
         vault,
         key,

@@ -307,7 +307,7 @@ fn flip(fx: &Fixture, seq: u64, column: &str, at: usize) {
 /// What someone holding the data key (and so able to forge the sealing,
 /// but not the device's signature) could write: the sealed content of the
 /// record at `seq`, opened.
-fn read_content(store: &Store, seq: u64) -> sealed::Content {
+fn read_content(store: &Store, seq: u64) -> encrypted::Content {
     let blob: Vec<u8> = store
         .conn()
         .unwrap()
@@ -315,12 +315,12 @@ fn read_content(store: &Store, seq: u64) -> sealed::Content {
             r.get(0)
         })
         .unwrap();
-    sealed::open_record(&store.vault, seq, &blob).unwrap()
+    encrypted::decrypt_record(&store.vault, seq, &blob).unwrap()
 }
 
 /// Seals `c` into the row at `at`, with a matching lookup tag.
-fn write_content(store: &Store, at: u64, c: &sealed::Content) {
-    let blob = sealed::seal_record(&store.vault, at, &c.id, &c.kind, &c.envelope).unwrap();
+fn write_content(store: &Store, at: u64, c: &encrypted::Content) {
+    let blob = encrypted::encrypt_record(&store.vault, at, &c.id, &c.kind, &c.envelope).unwrap();
     store
         .conn()
         .unwrap()

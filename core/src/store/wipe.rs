@@ -24,7 +24,7 @@ use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::{sealed, Store, StoreError, DB_FILE};
+use super::{encrypted, Store, StoreError, DB_FILE};
 use crate::identity::{DeviceId, KeyStore, PublicKey};
 use crate::record::Sha256Digest;
 use crate::seal::SealedRecord;
@@ -333,7 +333,7 @@ impl SealedOutbox {
         for row in rows {
             let (seq, bytes) = row?;
             out.push(
-                sealed::org_copy(&target.device, seq, &bytes).ok_or_else(|| {
+                encrypted::org_copy(&target.device, seq, &bytes).ok_or_else(|| {
                     StoreError::Corrupt {
                         path: PathBuf::from(WIPED_FILE),
                         detail: format!("sealed record {seq} is truncated"),

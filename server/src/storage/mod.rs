@@ -10,7 +10,7 @@
 pub mod sqlite;
 
 use observer_core::identity::{DeviceId, PublicKey};
-use observer_core::log::TreeHead;
+use observer_core::merkle::TreeHead;
 use observer_core::protocol::Heartbeat;
 use observer_core::record::{ChainFault, ChainHead, RecordId, Sha256Digest, VerifiedRecord};
 use observer_core::seal::SealedRecord;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use observer_core::identity::{DeviceId, PublicKey};
-use observer_core::log::{leaf_hash, Frontier, TreeHead};
+use observer_core::merkle::{leaf_hash, Frontier, TreeHead};
 use observer_core::protocol::Heartbeat;
 use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest};
 use observer_core::store::{configure, schema};

@@ -1,4 +1,4 @@
-//! What the store seals under its data key, and the context each blob is
+//! What the store encrypts under its data key, and the context each blob is
 //! bound to (see `crate::at_rest`).
 //!
 //! Readable in the file: each record's seq, station, capture time and
@@ -18,7 +18,7 @@ use crate::identity::DeviceId;
 use crate::record::{Envelope, RecordId};
 use crate::seal::SealedRecord;
 
-/// A record's sealed part, opened.
+/// A record's encrypted part, decrypted.
 pub(super) struct Content {
     pub(super) id: RecordId,
     pub(super) kind: String,
@@ -43,7 +43,7 @@ fn meta_context(name: &str) -> Vec<u8> {
 
 /// `version || id || sig || kind length (u16) || kind || body`, sealed to
 /// its seq so that rows cannot be swapped.
-pub(super) fn seal_record(
+pub(super) fn encrypt_record(
     key: &DataKey,
     seq: u64,
     id: &RecordId,
@@ -61,11 +61,11 @@ pub(super) fn seal_record(
     plain.extend_from_slice(&kind_len.to_be_bytes());
     plain.extend_from_slice(kind.as_bytes());
     plain.extend_from_slice(&env.body);
-    Ok(key.seal(&context("records", Some(seq)), &plain)?)
+    Ok(key.encrypt(&context("records", Some(seq)), &plain)?)
 }
 
-pub(super) fn open_record(key: &DataKey, seq: u64, blob: &[u8]) -> Result<Content, Unreadable> {
-    let plain = key.open(&context("records", Some(seq)), blob)?;
+pub(super) fn decrypt_record(key: &DataKey, seq: u64, blob: &[u8]) -> Result<Content, Unreadable> {
+    let plain = key.decrypt(&context("records", Some(seq)), blob)?;
     let (&version, rest) = plain.split_first().ok_or(Unreadable)?;
     if version != CONTENT_VERSION {
         return Err(Unreadable);
@@ -88,25 +88,33 @@ pub(super) fn open_record(key: &DataKey, seq: u64, blob: &[u8]) -> Result<Conten
     })
 }
 
-pub(super) fn seal_rejection(key: &DataKey, seq: u64, reason: &str) -> Result<Vec<u8>, StoreError> {
-    Ok(key.seal(&context("rejection", Some(seq)), reason.as_bytes())?)
+pub(super) fn encrypt_rejection(
+    key: &DataKey,
+    seq: u64,
+    reason: &str,
+) -> Result<Vec<u8>, StoreError> {
+    Ok(key.encrypt(&context("rejection", Some(seq)), reason.as_bytes())?)
 }
 
-pub(super) fn open_rejection(key: &DataKey, seq: u64, blob: &[u8]) -> Result<String, Unreadable> {
-    let plain = key.open(&context("rejection", Some(seq)), blob)?;
+pub(super) fn decrypt_rejection(
+    key: &DataKey,
+    seq: u64,
+    blob: &[u8],
+) -> Result<String, Unreadable> {
+    let plain = key.decrypt(&context("rejection", Some(seq)), blob)?;
     String::from_utf8(plain).map_err(|_| Unreadable)
 }
 
-pub(super) fn seal_receipt(key: &DataKey, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
-    Ok(key.seal(&context("receipts", None), bytes)?)
+pub(super) fn encrypt_receipt(key: &DataKey, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+    Ok(key.encrypt(&context("receipts", None), bytes)?)
 }
 
-pub(super) fn open_receipt(key: &DataKey, blob: &[u8]) -> Result<Vec<u8>, Unreadable> {
-    key.open(&context("receipts", None), blob)
+pub(super) fn decrypt_receipt(key: &DataKey, blob: &[u8]) -> Result<Vec<u8>, Unreadable> {
+    key.decrypt(&context("receipts", None), blob)
 }
 
 /// The organisation's sealed copy as the `for_org` column keeps it:
-/// `enc (32 bytes) || ct`. It is not sealed again under the data key, so it
+/// `enc (32 bytes) || ct`. It is not encrypted again under the data key, so it
 /// outlives the data key in a wipe that keeps the sealed outbox.
 pub(super) fn org_copy_bytes(s: &SealedRecord) -> Vec<u8> {
     let mut b = s.enc.clone();
@@ -124,7 +132,7 @@ pub(super) fn org_copy(device: &DeviceId, seq: u64, bytes: &[u8]) -> Option<Seal
     })
 }
 
-/// Reads a sealed `meta` value.
+/// Reads an encrypted `meta` value.
 pub(super) fn read_meta(
     conn: &Connection,
     key: &DataKey,
@@ -135,7 +143,7 @@ pub(super) fn read_meta(
         .query_row([name], |r| r.get(0))
         .optional()?;
     blob.map(|b| {
-        key.open(&meta_context(name), &b)
+        key.decrypt(&meta_context(name), &b)
             .map_err(|_| StoreError::Unreadable {
                 what: format!("the stored {name}"),
             })
@@ -143,7 +151,7 @@ pub(super) fn read_meta(
     .transpose()
 }
 
-/// Writes a sealed `meta` value.
+/// Writes an encrypted `meta` value.
 pub(super) fn write_meta(
     conn: &Connection,
     key: &DataKey,
@@ -151,7 +159,7 @@ pub(super) fn write_meta(
     value: &[u8],
 ) -> Result<(), StoreError> {
     conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-        .execute(params![name, key.seal(&meta_context(name), value)?])?;
+        .execute(params![name, key.encrypt(&meta_context(name), value)?])?;
     Ok(())
 }
 

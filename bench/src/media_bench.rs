@@ -121,7 +121,7 @@ pub fn phone(dir: &Path, file: &Path, code: &str, via_port: Option<u16>) -> Resu
                 return Err(format!("{:?}", s.media_failed).into())
             }
             Ok(_) => {}
-            Err(e) if e.is_retryable() && syncs < 1000 => {}
+            Err(e) if e.retry_kind() != observer_core::sync::RetryKind::Never && syncs < 1000 => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -105,8 +105,55 @@ impl From<SavedRecord> for SavedObservation {
 pub enum DeliveryStatus {
     Pending,
     InFlight,
-    Delivered { received_at_ms: i64 },
-    Rejected { reason: String },
+    Delivered {
+        received_at_ms: i64,
+    },
+    Rejected {
+        reason: RejectionReason,
+        detail: String,
+    },
+}
+
+/// Why the coordinator refused a record (stable; the sentence in `detail`
+/// beside it says more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RejectionReason {
+    /// The signature does not verify with this device's enrolled key.
+    BadSignature,
+    /// Not a valid record.
+    Malformed,
+    /// Over the size limit.
+    TooLarge,
+    /// Names another device.
+    WrongDevice,
+    /// Signed for another organisation.
+    WrongOrg,
+    /// The coordinator holds another record at this position: this phone's
+    /// chain forked (restored from a backup?).
+    Conflict,
+    /// This device was revoked before the record arrived: kept in quarantine.
+    Quarantined,
+    /// Sealed to the organisation but did not open.
+    Unopenable,
+    /// A reason this app version does not know.
+    Other,
+}
+
+impl From<observer_core::protocol::RejectReason> for RejectionReason {
+    fn from(r: observer_core::protocol::RejectReason) -> Self {
+        use observer_core::protocol::RejectReason as R;
+        match r {
+            R::BadSignature => RejectionReason::BadSignature,
+            R::Malformed => RejectionReason::Malformed,
+            R::TooLarge => RejectionReason::TooLarge,
+            R::WrongDevice => RejectionReason::WrongDevice,
+            R::WrongOrg => RejectionReason::WrongOrg,
+            R::Conflict => RejectionReason::Conflict,
+            R::Quarantined => RejectionReason::Quarantined,
+            R::Unopenable => RejectionReason::Unopenable,
+            R::Other => RejectionReason::Other,
+        }
+    }
 }
 
 /// A stored observation.
@@ -136,7 +183,10 @@ impl From<StoredRecord> for Observation {
                 DeliveryState::Delivered { received_at, .. } => DeliveryStatus::Delivered {
                     received_at_ms: received_at.timestamp_millis(),
                 },
-                DeliveryState::Rejected { reason, .. } => DeliveryStatus::Rejected { reason },
+                DeliveryState::Rejected { reason, detail, .. } => DeliveryStatus::Rejected {
+                    reason: reason.into(),
+                    detail,
+                },
             },
             body_json: String::from_utf8_lossy(&r.envelope.body).into_owned(),
         }
@@ -240,7 +290,9 @@ impl From<Enrollment> for EnrollmentInfo {
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct RejectedRecord {
     pub id: String,
-    pub reason: String,
+    pub reason: RejectionReason,
+    /// The coordinator's sentence about it.
+    pub detail: String,
 }
 
 /// What a sync did.
@@ -279,9 +331,10 @@ impl From<SyncSummary> for SyncReport {
             rejected: s
                 .rejected
                 .into_iter()
-                .map(|(id, reason)| RejectedRecord {
-                    id: id.to_string(),
-                    reason,
+                .map(|r| RejectedRecord {
+                    id: r.id.to_string(),
+                    reason: r.reason.into(),
+                    detail: r.detail,
                 })
                 .collect(),
         }

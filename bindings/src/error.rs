@@ -5,7 +5,7 @@ use observer_core::media::MediaError;
 use observer_core::protocol::ProtocolError;
 use observer_core::record::RecordError;
 use observer_core::store::StoreError;
-use observer_core::sync::SyncError;
+use observer_core::sync::{RetryKind, SyncError};
 
 /// What went wrong, by what the app should do about it. Flat on the foreign
 /// side: Kotlin `ObserverException.Offline` (Swift `ObserverError.Offline`)
@@ -26,6 +26,14 @@ pub enum ObserverError {
     /// No connection or a timeout: records stay queued; retry later.
     #[error("{message}")]
     Offline { message: String },
+    /// The coordinator is busy, restarting or limiting this phone (the
+    /// core already waited and retried): records stay queued; retry later.
+    #[error("{message}")]
+    ServerBusy { message: String },
+    /// The app stopped the call (`CancelToken.cancel`): records are pending
+    /// or delivered, a media import left nothing behind.
+    #[error("{message}")]
+    Cancelled { message: String },
     /// The coordinator refused (a used or expired code, say).
     #[error("{message}")]
     Refused { message: String },
@@ -105,6 +113,7 @@ impl From<MediaError> for ObserverError {
             | MediaError::BadJpeg { .. } => ObserverError::InvalidInput { message },
             MediaError::Corrupt { .. } => ObserverError::Tampered { message },
             MediaError::Store(s) => s.into(),
+            MediaError::Cancelled => ObserverError::Cancelled { message },
             MediaError::DiskFull | MediaError::Write { .. } | MediaError::Unknown(_) => {
                 ObserverError::Storage { message }
             }
@@ -120,14 +129,52 @@ impl From<SyncError> for ObserverError {
             SyncError::IdentityNotConfirmed { .. } | SyncError::BadReceipt(_) => {
                 ObserverError::IdentityNotConfirmed { message }
             }
+            SyncError::Cancelled => ObserverError::Cancelled { message },
             SyncError::Network(_) => ObserverError::Offline { message },
-            SyncError::Refused { status, .. } if status >= 500 => {
-                ObserverError::Offline { message }
-            }
-            SyncError::Refused { .. } => ObserverError::Refused { message },
+            // The same decision as the core's retry loop: a 429 or a 5xx is
+            // "later", never "refused".
+            SyncError::Refused { .. } => match e.retry_kind() {
+                RetryKind::Offline => ObserverError::Offline { message },
+                RetryKind::Busy { .. } => ObserverError::ServerBusy { message },
+                RetryKind::Never => ObserverError::Refused { message },
+            },
             SyncError::Revoked => ObserverError::Revoked { message },
             SyncError::Store(s) => s.into(),
             SyncError::Media(m) => m.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 429 or 503 that the core retries must not reach the app as a
+    /// refusal (the app would tell the observer to give up).
+    #[test]
+    fn the_apps_hear_the_same_retry_decision_as_the_core() {
+        let refused = |status| SyncError::Refused {
+            status,
+            code: "c".into(),
+            message: "m".into(),
+            retry_after_secs: Some(2),
+        };
+        assert!(matches!(
+            refused(429).into(),
+            ObserverError::ServerBusy { .. }
+        ));
+        assert!(matches!(
+            refused(503).into(),
+            ObserverError::ServerBusy { .. }
+        ));
+        assert!(matches!(refused(410).into(), ObserverError::Refused { .. }));
+        assert!(matches!(
+            SyncError::Network("cut".into()).into(),
+            ObserverError::Offline { .. }
+        ));
+        assert!(matches!(
+            SyncError::Cancelled.into(),
+            ObserverError::Cancelled { .. }
+        ));
     }
 }

@@ -40,6 +40,7 @@ mod bench;
 mod convert;
 mod error;
 mod forms;
+mod log;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ use observer_core::sync::{self, Backoff, Progress, SyncOptions};
 pub use convert::*;
 pub use error::{KeyStoreFailure, ObserverError};
 pub use forms::{AnswerProblem, FormField, FormOption, FormSummary, FormValidation, RuleProblem};
+pub use log::{clear_log_sink, set_log_sink, LogLevel, LogSink};
 
 uniffi::setup_scaffolding!();
 
@@ -76,6 +78,29 @@ pub trait SyncProgress: Send + Sync {
     /// `sent` records sent so far in this sync, `delivered` of them proved
     /// delivered by a receipt; `media_bytes` of evidence media sent so far.
     fn on_progress(&self, sent: u64, delivered: u64, media_bytes: u64);
+}
+
+/// Stops a long call (`sync`, `import_media`) from another thread.
+#[derive(Debug, Default, uniffi::Object)]
+pub struct CancelToken(observer_core::cancel::Cancel);
+
+#[uniffi::export]
+impl CancelToken {
+    /// A token not yet cancelled.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Stops the calls given this token at their next check.
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+
+    /// Whether `cancel` was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
 }
 
 /// Receives import progress: `done` of `total` bytes read.
@@ -283,11 +308,15 @@ impl ObserverCore {
     /// Delivers pending records to the coordinator, retrying network
     /// failures a few times with backoff; `progress` hears after each batch.
     /// Records not proved delivered stay pending; call again later.
+    /// `cancel` stops it from another thread before its next request (an
+    /// Android worker's `onStopped`); it then fails with `Cancelled`.
     pub fn sync(
         &self,
         progress: Option<Arc<dyn SyncProgress>>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<SyncReport, ObserverError> {
         let opts = SyncOptions {
+            cancel: cancel.map(|c| c.0.clone()).unwrap_or_default(),
             progress: progress.map(|p| {
                 Progress(Arc::new(move |s: &sync::SyncSummary| {
                     p.on_progress(s.sent, s.delivered(), s.media_bytes_sent)
@@ -304,16 +333,19 @@ impl ObserverCore {
     /// location and device tags unless `keep_photo_tags`. Attach the
     /// returned reference (with its `meta`) to an observation; the original
     /// may then be deleted.
-    /// Blocking; `progress` hears as it reads.
+    /// Blocking; `progress` hears as it reads; `cancel` stops it at the
+    /// next chunk, storing nothing.
     pub fn import_media(
         &self,
         path: String,
         mime: String,
         keep_photo_tags: bool,
         progress: Option<Arc<dyn ImportProgress>>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<AttachmentInput, ObserverError> {
         let report = progress.map(|p| move |done: u64, total: u64| p.on_progress(done, total));
-        let m = self.store.import_media(
+        let cancel = cancel.map(|c| c.0.clone()).unwrap_or_default();
+        let m = self.store.import_media_until(
             std::path::Path::new(&path),
             &mime,
             if keep_photo_tags {
@@ -322,6 +354,7 @@ impl ObserverCore {
                 observer_core::media::PhotoTags::Remove
             },
             report.as_ref().map(|f| f as &dyn Fn(u64, u64)),
+            &cancel,
         )?;
         Ok(AttachmentInput {
             sha256: m.sha256.to_string(),

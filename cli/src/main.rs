@@ -545,8 +545,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     s.rejected.len(),
                     s.remaining
                 )?;
-                for (id, reason) in &s.rejected {
-                    writeln!(out, "  rejected {id}: {reason}")?;
+                for r in &s.rejected {
+                    writeln!(
+                        out,
+                        "  rejected {}: {}: {}",
+                        r.id,
+                        r.reason.code(),
+                        r.detail
+                    )?;
                 }
                 if s.forms_received > 0 {
                     writeln!(
@@ -769,7 +775,9 @@ fn print_record(out: &mut impl Write, r: &StoredRecord, json: bool) -> Result<()
         DeliveryState::Pending => "pending".to_string(),
         DeliveryState::InFlight => "in flight".to_string(),
         DeliveryState::Delivered { .. } => "delivered".to_string(),
-        DeliveryState::Rejected { reason, .. } => format!("rejected: {reason}"),
+        DeliveryState::Rejected { reason, detail, .. } => {
+            format!("rejected: {}: {detail}", reason.code())
+        }
     };
     if json {
         let body: Value = serde_json::from_slice(&r.envelope.body)?;

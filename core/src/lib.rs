@@ -30,6 +30,7 @@
 //! ```
 
 mod at_rest;
+pub mod cancel;
 pub mod forms;
 pub mod identity;
 pub mod media;

@@ -122,7 +122,7 @@ fn sync_through_an_intercepting_proxy_fails_with_an_identity_error_and_delivers_
         "{err:?}"
     );
     assert!(err.to_string().contains("identity could not be confirmed"));
-    assert!(!err.is_retryable());
+    assert_eq!(err.retry_kind(), observer_core::sync::RetryKind::Never);
     let c = p.counts().unwrap();
     assert_eq!((c.pending, c.in_flight, c.delivered), (5, 0, 0));
     assert_eq!(server.record_count().0, 0);

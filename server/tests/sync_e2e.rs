@@ -266,7 +266,12 @@ fn records_signed_for_another_organisation_are_rejected_with_the_reason() {
     let s = sync(&p, &SyncOptions::default()).unwrap();
     assert_eq!(s.accepted, 1);
     assert_eq!(s.rejected.len(), 1);
-    assert!(s.rejected[0].1.starts_with("wrong_org"), "{:?}", s.rejected);
+    assert_eq!(
+        s.rejected[0].reason,
+        observer_core::protocol::RejectReason::WrongOrg,
+        "{:?}",
+        s.rejected
+    );
     let c = p.counts().unwrap();
     assert_eq!((c.delivered, c.rejected, c.pending), (1, 1, 0));
     assert_eq!(server.record_count().0, 1);
@@ -450,4 +455,45 @@ fn misfiled_records_are_kept_and_flagged_on_both_sides() {
         );
     }
     assert!(server.view().contains("unassigned_station"));
+}
+
+/// A sync stopped from another thread (an Android worker's `onStopped`)
+/// leaves every record pending or delivered, never in flight, and the next
+/// sync delivers the rest exactly once.
+#[test]
+fn a_cancelled_sync_leaves_every_record_pending_or_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0009");
+    let batch: Vec<_> = (0..600).map(|n| record("KZ-0009", n)).collect();
+    p.save_all(&batch).unwrap();
+    let cancel = observer_core::sync::Cancel::default();
+    let stopper = cancel.clone();
+    let opts = SyncOptions {
+        batch_records: 20,
+        cancel: cancel.clone(),
+        // Cancelled from the progress callback after the third batch, as a
+        // worker stopped mid-sync would be.
+        progress: Some(observer_core::sync::Progress(std::sync::Arc::new(
+            move |s: &observer_core::sync::SyncSummary| {
+                if s.batches == 3 {
+                    stopper.cancel();
+                }
+            },
+        ))),
+        ..SyncOptions::default()
+    };
+    let err = sync(&p, &opts).unwrap_err();
+    assert!(
+        matches!(err, observer_core::sync::SyncError::Cancelled),
+        "{err}"
+    );
+    let c = p.counts().unwrap();
+    assert_eq!(c.in_flight, 0);
+    assert_eq!(c.delivered, 60, "three batches of 20 settled");
+    assert_eq!(c.pending + c.delivered, 600);
+    assert_eq!(server.record_count().0, 60);
+    let rest = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!((rest.accepted, rest.already), (540, 0));
+    assert_eq!(server.record_count(), (600, 600));
 }

@@ -40,6 +40,9 @@ pub enum MediaError {
     /// No media with this hash in the store.
     #[error("no media {0} on this phone")]
     Unknown(Sha256Digest),
+    /// The app stopped the import; nothing was stored.
+    #[error("the import was stopped; nothing was stored")]
+    Cancelled,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -111,6 +111,9 @@ pub enum RejectReason {
     /// A sealed record that does not open with the organisation's key, or
     /// whose contents disagree with its label.
     Unopenable,
+    /// A reason this version does not know (from a newer coordinator).
+    #[serde(other)]
+    Other,
 }
 
 impl RejectReason {
@@ -125,7 +128,15 @@ impl RejectReason {
             RejectReason::Conflict => "conflict",
             RejectReason::Quarantined => "quarantined",
             RejectReason::Unopenable => "unopenable",
+            RejectReason::Other => "other",
         }
+    }
+
+    /// The reason whose [`RejectReason::code`] is `code` ([`RejectReason::Other`]
+    /// for a code this version does not know).
+    pub fn from_code(code: &str) -> Self {
+        serde_json::from_value(serde_json::Value::String(code.into()))
+            .unwrap_or(RejectReason::Other)
     }
 }
 

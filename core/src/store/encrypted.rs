@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::StoreError;
 use crate::at_rest::{DataKey, Unreadable};
 use crate::identity::DeviceId;
+use crate::protocol::RejectReason;
 use crate::record::{Envelope, RecordId};
 use crate::seal::SealedRecord;
 
@@ -88,21 +89,32 @@ pub(super) fn decrypt_record(key: &DataKey, seq: u64, blob: &[u8]) -> Result<Con
     })
 }
 
+/// A refusal as `code: detail` (what every version has stored).
 pub(super) fn encrypt_rejection(
     key: &DataKey,
     seq: u64,
-    reason: &str,
+    reason: RejectReason,
+    detail: &str,
 ) -> Result<Vec<u8>, StoreError> {
-    Ok(key.encrypt(&context("rejection", Some(seq)), reason.as_bytes())?)
+    let text = format!("{}: {detail}", reason.code());
+    Ok(key.encrypt(&context("rejection", Some(seq)), text.as_bytes())?)
 }
 
+/// Reads `code: detail` back.
+pub(super) fn parse_rejection(text: &str) -> (RejectReason, String) {
+    let (code, detail) = text.split_once(": ").unwrap_or((text, ""));
+    (RejectReason::from_code(code), detail.to_string())
+}
+
+/// The reason and the sentence of a stored refusal.
 pub(super) fn decrypt_rejection(
     key: &DataKey,
     seq: u64,
     blob: &[u8],
-) -> Result<String, Unreadable> {
+) -> Result<(RejectReason, String), Unreadable> {
     let plain = key.decrypt(&context("rejection", Some(seq)), blob)?;
-    String::from_utf8(plain).map_err(|_| Unreadable)
+    let text = String::from_utf8(plain).map_err(|_| Unreadable)?;
+    Ok(parse_rejection(&text))
 }
 
 pub(super) fn encrypt_receipt(key: &DataKey, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {

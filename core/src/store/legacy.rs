@@ -79,7 +79,10 @@ pub(super) fn convert(conn: &mut Connection, vault: &DataKey) -> Result<(), Stor
             let kind: String = r.get(5)?;
             let rejection = r
                 .get::<_, Option<String>>(9)?
-                .map(|reason| encrypted::encrypt_rejection(vault, seq, &reason))
+                .map(|text| {
+                    let (reason, detail) = encrypted::parse_rejection(&text);
+                    encrypted::encrypt_rejection(vault, seq, reason, &detail)
+                })
                 .transpose()?;
             write.execute(params![
                 seq as i64,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::wipe::sync_dir;
 use super::{Store, StoreError};
+use crate::cancel::Cancel;
 use crate::media::{
     scrub_jpeg, MediaError, MediaReader, MediaWriter, PhotoTags, FILE_ID_LEN, MAX_MEDIA_BYTES,
 };
@@ -135,6 +136,19 @@ impl Store {
         tags: PhotoTags,
         progress: Option<&dyn Fn(u64, u64)>,
     ) -> Result<ImportedMedia, MediaError> {
+        self.import_media_until(path, mime, tags, progress, &Cancel::default())
+    }
+
+    /// [`Store::import_media`], stopped (with [`MediaError::Cancelled`] and
+    /// nothing stored) at the next chunk once `cancel` is cancelled.
+    pub fn import_media_until(
+        &self,
+        path: &Path,
+        mime: &str,
+        tags: PhotoTags,
+        progress: Option<&dyn Fn(u64, u64)>,
+        cancel: &Cancel,
+    ) -> Result<ImportedMedia, MediaError> {
         let mime = Mime::new(mime)
             .map_err(|_| MediaError::BadMime(mime.to_string()))?
             .as_str()
@@ -179,6 +193,9 @@ impl Store {
                 &mut src
             };
             w.import(source, &unreadable, &mut |done| {
+                if cancel.is_cancelled() {
+                    return Err(MediaError::Cancelled);
+                }
                 if done > MAX_MEDIA_BYTES {
                     return Err(MediaError::TooLarge {
                         bytes: done,

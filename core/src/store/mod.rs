@@ -52,7 +52,7 @@ use crate::seal::SealedRecord;
 pub use error::StoreError;
 pub use integrity::{StoreFault, TamperReport};
 pub use media::{ImportedMedia, MediaInfo, MEDIA_DIR};
-pub use outbox::{Counts, DeliveryState, StoredReceipt};
+pub use outbox::{Counts, DeliveryState, Refusal, StoredReceipt};
 pub use query::{Query, StateFilter, StoredRecord};
 pub use schema::SCHEMA_VERSION;
 pub use session::Enrollment;
@@ -157,7 +157,14 @@ impl Store {
             seal_policy: Mutex::default(),
         };
         let report = store.quick_check()?;
+        tracing::debug!(checked = report.checked, "store opened, its chain checked");
         if !report.is_intact() {
+            tracing::warn!(
+                faults = report.faults.len(),
+                checked = report.checked,
+                refused = matches!(on_tampering, OnTampering::Refuse),
+                "stored records were deleted, altered or reordered"
+            );
             match on_tampering {
                 OnTampering::Refuse => return Err(StoreError::Tampered(report)),
                 OnTampering::Continue => store.tampering = Some(report),

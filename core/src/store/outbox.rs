@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::query::{stored_record, RECORD_COLUMNS, RECORD_FROM};
 use super::{encrypted, Store, StoreError, StoredRecord};
+use crate::protocol::RejectReason;
 use crate::record::RecordId;
 
 /// Where a record is in the outbox.
@@ -35,8 +36,21 @@ pub enum DeliveryState {
         /// The stored receipt's local number.
         receipt: i64,
         /// The coordinator's reason.
-        reason: String,
+        reason: RejectReason,
+        /// Its sentence about this record.
+        detail: String,
     },
+}
+
+/// A record the coordinator's receipt refused, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// The record.
+    pub id: RecordId,
+    /// The coordinator's reason.
+    pub reason: RejectReason,
+    /// Its sentence about this record.
+    pub detail: String,
 }
 
 /// Number of records per delivery state.
@@ -158,7 +172,7 @@ impl Store {
         &self,
         receipt: &[u8],
         delivered: &[RecordId],
-        rejected: &[(RecordId, String)],
+        rejected: &[Refusal],
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
@@ -181,12 +195,17 @@ impl Store {
             let mut reject = tx.prepare_cached(
                 "UPDATE records SET state = 3, receipt = ?1, rejection = ?2 WHERE seq = ?3",
             )?;
-            for (id, reason) in rejected {
+            for refusal in rejected {
                 let seq: Option<i64> = seq_of
-                    .query_row([self.vault.tag(id.as_bytes())], |r| r.get(0))
+                    .query_row([self.vault.tag(refusal.id.as_bytes())], |r| r.get(0))
                     .optional()?;
                 if let Some(seq) = seq {
-                    let reason = encrypted::encrypt_rejection(&self.vault, seq as u64, reason)?;
+                    let reason = encrypted::encrypt_rejection(
+                        &self.vault,
+                        seq as u64,
+                        refusal.reason,
+                        &refusal.detail,
+                    )?;
                     changed += reject.execute(params![rid, reason, seq])?;
                 }
             }

@@ -175,11 +175,16 @@ pub(super) fn stored_record(
             receipt: r.get(5)?,
             received_at: millis(r.get(6)?),
         },
-        _ => DeliveryState::Rejected {
-            receipt: r.get(5)?,
-            reason: encrypted::decrypt_rejection(vault, seq, &r.get::<_, Vec<u8>>(7)?)
-                .map_err(|_| unreadable("rejection reason"))?,
-        },
+        _ => {
+            let (reason, detail) =
+                encrypted::decrypt_rejection(vault, seq, &r.get::<_, Vec<u8>>(7)?)
+                    .map_err(|_| unreadable("rejection reason"))?;
+            DeliveryState::Rejected {
+                receipt: r.get(5)?,
+                reason,
+                detail,
+            }
+        }
     };
     Ok(StoredRecord {
         seq,

@@ -60,9 +60,9 @@ impl Store {
                     let rejection = r
                         .get::<_, Option<Vec<u8>>>(2)?
                         .map(|b| {
-                            let reason = encrypted::decrypt_rejection(old, seq, &b)
+                            let (reason, detail) = encrypted::decrypt_rejection(old, seq, &b)
                                 .map_err(|_| unreadable("rejection reason"))?;
-                            encrypted::encrypt_rejection(&fresh, seq, &reason)
+                            encrypted::encrypt_rejection(&fresh, seq, reason, &detail)
                         })
                         .transpose()?;
                     write.execute(params![

@@ -44,6 +44,11 @@ pub fn migrate_to(
     let latest = migrations.len() as u32;
     let found = user_version(conn)?;
     if found > latest {
+        tracing::error!(
+            found,
+            supported = latest,
+            "the database is from a newer version; left untouched"
+        );
         return Err(StoreError::TooNew {
             found,
             supported: latest,
@@ -58,6 +63,7 @@ pub fn migrate_to(
         tx.execute_batch(migrations[v as usize])?;
         tx.pragma_update(None, "user_version", v + 1)?;
         tx.commit()?;
+        tracing::info!(from = v, to = v + 1, "schema migrated");
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::identity::FileKeyStore;
+use crate::protocol::RejectReason;
 use crate::record::{ChainFault, SeqRange, VerifyError};
 
 struct Fixture {
@@ -111,7 +112,11 @@ fn outbox_moves_pending_in_flight_delivered_and_requeues_after_a_crash() {
     );
     assert_eq!(
         store
-            .apply_receipt(b"receipt-again", &ids[..2], &[(ids[0], "conflict".into())])
+            .apply_receipt(
+                b"receipt-again",
+                &ids[..2],
+                &[refusal(ids[0], RejectReason::Conflict, "held already")]
+            )
             .unwrap(),
         0,
         "a delivered record stays delivered"
@@ -140,10 +145,20 @@ fn outbox_moves_pending_in_flight_delivered_and_requeues_after_a_crash() {
     assert_eq!(store.counts().unwrap().pending, 3);
     let rejected = store.take_for_delivery(1, usize::MAX).unwrap().remove(0);
     store
-        .apply_receipt(b"receipt-2", &[], &[(rejected.id, "malformed".into())])
+        .apply_receipt(
+            b"receipt-2",
+            &[],
+            &[refusal(
+                rejected.id,
+                RejectReason::Malformed,
+                "not a record",
+            )],
+        )
         .unwrap();
     let r = store.get(&rejected.id).unwrap().unwrap();
-    assert!(matches!(r.state, DeliveryState::Rejected { ref reason, .. } if reason == "malformed"));
+    assert!(
+        matches!(r.state, DeliveryState::Rejected { reason: RejectReason::Malformed, ref detail, .. } if detail == "not a record")
+    );
     assert_eq!(store.counts().unwrap().rejected, 1);
     let rest = store.take_for_delivery(10, usize::MAX).unwrap();
     assert!(rest.iter().all(|x| x.id != rejected.id));
@@ -601,7 +616,11 @@ fn what_was_observed_is_not_readable_in_the_database_files() {
         .apply_receipt(
             format!("receipt naming {marker}").as_bytes(),
             &[],
-            &[(saved.id, format!("rejected because {marker}"))],
+            &[refusal(
+                saved.id,
+                RejectReason::WrongOrg,
+                &format!("rejected because {marker}"),
+            )],
         )
         .unwrap();
     let coordinator = SigningKey::generate().unwrap().public_key();
@@ -645,7 +664,7 @@ fn what_was_observed_is_not_readable_in_the_database_files() {
     assert!(String::from_utf8_lossy(&back.envelope.body).contains(marker));
     assert_eq!(back.kind, "incident-marker-kind");
     assert!(
-        matches!(back.state, DeliveryState::Rejected { ref reason, .. } if reason.contains(marker))
+        matches!(back.state, DeliveryState::Rejected { ref detail, .. } if detail.contains(marker))
     );
     drop(store);
     check("after closing");
@@ -680,7 +699,11 @@ fn rekeying_reseals_everything_and_the_old_keys_open_nothing() {
     let mut store = fx.open().unwrap();
     let saved = fill(&store, 5);
     store
-        .apply_receipt(b"receipt", &[saved[0].id], &[(saved[1].id, "late".into())])
+        .apply_receipt(
+            b"receipt",
+            &[saved[0].id],
+            &[refusal(saved[1].id, RejectReason::Quarantined, "late")],
+        )
         .unwrap();
     let before: Vec<Vec<u8>> = fx
         .raw()
@@ -849,4 +872,12 @@ fn an_interrupted_wipe_is_finished_at_the_next_open() {
     assert!(matches!(fx.open(), Err(StoreError::Wiped { .. })));
     assert!(!fx.dir.path().join(DB_FILE).exists());
     assert!(!fx.dir.path().join("device.kek").exists());
+}
+
+fn refusal(id: RecordId, reason: RejectReason, detail: &str) -> Refusal {
+    Refusal {
+        id,
+        reason,
+        detail: detail.into(),
+    }
 }

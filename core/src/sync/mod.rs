@@ -36,6 +36,8 @@ use serde::Serialize;
 
 pub use backoff::Backoff;
 
+pub use crate::cancel::Cancel;
+use crate::cancel::Cancelled;
 use crate::identity::{DeviceId, PublicKey};
 use crate::protocol::{
     Ack, Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt,
@@ -43,7 +45,7 @@ use crate::protocol::{
     UPDATES_DOMAIN,
 };
 use crate::record::{RecordId, Sha256Digest};
-use crate::store::{Enrollment, SealedOutbox, Store, StoreError};
+use crate::store::{Enrollment, Refusal, SealedOutbox, Store, StoreError};
 
 /// Largest answer the phone reads from the server.
 const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
@@ -68,7 +70,13 @@ pub enum SyncError {
         status: u16,
         code: String,
         message: String,
+        /// What its `Retry-After` asked for, in seconds.
+        retry_after_secs: Option<u64>,
     },
+    /// The app stopped the sync ([`Cancel`]). Every record is pending or
+    /// delivered: none is left half sent.
+    #[error("the sync was stopped; records not yet delivered stay queued")]
+    Cancelled,
     /// The coordinator revoked this device.
     #[error("the coordinator revoked this device; contact your coordinator")]
     Revoked,
@@ -84,14 +92,54 @@ pub enum SyncError {
     Media(#[from] crate::media::MediaError),
 }
 
+/// Whether a failed sync is worth trying again, and when: the one place
+/// that decides, for the retry loop and for what the apps are told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryKind {
+    /// No connection, a timeout, a cut link: retry when the network is back.
+    Offline,
+    /// The coordinator is busy, restarting or limiting this phone: retry
+    /// after a wait, at least `after` when it said so.
+    Busy { after: Option<Duration> },
+    /// Trying again will not help until a person acts (a refusal, an
+    /// interception, a revocation), or the app stopped it.
+    Never,
+}
+
+impl From<Cancelled> for SyncError {
+    fn from(_: Cancelled) -> Self {
+        SyncError::Cancelled
+    }
+}
+
 impl SyncError {
-    /// Whether trying again later may succeed (network trouble, a server
-    /// restarting), as opposed to needing a person's decision.
-    pub fn is_retryable(&self) -> bool {
+    /// See [`RetryKind`].
+    pub fn retry_kind(&self) -> RetryKind {
         match self {
-            SyncError::Network(_) => true,
-            SyncError::Refused { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
+            SyncError::Network(_) => RetryKind::Offline,
+            SyncError::Refused {
+                status,
+                retry_after_secs,
+                ..
+            } if *status >= 500 || *status == 429 => RetryKind::Busy {
+                after: retry_after_secs.map(Duration::from_secs),
+            },
+            _ => RetryKind::Never,
+        }
+    }
+
+    /// A short, stable name for logs (no server sentence, no URL).
+    fn log_code(&self) -> &str {
+        match self {
+            SyncError::NotEnrolled => "not_enrolled",
+            SyncError::IdentityNotConfirmed { .. } => "identity_not_confirmed",
+            SyncError::Network(_) => "network",
+            SyncError::Refused { code, .. } => code,
+            SyncError::Cancelled => "cancelled",
+            SyncError::Revoked => "revoked",
+            SyncError::BadReceipt(_) => "bad_receipt",
+            SyncError::Store(_) => "store",
+            SyncError::Media(_) => "media",
         }
     }
 }
@@ -118,6 +166,8 @@ pub struct SyncOptions {
     pub timeout: Duration,
     /// Told after each batch.
     pub progress: Option<Progress>,
+    /// Stops the sync from another thread.
+    pub cancel: Cancel,
 }
 
 impl Default for SyncOptions {
@@ -127,6 +177,7 @@ impl Default for SyncOptions {
             batch_bytes: 1024 * 1024,
             timeout: Duration::from_secs(30),
             progress: None,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -141,7 +192,7 @@ pub struct SyncSummary {
     /// The coordinator already had them (a retry or replay).
     pub already: u64,
     /// Refused, with the coordinator's reason.
-    pub rejected: Vec<(RecordId, String)>,
+    pub rejected: Vec<Refusal>,
     /// Still pending afterwards.
     pub remaining: u64,
     /// Server time minus device time, in ms, as measured.
@@ -257,9 +308,23 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Reads an answer's status and body, bounded in size.
-fn read_answer(resp: Response) -> Result<(u16, Vec<u8>), SyncError> {
+/// An answer: its status, its `Retry-After` (seconds), its body.
+struct Answer {
+    status: u16,
+    retry_after_secs: Option<u64>,
+    bytes: Vec<u8>,
+}
+
+/// Reads an answer, its body bounded in size.
+fn read_answer(resp: Response) -> Result<Answer, SyncError> {
     let status = resp.status().as_u16();
+    let retry_after_secs = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        // A day at most: a hostile or broken answer must not park the phone.
+        .map(|s| s.min(86_400));
     let mut bytes = Vec::new();
     resp.take(MAX_RESPONSE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -267,34 +332,41 @@ fn read_answer(resp: Response) -> Result<(u16, Vec<u8>), SyncError> {
     if bytes.len() as u64 > MAX_RESPONSE_BYTES {
         return Err(SyncError::BadReceipt("the answer is too large".into()));
     }
-    Ok((status, bytes))
+    Ok(Answer {
+        status,
+        retry_after_secs,
+        bytes,
+    })
 }
 
 /// The typed body of a 200; a [`SyncError`] otherwise. An unexpected 200
 /// that is not our JSON (a captive portal) is refused, never trusted.
-fn decode<T: DeserializeOwned>(status: u16, bytes: &[u8]) -> Result<T, SyncError> {
-    if status == 200 {
-        return serde_json::from_slice(bytes)
+fn decode<T: DeserializeOwned>(a: &Answer) -> Result<T, SyncError> {
+    if a.status == 200 {
+        return serde_json::from_slice(&a.bytes)
             .map_err(|e| SyncError::BadReceipt(format!("unexpected answer: {e}")));
     }
-    match serde_json::from_slice::<ErrorBody>(bytes) {
+    let refused = |code: String, message: String| SyncError::Refused {
+        status: a.status,
+        code,
+        message,
+        retry_after_secs: a.retry_after_secs,
+    };
+    match serde_json::from_slice::<ErrorBody>(&a.bytes) {
         Ok(e) if e.error == "device_revoked" => Err(SyncError::Revoked),
-        Ok(e) => Err(SyncError::Refused {
-            status,
-            code: e.error,
-            message: e.message,
-        }),
-        Err(_) => Err(SyncError::Refused {
-            status,
-            code: "http".into(),
-            message: String::from_utf8_lossy(bytes).chars().take(200).collect(),
-        }),
+        Ok(e) => Err(refused(e.error, e.message)),
+        Err(_) => Err(refused(
+            "http".into(),
+            String::from_utf8_lossy(&a.bytes)
+                .chars()
+                .take(200)
+                .collect(),
+        )),
     }
 }
 
 fn answer<T: DeserializeOwned>(resp: Response) -> Result<T, SyncError> {
-    let (status, bytes) = read_answer(resp)?;
-    decode(status, &bytes)
+    decode(&read_answer(resp)?)
 }
 
 /// The answer to a batch: `{"receipt": ...}` with 200; with 422 and the
@@ -307,13 +379,13 @@ fn receipt_answer(resp: Response) -> Result<(Signed, bool), SyncError> {
     struct WithReceipt {
         receipt: Signed,
     }
-    let (status, bytes) = read_answer(resp)?;
-    if status == 422 || status == 403 {
-        if let Ok(w) = serde_json::from_slice::<WithReceipt>(&bytes) {
-            return Ok((w.receipt, status == 403));
+    let a = read_answer(resp)?;
+    if a.status == 422 || a.status == 403 {
+        if let Ok(w) = serde_json::from_slice::<WithReceipt>(&a.bytes) {
+            return Ok((w.receipt, a.status == 403));
         }
     }
-    decode::<WithReceipt>(status, &bytes).map(|w| (w.receipt, false))
+    decode::<WithReceipt>(&a).map(|w| (w.receipt, false))
 }
 
 /// Enrolls this device with the coordinator named in `code`: proves
@@ -357,6 +429,10 @@ pub fn enroll(
     // Records signed before the first receipt still carry the server's
     // time; no signed tree head brackets them yet.
     store.set_clock(resp.server_time_ms - (local_sent + rtt / 2), None)?;
+    tracing::info!(
+        stations = enrollment.stations.len(),
+        "enrolled with the coordinator"
+    );
     Ok(enrollment)
 }
 
@@ -372,6 +448,7 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
     let conn = Connection::new(&enrollment.url, enrollment.tls_sha256, opts.timeout)?;
     let mut summary = SyncSummary::default();
     loop {
+        opts.cancel.check()?;
         let batch = store.take_for_delivery(opts.batch_records, opts.batch_bytes)?;
         if batch.is_empty() && summary.batches > 0 {
             break;
@@ -395,9 +472,20 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
     }
     // Updates before media: a new form or station matters more to the
     // observer than a video, and must not wait behind one.
+    opts.cancel.check()?;
     fetch_updates(store, &conn, &enrollment, &mut summary)?;
     upload_media(store, &conn, opts, &mut summary)?;
     summary.remaining = store.counts()?.pending;
+    tracing::info!(
+        sent = summary.sent,
+        accepted = summary.accepted,
+        already = summary.already,
+        rejected = summary.rejected.len(),
+        remaining = summary.remaining,
+        batches = summary.batches,
+        media_delivered = summary.media_delivered,
+        "sync finished"
+    );
     Ok(summary)
 }
 
@@ -426,20 +514,27 @@ fn upload_media(
     summary: &mut SyncSummary,
 ) -> Result<(), SyncError> {
     for m in store.media()?.into_iter().filter(|m| !m.delivered) {
+        opts.cancel.check()?;
         match upload_one(store, conn, opts, summary, &m.sha256) {
             Ok(true) => {
                 store.mark_media_delivered(&m.sha256)?;
                 summary.media_delivered += 1;
+                tracing::info!(bytes = m.bytes, "media file delivered, its hash checked");
             }
             Ok(false) => {}
             Err(SyncError::Media(e @ crate::media::MediaError::Corrupt { .. })) => {
+                tracing::warn!("a media file's copy on this phone is damaged; skipped");
                 summary.media_failed.push((m.sha256, e.to_string()));
             }
             // One file's refusal (its bytes did not hash right, the server
             // holds another size for it) must not hold back the others.
             Err(SyncError::Refused {
-                status, message, ..
+                status,
+                code,
+                message,
+                ..
             }) if (400..500).contains(&status) && status != 429 => {
+                tracing::warn!(status, code, "the coordinator refused a media file");
                 summary.media_failed.push((m.sha256, message));
             }
             Err(e) => return Err(e),
@@ -467,6 +562,7 @@ fn upload_one(
     reader.seek(state.received)?;
     let mut moved = 0;
     while !state.complete {
+        opts.cancel.check()?;
         let mut piece = Vec::with_capacity(UPLOAD_PIECE);
         if reader.read_into(&mut piece, UPLOAD_PIECE)? == 0 {
             break;
@@ -585,10 +681,19 @@ fn fetch_updates(
     for def in updates.forms {
         match store.add_forms(std::slice::from_ref(&def)) {
             Ok(n) => summary.forms_received += n as u64,
-            Err(StoreError::Form(_)) => {}
+            Err(StoreError::Form(_)) => {
+                tracing::warn!(
+                    "a form from the coordinator is in a format this version cannot read; skipped"
+                );
+            }
             Err(e) => return Err(e.into()),
         }
     }
+    tracing::debug!(
+        forms_received = summary.forms_received,
+        stations_changed = summary.stations_assigned.is_some(),
+        "coordinator updates applied"
+    );
     Ok(())
 }
 
@@ -628,15 +733,27 @@ fn send_batch(
         .map(|a| a.id)
         .filter(|id| ours.contains(id))
         .collect();
-    let rejected: Vec<(RecordId, String)> = receipt
+    let rejected: Vec<Refusal> = receipt
         .rejected
         .iter()
         .filter(|r| ours.contains(&r.id))
-        .map(|r| (r.id, format!("{}: {}", r.reason.code(), r.detail)))
+        .map(|r| Refusal {
+            id: r.id,
+            reason: r.reason,
+            detail: r.detail.clone(),
+        })
         .collect();
     let receipt_json = serde_json::to_vec(&signed).expect("serialises");
     store.apply_receipt(&receipt_json, &delivered, &rejected)?;
     count_acks(summary, &receipt, |a| ours.contains(&a.id));
+    tracing::debug!(
+        records = batch.len(),
+        bytes = summary.bytes_sent,
+        delivered = delivered.len(),
+        rejected = rejected.len(),
+        rtt_ms = rtt,
+        "batch settled by a verified receipt"
+    );
     summary.rejected.extend(rejected);
     // The server stamped its time somewhere within the round trip; assume
     // the middle.
@@ -682,9 +799,11 @@ pub fn deliver_sealed(dir: &std::path::Path, opts: &SyncOptions) -> Result<SyncS
         for r in &receipt.rejected {
             if let Some(s) = chunk.get(r.position) {
                 settled.push(s.seq);
-                summary
-                    .rejected
-                    .push((r.id, format!("{}: {}", r.reason.code(), r.detail)));
+                summary.rejected.push(Refusal {
+                    id: r.id,
+                    reason: r.reason,
+                    detail: r.detail.clone(),
+                });
             }
         }
         outbox.settle(&settled)?;
@@ -706,12 +825,65 @@ pub fn sync_with_retry(
 ) -> Result<SyncSummary, SyncError> {
     let mut attempt = 0;
     loop {
-        match sync(store, opts) {
-            Err(e) if e.is_retryable() && attempt + 1 < attempts => {
-                std::thread::sleep(backoff.delay(attempt));
-                attempt += 1;
-            }
+        let e = match sync(store, opts) {
+            Err(e) if attempt + 1 < attempts => e,
             other => return other,
+        };
+        let delay = match e.retry_kind() {
+            RetryKind::Never => return Err(e),
+            RetryKind::Offline => backoff.delay(attempt),
+            RetryKind::Busy { after } => backoff.delay(attempt).max(after.unwrap_or_default()),
+        };
+        tracing::warn!(
+            attempt = attempt + 1,
+            error = e.log_code(),
+            retry_in_ms = delay.as_millis() as u64,
+            "sync failed; retrying"
+        );
+        opts.cancel.sleep(delay)?;
+        attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    fn refused(status: u16, retry_after_secs: Option<u64>) -> SyncError {
+        SyncError::Refused {
+            status,
+            code: "x".into(),
+            message: "y".into(),
+            retry_after_secs,
+        }
+    }
+
+    #[test]
+    fn one_decision_says_when_a_failure_is_worth_retrying() {
+        assert_eq!(
+            SyncError::Network("cut".into()).retry_kind(),
+            RetryKind::Offline
+        );
+        assert_eq!(
+            refused(429, Some(7)).retry_kind(),
+            RetryKind::Busy {
+                after: Some(Duration::from_secs(7))
+            }
+        );
+        assert_eq!(
+            refused(503, None).retry_kind(),
+            RetryKind::Busy { after: None }
+        );
+        for never in [
+            refused(400, None),
+            refused(409, Some(1)),
+            SyncError::Revoked,
+            SyncError::Cancelled,
+            SyncError::NotEnrolled,
+            SyncError::IdentityNotConfirmed { url: "u".into() },
+            SyncError::BadReceipt("b".into()),
+        ] {
+            assert_eq!(never.retry_kind(), RetryKind::Never, "{never}");
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::telemetry::LogFormat;
 /// Where `serve` listens when nothing says otherwise.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 
-/// The default log filter.
+/// The default log filter of `serve` (other commands log only warnings).
 pub const DEFAULT_LOG_FILTER: &str = "info";
 
 /// A configuration file.

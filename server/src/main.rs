@@ -203,7 +203,11 @@ fn run(cli: Cli) -> Result<()> {
     {
         return commands::config_default(out);
     }
-    let at = cli.access.resolve()?;
+    let filter = match cli.command {
+        Command::Serve { .. } => observer_server::config::DEFAULT_LOG_FILTER,
+        _ => "warn",
+    };
+    let at = cli.access.resolve(filter)?;
     match cli.command {
         Command::Init {
             url,

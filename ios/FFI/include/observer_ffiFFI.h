@@ -278,6 +278,13 @@ typedef void (*UniffiCallbackInterfaceSyncProgressMethod0)(uint64_t, uint64_t, u
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_SINK_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_SINK_METHOD0
+typedef void (*UniffiCallbackInterfaceLogSinkMethod0)(uint64_t, RustBuffer, RustBuffer, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_IMPORT_PROGRESS
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_IMPORT_PROGRESS
 typedef struct UniffiVTableCallbackInterfaceImportProgress {
@@ -306,6 +313,41 @@ typedef struct UniffiVTableCallbackInterfaceSyncProgress {
     UniffiCallbackInterfaceSyncProgressMethod0 _Nonnull onProgress;
 } UniffiVTableCallbackInterfaceSyncProgress;
 
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_SINK
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_SINK
+typedef struct UniffiVTableCallbackInterfaceLogSink {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceLogSinkMethod0 _Nonnull log;
+} UniffiVTableCallbackInterfaceLogSink;
+
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_CANCELTOKEN
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_CANCELTOKEN
+uint64_t uniffi_observer_ffi_fn_clone_canceltoken(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FREE_CANCELTOKEN
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FREE_CANCELTOKEN
+void uniffi_observer_ffi_fn_free_canceltoken(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CONSTRUCTOR_CANCELTOKEN_NEW
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CONSTRUCTOR_CANCELTOKEN_NEW
+uint64_t uniffi_observer_ffi_fn_constructor_canceltoken_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_CANCELTOKEN_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_CANCELTOKEN_CANCEL
+void uniffi_observer_ffi_fn_method_canceltoken_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_CANCELTOKEN_IS_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_CANCELTOKEN_IS_CANCELLED
+int8_t uniffi_observer_ffi_fn_method_canceltoken_is_cancelled(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_IMPORTPROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_IMPORTPROGRESS
@@ -374,7 +416,7 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_form_fields(uint64_t ptr, 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
-RustBuffer uniffi_observer_ffi_fn_method_observercore_import_media(uint64_t ptr, RustBuffer path, RustBuffer mime, int8_t keep_photo_tags, RustBuffer progress, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_observer_ffi_fn_method_observercore_import_media(uint64_t ptr, RustBuffer path, RustBuffer mime, int8_t keep_photo_tags, RustBuffer progress, RustBuffer cancel, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST
@@ -404,7 +446,7 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_save(uint64_t ptr, RustBuf
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SYNC
-RustBuffer uniffi_observer_ffi_fn_method_observercore_sync(uint64_t ptr, RustBuffer progress, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_observer_ffi_fn_method_observercore_sync(uint64_t ptr, RustBuffer progress, RustBuffer cancel, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_VALIDATE_ANSWERS
@@ -472,6 +514,26 @@ void uniffi_observer_ffi_fn_init_callback_vtable_syncprogress(const UniffiVTable
 void uniffi_observer_ffi_fn_method_syncprogress_on_progress(uint64_t ptr, uint64_t sent, uint64_t delivered, uint64_t media_bytes, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_LOGSINK
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_CLONE_LOGSINK
+uint64_t uniffi_observer_ffi_fn_clone_logsink(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FREE_LOGSINK
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FREE_LOGSINK
+void uniffi_observer_ffi_fn_free_logsink(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_INIT_CALLBACK_VTABLE_LOGSINK
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_INIT_CALLBACK_VTABLE_LOGSINK
+void uniffi_observer_ffi_fn_init_callback_vtable_logsink(const UniffiVTableCallbackInterfaceLogSink* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_LOGSINK_LOG
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_LOGSINK_LOG
+void uniffi_observer_ffi_fn_method_logsink_log(uint64_t ptr, RustBuffer level, RustBuffer target, RustBuffer message, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_DELIVER_SEALED_OUTBOX
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_DELIVER_SEALED_OUTBOX
 RustBuffer uniffi_observer_ffi_fn_func_deliver_sealed_outbox(RustBuffer data_dir, RustCallStatus *_Nonnull out_status
@@ -485,6 +547,17 @@ void uniffi_observer_ffi_fn_func_start_over(RustBuffer data_dir, int8_t discard_
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_VERIFY_RECORD
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_VERIFY_RECORD
 RustBuffer uniffi_observer_ffi_fn_func_verify_record(RustBuffer public_key, RustBuffer body, RustBuffer signature, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_CLEAR_LOG_SINK
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_CLEAR_LOG_SINK
+void uniffi_observer_ffi_fn_func_clear_log_sink(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_SET_LOG_SINK
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_SET_LOG_SINK
+void uniffi_observer_ffi_fn_func_set_log_sink(uint64_t sink, RustBuffer level, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_OBSERVER_FFI_RUSTBUFFER_ALLOC
@@ -765,6 +838,30 @@ uint16_t uniffi_observer_ffi_checksum_func_verify_record(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_CLEAR_LOG_SINK
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_CLEAR_LOG_SINK
+uint16_t uniffi_observer_ffi_checksum_func_clear_log_sink(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_SET_LOG_SINK
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_SET_LOG_SINK
+uint16_t uniffi_observer_ffi_checksum_func_set_log_sink(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_CANCELTOKEN_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_CANCELTOKEN_CANCEL
+uint16_t uniffi_observer_ffi_checksum_method_canceltoken_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_CANCELTOKEN_IS_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_CANCELTOKEN_IS_CANCELLED
+uint16_t uniffi_observer_ffi_checksum_method_canceltoken_is_cancelled(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_IMPORTPROGRESS_ON_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_IMPORTPROGRESS_ON_PROGRESS
 uint16_t uniffi_observer_ffi_checksum_method_importprogress_on_progress(void
@@ -882,6 +979,18 @@ uint16_t uniffi_observer_ffi_checksum_method_platformkeystore_destroy_key(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_SYNCPROGRESS_ON_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_SYNCPROGRESS_ON_PROGRESS
 uint16_t uniffi_observer_ffi_checksum_method_syncprogress_on_progress(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_LOGSINK_LOG
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_LOGSINK_LOG
+uint16_t uniffi_observer_ffi_checksum_method_logsink_log(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_CONSTRUCTOR_CANCELTOKEN_NEW
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_CONSTRUCTOR_CANCELTOKEN_NEW
+uint16_t uniffi_observer_ffi_checksum_constructor_canceltoken_new(void
     
 );
 #endif

@@ -1,6 +1,7 @@
 import BackgroundTasks
 import Foundation
 import Network
+import os
 
 /// The app's entry point: one `ObserverCore` opened in Application Support
 /// with `KeychainKeyStore`, `async` versions of the blocking calls, and sync
@@ -16,6 +17,7 @@ public final class Observer: @unchecked Sendable {
         let base = try directory ?? FileManager.default
             .url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
             .appendingPathComponent("observer", isDirectory: true)
+        setLogSink(sink: OSLogSink.shared, level: .info)
         core = try ObserverCore.open(dataDir: base.path, keyStore: keyStore)
     }
 
@@ -33,8 +35,16 @@ public final class Observer: @unchecked Sendable {
         try await background { try self.core.save(observation: observation) }
     }
 
+    /// Delivers the outbox. Cancelling the calling task (a background
+    /// task's expiry) stops the sync before its next request; it then throws
+    /// `ObserverError.Cancelled` with every record pending or delivered.
     public func sync(progress: SyncProgress? = nil) async throws -> SyncReport {
-        try await background { try self.core.sync(progress: progress) }
+        let token = CancelToken()
+        return try await withTaskCancellationHandler {
+            try await background { try self.core.sync(progress: progress, cancel: token) }
+        } onCancel: {
+            token.cancel()
+        }
     }
 
     /// Panic wipe: destroys the Keychain key and every readable record. With
@@ -76,5 +86,22 @@ public final class Observer: @unchecked Sendable {
         request.requiresNetworkConnectivity = true
         request.earliestBeginDate = Date(timeIntervalSinceNow: 15 * 60)
         try? BGTaskScheduler.shared.submit(request)
+    }
+}
+
+/// The core's log lines in the unified log (subsystem `org.observer`). The
+/// core never logs stations, answers or names.
+final class OSLogSink: LogSink, @unchecked Sendable {
+    static let shared = OSLogSink()
+    private let logger = Logger(subsystem: "org.observer", category: "core")
+
+    func log(level: LogLevel, target: String, message: String) {
+        let line = "\(target): \(message)"
+        switch level {
+        case .error: logger.error("\(line, privacy: .public)")
+        case .warn: logger.warning("\(line, privacy: .public)")
+        case .info: logger.info("\(line, privacy: .public)")
+        case .debug, .trace: logger.debug("\(line, privacy: .public)")
+        }
     }
 }

@@ -624,6 +624,162 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * Stops a long call (`sync`, `import_media`) from another thread.
+ */
+public protocol CancelTokenProtocol: AnyObject, Sendable {
+    
+    /**
+     * Stops the calls given this token at their next check.
+     */
+    func cancel() 
+    
+    /**
+     * Whether `cancel` was called.
+     */
+    func isCancelled()  -> Bool
+    
+}
+/**
+ * Stops a long call (`sync`, `import_media`) from another thread.
+ */
+open class CancelToken: CancelTokenProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_observer_ffi_fn_clone_canceltoken(self.handle, $0) }
+    }
+    /**
+     * A token not yet cancelled.
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_constructor_canceltoken_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_observer_ffi_fn_free_canceltoken(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Stops the calls given this token at their next check.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_canceltoken_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether `cancel` was called.
+     */
+open func isCancelled() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_canceltoken_is_cancelled(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCancelToken: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = CancelToken
+
+    public static func lift(_ handle: UInt64) throws -> CancelToken {
+        return CancelToken(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: CancelToken) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CancelToken {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: CancelToken, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCancelToken_lift(_ handle: UInt64) throws -> CancelToken {
+    return try FfiConverterTypeCancelToken.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCancelToken_lower(_ value: CancelToken) -> UInt64 {
+    return FfiConverterTypeCancelToken.lower(value)
+}
+
+
+
+
+
+
+/**
  * Receives import progress: `done` of `total` bytes read.
  */
 public protocol ImportProgress: AnyObject, Sendable {
@@ -837,6 +993,226 @@ public func FfiConverterTypeImportProgress_lower(_ value: ImportProgress) -> UIn
 
 
 /**
+ * Receives the core's log lines. Called on whichever thread logged; keep
+ * it quick (hand the line to the platform's logger).
+ */
+public protocol LogSink: AnyObject, Sendable {
+    
+    /**
+     * One event: its level, where in the core (`observer_core::sync`), and
+     * the message with its fields (`sync finished sent=20 accepted=20`).
+     */
+    func log(level: LogLevel, target: String, message: String) 
+    
+}
+/**
+ * Receives the core's log lines. Called on whichever thread logged; keep
+ * it quick (hand the line to the platform's logger).
+ */
+open class LogSinkImpl: LogSink, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_observer_ffi_fn_clone_logsink(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_observer_ffi_fn_free_logsink(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * One event: its level, where in the core (`observer_core::sync`), and
+     * the message with its fields (`sync finished sent=20 accepted=20`).
+     */
+open func log(level: LogLevel, target: String, message: String)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_logsink_log(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeLogLevel_lower(level),
+        FfiConverterString.lower(target),
+        FfiConverterString.lower(message),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceLogSink {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceLogSink = UniffiVTableCallbackInterfaceLogSink(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeLogSink.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface LogSink: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeLogSink.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface LogSink: handle missing in uniffiClone")
+            }
+        },
+        log: { (
+            uniffiHandle: UInt64,
+            level: RustBuffer,
+            target: RustBuffer,
+            message: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeLogSink.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.log(
+                     level: try FfiConverterTypeLogLevel_lift(level),
+                     target: try FfiConverterString.lift(target),
+                     message: try FfiConverterString.lift(message)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceLogSink> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceLogSink>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitLogSink() {
+    uniffi_observer_ffi_fn_init_callback_vtable_logsink(UniffiCallbackInterfaceLogSink.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLogSink: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<LogSink>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = LogSink
+
+    public static func lift(_ handle: UInt64) throws -> LogSink {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return LogSinkImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: LogSink) -> UInt64 {
+         if let rustImpl = value as? LogSinkImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LogSink {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: LogSink, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLogSink_lift(_ handle: UInt64) throws -> LogSink {
+    return try FfiConverterTypeLogSink.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
+    return FfiConverterTypeLogSink.lower(value)
+}
+
+
+
+
+
+
+/**
  * An open Observer store: the device's identity and its outbox. Safe to
  * share between threads.
  */
@@ -875,9 +1251,10 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
      * location and device tags unless `keep_photo_tags`. Attach the
      * returned reference (with its `meta`) to an observation; the original
      * may then be deleted.
-     * Blocking; `progress` hears as it reads.
+     * Blocking; `progress` hears as it reads; `cancel` stops it at the
+     * next chunk, storing nothing.
      */
-    func importMedia(path: String, mime: String, keepPhotoTags: Bool, progress: ImportProgress?) throws  -> AttachmentInput
+    func importMedia(path: String, mime: String, keepPhotoTags: Bool, progress: ImportProgress?, cancel: CancelToken?) throws  -> AttachmentInput
     
     /**
      * Records matching `query`, in chain order (page with `after_seq`).
@@ -910,8 +1287,10 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
      * Delivers pending records to the coordinator, retrying network
      * failures a few times with backoff; `progress` hears after each batch.
      * Records not proved delivered stay pending; call again later.
+     * `cancel` stops it from another thread before its next request (an
+     * Android worker's `onStopped`); it then fails with `Cancelled`.
      */
-    func sync(progress: SyncProgress?) throws  -> SyncReport
+    func sync(progress: SyncProgress?, cancel: CancelToken?) throws  -> SyncReport
     
     /**
      * Checks answers (a JSON object) against a form: which fields to show,
@@ -1096,9 +1475,10 @@ open func formFields(formId: String, version: UInt32?, lang: String)throws  -> [
      * location and device tags unless `keep_photo_tags`. Attach the
      * returned reference (with its `meta`) to an observation; the original
      * may then be deleted.
-     * Blocking; `progress` hears as it reads.
+     * Blocking; `progress` hears as it reads; `cancel` stops it at the
+     * next chunk, storing nothing.
      */
-open func importMedia(path: String, mime: String, keepPhotoTags: Bool, progress: ImportProgress?)throws  -> AttachmentInput  {
+open func importMedia(path: String, mime: String, keepPhotoTags: Bool, progress: ImportProgress?, cancel: CancelToken?)throws  -> AttachmentInput  {
     return try  FfiConverterTypeAttachmentInput_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
         uniffiCallStatus in
     uniffi_observer_ffi_fn_method_observercore_import_media(
@@ -1106,7 +1486,8 @@ open func importMedia(path: String, mime: String, keepPhotoTags: Bool, progress:
         FfiConverterString.lower(path),
         FfiConverterString.lower(mime),
         FfiConverterBool.lower(keepPhotoTags),
-        FfiConverterOptionTypeImportProgress.lower(progress),uniffiCallStatus
+        FfiConverterOptionTypeImportProgress.lower(progress),
+        FfiConverterOptionTypeCancelToken.lower(cancel),uniffiCallStatus
     )
 })
 }
@@ -1180,13 +1561,16 @@ open func save(observation: NewObservation)throws  -> SavedObservation  {
      * Delivers pending records to the coordinator, retrying network
      * failures a few times with backoff; `progress` hears after each batch.
      * Records not proved delivered stay pending; call again later.
+     * `cancel` stops it from another thread before its next request (an
+     * Android worker's `onStopped`); it then fails with `Cancelled`.
      */
-open func sync(progress: SyncProgress?)throws  -> SyncReport  {
+open func sync(progress: SyncProgress?, cancel: CancelToken?)throws  -> SyncReport  {
     return try  FfiConverterTypeSyncReport_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
         uniffiCallStatus in
     uniffi_observer_ffi_fn_method_observercore_sync(
             self.uniffiCloneHandle(),
-        FfiConverterOptionTypeSyncProgress.lower(progress),uniffiCallStatus
+        FfiConverterOptionTypeSyncProgress.lower(progress),
+        FfiConverterOptionTypeCancelToken.lower(cancel),uniffiCallStatus
     )
 })
 }
@@ -2911,13 +3295,21 @@ public func FfiConverterTypeOutboxCounts_lower(_ value: OutboxCounts) -> RustBuf
  */
 public struct RejectedRecord: Equatable, Hashable {
     public var id: String
-    public var reason: String
+    public var reason: RejectionReason
+    /**
+     * The coordinator's sentence about it.
+     */
+    public var detail: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(id: String, reason: String) {
+    public init(id: String, reason: RejectionReason, 
+        /**
+         * The coordinator's sentence about it.
+         */detail: String) {
         self.id = id
         self.reason = reason
+        self.detail = detail
     }
 
     
@@ -2937,13 +3329,15 @@ public struct FfiConverterTypeRejectedRecord: FfiConverterRustBuffer {
         return
             try RejectedRecord(
                 id: FfiConverterString.read(from: &buf), 
-                reason: FfiConverterString.read(from: &buf)
+                reason: FfiConverterTypeRejectionReason.read(from: &buf), 
+                detail: FfiConverterString.read(from: &buf)
         )
     }
 
     public static func write(_ value: RejectedRecord, into buf: inout [UInt8]) {
         FfiConverterString.write(value.id, into: &buf)
-        FfiConverterString.write(value.reason, into: &buf)
+        FfiConverterTypeRejectionReason.write(value.reason, into: &buf)
+        FfiConverterString.write(value.detail, into: &buf)
     }
 }
 
@@ -3376,7 +3770,7 @@ public enum DeliveryStatus: Equatable, Hashable {
     case inFlight
     case delivered(receivedAtMs: Int64
     )
-    case rejected(reason: String
+    case rejected(reason: RejectionReason, detail: String
     )
 
 
@@ -3406,7 +3800,7 @@ public struct FfiConverterTypeDeliveryStatus: FfiConverterRustBuffer {
         case 3: return .delivered(receivedAtMs: try FfiConverterInt64.read(from: &buf)
         )
         
-        case 4: return .rejected(reason: try FfiConverterString.read(from: &buf)
+        case 4: return .rejected(reason: try FfiConverterTypeRejectionReason.read(from: &buf), detail: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3430,9 +3824,10 @@ public struct FfiConverterTypeDeliveryStatus: FfiConverterRustBuffer {
             FfiConverterInt64.write(receivedAtMs, into: &buf)
             
         
-        case let .rejected(reason):
+        case let .rejected(reason,detail):
             writeInt(&buf, Int32(4))
-            FfiConverterString.write(reason, into: &buf)
+            FfiConverterTypeRejectionReason.write(reason, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         }
     }
@@ -3537,6 +3932,96 @@ public func FfiConverterTypeKeyStoreFailure_lower(_ value: KeyStoreFailure) -> R
 
 
 /**
+ * How much to log.
+ */
+
+public enum LogLevel: Equatable, Hashable {
+    
+    case error
+    case warn
+    case info
+    case debug
+    case trace
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LogLevel: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLogLevel: FfiConverterRustBuffer {
+    typealias SwiftType = LogLevel
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LogLevel {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .error
+        
+        case 2: return .warn
+        
+        case 3: return .info
+        
+        case 4: return .debug
+        
+        case 5: return .trace
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LogLevel, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .error:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .warn:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .info:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .debug:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .trace:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLogLevel_lift(_ buf: RustBuffer) throws -> LogLevel {
+    return try FfiConverterTypeLogLevel.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLogLevel_lower(_ value: LogLevel) -> RustBuffer {
+    return FfiConverterTypeLogLevel.lower(value)
+}
+
+
+
+/**
  * What went wrong, by what the app should do about it. Flat on the foreign
  * side: Kotlin `ObserverException.Offline` (Swift `ObserverError.Offline`)
  * whose message is the sentence to show.
@@ -3566,6 +4051,18 @@ enum ObserverError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      * No connection or a timeout: records stay queued; retry later.
      */
     case Offline(message: String)
+    
+    /**
+     * The coordinator is busy, restarting or limiting this phone (the
+     * core already waited and retried): records stay queued; retry later.
+     */
+    case ServerBusy(message: String)
+    
+    /**
+     * The app stopped the call (`CancelToken.cancel`): records are pending
+     * or delivered, a media import left nothing behind.
+     */
+    case Cancelled(message: String)
     
     /**
      * The coordinator refused (a used or expired code, say).
@@ -3643,27 +4140,35 @@ public struct FfiConverterTypeObserverError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 5: return .Refused(
+        case 5: return .ServerBusy(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 6: return .Revoked(
+        case 6: return .Cancelled(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 7: return .Tampered(
+        case 7: return .Refused(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 8: return .Wiped(
+        case 8: return .Revoked(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 9: return .KeyUnavailable(
+        case 9: return .Tampered(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .Storage(
+        case 10: return .Wiped(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 11: return .KeyUnavailable(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 12: return .Storage(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -3686,18 +4191,22 @@ public struct FfiConverterTypeObserverError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(3))
         case .Offline(_ /* message is ignored*/):
             writeInt(&buf, Int32(4))
-        case .Refused(_ /* message is ignored*/):
+        case .ServerBusy(_ /* message is ignored*/):
             writeInt(&buf, Int32(5))
-        case .Revoked(_ /* message is ignored*/):
+        case .Cancelled(_ /* message is ignored*/):
             writeInt(&buf, Int32(6))
-        case .Tampered(_ /* message is ignored*/):
+        case .Refused(_ /* message is ignored*/):
             writeInt(&buf, Int32(7))
-        case .Wiped(_ /* message is ignored*/):
+        case .Revoked(_ /* message is ignored*/):
             writeInt(&buf, Int32(8))
-        case .KeyUnavailable(_ /* message is ignored*/):
+        case .Tampered(_ /* message is ignored*/):
             writeInt(&buf, Int32(9))
-        case .Storage(_ /* message is ignored*/):
+        case .Wiped(_ /* message is ignored*/):
             writeInt(&buf, Int32(10))
+        case .KeyUnavailable(_ /* message is ignored*/):
+            writeInt(&buf, Int32(11))
+        case .Storage(_ /* message is ignored*/):
+            writeInt(&buf, Int32(12))
 
         
         }
@@ -3718,6 +4227,153 @@ public func FfiConverterTypeObserverError_lift(_ buf: RustBuffer) throws -> Obse
 public func FfiConverterTypeObserverError_lower(_ value: ObserverError) -> RustBuffer {
     return FfiConverterTypeObserverError.lower(value)
 }
+
+
+/**
+ * Why the coordinator refused a record (stable; the sentence in `detail`
+ * beside it says more).
+ */
+
+public enum RejectionReason: Equatable, Hashable {
+    
+    /**
+     * The signature does not verify with this device's enrolled key.
+     */
+    case badSignature
+    /**
+     * Not a valid record.
+     */
+    case malformed
+    /**
+     * Over the size limit.
+     */
+    case tooLarge
+    /**
+     * Names another device.
+     */
+    case wrongDevice
+    /**
+     * Signed for another organisation.
+     */
+    case wrongOrg
+    /**
+     * The coordinator holds another record at this position: this phone's
+     * chain forked (restored from a backup?).
+     */
+    case conflict
+    /**
+     * This device was revoked before the record arrived: kept in quarantine.
+     */
+    case quarantined
+    /**
+     * Sealed to the organisation but did not open.
+     */
+    case unopenable
+    /**
+     * A reason this app version does not know.
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RejectionReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRejectionReason: FfiConverterRustBuffer {
+    typealias SwiftType = RejectionReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RejectionReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .badSignature
+        
+        case 2: return .malformed
+        
+        case 3: return .tooLarge
+        
+        case 4: return .wrongDevice
+        
+        case 5: return .wrongOrg
+        
+        case 6: return .conflict
+        
+        case 7: return .quarantined
+        
+        case 8: return .unopenable
+        
+        case 9: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RejectionReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .badSignature:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .tooLarge:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .wrongDevice:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .wrongOrg:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .conflict:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .quarantined:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .unopenable:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejectionReason_lift(_ buf: RustBuffer) throws -> RejectionReason {
+    return try FfiConverterTypeRejectionReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejectionReason_lower(_ value: RejectionReason) -> RustBuffer {
+    return FfiConverterTypeRejectionReason.lower(value)
+}
+
 
 
 /**
@@ -3931,6 +4587,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeCancelToken: FfiConverterRustBuffer {
+    typealias SwiftType = CancelToken?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCancelToken.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCancelToken.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4322,6 +5002,28 @@ public func verifyRecord(publicKey: String, body: Data, signature: Data)throws  
     )
 })
 }
+/**
+ * Stops forwarding log events.
+ */
+public func clearLogSink()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_func_clear_log_sink(uniffiCallStatus
+    )
+}
+}
+/**
+ * Sends the core's log events at `level` and above to `sink`, replacing
+ * any sink set before. If the process already has a `tracing` subscriber
+ * of its own, that one keeps the events.
+ */
+public func setLogSink(sink: LogSink, level: LogLevel)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_func_set_log_sink(
+        FfiConverterTypeLogSink_lower(sink),
+        FfiConverterTypeLogLevel_lower(level),uniffiCallStatus
+    )
+}
+}
 
 private enum InitializationResult {
     case ok
@@ -4347,6 +5049,18 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_func_verify_record() != 48083) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_func_clear_log_sink() != 29223) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_func_set_log_sink() != 40857) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_canceltoken_cancel() != 38185) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_canceltoken_is_cancelled() != 58416) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_method_importprogress_on_progress() != 30068) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4365,7 +5079,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_form_fields() != 17628) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_observer_ffi_checksum_method_observercore_import_media() != 20265) {
+    if (uniffi_observer_ffi_checksum_method_observercore_import_media() != 40918) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_list() != 13715) {
@@ -4383,7 +5097,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_save() != 33330) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_observer_ffi_checksum_method_observercore_sync() != 29473) {
+    if (uniffi_observer_ffi_checksum_method_observercore_sync() != 60321) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_validate_answers() != 15147) {
@@ -4407,6 +5121,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_syncprogress_on_progress() != 58522) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_method_logsink_log() != 6376) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_constructor_canceltoken_new() != 8803) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_constructor_observercore_open() != 50621) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4415,6 +5135,7 @@ private let initializationResult: InitializationResult = {
     }
 
     uniffiCallbackInitImportProgress()
+    uniffiCallbackInitLogSink()
     uniffiCallbackInitPlatformKeyStore()
     uniffiCallbackInitSyncProgress()
     return InitializationResult.ok

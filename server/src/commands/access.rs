@@ -51,18 +51,16 @@ pub struct Resolved {
 
 impl Access {
     /// Reads the configuration file, if any, applies it under the flags,
-    /// and installs logging.
-    pub fn resolve(self) -> Result<Resolved> {
+    /// and installs logging: `default_filter` unless the file or
+    /// `OBSERVER_LOG` says otherwise (`serve` logs at `info`; one-shot
+    /// commands only warnings, their output is what they print).
+    pub fn resolve(self, default_filter: &str) -> Result<Resolved> {
         let file = match &self.config {
             Some(path) => ConfigFile::load(path)?,
             None => ConfigFile::default(),
         };
         let format = self.log_format.or(file.log.format).unwrap_or_default();
-        let filter = file
-            .log
-            .filter
-            .as_deref()
-            .unwrap_or(crate::config::DEFAULT_LOG_FILTER);
+        let filter = file.log.filter.as_deref().unwrap_or(default_filter);
         telemetry::init(format, filter)?;
         // A flag naming one way to unlock replaces the file's choice
         // entirely, so that the two never combine into "give one, not both".

@@ -123,7 +123,7 @@ pub fn revoke(at: &Resolved, device: String, out: &mut dyn Write) -> Result<()> 
     if !c.storage.revoke(&id, now_ms())? {
         return Err(format!("no enrolled device {id}").into());
     }
-    tracing::warn!(device = %id, "device revoked: its later records are quarantined");
+    tracing::info!(device = %id, "device revoked: its later records are quarantined");
     writeln!(out, "revoked {id}: nothing more is accepted from it")?;
     Ok(())
 }

@@ -146,7 +146,7 @@ class ObserverCoreTest {
                 override fun onProgress(sent: ULong, delivered: ULong, mediaBytes: ULong) {
                     progress.add(delivered)
                 }
-            })
+            }, null)
             assertEquals(200UL, report.delivered)
             assertEquals(0UL, report.remaining)
             assertTrue("progress is reported per batch", progress.size >= 1 && progress.last() == 200UL)
@@ -185,7 +185,7 @@ class ObserverCoreTest {
             val bad = expect<ObserverException.InvalidInput> { core.save(observation("", 1)) }
             assertTrue(bad.message!!.contains("station"))
             expect<ObserverException.InvalidInput> { core.enroll("not a code", null) }
-            expect<ObserverException.NotEnrolled> { core.sync(null) }
+            expect<ObserverException.NotEnrolled> { core.sync(null, null) }
 
             val code = server.code("S-1")
             val pinned = expect<ObserverException.IdentityNotConfirmed> {
@@ -202,7 +202,7 @@ class ObserverCoreTest {
 
             repeat(5) { core.save(observation("S-1", it)) }
             server.cli("revoke", core.deviceId())
-            expect<ObserverException.Revoked> { core.sync(null) }
+            expect<ObserverException.Revoked> { core.sync(null, null) }
             // Signed after the last record the coordinator had: quarantined, and this phone stops signing.
             assertEquals(5UL, core.counts().rejected)
             expect<ObserverException.Revoked> { core.save(observation("S-1", 6)) }
@@ -301,7 +301,7 @@ class ObserverCoreTest {
                     assertEquals(bytes.size.toULong(), total)
                     seen.add(done)
                 }
-            })
+            }, null)
             assertEquals(bytes.size.toULong(), seen.last())
             val sha = java.security.MessageDigest.getInstance("SHA-256").digest(bytes).joinToString("") { "%02x".format(it) }
             assertEquals(sha, ref.sha256)
@@ -328,15 +328,65 @@ class ObserverCoreTest {
                 override fun onProgress(sent: ULong, delivered: ULong, mediaBytes: ULong) {
                     mediaSeen.add(mediaBytes)
                 }
-            })
+            }, null)
             assertEquals(1UL, report.delivered)
             assertEquals(1UL, report.mediaDelivered)
             assertEquals(bytes.size.toULong(), report.mediaBytesSent)
             assertEquals(bytes.size.toULong(), mediaSeen.last())
             assertEquals(listOf(true), core.listMedia().map { it.delivered })
-            expect<ObserverException.InvalidInput> { core.importMedia(File(tmp, "gone.mp4").path, "video/mp4", false, null) }
+            expect<ObserverException.InvalidInput> { core.importMedia(File(tmp, "gone.mp4").path, "video/mp4", false, null, null) }
             val export = server.cli("export", "--format", "ndjson")
             assertTrue(export, export.contains("\"consent\":\"not_asked\"") && export.contains("\"media_missing\":0"))
+        }
+    }
+
+    @Test
+    fun theCoresLogsReachTheAppsSinkWithoutStationPayloadOrName() {
+        val marker = "Zq7MARKERq7Z"
+        val lines = CopyOnWriteArrayList<String>()
+        setLogSink(object : LogSink {
+            override fun log(level: LogLevel, target: String, message: String) {
+                lines.add("$level $target $message")
+            }
+        }, LogLevel.DEBUG)
+        try {
+            ObserverCore.open(File(tmp, "phone").path, AesKeyStore()).use { core ->
+                val station = "KZ-$marker"
+                core.enroll(server.code(station), "Aigerim $marker")
+                repeat(3) { n ->
+                    core.save(observation(station, n).copy(payloadJson = """{"n": $n, "note": "said $marker"}"""))
+                }
+                assertEquals(3UL, core.sync(null, null).delivered)
+            }
+        } finally {
+            clearLogSink()
+        }
+        assertTrue(lines.toString(), lines.any { it.contains("sync finished") && it.contains("accepted=3") })
+        assertTrue(lines.toString(), lines.any { it.contains("schema migrated") })
+        assertTrue("a marker leaked: $lines", lines.none { it.contains(marker) })
+    }
+
+    @Test
+    fun aStoppedSyncLeavesEveryRecordPendingOrDeliveredAndTheNextDeliversTheRest() {
+        ObserverCore.open(File(tmp, "phone").path, AesKeyStore()).use { core ->
+            core.enroll(server.code("KZ-ALA-0042"), null)
+            repeat(450) { n -> core.save(observation("KZ-ALA-0042", n)) }
+            val token = CancelToken()
+            // Stopped after the first batch, as WorkManager stops a worker.
+            expect<ObserverException.Cancelled> {
+                core.sync(object : SyncProgress {
+                    override fun onProgress(sent: ULong, delivered: ULong, mediaBytes: ULong) {
+                        token.cancel()
+                    }
+                }, token)
+            }
+            val counts = core.counts()
+            assertEquals(0UL, counts.inFlight)
+            assertEquals(200UL, counts.delivered)
+            assertEquals(250UL, counts.pending)
+            val rest = core.sync(null, CancelToken())
+            assertEquals(250UL, rest.delivered)
+            assertEquals(OutboxCounts(0UL, 0UL, 450UL, 0UL), core.counts())
         }
     }
 

@@ -3,8 +3,14 @@ package org.observer.android
 import android.content.Context
 import java.io.File
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import org.observer.core.CancelToken
 import org.observer.core.EnrollmentInfo
+import org.observer.core.LogLevel
+import org.observer.core.setLogSink
 import org.observer.core.NewObservation
 import org.observer.core.ObserverCore
 import org.observer.core.OutboxCounts
@@ -28,8 +34,27 @@ class Observer private constructor(val core: ObserverCore) {
 
     suspend fun counts(): OutboxCounts = withContext(Dispatchers.IO) { core.counts() }
 
+    /**
+     * Delivers the outbox. Cancelling the calling coroutine (a stopped
+     * worker, a closed screen) stops the sync before its next request; it
+     * then throws `ObserverException.Cancelled` with every record pending
+     * or delivered.
+     */
     suspend fun sync(progress: SyncProgress? = null): SyncReport =
-        withContext(Dispatchers.IO) { core.sync(progress) }
+        cancellable { token -> core.sync(progress, token) }
+
+    /** Runs a blocking core call on [Dispatchers.IO], cancelling its token when the coroutine is cancelled. */
+    private suspend fun <T> cancellable(call: (CancelToken) -> T): T = coroutineScope {
+        val token = CancelToken()
+        val watcher = launch {
+            try { awaitCancellation() } finally { token.cancel() }
+        }
+        try {
+            withContext(Dispatchers.IO) { call(token) }
+        } finally {
+            watcher.cancel()
+        }
+    }
 
     /**
      * Panic wipe: destroys the Keystore key and every readable record. With
@@ -47,6 +72,7 @@ class Observer private constructor(val core: ObserverCore) {
         /** Opens the store on first use (blocking: call it off the main thread). */
         fun get(context: Context): Observer =
             instance ?: synchronized(this) {
+                setLogSink(LogcatSink, LogLevel.INFO)
                 instance ?: Observer(
                     ObserverCore.open(
                         File(context.applicationContext.filesDir, "observer").path,

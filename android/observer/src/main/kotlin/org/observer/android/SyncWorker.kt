@@ -17,15 +17,23 @@ import org.observer.core.ObserverException
 /**
  * Delivers the outbox whenever WorkManager sees a network: retried with
  * exponential backoff (30 s, doubling, WorkManager caps it at 5 h) while the
- * failure is temporary; stops on failures that need a person.
+ * failure is temporary; stops on failures that need a person. When
+ * WorkManager stops the worker (constraints lost, quota), CoroutineWorker
+ * cancels [doWork]'s coroutine, which cancels the core's sync before its
+ * next request: nothing is left half sent.
  */
 class SyncWorker(context: Context, params: WorkerParameters) : CoroutineWorker(context, params) {
 
     override suspend fun doWork(): Result = withContext(Dispatchers.IO) {
         try {
-            val report = Observer.get(applicationContext).core.sync(null)
+            val report = Observer.get(applicationContext).sync()
             if (report.remaining > 0UL) Result.retry() else Result.success()
         } catch (e: ObserverException.Offline) {
+            Result.retry()
+        } catch (e: ObserverException.ServerBusy) {
+            Result.retry()
+        } catch (e: ObserverException.Cancelled) {
+            // Stopped by WorkManager: it schedules the work again.
             Result.retry()
         } catch (e: ObserverException) {
             // Not enrolled, revoked, interception, tampering: retrying will

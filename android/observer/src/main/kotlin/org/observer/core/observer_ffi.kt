@@ -665,6 +665,9 @@ internal interface UniffiCallbackInterfacePlatformKeyStoreMethod2 : com.sun.jna.
 internal interface UniffiCallbackInterfaceSyncProgressMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`sent`: Long,`delivered`: Long,`mediaBytes`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceLogSinkMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onProgress")
 internal open class UniffiVTableCallbackInterfaceImportProgress(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -728,6 +731,25 @@ internal open class UniffiVTableCallbackInterfaceSyncProgress(
     }
 
 }
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "log")
+internal open class UniffiVTableCallbackInterfaceLogSink(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `log`: UniffiCallbackInterfaceLogSinkMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `log`: UniffiCallbackInterfaceLogSinkMethod0? = null,
+    ): UniffiVTableCallbackInterfaceLogSink(`uniffiFree`,`uniffiClone`,`log`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceLogSink) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `log` = other.`log`
+    }
+
+}
 
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
@@ -758,6 +780,14 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_observer_ffi_checksum_func_start_over(
     ): Int
     external fun uniffi_observer_ffi_checksum_func_verify_record(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_func_clear_log_sink(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_func_set_log_sink(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_canceltoken_cancel(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_canceltoken_is_cancelled(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_importprogress_on_progress(
     ): Int
@@ -799,6 +829,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_method_syncprogress_on_progress(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_logsink_log(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_constructor_canceltoken_new(
+    ): Int
     external fun uniffi_observer_ffi_checksum_constructor_observercore_open(
     ): Int
     external fun uniffi_observer_ffi_checksum_constructor_observercore_open_despite_tampering(
@@ -820,12 +854,23 @@ internal object UniffiLib {
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "observer_ffi"))
         uniffiCallbackInterfaceImportProgress.register(this)
+        uniffiCallbackInterfaceLogSink.register(this)
         uniffiCallbackInterfacePlatformKeyStore.register(this)
         uniffiCallbackInterfaceSyncProgress.register(this)
         
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_observer_ffi_fn_clone_canceltoken(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_observer_ffi_fn_free_canceltoken(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_observer_ffi_fn_constructor_canceltoken_new(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_observer_ffi_fn_method_canceltoken_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_observer_ffi_fn_method_canceltoken_is_cancelled(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_observer_ffi_fn_clone_importprogress(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_observer_ffi_fn_free_importprogress(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -852,7 +897,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_form_fields(`ptr`: Long,`formId`: RustBuffer.ByValue,`version`: RustBuffer.ByValue,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_observer_ffi_fn_method_observercore_import_media(`ptr`: Long,`path`: RustBuffer.ByValue,`mime`: RustBuffer.ByValue,`keepPhotoTags`: Byte,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_observer_ffi_fn_method_observercore_import_media(`ptr`: Long,`path`: RustBuffer.ByValue,`mime`: RustBuffer.ByValue,`keepPhotoTags`: Byte,`progress`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_list(`ptr`: Long,`query`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -864,7 +909,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_save(`ptr`: Long,`observation`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_observer_ffi_fn_method_observercore_sync(`ptr`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_observer_ffi_fn_method_observercore_sync(`ptr`: Long,`progress`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_validate_answers(`ptr`: Long,`formId`: RustBuffer.ByValue,`version`: RustBuffer.ByValue,`payloadJson`: RustBuffer.ByValue,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -892,12 +937,24 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_observer_ffi_fn_method_syncprogress_on_progress(`ptr`: Long,`sent`: Long,`delivered`: Long,`mediaBytes`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_observer_ffi_fn_clone_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_observer_ffi_fn_free_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_observer_ffi_fn_init_callback_vtable_logsink(`vtable`: UniffiVTableCallbackInterfaceLogSink,
+    ): Unit
+    external fun uniffi_observer_ffi_fn_method_logsink_log(`ptr`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_observer_ffi_fn_func_deliver_sealed_outbox(`dataDir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_func_start_over(`dataDir`: RustBuffer.ByValue,`discardSealed`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_observer_ffi_fn_func_verify_record(`publicKey`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`signature`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_func_clear_log_sink(uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_observer_ffi_fn_func_set_log_sink(`sink`: Long,`level`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun ffi_observer_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_observer_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1026,6 +1083,18 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_func_verify_record() and 0xFFFF) != 48083) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_func_clear_log_sink() and 0xFFFF) != 29223) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_func_set_log_sink() and 0xFFFF) != 40857) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_canceltoken_cancel() and 0xFFFF) != 38185) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_canceltoken_is_cancelled() and 0xFFFF) != 58416) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_method_importprogress_on_progress() and 0xFFFF) != 30068) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1044,7 +1113,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_form_fields() and 0xFFFF) != 17628) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_observer_ffi_checksum_method_observercore_import_media() and 0xFFFF) != 20265) {
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_import_media() and 0xFFFF) != 40918) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_list() and 0xFFFF) != 13715) {
@@ -1062,7 +1131,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_save() and 0xFFFF) != 33330) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_observer_ffi_checksum_method_observercore_sync() and 0xFFFF) != 29473) {
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_sync() and 0xFFFF) != 60321) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_validate_answers() and 0xFFFF) != 15147) {
@@ -1084,6 +1153,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_syncprogress_on_progress() and 0xFFFF) != 58522) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_logsink_log() and 0xFFFF) != 6376) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_constructor_canceltoken_new() and 0xFFFF) != 8803) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_constructor_observercore_open() and 0xFFFF) != 50621) {
@@ -1568,6 +1643,304 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 
 
 /**
+ * Stops a long call (`sync`, `import_media`) from another thread.
+ */
+public interface CancelTokenInterface {
+    
+    /**
+     * Stops the calls given this token at their next check.
+     */
+    fun `cancel`()
+    
+    /**
+     * Whether `cancel` was called.
+     */
+    fun `isCancelled`(): kotlin.Boolean
+    
+    companion object
+}
+
+/**
+ * Stops a long call (`sync`, `import_media`) from another thread.
+ */
+open class CancelToken: Disposable, AutoCloseable, CancelTokenInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * A token not yet cancelled.
+     */
+    constructor() :
+        this(UniffiWithHandle, 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_constructor_canceltoken_new(
+    
+        _status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_observer_ffi_fn_free_canceltoken(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_observer_ffi_fn_clone_canceltoken(handle, status)
+        }
+    }
+
+    
+    /**
+     * Stops the calls given this token at their next check.
+     */override fun `cancel`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_canceltoken_cancel(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Whether `cancel` was called.
+     */override fun `isCancelled`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_canceltoken_is_cancelled(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCancelToken: FfiConverter<CancelToken, Long> {
+    override fun lower(value: CancelToken): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): CancelToken {
+        return CancelToken(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): CancelToken {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: CancelToken) = 8UL
+
+    override fun write(value: CancelToken, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * Receives import progress: `done` of `total` bytes read.
  */
 public interface ImportProgress {
@@ -1893,6 +2266,337 @@ public object FfiConverterTypeImportProgress: FfiConverter<ImportProgress, Long>
 
 
 /**
+ * Receives the core's log lines. Called on whichever thread logged; keep
+ * it quick (hand the line to the platform's logger).
+ */
+public interface LogSink {
+    
+    /**
+     * One event: its level, where in the core (`observer_core::sync`), and
+     * the message with its fields (`sync finished sent=20 accepted=20`).
+     */
+    fun `log`(`level`: LogLevel, `target`: kotlin.String, `message`: kotlin.String)
+    
+    companion object
+}
+
+/**
+ * Receives the core's log lines. Called on whichever thread logged; keep
+ * it quick (hand the line to the platform's logger).
+ */
+open class LogSinkImpl: Disposable, AutoCloseable, LogSink
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_observer_ffi_fn_free_logsink(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_observer_ffi_fn_clone_logsink(handle, status)
+        }
+    }
+
+    
+    /**
+     * One event: its level, where in the core (`observer_core::sync`), and
+     * the message with its fields (`sync finished sent=20 accepted=20`).
+     */override fun `log`(`level`: LogLevel, `target`: kotlin.String, `message`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_logsink_log(
+        it,
+        
+        FfiConverterTypeLogLevel.lower(`level`),
+        FfiConverterString.lower(`target`),
+        FfiConverterString.lower(`message`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceLogSink {
+    internal object `log`: UniffiCallbackInterfaceLogSinkMethod0 {
+        override fun callback(`uniffiHandle`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeLogSink.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`log`(
+                    FfiConverterTypeLogLevel.lift(`level`),
+                    FfiConverterString.lift(`target`),
+                    FfiConverterString.lift(`message`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeLogSink.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeLogSink.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceLogSink.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `log`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_observer_ffi_fn_init_callback_vtable_logsink(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLogSink: FfiConverter<LogSink, Long> {
+    internal val handleMap = UniffiHandleMap<LogSink>()
+
+    override fun lower(value: LogSink): Long {
+        if (value is LogSinkImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): LogSink {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return LogSinkImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): LogSink {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: LogSink) = 8UL
+
+    override fun write(value: LogSink, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * An open Observer store: the device's identity and its outbox. Safe to
  * share between threads.
  */
@@ -1931,9 +2635,10 @@ public interface ObserverCoreInterface {
      * location and device tags unless `keep_photo_tags`. Attach the
      * returned reference (with its `meta`) to an observation; the original
      * may then be deleted.
-     * Blocking; `progress` hears as it reads.
+     * Blocking; `progress` hears as it reads; `cancel` stops it at the
+     * next chunk, storing nothing.
      */
-    fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `keepPhotoTags`: kotlin.Boolean, `progress`: ImportProgress?): AttachmentInput
+    fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `keepPhotoTags`: kotlin.Boolean, `progress`: ImportProgress?, `cancel`: CancelToken?): AttachmentInput
     
     /**
      * Records matching `query`, in chain order (page with `after_seq`).
@@ -1966,8 +2671,10 @@ public interface ObserverCoreInterface {
      * Delivers pending records to the coordinator, retrying network
      * failures a few times with backoff; `progress` hears after each batch.
      * Records not proved delivered stay pending; call again later.
+     * `cancel` stops it from another thread before its next request (an
+     * Android worker's `onStopped`); it then fails with `Cancelled`.
      */
-    fun `sync`(`progress`: SyncProgress?): SyncReport
+    fun `sync`(`progress`: SyncProgress?, `cancel`: CancelToken?): SyncReport
     
     /**
      * Checks answers (a JSON object) against a form: which fields to show,
@@ -2196,9 +2903,10 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
      * location and device tags unless `keep_photo_tags`. Attach the
      * returned reference (with its `meta`) to an observation; the original
      * may then be deleted.
-     * Blocking; `progress` hears as it reads.
+     * Blocking; `progress` hears as it reads; `cancel` stops it at the
+     * next chunk, storing nothing.
      */
-    @Throws(ObserverException::class)override fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `keepPhotoTags`: kotlin.Boolean, `progress`: ImportProgress?): AttachmentInput {
+    @Throws(ObserverException::class)override fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `keepPhotoTags`: kotlin.Boolean, `progress`: ImportProgress?, `cancel`: CancelToken?): AttachmentInput {
             return FfiConverterTypeAttachmentInput.lift(
     callWithHandle {
     uniffiRustCallWithError(ObserverException) { _status ->
@@ -2208,7 +2916,8 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
         FfiConverterString.lower(`path`),
         FfiConverterString.lower(`mime`),
         FfiConverterBoolean.lower(`keepPhotoTags`),
-        FfiConverterOptionalTypeImportProgress.lower(`progress`),_status)
+        FfiConverterOptionalTypeImportProgress.lower(`progress`),
+        FfiConverterOptionalTypeCancelToken.lower(`cancel`),_status)
 }
     }
     )
@@ -2309,15 +3018,18 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
      * Delivers pending records to the coordinator, retrying network
      * failures a few times with backoff; `progress` hears after each batch.
      * Records not proved delivered stay pending; call again later.
+     * `cancel` stops it from another thread before its next request (an
+     * Android worker's `onStopped`); it then fails with `Cancelled`.
      */
-    @Throws(ObserverException::class)override fun `sync`(`progress`: SyncProgress?): SyncReport {
+    @Throws(ObserverException::class)override fun `sync`(`progress`: SyncProgress?, `cancel`: CancelToken?): SyncReport {
             return FfiConverterTypeSyncReport.lift(
     callWithHandle {
     uniffiRustCallWithError(ObserverException) { _status ->
     UniffiLib.uniffi_observer_ffi_fn_method_observercore_sync(
         it,
         
-        FfiConverterOptionalTypeSyncProgress.lower(`progress`),_status)
+        FfiConverterOptionalTypeSyncProgress.lower(`progress`),
+        FfiConverterOptionalTypeCancelToken.lower(`cancel`),_status)
 }
     }
     )
@@ -4064,7 +4776,12 @@ public object FfiConverterTypeOutboxCounts: FfiConverterRustBuffer<OutboxCounts>
 data class RejectedRecord (
     var `id`: kotlin.String
     , 
-    var `reason`: kotlin.String
+    var `reason`: RejectionReason
+    , 
+    /**
+     * The coordinator's sentence about it.
+     */
+    var `detail`: kotlin.String
     
 ){
     
@@ -4082,18 +4799,21 @@ public object FfiConverterTypeRejectedRecord: FfiConverterRustBuffer<RejectedRec
     override fun read(buf: ByteBuffer): RejectedRecord {
         return RejectedRecord(
             FfiConverterString.read(buf),
+            FfiConverterTypeRejectionReason.read(buf),
             FfiConverterString.read(buf),
         )
     }
 
     override fun allocationSize(value: RejectedRecord) = (
             FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`reason`)
+            FfiConverterTypeRejectionReason.allocationSize(value.`reason`) +
+            FfiConverterString.allocationSize(value.`detail`)
     )
 
     override fun write(value: RejectedRecord, buf: ByteBuffer) {
             FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`reason`, buf)
+            FfiConverterTypeRejectionReason.write(value.`reason`, buf)
+            FfiConverterString.write(value.`detail`, buf)
     }
 }
 
@@ -4393,7 +5113,8 @@ sealed class DeliveryStatus {
     }
     
     data class Rejected(
-        val `reason`: kotlin.String) : DeliveryStatus()
+        val `reason`: org.observer.core.RejectionReason, 
+        val `detail`: kotlin.String) : DeliveryStatus()
         
     {
         
@@ -4423,6 +5144,7 @@ public object FfiConverterTypeDeliveryStatus : FfiConverterRustBuffer<DeliverySt
                 FfiConverterLong.read(buf),
                 )
             4 -> DeliveryStatus.Rejected(
+                FfiConverterTypeRejectionReason.read(buf),
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -4453,7 +5175,8 @@ public object FfiConverterTypeDeliveryStatus : FfiConverterRustBuffer<DeliverySt
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterString.allocationSize(value.`reason`)
+                + FfiConverterTypeRejectionReason.allocationSize(value.`reason`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
         }
     }
@@ -4475,7 +5198,8 @@ public object FfiConverterTypeDeliveryStatus : FfiConverterRustBuffer<DeliverySt
             }
             is DeliveryStatus.Rejected -> {
                 buf.putInt(4)
-                FfiConverterString.write(value.`reason`, buf)
+                FfiConverterTypeRejectionReason.write(value.`reason`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -4554,6 +5278,46 @@ public object FfiConverterTypeKeyStoreFailure : FfiConverterRustBuffer<KeyStoreF
 
 
 
+/**
+ * How much to log.
+ */
+
+enum class LogLevel {
+    
+    ERROR,
+    WARN,
+    INFO,
+    DEBUG,
+    TRACE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLogLevel: FfiConverterRustBuffer<LogLevel> {
+    override fun read(buf: ByteBuffer) = try {
+        LogLevel.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: LogLevel) = 4UL
+
+    override fun write(value: LogLevel, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 
 /**
@@ -4583,6 +5347,18 @@ sealed class ObserverException(message: String): kotlin.Exception(message) {
      * No connection or a timeout: records stay queued; retry later.
      */
         class Offline(message: String) : ObserverException(message)
+        
+    /**
+     * The coordinator is busy, restarting or limiting this phone (the
+     * core already waited and retried): records stay queued; retry later.
+     */
+        class ServerBusy(message: String) : ObserverException(message)
+        
+    /**
+     * The app stopped the call (`CancelToken.cancel`): records are pending
+     * or delivered, a media import left nothing behind.
+     */
+        class Cancelled(message: String) : ObserverException(message)
         
     /**
      * The coordinator refused (a used or expired code, say).
@@ -4632,12 +5408,14 @@ public object FfiConverterTypeObserverError : FfiConverterRustBuffer<ObserverExc
             2 -> ObserverException.NotEnrolled(FfiConverterString.read(buf))
             3 -> ObserverException.IdentityNotConfirmed(FfiConverterString.read(buf))
             4 -> ObserverException.Offline(FfiConverterString.read(buf))
-            5 -> ObserverException.Refused(FfiConverterString.read(buf))
-            6 -> ObserverException.Revoked(FfiConverterString.read(buf))
-            7 -> ObserverException.Tampered(FfiConverterString.read(buf))
-            8 -> ObserverException.Wiped(FfiConverterString.read(buf))
-            9 -> ObserverException.KeyUnavailable(FfiConverterString.read(buf))
-            10 -> ObserverException.Storage(FfiConverterString.read(buf))
+            5 -> ObserverException.ServerBusy(FfiConverterString.read(buf))
+            6 -> ObserverException.Cancelled(FfiConverterString.read(buf))
+            7 -> ObserverException.Refused(FfiConverterString.read(buf))
+            8 -> ObserverException.Revoked(FfiConverterString.read(buf))
+            9 -> ObserverException.Tampered(FfiConverterString.read(buf))
+            10 -> ObserverException.Wiped(FfiConverterString.read(buf))
+            11 -> ObserverException.KeyUnavailable(FfiConverterString.read(buf))
+            12 -> ObserverException.Storage(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -4665,34 +5443,115 @@ public object FfiConverterTypeObserverError : FfiConverterRustBuffer<ObserverExc
                 buf.putInt(4)
                 Unit
             }
-            is ObserverException.Refused -> {
+            is ObserverException.ServerBusy -> {
                 buf.putInt(5)
                 Unit
             }
-            is ObserverException.Revoked -> {
+            is ObserverException.Cancelled -> {
                 buf.putInt(6)
                 Unit
             }
-            is ObserverException.Tampered -> {
+            is ObserverException.Refused -> {
                 buf.putInt(7)
                 Unit
             }
-            is ObserverException.Wiped -> {
+            is ObserverException.Revoked -> {
                 buf.putInt(8)
                 Unit
             }
-            is ObserverException.KeyUnavailable -> {
+            is ObserverException.Tampered -> {
                 buf.putInt(9)
                 Unit
             }
-            is ObserverException.Storage -> {
+            is ObserverException.Wiped -> {
                 buf.putInt(10)
+                Unit
+            }
+            is ObserverException.KeyUnavailable -> {
+                buf.putInt(11)
+                Unit
+            }
+            is ObserverException.Storage -> {
+                buf.putInt(12)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 
 }
+
+
+
+/**
+ * Why the coordinator refused a record (stable; the sentence in `detail`
+ * beside it says more).
+ */
+
+enum class RejectionReason {
+    
+    /**
+     * The signature does not verify with this device's enrolled key.
+     */
+    BAD_SIGNATURE,
+    /**
+     * Not a valid record.
+     */
+    MALFORMED,
+    /**
+     * Over the size limit.
+     */
+    TOO_LARGE,
+    /**
+     * Names another device.
+     */
+    WRONG_DEVICE,
+    /**
+     * Signed for another organisation.
+     */
+    WRONG_ORG,
+    /**
+     * The coordinator holds another record at this position: this phone's
+     * chain forked (restored from a backup?).
+     */
+    CONFLICT,
+    /**
+     * This device was revoked before the record arrived: kept in quarantine.
+     */
+    QUARANTINED,
+    /**
+     * Sealed to the organisation but did not open.
+     */
+    UNOPENABLE,
+    /**
+     * A reason this app version does not know.
+     */
+    OTHER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRejectionReason: FfiConverterRustBuffer<RejectionReason> {
+    override fun read(buf: ByteBuffer) = try {
+        RejectionReason.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RejectionReason) = 4UL
+
+    override fun write(value: RejectionReason, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 
@@ -4891,6 +5750,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         } else {
             buf.put(1)
             FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeCancelToken: FfiConverterRustBuffer<CancelToken?> {
+    override fun read(buf: ByteBuffer): CancelToken? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeCancelToken.read(buf)
+    }
+
+    override fun allocationSize(value: CancelToken?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeCancelToken.allocationSize(value)
+        }
+    }
+
+    override fun write(value: CancelToken?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeCancelToken.write(value, buf)
         }
     }
 }
@@ -5353,6 +6244,34 @@ public object FfiConverterSequenceTypeRuleProblem: FfiConverterRustBuffer<List<R
 }
     )
     }
+    
+
+        /**
+         * Stops forwarding log events.
+         */ fun `clearLogSink`()
+        = 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_func_clear_log_sink(
+    
+        _status)
+}
+    
+    
+
+        /**
+         * Sends the core's log events at `level` and above to `sink`, replacing
+         * any sink set before. If the process already has a `tracing` subscriber
+         * of its own, that one keeps the events.
+         */ fun `setLogSink`(`sink`: LogSink, `level`: LogLevel)
+        = 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_func_set_log_sink(
+    
+        
+        FfiConverterTypeLogSink.lower(`sink`),
+        FfiConverterTypeLogLevel.lower(`level`),_status)
+}
+    
     
 
 

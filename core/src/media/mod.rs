@@ -38,3 +38,27 @@ pub enum PhotoTags {
 
 /// The largest media file (as for an attachment reference: 2 GiB).
 pub const MAX_MEDIA_BYTES: u64 = crate::record::limits::MAX_ATTACHMENT_BYTES;
+
+/// The MIME type an evidence file's extension names (what phones' cameras
+/// and recorders write); anything else is opaque bytes.
+pub fn mime_for_file(path: &std::path::Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "heic" => "image/heic",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "3gp" => "video/3gpp",
+        "webm" => "video/webm",
+        "m4a" | "aac" => "audio/mp4",
+        "mp3" => "audio/mpeg",
+        "ogg" | "opus" => "audio/ogg",
+        "wav" => "audio/wav",
+        _ => "application/octet-stream",
+    }
+}

@@ -205,6 +205,10 @@ fn run(cli: Cli) -> Result<()> {
     }
     let filter = match cli.command {
         Command::Serve { .. } => observer_server::config::DEFAULT_LOG_FILTER,
+        // The demo's narrative is its output; its simulated phones' own
+        // warnings (the seized one's gap) would only repeat it.
+        #[cfg(feature = "demo")]
+        Command::Demo { .. } => "error",
         _ => "warn",
     };
     let at = cli.access.resolve(filter)?;

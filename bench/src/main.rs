@@ -134,6 +134,10 @@ enum Which {
         /// Concurrent connections in the burst.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Log as `serve` does (JSON at info, a line per request) into this
+        /// file; without it the server logs nothing.
+        #[arg(long)]
+        log_file: Option<PathBuf>,
     },
 }
 
@@ -195,7 +199,16 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             devices,
             burst_records,
             concurrency,
+            log_file,
         } => {
+            if let Some(path) = &log_file {
+                let file = std::fs::File::create(path)?;
+                observer_server::telemetry::init_with_writer(
+                    observer_server::telemetry::LogFormat::Json,
+                    "info",
+                    std::sync::Mutex::new(file),
+                )?;
+            }
             let text = server_bench::run(
                 &cli.scratch,
                 &server_bench::Params {
@@ -204,6 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     devices,
                     burst_records,
                     concurrency,
+                    logging: log_file.is_some(),
                 },
                 &command,
             )?;

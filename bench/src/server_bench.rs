@@ -28,6 +28,8 @@ pub struct Params {
     pub devices: usize,
     pub burst_records: usize,
     pub concurrency: usize,
+    /// Whether the server logs as `serve` does (JSON at info, to a file).
+    pub logging: bool,
 }
 
 /// Signs `n` chained records with a fresh key.
@@ -151,6 +153,11 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
     // Burst: many devices, one sync each, all at once.
     let burst = burst(coordinator, &url, p)?;
 
+    let logs = if p.logging {
+        "JSON at info to a file, a line per request (as `serve --log-format json 2>FILE`)"
+    } else {
+        "none"
+    };
     local.stop()?;
     Ok(format!(
         "## Server: ingest, burst, bytes on the wire (issue 3)
@@ -159,7 +166,8 @@ Machine: {machine}.
 Command: `{command}`.
 Server and clients share the machine (loopback HTTPS, TLS 1.3, rustls with
 ring); the server's SQLite runs WAL with `synchronous = FULL`, one
-transaction per batch. Record body: {body_len} bytes.
+transaction per batch. Record body: {body_len} bytes. Server logs: {logs};
+metrics are always counted.
 
 | Measurement | Figure |
 | --- | --- |

@@ -5,6 +5,7 @@
 //! observer wrote, a station or a name (`docs/operations.md`).
 
 use serde::Deserialize;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 /// The environment variable holding the log filter.
@@ -24,6 +25,14 @@ pub enum LogFormat {
 /// Installs the process's log subscriber; `filter` is used when
 /// [`FILTER_ENV`] is not set. Installing twice keeps the first.
 pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
+    init_with_writer(format, filter, std::io::stderr)
+}
+
+/// [`init`], writing to `writer` (a benchmark's log file) instead of stderr.
+pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W) -> Result<(), String>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = match std::env::var(FILTER_ENV) {
         Ok(f) if !f.is_empty() => {
             EnvFilter::try_new(&f).map_err(|e| format!("{FILTER_ENV}={f:?}: {e}"))?
@@ -32,7 +41,7 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let installed = match format {
         LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -85,7 +85,6 @@ fn sync_says_what_arrived_and_status_shows_the_stations() {
             .to_string(),
     )
     .unwrap();
-    use observer_server::storage::Storage as _;
     assert!(server
         .coordinator
         .storage

@@ -89,7 +89,7 @@ pub struct Coordinator {
     /// The TLS private key (PKCS#8 DER).
     pub tls_key_der: Vec<u8>,
     /// The database.
-    pub storage: Arc<SqliteStorage>,
+    pub storage: Arc<dyn Storage>,
     /// Where evidence media are kept (`config.json`'s `media_dir`, or
     /// `DIR/media`).
     pub media_dir: PathBuf,
@@ -166,11 +166,17 @@ fn host_of(url: &str) -> Result<String, SetupError> {
     Ok(host)
 }
 
+/// The database of the coordinator in `dir`: the one place that chooses
+/// the backend (the embedded SQLite file today).
+fn open_storage(dir: &Path) -> Result<Arc<dyn Storage>, SetupError> {
+    Ok(Arc::new(SqliteStorage::open(&dir.join("server.db"))?))
+}
+
 /// The organisation's sealing key, wrapped like the signing key. Created
 /// on first use, so directories made before sealing existed get one when
 /// they are next opened.
 fn open_or_create_seal_key(
-    storage: &SqliteStorage,
+    storage: &dyn Storage,
     keys: &dyn KeyStore,
     given: Option<&Unlock>,
 ) -> Result<OrgSecretKey, SetupError> {
@@ -181,7 +187,7 @@ fn open_or_create_seal_key(
     }
     let seal = OrgSecretKey::generate();
     let wrapped = keys.wrap(&seal.to_bytes()).map_err(|e| key_err(&e))?;
-    storage.set_meta(META_SEAL_KEY, &wrapped)?;
+    storage.set_metas(&[(META_SEAL_KEY, wrapped)])?;
     Ok(seal)
 }
 
@@ -224,7 +230,7 @@ impl Coordinator {
         write_private(&dir.join("dashboard.token"), random_token().as_bytes())?;
 
         let lock = unlock.create(dir)?;
-        let storage = SqliteStorage::open(&dir.join("server.db"))?;
+        let storage = open_storage(dir)?;
         let key_err = |e: &dyn std::fmt::Display| SetupError::Key(e.to_string());
         let key = SigningKey::generate().map_err(|e| key_err(&e))?;
         let seal = OrgSecretKey::generate();
@@ -265,14 +271,14 @@ impl Coordinator {
                 .map_err(|e| SetupError::Invalid(format!("{}: {e}", config_path.display())))?,
             Err(_) => return Err(SetupError::NotInitialised(dir.display().to_string())),
         };
-        let storage = SqliteStorage::open(&dir.join("server.db"))?;
+        let storage = open_storage(dir)?;
         let opened = unlock::open(dir, storage.meta(META_UNLOCK)?.as_deref(), unlock)?;
         let keys = opened.keys();
         let wrapped = storage
             .meta(META_COORDINATOR_KEY)?
             .ok_or_else(|| SetupError::Key("missing from the database".into()))?;
         let key = SigningKey::unwrap(&wrapped, keys).map_err(|_| unlock::wrong(unlock))?;
-        let seal = open_or_create_seal_key(&storage, keys, unlock)?;
+        let seal = open_or_create_seal_key(storage.as_ref(), keys, unlock)?;
         let read = |p: &str| {
             let path = dir.join(p);
             std::fs::read(&path).map_err(io(&path))
@@ -289,7 +295,7 @@ impl Coordinator {
             seal,
             cert_der: read("tls/cert.der")?,
             tls_key_der,
-            storage: Arc::new(storage),
+            storage,
             media_dir: config.media_dir.unwrap_or_else(|| dir.join("media")),
             legacy_keys: matches!(opened, unlock::Opened::Legacy(_)),
         })

@@ -13,7 +13,6 @@ use observer_core::sync::{enroll, sync_with_retry, Backoff, SyncOptions};
 use serde_json::json;
 
 use crate::coordinator::{Coordinator, SetupError};
-use crate::storage::Storage;
 use crate::unlock::Unlock;
 
 /// What to simulate.

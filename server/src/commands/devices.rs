@@ -7,7 +7,6 @@ use observer_core::record::StationId;
 
 use super::access::Resolved;
 use super::{now_ms, Result};
-use crate::storage::Storage as _;
 
 /// `enroll`: a one-time enrollment code, as a QR code and as text.
 pub fn enroll(

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use super::access::Resolved;
 use super::{now_ms, Result};
-use crate::storage::Storage as _;
 use crate::tabulate;
 
 /// How `results` totals.

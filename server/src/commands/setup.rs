@@ -9,7 +9,6 @@ use super::{now_ms, Result};
 use crate::coordinator::Coordinator;
 use crate::media::MediaFiles;
 use crate::publish::{publish, Published};
-use crate::storage::Storage as _;
 use crate::unlock::Unlock;
 
 /// `init`: creates the coordinator's keys, certificate and database.

@@ -110,8 +110,22 @@ impl From<BodyError> for ApiError {
 }
 
 impl From<StorageError> for ApiError {
+    /// Always the same stable code to the client; the wait it is asked for
+    /// follows the kind (a busy database clears in a moment, a full disk
+    /// needs the operator), and the log line names the kind and cause.
     fn from(e: StorageError) -> Self {
-        ApiError::internal("storage", &e)
+        let retry = match e {
+            StorageError::Busy => 1,
+            StorageError::DiskFull => 60,
+            _ => 5,
+        };
+        tracing::error!(kind = e.kind(), cause = %e, "storage failure; answered storage_unavailable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the server could not complete this; retry later",
+        )
+        .retry_in(retry)
     }
 }
 

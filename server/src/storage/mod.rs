@@ -16,10 +16,28 @@ use observer_core::record::{ChainFault, ChainHead, RecordId, Sha256Digest, Verif
 use observer_core::seal::SealedRecord;
 use serde::Serialize;
 
-/// A storage failure (not a refusal: those are typed outcomes).
+/// A storage failure (not a refusal: those are typed outcomes), by kind:
+/// what an operator does about a busy database differs from a full disk.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// The database failed.
+    /// Another writer held the database for too long: retry.
+    #[error("the database is busy")]
+    Busy,
+    /// The database cannot be reached or opened (a missing file, an I/O
+    /// error, a server down).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database's disk is full: nothing was written.
+    #[error("the database's disk is full")]
+    DiskFull,
+    /// A constraint refused a write (a bug or a concurrent writer: the
+    /// transaction was rolled back whole).
+    #[error("a database constraint refused the write: {0}")]
+    Constraint(String),
+    /// The database is from a newer Observer; left untouched.
+    #[error("the database uses schema version {found}, newer than this observer-server understands ({supported}); update observer-server")]
+    TooNew { found: u32, supported: u32 },
+    /// Any other database failure.
     #[error("database error: {0}")]
     Database(String),
     /// The database holds something this code cannot read.
@@ -31,15 +49,50 @@ pub enum StorageError {
     Output(#[source] std::io::Error),
 }
 
+impl StorageError {
+    /// A short, stable name of the kind, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StorageError::Busy => "busy",
+            StorageError::Unavailable(_) => "unavailable",
+            StorageError::DiskFull => "disk_full",
+            StorageError::Constraint(_) => "constraint",
+            StorageError::TooNew { .. } => "too_new",
+            StorageError::Database(_) => "database",
+            StorageError::Corrupt(_) => "corrupt",
+            StorageError::Output(_) => "output",
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        StorageError::Database(e.to_string())
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::DatabaseBusy | C::DatabaseLocked) => StorageError::Busy,
+            Some(C::DiskFull) => StorageError::DiskFull,
+            Some(C::CannotOpen | C::SystemIoFailure | C::ReadOnly | C::PermissionDenied) => {
+                StorageError::Unavailable(e.to_string())
+            }
+            Some(C::ConstraintViolation) => StorageError::Constraint(e.to_string()),
+            Some(C::DatabaseCorrupt | C::NotADatabase) => StorageError::Corrupt(e.to_string()),
+            _ => StorageError::Database(e.to_string()),
+        }
     }
 }
 
 impl From<observer_core::store::StoreError> for StorageError {
     fn from(e: observer_core::store::StoreError) -> Self {
-        StorageError::Database(e.to_string())
+        use observer_core::store::StoreError as S;
+        match e {
+            S::Busy => StorageError::Busy,
+            S::DiskFull => StorageError::DiskFull,
+            S::TooNew { found, supported } => StorageError::TooNew { found, supported },
+            S::Sqlite(e) => e.into(),
+            S::NotWritable { .. } | S::NoWal(_) => StorageError::Unavailable(e.to_string()),
+            S::Corrupt { .. } => StorageError::Corrupt(e.to_string()),
+            other => StorageError::Database(other.to_string()),
+        }
     }
 }
 
@@ -340,6 +393,14 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Answers when the database can be read (for the health check).
     fn ping(&self) -> Result<(), StorageError>;
+
+    /// A value of the coordinator's own (its wrapped keys, how they are
+    /// wrapped), by name.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Writes several of those values in one transaction: all or none (the
+    /// wrapped keys and the description of their lock change together).
+    fn set_metas(&self, values: &[(&str, Vec<u8>)]) -> Result<(), StorageError>;
 
     /// Records that media `sha256` arrived complete, its hash checked.
     fn media_complete(

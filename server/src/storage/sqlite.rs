@@ -53,33 +53,6 @@ impl SqliteStorage {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// Reads a meta value (the coordinator's wrapped key, say).
-    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// Writes several meta values in one transaction: all or none.
-    pub fn set_metas(&self, values: &[(&str, Vec<u8>)]) -> Result<(), StorageError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (key, value) in values {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                params![key, value],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Writes a meta value.
-    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.set_metas(&[(key, value.to_vec())])
-    }
 }
 
 fn read_frontier(conn: &Connection) -> Result<Frontier, StorageError> {
@@ -567,6 +540,26 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_metas(&self, values: &[(&str, Vec<u8>)]) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (key, value) in values {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn media_complete(
         &self,
         sha256: &Sha256Digest,
@@ -715,5 +708,46 @@ mod migration_files {
                 assert_eq!(text, listed[i], "{name}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod error_kinds {
+    use super::StorageError;
+
+    /// A failure keeps its kind, so the operator's log and the answer's
+    /// Retry-After can tell a busy database from a full disk.
+    #[test]
+    fn sqlite_failures_keep_their_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let a = rusqlite::Connection::open(&path).unwrap();
+        a.execute_batch(
+            "CREATE TABLE t (x INTEGER PRIMARY KEY); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);",
+        )
+        .unwrap();
+        let b = rusqlite::Connection::open(&path).unwrap();
+        b.busy_timeout(std::time::Duration::from_millis(10))
+            .unwrap();
+        let busy = b.execute("INSERT INTO t VALUES (2)", []).unwrap_err();
+        assert!(matches!(StorageError::from(busy), StorageError::Busy));
+        a.execute_batch("COMMIT").unwrap();
+        let dup = a.execute("INSERT INTO t VALUES (1)", []).unwrap_err();
+        assert!(matches!(
+            StorageError::from(dup),
+            StorageError::Constraint(_)
+        ));
+        std::fs::write(dir.path().join("junk.db"), vec![7u8; 8192]).unwrap();
+        let junk = super::SqliteStorage::open(&dir.path().join("junk.db"))
+            .err()
+            .unwrap();
+        assert!(matches!(junk, StorageError::Corrupt(_)), "{junk:?}");
+        let missing = super::SqliteStorage::open(&dir.path().join("no/such/dir/x.db"))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(missing, StorageError::Unavailable(_)),
+            "{missing:?}"
+        );
     }
 }

@@ -1,0 +1,454 @@
+//! One conformance suite for the `Storage` trait: the stories every backend
+//! must tell the same way, through the trait alone. A backend is done when
+//! `every_story` passes on it; today that is the embedded SQLite file (the
+//! PostgreSQL backend of issue 14 joins with its own `Backend`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use observer_core::identity::SigningKey;
+use observer_core::merkle::{leaf_hash, Frontier};
+use observer_core::protocol::Heartbeat;
+use observer_core::record::{
+    sign_record, verify_envelope, ChainPosition, NewRecord, RecordId, Sha256Digest, VerifiedRecord,
+};
+use observer_server::storage::sqlite::SqliteStorage;
+use observer_server::storage::{
+    FormCheck, Incoming, NewToken, OfficialResult, Outcome, PublishedForm, RecordFilter, Storage,
+    TokenProblem,
+};
+
+/// A backend under test: a fresh, empty store, and the same store opened
+/// again (what a restart or another node sees).
+trait Backend {
+    fn fresh(&self) -> Arc<dyn Storage>;
+    fn reopen(&self) -> Arc<dyn Storage>;
+}
+
+struct Sqlite {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Sqlite {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        Self { _dir: dir, path }
+    }
+}
+
+impl Backend for Sqlite {
+    fn fresh(&self) -> Arc<dyn Storage> {
+        let _ = std::fs::remove_file(&self.path);
+        Arc::new(SqliteStorage::open(&self.path).unwrap())
+    }
+    fn reopen(&self) -> Arc<dyn Storage> {
+        Arc::new(SqliteStorage::open(&self.path).unwrap())
+    }
+}
+
+const NOW: i64 = 1_780_000_000_000;
+
+fn token(s: &dyn Storage, text: &str, stations: &[&str], expires_at_ms: i64) -> Sha256Digest {
+    let hash = Sha256Digest::of(text.as_bytes());
+    s.add_token(
+        &NewToken {
+            hash,
+            stations: stations.iter().map(|x| x.to_string()).collect(),
+            name: Some("Aigerim".into()),
+            expires_at_ms,
+        },
+        NOW,
+    )
+    .unwrap();
+    hash
+}
+
+/// An enrolled phone's key.
+fn enrolled(s: &dyn Storage, text: &str) -> SigningKey {
+    let key = SigningKey::generate().unwrap();
+    let t = token(s, text, &["S-1"], NOW + 1000);
+    s.enroll(&t, &key.public_key(), None, NOW).unwrap().unwrap();
+    key
+}
+
+/// Records 1..=n of `key`'s chain.
+fn chain(key: &SigningKey, n: u64, note: &str) -> Vec<VerifiedRecord> {
+    let mut pos = ChainPosition::first(key);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let new = NewRecord::builder("S-1", "voting", 1, "checklist")
+            .payload(serde_json::json!({ "n": i, "note": note }))
+            .build()
+            .unwrap();
+        let env = sign_record(&new, &pos, key).unwrap();
+        pos = pos.after(env.id());
+        out.push(verify_envelope(&env, &key.public_key()).unwrap());
+    }
+    out
+}
+
+fn incoming(records: &[VerifiedRecord]) -> Vec<Incoming> {
+    records
+        .iter()
+        .map(|r| Incoming {
+            record: r.clone(),
+            check: FormCheck {
+                clean: true,
+                json: "{}".into(),
+            },
+            sealed: None,
+        })
+        .collect()
+}
+
+fn heartbeat(key: &SigningKey, seq: u64, head: Option<RecordId>) -> Heartbeat {
+    Heartbeat {
+        device: key.public_key().device_id(),
+        seq,
+        head,
+        at_ms: NOW,
+    }
+}
+
+fn ingest(s: &dyn Storage, key: &SigningKey, records: &[VerifiedRecord]) -> Vec<Outcome> {
+    let hb = heartbeat(key, records.last().map_or(0, |r| r.body.seq), None);
+    s.ingest(
+        &key.public_key().device_id(),
+        Some(&hb),
+        &incoming(records),
+        NOW,
+    )
+    .unwrap()
+    .outcomes
+}
+
+fn tokens_work_once_and_say_why_not(b: &dyn Backend) {
+    let s = b.fresh();
+    let s = s.as_ref();
+    let key = SigningKey::generate().unwrap();
+    let t = token(s, "one", &["S-1", "S-2"], NOW + 1000);
+    let info = s.enroll(&t, &key.public_key(), None, NOW).unwrap().unwrap();
+    assert_eq!(info.id, key.public_key().device_id());
+    assert_eq!(info.stations, vec!["S-1", "S-2"]);
+    assert_eq!(info.name.as_deref(), Some("Aigerim"));
+    let other = SigningKey::generate().unwrap();
+    let again = s.enroll(&t, &other.public_key(), None, NOW).unwrap();
+    assert_eq!(again.unwrap_err(), TokenProblem::Used);
+    let unknown = Sha256Digest::of(b"never issued");
+    assert_eq!(
+        s.enroll(&unknown, &other.public_key(), None, NOW)
+            .unwrap()
+            .unwrap_err(),
+        TokenProblem::Unknown
+    );
+    let old = token(s, "old", &["S-1"], NOW - 1);
+    assert_eq!(
+        s.enroll(&old, &other.public_key(), None, NOW)
+            .unwrap()
+            .unwrap_err(),
+        TokenProblem::Expired
+    );
+    // The same key with a new code: its stations are the new code's.
+    let t2 = token(s, "two", &["S-9"], NOW + 1000);
+    let re = s
+        .enroll(&t2, &key.public_key(), None, NOW)
+        .unwrap()
+        .unwrap();
+    assert_eq!(re.stations, vec!["S-9"]);
+    // A revoked key is refused and the code stays unused for someone else.
+    assert!(s.revoke(&info.id, NOW).unwrap());
+    let t3 = token(s, "three", &["S-1"], NOW + 1000);
+    assert_eq!(
+        s.enroll(&t3, &key.public_key(), None, NOW)
+            .unwrap()
+            .unwrap_err(),
+        TokenProblem::DeviceRevoked
+    );
+    assert!(s
+        .enroll(&t3, &other.public_key(), None, NOW)
+        .unwrap()
+        .is_ok());
+    assert!(!s.revoke(&stranger(), NOW).unwrap());
+}
+
+/// A device id that nobody enrolled.
+fn stranger() -> observer_core::identity::DeviceId {
+    SigningKey::generate().unwrap().public_key().device_id()
+}
+
+fn records_are_stored_once_and_forks_kept_aside(b: &dyn Backend) {
+    let s = b.fresh();
+    let s = s.as_ref();
+    let key = enrolled(s, "t");
+    let records = chain(&key, 5, "first");
+    let first = ingest(s, &key, &records);
+    let indexes: Vec<u64> = first
+        .iter()
+        .map(|o| match o {
+            Outcome::Accepted { index } => *index,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(indexes, vec![0, 1, 2, 3, 4], "gap-free leaf indexes");
+    // A retry: the same records are already held at the same indexes.
+    let again = ingest(s, &key, &records);
+    assert_eq!(
+        again,
+        indexes
+            .iter()
+            .map(|&index| Outcome::Already { index })
+            .collect::<Vec<_>>()
+    );
+    // Another record at a held seq (the phone forked): kept aside, named.
+    let fork = chain(&key, 2, "other");
+    let forked = ingest(s, &key, &fork[1..]);
+    assert_eq!(
+        forked,
+        vec![Outcome::Conflict {
+            existing: records[1].id
+        }]
+    );
+    let view = &s.devices().unwrap()[0];
+    assert_eq!((view.records, view.contiguous, view.conflicts), (5, 5, 1));
+    assert_eq!(s.totals().unwrap().records, 5);
+}
+
+fn the_log_is_the_records_and_survives_a_reopen(b: &dyn Backend) {
+    let s = b.fresh();
+    let key = enrolled(s.as_ref(), "t");
+    let records = chain(&key, 7, "log");
+    ingest(s.as_ref(), &key, &records[..3]);
+    ingest(s.as_ref(), &key, &records[3..]);
+    let mut frontier = Frontier::new();
+    for r in &records {
+        frontier.push(leaf_hash(r.id.as_bytes()));
+    }
+    let head = s.tree_head().unwrap();
+    assert_eq!((head.size, head.root), (7, frontier.root()));
+    drop(s);
+    let s = b.reopen();
+    assert_eq!(s.tree_head().unwrap(), head);
+    let mut leaves = Vec::new();
+    s.log_leaves(&mut |i, id| {
+        leaves.push((i, id));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        leaves,
+        records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as u64, r.id))
+            .collect::<Vec<_>>()
+    );
+    let mut rows = Vec::new();
+    s.records(&RecordFilter::default(), &mut |r| {
+        rows.push((r.index, r.seq, r.body.clone()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(rows.len(), 7);
+    assert!(rows
+        .iter()
+        .zip(&records)
+        .all(|((i, seq, body), r)| *seq == r.body.seq
+            && *body == r.envelope.body
+            && *i == seq - 1));
+}
+
+fn heartbeats_name_what_is_missing(b: &dyn Backend) {
+    let s = b.fresh();
+    let s = s.as_ref();
+    let key = enrolled(s, "t");
+    let records = chain(&key, 8, "gaps");
+    // Records 6 and 7 never arrive; the heartbeat says 10 exist.
+    let held: Vec<_> = records[..5].iter().chain(&records[7..]).cloned().collect();
+    let device = key.public_key().device_id();
+    s.ingest(
+        &device,
+        Some(&heartbeat(
+            &key,
+            10,
+            Some(RecordId::of(b"the tenth record")),
+        )),
+        &incoming(&held),
+        NOW,
+    )
+    .unwrap();
+    let view = &s.devices().unwrap()[0];
+    assert_eq!(view.records, 6);
+    assert_eq!(view.contiguous, 5);
+    let missing: Vec<(u64, u64)> = view.missing().map(|r| (r.first, r.last)).collect();
+    assert_eq!(missing, vec![(6, 7), (9, 10)]);
+    assert_eq!(view.missing_count(), 4);
+    assert_eq!(view.info.last_contact_ms, Some(NOW));
+}
+
+fn revocation_keeps_what_came_before_and_quarantines_the_rest(b: &dyn Backend) {
+    let s = b.fresh();
+    let s = s.as_ref();
+    let key = enrolled(s, "t");
+    let records = chain(&key, 4, "rev");
+    ingest(s, &key, &records[..2]);
+    let device = key.public_key().device_id();
+    assert!(s.revoke(&device, NOW).unwrap());
+    let after = ingest(s, &key, &records);
+    assert!(matches!(after[0], Outcome::Already { .. }));
+    assert!(matches!(after[1], Outcome::Already { .. }));
+    assert_eq!(after[2..], [Outcome::Quarantined, Outcome::Quarantined]);
+    let info = s.device(&device).unwrap().unwrap();
+    assert_eq!(info.revoked_at_ms, Some(NOW));
+    let view = &s.devices().unwrap()[0];
+    assert_eq!((view.records, view.quarantined), (2, 2));
+    assert_eq!(s.totals().unwrap().revoked, 1);
+}
+
+fn assignments_forms_official_results_and_meta(b: &dyn Backend) {
+    let s = b.fresh();
+    let s = s.as_ref();
+    let key = enrolled(s, "t");
+    let device = key.public_key().device_id();
+    assert!(s.assign(&device, &["S-7".into(), "S-8".into()]).unwrap());
+    assert_eq!(
+        s.device(&device).unwrap().unwrap().stations,
+        vec!["S-7", "S-8"]
+    );
+    assert!(!s.assign(&stranger(), &["S-1".into()]).unwrap());
+
+    let form = |id: &str, version: u32| PublishedForm {
+        id: id.into(),
+        version,
+        definition: format!("{{\"id\":\"{id}\",\"version\":{version}}}"),
+    };
+    assert!(s.publish_form(&form("b", 2), NOW).unwrap());
+    assert!(s.publish_form(&form("a", 1), NOW).unwrap());
+    assert!(s.publish_form(&form("b", 1), NOW).unwrap());
+    assert!(
+        !s.publish_form(&form("b", 2), NOW).unwrap(),
+        "never changed"
+    );
+    let ids: Vec<(String, u32)> = s
+        .forms()
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.id, f.version))
+        .collect();
+    assert_eq!(ids, vec![("a".into(), 1), ("b".into(), 1), ("b".into(), 2)]);
+    assert_eq!(s.form("b", 1).unwrap(), Some(form("b", 1)));
+    assert_eq!(s.form("b", 3).unwrap(), None);
+
+    let result = |station: &str, cast: i64| OfficialResult {
+        station: station.into(),
+        region: Some("Almaty".into()),
+        figures: BTreeMap::from([("ballots_cast".to_string(), cast)]),
+    };
+    s.import_official(&[result("S-2", 10), result("S-1", 20)], NOW)
+        .unwrap();
+    s.import_official(&[result("S-3", 30), result("S-1", 21)], NOW)
+        .unwrap();
+    assert_eq!(
+        s.official().unwrap(),
+        vec![result("S-1", 21), result("S-3", 30)]
+    );
+
+    s.set_metas(&[("k1", vec![1]), ("k2", vec![2, 2])]).unwrap();
+    s.set_metas(&[("k1", vec![9])]).unwrap();
+    assert_eq!(s.meta("k1").unwrap(), Some(vec![9]));
+    assert_eq!(s.meta("k2").unwrap(), Some(vec![2, 2]));
+    assert_eq!(s.meta("nope").unwrap(), None);
+    s.ping().unwrap();
+}
+
+fn media_are_answered_only_to_the_device_whose_records_name_them(b: &dyn Backend) {
+    let s = b.fresh();
+    let s = s.as_ref();
+    let key = enrolled(s, "a");
+    let other = enrolled(s, "b");
+    let sha = Sha256Digest::of(b"the video");
+    let new = NewRecord::builder("S-1", "incident", 1, "incident")
+        .attachment(sha.to_string(), 9, "video/mp4")
+        .build()
+        .unwrap();
+    let env = sign_record(&new, &ChainPosition::first(&key), &key).unwrap();
+    let rec = verify_envelope(&env, &key.public_key()).unwrap();
+    ingest(s, &key, std::slice::from_ref(&rec));
+    let device = key.public_key().device_id();
+    assert_eq!(s.expected_media(&device, &sha).unwrap(), Some(9));
+    assert_eq!(
+        s.expected_media(&other.public_key().device_id(), &sha)
+            .unwrap(),
+        None
+    );
+    let missing = |s: &dyn Storage| {
+        let mut m = 0;
+        s.records(&RecordFilter::default(), &mut |r| {
+            m += r.media_missing;
+            Ok(())
+        })
+        .unwrap();
+        m
+    };
+    assert_eq!(missing(s), 1);
+    s.media_complete(&sha, 9, NOW).unwrap();
+    assert_eq!(missing(s), 0);
+    let keys = s.device_keys().unwrap();
+    assert_eq!(keys.len(), 2);
+}
+
+/// A story the backend must tell.
+type Story = fn(&dyn Backend);
+
+/// Every story, by name, so a failure says which.
+const STORIES: &[(&str, Story)] = &[
+    (
+        "tokens work once and say why not",
+        tokens_work_once_and_say_why_not,
+    ),
+    (
+        "records are stored once and forks kept aside",
+        records_are_stored_once_and_forks_kept_aside,
+    ),
+    (
+        "the log is the records and survives a reopen",
+        the_log_is_the_records_and_survives_a_reopen,
+    ),
+    (
+        "heartbeats name what is missing",
+        heartbeats_name_what_is_missing,
+    ),
+    (
+        "revocation keeps what came before and quarantines the rest",
+        revocation_keeps_what_came_before_and_quarantines_the_rest,
+    ),
+    (
+        "assignments, forms, official results and meta",
+        assignments_forms_official_results_and_meta,
+    ),
+    (
+        "media are answered only to the device whose records name them",
+        media_are_answered_only_to_the_device_whose_records_name_them,
+    ),
+];
+
+fn every_story(b: &dyn Backend) {
+    for (name, story) in STORIES {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| story(b)));
+        if let Err(e) = run {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("story {name:?} failed: {why}");
+        }
+    }
+}
+
+#[test]
+fn sqlite_tells_every_story() {
+    every_story(&Sqlite::new());
+}

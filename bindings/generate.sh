@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build -q -p observer-ffi --features bindgen
-lib=target/debug/libobserver_ffi.so
-[ -f "$lib" ] || lib=target/debug/libobserver_ffi.dylib
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+lib="$target/debug/libobserver_ffi.so"
+[ -f "$lib" ] || lib="$target/debug/libobserver_ffi.dylib"
 bindgen() { cargo run -q -p observer-ffi --features bindgen --bin uniffi-bindgen -- generate --no-format --library "$lib" "$@"; }
 
 out=$(mktemp -d)

@@ -12,7 +12,8 @@ lib="$kotlin_home/lib"
 cp="/usr/share/java/jna.jar:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar:$lib/kotlinx-coroutines-core-jvm.jar"
 
 cargo build -q -p observer-ffi -p observer-server
-out=target/kotlin-test
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+out="$target/kotlin-test"
 mkdir -p "$out"
 "$kotlinc" -nowarn -language-version 2.0 \
     android/observer/src/main/kotlin/org/observer/core/observer_ffi.kt \
@@ -20,8 +21,8 @@ mkdir -p "$out"
     -cp "$cp" -d "$out/observer-test.jar" 2>&1 | grep -v '^warning' || true
 [ -f "$out/observer-test.jar" ] || { echo "kotlinc failed" >&2; exit 1; }
 
-OBSERVER_SERVER_BIN="$PWD/target/debug/observer-server" \
+OBSERVER_SERVER_BIN="$target/debug/observer-server" \
 OBSERVER_VECTORS="$PWD/tests/vectors/record-v1.json" \
-java -Djna.library.path="$PWD/target/debug" \
+java -Djna.library.path="$target/debug" \
     -cp "$out/observer-test.jar:$cp:$lib/kotlin-stdlib.jar" \
     org.junit.runner.JUnitCore org.observer.core.ObserverCoreTest

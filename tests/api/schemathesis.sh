@@ -14,7 +14,7 @@ if [ "$(schemathesis --version 2>/dev/null | awk '{print $NF}')" != "$version" ]
 fi
 
 cargo build --quiet -p observer-server
-bin=target/debug/observer-server
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/observer-server"
 work=$(mktemp -d)
 server_pid=
 cleanup() {

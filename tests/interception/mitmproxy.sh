@@ -25,7 +25,7 @@ fi
 mitmdump="$scripts/mitmdump"
 [ -x "$mitmdump" ] || mitmdump="$(command -v mitmdump)"
 cargo build -q -p observer-cli -p observer-server
-bin="$PWD/target/debug"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug"
 
 work="$(mktemp -d)"
 ca_dest=/usr/local/share/ca-certificates/observer-test-mitmproxy.crt

@@ -312,6 +312,11 @@ pub struct SyncReport {
     pub media_delivered: u64,
     /// Media not sent and why (a damaged copy on this phone), one line each.
     pub media_failed: Vec<String>,
+    /// Form versions received from the coordinator that were new here.
+    pub forms_received: u64,
+    /// The stations the coordinator now assigns this observer to, when
+    /// they changed at this sync (show them; new records go there).
+    pub stations_assigned: Option<Vec<String>>,
 }
 
 impl From<SyncSummary> for SyncReport {
@@ -323,6 +328,8 @@ impl From<SyncSummary> for SyncReport {
             clock_offset_ms: s.clock_offset_ms,
             media_bytes_sent: s.media_bytes_sent,
             media_delivered: s.media_delivered,
+            forms_received: s.forms_received,
+            stations_assigned: s.stations_assigned,
             media_failed: s
                 .media_failed
                 .into_iter()

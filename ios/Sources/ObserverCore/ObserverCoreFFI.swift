@@ -3521,6 +3521,15 @@ public struct SyncReport: Equatable, Hashable {
      * Media not sent and why (a damaged copy on this phone), one line each.
      */
     public var mediaFailed: [String]
+    /**
+     * Form versions received from the coordinator that were new here.
+     */
+    public var formsReceived: UInt64
+    /**
+     * The stations the coordinator now assigns this observer to, when
+     * they changed at this sync (show them; new records go there).
+     */
+    public var stationsAssigned: [String]?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3542,7 +3551,14 @@ public struct SyncReport: Equatable, Hashable {
          */mediaDelivered: UInt64, 
         /**
          * Media not sent and why (a damaged copy on this phone), one line each.
-         */mediaFailed: [String]) {
+         */mediaFailed: [String], 
+        /**
+         * Form versions received from the coordinator that were new here.
+         */formsReceived: UInt64, 
+        /**
+         * The stations the coordinator now assigns this observer to, when
+         * they changed at this sync (show them; new records go there).
+         */stationsAssigned: [String]?) {
         self.sent = sent
         self.delivered = delivered
         self.rejected = rejected
@@ -3551,6 +3567,8 @@ public struct SyncReport: Equatable, Hashable {
         self.mediaBytesSent = mediaBytesSent
         self.mediaDelivered = mediaDelivered
         self.mediaFailed = mediaFailed
+        self.formsReceived = formsReceived
+        self.stationsAssigned = stationsAssigned
     }
 
     
@@ -3576,7 +3594,9 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 clockOffsetMs: FfiConverterOptionInt64.read(from: &buf), 
                 mediaBytesSent: FfiConverterUInt64.read(from: &buf), 
                 mediaDelivered: FfiConverterUInt64.read(from: &buf), 
-                mediaFailed: FfiConverterSequenceString.read(from: &buf)
+                mediaFailed: FfiConverterSequenceString.read(from: &buf), 
+                formsReceived: FfiConverterUInt64.read(from: &buf), 
+                stationsAssigned: FfiConverterOptionSequenceString.read(from: &buf)
         )
     }
 
@@ -3589,6 +3609,8 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.mediaBytesSent, into: &buf)
         FfiConverterUInt64.write(value.mediaDelivered, into: &buf)
         FfiConverterSequenceString.write(value.mediaFailed, into: &buf)
+        FfiConverterUInt64.write(value.formsReceived, into: &buf)
+        FfiConverterOptionSequenceString.write(value.stationsAssigned, into: &buf)
     }
 }
 
@@ -4707,6 +4729,30 @@ fileprivate struct FfiConverterOptionTypeMediaMetaInput: FfiConverterRustBuffer 
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeMediaMetaInput.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceString.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

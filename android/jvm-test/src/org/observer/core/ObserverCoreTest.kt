@@ -151,6 +151,12 @@ class ObserverCoreTest {
             assertEquals(0UL, report.remaining)
             assertTrue("progress is reported per batch", progress.size >= 1 && progress.last() == 200UL)
             assertEquals(OutboxCounts(0UL, 0UL, 200UL, 0UL), core.counts())
+            assertEquals(null, report.stationsAssigned)
+            // The coordinator moves the observer: the next sync says so.
+            server.cli("assign", core.deviceId(), "--station", "KZ-ALA-0043")
+            val moved = core.sync(null, null)
+            assertEquals(listOf("KZ-ALA-0043"), moved.stationsAssigned)
+            assertEquals(listOf("KZ-ALA-0043"), core.enrollment()?.stations)
             core.deviceId()
         }
         // Closed; reopening finds the same identity and every record delivered.

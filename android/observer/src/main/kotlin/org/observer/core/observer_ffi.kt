@@ -4954,6 +4954,17 @@ data class SyncReport (
      * Media not sent and why (a damaged copy on this phone), one line each.
      */
     var `mediaFailed`: List<kotlin.String>
+    , 
+    /**
+     * Form versions received from the coordinator that were new here.
+     */
+    var `formsReceived`: kotlin.ULong
+    , 
+    /**
+     * The stations the coordinator now assigns this observer to, when
+     * they changed at this sync (show them; new records go there).
+     */
+    var `stationsAssigned`: List<kotlin.String>?
     
 ){
     
@@ -4978,6 +4989,8 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalSequenceString.read(buf),
         )
     }
 
@@ -4989,7 +5002,9 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterOptionalLong.allocationSize(value.`clockOffsetMs`) +
             FfiConverterULong.allocationSize(value.`mediaBytesSent`) +
             FfiConverterULong.allocationSize(value.`mediaDelivered`) +
-            FfiConverterSequenceString.allocationSize(value.`mediaFailed`)
+            FfiConverterSequenceString.allocationSize(value.`mediaFailed`) +
+            FfiConverterULong.allocationSize(value.`formsReceived`) +
+            FfiConverterOptionalSequenceString.allocationSize(value.`stationsAssigned`)
     )
 
     override fun write(value: SyncReport, buf: ByteBuffer) {
@@ -5001,6 +5016,8 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.write(value.`mediaBytesSent`, buf)
             FfiConverterULong.write(value.`mediaDelivered`, buf)
             FfiConverterSequenceString.write(value.`mediaFailed`, buf)
+            FfiConverterULong.write(value.`formsReceived`, buf)
+            FfiConverterOptionalSequenceString.write(value.`stationsAssigned`, buf)
     }
 }
 
@@ -5910,6 +5927,38 @@ public object FfiConverterOptionalTypeMediaMetaInput: FfiConverterRustBuffer<Med
         } else {
             buf.put(1)
             FfiConverterTypeMediaMetaInput.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalSequenceString: FfiConverterRustBuffer<List<kotlin.String>?> {
+    override fun read(buf: ByteBuffer): List<kotlin.String>? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterSequenceString.read(buf)
+    }
+
+    override fun allocationSize(value: List<kotlin.String>?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterSequenceString.allocationSize(value)
+        }
+    }
+
+    override fun write(value: List<kotlin.String>?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterSequenceString.write(value, buf)
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The coordinator's commands as a newcomer runs them: what the demo
 //! prints works as printed, `devices` shows last contact, and an export
-//! piped into `head` ends quietly.
+//! piped into `head` ends quietly, a database from a newer server is refused.
 
 mod support;
 
@@ -88,4 +88,33 @@ fn devices_show_last_contact_and_an_export_into_head_ends_quietly() {
             "a closed pipe is not an error"
         );
     }
+}
+
+/// A database written by a newer observer-server is refused with a
+/// sentence that says so, and left exactly as it was.
+#[test]
+fn a_database_from_a_newer_server_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let init = command(&data)
+        .args(["init", "--url", "https://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let db = data.join("server.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    for args in [&["devices"][..], &["serve", "--listen", "127.0.0.1:0"]] {
+        let out = command(&data).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("schema version 99") && err.contains("update observer-server"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before, "left untouched");
 }

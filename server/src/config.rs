@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::limits::ServeLimits;
 use crate::telemetry::LogFormat;
@@ -19,7 +19,7 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 pub const DEFAULT_LOG_FILTER: &str = "info";
 
 /// A configuration file.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// The data directory.
@@ -72,7 +72,7 @@ impl ConfigFile {
 }
 
 /// How logs are written.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     /// `text` or `json`.
@@ -82,7 +82,7 @@ pub struct LogSettings {
 }
 
 /// What `serve` runs with; every field is also a flag and a variable.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, clap::Args)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct ServeSettings {
     /// Address to listen on (default 0.0.0.0:8443).
@@ -115,7 +115,7 @@ impl ServeSettings {
 
 /// `serve`'s limits (`docs/operations.md`); unset ones are
 /// [`ServeLimits::default`]'s.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, clap::Args)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     /// Open connections in all [default: 4096].
@@ -209,6 +209,32 @@ impl LimitSettings {
             rate_per_device: self.rate_per_device.unwrap_or(d.rate_per_device),
             shutdown_grace: secs(self.shutdown_grace_secs, d.shutdown_grace, 0),
         }
+    }
+}
+
+impl From<&ServeLimits> for LimitSettings {
+    /// Every limit set, to the value in force.
+    fn from(l: &ServeLimits) -> Self {
+        LimitSettings {
+            max_connections: Some(l.max_connections),
+            max_connections_per_address: Some(l.max_connections_per_address),
+            tls_handshake_timeout_secs: Some(l.tls_handshake_timeout.as_secs()),
+            header_timeout_secs: Some(l.header_timeout.as_secs()),
+            body_grace_secs: Some(l.body_grace.as_secs()),
+            body_min_rate: Some(l.body_min_rate),
+            body_idle_secs: Some(l.body_idle_timeout.as_secs()),
+            bodies_in_flight_mib: Some(l.bodies_in_flight_bytes / (1024 * 1024)),
+            rate_per_address: Some(l.rate_per_address),
+            rate_per_device: Some(l.rate_per_device),
+            shutdown_grace_secs: Some(l.shutdown_grace.as_secs()),
+        }
+    }
+}
+
+impl ConfigFile {
+    /// The configuration as TOML (`config show`).
+    pub fn to_text(&self) -> String {
+        toml::to_string(self).expect("a configuration always serialises")
     }
 }
 
@@ -315,6 +341,24 @@ mod tests {
         }
         let e = ConfigFile::parse("[log]\nformat = \"xml\"\n").expect_err("bad format");
         assert!(e.contains("xml"), "{e}");
+    }
+
+    #[test]
+    fn the_effective_configuration_reads_back_as_itself() {
+        let file = ConfigFile {
+            data: Some("/srv/observer".into()),
+            log: LogSettings {
+                format: Some(LogFormat::Json),
+                filter: Some("info".into()),
+            },
+            serve: ServeSettings {
+                listen: Some("0.0.0.0:8443".into()),
+                metrics_listen: None,
+                limits: LimitSettings::from(&ServeLimits::default()),
+            },
+            ..Default::default()
+        };
+        assert_eq!(ConfigFile::parse(&file.to_text()).unwrap(), file);
     }
 
     #[test]

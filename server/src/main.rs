@@ -180,6 +180,12 @@ enum MediaAction {
 enum ConfigAction {
     /// Print a commented configuration file holding every default.
     Default,
+    /// Print the configuration in force: flags and variables over the
+    /// file over the defaults (`serve` runs with exactly this).
+    Show {
+        #[command(flatten)]
+        settings: ServeSettings,
+    },
 }
 
 fn main() -> ExitCode {
@@ -249,6 +255,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config {
             action: ConfigAction::Default,
         } => commands::config_default(out),
+        Command::Config {
+            action: ConfigAction::Show { settings },
+        } => commands::config_show(&at, settings, out),
         Command::ImportOfficial { file } => commands::import_official(&at, &file, out),
         Command::Results { by, json } => commands::results(&at, by, json, out),
         Command::Compare { json } => commands::compare(&at, json, out),

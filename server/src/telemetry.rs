@@ -4,7 +4,7 @@
 //! `observer_server=debug,tower_http=warn`). Logs never carry what an
 //! observer wrote, a station or a name (`docs/operations.md`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 pub const FILTER_ENV: &str = "OBSERVER_LOG";
 
 /// How log lines are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// One line of text per event, for a person at a terminal.

@@ -221,6 +221,29 @@ fn the_configuration_file_is_used_and_unknown_keys_are_refused_by_name() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // What serve would run with: a variable over the file over defaults.
+    let show = std::process::Command::new(env!("CARGO_BIN_EXE_observer-server"))
+        .arg("--config")
+        .arg(&file)
+        .args(["config", "show", "--rate-per-device", "7"])
+        .env_remove("OBSERVER_SERVER_DATA")
+        .env_remove("OBSERVER_SERVER_KEY_FILE")
+        .env("OBSERVER_SERVER_MAX_CONNECTIONS", "77")
+        .output()
+        .unwrap();
+    assert!(show.status.success());
+    let shown =
+        observer_server::config::ConfigFile::parse(&String::from_utf8(show.stdout).unwrap())
+            .expect("config show prints a valid file");
+    assert_eq!(shown.data.as_deref(), Some(data.as_path()));
+    assert_eq!(shown.key_file.as_deref(), Some(key.as_path()));
+    let limits = shown.serve.limits.limits();
+    assert_eq!((limits.max_connections, limits.rate_per_device), (77, 7));
+    assert_eq!(
+        limits.rate_per_address,
+        observer_server::limits::ServeLimits::default().rate_per_address
+    );
+
     // A misspelt limit stops the server with its name and line.
     std::fs::write(
         &file,

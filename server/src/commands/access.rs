@@ -47,6 +47,8 @@ pub struct Resolved {
     passphrase_file: Option<PathBuf>,
     /// The file's settings (the `serve` section is used by `serve`).
     pub file: ConfigFile,
+    /// The log format and filter in force.
+    pub log: crate::config::LogSettings,
 }
 
 impl Access {
@@ -60,8 +62,12 @@ impl Access {
             None => ConfigFile::default(),
         };
         let format = self.log_format.or(file.log.format).unwrap_or_default();
-        let filter = file.log.filter.as_deref().unwrap_or(default_filter);
-        telemetry::init(format, filter)?;
+        let filter = std::env::var(telemetry::FILTER_ENV)
+            .ok()
+            .filter(|f| !f.is_empty())
+            .or(file.log.filter.clone())
+            .unwrap_or_else(|| default_filter.to_string());
+        telemetry::init(format, &filter)?;
         // A flag naming one way to unlock replaces the file's choice
         // entirely, so that the two never combine into "give one, not both".
         let (key_file, passphrase_file) =
@@ -78,11 +84,25 @@ impl Access {
             key_file,
             passphrase_file,
             file,
+            log: crate::config::LogSettings {
+                format: Some(format),
+                filter: Some(filter),
+            },
         })
     }
 }
 
 impl Resolved {
+    /// The key file given, if any.
+    pub fn key_file(&self) -> Option<&std::path::Path> {
+        self.key_file.as_deref()
+    }
+
+    /// The passphrase file given, if any.
+    pub fn passphrase_file(&self) -> Option<&std::path::Path> {
+        self.passphrase_file.as_deref()
+    }
+
     /// What the operator gave to unlock the keys, if anything.
     pub fn unlock(&self) -> Result<Option<Unlock>> {
         Ok(Unlock::choose(

@@ -19,7 +19,9 @@ pub use devices::{assign, devices, enroll, revoke};
 pub use records::{export, records, ExportFormat};
 pub use results::{compare, import_official, results, By};
 pub use serve::serve;
-pub use setup::{config_default, forms_list, forms_publish, init, media_verify, rekey, verify};
+pub use setup::{
+    config_default, config_show, forms_list, forms_publish, init, media_verify, rekey, verify,
+};
 
 /// A command's failure, printed by `main`.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::access::Resolved;
 use super::{now_ms, Result};
+use crate::config::{ConfigFile, LimitSettings, ServeSettings};
 use crate::coordinator::Coordinator;
 use crate::media::MediaFiles;
 use crate::publish::{publish, Published};
@@ -139,6 +140,25 @@ pub fn forms_list(at: &Resolved, out: &mut dyn Write) -> Result<()> {
     for f in c.storage.forms()? {
         writeln!(out, "{:<12} v{}", f.id, f.version)?;
     }
+    Ok(())
+}
+
+/// `config show`: the configuration in force (flags, variables, the file,
+/// defaults, resolved), as a file that would give the same.
+pub fn config_show(at: &Resolved, flags: ServeSettings, out: &mut dyn Write) -> Result<()> {
+    let serve = flags.over(at.file.serve.clone());
+    let effective = ConfigFile {
+        data: Some(at.data.clone()),
+        key_file: at.key_file().map(Path::to_path_buf),
+        passphrase_file: at.passphrase_file().map(Path::to_path_buf),
+        log: at.log.clone(),
+        serve: ServeSettings {
+            listen: Some(serve.listen().to_string()),
+            metrics_listen: serve.metrics_listen.clone(),
+            limits: LimitSettings::from(&serve.limits.limits()),
+        },
+    };
+    write!(out, "{}", effective.to_text())?;
     Ok(())
 }
 

@@ -176,6 +176,8 @@ enum MediaAction {
     Verify,
 }
 
+// Parsed once per process: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ConfigAction {
     /// Print a commented configuration file holding every default.

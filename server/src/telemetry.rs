@@ -23,24 +23,29 @@ pub enum LogFormat {
 }
 
 /// Installs the process's log subscriber; `filter` is used when
-/// [`FILTER_ENV`] is not set. Installing twice keeps the first.
-pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
+/// [`FILTER_ENV`] is not set. Returns the filter in force. Installing twice
+/// keeps the first.
+pub fn init(format: LogFormat, filter: &str) -> Result<String, String> {
     init_with_writer(format, filter, std::io::stderr)
 }
 
 /// [`init`], writing to `writer` (a benchmark's log file) instead of stderr.
-pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W) -> Result<(), String>
+pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W) -> Result<String, String>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = match std::env::var(FILTER_ENV) {
+    let (text, env_filter) = match std::env::var(FILTER_ENV) {
         Ok(f) if !f.is_empty() => {
-            EnvFilter::try_new(&f).map_err(|e| format!("{FILTER_ENV}={f:?}: {e}"))?
+            let parsed = EnvFilter::try_new(&f).map_err(|e| format!("{FILTER_ENV}={f:?}: {e}"))?;
+            (f, parsed)
         }
-        _ => EnvFilter::try_new(filter).map_err(|e| format!("log filter {filter:?}: {e}"))?,
+        _ => (
+            filter.to_string(),
+            EnvFilter::try_new(filter).map_err(|e| format!("log filter {filter:?}: {e}"))?,
+        ),
     };
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(env_filter)
         .with_writer(writer);
     let installed = match format {
         LogFormat::Text => builder
@@ -54,5 +59,5 @@ where
     };
     // Already installed (a test running several servers in one process).
     let _ = installed;
-    Ok(())
+    Ok(text)
 }

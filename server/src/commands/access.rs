@@ -62,12 +62,7 @@ impl Access {
             None => ConfigFile::default(),
         };
         let format = self.log_format.or(file.log.format).unwrap_or_default();
-        let filter = std::env::var(telemetry::FILTER_ENV)
-            .ok()
-            .filter(|f| !f.is_empty())
-            .or(file.log.filter.clone())
-            .unwrap_or_else(|| default_filter.to_string());
-        telemetry::init(format, &filter)?;
+        let filter = telemetry::init(format, file.log.filter.as_deref().unwrap_or(default_filter))?;
         // A flag naming one way to unlock replaces the file's choice
         // entirely, so that the two never combine into "give one, not both".
         let (key_file, passphrase_file) =

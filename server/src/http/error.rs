@@ -46,12 +46,17 @@ impl ApiError {
     /// never what failed; the operator's log gets the cause.
     pub(super) fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(what, cause = %cause, "internal failure; answered storage_unavailable");
+        ApiError::unavailable(5)
+    }
+
+    /// The one answer to a failure inside the server: retry in `secs`.
+    fn unavailable(secs: u64) -> Self {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_unavailable",
             "the server could not complete this; retry later",
         )
-        .retry_in(5)
+        .retry_in(secs)
     }
 
     pub(super) fn rate_limited(limited: Limited) -> Self {
@@ -120,12 +125,7 @@ impl From<StorageError> for ApiError {
             _ => 5,
         };
         tracing::error!(kind = e.kind(), cause = %e, "storage failure; answered storage_unavailable");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "the server could not complete this; retry later",
-        )
-        .retry_in(retry)
+        ApiError::unavailable(retry)
     }
 }
 

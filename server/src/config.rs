@@ -328,6 +328,33 @@ mod tests {
         assert_eq!(file.log.format, Some(LogFormat::Text));
     }
 
+    /// The `[default: N]` each limit flag's help shows is written by hand
+    /// (an unset flag must stay `None` to let the file speak): it must be
+    /// the default in force.
+    #[test]
+    fn every_limit_flags_help_names_the_real_default() {
+        use clap::Args as _;
+        let defaults = toml::Table::try_from(LimitSettings::from(&ServeLimits::default())).unwrap();
+        let cmd = LimitSettings::augment_args(clap::Command::new("serve"));
+        let mut seen = 0;
+        for arg in cmd.get_arguments() {
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let shown = help
+                .rsplit_once("[default: ")
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .map(|(value, _)| value.to_string())
+                .unwrap_or_else(|| panic!("--{} shows no default: {help}", arg.get_id()));
+            assert_eq!(
+                shown,
+                defaults[arg.get_id().as_str()].to_string(),
+                "--{}",
+                arg.get_id()
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, defaults.len());
+    }
+
     #[test]
     fn an_unknown_key_is_refused_with_its_name() {
         for (text, name) in [

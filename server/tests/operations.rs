@@ -144,13 +144,12 @@ fn a_syncs_logs_hold_no_payload_station_or_name() {
     }
     assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 5);
     let device = p.device_id().to_string();
-    let text = std::fs::read_to_string(&log).unwrap();
     wait_until("the answer's log line", Duration::from_secs(5), || {
         std::fs::read_to_string(&log)
             .unwrap()
             .contains("/v1/records")
     });
-    let text = std::fs::read_to_string(&log).unwrap_or(text);
+    let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         !text.contains(MARKER),
         "a marker leaked into the log:\n{text}"

@@ -1,7 +1,7 @@
 //! One conformance suite for the `Storage` trait: the stories every backend
 //! must tell the same way, through the trait alone. A backend is done when
-//! `every_story` passes on it; today that is the embedded SQLite file (the
-//! PostgreSQL backend of issue 14 joins with its own `Backend`).
+//! every story passes on it: the embedded SQLite file, and a real
+//! PostgreSQL server (a private cluster this test starts on loopback).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use observer_core::protocol::Heartbeat;
 use observer_core::record::{
     sign_record, verify_envelope, ChainPosition, NewRecord, RecordId, Sha256Digest, VerifiedRecord,
 };
+use observer_server::storage::postgres::{DatabaseUrl, PostgresStorage};
 use observer_server::storage::sqlite::SqliteStorage;
 use observer_server::storage::{
     FormCheck, Incoming, NewToken, OfficialResult, Outcome, PublishedForm, RecordFilter, Storage,
@@ -46,6 +47,33 @@ impl Backend for Sqlite {
     }
     fn reopen(&self) -> Arc<dyn Storage> {
         Arc::new(SqliteStorage::open(&self.path).unwrap())
+    }
+}
+
+/// A fresh database on a private cluster for each story.
+struct Postgres {
+    cluster: observer_testkit::PgCluster,
+    url: std::sync::Mutex<Option<DatabaseUrl>>,
+}
+
+impl Postgres {
+    fn new() -> Self {
+        Self {
+            cluster: observer_testkit::PgCluster::start(),
+            url: Default::default(),
+        }
+    }
+}
+
+impl Backend for Postgres {
+    fn fresh(&self) -> Arc<dyn Storage> {
+        let url = DatabaseUrl::parse(&self.cluster.database()).unwrap();
+        *self.url.lock().unwrap() = Some(url.clone());
+        Arc::new(PostgresStorage::open(&url).unwrap())
+    }
+    fn reopen(&self) -> Arc<dyn Storage> {
+        let url = self.url.lock().unwrap().clone().unwrap();
+        Arc::new(PostgresStorage::open(&url).unwrap())
     }
 }
 
@@ -399,6 +427,91 @@ fn media_are_answered_only_to_the_device_whose_records_name_them(b: &dyn Backend
     assert_eq!(keys.len(), 2);
 }
 
+fn a_batch_is_decided_in_order_as_one_record_at_a_time_would_be(b: &dyn Backend) {
+    let s = b.fresh();
+    let s = s.as_ref();
+    let key = enrolled(s, "t");
+    let records = chain(&key, 3, "order");
+    let fork = chain(&key, 2, "fork");
+    // The same record twice, and a second record at seq 2, in one batch.
+    let batch = [
+        records[0].clone(),
+        records[1].clone(),
+        records[1].clone(),
+        fork[1].clone(),
+        records[2].clone(),
+    ];
+    assert_eq!(
+        ingest(s, &key, &batch),
+        vec![
+            Outcome::Accepted { index: 0 },
+            Outcome::Accepted { index: 1 },
+            Outcome::Already { index: 1 },
+            Outcome::Conflict {
+                existing: records[1].id
+            },
+            Outcome::Accepted { index: 2 },
+        ]
+    );
+    assert_eq!(s.tree_head().unwrap().size, 3);
+    let view = &s.devices().unwrap()[0];
+    assert_eq!((view.records, view.conflicts), (3, 1));
+}
+
+fn writers_on_several_handles_append_one_gap_free_log(b: &dyn Backend) {
+    let first = b.fresh();
+    // Four handles on one database: four server nodes (or, on SQLite, a
+    // server and the commands run beside it).
+    let handles: Vec<Arc<dyn Storage>> = (0..4)
+        .map(|i| if i == 0 { first.clone() } else { b.reopen() })
+        .collect();
+    let phones: Vec<SigningKey> = (0..8)
+        .map(|i| enrolled(first.as_ref(), &format!("phone {i}")))
+        .collect();
+    std::thread::scope(|scope| {
+        for (i, key) in phones.iter().enumerate() {
+            let records = chain(key, 30, "concurrent");
+            let handles = &handles;
+            scope.spawn(move || {
+                for (j, part) in records.chunks(5).enumerate() {
+                    // Each batch through another node, each sent twice (a
+                    // retry after a lost answer).
+                    for attempt in 0..2 {
+                        let s = &handles[(i + j + attempt) % handles.len()];
+                        let out = ingest(s.as_ref(), key, part);
+                        assert_eq!(out.len(), part.len());
+                    }
+                }
+            });
+        }
+    });
+    let head = first.tree_head().unwrap();
+    assert_eq!(head.size, 8 * 30);
+    let mut frontier = Frontier::new();
+    let mut indexes = Vec::new();
+    first
+        .log_leaves(&mut |i, id| {
+            indexes.push(i);
+            frontier.push(leaf_hash(id.as_bytes()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        indexes,
+        (0..240).collect::<Vec<u64>>(),
+        "unique and gap-free"
+    );
+    assert_eq!(frontier.root(), head.root, "one tree");
+    for h in &handles {
+        assert_eq!(h.tree_head().unwrap(), head, "every node answers the same");
+    }
+    assert!(first
+        .devices()
+        .unwrap()
+        .iter()
+        .all(|d| d.records == 30 && d.conflicts == 0));
+}
+
 /// A story the backend must tell.
 type Story = fn(&dyn Backend);
 
@@ -432,6 +545,14 @@ const STORIES: &[(&str, Story)] = &[
         "media are answered only to the device whose records name them",
         media_are_answered_only_to_the_device_whose_records_name_them,
     ),
+    (
+        "a batch is decided in order as one record at a time would be",
+        a_batch_is_decided_in_order_as_one_record_at_a_time_would_be,
+    ),
+    (
+        "writers on several handles append one gap-free log",
+        writers_on_several_handles_append_one_gap_free_log,
+    ),
 ];
 
 fn every_story(b: &dyn Backend) {
@@ -451,4 +572,9 @@ fn every_story(b: &dyn Backend) {
 #[test]
 fn sqlite_tells_every_story() {
     every_story(&Sqlite::new());
+}
+
+#[test]
+fn postgres_tells_every_story() {
+    every_story(&Postgres::new());
 }

@@ -7,6 +7,7 @@
 //! pool. Records reach [`Storage::ingest`] already verified: the storage
 //! only decides "new, already held, or conflicting" and commits atomically.
 
+pub mod postgres;
 pub mod sqlite;
 
 use observer_core::identity::{DeviceId, PublicKey};

@@ -4,7 +4,9 @@
 //! The log's leaves are the records themselves: a record's rowid is its leaf
 //! index and its leaf hash is `leaf_hash(id)`, so the log cannot disagree
 //! with the records table. The Merkle frontier (O(log n) hashes) is kept in
-//! `meta` and updated in the same transaction as the records it covers.
+//! `meta`, read and updated inside the transaction that appends (never
+//! cached in memory: a second handle on the file, or another process,
+//! appends to the same log).
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -34,7 +36,6 @@ const META_FRONTIER: &str = "frontier";
 /// at a time anyway, and a batch is one transaction.
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
-    frontier: Mutex<Frontier>,
 }
 
 impl SqliteStorage {
@@ -44,9 +45,15 @@ impl SqliteStorage {
         configure(&conn)?;
         schema::migrate_to(&mut conn, MIGRATIONS, MIGRATIONS.len() as u32)?;
         let frontier = read_frontier(&conn)?;
+        let rows: i64 = conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?;
+        if frontier.size() != rows as u64 {
+            return Err(StorageError::Corrupt(format!(
+                "the log has {} leaves but {rows} records are stored",
+                frontier.size()
+            )));
+        }
         Ok(Self {
             conn: Mutex::new(conn),
-            frontier: Mutex::new(frontier),
         })
     }
 
@@ -63,19 +70,11 @@ fn read_frontier(conn: &Connection) -> Result<Frontier, StorageError> {
             |r| r.get(0),
         )
         .optional()?;
-    let frontier: Frontier = match raw {
+    match raw {
         Some(v) => serde_json::from_slice(&v)
-            .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))?,
-        None => Frontier::new(),
-    };
-    let rows: i64 = conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?;
-    if frontier.size() != rows as u64 {
-        return Err(StorageError::Corrupt(format!(
-            "the log has {} leaves but {rows} records are stored",
-            frontier.size()
-        )));
+            .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}"))),
+        None => Ok(Frontier::new()),
     }
-    Ok(frontier)
 }
 
 fn blob32(r: &Row<'_>, i: usize) -> rusqlite::Result<[u8; 32]> {
@@ -241,10 +240,9 @@ impl Storage for SqliteStorage {
         now_ms: i64,
     ) -> Result<IngestResult, StorageError> {
         let mut conn = self.conn();
-        let mut frontier_guard = self.frontier.lock().unwrap_or_else(|p| p.into_inner());
-        // Work on a copy: the in-memory frontier moves only if the commit does.
-        let mut frontier = frontier_guard.clone();
+        // IMMEDIATE: the write lock first, then the frontier it protects.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut frontier = read_frontier(&tx)?;
         let mut outcomes = Vec::with_capacity(records.len());
         let revoked_after: Option<i64> = tx.query_row(
             "SELECT revoked_after_seq FROM devices WHERE id = ?1",
@@ -373,7 +371,6 @@ impl Storage for SqliteStorage {
             size: frontier.size(),
             root: frontier.root(),
         };
-        *frontier_guard = frontier;
         Ok(IngestResult { outcomes, tree })
     }
 
@@ -672,7 +669,7 @@ impl Storage for SqliteStorage {
     }
 
     fn tree_head(&self) -> Result<TreeHead, StorageError> {
-        let f = self.frontier.lock().unwrap_or_else(|p| p.into_inner());
+        let f = read_frontier(&self.conn())?;
         Ok(TreeHead {
             size: f.size(),
             root: f.root(),

@@ -1,0 +1,807 @@
+//! PostgreSQL, for a national deployment: any number of identical
+//! `observer-server serve` nodes on one database.
+//!
+//! The tables are the SQLite backend's, in PostgreSQL's types. What
+//! differs is that several processes write at once, so nothing that
+//! decides is cached in a node: the log's frontier lives in the one row
+//! of `log_head`, and each ingest transaction locks that row before it
+//! looks at what is held. Appends from every node are therefore
+//! serialised in the database, which keeps leaf indexes unique and
+//! gap-free and every node's tree head the same. Each batch is a handful
+//! of statements whatever its size (arrays in, `UNNEST` out), so the lock
+//! is held for a few round trips, not one per record.
+
+mod connect;
+
+use std::collections::HashMap;
+
+use observer_core::identity::{DeviceId, PublicKey};
+use observer_core::merkle::{leaf_hash, Frontier, TreeHead};
+use observer_core::protocol::Heartbeat;
+use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest};
+use postgres::fallible_iterator::FallibleIterator as _;
+use postgres::types::ToSql;
+use postgres::Row;
+
+pub use connect::{DatabaseUrl, UrlError};
+
+use super::{
+    DeviceInfo, DeviceView, FormCheck, Incoming, IngestResult, NewToken, OfficialResult, Outcome,
+    PublishedForm, RecordFilter, RecordRow, Storage, StorageError, TokenProblem, Totals,
+};
+
+/// The PostgreSQL storage: a pool of connections, no state of its own.
+pub struct PostgresStorage {
+    pool: connect::Pool,
+    url: DatabaseUrl,
+}
+
+impl PostgresStorage {
+    /// Connects, creates or migrates the schema (a newer one is refused
+    /// untouched), and checks that the log's head covers the records.
+    pub fn open(url: &DatabaseUrl) -> Result<Self, StorageError> {
+        let pool = url.open_pool()?;
+        let s = Self {
+            pool,
+            url: url.clone(),
+        };
+        let mut c = s.conn()?;
+        let frontier = read_frontier(&mut *c, "")?;
+        let next: i64 = c
+            .query_one("SELECT coalesce(max(log_index) + 1, 0) FROM records", &[])?
+            .get(0);
+        if frontier.size() != next as u64 {
+            return Err(StorageError::Corrupt(format!(
+                "the log has {} leaves but records reach index {next}",
+                frontier.size()
+            )));
+        }
+        drop(c);
+        Ok(s)
+    }
+
+    /// The database, without its password.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    fn conn(
+        &self,
+    ) -> Result<
+        r2d2::PooledConnection<
+            r2d2_postgres::PostgresConnectionManager<tokio_postgres_rustls::MakeRustlsConnect>,
+        >,
+        StorageError,
+    > {
+        Ok(self.pool.get()?)
+    }
+}
+
+fn read_frontier(
+    c: &mut impl postgres::GenericClient,
+    lock: &str,
+) -> Result<Frontier, StorageError> {
+    let raw: Vec<u8> = c
+        .query_one(
+            &format!("SELECT frontier FROM log_head WHERE id = 1 {lock}"),
+            &[],
+        )?
+        .get(0);
+    serde_json::from_slice(&raw).map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))
+}
+
+fn id32(v: Vec<u8>, what: &str) -> Result<[u8; 32], StorageError> {
+    v.try_into()
+        .map_err(|_| StorageError::Corrupt(format!("{what}: expected 32 bytes")))
+}
+
+fn device_id(s: String) -> Result<DeviceId, StorageError> {
+    DeviceId::try_from(s).map_err(|e| StorageError::Corrupt(format!("a device id: {e}")))
+}
+
+fn stations(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+const DEVICE_COLUMNS: &str =
+    "id, public_key, name, stations, enrolled_at, revoked_at, last_contact, hb_seq, hb_head";
+
+fn device_row(r: &Row) -> Result<(DeviceInfo, Option<ChainHead>), StorageError> {
+    let hb = match (
+        r.try_get::<_, Option<i64>>(7)?,
+        r.try_get::<_, Option<Vec<u8>>>(8)?,
+    ) {
+        (Some(seq), Some(head)) if seq > 0 => Some(ChainHead {
+            seq: seq as u64,
+            id: RecordId::from_bytes(id32(head, "a heartbeat head")?),
+        }),
+        _ => None,
+    };
+    Ok((
+        DeviceInfo {
+            id: device_id(r.try_get(0)?)?,
+            key: PublicKey::from_bytes(id32(r.try_get(1)?, "a device key")?),
+            name: r.try_get(2)?,
+            stations: stations(r.try_get::<_, &str>(3)?),
+            enrolled_at_ms: r.try_get(4)?,
+            revoked_at_ms: r.try_get(5)?,
+            last_contact_ms: r.try_get(6)?,
+        },
+        hb,
+    ))
+}
+
+/// The rows of one batch bound for a table, column by column.
+#[derive(Default)]
+struct Aside<'a> {
+    ids: Vec<&'a [u8]>,
+    seqs: Vec<i64>,
+    bodies: Vec<&'a [u8]>,
+    sigs: Vec<&'a [u8]>,
+    sealed: Vec<Option<String>>,
+}
+
+impl<'a> Aside<'a> {
+    fn push(
+        &mut self,
+        id: &'a [u8],
+        seq: u64,
+        body: &'a [u8],
+        sig: &'a [u8],
+        sealed: Option<String>,
+    ) {
+        self.ids.push(id);
+        self.seqs.push(seq as i64);
+        self.bodies.push(body);
+        self.sigs.push(sig);
+        self.sealed.push(sealed);
+    }
+
+    /// Kept aside once by id (a retry of a conflict is not a second one).
+    fn insert(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        table: &str,
+        device: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} (id, device, seq, received_at, body, sig, sealed)
+                 SELECT i, $2, s, $3, b, g, x
+                 FROM UNNEST($1::bytea[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[]) AS t(i, s, b, g, x)
+                 ON CONFLICT DO NOTHING"
+            ),
+            &[
+                &self.ids,
+                &device,
+                &now_ms,
+                &self.seqs,
+                &self.bodies,
+                &self.sigs,
+                &self.sealed,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl Storage for PostgresStorage {
+    fn add_token(&self, t: &NewToken, now_ms: i64) -> Result<(), StorageError> {
+        self.conn()?.execute(
+            "INSERT INTO tokens (hash, stations, name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &t.hash.as_bytes().as_slice(),
+                &serde_json::to_string(&t.stations).expect("serialises"),
+                &t.name,
+                &now_ms,
+                &t.expires_at_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn enroll(
+        &self,
+        token_hash: &Sha256Digest,
+        key: &PublicKey,
+        name: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Result<DeviceInfo, TokenProblem>, StorageError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let hash = token_hash.as_bytes().as_slice();
+        // Locked: two nodes given the same code at once enroll one device.
+        let Some(token) = tx.query_opt(
+            "SELECT stations, name, expires_at, used_at FROM tokens WHERE hash = $1 FOR UPDATE",
+            &[&hash],
+        )?
+        else {
+            return Ok(Err(TokenProblem::Unknown));
+        };
+        let (st, token_name, expires, used): (String, Option<String>, i64, Option<i64>) = (
+            token.try_get(0)?,
+            token.try_get(1)?,
+            token.try_get(2)?,
+            token.try_get(3)?,
+        );
+        if used.is_some() {
+            return Ok(Err(TokenProblem::Used));
+        }
+        if expires <= now_ms {
+            return Ok(Err(TokenProblem::Expired));
+        }
+        let id = key.device_id();
+        let revoked: Option<Option<i64>> = tx
+            .query_opt(
+                "SELECT revoked_at FROM devices WHERE id = $1",
+                &[&id.as_str()],
+            )?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        if revoked.flatten().is_some() {
+            return Ok(Err(TokenProblem::DeviceRevoked));
+        }
+        let name = name.map(str::to_string).or(token_name);
+        tx.execute(
+            "UPDATE tokens SET used_at = $1, device = $2 WHERE hash = $3",
+            &[&now_ms, &id.as_str(), &hash],
+        )?;
+        tx.execute(
+            "INSERT INTO devices (id, public_key, name, stations, enrolled_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET name = coalesce(EXCLUDED.name, devices.name),
+                 stations = EXCLUDED.stations",
+            &[
+                &id.as_str(),
+                &key.as_bytes().as_slice(),
+                &name,
+                &st,
+                &now_ms,
+            ],
+        )?;
+        let row = tx.query_one(
+            &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"),
+            &[&id.as_str()],
+        )?;
+        let info = device_row(&row)?;
+        tx.commit()?;
+        Ok(Ok(info.0))
+    }
+
+    fn device(&self, id: &DeviceId) -> Result<Option<DeviceInfo>, StorageError> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"),
+                &[&id.as_str()],
+            )?
+            .map(|r| device_row(&r).map(|(d, _)| d))
+            .transpose()
+    }
+
+    fn assign(&self, id: &DeviceId, stations: &[String]) -> Result<bool, StorageError> {
+        let n = self.conn()?.execute(
+            "UPDATE devices SET stations = $1 WHERE id = $2",
+            &[
+                &serde_json::to_string(stations).expect("serialises"),
+                &id.as_str(),
+            ],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn revoke(&self, id: &DeviceId, now_ms: i64) -> Result<bool, StorageError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        // Taken with the appends' lock: no batch of this device commits
+        // between reading its newest seq and marking it revoked.
+        tx.execute("SELECT 1 FROM log_head WHERE id = 1 FOR UPDATE", &[])?;
+        let n = tx.execute(
+            "UPDATE devices SET revoked_at = coalesce(revoked_at, $1),
+                 revoked_after_seq = coalesce(revoked_after_seq,
+                     (SELECT coalesce(max(seq), 0) FROM records WHERE device = $2))
+             WHERE id = $2",
+            &[&now_ms, &id.as_str()],
+        )?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn ingest(
+        &self,
+        device: &DeviceId,
+        hb: Option<&Heartbeat>,
+        records: &[Incoming],
+        now_ms: i64,
+    ) -> Result<IngestResult, StorageError> {
+        let dev = device.as_str();
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        // The append lock: from here to the commit, this batch is the only
+        // one deciding what is new, on every node.
+        let mut frontier = read_frontier(&mut tx, "FOR UPDATE")?;
+        let revoked_after: Option<i64> = tx
+            .query_one(
+                "SELECT revoked_after_seq FROM devices WHERE id = $1",
+                &[&dev],
+            )?
+            .try_get(0)?;
+        let ids: Vec<&[u8]> = records
+            .iter()
+            .map(|i| i.record.id.as_bytes().as_slice())
+            .collect();
+        let seqs: Vec<i64> = records.iter().map(|i| i.record.body.seq as i64).collect();
+        let mut held: HashMap<[u8; 32], u64> = HashMap::new();
+        for r in tx.query(
+            "SELECT id, log_index FROM records WHERE id = ANY($1)",
+            &[&ids],
+        )? {
+            held.insert(
+                id32(r.try_get(0)?, "a record id")?,
+                r.try_get::<_, i64>(1)? as u64,
+            );
+        }
+        let mut at_seq: HashMap<i64, [u8; 32]> = HashMap::new();
+        for r in tx.query(
+            "SELECT seq, id FROM records WHERE device = $1 AND seq = ANY($2)",
+            &[&dev, &seqs],
+        )? {
+            at_seq.insert(r.try_get(0)?, id32(r.try_get(1)?, "a record id")?);
+        }
+
+        // Decided in batch order, exactly as one record at a time would be.
+        let sealed_text: Vec<Option<String>> = records
+            .iter()
+            .map(|i| {
+                i.sealed
+                    .as_ref()
+                    .map(|s| serde_json::to_string(s).expect("serialises"))
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut new = Aside::default();
+        let mut new_index = Vec::new();
+        let mut new_prev: Vec<Option<&[u8]>> = Vec::new();
+        let mut new_station = Vec::new();
+        let mut new_kind = Vec::new();
+        let mut new_captured = Vec::new();
+        let mut new_clean = Vec::new();
+        let mut new_check = Vec::new();
+        let (mut att_record, mut att_sha, mut att_bytes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut quarantine = Aside::default();
+        let mut conflicts = Aside::default();
+        for (incoming, sealed) in records.iter().zip(sealed_text) {
+            let r = &incoming.record;
+            let b = &r.body;
+            let id = r.id.as_bytes();
+            let (body, sig): (&[u8], &[u8]) = match sealed {
+                Some(_) => (&[], &[]),
+                None => (&r.envelope.body, r.envelope.sig.as_slice()),
+            };
+            if let Some(&index) = held.get(id) {
+                outcomes.push(Outcome::Already { index });
+                continue;
+            }
+            if revoked_after.is_some_and(|after| b.seq as i64 > after) {
+                quarantine.push(id, b.seq, body, sig, sealed);
+                outcomes.push(Outcome::Quarantined);
+                continue;
+            }
+            if let Some(existing) = at_seq.get(&(b.seq as i64)) {
+                conflicts.push(id, b.seq, body, sig, sealed);
+                outcomes.push(Outcome::Conflict {
+                    existing: RecordId::from_bytes(*existing),
+                });
+                continue;
+            }
+            let index = frontier.push(leaf_hash(id));
+            held.insert(*id, index);
+            at_seq.insert(b.seq as i64, *id);
+            new.push(id, b.seq, body, sig, sealed);
+            new_index.push(index as i64);
+            new_prev.push(b.prev.as_ref().map(|p| p.as_bytes().as_slice()));
+            new_station.push(b.station.as_str());
+            new_kind.push(b.kind.as_str());
+            new_captured.push(b.captured_at.timestamp_millis());
+            new_clean.push(incoming.check.clean);
+            new_check.push(incoming.check.json.as_str());
+            for a in &b.attachments {
+                att_record.push(id.as_slice());
+                att_sha.push(a.sha256.to_string());
+                att_bytes.push(a.bytes as i64);
+            }
+            outcomes.push(Outcome::Accepted { index });
+        }
+        if !new.ids.is_empty() {
+            let params: [&(dyn ToSql + Sync); 14] = [
+                &new_index,
+                &new.ids,
+                &dev,
+                &new.seqs,
+                &new_prev,
+                &new_station,
+                &new_kind,
+                &new_captured,
+                &now_ms,
+                &new.bodies,
+                &new.sigs,
+                &new_clean,
+                &new_check,
+                &new.sealed,
+            ];
+            tx.execute(
+                "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed)
+                 SELECT l, i, $3, s, p, st, k, c, $9, b, g, fc, fj, x
+                 FROM UNNEST($1::bigint[], $2::bytea[], $4::bigint[], $5::bytea[], $6::text[], $7::text[], $8::bigint[],
+                             $10::bytea[], $11::bytea[], $12::bool[], $13::text[], $14::text[])
+                      AS t(l, i, s, p, st, k, c, b, g, fc, fj, x)",
+                &params,
+            )?;
+        }
+        if !att_record.is_empty() {
+            tx.execute(
+                "INSERT INTO attachments (record_id, sha256, bytes)
+                 SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING",
+                &[&att_record, &att_sha, &att_bytes],
+            )?;
+        }
+        quarantine.insert(&mut tx, "quarantine", dev, now_ms)?;
+        conflicts.insert(&mut tx, "conflicts", dev, now_ms)?;
+        let hb_seq = hb.map_or(0, |h| h.seq as i64);
+        let hb_head: Option<Vec<u8>> = hb.and_then(|h| h.head).map(|h| h.as_bytes().to_vec());
+        tx.execute(
+            "UPDATE devices SET last_contact = $1,
+                 hb_seq = CASE WHEN $2 > coalesce(hb_seq, 0) THEN $2 ELSE hb_seq END,
+                 hb_head = CASE WHEN $2 > coalesce(hb_seq, 0) THEN $3 ELSE hb_head END
+             WHERE id = $4",
+            &[&now_ms, &hb_seq, &hb_head, &dev],
+        )?;
+        if !new.ids.is_empty() {
+            tx.execute(
+                "UPDATE log_head SET frontier = $1 WHERE id = 1",
+                &[&serde_json::to_vec(&frontier).expect("serialises")],
+            )?;
+        }
+        tx.commit()?;
+        Ok(IngestResult {
+            outcomes,
+            tree: TreeHead {
+                size: frontier.size(),
+                root: frontier.root(),
+            },
+        })
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceView>, StorageError> {
+        let mut conn = self.conn()?;
+        let devices = conn
+            .query(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at, id"),
+                &[],
+            )?
+            .iter()
+            .map(device_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut aside: HashMap<String, (u64, u64)> = HashMap::new();
+        for r in conn.query(
+            "SELECT device, count(*) FILTER (WHERE t = 'c'), count(*) FILTER (WHERE t = 'q')
+             FROM (SELECT device, 'c' AS t FROM conflicts UNION ALL SELECT device, 'q' FROM quarantine) a
+             GROUP BY device",
+            &[],
+        )? {
+            aside.insert(
+                r.try_get(0)?,
+                (r.try_get::<_, i64>(1)? as u64, r.try_get::<_, i64>(2)? as u64),
+            );
+        }
+        // One pass over every chain, in (device, seq) order: one query
+        // however many devices there are.
+        struct Chain {
+            verifier: ChainVerifier,
+            records: u64,
+            contiguous: u64,
+        }
+        let mut chains: HashMap<String, Chain> = HashMap::new();
+        let mut rows = conn.query_raw(
+            "SELECT device, seq, id, prev FROM records ORDER BY device, seq",
+            std::iter::empty::<&(dyn ToSql + Sync)>(),
+        )?;
+        while let Some(r) = rows.next()? {
+            let device: String = r.try_get(0)?;
+            let seq = r.try_get::<_, i64>(1)? as u64;
+            let id = RecordId::from_bytes(id32(r.try_get(2)?, "a record id")?);
+            let prev = r
+                .try_get::<_, Option<Vec<u8>>>(3)?
+                .and_then(|p| p.try_into().ok())
+                .map(RecordId::from_bytes);
+            let c = chains.entry(device).or_insert_with(|| Chain {
+                verifier: ChainVerifier::new(),
+                records: 0,
+                contiguous: 0,
+            });
+            c.verifier.push(seq, id, prev);
+            c.records += 1;
+            if seq == c.contiguous + 1 {
+                c.contiguous = seq;
+            }
+        }
+        Ok(devices
+            .into_iter()
+            .map(|(info, heartbeat)| {
+                let chain = chains.remove(info.id.as_str());
+                let (conflicts, quarantined) =
+                    aside.get(info.id.as_str()).copied().unwrap_or_default();
+                let (records, contiguous, faults) = match chain {
+                    Some(c) => (c.records, c.contiguous, c.verifier.finish(heartbeat).faults),
+                    None => (0, 0, ChainVerifier::new().finish(heartbeat).faults),
+                };
+                DeviceView {
+                    info,
+                    records,
+                    contiguous,
+                    heartbeat,
+                    faults,
+                    conflicts,
+                    quarantined,
+                }
+            })
+            .collect())
+    }
+
+    fn records(
+        &self,
+        filter: &RecordFilter,
+        each: &mut dyn FnMut(RecordRow) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut sql = String::from(
+            "SELECT log_index, id, device, seq, station, kind, captured_at, received_at, body, sig, form_clean, form_check,
+                    (SELECT count(*) FROM attachments a WHERE a.record_id = records.id
+                         AND NOT EXISTS (SELECT 1 FROM media m WHERE m.sha256 = a.sha256)),
+                    sealed
+             FROM records WHERE true",
+        );
+        let device = filter.device.as_ref().map(|d| d.as_str().to_string());
+        let newest = filter.newest.map(|n| n as i64);
+        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        for (column, value) in [
+            ("station", filter.station.as_ref()),
+            ("kind", filter.kind.as_ref()),
+            ("device", device.as_ref()),
+        ] {
+            if let Some(v) = value {
+                args.push(v);
+                sql.push_str(&format!(" AND {column} = ${}", args.len()));
+            }
+        }
+        match &newest {
+            Some(n) => {
+                args.push(n);
+                sql.push_str(&format!(" ORDER BY log_index DESC LIMIT ${}", args.len()));
+            }
+            None => sql.push_str(" ORDER BY log_index"),
+        }
+        let mut conn = self.conn()?;
+        let mut rows = conn.query_raw(&sql, args)?;
+        while let Some(r) = rows.next()? {
+            each(RecordRow {
+                index: r.try_get::<_, i64>(0)? as u64,
+                id: RecordId::from_bytes(id32(r.try_get(1)?, "a record id")?),
+                device: device_id(r.try_get(2)?)?,
+                seq: r.try_get::<_, i64>(3)? as u64,
+                station: r.try_get(4)?,
+                kind: r.try_get(5)?,
+                captured_at_ms: r.try_get(6)?,
+                received_at_ms: r.try_get(7)?,
+                body: r.try_get(8)?,
+                sig: r.try_get(9)?,
+                check: match (
+                    r.try_get::<_, Option<bool>>(10)?,
+                    r.try_get::<_, Option<String>>(11)?,
+                ) {
+                    (Some(clean), Some(json)) => Some(FormCheck { clean, json }),
+                    _ => None,
+                },
+                media_missing: r.try_get::<_, i64>(12)? as u64,
+                sealed: r
+                    .try_get::<_, Option<String>>(13)?
+                    .map(|s| serde_json::from_str(&s))
+                    .transpose()
+                    .map_err(|e| StorageError::Corrupt(format!("a sealed record: {e}")))?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn expected_media(
+        &self,
+        device: &DeviceId,
+        sha256: &Sha256Digest,
+    ) -> Result<Option<u64>, StorageError> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT a.bytes FROM attachments a JOIN records r ON r.id = a.record_id
+                 WHERE a.sha256 = $1 AND r.device = $2 LIMIT 1",
+                &[&sha256.to_string(), &device.as_str()],
+            )?
+            .map(|r| r.try_get::<_, i64>(0))
+            .transpose()?
+            .map(|b| b as u64))
+    }
+
+    fn device_keys(&self) -> Result<Vec<(DeviceId, PublicKey)>, StorageError> {
+        self.conn()?
+            .query("SELECT id, public_key FROM devices", &[])?
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    device_id(r.try_get(0)?)?,
+                    PublicKey::from_bytes(id32(r.try_get(1)?, "a device key")?),
+                ))
+            })
+            .collect()
+    }
+
+    fn log_leaves(
+        &self,
+        each: &mut dyn FnMut(u64, RecordId) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut conn = self.conn()?;
+        let mut rows = conn.query_raw(
+            "SELECT log_index, id FROM records ORDER BY log_index",
+            std::iter::empty::<&(dyn ToSql + Sync)>(),
+        )?;
+        while let Some(r) = rows.next()? {
+            each(
+                r.try_get::<_, i64>(0)? as u64,
+                RecordId::from_bytes(id32(r.try_get(1)?, "a record id")?),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn ping(&self) -> Result<(), StorageError> {
+        self.conn()?
+            .query_one("SELECT count(*) FROM log_head", &[])?;
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.conn()?
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    fn set_metas(&self, values: &[(&str, Vec<u8>)]) -> Result<(), StorageError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        for (key, value) in values {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn media_complete(
+        &self,
+        sha256: &Sha256Digest,
+        bytes: u64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.conn()?.execute(
+            "INSERT INTO media (sha256, bytes, completed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&sha256.to_string(), &(bytes as i64), &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn totals(&self) -> Result<Totals, StorageError> {
+        let r = self.conn()?.query_one(
+            "SELECT (SELECT count(*) FROM devices),
+                    (SELECT count(*) FROM devices WHERE revoked_at IS NOT NULL),
+                    (SELECT count(*) FROM records),
+                    (SELECT count(DISTINCT station) FROM records)",
+            &[],
+        )?;
+        Ok(Totals {
+            devices: r.try_get::<_, i64>(0)? as u64,
+            revoked: r.try_get::<_, i64>(1)? as u64,
+            records: r.try_get::<_, i64>(2)? as u64,
+            stations: r.try_get::<_, i64>(3)? as u64,
+        })
+    }
+
+    fn publish_form(&self, f: &PublishedForm, now_ms: i64) -> Result<bool, StorageError> {
+        Ok(self.conn()?.execute(
+            "INSERT INTO forms (id, version, definition, published_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            &[&f.id, &(f.version as i32), &f.definition, &now_ms],
+        )? > 0)
+    }
+
+    fn forms(&self) -> Result<Vec<PublishedForm>, StorageError> {
+        self.conn()?
+            .query(
+                "SELECT id, version, definition FROM forms ORDER BY id, version",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| {
+                Ok(PublishedForm {
+                    id: r.try_get(0)?,
+                    version: r.try_get::<_, i32>(1)? as u32,
+                    definition: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    fn form(&self, id: &str, version: u32) -> Result<Option<PublishedForm>, StorageError> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT definition FROM forms WHERE id = $1 AND version = $2",
+                &[&id, &(version as i32)],
+            )?
+            .map(|r| r.try_get::<_, String>(0))
+            .transpose()?
+            .map(|definition| PublishedForm {
+                id: id.to_string(),
+                version,
+                definition,
+            }))
+    }
+
+    fn import_official(&self, rows: &[OfficialResult], now_ms: i64) -> Result<(), StorageError> {
+        let station: Vec<&str> = rows.iter().map(|r| r.station.as_str()).collect();
+        let region: Vec<Option<&str>> = rows.iter().map(|r| r.region.as_deref()).collect();
+        let figures: Vec<String> = rows
+            .iter()
+            .map(|r| serde_json::to_string(&r.figures).expect("serialises"))
+            .collect();
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        tx.execute("DELETE FROM official", &[])?;
+        tx.execute(
+            "INSERT INTO official (station, region, figures, imported_at)
+             SELECT s, r, f, $4 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(s, r, f)",
+            &[&station, &region, &figures, &now_ms],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn official(&self) -> Result<Vec<OfficialResult>, StorageError> {
+        self.conn()?
+            .query(
+                "SELECT station, region, figures FROM official ORDER BY station",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| {
+                Ok(OfficialResult {
+                    station: r.try_get(0)?,
+                    region: r.try_get(1)?,
+                    figures: serde_json::from_str(r.try_get::<_, &str>(2)?)
+                        .map_err(|e| StorageError::Corrupt(format!("official figures: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    fn tree_head(&self) -> Result<TreeHead, StorageError> {
+        let f = read_frontier(&mut *self.conn()?, "")?;
+        Ok(TreeHead {
+            size: f.size(),
+            root: f.root(),
+        })
+    }
+}

@@ -28,6 +28,9 @@ pub struct ConfigFile {
     pub key_file: Option<PathBuf>,
     /// A file holding the passphrase that unlocks them.
     pub passphrase_file: Option<PathBuf>,
+    /// The PostgreSQL database (`init` keeps data there instead of
+    /// `DATA/server.db`; other commands take its password from here).
+    pub database: Option<String>,
     /// Logging.
     #[serde(default)]
     pub log: LogSettings,
@@ -257,6 +260,13 @@ data = "observer-server-data"
 # in the data directory.
 # key_file = "/media/usb/observer.key"
 # passphrase_file = "/run/secrets/observer-passphrase"
+
+# PostgreSQL instead of the embedded SQLite file (a national deployment,
+# several server nodes): give it to `init`; the data directory then keeps
+# it without its password, so every command needs the password here or in
+# OBSERVER_DATABASE_URL (or a login that needs none). TLS: add
+# ?sslmode=require&sslrootcert=/etc/observer/db-ca.pem
+# database = "postgres://observer:PASSWORD@db.internal:5432/observer"
 
 [log]
 # "text" for a terminal, "json" for a log collector.

@@ -3,12 +3,19 @@
 //! command.
 //!
 //! ```text
-//! DIR/config.json        server URL and organisation id
-//! DIR/server.db          SQLite: devices, tokens, records, log; the signing,
-//!                        sealing and TLS keys wrapped by the unlock key
+//! DIR/config.json        server URL, organisation id, coordinator key, and
+//!                        the PostgreSQL database when there is one
+//! DIR/server.db          SQLite (the embedded default): devices, tokens,
+//!                        records, log; the signing, sealing and TLS keys
+//!                        wrapped by the unlock key
 //! DIR/tls/cert.der       self-signed TLS certificate (its SHA-256 is pinned by phones)
 //! DIR/dashboard.token    the coordinator's token for the web view (mode 0600)
 //! ```
+//!
+//! On PostgreSQL the database holds what `server.db` would, and `DIR`
+//! holds no data and no key: each server node runs from a copy of it, so
+//! every node signs with the one coordinator key and presents the one
+//! certificate that phones pin.
 //!
 //! The unlock key is never in `DIR` (see [`crate::unlock`]). Directories
 //! made before that keep `DIR/coordinator.kek` and `DIR/tls/key.der`; they
@@ -26,6 +33,7 @@ use observer_core::seal::OrgSecretKey;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::{Deserialize, Serialize};
 
+use crate::storage::postgres::{DatabaseUrl, PostgresStorage};
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{NewToken, Storage, StorageError};
 use crate::unlock::{self, Unlock};
@@ -61,6 +69,18 @@ pub enum SetupError {
     /// The database does not hold what the phones signed.
     #[error("the server database was altered: {0}; run `observer-server verify` for every finding, and restore it from a backup")]
     Altered(String),
+    /// The database belongs to another coordinator than this directory's:
+    /// serving would sign receipts with a second key.
+    #[error("the database {database} belongs to coordinator {found}, but this directory was initialised for coordinator {expected}; point it at its own database (refusing to sign with a second key)")]
+    KeyMismatch {
+        database: String,
+        expected: String,
+        found: String,
+    },
+    /// The directory's certificate is not the one the database was
+    /// initialised with: phones pinned the other one.
+    #[error("{0}/tls/cert.der is not the certificate this coordinator's phones pin; copy the directory from the first node again")]
+    CertificateMismatch(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,6 +90,25 @@ struct Config {
     /// Where evidence media are kept; `DIR/media` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     media_dir: Option<PathBuf>,
+    /// The PostgreSQL database, without its password (which comes from
+    /// `--database` / `OBSERVER_DATABASE_URL` when it has one); SQLite in
+    /// `DIR/server.db` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    /// The coordinator's public key, written by `init`: a node is refused
+    /// if its database holds another (directories from before it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    coordinator: Option<String>,
+}
+
+/// Where a new coordinator keeps its data (`init`'s choices).
+#[derive(Clone, Debug, Default)]
+pub struct Placement {
+    /// Evidence media somewhere other than `DIR/media` (a larger disk, a
+    /// directory every node shares).
+    pub media_dir: Option<PathBuf>,
+    /// PostgreSQL instead of `DIR/server.db`.
+    pub database: Option<DatabaseUrl>,
 }
 
 /// An initialised coordinator: everything the server and the commands need.
@@ -101,6 +140,8 @@ pub struct Coordinator {
 const META_COORDINATOR_KEY: &str = "coordinator_key";
 const META_SEAL_KEY: &str = "seal_key";
 const META_TLS_KEY: &str = "tls_key";
+/// The TLS certificate every node must present (DER).
+const META_TLS_CERT: &str = "tls_cert";
 /// How the three keys above are wrapped ([`crate::unlock`]).
 const META_UNLOCK: &str = "unlock";
 /// The TLS key of directories from before keys were protected.
@@ -167,9 +208,25 @@ fn host_of(url: &str) -> Result<String, SetupError> {
 }
 
 /// The database of the coordinator in `dir`: the one place that chooses
-/// the backend (the embedded SQLite file today).
-fn open_storage(dir: &Path) -> Result<Arc<dyn Storage>, SetupError> {
-    Ok(Arc::new(SqliteStorage::open(&dir.join("server.db"))?))
+/// the backend. PostgreSQL when the directory names a database (`given`
+/// may add the password it leaves out), the embedded SQLite file otherwise.
+fn open_storage(
+    dir: &Path,
+    named: Option<&str>,
+    given: Option<&DatabaseUrl>,
+) -> Result<Arc<dyn Storage>, SetupError> {
+    match (named, given) {
+        (None, None) => Ok(Arc::new(SqliteStorage::open(&dir.join("server.db"))?)),
+        (None, Some(url)) => Err(SetupError::Invalid(format!(
+            "{} keeps its data in server.db, not in the database {url} (unset OBSERVER_DATABASE_URL or drop --database)",
+            dir.display()
+        ))),
+        (Some(_), Some(url)) => Ok(Arc::new(PostgresStorage::open(url)?)),
+        (Some(named), None) => {
+            let url = DatabaseUrl::parse(named).map_err(|e| SetupError::Invalid(e.to_string()))?;
+            Ok(Arc::new(PostgresStorage::open(&url)?))
+        }
+    }
 }
 
 /// The organisation's sealing key, wrapped like the signing key. Created
@@ -195,16 +252,16 @@ impl Coordinator {
     /// Creates the coordinator in `dir`: signing key, self-signed TLS
     /// certificate for the URL's host, configuration, database.
     pub fn init(dir: &Path, url: &str, org: &str, unlock: &Unlock) -> Result<Self, SetupError> {
-        Self::init_with_media(dir, url, org, None, unlock)
+        Self::init_with(dir, url, org, &Placement::default(), unlock)
     }
 
-    /// [`Coordinator::init`], keeping evidence media in `media_dir` (a
-    /// larger disk, say) instead of `DIR/media`.
-    pub fn init_with_media(
+    /// [`Coordinator::init`], keeping media and data where `placement`
+    /// says.
+    pub fn init_with(
         dir: &Path,
         url: &str,
         org: &str,
-        media_dir: Option<&Path>,
+        placement: &Placement,
         unlock: &Unlock,
     ) -> Result<Self, SetupError> {
         let host = host_of(url)?;
@@ -223,6 +280,14 @@ impl Coordinator {
         if config_path.exists() {
             return Err(SetupError::AlreadyInitialised(dir.display().to_string()));
         }
+        let named = placement.database.as_ref().map(|u| u.redacted().to_string());
+        let storage = open_storage(dir, named.as_deref(), placement.database.as_ref())?;
+        if placement.database.is_some() && storage.meta(META_COORDINATOR_KEY)?.is_some() {
+            return Err(SetupError::AlreadyInitialised(format!(
+                "the database {}: another node's directory, copied, serves it",
+                named.unwrap_or_default()
+            )));
+        }
         let cert = rcgen::generate_simple_self_signed(vec![host])
             .map_err(|e| SetupError::Key(format!("TLS certificate: {e}")))?;
         std::fs::write(dir.join("tls/cert.der"), cert.cert.der().as_ref())
@@ -230,7 +295,6 @@ impl Coordinator {
         write_private(&dir.join("dashboard.token"), random_token().as_bytes())?;
 
         let lock = unlock.create(dir)?;
-        let storage = open_storage(dir)?;
         let key_err = |e: &dyn std::fmt::Display| SetupError::Key(e.to_string());
         let key = SigningKey::generate().map_err(|e| key_err(&e))?;
         let seal = OrgSecretKey::generate();
@@ -249,35 +313,58 @@ impl Coordinator {
                 META_TLS_KEY,
                 lock.keys.wrap(&tls_key).map_err(|e| key_err(&e))?,
             ),
+            (META_TLS_CERT, cert.cert.der().to_vec()),
         ])?;
         // Written last: its presence means the directory is complete.
         let config = serde_json::to_vec_pretty(&Config {
             url: url.trim_end_matches('/').to_string(),
             org: org.to_string(),
-            media_dir: media_dir.map(Path::to_path_buf),
+            media_dir: placement.media_dir.clone(),
+            database: named,
+            coordinator: Some(key.public_key().to_string()),
         })
         .expect("serialises");
         std::fs::write(&config_path, config).map_err(io(&config_path))?;
         drop(storage);
-        Self::open(dir, Some(unlock))
+        Self::open_with(dir, placement.database.as_ref(), Some(unlock))
     }
 
     /// Opens an initialised directory, unlocking its keys with `unlock`
     /// (none: only a directory from before keys were protected opens).
     pub fn open(dir: &Path, unlock: Option<&Unlock>) -> Result<Self, SetupError> {
+        Self::open_with(dir, None, unlock)
+    }
+
+    /// [`Coordinator::open`] with the database's full URL (its password)
+    /// when the directory names a PostgreSQL database.
+    pub fn open_with(
+        dir: &Path,
+        database: Option<&DatabaseUrl>,
+        unlock: Option<&Unlock>,
+    ) -> Result<Self, SetupError> {
         let config_path = dir.join("config.json");
         let config: Config = match std::fs::read(&config_path) {
             Ok(b) => serde_json::from_slice(&b)
                 .map_err(|e| SetupError::Invalid(format!("{}: {e}", config_path.display())))?,
             Err(_) => return Err(SetupError::NotInitialised(dir.display().to_string())),
         };
-        let storage = open_storage(dir)?;
+        let storage = open_storage(dir, config.database.as_deref(), database)?;
         let opened = unlock::open(dir, storage.meta(META_UNLOCK)?.as_deref(), unlock)?;
         let keys = opened.keys();
         let wrapped = storage
             .meta(META_COORDINATOR_KEY)?
             .ok_or_else(|| SetupError::Key("missing from the database".into()))?;
         let key = SigningKey::unwrap(&wrapped, keys).map_err(|_| unlock::wrong(unlock))?;
+        if let Some(expected) = &config.coordinator {
+            let found = key.public_key().to_string();
+            if *expected != found {
+                return Err(SetupError::KeyMismatch {
+                    database: config.database.clone().unwrap_or_else(|| "server.db".into()),
+                    expected: expected.clone(),
+                    found,
+                });
+            }
+        }
         let seal = open_or_create_seal_key(storage.as_ref(), keys, unlock)?;
         let read = |p: &str| {
             let path = dir.join(p);
@@ -287,13 +374,20 @@ impl Coordinator {
             Some(w) => keys.unwrap(&w).map_err(|_| unlock::wrong(unlock))?.to_vec(),
             None => read(LEGACY_TLS_KEY)?,
         };
+        let cert_der = read("tls/cert.der")?;
+        if storage
+            .meta(META_TLS_CERT)?
+            .is_some_and(|pinned| pinned != cert_der)
+        {
+            return Err(SetupError::CertificateMismatch(dir.display().to_string()));
+        }
         Ok(Self {
             dir: dir.to_owned(),
             url: config.url,
             org: config.org,
             key,
             seal,
-            cert_der: read("tls/cert.der")?,
+            cert_der,
             tls_key_der,
             storage,
             media_dir: config.media_dir.unwrap_or_else(|| dir.join("media")),

@@ -100,7 +100,11 @@ pub async fn serve_with(
         api: listener,
         metrics: metrics_listener,
     } = listeners.into();
-    refuse_if_altered(&c.reader())?;
+    // Off the async threads: a database client may block (PostgreSQL's
+    // does, and must not run on a runtime worker).
+    let c = tokio::task::spawn_blocking(move || refuse_if_altered(&c.reader()).map(|()| c))
+        .await
+        .map_err(|e| SetupError::Altered(format!("the integrity check stopped: {e}")))??;
     let tls = RustlsConfig::from_config(Arc::new(tls_config(&c)?));
     let media =
         crate::media::MediaFiles::new(c.media_dir.clone()).map_err(|source| SetupError::Io {

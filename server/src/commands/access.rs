@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::Result;
 use crate::config::ConfigFile;
 use crate::coordinator::Coordinator;
+use crate::storage::postgres::DatabaseUrl;
 use crate::telemetry::{self, LogFormat};
 use crate::unlock::{Unlock, LEGACY_KEY_FILE};
 
@@ -34,6 +35,11 @@ pub struct Access {
     /// (or give the passphrase itself in OBSERVER_SERVER_PASSPHRASE).
     #[arg(long, global = true, env = "OBSERVER_SERVER_PASSPHRASE_FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// A PostgreSQL database (postgres://USER[:PASSWORD]@HOST:PORT/DB):
+    /// `init` keeps the data there instead of DATA/server.db; for other
+    /// commands, the password the data directory does not keep.
+    #[arg(long, global = true, env = "OBSERVER_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
     /// How log lines (on stderr) are written [default: text].
     #[arg(long, global = true, value_enum, env = "OBSERVER_SERVER_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -45,6 +51,7 @@ pub struct Resolved {
     pub data: PathBuf,
     key_file: Option<PathBuf>,
     passphrase_file: Option<PathBuf>,
+    database: Option<String>,
     /// The file's settings (the `serve` section is used by `serve`).
     pub file: ConfigFile,
     /// The log format and filter in force.
@@ -78,6 +85,7 @@ impl Access {
                 .unwrap_or_else(|| DEFAULT_DATA.into()),
             key_file,
             passphrase_file,
+            database: self.database.or(file.database.clone()),
             file,
             log: crate::config::LogSettings {
                 format: Some(format),
@@ -107,10 +115,23 @@ impl Resolved {
         )?)
     }
 
+    /// The PostgreSQL database given, if any.
+    pub fn database(&self) -> Result<Option<DatabaseUrl>> {
+        Ok(self
+            .database
+            .as_deref()
+            .map(DatabaseUrl::parse)
+            .transpose()?)
+    }
+
     /// Opens the coordinator, warning when its keys still sit beside the
     /// database.
     pub fn open(&self) -> Result<Coordinator> {
-        let c = Coordinator::open(&self.data, self.unlock()?.as_ref())?;
+        let c = Coordinator::open_with(
+            &self.data,
+            self.database()?.as_ref(),
+            self.unlock()?.as_ref(),
+        )?;
         if c.legacy_keys {
             tracing::warn!(
                 key_file = %c.dir.join(LEGACY_KEY_FILE).display(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::access::Resolved;
 use super::{now_ms, Result};
 use crate::config::{ConfigFile, LimitSettings, ServeSettings};
-use crate::coordinator::Coordinator;
+use crate::coordinator::{Coordinator, Placement};
 use crate::media::MediaFiles;
 use crate::publish::{publish, Published};
 use crate::unlock::Unlock;
@@ -23,8 +23,15 @@ pub fn init(
     let unlock = at.unlock()?.ok_or(
         "init needs a key that is not kept with the data: --key-file PATH on other storage, or a passphrase in OBSERVER_SERVER_PASSPHRASE or --passphrase-file PATH",
     )?;
-    let c = Coordinator::init_with_media(&at.data, url, org, media_dir, &unlock)?;
+    let placement = Placement {
+        media_dir: media_dir.map(Path::to_path_buf),
+        database: at.database()?,
+    };
+    let c = Coordinator::init_with(&at.data, url, org, &placement, &unlock)?;
     writeln!(out, "initialised {}", at.data.display())?;
+    if let Some(db) = &placement.database {
+        writeln!(out, "database         {db}")?;
+    }
     writeln!(out, "url              {}", c.url)?;
     writeln!(out, "organisation     {}", c.org)?;
     writeln!(out, "coordinator key  {}", c.key.public_key())?;
@@ -151,6 +158,8 @@ pub fn config_show(at: &Resolved, flags: ServeSettings, out: &mut dyn Write) -> 
         data: Some(at.data.clone()),
         key_file: at.key_file().map(Path::to_path_buf),
         passphrase_file: at.passphrase_file().map(Path::to_path_buf),
+        // Shown without its password: `config show` output gets pasted.
+        database: at.database()?.map(|d| d.redacted().to_string()),
         log: at.log.clone(),
         serve: ServeSettings {
             listen: Some(serve.listen().to_string()),

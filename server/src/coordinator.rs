@@ -280,7 +280,10 @@ impl Coordinator {
         if config_path.exists() {
             return Err(SetupError::AlreadyInitialised(dir.display().to_string()));
         }
-        let named = placement.database.as_ref().map(|u| u.redacted().to_string());
+        let named = placement
+            .database
+            .as_ref()
+            .map(|u| u.redacted().to_string());
         let storage = open_storage(dir, named.as_deref(), placement.database.as_ref())?;
         if placement.database.is_some() && storage.meta(META_COORDINATOR_KEY)?.is_some() {
             return Err(SetupError::AlreadyInitialised(format!(
@@ -359,7 +362,10 @@ impl Coordinator {
             let found = key.public_key().to_string();
             if *expected != found {
                 return Err(SetupError::KeyMismatch {
-                    database: config.database.clone().unwrap_or_else(|| "server.db".into()),
+                    database: config
+                        .database
+                        .clone()
+                        .unwrap_or_else(|| "server.db".into()),
                     expected: expected.clone(),
                     found,
                 });

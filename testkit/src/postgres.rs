@@ -9,7 +9,11 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A running cluster with a trusted superuser `observer` (loopback only).
+/// The superuser's password over TCP (local socket logins need none).
+pub const PASSWORD: &str = "observer-test-password";
+
+/// A running cluster whose superuser `observer` logs in over loopback TCP
+/// with [`PASSWORD`] (SCRAM), as a deployment's server nodes would.
 pub struct PgCluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
@@ -62,6 +66,8 @@ impl PgCluster {
                 .expect("chown");
             assert!(status.success());
         }
+        let pwfile = c.dir.path().join("pwfile");
+        std::fs::write(&pwfile, PASSWORD).expect("the password file");
         c.run(
             "initdb",
             &[
@@ -69,7 +75,9 @@ impl PgCluster {
                 &c.data().to_string_lossy(),
                 "-U",
                 "observer",
-                "--auth=trust",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                &format!("--pwfile={}", pwfile.display()),
                 "-E",
                 "UTF8",
                 "--no-sync",
@@ -206,41 +214,49 @@ impl PgCluster {
         self.start_again();
     }
 
-    /// Runs SQL as the superuser through `psql`.
+    /// Runs SQL as the superuser through `psql` (on the local socket).
     pub fn psql(&self, database: &str, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "observer",
-            ])
-            .args(["-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        self.try_psql(database, sql)
+            .unwrap_or_else(|e| panic!("psql {sql}: {e}"))
     }
 
-    /// A new, empty database; returns its URL.
-    pub fn database(&self) -> String {
+    /// [`PgCluster::psql`], its failure returned (while the server restarts).
+    pub fn try_psql(&self, database: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new(self.bin.join("psql"))
+            .arg("-h")
+            .arg(self.dir.path())
+            .args(["-p", &self.port.to_string(), "-U", "observer"])
+            .args(["-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// A new, empty database; returns its name.
+    pub fn create_database(&self) -> String {
         let n = self
             .next_db
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("observer_{n}");
         self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        name
+    }
+
+    /// A new, empty database; returns its URL (with the password).
+    pub fn database(&self) -> String {
+        let name = self.create_database();
         self.url(&name)
     }
 
-    /// The URL of `database` for the trusted superuser.
+    /// The URL of `database` for the superuser, with its password.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://observer@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://observer:{PASSWORD}@127.0.0.1:{}/{database}",
+            self.port
+        )
     }
 }
 

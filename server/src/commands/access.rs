@@ -38,7 +38,12 @@ pub struct Access {
     /// A PostgreSQL database (postgres://USER[:PASSWORD]@HOST:PORT/DB):
     /// `init` keeps the data there instead of DATA/server.db; for other
     /// commands, the password the data directory does not keep.
-    #[arg(long, global = true, env = "OBSERVER_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "OBSERVER_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
     /// How log lines (on stderr) are written [default: text].
     #[arg(long, global = true, value_enum, env = "OBSERVER_SERVER_LOG_FORMAT")]

@@ -136,6 +136,31 @@ pub async fn put(
     if state.complete {
         return Ok(Json(state));
     }
+    let partial = app.media.partial(&device, &sha256);
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&partial)
+        .await
+        .map_err(io_failure)?;
+    // The lock above holds within this process; this one holds between
+    // server nodes sharing the media directory (the phone retried on
+    // another node while this one was still receiving). Released when the
+    // file closes, or when a node dies.
+    if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        let mut err = ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_in_progress",
+            "another server node is still receiving this file from this device; retry shortly",
+        );
+        err.retry_after = Some(1);
+        return Err(err);
+    }
+    // Measured under the lock: another node may have appended before it.
+    let state = MediaState {
+        received: file.metadata().await.map_err(io_failure)?.len(),
+        ..state
+    };
     if q.offset != state.received {
         let mut err = ApiError::new(
             StatusCode::CONFLICT,
@@ -148,13 +173,6 @@ pub async fn put(
         err.extra = Some(json!({ "received": state.received }));
         return Err(err);
     }
-    let partial = app.media.partial(&device, &sha256);
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&partial)
-        .await
-        .map_err(io_failure)?;
     let mut received = state.received;
     let mut this_request = 0u64;
     let started = tokio::time::Instant::now();
@@ -190,23 +208,29 @@ pub async fn put(
     // Whatever arrived is kept, even from a cut connection: the next
     // request resumes at the byte where this one stopped.
     file.sync_all().await.map_err(io_failure)?;
-    drop(file);
+    // Still holding the file's lock: no other node appends while it is
+    // hashed and moved.
+    let locked = file.into_std().await;
     streamed?;
     if received == bytes {
         let app2 = app.clone();
         let device2 = device.clone();
-        blocking(move || match app2.media.finish(&device2, &sha256).map_err(io_failure)? {
-            Finished::Stored => {
-                app2.storage.media_complete(&sha256, bytes, now_ms())?;
-                tracing::info!(device = %device2, bytes, "media file complete, its SHA-256 checked");
-                app2.metrics.media_file();
-                Ok(())
-            }
-            Finished::Mismatch(found) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "hash_mismatch",
-                format!("the {bytes} bytes received hash to {found}, not {sha256}; they were discarded, send the file again"),
-            )),
+        blocking(move || {
+            let finished = match app2.media.finish(&device2, &sha256).map_err(io_failure)? {
+                Finished::Stored => {
+                    app2.storage.media_complete(&sha256, bytes, now_ms())?;
+                    tracing::info!(device = %device2, bytes, "media file complete, its SHA-256 checked");
+                    app2.metrics.media_file();
+                    Ok(())
+                }
+                Finished::Mismatch(found) => Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "hash_mismatch",
+                    format!("the {bytes} bytes received hash to {found}, not {sha256}; they were discarded, send the file again"),
+                )),
+            };
+            drop(locked);
+            finished
         })
         .await?;
     }

@@ -1,0 +1,617 @@
+//! Scale-out, tried as a national deployment would run it: PostgreSQL (a
+//! private cluster on loopback), several `observer-server serve` processes
+//! on it made from copies of one data directory, HAProxy in TCP mode in
+//! front (TLS passes through, so the phones' pins hold), and the faults a
+//! long night brings: a node SIGKILLed mid-ingest, PostgreSQL restarted,
+//! a media upload cut on one node and finished on another.
+
+mod support;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use observer_core::merkle::{leaf_hash, Frontier, TreeHead};
+use observer_core::protocol::{Receipt, Signed, RECEIPT_DOMAIN};
+use observer_core::record::{RecordId, Sha256Digest};
+use observer_core::store::{Query, Store};
+use observer_core::sync::{sync, RetryKind, SyncOptions};
+use observer_testkit::PgCluster;
+use support::*;
+
+/// Copies a directory tree (a node's data directory is a copy of the
+/// first one: it holds no data and no key).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// One `observer-server serve` process.
+struct Node {
+    data: PathBuf,
+    port: u16,
+    database: String,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn spawn(&mut self) {
+        let mut child = command(&self.data)
+            .env("OBSERVER_DATABASE_URL", &self.database)
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+            // Behind a TCP load balancer every phone arrives from its
+            // address: the per-address caps are the balancer's to keep.
+            .args(["--max-connections-per-address", "4096"])
+            .args(["--rate-per-address", "100000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(
+            line.contains("listening"),
+            "node said {line:?}; its log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The log's size and root as this node reports them (its web view).
+    fn tree(&self) -> (u64, String) {
+        let token = std::fs::read_to_string(self.data.join("dashboard.token")).unwrap();
+        let page = raw_client()
+            .get(format!("{}/?token={}", self.url(), token.trim()))
+            .send()
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .unwrap();
+        let after = page.split("log size ").nth(1).expect("the log's head");
+        let size = after.split(' ').next().unwrap().parse().unwrap();
+        let root = after
+            .split("<code>")
+            .nth(1)
+            .and_then(|r| r.split("</code>").next())
+            .unwrap()
+            .to_string();
+        (size, root)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// HAProxy in TCP mode: TLS passes through untouched, health checked over
+/// HTTPS at `/healthz`.
+struct Balancer {
+    child: Child,
+}
+
+impl Balancer {
+    fn start(dir: &Path, port: u16, nodes: &[u16]) -> Self {
+        let haproxy = Path::new("/usr/sbin/haproxy");
+        assert!(
+            haproxy.exists(),
+            "HAProxy is not installed: apt-get install haproxy (tests/run does it)"
+        );
+        let mut cfg = format!(
+            "global\n  maxconn 8192\n\
+             defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 120s\n  timeout server 120s\n  retries 3\n  option redispatch\n\
+             frontend phones\n  bind 127.0.0.1:{port}\n  default_backend nodes\n\
+             backend nodes\n  balance roundrobin\n  option httpchk GET /healthz\n  http-check expect status 200\n"
+        );
+        for (i, p) in nodes.iter().enumerate() {
+            cfg.push_str(&format!(
+                "  server node{i} 127.0.0.1:{p} check check-ssl verify none inter 300ms fall 2 rise 2\n"
+            ));
+        }
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let child = Command::new(haproxy)
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("HAProxy to listen", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Self { child }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A coordinator initialised on PostgreSQL, and `n` nodes serving it.
+struct Deployment {
+    dir: tempfile::TempDir,
+    pg: PgCluster,
+    database: String,
+    db_name: String,
+    first: PathBuf,
+    nodes: Vec<Node>,
+    /// The address in the enrollment codes (the balancer's).
+    front_port: u16,
+}
+
+impl Deployment {
+    fn new(n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = PgCluster::start();
+        let db_name = pg.create_database();
+        let database = pg.url(&db_name);
+        let front_port = free_port();
+        let first = dir.path().join("coordinator");
+        let shared_media = dir.path().join("shared-media");
+        let out = command(&first)
+            .env("OBSERVER_DATABASE_URL", &database)
+            .args(["init", "--url", &format!("https://127.0.0.1:{front_port}")])
+            .args(["--org", "test-org", "--media-dir"])
+            .arg(&shared_media)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = std::fs::read_to_string(first.join("config.json")).unwrap();
+        assert!(
+            !config.contains(observer_testkit::postgres::PASSWORD),
+            "the directory keeps the database without its password: {config}"
+        );
+        assert!(
+            !first.join("server.db").exists(),
+            "no SQLite beside PostgreSQL"
+        );
+        let nodes = (0..n)
+            .map(|i| {
+                let data = dir.path().join(format!("node-{i}"));
+                copy_dir(&first, &data);
+                std::fs::copy(key_file(&first), key_file(&data)).unwrap();
+                let mut node = Node {
+                    log: dir.path().join(format!("node-{i}.log")),
+                    data,
+                    port: free_port(),
+                    database: database.clone(),
+                    child: None,
+                };
+                node.spawn();
+                node
+            })
+            .collect();
+        Self {
+            dir,
+            pg,
+            database,
+            db_name,
+            first,
+            nodes,
+            front_port,
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = command(&self.first)
+            .env("OBSERVER_DATABASE_URL", &self.database)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        self.pg.psql(&self.db_name, sql)
+    }
+
+    /// A phone enrolled with a code whose address is the balancer's.
+    fn phone(&self, name: &str, station: &str) -> Store {
+        let p = phone(&self.dir.path().join(name));
+        let code = observer_core::protocol::EnrollmentCode::parse(
+            self.cli(&["enroll", "--station", station, "--text"]).trim(),
+        )
+        .unwrap();
+        assert_eq!(code.url, format!("https://127.0.0.1:{}", self.front_port));
+        observer_core::sync::enroll(&p, &code, None).unwrap();
+        p
+    }
+}
+
+/// Syncs until nothing is pending, riding out refusals and cut links
+/// (what the apps' workers do), within `deadline`.
+fn sync_until_done(p: &Store, deadline: Instant) -> u32 {
+    // Small batches, so that each phone makes many requests and the
+    // faults land in the middle of the work.
+    let opts = SyncOptions {
+        timeout: Duration::from_secs(20),
+        batch_records: 10,
+        ..SyncOptions::default()
+    };
+    let mut failures = 0;
+    loop {
+        assert!(Instant::now() < deadline, "the phone never finished");
+        match sync(p, &opts) {
+            Ok(s) if s.remaining == 0 => return failures,
+            Ok(_) => {}
+            Err(e) => {
+                assert_ne!(e.retry_kind(), RetryKind::Never, "{e}");
+                failures += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn records_held(d: &Deployment) -> Option<u64> {
+    d.pg.try_psql(&d.db_name, "SELECT count(*) FROM records")
+        .ok()
+        .and_then(|n| n.parse().ok())
+}
+
+/// The issue's acceptance run: three nodes on one PostgreSQL behind the
+/// balancer; 50 phones with 200 records each sync at once; one node is
+/// SIGKILLed mid-ingest and PostgreSQL restarted during the run.
+#[test]
+fn three_nodes_fifty_phones_a_killed_node_and_a_database_restart_lose_and_duplicate_nothing() {
+    let mut d = Deployment::new(3);
+    let ports: Vec<u16> = d.nodes.iter().map(|n| n.port).collect();
+    let _front = Balancer::start(d.dir.path(), d.front_port, &ports);
+    let phones: Vec<Store> = (0..50)
+        .map(|i| {
+            let station = format!("KZ-{i:04}");
+            let p = d.phone(&format!("phone-{i}"), &station);
+            let batch: Vec<_> = (0..200).map(|n| record(&station, n)).collect();
+            p.save_all(&batch).unwrap();
+            p
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let done = AtomicBool::new(false);
+    let (killed_at, restarted_at) = std::thread::scope(|s| {
+        let workers: Vec<_> = phones
+            .iter()
+            .map(|p| s.spawn(move || sync_until_done(p, deadline)))
+            .collect();
+        // The night's faults, while the phones sync.
+        let chaos = s.spawn(|| {
+            wait_until("records to arrive", Duration::from_secs(120), || {
+                records_held(&d).is_some_and(|n| n >= 1500)
+            });
+            let killed_at = records_held(&d).unwrap();
+            d.nodes[1].kill();
+            wait_until("more records to arrive", Duration::from_secs(120), || {
+                records_held(&d).is_some_and(|n| n >= killed_at + 2500)
+                    || done.load(Ordering::Relaxed)
+            });
+            let restarted_at = records_held(&d).unwrap();
+            d.pg.restart();
+            (killed_at, restarted_at)
+        });
+        let failures: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        done.store(true, Ordering::Relaxed);
+        let (k, r) = chaos.join().unwrap();
+        eprintln!("node killed at {k} records, PostgreSQL restarted at {r}; {failures} failed syncs retried");
+        (k, r)
+    });
+    assert!(
+        killed_at < 10_000 && restarted_at < 10_000,
+        "the faults landed mid-run"
+    );
+
+    // Exactly 10,000 records, each once.
+    assert_eq!(
+        d.sql("SELECT count(*), count(DISTINCT id) FROM records"),
+        "10000|10000"
+    );
+    assert_eq!(
+        d.sql("SELECT count(*) FROM records r WHERE log_index >= 10000 OR log_index < 0"),
+        "0"
+    );
+    // The log recomputed from the records in index order.
+    let mut f = Frontier::new();
+    for hex in d
+        .sql("SELECT encode(id, 'hex') FROM records ORDER BY log_index")
+        .lines()
+    {
+        f.push(leaf_hash(&hex::decode(hex).unwrap()));
+    }
+    let root = f.root();
+
+    // Every phone: nothing pending, every receipt verifies and together
+    // they cover exactly its records; the newest tree head is the log's.
+    let coordinator = phones[0].enrollment().unwrap().coordinator;
+    let mut newest: Option<TreeHead> = None;
+    for p in &phones {
+        let counts = p.counts().unwrap();
+        assert_eq!((counts.pending, counts.delivered), (0, 200));
+        let mut covered = HashSet::new();
+        for stored in p.receipts().unwrap() {
+            let signed: Signed = serde_json::from_slice(&stored.bytes).unwrap();
+            let receipt: Receipt = signed
+                .open("receipt", RECEIPT_DOMAIN, &coordinator)
+                .unwrap();
+            covered.extend(
+                receipt
+                    .accepted
+                    .iter()
+                    .chain(&receipt.already)
+                    .map(|a| a.id),
+            );
+            if newest.is_none_or(|t| receipt.tree.size > t.size) {
+                newest = Some(receipt.tree);
+            }
+        }
+        let mine: HashSet<RecordId> = p
+            .list(&Query::new())
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(covered, mine);
+    }
+    let newest = newest.unwrap();
+    assert_eq!((newest.size, newest.root), (10_000, root));
+
+    // The killed node comes back; every node tells the same log.
+    d.nodes[1].spawn();
+    for n in &d.nodes {
+        assert_eq!(
+            n.tree(),
+            (10_000, root.to_string()),
+            "node on port {}",
+            n.port
+        );
+    }
+}
+
+/// A media upload cut mid-file on one node completes through another, and
+/// the file in the shared media directory hashes right.
+#[test]
+fn a_media_upload_cut_on_one_node_completes_through_another() {
+    let d = Deployment::new(2);
+    let ports: Vec<u16> = d.nodes.iter().map(|n| n.port).collect();
+    let _front = Balancer::start(d.dir.path(), d.front_port, &ports);
+    let p = d.phone("phone", "KZ-0001");
+    let data: Vec<u8> = (0..12 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let path = d.dir.path().join("clip.mp4");
+    std::fs::write(&path, &data).unwrap();
+    let m = p
+        .import_media(
+            &path,
+            "video/mp4",
+            observer_core::media::PhotoTags::Remove,
+            None,
+        )
+        .unwrap();
+    p.save(
+        observer_core::record::NewRecord::builder("KZ-0001", "incident", 1, "incident")
+            .payload(serde_json::json!({"type": "ballot_stuffing"}))
+            .attachment(m.sha256.to_string(), m.bytes, "video/mp4")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    // Node 0 behind a link that is cut after 3 to 5 MiB.
+    let proxy = FaultProxy::upstream(d.nodes[0].port, 3 << 20, 5 << 20, 0x5ca1e);
+    let mut e = p.enrollment().unwrap();
+    e.url = format!("https://127.0.0.1:{}", proxy.port);
+    p.set_enrollment(&e).unwrap();
+    let opts = SyncOptions {
+        timeout: Duration::from_secs(20),
+        ..SyncOptions::default()
+    };
+    let first = sync(&p, &opts);
+    assert!(
+        first.as_ref().map_or(true, |s| s.media_delivered == 0),
+        "the first node must not receive it all: {first:?}"
+    );
+    assert!(proxy.cuts.load(Ordering::Relaxed) >= 1, "the link was cut");
+    let held = |dir: &Path| -> u64 {
+        std::fs::read_dir(dir.join("partial"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let shared = d.dir.path().join("shared-media");
+    // The node still writes what reached it before the cut: wait until
+    // its file stops growing.
+    let mut before = held(&shared);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = held(&shared);
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    assert!(before > 0, "the first node kept what reached it");
+
+    // The phone's next sync reaches the other node, which resumes.
+    e.url = d.nodes[1].url();
+    p.set_enrollment(&e).unwrap();
+    let mut sent = 0;
+    for _ in 0..20 {
+        match sync(&p, &opts) {
+            Ok(s) => {
+                sent += s.media_bytes_sent;
+                if s.media_delivered == 1 {
+                    break;
+                }
+            }
+            Err(e) => assert_ne!(e.retry_kind(), RetryKind::Never, "{e}"),
+        }
+    }
+    assert!(
+        p.media().unwrap()[0].delivered,
+        "delivered through the second node"
+    );
+    assert_eq!(
+        sent,
+        m.bytes - before,
+        "resumed where the first node stopped"
+    );
+    let hex = m.sha256.to_string();
+    let stored = std::fs::read(shared.join(&hex[..2]).join(&hex)).unwrap();
+    assert_eq!(Sha256Digest::of(&stored), m.sha256);
+    assert!(stored == data);
+    assert_eq!(
+        d.sql(&format!("SELECT bytes FROM media WHERE sha256 = '{hex}'")),
+        data.len().to_string()
+    );
+}
+
+/// Bad configuration is named, and nothing serves on it.
+#[test]
+fn bad_database_configuration_gets_a_clear_error() {
+    let d = Deployment::new(0);
+    let dir = d.dir.path();
+    let try_init = |name: &str, database: &str| {
+        let data = dir.join(name);
+        let out = command(&data)
+            .env("OBSERVER_DATABASE_URL", database)
+            .args(["init", "--url", "https://127.0.0.1:1", "--org", "o"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name} must fail");
+        assert!(
+            !data.join("config.json").exists(),
+            "{name}: no half-made directory"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let port = d.pg.port();
+    // Nothing listens there.
+    let unreachable = try_init(
+        "unreachable",
+        &format!("postgres://observer@127.0.0.1:{}/x", free_port()),
+    );
+    assert!(
+        unreachable.contains("cannot reach the database"),
+        "{unreachable}"
+    );
+    // A wrong password, and the password never printed.
+    let wrong = try_init(
+        "wrong",
+        &format!(
+            "postgres://observer:not-the-password@127.0.0.1:{port}/{}",
+            d.db_name
+        ),
+    );
+    assert!(wrong.contains("refused the login"), "{wrong}");
+    assert!(!wrong.contains("not-the-password"), "{wrong}");
+    // A database that is not there.
+    let missing = try_init("missing", &d.pg.url("no_such_database"));
+    assert!(missing.contains("does not exist"), "{missing}");
+    // The database is taken by the first coordinator already.
+    let taken = try_init("taken", &d.database);
+    assert!(taken.contains("already"), "{taken}");
+
+    // A database from a newer Observer is refused, untouched.
+    let newer = d.pg.create_database();
+    d.pg.psql(&newer, "CREATE TABLE observer_schema (version INTEGER NOT NULL); INSERT INTO observer_schema VALUES (99)");
+    let too_new = try_init("newer", &d.pg.url(&newer));
+    assert!(too_new.contains("newer"), "{too_new}");
+    assert_eq!(
+        d.pg.psql(&newer, "SELECT string_agg(table_name, ',') FROM information_schema.tables WHERE table_schema = 'public'"),
+        "observer_schema",
+        "left untouched"
+    );
+    assert_eq!(
+        d.pg.psql(&newer, "SELECT version FROM observer_schema"),
+        "99"
+    );
+
+    // A node pointed at another coordinator's database: same unlock key,
+    // another coordinator key. It refuses to serve rather than sign with it.
+    let other_db = d.pg.create_database();
+    let other = dir.join("other");
+    std::fs::copy(key_file(&d.first), key_file(&other)).unwrap();
+    let out = command(&other)
+        .env("OBSERVER_DATABASE_URL", d.pg.url(&other_db))
+        .args(["init", "--url", "https://127.0.0.1:1", "--org", "o"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = command(&d.first)
+        .env("OBSERVER_DATABASE_URL", d.pg.url(&other_db))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refusing to sign with a second key"),
+        "{stderr}"
+    );
+
+    // A SQLite directory does not silently switch to a database.
+    let sqlite = dir.join("sqlite");
+    let out = command(&sqlite)
+        .args(["init", "--url", "https://127.0.0.1:1", "--org", "o"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = command(&sqlite)
+        .env("OBSERVER_DATABASE_URL", &d.database)
+        .args(["devices"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.db"));
+}

@@ -14,6 +14,7 @@ mod local;
 mod media_bench;
 mod report;
 mod sample;
+mod scale_bench;
 mod server_bench;
 mod wipe_bench;
 
@@ -139,6 +140,27 @@ enum Which {
         #[arg(long)]
         log_file: Option<PathBuf>,
     },
+    /// Ingest on PostgreSQL with one node and three beside SQLite and the
+    /// verification limit; the log append's serialised cost; the burst
+    /// through HAProxy onto three PostgreSQL nodes. Needs the release
+    /// `observer-server` built beside this binary, PostgreSQL and HAProxy.
+    Scale {
+        /// Phones in each ingest run.
+        #[arg(long, default_value_t = 16)]
+        phones: usize,
+        /// Records per phone in each ingest run.
+        #[arg(long, default_value_t = 2500)]
+        records: usize,
+        /// Devices in each burst (repeatable).
+        #[arg(long = "burst", default_values_t = [10_000, 100_000])]
+        bursts: Vec<usize>,
+        /// Records per device in the bursts.
+        #[arg(long, default_value_t = 20)]
+        burst_records: usize,
+        /// Concurrent connections in the bursts.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -192,6 +214,27 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = abuse_bench::run(&cli.scratch, records, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "abuse", &text)?;
+        }
+        Which::Scale {
+            phones,
+            records,
+            bursts,
+            burst_records,
+            concurrency,
+        } => {
+            let text = scale_bench::run(
+                &cli.scratch,
+                &scale_bench::ScaleParams {
+                    phones,
+                    records,
+                    bursts,
+                    burst_records,
+                    concurrency,
+                },
+                &command,
+            )?;
+            println!("{text}");
+            report::write_section(&cli.doc, "scale", &text)?;
         }
         Which::Server {
             phones,

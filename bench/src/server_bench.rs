@@ -33,7 +33,7 @@ pub struct Params {
 }
 
 /// Signs `n` chained records with a fresh key.
-fn chain(key: &SigningKey, station: &str, n: usize) -> Vec<Envelope> {
+pub(crate) fn chain(key: &SigningKey, station: &str, n: usize) -> Vec<Envelope> {
     let mut pos = ChainPosition::first(key);
     (0..n)
         .map(|i| {
@@ -48,7 +48,7 @@ fn chain(key: &SigningKey, station: &str, n: usize) -> Vec<Envelope> {
 /// core: the median of five rounds each, because one round lasts under a
 /// second and a shared machine's hiccups would otherwise move the limit
 /// that everything is compared with.
-fn rate(envs: &[Envelope], check: impl Fn(&Envelope) + Sync) -> (f64, f64) {
+pub(crate) fn rate(envs: &[Envelope], check: impl Fn(&Envelope) + Sync) -> (f64, f64) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (mut one, mut all) = (Vec::new(), Vec::new());
     for _ in 0..5 {
@@ -67,7 +67,7 @@ fn rate(envs: &[Envelope], check: impl Fn(&Envelope) + Sync) -> (f64, f64) {
     (median(one), median(all))
 }
 
-fn phone(dir: &Path) -> Result<Store> {
+pub(crate) fn phone(dir: &Path) -> Result<Store> {
     std::fs::create_dir_all(dir)?;
     let keys = FileKeyStore::open_or_create(dir.join("device.kek"))?;
     Ok(Store::open(dir, &keys)?)
@@ -191,7 +191,7 @@ metrics are always counted.
 /// `devices` simulated devices, each enrolled, each sending one batch of
 /// `burst_records` signed records at the same moment (bounded by
 /// `concurrency` connections). Latency is per device sync.
-fn burst(coordinator: &Coordinator, url: &str, p: &Params) -> Result<String> {
+pub(crate) fn burst(coordinator: &Coordinator, url: &str, p: &Params) -> Result<String> {
     let now = chrono::Utc::now().timestamp_millis();
     let http = client()?;
     let coordinator_key = coordinator.key.public_key();

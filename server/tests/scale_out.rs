@@ -10,7 +10,7 @@ mod support;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use observer_core::protocol::{Receipt, Signed, RECEIPT_DOMAIN};
 use observer_core::record::{RecordId, Sha256Digest};
 use observer_core::store::{Query, Store};
 use observer_core::sync::{sync, RetryKind, SyncOptions};
-use observer_testkit::PgCluster;
+use observer_testkit::{Haproxy, PgCluster};
 use support::*;
 
 /// Copies a directory tree (a node's data directory is a copy of the
@@ -114,53 +114,6 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// HAProxy in TCP mode: TLS passes through untouched, health checked over
-/// HTTPS at `/healthz`.
-struct Balancer {
-    child: Child,
-}
-
-impl Balancer {
-    fn start(dir: &Path, port: u16, nodes: &[u16]) -> Self {
-        let haproxy = Path::new("/usr/sbin/haproxy");
-        assert!(
-            haproxy.exists(),
-            "HAProxy is not installed: apt-get install haproxy (tests/run does it)"
-        );
-        let mut cfg = format!(
-            "global\n  maxconn 8192\n\
-             defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 120s\n  timeout server 120s\n  retries 3\n  option redispatch\n\
-             frontend phones\n  bind 127.0.0.1:{port}\n  default_backend nodes\n\
-             backend nodes\n  balance roundrobin\n  option httpchk GET /healthz\n  http-check expect status 200\n"
-        );
-        for (i, p) in nodes.iter().enumerate() {
-            cfg.push_str(&format!(
-                "  server node{i} 127.0.0.1:{p} check check-ssl verify none inter 300ms fall 2 rise 2\n"
-            ));
-        }
-        let path = dir.join("haproxy.cfg");
-        std::fs::write(&path, cfg).unwrap();
-        let child = Command::new(haproxy)
-            .args(["-db", "-f"])
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_until("HAProxy to listen", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Self { child }
-    }
-}
-
-impl Drop for Balancer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -302,7 +255,7 @@ fn records_held(d: &Deployment) -> Option<u64> {
 fn three_nodes_fifty_phones_a_killed_node_and_a_database_restart_lose_and_duplicate_nothing() {
     let mut d = Deployment::new(3);
     let ports: Vec<u16> = d.nodes.iter().map(|n| n.port).collect();
-    let _front = Balancer::start(d.dir.path(), d.front_port, &ports);
+    let _front = Haproxy::start(d.dir.path(), d.front_port, &ports);
     let phones: Vec<Store> = (0..50)
         .map(|i| {
             let station = format!("KZ-{i:04}");
@@ -417,7 +370,7 @@ fn three_nodes_fifty_phones_a_killed_node_and_a_database_restart_lose_and_duplic
 fn a_media_upload_cut_on_one_node_completes_through_another() {
     let d = Deployment::new(2);
     let ports: Vec<u16> = d.nodes.iter().map(|n| n.port).collect();
-    let _front = Balancer::start(d.dir.path(), d.front_port, &ports);
+    let _front = Haproxy::start(d.dir.path(), d.front_port, &ports);
     let p = d.phone("phone", "KZ-0001");
     let data: Vec<u8> = (0..12 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::pool::{Manager, Pool};
 
 use crate::storage::StorageError;
 
@@ -32,11 +33,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// durable commit (`synchronous_commit` cannot be turned off under us); a
 /// lock wait or an abandoned transaction never holds the log's head for
 /// long (a node that dies mid-batch loses its connection and PostgreSQL
-/// rolls its transaction back).
+/// rolls its transaction back). Prepared statements are planned for their
+/// parameters each time: the tables start empty on election morning, and a
+/// generic plan made then (a scan: the table was tiny) would stay while
+/// they grow, each lookup getting slower with every record held.
 const SESSION_OPTIONS: &str = "-c synchronous_commit=on -c lock_timeout=5000 \
-     -c idle_in_transaction_session_timeout=10000 -c statement_timeout=60000";
-
-pub(crate) type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+     -c idle_in_transaction_session_timeout=10000 -c statement_timeout=60000 \
+     -c plan_cache_mode=force_custom_plan";
 
 /// A PostgreSQL database as an operator names it:
 /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=require&sslrootcert=CA.pem]`.
@@ -174,7 +177,10 @@ impl DatabaseUrl {
             .map_err(|e| connect_error(self, e))?;
         migrate(&mut first)?;
         drop(first);
-        let manager = PostgresConnectionManager::new(self.config.clone(), tls);
+        let manager = Manager {
+            config: self.config.clone(),
+            tls,
+        };
         r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))

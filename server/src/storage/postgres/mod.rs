@@ -12,6 +12,7 @@
 //! is held for a few round trips, not one per record.
 
 mod connect;
+mod pool;
 
 use std::collections::HashMap;
 
@@ -32,7 +33,7 @@ use super::{
 
 /// The PostgreSQL storage: a pool of connections, no state of its own.
 pub struct PostgresStorage {
-    pool: connect::Pool,
+    pool: pool::Pool,
     url: DatabaseUrl,
 }
 
@@ -46,7 +47,7 @@ impl PostgresStorage {
             url: url.clone(),
         };
         let mut c = s.conn()?;
-        let frontier = read_frontier(&mut *c, "")?;
+        let frontier = read_frontier(&mut c.client, "")?;
         let next: i64 = c
             .query_one("SELECT coalesce(max(log_index) + 1, 0) FROM records", &[])?
             .get(0);
@@ -65,14 +66,7 @@ impl PostgresStorage {
         &self.url
     }
 
-    fn conn(
-        &self,
-    ) -> Result<
-        r2d2::PooledConnection<
-            r2d2_postgres::PostgresConnectionManager<tokio_postgres_rustls::MakeRustlsConnect>,
-        >,
-        StorageError,
-    > {
+    fn conn(&self) -> Result<r2d2::PooledConnection<pool::Manager>, StorageError> {
         Ok(self.pool.get()?)
     }
 }
@@ -103,8 +97,15 @@ fn stations(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
 }
 
-const DEVICE_COLUMNS: &str =
-    "id, public_key, name, stations, enrolled_at, revoked_at, last_contact, hb_seq, hb_head";
+/// The columns [`device_row`] reads, as a literal for `concat!`.
+macro_rules! device_columns {
+    () => {
+        "id, public_key, name, stations, enrolled_at, revoked_at, last_contact, hb_seq, hb_head"
+    };
+}
+const DEVICE_COLUMNS: &str = device_columns!();
+/// Every authenticated request asks it: prepared once per connection.
+const DEVICE_BY_ID: &str = concat!("SELECT ", device_columns!(), " FROM devices WHERE id = $1");
 
 fn device_row(r: &Row) -> Result<(DeviceInfo, Option<ChainHead>), StorageError> {
     let hb = match (
@@ -130,6 +131,13 @@ fn device_row(r: &Row) -> Result<(DeviceInfo, Option<ChainHead>), StorageError> 
         hb,
     ))
 }
+
+/// A batch's new records, column by column, in one statement.
+const INSERT_RECORDS: &str = "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed)
+     SELECT l, i, $3, s, p, st, k, c, $9, b, g, fc, fj, x
+     FROM UNNEST($1::bigint[], $2::bytea[], $4::bigint[], $5::bytea[], $6::text[], $7::text[], $8::bigint[],
+                 $10::bytea[], $11::bytea[], $12::bool[], $13::text[], $14::text[])
+          AS t(l, i, s, p, st, k, c, b, g, fc, fj, x)";
 
 /// The rows of one batch bound for a table, column by column.
 #[derive(Default)]
@@ -273,11 +281,9 @@ impl Storage for PostgresStorage {
     }
 
     fn device(&self, id: &DeviceId) -> Result<Option<DeviceInfo>, StorageError> {
-        self.conn()?
-            .query_opt(
-                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"),
-                &[&id.as_str()],
-            )?
+        let mut conn = self.conn()?;
+        let by_id = conn.prepared(DEVICE_BY_ID)?;
+        conn.query_opt(&by_id, &[&id.as_str()])?
             .map(|r| device_row(&r).map(|(d, _)| d))
             .transpose()
     }
@@ -319,36 +325,45 @@ impl Storage for PostgresStorage {
     ) -> Result<IngestResult, StorageError> {
         let dev = device.as_str();
         let mut conn = self.conn()?;
+        let lock = conn.prepared(
+            "SELECT l.frontier, d.revoked_after_seq FROM log_head l, devices d
+             WHERE l.id = 1 AND d.id = $1 FOR UPDATE OF l FOR KEY SHARE OF d",
+        )?;
+        // Two lookups, each on its unique index (one query with an OR
+        // between them is planned as a scan).
+        let by_id = conn.prepared("SELECT id, log_index FROM records WHERE id = ANY($1)")?;
+        let by_seq =
+            conn.prepared("SELECT seq, id FROM records WHERE device = $1 AND seq = ANY($2)")?;
+        let insert = conn.prepared(INSERT_RECORDS)?;
+        let finish = conn.prepared(
+            "WITH hb AS (
+                 UPDATE devices SET last_contact = $1,
+                     hb_seq = CASE WHEN $2 > coalesce(hb_seq, 0) THEN $2 ELSE hb_seq END,
+                     hb_head = CASE WHEN $2 > coalesce(hb_seq, 0) THEN $3 ELSE hb_head END
+                 WHERE id = $4 RETURNING 1)
+             UPDATE log_head SET frontier = coalesce($5, frontier) WHERE id = 1",
+        )?;
         let mut tx = conn.transaction()?;
         // The append lock: from here to the commit, this batch is the only
         // one deciding what is new, on every node.
-        let mut frontier = read_frontier(&mut tx, "FOR UPDATE")?;
-        let revoked_after: Option<i64> = tx
-            .query_one(
-                "SELECT revoked_after_seq FROM devices WHERE id = $1",
-                &[&dev],
-            )?
-            .try_get(0)?;
+        let head = tx.query_one(&lock, &[&dev])?;
+        let mut frontier: Frontier = serde_json::from_slice(head.try_get::<_, &[u8]>(0)?)
+            .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))?;
+        let revoked_after: Option<i64> = head.try_get(1)?;
         let ids: Vec<&[u8]> = records
             .iter()
             .map(|i| i.record.id.as_bytes().as_slice())
             .collect();
         let seqs: Vec<i64> = records.iter().map(|i| i.record.body.seq as i64).collect();
         let mut held: HashMap<[u8; 32], u64> = HashMap::new();
-        for r in tx.query(
-            "SELECT id, log_index FROM records WHERE id = ANY($1)",
-            &[&ids],
-        )? {
+        for r in tx.query(&by_id, &[&ids])? {
             held.insert(
                 id32(r.try_get(0)?, "a record id")?,
                 r.try_get::<_, i64>(1)? as u64,
             );
         }
         let mut at_seq: HashMap<i64, [u8; 32]> = HashMap::new();
-        for r in tx.query(
-            "SELECT seq, id FROM records WHERE device = $1 AND seq = ANY($2)",
-            &[&dev, &seqs],
-        )? {
+        for r in tx.query(&by_seq, &[&dev, &seqs])? {
             at_seq.insert(r.try_get(0)?, id32(r.try_get(1)?, "a record id")?);
         }
 
@@ -432,14 +447,7 @@ impl Storage for PostgresStorage {
                 &new_check,
                 &new.sealed,
             ];
-            tx.execute(
-                "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed)
-                 SELECT l, i, $3, s, p, st, k, c, $9, b, g, fc, fj, x
-                 FROM UNNEST($1::bigint[], $2::bytea[], $4::bigint[], $5::bytea[], $6::text[], $7::text[], $8::bigint[],
-                             $10::bytea[], $11::bytea[], $12::bool[], $13::text[], $14::text[])
-                      AS t(l, i, s, p, st, k, c, b, g, fc, fj, x)",
-                &params,
-            )?;
+            tx.execute(&insert, &params)?;
         }
         if !att_record.is_empty() {
             tx.execute(
@@ -452,19 +460,9 @@ impl Storage for PostgresStorage {
         conflicts.insert(&mut tx, "conflicts", dev, now_ms)?;
         let hb_seq = hb.map_or(0, |h| h.seq as i64);
         let hb_head: Option<Vec<u8>> = hb.and_then(|h| h.head).map(|h| h.as_bytes().to_vec());
-        tx.execute(
-            "UPDATE devices SET last_contact = $1,
-                 hb_seq = CASE WHEN $2 > coalesce(hb_seq, 0) THEN $2 ELSE hb_seq END,
-                 hb_head = CASE WHEN $2 > coalesce(hb_seq, 0) THEN $3 ELSE hb_head END
-             WHERE id = $4",
-            &[&now_ms, &hb_seq, &hb_head, &dev],
-        )?;
-        if !new.ids.is_empty() {
-            tx.execute(
-                "UPDATE log_head SET frontier = $1 WHERE id = 1",
-                &[&serde_json::to_vec(&frontier).expect("serialises")],
-            )?;
-        }
+        let moved: Option<Vec<u8>> =
+            (!new.ids.is_empty()).then(|| serde_json::to_vec(&frontier).expect("serialises"));
+        tx.execute(&finish, &[&now_ms, &hb_seq, &hb_head, &dev, &moved])?;
         tx.commit()?;
         Ok(IngestResult {
             outcomes,
@@ -798,7 +796,7 @@ impl Storage for PostgresStorage {
     }
 
     fn tree_head(&self) -> Result<TreeHead, StorageError> {
-        let f = read_frontier(&mut *self.conn()?, "")?;
+        let f = read_frontier(&mut self.conn()?.client, "")?;
         Ok(TreeHead {
             size: f.size(),
             root: f.root(),

@@ -149,9 +149,46 @@ impl Deployment {
     }
 }
 
+/// CPU seconds used so far by the processes named `comm` (user and
+/// system, from /proc; exited processes no longer count, so a run is
+/// measured while its processes live).
+fn cpu_seconds(comm: &str) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+    let mut total = 0u64;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ... utime stime at fields 14 and 15.
+        let Some((name, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(") "))
+        else {
+            continue;
+        };
+        if name != comm {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total += field(11) + field(12);
+    }
+    total as f64 / ticks
+}
+
+/// Where the cores went during a run: CPU seconds per 1,000 records.
+struct CpuSplit {
+    postgres: f64,
+    nodes: f64,
+    phones: f64,
+}
+
 /// Records/s for `phones` real phones (core store and sync client) of
 /// `records` each, batches of 500, spread over the nodes.
-fn ingest(d: &Deployment, dir: &Path, p: &ScaleParams) -> Result<f64> {
+fn ingest(d: &Deployment, dir: &Path, p: &ScaleParams) -> Result<(f64, CpuSplit)> {
     let now = chrono::Utc::now().timestamp_millis();
     let phones: Vec<Store> = (0..p.phones)
         .map(|i| -> Result<Store> {
@@ -174,6 +211,12 @@ fn ingest(d: &Deployment, dir: &Path, p: &ScaleParams) -> Result<f64> {
         batch_bytes: 4 * 1024 * 1024,
         ..SyncOptions::default()
     };
+    let own = || cpu_seconds("observer-bench");
+    let before = (
+        cpu_seconds("postgres"),
+        cpu_seconds("observer-server"),
+        own(),
+    );
     let t0 = Instant::now();
     let delivered: u64 = std::thread::scope(|s| {
         let hs: Vec<_> = phones
@@ -186,10 +229,16 @@ fn ingest(d: &Deployment, dir: &Path, p: &ScaleParams) -> Result<f64> {
     })?;
     let elapsed = t0.elapsed();
     let total = (p.phones * p.records) as u64;
+    let per = 1000.0 / total as f64;
+    let split = CpuSplit {
+        postgres: (cpu_seconds("postgres") - before.0) * per,
+        nodes: (cpu_seconds("observer-server") - before.1) * per,
+        phones: (own() - before.2) * per,
+    };
     if delivered != total {
         return Err(format!("{delivered} of {total} records delivered").into());
     }
-    Ok(total as f64 / elapsed.as_secs_f64())
+    Ok((total as f64 / elapsed.as_secs_f64(), split))
 }
 
 /// The serialised section of an append, measured alone: one writer
@@ -260,11 +309,24 @@ pub fn run(scratch: &Path, p: &ScaleParams, command: &str) -> Result<String> {
         let at = dir.path().join(name);
         let database = postgres.then(|| pg.database());
         let d = Deployment::start(&bin, &at, database.as_deref(), nodes, 0)?;
-        let rate = ingest(&d, &at, p)?;
+        let (rate, cpu) = ingest(&d, &at, p)?;
         eprintln!("ingest {name}: {rate:.0} records/s");
-        ingest_rates.push(rate);
+        ingest_rates.push((rate, cpu));
     }
-    let (sqlite, pg1, pg3) = (ingest_rates[0], ingest_rates[1], ingest_rates[2]);
+    let (sqlite, pg1, pg3) = (ingest_rates[0].0, ingest_rates[1].0, ingest_rates[2].0);
+    let cpu_rows: String = ["SQLite, 1 node", "PostgreSQL, 1 node", "PostgreSQL, 3 nodes"]
+        .iter()
+        .zip(&ingest_rates)
+        .map(|(name, (_, c))| {
+            format!(
+                "| CPU seconds per 1,000 records, {name}: PostgreSQL / server nodes / phones (this process) | {:.2} / {:.2} / {:.2} (sum {:.2}) |\n",
+                c.postgres,
+                c.nodes,
+                c.phones,
+                c.postgres + c.nodes + c.phones
+            )
+        })
+        .collect();
 
     // The serialised section per batch, on each backend.
     let sqlite_store = SqliteStorage::open(&dir.path().join("append.db"))?;
@@ -357,7 +419,7 @@ show here is the cost of coordinating them, not the gain of more machines.
 | ingest, SQLite, 1 node: {phones} phones × {records} records, batches of 500 | {sqlite:.0} records/s ({sqlite_pct:.0}% of the limit) |
 | ingest, PostgreSQL, 1 node, same load | {pg1:.0} records/s (**{pg1_vs:.0}% of SQLite**, target at least 50%) |
 | ingest, PostgreSQL, 3 nodes, same load spread over them | {pg3:.0} records/s (**{pg3_vs:.2}× one node**, target 1.5× as far as the cores allow) |
-{append_rows}{burst_rows}",
+{cpu_rows}{append_rows}{burst_rows}",
         machine = machine(dir.path()),
         pg_version = pg.psql("postgres", "SHOW server_version"),
         phones = p.phones,

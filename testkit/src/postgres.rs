@@ -151,9 +151,14 @@ impl PgCluster {
         );
     }
 
-    /// Options from `DIR/extra_options` (TLS settings a test wrote).
+    /// Options from `DIR/extra_options` (TLS settings a test wrote), then
+    /// from `OBSERVER_TEST_PG_OPTIONS` (`-c log_min_duration_statement=0`
+    /// to see what a run asks of the database, say).
     fn extra_options(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("extra_options")).unwrap_or_default()
+        let written =
+            std::fs::read_to_string(self.dir.path().join("extra_options")).unwrap_or_default();
+        let given = std::env::var("OBSERVER_TEST_PG_OPTIONS").unwrap_or_default();
+        format!("{written} {given}")
     }
 
     /// Turns TLS on with this certificate and key (PEM), restarting.

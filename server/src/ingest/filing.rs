@@ -12,11 +12,22 @@ use serde_json::json;
 use crate::storage::{FormCheck, Storage, StorageError};
 
 /// Parsed form versions, filled on first use: published versions never
-/// change, so an entry is never stale.
+/// change, so an entry is never stale. A version that is not there is
+/// remembered for [`MISSING_FOR`] only (it may be published at any moment,
+/// on any node): without that, every record of an unknown form cost a
+/// database round trip, which on PostgreSQL was a third of ingest.
 #[derive(Default)]
 pub struct FormCache {
     parsed: RwLock<HashMap<(String, u32), Arc<FormDefinition>>>,
+    missing: RwLock<HashMap<(String, u32), std::time::Instant>>,
 }
+
+/// How long "no such form version" is believed.
+const MISSING_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Unknown versions remembered at most (signed records from enrolled
+/// devices name them; past this the memory starts afresh).
+const MISSING_MAX: usize = 1024;
 
 impl FormCache {
     /// The form `id` at `version`: shipped with Observer (a shipped version
@@ -37,6 +48,15 @@ impl FormCache {
         {
             return Ok(Some(f.clone()));
         }
+        if self
+            .missing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .is_some_and(|since| since.elapsed() < MISSING_FOR)
+        {
+            return Ok(None);
+        }
         let shipped = default_forms()
             .iter()
             .find(|f| f.id == id && f.version == version)
@@ -47,6 +67,14 @@ impl FormCache {
                 .form(id, version)?
                 .and_then(|p| FormDefinition::parse(&p.definition).ok()),
         };
+        if found.is_none() {
+            let mut missing = self.missing.write().unwrap_or_else(|p| p.into_inner());
+            if missing.len() >= MISSING_MAX {
+                missing.clear();
+            }
+            missing.insert(key, std::time::Instant::now());
+            return Ok(None);
+        }
         Ok(found.map(|f| {
             let f = Arc::new(f);
             self.parsed

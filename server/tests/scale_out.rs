@@ -10,7 +10,7 @@ mod support;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -567,4 +567,119 @@ fn bad_database_configuration_gets_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("server.db"));
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it (PEM), as an
+/// operator's database would have.
+fn database_certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// With `sslmode=require` the connection is TLS, verified against the CA
+/// the URL names and no other.
+#[test]
+fn the_database_link_is_tls_verified_against_the_named_ca() {
+    let pg = PgCluster::start();
+    let (ca, cert, key) = database_certificates();
+    pg.enable_tls(&cert, &key);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("db-ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let (other_ca, _, _) = database_certificates();
+    let other_file = dir.path().join("other-ca.pem");
+    std::fs::write(&other_file, &other_ca).unwrap();
+    let db = pg.create_database();
+    let with = |ca: &Path| {
+        format!(
+            "{}?sslmode=require&sslrootcert={}",
+            pg.url(&db),
+            ca.display()
+        )
+    };
+    let init = |name: &str, url: &str| {
+        command(&dir.path().join(name))
+            .env("OBSERVER_DATABASE_URL", url)
+            .args(["init", "--url", "https://127.0.0.1:1", "--org", "o"])
+            .output()
+            .unwrap()
+    };
+    // Another CA: refused, nothing written.
+    let out = init("wrong-ca", &with(&other_file));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach the database"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    // The server takes TCP logins over TLS only, so one that works was TLS.
+    let plain = init("plain", &pg.url(&db));
+    assert!(!plain.status.success());
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("no encryption"));
+    let out = init("right-ca", &with(&ca_file));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let devices = command(&dir.path().join("right-ca"))
+        .env("OBSERVER_DATABASE_URL", with(&ca_file))
+        .args(["devices"])
+        .output()
+        .unwrap();
+    assert!(
+        devices.status.success(),
+        "{}",
+        String::from_utf8_lossy(&devices.stderr)
+    );
+    // Asking for TLS without naming the CA is refused before connecting.
+    let out = init("no-ca", &format!("{}?sslmode=require", pg.url(&db)));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sslrootcert"));
+}
+
+/// The balancer configuration `docs/operations.md` gives is one HAProxy
+/// accepts.
+#[test]
+fn the_documented_haproxy_configuration_is_valid() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/operations.md"
+    ))
+    .unwrap();
+    let after = doc
+        .split("check this file with\n`haproxy -c`):")
+        .nth(1)
+        .expect("the section");
+    let block = after
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the configuration block");
+    assert!(
+        block.contains("mode tcp") && block.contains("/healthz"),
+        "{block}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("haproxy.cfg");
+    std::fs::write(&file, block).unwrap();
+    let out = Command::new("/usr/sbin/haproxy")
+        .args(["-c", "-f"])
+        .arg(&file)
+        .output()
+        .expect("HAProxy is installed (tests/run does it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

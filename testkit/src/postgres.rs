@@ -161,8 +161,19 @@ impl PgCluster {
         format!("{written} {given}")
     }
 
-    /// Turns TLS on with this certificate and key (PEM), restarting.
+    /// Turns TLS on with this certificate and key (PEM) and refuses TCP
+    /// logins without it (`hostssl` only), restarting.
     pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) {
+        let hba = self.data().join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+        let tls_only: String = rules
+            .lines()
+            .map(|l| match l.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&hba, tls_only).expect("pg_hba.conf");
         let (cert, key) = (
             self.dir.path().join("server.crt"),
             self.dir.path().join("server.key"),

@@ -123,6 +123,7 @@ impl Deployment {
         let unlock = Unlock::KeyFile(first.with_extension("key"));
         let placement = observer_server::coordinator::Placement {
             media_dir: Some(dir.join("media")),
+            media_store: None,
             database: database.map(DatabaseUrl::parse).transpose()?,
         };
         let coordinator = Coordinator::init_with(
@@ -380,12 +381,14 @@ pub fn run(scratch: &Path, p: &ScaleParams, command: &str) -> Result<String> {
             t0.elapsed().as_secs_f64()
         );
         burst_rows.push_str(&rows);
-        let held = pg.psql(
-            database.rsplit('/').next().unwrap_or_default(),
-            "SELECT count(*), count(DISTINCT id) FROM records",
+        let name = database.rsplit('/').next().unwrap_or_default();
+        let held = pg.psql(name, "SELECT count(*), count(DISTINCT id) FROM records");
+        let per_record = pg.psql(
+            name,
+            "SELECT (pg_total_relation_size('records') + pg_total_relation_size('devices')) / greatest(count(*), 1) FROM records",
         );
         burst_rows.push_str(&format!(
-            "| burst of {devices}: records held afterwards (rows, distinct ids) | {} |\n",
+            "| burst of {devices}: records held afterwards (rows, distinct ids); bytes per record on disk (records and devices, with indexes) | {}; {per_record} B |\n",
             held.replace('|', ", ")
         ));
         drop(d);

@@ -97,6 +97,16 @@ impl BodyPolicy {
         }
     }
 
+    /// Holds `len` bytes of the shared budget until the permit is dropped
+    /// (for a request that keeps what it read in memory); `Busy` when the
+    /// budget is spent.
+    pub fn reserve(&self, len: usize) -> Result<OwnedSemaphorePermit, BodyError> {
+        self.budget
+            .clone()
+            .try_acquire_many_owned(len.div_ceil(UNIT) as u32)
+            .map_err(|_| BodyError::Busy)
+    }
+
     /// Reads all of `body`, at most `limit` bytes, holding its size in the
     /// shared budget until the returned [`Held`] is dropped.
     pub async fn read(&self, body: Body, limit: usize) -> Result<Held, BodyError> {
@@ -113,12 +123,7 @@ impl BodyPolicy {
                 self.drain(&mut stream, started, received).await;
                 return Err(BodyError::TooLarge { limit });
             }
-            let units = piece.len().div_ceil(UNIT) as u32;
-            let more = self
-                .budget
-                .clone()
-                .try_acquire_many_owned(units)
-                .map_err(|_| BodyError::Busy)?;
+            let more = self.reserve(piece.len())?;
             match &mut permits {
                 Some(p) => p.merge(more),
                 None => permits = Some(more),

@@ -90,6 +90,10 @@ struct Config {
     /// Where evidence media are kept; `DIR/media` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     media_dir: Option<PathBuf>,
+    /// Object storage for evidence media (`s3://BUCKET/PREFIX`) instead of
+    /// a directory; credentials come from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_store: Option<String>,
     /// The PostgreSQL database, without its password (which comes from
     /// `--database` / `OBSERVER_DATABASE_URL` when it has one); SQLite in
     /// `DIR/server.db` when absent.
@@ -107,6 +111,8 @@ pub struct Placement {
     /// Evidence media somewhere other than `DIR/media` (a larger disk, a
     /// directory every node shares).
     pub media_dir: Option<PathBuf>,
+    /// Object storage (`s3://BUCKET/PREFIX`) instead of a directory.
+    pub media_store: Option<String>,
     /// PostgreSQL instead of `DIR/server.db`.
     pub database: Option<DatabaseUrl>,
 }
@@ -132,6 +138,9 @@ pub struct Coordinator {
     /// Where evidence media are kept (`config.json`'s `media_dir`, or
     /// `DIR/media`).
     pub media_dir: PathBuf,
+    /// Object storage for media, when `init` was given one (then
+    /// `media_dir` is unused).
+    pub media_store: Option<String>,
     /// Whether the keys are still wrapped by `DIR/coordinator.kek`, beside
     /// the database (a directory from before keys were protected).
     pub legacy_keys: bool,
@@ -265,6 +274,15 @@ impl Coordinator {
         unlock: &Unlock,
     ) -> Result<Self, SetupError> {
         let host = host_of(url)?;
+        if let Some(store) = &placement.media_store {
+            if placement.media_dir.is_some() {
+                return Err(SetupError::Invalid(
+                    "give --media-dir or --media-store, not both".into(),
+                ));
+            }
+            crate::media::objects::ObjectMedia::open(store)
+                .map_err(|e| SetupError::Invalid(e.to_string()))?;
+        }
         if org.is_empty()
             || org.len() > 64
             || !org
@@ -323,6 +341,7 @@ impl Coordinator {
             url: url.trim_end_matches('/').to_string(),
             org: org.to_string(),
             media_dir: placement.media_dir.clone(),
+            media_store: placement.media_store.clone(),
             database: named,
             coordinator: Some(key.public_key().to_string()),
         })
@@ -397,6 +416,7 @@ impl Coordinator {
             tls_key_der,
             storage,
             media_dir: config.media_dir.unwrap_or_else(|| dir.join("media")),
+            media_store: config.media_store,
             legacy_keys: matches!(opened, unlock::Opened::Legacy(_)),
         })
     }

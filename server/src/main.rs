@@ -30,9 +30,15 @@ enum Command {
         /// The organisation's id (letters, digits, '-', '_', '.').
         #[arg(long, default_value = "observers")]
         org: String,
-        /// Where to keep evidence media (default: DATA/media).
+        /// Where to keep evidence media (default: DATA/media; with several
+        /// nodes, a directory they all mount).
         #[arg(long)]
         media_dir: Option<PathBuf>,
+        /// Keep evidence media in object storage instead: s3://BUCKET/PREFIX
+        /// (endpoint and credentials from AWS_ENDPOINT, AWS_ACCESS_KEY_ID,
+        /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP).
+        #[arg(long, conflicts_with = "media_dir")]
+        media_store: Option<String>,
     },
     /// Serve HTTPS until interrupted (SIGTERM or Ctrl-C finishes requests
     /// in flight first).
@@ -225,7 +231,8 @@ fn run(cli: Cli) -> Result<()> {
             url,
             org,
             media_dir,
-        } => commands::init(&at, &url, &org, media_dir.as_deref(), out),
+            media_store,
+        } => commands::init(&at, &url, &org, media_dir.as_deref(), media_store, out),
         Command::Serve { settings } => commands::serve(&at, settings, out),
         Command::Enroll {
             stations,

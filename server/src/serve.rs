@@ -106,11 +106,20 @@ pub async fn serve_with(
         .await
         .map_err(|e| SetupError::Altered(format!("the integrity check stopped: {e}")))??;
     let tls = RustlsConfig::from_config(Arc::new(tls_config(&c)?));
-    let media =
-        crate::media::MediaFiles::new(c.media_dir.clone()).map_err(|source| SetupError::Io {
-            path: c.media_dir.clone(),
-            source,
-        })?;
+    let media = match &c.media_store {
+        Some(url) => crate::media::Media::Objects(
+            crate::media::objects::ObjectMedia::open(url)
+                .map_err(|e| SetupError::Invalid(e.to_string()))?,
+        ),
+        None => crate::media::Media::Files(Arc::new(
+            crate::media::MediaFiles::new(c.media_dir.clone()).map_err(|source| {
+                SetupError::Io {
+                    path: c.media_dir.clone(),
+                    source,
+                }
+            })?,
+        )),
+    };
     let rates = RateLimits::new(limits.rate_per_address, limits.rate_per_device);
     rates.spawn_sweeper(Duration::from_secs(60));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -128,7 +137,10 @@ pub async fn serve_with(
         body: BodyPolicy::new(&limits),
         rates,
         ingest_slots: Arc::new(tokio::sync::Semaphore::new(2 * cores + 2)),
-        disks: vec![c.dir.clone(), c.media_dir.clone()],
+        disks: match &c.media_store {
+            Some(_) => vec![c.dir.clone()],
+            None => vec![c.dir.clone(), c.media_dir.clone()],
+        },
     });
     let handle = axum_server::Handle::new();
     let h = handle.clone();

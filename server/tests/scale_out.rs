@@ -42,6 +42,8 @@ struct Node {
     data: PathBuf,
     port: u16,
     database: String,
+    /// More environment (the object store's endpoint and credentials).
+    env: Vec<(String, String)>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -50,6 +52,7 @@ impl Node {
     fn spawn(&mut self) {
         let mut child = command(&self.data)
             .env("OBSERVER_DATABASE_URL", &self.database)
+            .envs(self.env.iter().cloned())
             .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
             // Behind a TCP load balancer every phone arrives from its
             // address: the per-address caps are the balancer's to keep.
@@ -129,22 +132,41 @@ struct Deployment {
     front_port: u16,
 }
 
+/// Where a deployment keeps evidence media.
+enum MediaAt {
+    /// A directory every node mounts (`DIR/shared-media`).
+    Shared,
+    /// An S3 bucket: its URL and the environment that reaches it.
+    Objects(String, Vec<(String, String)>),
+}
+
 impl Deployment {
     fn new(n: usize) -> Self {
+        Self::with_media(n, MediaAt::Shared)
+    }
+
+    fn with_media(n: usize, media: MediaAt) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pg = PgCluster::start();
         let db_name = pg.create_database();
         let database = pg.url(&db_name);
         let front_port = free_port();
         let first = dir.path().join("coordinator");
-        let shared_media = dir.path().join("shared-media");
-        let out = command(&first)
-            .env("OBSERVER_DATABASE_URL", &database)
+        let mut init = command(&first);
+        init.env("OBSERVER_DATABASE_URL", &database)
             .args(["init", "--url", &format!("https://127.0.0.1:{front_port}")])
-            .args(["--org", "test-org", "--media-dir"])
-            .arg(&shared_media)
-            .output()
-            .unwrap();
+            .args(["--org", "test-org"]);
+        let env = match &media {
+            MediaAt::Shared => {
+                init.arg("--media-dir").arg(dir.path().join("shared-media"));
+                Vec::new()
+            }
+            MediaAt::Objects(url, env) => {
+                init.args(["--media-store", url]).envs(env.iter().cloned());
+                env.clone()
+            }
+        };
+        let out = init.output().unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -169,6 +191,7 @@ impl Deployment {
                     data,
                     port: free_port(),
                     database: database.clone(),
+                    env: env.clone(),
                     child: None,
                 };
                 node.spawn();
@@ -364,11 +387,15 @@ fn three_nodes_fifty_phones_a_killed_node_and_a_database_restart_lose_and_duplic
     }
 }
 
-/// A media upload cut mid-file on one node completes through another, and
-/// the file in the shared media directory hashes right.
-#[test]
-fn a_media_upload_cut_on_one_node_completes_through_another() {
-    let d = Deployment::new(2);
+/// A 12 MiB clip's upload cut mid-file on node 0 (behind a proxy that cuts
+/// after 3 to 5 MiB), then finished through node 1. `held` says how many
+/// bytes the deployment kept of it after the cut (None: not observable
+/// from outside); returns the clip, its hash and the bytes the phone sent
+/// to the second node.
+fn cut_on_one_node_finished_on_another(
+    d: &Deployment,
+    held: impl Fn() -> Option<u64>,
+) -> (Vec<u8>, Sha256Digest, u64) {
     let ports: Vec<u16> = d.nodes.iter().map(|n| n.port).collect();
     let _front = Haproxy::start(d.dir.path(), d.front_port, &ports);
     let p = d.phone("phone", "KZ-0001");
@@ -408,28 +435,18 @@ fn a_media_upload_cut_on_one_node_completes_through_another() {
         "the first node must not receive it all: {first:?}"
     );
     assert!(proxy.cuts.load(Ordering::Relaxed) >= 1, "the link was cut");
-    let held = |dir: &Path| -> u64 {
-        std::fs::read_dir(dir.join("partial"))
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
-    };
-    let shared = d.dir.path().join("shared-media");
-    // The node still writes what reached it before the cut: wait until
-    // its file stops growing.
-    let mut before = held(&shared);
+    // The node still stores what reached it before the cut: wait until
+    // what it holds stops growing.
+    let mut before = held();
     loop {
         std::thread::sleep(Duration::from_millis(500));
-        let now = held(&shared);
+        let now = held();
         if now == before {
             break;
         }
         before = now;
     }
-    assert!(before > 0, "the first node kept what reached it");
+    assert!(before != Some(0), "the first node kept what reached it");
 
     // The phone's next sync reaches the other node, which resumes.
     e.url = d.nodes[1].url();
@@ -450,19 +467,144 @@ fn a_media_upload_cut_on_one_node_completes_through_another() {
         p.media().unwrap()[0].delivered,
         "delivered through the second node"
     );
-    assert_eq!(
-        sent,
-        m.bytes - before,
-        "resumed where the first node stopped"
+    assert!(
+        0 < sent && sent < m.bytes,
+        "resumed, not sent again: {sent}"
     );
-    let hex = m.sha256.to_string();
-    let stored = std::fs::read(shared.join(&hex[..2]).join(&hex)).unwrap();
-    assert_eq!(Sha256Digest::of(&stored), m.sha256);
-    assert!(stored == data);
+    if let Some(before) = before {
+        assert_eq!(
+            sent,
+            m.bytes - before,
+            "resumed where the first node stopped"
+        );
+    }
     assert_eq!(
-        d.sql(&format!("SELECT bytes FROM media WHERE sha256 = '{hex}'")),
+        d.sql(&format!(
+            "SELECT bytes FROM media WHERE sha256 = '{}'",
+            m.sha256
+        )),
         data.len().to_string()
     );
+    (data, m.sha256, sent)
+}
+
+/// ... in the directory every node mounts: the file hashes right.
+#[test]
+fn a_media_upload_cut_on_one_node_completes_through_another() {
+    let d = Deployment::new(2);
+    let shared = d.dir.path().join("shared-media");
+    let held = || {
+        Some(
+            std::fs::read_dir(shared.join("partial"))
+                .map(|d| {
+                    d.filter_map(|e| e.ok()?.metadata().ok())
+                        .map(|m| m.len())
+                        .sum()
+                })
+                .unwrap_or(0),
+        )
+    };
+    let (data, sha, _) = cut_on_one_node_finished_on_another(&d, held);
+    let hex = sha.to_string();
+    let stored = std::fs::read(shared.join(&hex[..2]).join(&hex)).unwrap();
+    assert_eq!(Sha256Digest::of(&stored), sha);
+    assert!(stored == data);
+}
+
+/// An S3-compatible server on loopback (moto's, from PyPI), with one
+/// bucket; killed when dropped.
+struct S3Server {
+    child: Child,
+    port: u16,
+}
+
+impl S3Server {
+    fn start(bucket: &str) -> Self {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server (pip install 'moto[server]'; tests/run does it)");
+        wait_until("the S3 server to listen", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let s = Self { child, port };
+        let made = raw_client()
+            .put(s.url(&format!("/{bucket}")))
+            .send()
+            .unwrap();
+        assert!(made.status().is_success(), "{}", made.text().unwrap());
+        s
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// What the nodes need in their environment to reach it.
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT", self.url("")),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "observer-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "observer-test-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// ... in object storage (a real S3-compatible server): the object at the
+/// content address hashes right, and `media verify` reads it back.
+#[test]
+fn a_media_upload_cut_on_one_node_completes_through_another_in_object_storage() {
+    let s3 = S3Server::start("evidence");
+    let d = Deployment::with_media(
+        2,
+        MediaAt::Objects("s3://evidence/kz-2026".into(), s3.env()),
+    );
+    let (data, sha, _) = cut_on_one_node_finished_on_another(&d, || None);
+    let hex = sha.to_string();
+    let stored = raw_client()
+        .get(s3.url(&format!("/evidence/kz-2026/{}/{hex}", &hex[..2])))
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(Sha256Digest::of(&stored), sha);
+    assert!(stored.as_ref() == data.as_slice());
+    let listing = raw_client()
+        .get(s3.url("/evidence?list-type=2&prefix=kz-2026/partial/"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!listing.contains("<Key>"), "no pieces left: {listing}");
+    let out = command(&d.first)
+        .env("OBSERVER_DATABASE_URL", &d.database)
+        .envs(s3.env())
+        .args(["media", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 media files intact"));
 }
 
 /// Bad configuration is named, and nothing serves on it.

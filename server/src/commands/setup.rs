@@ -8,6 +8,7 @@ use super::access::Resolved;
 use super::{now_ms, Result};
 use crate::config::{ConfigFile, LimitSettings, ServeSettings};
 use crate::coordinator::{Coordinator, Placement};
+use crate::media::objects::ObjectMedia;
 use crate::media::MediaFiles;
 use crate::publish::{publish, Published};
 use crate::unlock::Unlock;
@@ -18,6 +19,7 @@ pub fn init(
     url: &str,
     org: &str,
     media_dir: Option<&Path>,
+    media_store: Option<String>,
     out: &mut dyn Write,
 ) -> Result<()> {
     let unlock = at.unlock()?.ok_or(
@@ -25,6 +27,7 @@ pub fn init(
     )?;
     let placement = Placement {
         media_dir: media_dir.map(Path::to_path_buf),
+        media_store,
         database: at.database()?,
     };
     let c = Coordinator::init_with(&at.data, url, org, &placement, &unlock)?;
@@ -102,15 +105,26 @@ pub fn verify(at: &Resolved, out: &mut dyn Write) -> Result<()> {
 /// `media verify`: re-hashes every stored media file.
 pub fn media_verify(at: &Resolved, out: &mut dyn Write) -> Result<()> {
     let c = at.open()?;
-    let failed = |e: std::io::Error| format!("{}: {e}", c.media_dir.display());
-    let files = MediaFiles::new(c.media_dir.clone()).map_err(failed)?;
-    let (count, bad) = files.verify_all().map_err(failed)?;
+    let (count, bad) = match &c.media_store {
+        Some(url) => {
+            let objects = ObjectMedia::open(url)?;
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(objects.verify_all())?
+        }
+        None => {
+            let failed = |e: std::io::Error| format!("{}: {e}", c.media_dir.display());
+            let files = MediaFiles::new(c.media_dir.clone()).map_err(failed)?;
+            files.verify_all().map_err(failed)?
+        }
+    };
     for (expected, found) in &bad {
         writeln!(out, "ALTERED {expected}: its bytes now hash to {found}")?;
     }
     if !bad.is_empty() {
         return Err(format!(
-            "{} of {count} media files were altered on this disk",
+            "{} of {count} media files were altered where they are kept",
             bad.len()
         )
         .into());

@@ -23,7 +23,8 @@ use super::request::{blocking, now_ms};
 use super::{ApiError, AppState};
 use crate::auth::authenticate_active;
 use crate::body::BodyError;
-use crate::media::{Finished, MediaState, MAX_PUT_BYTES};
+use crate::media::objects::{Appended, ObjectMedia};
+use crate::media::{Finished, Media, MediaState, MAX_PUT_BYTES};
 
 /// How long a second upload of the same file by the same device waits for
 /// the first (whose connection the phone may already have given up on).
@@ -41,6 +42,10 @@ fn media_hash(text: &str) -> Result<Sha256Digest, ApiError> {
 
 fn io_failure(e: std::io::Error) -> ApiError {
     ApiError::internal("media storage", &e)
+}
+
+fn object_failure(e: crate::media::objects::ObjectError) -> ApiError {
+    ApiError::internal("media object store", &e)
 }
 
 /// The device that signed the heartbeat header (enrolled, not revoked),
@@ -93,7 +98,13 @@ pub async fn state(
 ) -> Result<Json<MediaState>, ApiError> {
     let sha256 = media_hash(&sha256)?;
     let (device, bytes) = authorised(&app, &headers, sha256).await?;
-    Ok(Json(app.media.state(&device, &sha256, bytes)))
+    Ok(Json(match app.media.as_ref() {
+        Media::Files(files) => files.state(&device, &sha256, bytes),
+        Media::Objects(objects) => objects
+            .state(&device, &sha256, bytes)
+            .await
+            .map_err(object_failure)?,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -122,7 +133,13 @@ pub async fn put(
         )
     })?;
     let (device, bytes) = authorised(&app, &headers, sha256).await?;
-    let writer = app.media.writer(&device, &sha256);
+    let files = match app.media.as_ref() {
+        Media::Files(files) => files.clone(),
+        Media::Objects(objects) => {
+            return put_piece(&app, objects, device, sha256, bytes, q.offset, body).await
+        }
+    };
+    let writer = files.writer(&device, &sha256);
     let Ok(_one_writer) = tokio::time::timeout(WRITER_WAIT, writer.lock()).await else {
         let mut err = ApiError::new(
             StatusCode::CONFLICT,
@@ -132,11 +149,11 @@ pub async fn put(
         err.retry_after = Some(1);
         return Err(err);
     };
-    let state = app.media.state(&device, &sha256, bytes);
+    let state = files.state(&device, &sha256, bytes);
     if state.complete {
         return Ok(Json(state));
     }
-    let partial = app.media.partial(&device, &sha256);
+    let partial = files.partial(&device, &sha256);
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -215,8 +232,9 @@ pub async fn put(
     if received == bytes {
         let app2 = app.clone();
         let device2 = device.clone();
+        let files2 = files.clone();
         blocking(move || {
-            let finished = match app2.media.finish(&device2, &sha256).map_err(io_failure)? {
+            let finished = match files2.finish(&device2, &sha256).map_err(io_failure)? {
                 Finished::Stored => {
                     app2.storage.media_complete(&sha256, bytes, now_ms())?;
                     tracing::info!(device = %device2, bytes, "media file complete, its SHA-256 checked");
@@ -234,5 +252,129 @@ pub async fn put(
         })
         .await?;
     }
-    Ok(Json(app.media.state(&device, &sha256, bytes)))
+    Ok(Json(files.state(&device, &sha256, bytes)))
+}
+
+/// The object-store path of [`put`]: the request's bytes are gathered (at
+/// most [`MAX_PUT_BYTES`], as on a disk) and stored as one piece when the
+/// body ends or the connection is cut, so that what arrived is kept; the
+/// piece is written only if no other node wrote one at this offset first.
+async fn put_piece(
+    app: &Arc<AppState>,
+    objects: &ObjectMedia,
+    device: DeviceId,
+    sha256: Sha256Digest,
+    bytes: u64,
+    offset: u64,
+    body: Body,
+) -> Result<Json<MediaState>, ApiError> {
+    let state = objects
+        .state(&device, &sha256, bytes)
+        .await
+        .map_err(object_failure)?;
+    if state.complete {
+        return Ok(Json(state));
+    }
+    if offset != state.received {
+        let mut err = ApiError::new(
+            StatusCode::CONFLICT,
+            "offset_mismatch",
+            format!(
+                "the server holds {} bytes of this media; send from there, not from {offset}",
+                state.received
+            ),
+        );
+        err.extra = Some(json!({ "received": state.received }));
+        return Err(err);
+    }
+    let mut piece = bytes::BytesMut::new();
+    // What the piece holds in memory counts against the bodies' budget.
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let started = tokio::time::Instant::now();
+    let mut stream = body.into_data_stream();
+    let streamed: Result<(), ApiError> = async {
+        while let Some(chunk) = app
+            .body
+            .next_piece(&mut stream, started, piece.len() as u64)
+            .await?
+        {
+            if piece.len() + chunk.len() > MAX_PUT_BYTES {
+                app.body
+                    .drain(&mut stream, started, (piece.len() + chunk.len()) as u64)
+                    .await;
+                return Err(BodyError::TooLarge {
+                    limit: MAX_PUT_BYTES,
+                }
+                .into());
+            }
+            if state.received + (piece.len() + chunk.len()) as u64 > bytes {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "too_long",
+                    format!("this device's record declares {bytes} bytes for this media"),
+                ));
+            }
+            let more = app.body.reserve(chunk.len())?;
+            match &mut held {
+                Some(h) => h.merge(more),
+                None => held = Some(more),
+            }
+            app.metrics.media_bytes(chunk.len() as u64);
+            piece.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+    .await;
+    // Whatever arrived is kept, even from a cut connection: each byte was
+    // checked against the declared size before it was taken.
+    let received = state.received + piece.len() as u64;
+    if !piece.is_empty() {
+        match objects
+            .append(&device, &sha256, state.received, piece.freeze())
+            .await
+            .map_err(object_failure)?
+        {
+            Appended::Stored => {}
+            Appended::Raced => {
+                drop(held);
+                let mut err = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "upload_in_progress",
+                    "another server node received these bytes of this file first; ask what is held and resume",
+                );
+                err.retry_after = Some(1);
+                return Err(err);
+            }
+        }
+    }
+    drop(held);
+    streamed?;
+    if received == bytes {
+        match objects
+            .finish(&device, &sha256)
+            .await
+            .map_err(object_failure)?
+        {
+            Finished::Stored => {
+                let app2 = app.clone();
+                blocking(move || Ok(app2.storage.media_complete(&sha256, bytes, now_ms())?))
+                    .await?;
+                tracing::info!(device = %device, bytes, "media file complete, its SHA-256 checked");
+                app.metrics.media_file();
+            }
+            Finished::Mismatch(found) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "hash_mismatch",
+                    format!("the {bytes} bytes received hash to {found}, not {sha256}; they were discarded, send the file again"),
+                ))
+            }
+        }
+    }
+    Ok(Json(
+        objects
+            .state(&device, &sha256, bytes)
+            .await
+            .map_err(object_failure)?,
+    ))
 }

@@ -30,7 +30,7 @@ pub use health::MIN_FREE_BYTES;
 
 use crate::body::BodyPolicy;
 use crate::ingest::{FormCache, Ingest};
-use crate::media::MediaFiles;
+use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::rate::RateLimits;
 use crate::storage::Storage;
@@ -50,7 +50,7 @@ pub struct AppState {
     /// The organisation's key for sealed records.
     pub seal: OrgSecretKey,
     /// Evidence media, received resumably.
-    pub media: Arc<MediaFiles>,
+    pub media: Arc<Media>,
     /// The organisation id.
     pub org: String,
     /// The coordinator's token for the web view.

@@ -10,6 +10,8 @@
 //! whoever sent it), a mismatch deletes it. One partial file per device
 //! means no device can write into, stall or poison another's upload.
 
+pub mod objects;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,13 @@ use serde::Serialize;
 
 /// Largest piece of media one request may carry.
 pub const MAX_PUT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Where evidence media are kept: a directory (the embedded default; with
+/// several nodes, one they all mount), or object storage.
+pub enum Media {
+    Files(Arc<MediaFiles>),
+    Objects(objects::ObjectMedia),
+}
 
 /// What the server holds of one media file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -160,6 +160,15 @@ pub struct LimitSettings {
     /// Seconds that SIGTERM waits for requests in flight [default: 30].
     #[arg(long, env = "OBSERVER_SERVER_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Load balancers (IP addresses, repeatable or comma-separated) whose
+    /// connections start with a PROXY protocol v2 header naming the client
+    /// [default: []].
+    #[arg(
+        long,
+        env = "OBSERVER_SERVER_PROXY_PROTOCOL_FROM",
+        value_delimiter = ','
+    )]
+    pub proxy_protocol_from: Option<Vec<std::net::IpAddr>>,
 }
 
 impl LimitSettings {
@@ -181,6 +190,7 @@ impl LimitSettings {
             rate_per_address: self.rate_per_address.or(file.rate_per_address),
             rate_per_device: self.rate_per_device.or(file.rate_per_device),
             shutdown_grace_secs: self.shutdown_grace_secs.or(file.shutdown_grace_secs),
+            proxy_protocol_from: self.proxy_protocol_from.or(file.proxy_protocol_from),
         }
     }
 
@@ -211,6 +221,10 @@ impl LimitSettings {
             rate_per_address: self.rate_per_address.unwrap_or(d.rate_per_address),
             rate_per_device: self.rate_per_device.unwrap_or(d.rate_per_device),
             shutdown_grace: secs(self.shutdown_grace_secs, d.shutdown_grace, 0),
+            proxy_protocol_from: self
+                .proxy_protocol_from
+                .clone()
+                .unwrap_or(d.proxy_protocol_from),
         }
     }
 }
@@ -230,6 +244,7 @@ impl From<&ServeLimits> for LimitSettings {
             rate_per_address: Some(l.rate_per_address),
             rate_per_device: Some(l.rate_per_device),
             shutdown_grace_secs: Some(l.shutdown_grace.as_secs()),
+            proxy_protocol_from: Some(l.proxy_protocol_from.clone()),
         }
     }
 }
@@ -301,6 +316,9 @@ rate_per_address = {per_addr_rate}
 rate_per_device = {per_device_rate}
 # Seconds SIGTERM waits for requests in flight.
 shutdown_grace_secs = {shutdown}
+# Load balancers whose connections begin with a PROXY protocol v2 header
+# naming the client (HAProxy's send-proxy-v2): only these, never "any".
+proxy_protocol_from = []
 "#,
         filter = DEFAULT_LOG_FILTER,
         listen = DEFAULT_LISTEN,
@@ -332,7 +350,7 @@ mod tests {
         assert!(l.body_grace_secs.is_some() && l.body_min_rate.is_some());
         assert!(l.body_idle_secs.is_some() && l.bodies_in_flight_mib.is_some());
         assert!(l.rate_per_address.is_some() && l.rate_per_device.is_some());
-        assert!(l.shutdown_grace_secs.is_some());
+        assert!(l.shutdown_grace_secs.is_some() && l.proxy_protocol_from.is_some());
         assert_eq!(l.limits(), ServeLimits::default());
         assert_eq!(file.serve.listen(), DEFAULT_LISTEN);
         assert_eq!(file.log.format, Some(LogFormat::Text));
@@ -351,7 +369,7 @@ mod tests {
             let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
             let shown = help
                 .rsplit_once("[default: ")
-                .and_then(|(_, rest)| rest.split_once(']'))
+                .and_then(|(_, rest)| rest.rsplit_once(']'))
                 .map(|(value, _)| value.to_string())
                 .unwrap_or_else(|| panic!("--{} shows no default: {help}", arg.get_id()));
             assert_eq!(

@@ -140,11 +140,16 @@ impl ConnectionGuard {
 /// first one (it spends it reading which HTTP version is spoken): without
 /// this, a client that finishes the handshake and says nothing would hold
 /// its socket forever.
+///
+/// A connection from one of `proxies` (the operator's load balancers) must
+/// begin with a PROXY protocol header, and is admitted, rate-limited and
+/// answered as the client that header names ([`ClientAddr`]).
 #[derive(Clone)]
 pub struct Admit<A> {
     guard: ConnectionGuard,
     inner: A,
     first_byte: std::time::Duration,
+    proxies: Arc<[IpAddr]>,
 }
 
 impl<A> Admit<A> {
@@ -154,16 +159,54 @@ impl<A> Admit<A> {
             guard,
             inner,
             first_byte,
+            proxies: Arc::from(Vec::new()),
         }
+    }
+
+    /// Reads a PROXY protocol header from connections from `proxies`.
+    pub fn with_proxies(mut self, proxies: &[IpAddr]) -> Self {
+        self.proxies = Arc::from(proxies);
+        self
+    }
+}
+
+/// The client a connection speaks for: its peer, or the client a trusted
+/// balancer's PROXY header named. Every request carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// A connection's service, putting its [`ClientAddr`] on every request.
+#[derive(Clone)]
+pub struct WithClient<S> {
+    inner: S,
+    client: ClientAddr,
+}
+
+impl<S, B> tower_service::Service<axum::http::Request<B>> for WithClient<S>
+where
+    S: tower_service::Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: axum::http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.client);
+        self.inner.call(request)
     }
 }
 
 impl<A, S> Accept<TcpStream, S> for Admit<A>
 where
-    A: Accept<TcpStream, S>,
+    A: Accept<TcpStream, WithClient<S>> + Clone + Send + Sync + 'static,
     A::Future: Send + 'static,
     A::Stream: Send + 'static,
     A::Service: Send + 'static,
+    S: Send + 'static,
 {
     type Stream = Guarded<A::Stream>;
     type Service = A::Service;
@@ -171,23 +214,46 @@ where
         Box<dyn std::future::Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>,
     >;
 
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        let admitted = stream.peer_addr().and_then(|peer| {
-            self.guard.admit(peer.ip()).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::ConnectionRefused, "connection cap reached")
-            })
-        });
-        let admission = match admitted {
-            Ok(a) => a,
-            // The stream is dropped here, closing the socket at once.
+    fn accept(&self, mut stream: TcpStream, service: S) -> Self::Future {
+        let peer = match stream.peer_addr() {
+            Ok(p) => p,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        // Small requests and answers: do not wait to fill a segment.
-        let _ = stream.set_nodelay(true);
-        let accepted = self.inner.accept(stream, service);
-        let within = self.first_byte;
+        let (guard, inner, within) = (self.guard.clone(), self.inner.clone(), self.first_byte);
+        let from_proxy = self.proxies.contains(&peer.ip());
+        let admit = move |client: std::net::SocketAddr| {
+            guard.admit(client.ip()).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::ConnectionRefused, "connection cap reached")
+            })
+        };
+        // Refused before any work when no header is to be read: the
+        // stream is dropped here, closing the socket at once.
+        let early = if from_proxy {
+            None
+        } else {
+            match admit(peer) {
+                Ok(a) => Some(a),
+                Err(e) => return Box::pin(std::future::ready(Err(e))),
+            }
+        };
         Box::pin(async move {
-            let (stream, service) = accepted.await?;
+            let (client, admission) = match early {
+                Some(a) => (peer, a),
+                None => {
+                    let named = crate::proxy_header::read(&mut stream, within)
+                        .await
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    let client = named.unwrap_or(peer);
+                    (client, admit(client)?)
+                }
+            };
+            // Small requests and answers: do not wait to fill a segment.
+            let _ = stream.set_nodelay(true);
+            let service = WithClient {
+                inner: service,
+                client: ClientAddr(client),
+            };
+            let (stream, service) = inner.accept(stream, service).await?;
             Ok((
                 Guarded {
                     stream,

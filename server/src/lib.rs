@@ -20,6 +20,7 @@ pub mod integrity;
 pub mod limits;
 pub mod media;
 pub mod metrics;
+pub mod proxy_header;
 pub mod publish;
 pub mod rate;
 pub mod reader;

@@ -39,6 +39,11 @@ pub struct ServeLimits {
     pub rate_per_device: u32,
     /// How long SIGTERM waits for requests in flight before closing them.
     pub shutdown_grace: Duration,
+    /// The load balancers whose connections begin with a PROXY protocol
+    /// header naming the client: the caps and rates above then count that
+    /// client, not the balancer. None by default (a header from anyone
+    /// else would let any client claim any address).
+    pub proxy_protocol_from: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServeLimits {
@@ -55,6 +60,7 @@ impl Default for ServeLimits {
             rate_per_address: 200,
             rate_per_device: 50,
             shutdown_grace: Duration::from_secs(30),
+            proxy_protocol_from: Vec::new(),
         }
     }
 }

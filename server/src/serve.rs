@@ -178,7 +178,8 @@ pub async fn serve_with(
         guard,
         RustlsAcceptor::new(tls).handshake_timeout(limits.tls_handshake_timeout),
         limits.header_timeout,
-    );
+    )
+    .with_proxies(&limits.proxy_protocol_from);
     let mut server = axum_server::from_tcp(listener).acceptor(acceptor);
     server
         .http_builder()

@@ -44,6 +44,8 @@ struct Node {
     database: String,
     /// More environment (the object store's endpoint and credentials).
     env: Vec<(String, String)>,
+    /// More `serve` flags.
+    args: Vec<String>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -58,6 +60,7 @@ impl Node {
             // address: the per-address caps are the balancer's to keep.
             .args(["--max-connections-per-address", "4096"])
             .args(["--rate-per-address", "100000"])
+            .args(&self.args)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()
@@ -192,6 +195,7 @@ impl Deployment {
                     port: free_port(),
                     database: database.clone(),
                     env: env.clone(),
+                    args: Vec::new(),
                     child: None,
                 };
                 node.spawn();
@@ -277,8 +281,18 @@ fn records_held(d: &Deployment) -> Option<u64> {
 #[test]
 fn three_nodes_fifty_phones_a_killed_node_and_a_database_restart_lose_and_duplicate_nothing() {
     let mut d = Deployment::new(3);
+    // The balancer names each client in a PROXY header, which the nodes
+    // take from its address alone.
+    for n in &mut d.nodes {
+        n.kill();
+        n.args = vec![
+            "--proxy-protocol-from".into(),
+            observer_testkit::haproxy::BALANCER_ADDRESS.into(),
+        ];
+        n.spawn();
+    }
     let ports: Vec<u16> = d.nodes.iter().map(|n| n.port).collect();
-    let _front = Haproxy::start(d.dir.path(), d.front_port, &ports);
+    let _front = Haproxy::start_with(d.dir.path(), d.front_port, &ports, true);
     let phones: Vec<Store> = (0..50)
         .map(|i| {
             let station = format!("KZ-{i:04}");
@@ -824,4 +838,70 @@ fn the_documented_haproxy_configuration_is_valid() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `GET path` over TLS on a fresh connection from 127.0.0.1, after
+/// `preamble` (a PROXY header); the answer's status, or why none came.
+fn status_via(port: u16, preamble: Option<&[u8]>, path: &str) -> Result<u16, String> {
+    use std::io::{Read as _, Write as _};
+    install_crypto();
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    if let Some(p) = preamble {
+        tcp.write_all(p).map_err(|e| e.to_string())?;
+    }
+    let conn = rustls::ClientConnection::new(any_cert_client(), "127.0.0.1".try_into().unwrap())
+        .map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: observer\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    text.strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("no answer: {text:?}"))
+}
+
+/// Behind a balancer that speaks the PROXY protocol, the caps and rates
+/// count the client it names, and only the listed balancer may name one.
+#[test]
+fn a_trusted_balancers_proxy_header_names_the_client_the_limits_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &dir.path().join("server"),
+        &[
+            "--proxy-protocol-from",
+            "127.0.0.1",
+            "--rate-per-address",
+            "1",
+        ],
+    );
+    let me: std::net::SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
+    let header =
+        |client: &str| observer_server::proxy_header::header_for(client.parse().unwrap(), me);
+    // From the balancer's address, a connection without a header is closed.
+    assert!(status_via(server.port, None, "/healthz").is_err());
+    // One client named again and again runs out of its own burst ...
+    let first = header("203.0.113.7:40001");
+    let statuses: Vec<u16> = (0..15)
+        .map(|_| status_via(server.port, Some(&first), "/healthz").unwrap())
+        .collect();
+    assert_eq!(statuses[0], 200);
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // ... while another client behind the same balancer is served.
+    let other = header("203.0.113.8:40002");
+    assert_eq!(
+        status_via(server.port, Some(&other), "/healthz").unwrap(),
+        200
+    );
+
+    // A server that trusts no balancer reads a header as a broken handshake:
+    // nobody can claim an address.
+    let plain = Server::start(&dir.path().join("plain"));
+    assert!(status_via(plain.port, Some(&first), "/healthz").is_err());
+    assert_eq!(status_via(plain.port, None, "/healthz").unwrap(), 200);
 }

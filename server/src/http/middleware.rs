@@ -3,16 +3,15 @@
 //! parser's bare one), and headers that keep answers out of caches and
 //! referrers.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use crate::guard::AddressKey;
+use crate::guard::{AddressKey, ClientAddr};
 use crate::limits::{MAX_HEADER_BYTES, MAX_HEADER_COUNT};
 
 /// Refuses a request over its address's rate (429 with `Retry-After`).
@@ -21,10 +20,11 @@ pub async fn rate_by_address(
     request: Request,
     next: Next,
 ) -> Response {
-    // Present whenever the server runs behind `serve`; an in-process test
-    // router without it is not rate-limited by address.
-    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        if let Err(limited) = app.rates.address(AddressKey::of(peer.ip())) {
+    // Put there by `serve`'s acceptor (the peer, or the client a trusted
+    // balancer named); an in-process test router without it is not
+    // rate-limited by address.
+    if let Some(ClientAddr(client)) = request.extensions().get::<ClientAddr>() {
+        if let Err(limited) = app.rates.address(AddressKey::of(client.ip())) {
             return ApiError::rate_limited(limited).into_response();
         }
     }

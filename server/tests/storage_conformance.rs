@@ -578,3 +578,34 @@ fn sqlite_tells_every_story() {
 fn postgres_tells_every_story() {
     every_story(&Postgres::new());
 }
+
+/// PostgreSQL's failures keep their kind too: a second token with the same
+/// hash is a constraint, a stopped server is unavailable (the answer says
+/// "retry"), and the pool recovers when it is back.
+#[test]
+fn postgres_failures_keep_their_kind() {
+    use observer_server::storage::StorageError;
+    let pg = Postgres::new();
+    let s = pg.fresh();
+    token(s.as_ref(), "once", &["S-1"], NOW + 1000);
+    let again = s
+        .add_token(
+            &NewToken {
+                hash: Sha256Digest::of(b"once"),
+                stations: vec!["S-1".into()],
+                name: None,
+                expires_at_ms: NOW + 1000,
+            },
+            NOW,
+        )
+        .unwrap_err();
+    assert!(matches!(again, StorageError::Constraint(_)), "{again:?}");
+    pg.cluster.stop();
+    let down = s.ping().unwrap_err();
+    assert!(matches!(down, StorageError::Unavailable(_)), "{down:?}");
+    assert_eq!(down.kind(), "unavailable");
+    pg.cluster.start_again();
+    s.ping()
+        .expect("the pool reconnects once the server is back");
+    assert_eq!(s.tree_head().unwrap().size, 0);
+}

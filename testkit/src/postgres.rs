@@ -6,7 +6,7 @@
 //! the unprivileged `postgres` user the package creates (`runuser`).
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// The superuser's password over TCP (local socket logins need none).
@@ -89,11 +89,6 @@ impl PgCluster {
 
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
-    }
-
-    /// The directory the cluster lives in (its log is `DIR/log`).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// The cluster's port on 127.0.0.1.

@@ -55,7 +55,6 @@ pub enum Appended {
 pub struct ObjectMedia {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
-    url: String,
 }
 
 impl ObjectMedia {
@@ -80,21 +79,12 @@ impl ObjectMedia {
             .with_conditional_put(S3ConditionalPut::ETagMatch)
             .build()
             .map_err(config)?;
-        Ok(Self::with_store(Arc::new(store), Path::from(prefix), url))
+        Ok(Self::with_store(Arc::new(store), Path::from(prefix)))
     }
 
     /// Media in `store` under `prefix` (tests give an in-memory store).
-    pub fn with_store(store: Arc<dyn ObjectStore>, prefix: Path, url: &str) -> Self {
-        Self {
-            store,
-            prefix,
-            url: url.to_string(),
-        }
-    }
-
-    /// Where it is, for messages.
-    pub fn url(&self) -> &str {
-        &self.url
+    pub fn with_store(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
+        Self { store, prefix }
     }
 
     fn complete_path(&self, sha256: &Sha256Digest) -> Path {
@@ -273,16 +263,6 @@ impl ObjectMedia {
         }
         Ok((names.len() as u64, bad))
     }
-
-    /// The stored bytes of a complete file (tests and exports).
-    pub async fn read(&self, sha256: &Sha256Digest) -> Result<Bytes, ObjectError> {
-        Ok(self
-            .store
-            .get(&self.complete_path(sha256))
-            .await?
-            .bytes()
-            .await?)
-    }
 }
 
 #[cfg(test)]
@@ -293,7 +273,6 @@ mod tests {
         ObjectMedia::with_store(
             Arc::new(object_store::memory::InMemory::new()),
             Path::from("evidence"),
-            "memory://",
         )
     }
 
@@ -330,7 +309,8 @@ mod tests {
             Finished::Stored
         ));
         assert!(m.state(&device, &sha, len).await.unwrap().complete);
-        assert_eq!(m.read(&sha).await.unwrap().as_ref(), data.as_slice());
+        let stored = m.store.get(&m.complete_path(&sha)).await.unwrap();
+        assert_eq!(stored.bytes().await.unwrap().as_ref(), data.as_slice());
         assert_eq!(m.verify_all().await.unwrap(), (1, vec![]));
         assert_eq!(m.pieces(&device, &sha).await.unwrap().1, 0, "pieces gone");
     }

@@ -34,7 +34,6 @@ use super::{
 /// The PostgreSQL storage: a pool of connections, no state of its own.
 pub struct PostgresStorage {
     pool: pool::Pool,
-    url: DatabaseUrl,
 }
 
 impl PostgresStorage {
@@ -42,10 +41,7 @@ impl PostgresStorage {
     /// untouched), and checks that the log's head covers the records.
     pub fn open(url: &DatabaseUrl) -> Result<Self, StorageError> {
         let pool = url.open_pool()?;
-        let s = Self {
-            pool,
-            url: url.clone(),
-        };
+        let s = Self { pool };
         let mut c = s.conn()?;
         let frontier = read_frontier(&mut c.client, "")?;
         let next: i64 = c
@@ -59,11 +55,6 @@ impl PostgresStorage {
         }
         drop(c);
         Ok(s)
-    }
-
-    /// The database, without its password.
-    pub fn url(&self) -> &DatabaseUrl {
-        &self.url
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<pool::Manager>, StorageError> {

@@ -169,6 +169,10 @@ pub struct LimitSettings {
         value_delimiter = ','
     )]
     pub proxy_protocol_from: Option<Vec<std::net::IpAddr>>,
+    /// Batches admitted and not yet answered; beyond it a batch is answered
+    /// 503 with Retry-After before it is read [default: 1024].
+    #[arg(long, env = "OBSERVER_SERVER_MAX_QUEUED_BATCHES")]
+    pub max_queued_batches: Option<usize>,
 }
 
 impl LimitSettings {
@@ -191,6 +195,7 @@ impl LimitSettings {
             rate_per_device: self.rate_per_device.or(file.rate_per_device),
             shutdown_grace_secs: self.shutdown_grace_secs.or(file.shutdown_grace_secs),
             proxy_protocol_from: self.proxy_protocol_from.or(file.proxy_protocol_from),
+            max_queued_batches: self.max_queued_batches.or(file.max_queued_batches),
         }
     }
 
@@ -225,6 +230,10 @@ impl LimitSettings {
                 .proxy_protocol_from
                 .clone()
                 .unwrap_or(d.proxy_protocol_from),
+            max_queued_batches: self
+                .max_queued_batches
+                .unwrap_or(d.max_queued_batches)
+                .max(1),
         }
     }
 }
@@ -245,6 +254,7 @@ impl From<&ServeLimits> for LimitSettings {
             rate_per_device: Some(l.rate_per_device),
             shutdown_grace_secs: Some(l.shutdown_grace.as_secs()),
             proxy_protocol_from: Some(l.proxy_protocol_from.clone()),
+            max_queued_batches: Some(l.max_queued_batches),
         }
     }
 }
@@ -319,6 +329,9 @@ shutdown_grace_secs = {shutdown}
 # Load balancers whose connections begin with a PROXY protocol v2 header
 # naming the client (HAProxy's send-proxy-v2): only these, never "any".
 proxy_protocol_from = []
+# Batches admitted and not yet answered; beyond it a batch is answered 503
+# with Retry-After before its body is read (phones retry after it).
+max_queued_batches = {queued}
 "#,
         filter = DEFAULT_LOG_FILTER,
         listen = DEFAULT_LISTEN,
@@ -333,6 +346,7 @@ proxy_protocol_from = []
         per_addr_rate = d.rate_per_address,
         per_device_rate = d.rate_per_device,
         shutdown = d.shutdown_grace.as_secs(),
+        queued = d.max_queued_batches,
     )
 }
 

@@ -6,6 +6,7 @@
 //! and shows the coordinator what arrived, from whom, and what is missing.
 
 pub mod auth;
+pub mod backlog;
 pub mod body;
 pub mod commands;
 pub mod config;

@@ -44,6 +44,12 @@ pub struct ServeLimits {
     /// client, not the balancer. None by default (a header from anyone
     /// else would let any client claim any address).
     pub proxy_protocol_from: Vec<std::net::IpAddr>,
+    /// Batches admitted and not yet answered (being read, waiting to be
+    /// verified, or waiting for their group commit). Beyond it a batch is
+    /// answered 503 `server_busy` with `Retry-After` before its body is
+    /// read: a saturated server sheds load at the cost of a header, instead
+    /// of queueing work it will finish after the phones have given up.
+    pub max_queued_batches: usize,
 }
 
 impl Default for ServeLimits {
@@ -61,6 +67,7 @@ impl Default for ServeLimits {
             rate_per_device: 50,
             shutdown_grace: Duration::from_secs(30),
             proxy_protocol_from: Vec::new(),
+            max_queued_batches: 1024,
         }
     }
 }

@@ -83,7 +83,22 @@ pub struct Metrics {
     media_bytes: Counter,
     media_files: Counter,
     enrollments: Counter,
+    commits: Family<ResultLabels, Counter>,
+    group_batches: Histogram,
+    commit_seconds: Histogram,
+    shed: Counter,
+    handshakes: Family<HandshakeLabels, Counter>,
     live: Arc<Live>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandshakeLabels {
+    kind: &'static str,
 }
 
 /// What is read at scrape time.
@@ -147,6 +162,36 @@ impl Metrics {
         );
         let enrollments = Counter::default();
         registry.register("enrollments", "Phones enrolled", enrollments.clone());
+        let commits = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "group_commits",
+            "Durable commits of verified batches (each holds one or more batches), by result",
+            commits.clone(),
+        );
+        let group_batches = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "group_commit_batches",
+            "Batches sharing one durable commit",
+            group_batches.clone(),
+        );
+        let commit_seconds = batch_histogram();
+        registry.register(
+            "group_commit_duration_seconds",
+            "Time one group commit holds the database (decide, write, flush)",
+            commit_seconds.clone(),
+        );
+        let shed = Counter::default();
+        registry.register(
+            "batches_shed",
+            "Batches answered 503 with Retry-After before their body was read, the queue being full",
+            shed.clone(),
+        );
+        let handshakes = Family::<HandshakeLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes completed, by kind (full, or resumed from a session ticket)",
+            handshakes.clone(),
+        );
         let live = Arc::new(Live {
             guard,
             stored: Mutex::default(),
@@ -162,8 +207,39 @@ impl Metrics {
             media_bytes,
             media_files,
             enrollments,
+            commits,
+            group_batches,
+            commit_seconds,
+            shed,
+            handshakes,
             live,
         }
+    }
+
+    /// Counts a group commit of `batches` batches that held the database
+    /// for `took`.
+    pub fn group_commit(&self, batches: usize, took: Duration, ok: bool) {
+        self.commits
+            .get_or_create(&ResultLabels {
+                result: if ok { "ok" } else { "failed" },
+            })
+            .inc();
+        self.group_batches.observe(batches as f64);
+        self.commit_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Counts a batch refused early because the queue was full.
+    pub fn shed(&self) {
+        self.shed.inc();
+    }
+
+    /// Counts a completed TLS handshake.
+    pub fn handshake(&self, resumed: bool) {
+        self.handshakes
+            .get_or_create(&HandshakeLabels {
+                kind: if resumed { "resumed" } else { "full" },
+            })
+            .inc();
     }
 
     /// Counts a batch that took `took` and settled (or not).

@@ -12,6 +12,7 @@ use crate::body::BodyPolicy;
 use crate::coordinator::{Coordinator, SetupError};
 use crate::guard::{Admit, ConnectionGuard};
 use crate::http::{router, AppState};
+use crate::ingest::{GroupCommit, GroupLimits};
 use crate::integrity;
 use crate::limits::{ServeLimits, PARSER_HEADER_BYTES, PARSER_HEADER_COUNT};
 use crate::metrics::Metrics;
@@ -137,6 +138,16 @@ pub async fn serve_with(
         body: BodyPolicy::new(&limits),
         rates,
         ingest_slots: Arc::new(tokio::sync::Semaphore::new(2 * cores + 2)),
+        backlog: crate::backlog::Backlog::new(limits.max_queued_batches),
+        commits: GroupCommit::start(
+            c.storage.clone(),
+            GroupLimits::default(),
+            Some(metrics.clone()),
+        )
+        .map_err(|source| SetupError::Io {
+            path: "group-commit thread".into(),
+            source,
+        })?,
         disks: match &c.media_store {
             Some(_) => vec![c.dir.clone()],
             None => vec![c.dir.clone(), c.media_dir.clone()],

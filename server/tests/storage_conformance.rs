@@ -16,8 +16,8 @@ use observer_core::record::{
 use observer_server::storage::postgres::{DatabaseUrl, PostgresStorage};
 use observer_server::storage::sqlite::SqliteStorage;
 use observer_server::storage::{
-    FormCheck, Incoming, NewToken, OfficialResult, Outcome, PublishedForm, RecordFilter, Storage,
-    TokenProblem,
+    FormCheck, Incoming, IngestBatch, NewToken, OfficialResult, Outcome, PublishedForm,
+    RecordFilter, Storage, TokenProblem,
 };
 
 /// A backend under test: a fresh, empty store, and the same store opened
@@ -512,6 +512,93 @@ fn writers_on_several_handles_append_one_gap_free_log(b: &dyn Backend) {
         .all(|d| d.records == 30 && d.conflicts == 0));
 }
 
+fn a_group_commit_decides_its_batches_in_order_and_stores_all_or_none(b: &dyn Backend) {
+    let s = b.fresh();
+    let s = s.as_ref();
+    let (a, c) = (enrolled(s, "a"), enrolled(s, "c"));
+    let (ra, rc) = (chain(&a, 3, "group"), chain(&c, 2, "group"));
+    let fork = chain(&a, 2, "fork");
+    let batch = |key: &SigningKey, records: &[VerifiedRecord]| IngestBatch {
+        device: key.public_key().device_id(),
+        heartbeat: Some(heartbeat(
+            key,
+            records.last().map_or(0, |r| r.body.seq),
+            records.last().map(|r| r.id),
+        )),
+        records: incoming(records),
+    };
+    // Two phones, and one of them twice (a retry racing its first try):
+    // the second of its batches sees the first one's records.
+    let group = [
+        batch(&a, &ra[..2]),
+        batch(&c, &rc),
+        batch(&a, &[ra[1].clone(), fork[1].clone(), ra[2].clone()]),
+    ];
+    let refs: Vec<&IngestBatch> = group.iter().collect();
+    let results = s.ingest_group(&refs, NOW).unwrap();
+    let outcomes: Vec<Vec<Outcome>> = results.iter().map(|r| r.outcomes.clone()).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            vec![
+                Outcome::Accepted { index: 0 },
+                Outcome::Accepted { index: 1 }
+            ],
+            vec![
+                Outcome::Accepted { index: 2 },
+                Outcome::Accepted { index: 3 }
+            ],
+            vec![
+                Outcome::Already { index: 1 },
+                Outcome::Conflict { existing: ra[1].id },
+                Outcome::Accepted { index: 4 },
+            ],
+        ]
+    );
+    let head = s.tree_head().unwrap();
+    assert_eq!(head.size, 5);
+    assert!(
+        results.iter().all(|r| r.tree == head),
+        "one tree head for the group"
+    );
+    let views = s.devices().unwrap();
+    let view = |key: &SigningKey| {
+        views
+            .iter()
+            .find(|v| v.info.id == key.public_key().device_id())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!((view(&a).records, view(&a).conflicts), (3, 1));
+    assert_eq!(
+        view(&a).heartbeat.map(|h| h.seq),
+        Some(3),
+        "the newest heartbeat of the two"
+    );
+    assert_eq!(view(&c).records, 2);
+
+    // A group naming a device that is not enrolled is refused whole:
+    // nothing of the enrolled phone's batch in it is stored either.
+    let more = chain(&c, 3, "group");
+    let stranger = SigningKey::generate().unwrap();
+    let bad = [
+        batch(&c, &more[2..]),
+        batch(&stranger, &chain(&stranger, 1, "x")),
+    ];
+    let refs: Vec<&IngestBatch> = bad.iter().collect();
+    assert!(s.ingest_group(&refs, NOW).is_err());
+    assert_eq!(
+        s.tree_head().unwrap(),
+        head,
+        "nothing of a failed group is stored"
+    );
+    assert_eq!(
+        s.ingest_group(&refs[..1], NOW).unwrap()[0].outcomes,
+        vec![Outcome::Accepted { index: 5 }],
+        "alone, the good batch commits"
+    );
+}
+
 /// A story the backend must tell.
 type Story = fn(&dyn Backend);
 
@@ -548,6 +635,10 @@ const STORIES: &[(&str, Story)] = &[
     (
         "a batch is decided in order as one record at a time would be",
         a_batch_is_decided_in_order_as_one_record_at_a_time_would_be,
+    ),
+    (
+        "a group commit decides its batches in order and stores all or none",
+        a_group_commit_decides_its_batches_in_order_and_stores_all_or_none,
     ),
     (
         "writers on several handles append one gap-free log",

@@ -59,6 +59,12 @@ impl ApiError {
         .retry_in(secs)
     }
 
+    /// The server is at capacity: retry after a short wait (the phone adds
+    /// its own jitter, so the retries of a burst do not arrive together).
+    pub(super) fn busy(message: &str) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_busy", message).retry_in(1)
+    }
+
     pub(super) fn rate_limited(limited: Limited) -> Self {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

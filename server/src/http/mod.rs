@@ -29,7 +29,7 @@ pub use error::ApiError;
 pub use health::MIN_FREE_BYTES;
 
 use crate::body::BodyPolicy;
-use crate::ingest::{FormCache, Ingest};
+use crate::ingest::{FormCache, GroupCommit, Ingest};
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::rate::RateLimits;
@@ -64,6 +64,10 @@ pub struct AppState {
     /// Batches being verified and stored at once: each holds a decompressed
     /// batch in memory and a blocking thread, so they are bounded.
     pub ingest_slots: Arc<tokio::sync::Semaphore>,
+    /// Batches in flight, bounded: beyond it, 503 before reading.
+    pub backlog: Arc<crate::backlog::Backlog>,
+    /// Verified batches wait here for their durable (group) commit.
+    pub commits: GroupCommit,
     /// Directories whose free space the health check watches.
     pub disks: Vec<PathBuf>,
     /// What `/metrics` reports.

@@ -18,7 +18,7 @@ use serde_json::json;
 use super::request::{blocking, now_ms, parse, read_body, require_json};
 use super::{ApiError, AppState, MAX_SMALL_REQUEST_BYTES};
 use crate::auth::authenticate_active;
-use crate::ingest::{IngestError, Settled, Verdict};
+use crate::ingest::{IngestError, Prepared, Verdict};
 use crate::metrics::Endpoint;
 
 pub async fn records(
@@ -33,7 +33,7 @@ pub async fn records(
         Endpoint::Records,
         |app, headers, raw| {
             let batch: Batch = parse("batch", headers, raw)?;
-            Ok(app.ingest().batch(&batch))
+            Ok(app.ingest().prepare_batch(&batch))
         },
     )
     .await
@@ -46,16 +46,18 @@ pub async fn sealed_outbox(
 ) -> Result<Response, ApiError> {
     batch_endpoint(app, headers, body, Endpoint::Sealed, |app, headers, raw| {
         let batch: SealedBatch = parse("sealed batch", headers, raw)?;
-        Ok(app.ingest().sealed_outbox(&batch))
+        Ok(app.ingest().prepare_sealed(&batch))
     })
     .await
 }
 
-type Decide = fn(&AppState, &HeaderMap, &Bytes) -> Result<Result<Settled, IngestError>, ApiError>;
+type Decide = fn(&AppState, &HeaderMap, &Bytes) -> Result<Result<Prepared, IngestError>, ApiError>;
 
-/// A batch-sized JSON request: its body read within the limits, then
-/// decided on the blocking pool within an ingest slot, counted and
-/// answered.
+/// A batch-sized JSON request: admitted if the backlog has room (503 with
+/// `Retry-After` at once if not), its body read within the limits,
+/// verified on the blocking pool within an ingest slot, committed with
+/// whatever else is verified at the same moment, then counted and
+/// answered with a receipt signed after its commit is durable.
 async fn batch_endpoint(
     app: Arc<AppState>,
     headers: HeaderMap,
@@ -63,10 +65,16 @@ async fn batch_endpoint(
     endpoint: Endpoint,
     decide: Decide,
 ) -> Result<Response, ApiError> {
+    let Some(_admitted) = app.backlog.admit() else {
+        app.metrics.shed();
+        return Err(ApiError::busy(
+            "the server is at capacity; retry after the wait it gives",
+        ));
+    };
     require_json(&headers)?;
     let held = read_body(&app, body, limits::MAX_REQUEST_BYTES).await?;
     // The wait is bounded by the client's own patience and the body budget.
-    let _slot = app
+    let slot = app
         .ingest_slots
         .clone()
         .acquire_owned()
@@ -74,7 +82,19 @@ async fn batch_endpoint(
         .map_err(|e| ApiError::internal("ingest slots", &e))?;
     let started = Instant::now();
     let app2 = app.clone();
-    let settled = blocking(move || decide(&app2, &headers, &held.bytes)).await?;
+    let prepared = blocking(move || decide(&app2, &headers, &held.bytes)).await?;
+    // Verified: the slot's core is free for the next batch while this one
+    // waits for its group to be durable.
+    drop(slot);
+    let settled = match prepared {
+        Ok(p) => app
+            .commits
+            .commit(p)
+            .await
+            .map(|c| app.ingest().settle(c.prepared, c.result, c.now_ms))
+            .map_err(IngestError::from),
+        Err(e) => Err(e),
+    };
     app.metrics
         .batch(endpoint, started.elapsed(), settled.as_ref());
     let settled = settled?;

@@ -5,9 +5,11 @@
 //! response.
 
 mod filing;
+mod group;
 mod verify;
 
 pub use filing::FormCache;
+pub use group::{GroupCommit, GroupLimits};
 pub use verify::{check_record, check_sealed, open_sealed};
 
 use observer_core::identity::SigningKey;
@@ -20,7 +22,9 @@ use observer_core::seal::{OrgSecretKey, SealedRecord};
 
 use crate::auth::{authenticate, AuthError};
 use crate::rate::RateLimits;
-use crate::storage::{DeviceInfo, Incoming, Outcome, Storage, StorageError};
+use crate::storage::{
+    DeviceInfo, Incoming, IngestBatch, IngestResult, Outcome, Storage, StorageError,
+};
 
 /// Everything a batch is decided with.
 pub struct Ingest<'a> {
@@ -82,15 +86,53 @@ pub struct Settled {
     pub verdict: Verdict,
 }
 
+/// A batch verified and ready for the group commit: what is to be stored,
+/// and what was refused before storage (bad signatures and the like).
+#[derive(Debug)]
+pub struct Prepared {
+    /// The sender, as enrolled when the batch arrived.
+    device: DeviceInfo,
+    /// What goes to storage.
+    batch: IngestBatch,
+    /// Each verified record's position in the request.
+    positions: Vec<usize>,
+    /// Records refused before storage.
+    rejected: Vec<Rejection>,
+}
+
 impl Ingest<'_> {
-    /// A batch of records in the clear (and sealed ones) under a heartbeat.
+    /// A batch of records in the clear (and sealed ones) under a heartbeat,
+    /// verified, committed alone and answered.
     pub fn batch(&self, batch: &Batch) -> Result<Settled, IngestError> {
+        let prepared = self.prepare_batch(batch)?;
+        self.commit_alone(prepared)
+    }
+
+    /// A wiped phone's sealed outbox, verified, committed alone and answered.
+    pub fn sealed_outbox(&self, batch: &SealedBatch) -> Result<Settled, IngestError> {
+        let prepared = self.prepare_sealed(batch)?;
+        self.commit_alone(prepared)
+    }
+
+    fn commit_alone(&self, prepared: Prepared) -> Result<Settled, IngestError> {
+        let now = now_ms();
+        let result = self
+            .storage
+            .ingest_group(&[&prepared.batch], now)?
+            .pop()
+            .ok_or_else(|| StorageError::Database("a group commit answered no batch".into()))?;
+        Ok(self.settle(prepared, result, now))
+    }
+
+    /// Checks a batch of records in the clear (and sealed ones) under a
+    /// heartbeat: everything short of storing it.
+    pub fn prepare_batch(&self, batch: &Batch) -> Result<Prepared, IngestError> {
         let count = batch.records.len() + batch.sealed.len();
         if count > MAX_BATCH_RECORDS {
             return Err(IngestError::TooManyRecords { count });
         }
         let (device, heartbeat) = authenticate(self.storage, self.rates, &batch.heartbeat)?;
-        self.settle(device, Some(&heartbeat), &batch.records, &batch.sealed)
+        self.prepare(device, Some(heartbeat), &batch.records, &batch.sealed)
     }
 
     /// A wiped phone's sealed outbox: no heartbeat (its key is gone). Each
@@ -98,7 +140,7 @@ impl Ingest<'_> {
     /// with the same enrolled device. Until one does, the sender is
     /// anonymous: an unknown device and records that do not open get the
     /// same answer, and nothing is stored or touched.
-    pub fn sealed_outbox(&self, batch: &SealedBatch) -> Result<Settled, IngestError> {
+    pub fn prepare_sealed(&self, batch: &SealedBatch) -> Result<Prepared, IngestError> {
         let count = batch.sealed.len();
         if count == 0 || count > MAX_BATCH_RECORDS {
             return Err(IngestError::BadSealedBatch { count });
@@ -107,18 +149,18 @@ impl Ingest<'_> {
             .storage
             .device(&batch.sealed[0].device)?
             .ok_or(IngestError::NothingVerified)?;
-        self.settle(device, None, &[], &batch.sealed)
+        self.prepare(device, None, &[], &batch.sealed)
     }
 
-    /// Checks, stores and signs a receipt for records in the clear and
-    /// sealed ones (opened here) from one enrolled `device`.
-    fn settle(
+    /// Checks records in the clear and sealed ones (opened here) from one
+    /// enrolled `device`.
+    fn prepare(
         &self,
         device: DeviceInfo,
-        heartbeat: Option<&Heartbeat>,
+        heartbeat: Option<Heartbeat>,
         records: &[WireRecord],
         sealed: &[SealedRecord],
-    ) -> Result<Settled, IngestError> {
+    ) -> Result<Prepared, IngestError> {
         let mut verified = Vec::with_capacity(records.len() + sealed.len());
         let mut positions = Vec::with_capacity(records.len() + sealed.len());
         let mut rejected = Vec::new();
@@ -152,11 +194,30 @@ impl Ingest<'_> {
         if heartbeat.is_none() && verified.is_empty() {
             return Err(IngestError::NothingVerified);
         }
-        let now = now_ms();
-        let result = self.storage.ingest(&device.id, heartbeat, &verified, now)?;
+        Ok(Prepared {
+            batch: IngestBatch {
+                device: device.id.clone(),
+                heartbeat,
+                records: verified,
+            },
+            device,
+            positions,
+            rejected,
+        })
+    }
+
+    /// The receipt for a prepared batch once its group is durable, signed.
+    pub fn settle(&self, prepared: Prepared, result: IngestResult, now: i64) -> Settled {
+        let Prepared {
+            device,
+            batch,
+            positions,
+            mut rejected,
+        } = prepared;
         let mut accepted = Vec::new();
         let mut already = Vec::new();
-        for ((incoming, outcome), position) in verified.iter().zip(&result.outcomes).zip(positions)
+        for ((incoming, outcome), position) in
+            batch.records.iter().zip(&result.outcomes).zip(positions)
         {
             let rec = &incoming.record;
             let ack = |index| Ack {
@@ -220,11 +281,11 @@ impl Ingest<'_> {
         } else {
             Verdict::Stored
         };
-        Ok(Settled {
+        Settled {
             receipt,
             signed,
             verdict,
-        })
+        }
     }
 }
 

@@ -51,6 +51,24 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// The same failure, for a second waiter: a group commit that fails
+    /// fails every batch in it, each with the kind of the one failure.
+    pub fn duplicate(&self) -> StorageError {
+        match self {
+            StorageError::Busy => StorageError::Busy,
+            StorageError::Unavailable(m) => StorageError::Unavailable(m.clone()),
+            StorageError::DiskFull => StorageError::DiskFull,
+            StorageError::Constraint(m) => StorageError::Constraint(m.clone()),
+            StorageError::TooNew { found, supported } => StorageError::TooNew {
+                found: *found,
+                supported: *supported,
+            },
+            StorageError::Database(m) => StorageError::Database(m.clone()),
+            StorageError::Corrupt(m) => StorageError::Corrupt(m.clone()),
+            StorageError::Output(e) => StorageError::Database(e.to_string()),
+        }
+    }
+
     /// A short, stable name of the kind, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -173,6 +191,17 @@ pub enum Outcome {
     /// The device was revoked and this record's seq is after the last one
     /// received before revocation: kept in quarantine, never dropped.
     Quarantined,
+}
+
+/// One device's verified batch, on its way into a group commit.
+#[derive(Clone, Debug)]
+pub struct IngestBatch {
+    /// The sending device (enrolled).
+    pub device: DeviceId,
+    /// Its heartbeat; none from a wiped phone delivering its sealed outbox.
+    pub heartbeat: Option<Heartbeat>,
+    /// Its verified records, in batch order.
+    pub records: Vec<Incoming>,
 }
 
 /// The result of committing one batch.
@@ -334,18 +363,40 @@ pub trait Storage: Send + Sync + 'static {
     /// Marks a device revoked; returns false if there is no such device.
     fn revoke(&self, id: &DeviceId, now_ms: i64) -> Result<bool, StorageError>;
 
-    /// Commits a batch from `device` in one transaction: the heartbeat (none
-    /// from a wiped phone delivering its sealed outbox),
-    /// then each verified record (stored once, by id; a different record at
-    /// a held seq is kept aside as a conflict; a sealed one rests sealed),
-    /// appended to the log.
+    /// Commits several devices' batches in one transaction (a group
+    /// commit: one durable write, one log append, one frontier update for
+    /// all of them). Within the group, batches are decided in order, each
+    /// exactly as if committed alone after the ones before it: for each,
+    /// the heartbeat (none from a wiped phone delivering its sealed
+    /// outbox), then each verified record (stored once, by id; a different
+    /// record at a held seq is kept aside as a conflict; a sealed one rests
+    /// sealed), appended to the log. Either every batch of the group is
+    /// stored or none is. Every result carries the tree head after the
+    /// whole group, which includes every index any of them lists.
+    fn ingest_group(
+        &self,
+        batches: &[&IngestBatch],
+        now_ms: i64,
+    ) -> Result<Vec<IngestResult>, StorageError>;
+
+    /// [`Storage::ingest_group`] for one batch.
     fn ingest(
         &self,
         device: &DeviceId,
         heartbeat: Option<&Heartbeat>,
         records: &[Incoming],
         now_ms: i64,
-    ) -> Result<IngestResult, StorageError>;
+    ) -> Result<IngestResult, StorageError> {
+        let batch = IngestBatch {
+            device: device.clone(),
+            heartbeat: heartbeat.cloned(),
+            records: records.to_vec(),
+        };
+        let mut results = self.ingest_group(&[&batch], now_ms)?;
+        results
+            .pop()
+            .ok_or_else(|| StorageError::Database("a group commit answered no batch".into()))
+    }
 
     /// Stores a form version (already checked); false if that id and
     /// version exist (published versions are never changed).

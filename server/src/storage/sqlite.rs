@@ -13,14 +13,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use observer_core::identity::{DeviceId, PublicKey};
 use observer_core::merkle::{leaf_hash, Frontier, TreeHead};
-use observer_core::protocol::Heartbeat;
 use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest};
 use observer_core::store::{configure, schema};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    DeviceInfo, DeviceView, FormCheck, Incoming, IngestResult, NewToken, OfficialResult, Outcome,
-    PublishedForm, RecordFilter, RecordRow, Storage, StorageError, TokenProblem, Totals,
+    DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken, OfficialResult,
+    Outcome, PublishedForm, RecordFilter, RecordRow, Storage, StorageError, TokenProblem, Totals,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -122,6 +121,134 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<(DeviceInfo, Option<ChainHead>)> 
         },
         hb,
     ))
+}
+
+/// Decides and writes one batch of a group inside its transaction,
+/// appending to `frontier`; returns its outcomes.
+fn ingest_one(
+    tx: &rusqlite::Transaction<'_>,
+    frontier: &mut Frontier,
+    batch: &IngestBatch,
+    now_ms: i64,
+) -> Result<Vec<Outcome>, StorageError> {
+    let (device, hb, records) = (&batch.device, batch.heartbeat.as_ref(), &batch.records);
+    let mut outcomes = Vec::with_capacity(records.len());
+    let revoked_after: Option<i64> = tx.query_row(
+        "SELECT revoked_after_seq FROM devices WHERE id = ?1",
+        [device.as_str()],
+        |r| r.get(0),
+    )?;
+    {
+        let mut by_id = tx.prepare_cached("SELECT log_index FROM records WHERE id = ?1")?;
+        let mut by_seq =
+            tx.prepare_cached("SELECT id FROM records WHERE device = ?1 AND seq = ?2")?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        let mut quarantine = tx.prepare_cached(
+            "INSERT OR IGNORE INTO quarantine (id, device, seq, received_at, body, sig, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut conflict = tx.prepare_cached(
+            "INSERT OR IGNORE INTO conflicts (id, device, seq, received_at, body, sig, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut attachment = tx.prepare_cached(
+            "INSERT OR IGNORE INTO attachments (record_id, sha256, bytes) VALUES (?1, ?2, ?3)",
+        )?;
+        for incoming in records {
+            let r = &incoming.record;
+            let b = &r.body;
+            let check = &incoming.check;
+            // A record that arrived sealed rests sealed: its body and
+            // signature are stored only inside the sealed record.
+            let (body, sig, sealed): (&[u8], &[u8], Option<String>) = match &incoming.sealed {
+                Some(s) => (
+                    &[],
+                    &[],
+                    Some(serde_json::to_string(s).expect("serialises")),
+                ),
+                None => (&r.envelope.body, r.envelope.sig.as_slice(), None),
+            };
+            if let Some(index) = by_id
+                .query_row([r.id.as_bytes()], |row| row.get::<_, i64>(0))
+                .optional()?
+            {
+                outcomes.push(Outcome::Already {
+                    index: index as u64,
+                });
+                continue;
+            }
+            if revoked_after.is_some_and(|after| b.seq as i64 > after) {
+                quarantine.execute(params![
+                    r.id.as_bytes(),
+                    device.as_str(),
+                    b.seq as i64,
+                    now_ms,
+                    body,
+                    sig,
+                    sealed
+                ])?;
+                outcomes.push(Outcome::Quarantined);
+                continue;
+            }
+            let existing: Option<[u8; 32]> = by_seq
+                .query_row(params![device.as_str(), b.seq as i64], |row| blob32(row, 0))
+                .optional()?;
+            if let Some(existing) = existing {
+                conflict.execute(params![
+                    r.id.as_bytes(),
+                    device.as_str(),
+                    b.seq as i64,
+                    now_ms,
+                    body,
+                    sig,
+                    sealed
+                ])?;
+                outcomes.push(Outcome::Conflict {
+                    existing: RecordId::from_bytes(existing),
+                });
+                continue;
+            }
+            let index = frontier.push(leaf_hash(r.id.as_bytes()));
+            insert.execute(params![
+                index as i64,
+                r.id.as_bytes(),
+                device.as_str(),
+                b.seq as i64,
+                b.prev.map(|p| p.as_bytes().to_vec()),
+                b.station.as_str(),
+                b.kind.as_str(),
+                b.captured_at.timestamp_millis(),
+                now_ms,
+                body,
+                sig,
+                check.clean,
+                check.json,
+                sealed,
+            ])?;
+            for a in &b.attachments {
+                attachment.execute(params![
+                    r.id.as_bytes(),
+                    a.sha256.to_string(),
+                    a.bytes as i64
+                ])?;
+            }
+            outcomes.push(Outcome::Accepted { index });
+        }
+    }
+    tx.execute(
+        "UPDATE devices SET last_contact = ?1,
+             hb_seq = CASE WHEN ?2 > coalesce(hb_seq, 0) THEN ?2 ELSE hb_seq END,
+             hb_head = CASE WHEN ?2 > coalesce(hb_seq, 0) THEN ?3 ELSE hb_head END
+         WHERE id = ?4",
+        params![
+            now_ms,
+            hb.map_or(0, |h| h.seq as i64),
+            hb.and_then(|h| h.head).map(|h| h.as_bytes().to_vec()),
+            device.as_str()
+        ],
+    )?;
+    Ok(outcomes)
 }
 
 impl Storage for SqliteStorage {
@@ -232,146 +359,41 @@ impl Storage for SqliteStorage {
         Ok(n > 0)
     }
 
-    fn ingest(
+    fn ingest_group(
         &self,
-        device: &DeviceId,
-        hb: Option<&Heartbeat>,
-        records: &[Incoming],
+        batches: &[&IngestBatch],
         now_ms: i64,
-    ) -> Result<IngestResult, StorageError> {
+    ) -> Result<Vec<IngestResult>, StorageError> {
         let mut conn = self.conn();
         // IMMEDIATE: the write lock first, then the frontier it protects.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut frontier = read_frontier(&tx)?;
-        let mut outcomes = Vec::with_capacity(records.len());
-        let revoked_after: Option<i64> = tx.query_row(
-            "SELECT revoked_after_seq FROM devices WHERE id = ?1",
-            [device.as_str()],
-            |r| r.get(0),
-        )?;
-        {
-            let mut by_id = tx.prepare_cached("SELECT log_index FROM records WHERE id = ?1")?;
-            let mut by_seq =
-                tx.prepare_cached("SELECT id FROM records WHERE device = ?1 AND seq = ?2")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?;
-            let mut quarantine = tx.prepare_cached(
-                "INSERT OR IGNORE INTO quarantine (id, device, seq, received_at, body, sig, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            let mut conflict = tx.prepare_cached(
-                "INSERT OR IGNORE INTO conflicts (id, device, seq, received_at, body, sig, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            let mut attachment = tx.prepare_cached(
-                "INSERT OR IGNORE INTO attachments (record_id, sha256, bytes) VALUES (?1, ?2, ?3)",
-            )?;
-            for incoming in records {
-                let r = &incoming.record;
-                let b = &r.body;
-                let check = &incoming.check;
-                // A record that arrived sealed rests sealed: its body and
-                // signature are stored only inside the sealed record.
-                let (body, sig, sealed): (&[u8], &[u8], Option<String>) = match &incoming.sealed {
-                    Some(s) => (
-                        &[],
-                        &[],
-                        Some(serde_json::to_string(s).expect("serialises")),
-                    ),
-                    None => (&r.envelope.body, r.envelope.sig.as_slice(), None),
-                };
-                if let Some(index) = by_id
-                    .query_row([r.id.as_bytes()], |row| row.get::<_, i64>(0))
-                    .optional()?
-                {
-                    outcomes.push(Outcome::Already {
-                        index: index as u64,
-                    });
-                    continue;
-                }
-                if revoked_after.is_some_and(|after| b.seq as i64 > after) {
-                    quarantine.execute(params![
-                        r.id.as_bytes(),
-                        device.as_str(),
-                        b.seq as i64,
-                        now_ms,
-                        body,
-                        sig,
-                        sealed
-                    ])?;
-                    outcomes.push(Outcome::Quarantined);
-                    continue;
-                }
-                let existing: Option<[u8; 32]> = by_seq
-                    .query_row(params![device.as_str(), b.seq as i64], |row| blob32(row, 0))
-                    .optional()?;
-                if let Some(existing) = existing {
-                    conflict.execute(params![
-                        r.id.as_bytes(),
-                        device.as_str(),
-                        b.seq as i64,
-                        now_ms,
-                        body,
-                        sig,
-                        sealed
-                    ])?;
-                    outcomes.push(Outcome::Conflict {
-                        existing: RecordId::from_bytes(existing),
-                    });
-                    continue;
-                }
-                let index = frontier.push(leaf_hash(r.id.as_bytes()));
-                insert.execute(params![
-                    index as i64,
-                    r.id.as_bytes(),
-                    device.as_str(),
-                    b.seq as i64,
-                    b.prev.map(|p| p.as_bytes().to_vec()),
-                    b.station.as_str(),
-                    b.kind.as_str(),
-                    b.captured_at.timestamp_millis(),
-                    now_ms,
-                    body,
-                    sig,
-                    check.clean,
-                    check.json,
-                    sealed,
-                ])?;
-                for a in &b.attachments {
-                    attachment.execute(params![
-                        r.id.as_bytes(),
-                        a.sha256.to_string(),
-                        a.bytes as i64
-                    ])?;
-                }
-                outcomes.push(Outcome::Accepted { index });
-            }
+        let before = frontier.size();
+        let mut all = Vec::with_capacity(batches.len());
+        for b in batches {
+            all.push(ingest_one(&tx, &mut frontier, b, now_ms)?);
         }
-        tx.execute(
-            "UPDATE devices SET last_contact = ?1,
-                 hb_seq = CASE WHEN ?2 > coalesce(hb_seq, 0) THEN ?2 ELSE hb_seq END,
-                 hb_head = CASE WHEN ?2 > coalesce(hb_seq, 0) THEN ?3 ELSE hb_head END
-             WHERE id = ?4",
-            params![
-                now_ms,
-                hb.map_or(0, |h| h.seq as i64),
-                hb.and_then(|h| h.head).map(|h| h.as_bytes().to_vec()),
-                device.as_str()
-            ],
-        )?;
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-            params![
-                META_FRONTIER,
-                serde_json::to_vec(&frontier).expect("serialises")
-            ],
-        )?;
+        if frontier.size() != before {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![
+                    META_FRONTIER,
+                    serde_json::to_vec(&frontier).expect("serialises")
+                ],
+            )?;
+        }
         tx.commit()?;
         let tree = TreeHead {
             size: frontier.size(),
             root: frontier.root(),
         };
-        Ok(IngestResult { outcomes, tree })
+        Ok(all
+            .into_iter()
+            .map(|outcomes| IngestResult {
+                outcomes,
+                tree: tree.clone(),
+            })
+            .collect())
     }
 
     fn devices(&self) -> Result<Vec<DeviceView>, StorageError> {

@@ -18,7 +18,6 @@ use std::collections::HashMap;
 
 use observer_core::identity::{DeviceId, PublicKey};
 use observer_core::merkle::{leaf_hash, Frontier, TreeHead};
-use observer_core::protocol::Heartbeat;
 use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest};
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::types::ToSql;
@@ -27,8 +26,8 @@ use postgres::Row;
 pub use connect::{DatabaseUrl, UrlError};
 
 use super::{
-    DeviceInfo, DeviceView, FormCheck, Incoming, IngestResult, NewToken, OfficialResult, Outcome,
-    PublishedForm, RecordFilter, RecordRow, Storage, StorageError, TokenProblem, Totals,
+    DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken, OfficialResult,
+    Outcome, PublishedForm, RecordFilter, RecordRow, Storage, StorageError, TokenProblem, Totals,
 };
 
 /// The PostgreSQL storage: a pool of connections, no state of its own.
@@ -125,15 +124,34 @@ fn device_row(r: &Row) -> Result<(DeviceInfo, Option<ChainHead>), StorageError> 
 
 /// A batch's new records, column by column, in one statement.
 const INSERT_RECORDS: &str = "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed)
-     SELECT l, i, $3, s, p, st, k, c, $9, b, g, fc, fj, x
-     FROM UNNEST($1::bigint[], $2::bytea[], $4::bigint[], $5::bytea[], $6::text[], $7::text[], $8::bigint[],
+     SELECT l, i, d, s, p, st, k, c, $9, b, g, fc, fj, x
+     FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::bytea[], $6::text[], $7::text[], $8::bigint[],
                  $10::bytea[], $11::bytea[], $12::bool[], $13::text[], $14::text[])
-          AS t(l, i, s, p, st, k, c, b, g, fc, fj, x)";
+          AS t(l, i, d, s, p, st, k, c, b, g, fc, fj, x)";
+
+/// A group's rows bound for the tables, column by column.
+#[derive(Default)]
+struct Rows<'a> {
+    new: Aside<'a>,
+    index: Vec<i64>,
+    prev: Vec<Option<&'a [u8]>>,
+    station: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    captured: Vec<i64>,
+    clean: Vec<bool>,
+    check: Vec<&'a str>,
+    att_record: Vec<&'a [u8]>,
+    att_sha: Vec<String>,
+    att_bytes: Vec<i64>,
+    quarantine: Aside<'a>,
+    conflicts: Aside<'a>,
+}
 
 /// The rows of one batch bound for a table, column by column.
 #[derive(Default)]
 struct Aside<'a> {
     ids: Vec<&'a [u8]>,
+    devices: Vec<&'a str>,
     seqs: Vec<i64>,
     bodies: Vec<&'a [u8]>,
     sigs: Vec<&'a [u8]>,
@@ -144,12 +162,14 @@ impl<'a> Aside<'a> {
     fn push(
         &mut self,
         id: &'a [u8],
+        device: &'a str,
         seq: u64,
         body: &'a [u8],
         sig: &'a [u8],
         sealed: Option<String>,
     ) {
         self.ids.push(id);
+        self.devices.push(device);
         self.seqs.push(seq as i64);
         self.bodies.push(body);
         self.sigs.push(sig);
@@ -161,7 +181,6 @@ impl<'a> Aside<'a> {
         &self,
         tx: &mut postgres::Transaction<'_>,
         table: &str,
-        device: &str,
         now_ms: i64,
     ) -> Result<(), StorageError> {
         if self.ids.is_empty() {
@@ -170,13 +189,13 @@ impl<'a> Aside<'a> {
         tx.execute(
             &format!(
                 "INSERT INTO {table} (id, device, seq, received_at, body, sig, sealed)
-                 SELECT i, $2, s, $3, b, g, x
-                 FROM UNNEST($1::bytea[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[]) AS t(i, s, b, g, x)
+                 SELECT i, d, s, $3, b, g, x
+                 FROM UNNEST($1::bytea[], $2::text[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[]) AS t(i, d, s, b, g, x)
                  ON CONFLICT DO NOTHING"
             ),
             &[
                 &self.ids,
-                &device,
+                &self.devices,
                 &now_ms,
                 &self.seqs,
                 &self.bodies,
@@ -307,45 +326,71 @@ impl Storage for PostgresStorage {
         Ok(n > 0)
     }
 
-    fn ingest(
+    fn ingest_group(
         &self,
-        device: &DeviceId,
-        hb: Option<&Heartbeat>,
-        records: &[Incoming],
+        batches: &[&IngestBatch],
         now_ms: i64,
-    ) -> Result<IngestResult, StorageError> {
-        let dev = device.as_str();
+    ) -> Result<Vec<IngestResult>, StorageError> {
         let mut conn = self.conn()?;
         let lock = conn.prepared(
-            "SELECT l.frontier, d.revoked_after_seq FROM log_head l, devices d
-             WHERE l.id = 1 AND d.id = $1 FOR UPDATE OF l FOR KEY SHARE OF d",
+            "SELECT l.frontier, d.id, d.revoked_after_seq FROM log_head l, devices d
+             WHERE l.id = 1 AND d.id = ANY($1) FOR UPDATE OF l FOR KEY SHARE OF d",
         )?;
         // Two lookups, each on its unique index (one query with an OR
         // between them is planned as a scan).
         let by_id = conn.prepared("SELECT id, log_index FROM records WHERE id = ANY($1)")?;
-        let by_seq =
-            conn.prepared("SELECT seq, id FROM records WHERE device = $1 AND seq = ANY($2)")?;
+        let by_seq = conn.prepared(
+            "SELECT r.device, r.seq, r.id FROM records r
+             JOIN UNNEST($1::text[], $2::bigint[]) AS t(d, s) ON r.device = t.d AND r.seq = t.s",
+        )?;
         let insert = conn.prepared(INSERT_RECORDS)?;
         let finish = conn.prepared(
             "WITH hb AS (
-                 UPDATE devices SET last_contact = $1,
-                     hb_seq = CASE WHEN $2 > coalesce(hb_seq, 0) THEN $2 ELSE hb_seq END,
-                     hb_head = CASE WHEN $2 > coalesce(hb_seq, 0) THEN $3 ELSE hb_head END
-                 WHERE id = $4 RETURNING 1)
+                 UPDATE devices d SET last_contact = $1,
+                     hb_seq = CASE WHEN t.s > coalesce(d.hb_seq, 0) THEN t.s ELSE d.hb_seq END,
+                     hb_head = CASE WHEN t.s > coalesce(d.hb_seq, 0) THEN t.h ELSE d.hb_head END
+                 FROM UNNEST($2::text[], $3::bigint[], $4::bytea[]) AS t(i, s, h)
+                 WHERE d.id = t.i RETURNING 1)
              UPDATE log_head SET frontier = coalesce($5, frontier) WHERE id = 1",
         )?;
         let mut tx = conn.transaction()?;
-        // The append lock: from here to the commit, this batch is the only
+        let devices: Vec<&str> = {
+            let mut d: Vec<&str> = batches.iter().map(|b| b.device.as_str()).collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        };
+        // The append lock: from here to the commit, this group is the only
         // one deciding what is new, on every node.
-        let head = tx.query_one(&lock, &[&dev])?;
-        let mut frontier: Frontier = serde_json::from_slice(head.try_get::<_, &[u8]>(0)?)
+        let locked = tx.query(&lock, &[&devices])?;
+        let first = locked
+            .first()
+            .ok_or_else(|| StorageError::Constraint("a batch from a device not enrolled".into()))?;
+        let mut frontier: Frontier = serde_json::from_slice(first.try_get::<_, &[u8]>(0)?)
             .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))?;
-        let revoked_after: Option<i64> = head.try_get(1)?;
-        let ids: Vec<&[u8]> = records
+        let mut revoked_after: HashMap<String, Option<i64>> = HashMap::new();
+        for r in &locked {
+            revoked_after.insert(r.try_get(1)?, r.try_get(2)?);
+        }
+        if revoked_after.len() != devices.len() {
+            return Err(StorageError::Constraint(
+                "a batch from a device not enrolled".into(),
+            ));
+        }
+        let ids: Vec<&[u8]> = batches
             .iter()
+            .flat_map(|b| &b.records)
             .map(|i| i.record.id.as_bytes().as_slice())
             .collect();
-        let seqs: Vec<i64> = records.iter().map(|i| i.record.body.seq as i64).collect();
+        let seq_devices: Vec<&str> = batches
+            .iter()
+            .flat_map(|b| b.records.iter().map(|_| b.device.as_str()))
+            .collect();
+        let seqs: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| &b.records)
+            .map(|i| i.record.body.seq as i64)
+            .collect();
         let mut held: HashMap<[u8; 32], u64> = HashMap::new();
         for r in tx.query(&by_id, &[&ids])? {
             held.insert(
@@ -353,115 +398,130 @@ impl Storage for PostgresStorage {
                 r.try_get::<_, i64>(1)? as u64,
             );
         }
-        let mut at_seq: HashMap<i64, [u8; 32]> = HashMap::new();
-        for r in tx.query(&by_seq, &[&dev, &seqs])? {
-            at_seq.insert(r.try_get(0)?, id32(r.try_get(1)?, "a record id")?);
+        let mut at_seq: HashMap<(String, i64), [u8; 32]> = HashMap::new();
+        for r in tx.query(&by_seq, &[&seq_devices, &seqs])? {
+            at_seq.insert(
+                (r.try_get(0)?, r.try_get(1)?),
+                id32(r.try_get(2)?, "a record id")?,
+            );
         }
 
-        // Decided in batch order, exactly as one record at a time would be.
-        let sealed_text: Vec<Option<String>> = records
-            .iter()
-            .map(|i| {
-                i.sealed
+        // Decided in group order, batch by batch, exactly as one record at
+        // a time would be.
+        let mut rows = Rows::default();
+        let mut all = Vec::with_capacity(batches.len());
+        let mut heartbeats: HashMap<&str, (i64, Option<Vec<u8>>)> = HashMap::new();
+        for batch in batches {
+            let dev = batch.device.as_str();
+            let after = revoked_after.get(dev).copied().flatten();
+            let mut outcomes = Vec::with_capacity(batch.records.len());
+            for incoming in &batch.records {
+                let r = &incoming.record;
+                let b = &r.body;
+                let id = r.id.as_bytes();
+                let sealed = incoming
+                    .sealed
                     .as_ref()
-                    .map(|s| serde_json::to_string(s).expect("serialises"))
-            })
-            .collect();
-        let mut outcomes = Vec::with_capacity(records.len());
-        let mut new = Aside::default();
-        let mut new_index = Vec::new();
-        let mut new_prev: Vec<Option<&[u8]>> = Vec::new();
-        let mut new_station = Vec::new();
-        let mut new_kind = Vec::new();
-        let mut new_captured = Vec::new();
-        let mut new_clean = Vec::new();
-        let mut new_check = Vec::new();
-        let (mut att_record, mut att_sha, mut att_bytes) = (Vec::new(), Vec::new(), Vec::new());
-        let mut quarantine = Aside::default();
-        let mut conflicts = Aside::default();
-        for (incoming, sealed) in records.iter().zip(sealed_text) {
-            let r = &incoming.record;
-            let b = &r.body;
-            let id = r.id.as_bytes();
-            let (body, sig): (&[u8], &[u8]) = match sealed {
-                Some(_) => (&[], &[]),
-                None => (&r.envelope.body, r.envelope.sig.as_slice()),
-            };
-            if let Some(&index) = held.get(id) {
-                outcomes.push(Outcome::Already { index });
-                continue;
+                    .map(|s| serde_json::to_string(s).expect("serialises"));
+                let (body, sig): (&[u8], &[u8]) = match sealed {
+                    Some(_) => (&[], &[]),
+                    None => (&r.envelope.body, r.envelope.sig.as_slice()),
+                };
+                if let Some(&index) = held.get(id) {
+                    outcomes.push(Outcome::Already { index });
+                    continue;
+                }
+                if after.is_some_and(|after| b.seq as i64 > after) {
+                    rows.quarantine.push(id, dev, b.seq, body, sig, sealed);
+                    outcomes.push(Outcome::Quarantined);
+                    continue;
+                }
+                if let Some(existing) = at_seq.get(&(dev.to_string(), b.seq as i64)) {
+                    rows.conflicts.push(id, dev, b.seq, body, sig, sealed);
+                    outcomes.push(Outcome::Conflict {
+                        existing: RecordId::from_bytes(*existing),
+                    });
+                    continue;
+                }
+                let index = frontier.push(leaf_hash(id));
+                held.insert(*id, index);
+                at_seq.insert((dev.to_string(), b.seq as i64), *id);
+                rows.new.push(id, dev, b.seq, body, sig, sealed);
+                rows.index.push(index as i64);
+                rows.prev
+                    .push(b.prev.as_ref().map(|p| p.as_bytes().as_slice()));
+                rows.station.push(b.station.as_str());
+                rows.kind.push(b.kind.as_str());
+                rows.captured.push(b.captured_at.timestamp_millis());
+                rows.clean.push(incoming.check.clean);
+                rows.check.push(incoming.check.json.as_str());
+                for a in &b.attachments {
+                    rows.att_record.push(id.as_slice());
+                    rows.att_sha.push(a.sha256.to_string());
+                    rows.att_bytes.push(a.bytes as i64);
+                }
+                outcomes.push(Outcome::Accepted { index });
             }
-            if revoked_after.is_some_and(|after| b.seq as i64 > after) {
-                quarantine.push(id, b.seq, body, sig, sealed);
-                outcomes.push(Outcome::Quarantined);
-                continue;
+            let hb = batch.heartbeat.as_ref();
+            let seq = hb.map_or(0, |h| h.seq as i64);
+            let head = hb.and_then(|h| h.head).map(|h| h.as_bytes().to_vec());
+            let entry = heartbeats.entry(dev).or_insert((0, None));
+            if seq > entry.0 {
+                *entry = (seq, head);
             }
-            if let Some(existing) = at_seq.get(&(b.seq as i64)) {
-                conflicts.push(id, b.seq, body, sig, sealed);
-                outcomes.push(Outcome::Conflict {
-                    existing: RecordId::from_bytes(*existing),
-                });
-                continue;
-            }
-            let index = frontier.push(leaf_hash(id));
-            held.insert(*id, index);
-            at_seq.insert(b.seq as i64, *id);
-            new.push(id, b.seq, body, sig, sealed);
-            new_index.push(index as i64);
-            new_prev.push(b.prev.as_ref().map(|p| p.as_bytes().as_slice()));
-            new_station.push(b.station.as_str());
-            new_kind.push(b.kind.as_str());
-            new_captured.push(b.captured_at.timestamp_millis());
-            new_clean.push(incoming.check.clean);
-            new_check.push(incoming.check.json.as_str());
-            for a in &b.attachments {
-                att_record.push(id.as_slice());
-                att_sha.push(a.sha256.to_string());
-                att_bytes.push(a.bytes as i64);
-            }
-            outcomes.push(Outcome::Accepted { index });
+            all.push(outcomes);
         }
-        if !new.ids.is_empty() {
+        if !rows.new.ids.is_empty() {
             let params: [&(dyn ToSql + Sync); 14] = [
-                &new_index,
-                &new.ids,
-                &dev,
-                &new.seqs,
-                &new_prev,
-                &new_station,
-                &new_kind,
-                &new_captured,
+                &rows.index,
+                &rows.new.ids,
+                &rows.new.devices,
+                &rows.new.seqs,
+                &rows.prev,
+                &rows.station,
+                &rows.kind,
+                &rows.captured,
                 &now_ms,
-                &new.bodies,
-                &new.sigs,
-                &new_clean,
-                &new_check,
-                &new.sealed,
+                &rows.new.bodies,
+                &rows.new.sigs,
+                &rows.clean,
+                &rows.check,
+                &rows.new.sealed,
             ];
             tx.execute(&insert, &params)?;
         }
-        if !att_record.is_empty() {
+        if !rows.att_record.is_empty() {
             tx.execute(
                 "INSERT INTO attachments (record_id, sha256, bytes)
                  SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING",
-                &[&att_record, &att_sha, &att_bytes],
+                &[&rows.att_record, &rows.att_sha, &rows.att_bytes],
             )?;
         }
-        quarantine.insert(&mut tx, "quarantine", dev, now_ms)?;
-        conflicts.insert(&mut tx, "conflicts", dev, now_ms)?;
-        let hb_seq = hb.map_or(0, |h| h.seq as i64);
-        let hb_head: Option<Vec<u8>> = hb.and_then(|h| h.head).map(|h| h.as_bytes().to_vec());
+        rows.quarantine.insert(&mut tx, "quarantine", now_ms)?;
+        rows.conflicts.insert(&mut tx, "conflicts", now_ms)?;
+        let (hb_devices, (hb_seqs, hb_heads)): (Vec<&str>, (Vec<i64>, Vec<Option<Vec<u8>>>)) =
+            heartbeats
+                .into_iter()
+                .map(|(d, (s, h))| (d, (s, h)))
+                .unzip();
         let moved: Option<Vec<u8>> =
-            (!new.ids.is_empty()).then(|| serde_json::to_vec(&frontier).expect("serialises"));
-        tx.execute(&finish, &[&now_ms, &hb_seq, &hb_head, &dev, &moved])?;
+            (!rows.new.ids.is_empty()).then(|| serde_json::to_vec(&frontier).expect("serialises"));
+        tx.execute(
+            &finish,
+            &[&now_ms, &hb_devices, &hb_seqs, &hb_heads, &moved],
+        )?;
         tx.commit()?;
-        Ok(IngestResult {
-            outcomes,
-            tree: TreeHead {
-                size: frontier.size(),
-                root: frontier.root(),
-            },
-        })
+        let tree = TreeHead {
+            size: frontier.size(),
+            root: frontier.root(),
+        };
+        Ok(all
+            .into_iter()
+            .map(|outcomes| IngestResult {
+                outcomes,
+                tree: tree.clone(),
+            })
+            .collect())
     }
 
     fn devices(&self) -> Result<Vec<DeviceView>, StorageError> {

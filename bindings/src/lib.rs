@@ -154,6 +154,8 @@ impl observer_core::identity::KeyStore for KeyStoreAdapter {
 #[derive(uniffi::Object)]
 pub struct ObserverCore {
     store: Store,
+    /// The connection kept between syncs (keep-alive, TLS resumption).
+    link: sync::Link,
     /// Kept for [`ObserverCore::wipe`], which destroys its key.
     key_store: KeyStoreAdapter,
 }
@@ -322,6 +324,7 @@ impl ObserverCore {
                     p.on_progress(s.sent, s.delivered(), s.media_bytes_sent)
                 }))
             }),
+            link: self.link.clone(),
             ..SyncOptions::default()
         };
         Ok(sync::sync_with_retry(&self.store, &opts, &Backoff::default(), 3)?.into())
@@ -441,7 +444,11 @@ impl ObserverCore {
     ) -> Result<Arc<Self>, ObserverError> {
         let key_store = KeyStoreAdapter(key_store);
         let store = Store::open_with(&PathBuf::from(data_dir), &key_store, on_tampering)?;
-        Ok(Arc::new(Self { store, key_store }))
+        Ok(Arc::new(Self {
+            store,
+            key_store,
+            link: sync::Link::default(),
+        }))
     }
 }
 

@@ -29,4 +29,6 @@ pub mod serve;
 pub mod storage;
 pub mod tabulate;
 pub mod telemetry;
+pub mod tls;
 pub mod unlock;
+pub mod updates;

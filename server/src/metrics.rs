@@ -34,6 +34,8 @@ pub enum Endpoint {
     Records,
     /// `POST /v1/sealed`.
     Sealed,
+    /// `POST /v2/sync`.
+    Sync,
 }
 
 impl Endpoint {
@@ -41,6 +43,7 @@ impl Endpoint {
         match self {
             Endpoint::Records => "records",
             Endpoint::Sealed => "sealed",
+            Endpoint::Sync => "sync",
         }
     }
 }

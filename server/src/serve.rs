@@ -1,4 +1,5 @@
-//! HTTPS with the coordinator's self-signed certificate (rustls, ring).
+//! Serving the API: the listeners, the limits, the state every handler
+//! shares, and a graceful stop.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -6,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::body::BodyPolicy;
 use crate::coordinator::{Coordinator, SetupError};
@@ -17,22 +17,6 @@ use crate::integrity;
 use crate::limits::{ServeLimits, PARSER_HEADER_BYTES, PARSER_HEADER_COUNT};
 use crate::metrics::Metrics;
 use crate::rate::RateLimits;
-
-/// The TLS configuration serving the coordinator's certificate.
-pub fn tls_config(c: &Coordinator) -> Result<rustls::ServerConfig, SetupError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| SetupError::Key(format!("TLS: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(c.cert_der.clone())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.tls_key_der.clone())),
-        )
-        .map_err(|e| SetupError::Key(format!("TLS certificate: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
 
 /// Serves the API on `listener` with [`ServeLimits::default`] until
 /// `shutdown` completes.
@@ -106,7 +90,7 @@ pub async fn serve_with(
     let c = tokio::task::spawn_blocking(move || refuse_if_altered(&c.reader()).map(|()| c))
         .await
         .map_err(|e| SetupError::Altered(format!("the integrity check stopped: {e}")))??;
-    let tls = RustlsConfig::from_config(Arc::new(tls_config(&c)?));
+    let tls = RustlsConfig::from_config(Arc::new(crate::tls::tls_config(&c)?));
     let media = match &c.media_store {
         Some(url) => crate::media::Media::Objects(
             crate::media::objects::ObjectMedia::open(url)
@@ -169,6 +153,7 @@ pub async fn serve_with(
     if let Some(m) = metrics_listener {
         let addr = m.local_addr().ok();
         let storage = c.storage.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let stopped = async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -187,7 +172,10 @@ pub async fn serve_with(
         })?;
     let acceptor = Admit::new(
         guard,
-        RustlsAcceptor::new(tls).handshake_timeout(limits.tls_handshake_timeout),
+        crate::tls::CountHandshakes::new(
+            RustlsAcceptor::new(tls).handshake_timeout(limits.tls_handshake_timeout),
+            metrics.clone(),
+        ),
         limits.header_timeout,
     )
     .with_proxies(&limits.proxy_protocol_from);

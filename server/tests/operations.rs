@@ -95,7 +95,24 @@ fn the_metrics_endpoint_moves_with_a_sync() {
         get(r#"observer_records_rejected_total{reason="bad_signature"}"#),
         1.0
     );
-    assert!(get(r#"observer_batch_duration_seconds_count{endpoint="records"}"#) >= 3.0);
+    // The phone's sync is one exchange (protocol version 2); the replays
+    // went to version 1's endpoint.
+    assert_eq!(
+        get(r#"observer_batch_duration_seconds_count{endpoint="sync"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"observer_batch_duration_seconds_count{endpoint="records"}"#),
+        2.0
+    );
+    // Each batch was committed (the refused one for its heartbeat), none
+    // failed; and every connection shook hands.
+    assert_eq!(get(r#"observer_group_commits_total{result="ok"}"#), 3.0);
+    assert_eq!(
+        sample(&after, r#"observer_group_commits_total{result="failed"}"#),
+        None
+    );
+    assert!(get(r#"observer_tls_handshakes_total{kind="full"}"#) >= 3.0);
     assert_eq!(get("observer_enrollments_total"), 1.0);
     assert_eq!(get("observer_devices_enrolled"), 1.0);
     assert_eq!(get(r#"observer_devices_seen{within_minutes="15"}"#), 1.0);
@@ -145,9 +162,7 @@ fn a_syncs_logs_hold_no_payload_station_or_name() {
     assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 5);
     let device = p.device_id().to_string();
     wait_until("the answer's log line", Duration::from_secs(5), || {
-        std::fs::read_to_string(&log)
-            .unwrap()
-            .contains("/v1/records")
+        std::fs::read_to_string(&log).unwrap().contains("/v2/sync")
     });
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -159,12 +174,12 @@ fn a_syncs_logs_hold_no_payload_station_or_name() {
     let records: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .filter(|v: &serde_json::Value| v["span"]["route"] == "/v1/records")
+        .filter(|v: &serde_json::Value| v["span"]["route"] == "/v2/sync")
         .collect();
     let answered = records
         .iter()
         .find(|v| v["fields"]["message"] == "answered")
-        .unwrap_or_else(|| panic!("no answer logged for /v1/records:\n{text}"));
+        .unwrap_or_else(|| panic!("no answer logged for /v2/sync:\n{text}"));
     assert_eq!(answered["fields"]["status"], 200);
     assert_eq!(answered["span"]["device"], device);
     assert_eq!(answered["span"]["accepted"], 5);

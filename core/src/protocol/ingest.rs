@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use super::Signed;
 use crate::identity::{DeviceId, SIGNATURE_LEN};
 use crate::merkle::TreeHead;
-use crate::record::{Envelope, RecordId};
+use crate::record::{Envelope, RecordId, Sha256Digest};
 
 /// The device's statement of its newest record, sent first at every contact
 /// so the coordinator learns how many records exist before they arrive. If
@@ -66,6 +66,51 @@ pub struct Batch {
     /// rejections count `records` first, then these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sealed: Vec<crate::seal::SealedRecord>,
+}
+
+/// A whole contact in one exchange (`POST /v2/sync`): a [`Batch`], and
+/// what the phone holds of the coordinator's updates, so the answer brings
+/// them only when they changed. Protocol version 2; a phone of version 1
+/// sends a [`Batch`] to `/v1/records` and asks `/v1/updates` separately.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// A signed [`Heartbeat`].
+    pub heartbeat: Signed,
+    /// Records, oldest first.
+    pub records: Vec<WireRecord>,
+    /// Records sealed to the organisation, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sealed: Vec<crate::seal::SealedRecord>,
+    /// [`super::updates_tag`] of the stations and form versions the phone
+    /// holds.
+    pub updates_have: Sha256Digest,
+}
+
+impl SyncRequest {
+    /// The batch it carries.
+    pub fn into_batch(self) -> (Batch, Sha256Digest) {
+        (
+            Batch {
+                heartbeat: self.heartbeat,
+                records: self.records,
+                sealed: self.sealed,
+            },
+            self.updates_have,
+        )
+    }
+}
+
+/// The answer to a [`SyncRequest`]: the signed receipt and, when the
+/// phone's updates are out of date, the signed [`super::Updates`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncAnswer {
+    /// A signed [`Receipt`].
+    pub receipt: Signed,
+    /// Signed [`super::Updates`], present only when they differ from what
+    /// the phone said it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<Signed>,
 }
 
 /// The sealed outbox a wiped phone still delivers: records sealed to the

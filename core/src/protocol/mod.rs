@@ -19,7 +19,8 @@ use crate::identity::{PublicKey, SigningKey};
 
 pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentCode, ENROLLMENT_CODE_PREFIX};
 pub use ingest::{
-    Ack, Batch, Heartbeat, Receipt, RejectReason, Rejection, SealedBatch, WireRecord,
+    Ack, Batch, Heartbeat, Receipt, RejectReason, Rejection, SealedBatch, SyncAnswer, SyncRequest,
+    WireRecord,
 };
 
 /// Signing domain of a heartbeat (device key).
@@ -52,6 +53,28 @@ pub struct Updates {
     pub stations: Vec<String>,
     /// Form definitions (JSON text, format 1).
     pub forms: Vec<String>,
+    /// [`updates_tag`] of these stations and forms, which the phone sends
+    /// back at its next sync (protocol version 2; absent from a server of
+    /// version 1, and ignored by a phone of version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<crate::record::Sha256Digest>,
+}
+
+/// One digest of what a phone holds of the coordinator's updates: its
+/// stations (in the coordinator's order) and the form versions it keeps.
+/// The phone and the server compute it the same way; when they differ, the
+/// answer to a sync carries the updates. Published form versions never
+/// change, so an id and version name a definition.
+pub fn updates_tag<'a>(
+    stations: &[String],
+    forms: impl IntoIterator<Item = (&'a str, u32)>,
+) -> crate::record::Sha256Digest {
+    let mut forms: Vec<(&str, u32)> = forms.into_iter().collect();
+    forms.sort_unstable();
+    forms.dedup();
+    let text = serde_json::to_vec(&serde_json::json!({ "stations": stations, "forms": forms }))
+        .expect("serialises");
+    crate::record::Sha256Digest::of(&text)
 }
 
 /// Protocol limits, enforced by the server before anything is parsed.

@@ -15,8 +15,9 @@ use crate::record::{Clock, Sha256Digest};
 const META_ENROLLMENT: &str = "enrollment";
 const META_CLOCK: &str = "clock";
 const META_REVOKED: &str = "revoked";
+const META_UPDATES: &str = "updates_tag";
 /// The `meta` values this module keeps (all sealed).
-pub(super) const META_KEYS: [&str; 3] = [META_ENROLLMENT, META_CLOCK, META_REVOKED];
+pub(super) const META_KEYS: [&str; 4] = [META_ENROLLMENT, META_CLOCK, META_REVOKED, META_UPDATES];
 
 /// The phone's enrollment with its coordinator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +48,8 @@ pub(super) struct Session {
     pub(super) clock: Clock,
     /// When the coordinator's revocation was learned (ms since the epoch).
     pub(super) revoked_at_ms: Option<i64>,
+    /// The tag of the coordinator's updates last applied.
+    pub(super) updates_tag: Option<Sha256Digest>,
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(
@@ -83,6 +86,7 @@ pub(super) fn load(conn: &Connection, vault: &DataKey) -> Result<RwLock<Session>
         enrollment: read_json(conn, vault, META_ENROLLMENT)?,
         clock: read_json(conn, vault, META_CLOCK)?.unwrap_or_default(),
         revoked_at_ms: read_json(conn, vault, META_REVOKED)?,
+        updates_tag: read_json(conn, vault, META_UPDATES)?,
     }))
 }
 
@@ -124,6 +128,26 @@ impl Store {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .revoked_at_ms = Some(now);
+        Ok(())
+    }
+
+    /// The tag of the coordinator's updates (stations and forms) this
+    /// phone last applied in full, which a sync sends so that the answer
+    /// carries updates only when they changed.
+    pub fn updates_tag(&self) -> Option<Sha256Digest> {
+        self.session().updates_tag
+    }
+
+    /// Records the tag of updates just applied in full.
+    pub fn set_updates_tag(&self, tag: Sha256Digest) -> Result<(), StoreError> {
+        if self.updates_tag() == Some(tag) {
+            return Ok(());
+        }
+        write_json(&*self.conn()?, &self.vault, META_UPDATES, &tag)?;
+        self.session
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .updates_tag = Some(tag);
         Ok(())
     }
 

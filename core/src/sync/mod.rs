@@ -41,8 +41,8 @@ use crate::cancel::Cancelled;
 use crate::identity::{DeviceId, PublicKey};
 use crate::protocol::{
     Ack, Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt,
-    SealedBatch, Signed, Updates, WireRecord, HEARTBEAT_DOMAIN, HEARTBEAT_HEADER, RECEIPT_DOMAIN,
-    UPDATES_DOMAIN,
+    SealedBatch, Signed, SyncAnswer, SyncRequest, Updates, WireRecord, HEARTBEAT_DOMAIN,
+    HEARTBEAT_HEADER, RECEIPT_DOMAIN, UPDATES_DOMAIN,
 };
 use crate::record::{RecordId, Sha256Digest};
 use crate::store::{Enrollment, Refusal, SealedOutbox, Store, StoreError};
@@ -168,6 +168,9 @@ pub struct SyncOptions {
     pub progress: Option<Progress>,
     /// Stops the sync from another thread.
     pub cancel: Cancel,
+    /// The connection kept from one sync to the next: give every sync of a
+    /// long-lived app the same one (clones share it).
+    pub link: Link,
 }
 
 impl Default for SyncOptions {
@@ -178,7 +181,46 @@ impl Default for SyncOptions {
             timeout: Duration::from_secs(30),
             progress: None,
             cancel: Cancel::default(),
+            link: Link::default(),
         }
+    }
+}
+
+/// The connection to the coordinator, kept open from one sync to the next
+/// by an app that stays running: a sync then reuses the open connection
+/// (HTTP keep-alive) or, once the server closed it, resumes the TLS
+/// session from a ticket instead of a full handshake. Clones share one
+/// connection. The pin is checked on every answer, resumed or not: a
+/// resumed session carries the certificate checked when it began, and a
+/// server without the session's ticket key (another server, an
+/// interceptor) can only offer a full handshake, which the pin refuses.
+#[derive(Clone, Default)]
+pub struct Link(std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Connection>>>>);
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Link(..)")
+    }
+}
+
+impl Link {
+    /// The connection to `url` under `pin`, opened if this link holds none
+    /// (or one to another server, pin or timeout).
+    fn connection(
+        &self,
+        url: &str,
+        pin: Sha256Digest,
+        timeout: Duration,
+    ) -> Result<std::sync::Arc<Connection>, SyncError> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = held.as_ref() {
+            if c.url == url.trim_end_matches('/') && c.pin == pin && c.timeout == timeout {
+                return Ok(c.clone());
+            }
+        }
+        let c = std::sync::Arc::new(Connection::new(url, pin, timeout)?);
+        *held = Some(c.clone());
+        Ok(c)
     }
 }
 
@@ -225,6 +267,10 @@ struct Connection {
     client: Client,
     verifier: std::sync::Arc<tls::PinnedCert>,
     url: String,
+    pin: Sha256Digest,
+    timeout: Duration,
+    /// The server answered `/v2/sync` with 404: it speaks version 1 only.
+    v1_only: std::sync::atomic::AtomicBool,
 }
 
 impl Connection {
@@ -236,12 +282,16 @@ impl Connection {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            .tls_info(true)
             .build()
             .map_err(|e| SyncError::Network(e.to_string()))?;
         Ok(Self {
             client,
             verifier,
             url: url.trim_end_matches('/').to_string(),
+            pin,
+            timeout,
+            v1_only: Default::default(),
         })
     }
 
@@ -278,15 +328,28 @@ impl Connection {
     }
 
     fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<Response, SyncError> {
-        req.send().map_err(|e| {
+        let not_confirmed = || SyncError::IdentityNotConfirmed {
+            url: self.url.clone(),
+        };
+        let resp = req.send().map_err(|e| {
             if self.verifier.mismatch_seen() {
-                SyncError::IdentityNotConfirmed {
-                    url: self.url.clone(),
-                }
+                not_confirmed()
             } else {
                 SyncError::Network(error_chain(&e))
             }
-        })
+        })?;
+        // Every answer, on a new connection, a kept one or a resumed TLS
+        // session, came over the pinned certificate, or it is not read.
+        let pinned = resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|t| t.peer_certificate())
+            .is_some_and(|der| Sha256Digest::of(der) == self.pin);
+        if pinned {
+            Ok(resp)
+        } else {
+            Err(not_confirmed())
+        }
     }
 }
 
@@ -374,7 +437,7 @@ fn answer<T: DeserializeOwned>(resp: Response) -> Result<T, SyncError> {
 /// says why, and the phone stores the reasons instead of resending forever);
 /// or with 403 `device_revoked` (true), saying which records were kept and
 /// which quarantined.
-fn receipt_answer(resp: Response) -> Result<(Signed, bool), SyncError> {
+fn receipt_answer(resp: Response) -> Result<(Signed, bool, Option<Signed>), SyncError> {
     #[derive(serde::Deserialize)]
     struct WithReceipt {
         receipt: Signed,
@@ -382,10 +445,10 @@ fn receipt_answer(resp: Response) -> Result<(Signed, bool), SyncError> {
     let a = read_answer(resp)?;
     if a.status == 422 || a.status == 403 {
         if let Ok(w) = serde_json::from_slice::<WithReceipt>(&a.bytes) {
-            return Ok((w.receipt, a.status == 403));
+            return Ok((w.receipt, a.status == 403, None));
         }
     }
-    decode::<WithReceipt>(&a).map(|w| (w.receipt, false))
+    decode::<SyncAnswer>(&a).map(|w| (w.receipt, false, w.updates))
 }
 
 /// Enrolls this device with the coordinator named in `code`: proves
@@ -445,8 +508,11 @@ fn now_ms() -> i64 {
 /// contact (the heartbeat alone when nothing is pending).
 pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError> {
     let enrollment = store.enrollment().ok_or(SyncError::NotEnrolled)?;
-    let conn = Connection::new(&enrollment.url, enrollment.tls_sha256, opts.timeout)?;
+    let conn = opts
+        .link
+        .connection(&enrollment.url, enrollment.tls_sha256, opts.timeout)?;
     let mut summary = SyncSummary::default();
+    let mut updates_applied = false;
     loop {
         opts.cancel.check()?;
         let batch = store.take_for_delivery(opts.batch_records, opts.batch_bytes)?;
@@ -462,7 +528,7 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
             // Stop signing: nothing this key signs from now on would count.
             store.mark_revoked()?;
         }
-        result?;
+        updates_applied |= result?;
         if let Some(p) = &opts.progress {
             (p.0)(&summary);
         }
@@ -471,9 +537,12 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
         }
     }
     // Updates before media: a new form or station matters more to the
-    // observer than a video, and must not wait behind one.
+    // observer than a video, and must not wait behind one. A server of
+    // protocol version 2 answered them with the records already.
     opts.cancel.check()?;
-    fetch_updates(store, &conn, &enrollment, &mut summary)?;
+    if !updates_applied {
+        fetch_updates(store, &conn, &enrollment, &mut summary)?;
+    }
     upload_media(store, &conn, opts, &mut summary)?;
     summary.remaining = store.counts()?.pending;
     tracing::info!(
@@ -596,6 +665,18 @@ fn compressed_json(body: &impl Serialize) -> Result<Vec<u8>, SyncError> {
         .map_err(|e| SyncError::Network(format!("compression failed: {e}")))
 }
 
+/// A request body as JSON, compressed when it is large enough to gain
+/// (see [`COMPRESS_FROM_BYTES`]); true when compressed.
+fn request_body(body: &impl Serialize) -> Result<(Vec<u8>, bool), SyncError> {
+    let json = serde_json::to_vec(body).expect("serialises");
+    if json.len() < COMPRESS_FROM_BYTES {
+        return Ok((json, false));
+    }
+    zstd::encode_all(json.as_slice(), 3)
+        .map(|z| (z, true))
+        .map_err(|e| SyncError::Network(format!("compression failed: {e}")))
+}
+
 fn count_sent(summary: &mut SyncSummary, records: usize, bytes: usize) {
     summary.bytes_sent += bytes as u64;
     summary.sent += records as u64;
@@ -639,11 +720,8 @@ fn heartbeat(store: &Store) -> Result<Signed, SyncError> {
     Ok(Signed::sign(HEARTBEAT_DOMAIN, &hb, store.signing_key()))
 }
 
-/// Pulls the coordinator's updates (signed with the pinned key): station
-/// assignments, and form versions to keep offline. A definition this
-/// Observer cannot read (a newer format) is skipped, not fatal: the records
-/// still sync. Counts the new form versions and a changed assignment in
-/// `summary`.
+/// Pulls the coordinator's updates from a server of protocol version 1
+/// (`/v1/updates`), and applies them.
 fn fetch_updates(
     store: &Store,
     conn: &Connection,
@@ -663,6 +741,20 @@ fn fetch_updates(
         }
         other => other?.updates,
     };
+    apply_updates(store, enrollment, &signed, summary)
+}
+
+/// Applies the coordinator's updates (signed with the pinned key): station
+/// assignments, and form versions to keep offline. A definition this
+/// Observer cannot read (a newer format) is skipped, not fatal: the records
+/// still sync. Counts the new form versions and a changed assignment in
+/// `summary`, and keeps the updates' tag once all of them are applied.
+fn apply_updates(
+    store: &Store,
+    enrollment: &Enrollment,
+    signed: &Signed,
+    summary: &mut SyncSummary,
+) -> Result<(), SyncError> {
     let updates: Updates = signed
         .open("updates", UPDATES_DOMAIN, &enrollment.coordinator)
         .map_err(|e| SyncError::BadReceipt(e.to_string()))?;
@@ -671,23 +763,33 @@ fn fetch_updates(
             "the updates are for another device or organisation".into(),
         ));
     }
-    if updates.stations != enrollment.stations {
+    // The stations as stored now (an earlier batch of this sync may have
+    // changed them).
+    let current = store.enrollment().unwrap_or_else(|| enrollment.clone());
+    if updates.stations != current.stations {
         store.set_enrollment(&Enrollment {
             stations: updates.stations.clone(),
-            ..enrollment.clone()
+            ..current
         })?;
         summary.stations_assigned = Some(updates.stations);
     }
+    let mut skipped = false;
     for def in updates.forms {
         match store.add_forms(std::slice::from_ref(&def)) {
             Ok(n) => summary.forms_received += n as u64,
             Err(StoreError::Form(_)) => {
+                skipped = true;
                 tracing::warn!(
                     "a form from the coordinator is in a format this version cannot read; skipped"
                 );
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    // A skipped form is asked for again at each sync, in case this
+    // Observer is updated to read it.
+    if let (Some(tag), false) = (updates.tag, skipped) {
+        store.set_updates_tag(tag)?;
     }
     tracing::debug!(
         forms_received = summary.forms_received,
@@ -697,13 +799,19 @@ fn fetch_updates(
     Ok(())
 }
 
+/// Below this many bytes a request body is sent as it is: compressing a
+/// sync of one or two records saves a few hundred bytes and costs both
+/// sides a compression context.
+const COMPRESS_FROM_BYTES: usize = 4 * 1024;
+
 fn send_batch(
     store: &Store,
     conn: &Connection,
     enrollment: &Enrollment,
     batch: &[crate::store::StoredRecord],
     summary: &mut SyncSummary,
-) -> Result<(), SyncError> {
+) -> Result<bool, SyncError> {
+    use std::sync::atomic::Ordering;
     let (sealed, plain): (Vec<_>, Vec<_>) = batch.iter().partition(|r| r.for_org.is_some());
     let body = Batch {
         heartbeat: heartbeat(store)?,
@@ -713,11 +821,37 @@ fn send_batch(
             .collect(),
         sealed: sealed.iter().filter_map(|r| r.for_org.clone()).collect(),
     };
-    let compressed = compressed_json(&body)?;
-    count_sent(summary, batch.len(), compressed.len());
     let sent_at = Instant::now();
     let local_sent = now_ms();
-    let (signed, revoked) = receipt_answer(conn.post("/v1/records", compressed, true)?)?;
+    let mut answer = None;
+    if !conn.v1_only.load(Ordering::Relaxed) {
+        let (bytes, compressed) = request_body(&SyncRequest {
+            heartbeat: body.heartbeat.clone(),
+            records: body.records.clone(),
+            sealed: body.sealed.clone(),
+            // A phone that never applied updates holds none: any tag differs.
+            updates_have: store.updates_tag().unwrap_or(Sha256Digest::of(b"")),
+        })?;
+        let len = bytes.len();
+        match receipt_answer(conn.post("/v2/sync", bytes, compressed)?) {
+            // A server of protocol version 1: records and updates apart.
+            Err(SyncError::Refused { status: 404, .. }) => {
+                conn.v1_only.store(true, Ordering::Relaxed);
+            }
+            other => {
+                count_sent(summary, batch.len(), len);
+                answer = Some(other?);
+            }
+        }
+    }
+    let (signed, revoked, updates) = match answer {
+        Some(a) => a,
+        None => {
+            let (bytes, compressed) = request_body(&body)?;
+            count_sent(summary, batch.len(), bytes.len());
+            receipt_answer(conn.post("/v1/records", bytes, compressed)?)?
+        }
+    };
     let rtt = sent_at.elapsed().as_millis() as i64;
     let receipt = open_receipt(
         &signed,
@@ -763,7 +897,14 @@ fn send_batch(
     if revoked {
         return Err(SyncError::Revoked);
     }
-    Ok(())
+    match updates {
+        Some(u) => {
+            apply_updates(store, enrollment, &u, summary)?;
+            Ok(true)
+        }
+        // Version 2 says nothing when nothing changed.
+        None => Ok(!conn.v1_only.load(Ordering::Relaxed)),
+    }
 }
 
 /// Delivers what a panic wipe kept (see [`crate::store::SealedOutbox`]) to
@@ -778,14 +919,16 @@ pub fn deliver_sealed(dir: &std::path::Path, opts: &SyncOptions) -> Result<SyncS
     let Some(target) = outbox.target().cloned() else {
         return Ok(summary);
     };
-    let conn = Connection::new(&target.url, target.tls_sha256, opts.timeout)?;
+    let conn = opts
+        .link
+        .connection(&target.url, target.tls_sha256, opts.timeout)?;
     let pending = outbox.pending()?;
     for chunk in pending.chunks(opts.batch_records.max(1) as usize) {
         let compressed = compressed_json(&SealedBatch {
             sealed: chunk.to_vec(),
         })?;
         count_sent(&mut summary, chunk.len(), compressed.len());
-        let (signed, revoked) = receipt_answer(conn.post("/v1/sealed", compressed, true)?)?;
+        let (signed, revoked, _) = receipt_answer(conn.post("/v1/sealed", compressed, true)?)?;
         let receipt = open_receipt(&signed, &target.coordinator, &target.device, &target.org)?;
         let ours: std::collections::HashSet<u64> = chunk.iter().map(|s| s.seq).collect();
         let mut settled: Vec<u64> = receipt
@@ -832,7 +975,11 @@ pub fn sync_with_retry(
         let delay = match e.retry_kind() {
             RetryKind::Never => return Err(e),
             RetryKind::Offline => backoff.delay(attempt),
-            RetryKind::Busy { after } => backoff.delay(attempt).max(after.unwrap_or_default()),
+            // Never sooner than the server asked, and spread over as long
+            // again, so that the phones it turned away together do not all
+            // come back in the same second.
+            RetryKind::Busy { after: Some(after) } => after + backoff.delay(attempt).min(after),
+            RetryKind::Busy { after: None } => backoff.delay(attempt),
         };
         tracing::warn!(
             attempt = attempt + 1,

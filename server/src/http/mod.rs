@@ -101,6 +101,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/records", post(sync::records))
         .route("/v1/sealed", post(sync::sealed_outbox))
         .route("/v1/updates", post(sync::updates))
+        .route("/v2/sync", post(sync::sync))
         .route("/v1/media/{sha256}", get(media::state).put(media::put))
         .fallback(|| async {
             ApiError::new(

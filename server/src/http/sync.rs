@@ -1,7 +1,10 @@
-//! What a phone sends at every contact: `POST /v1/records` (a batch under a
-//! signed heartbeat), `POST /v1/sealed` (a wiped phone's sealed outbox) and
-//! `POST /v1/updates` (its assignments and the published forms). The
-//! decisions are [`crate::ingest`]'s; here are parsing, limits and answers.
+//! What a phone sends at every contact: `POST /v2/sync` (protocol version
+//! 2: a batch under a signed heartbeat, answered with the receipt and,
+//! when they changed, the updates, in one exchange); for phones of
+//! version 1, `POST /v1/records` (the batch alone) and `POST /v1/updates`
+//! (its assignments and the published forms); and `POST /v1/sealed` (a
+//! wiped phone's sealed outbox). The decisions are [`crate::ingest`]'s;
+//! here are parsing, limits and answers.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +14,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use observer_core::protocol::{limits, Batch, SealedBatch, Signed, Updates, UPDATES_DOMAIN};
+use observer_core::protocol::{
+    limits, Batch, SealedBatch, Signed, SyncAnswer, SyncRequest, UPDATES_DOMAIN,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -33,9 +38,36 @@ pub async fn records(
         Endpoint::Records,
         |app, headers, raw| {
             let batch: Batch = parse("batch", headers, raw)?;
-            Ok(app.ingest().prepare_batch(&batch))
+            Ok(app.ingest().prepare_batch(&batch).map(|p| (p, None)))
         },
     )
+    .await
+}
+
+/// Protocol version 2: the batch, and the updates when the tag the phone
+/// holds is not the current one.
+pub async fn sync(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    batch_endpoint(app, headers, body, Endpoint::Sync, |app, headers, raw| {
+        let request: SyncRequest = parse("sync request", headers, raw)?;
+        let (batch, have) = request.into_batch();
+        let prepared = match app.ingest().prepare_batch(&batch) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let device = prepared.device();
+        if device.revoked_at_ms.is_some() {
+            return Ok(Ok((prepared, None)));
+        }
+        let updates = crate::updates::current(app.storage.as_ref(), &app.org, device, now_ms())
+            .map_err(|e| ApiError::from(IngestError::from(e)))?;
+        let changed =
+            (updates.tag != Some(have)).then(|| Signed::sign(UPDATES_DOMAIN, &updates, &app.key));
+        Ok(Ok((prepared, changed)))
+    })
     .await
 }
 
@@ -46,12 +78,18 @@ pub async fn sealed_outbox(
 ) -> Result<Response, ApiError> {
     batch_endpoint(app, headers, body, Endpoint::Sealed, |app, headers, raw| {
         let batch: SealedBatch = parse("sealed batch", headers, raw)?;
-        Ok(app.ingest().prepare_sealed(&batch))
+        Ok(app.ingest().prepare_sealed(&batch).map(|p| (p, None)))
     })
     .await
 }
 
-type Decide = fn(&AppState, &HeaderMap, &Bytes) -> Result<Result<Prepared, IngestError>, ApiError>;
+/// What a batch endpoint decides on the blocking pool: the verified batch,
+/// and the signed updates to answer with (protocol version 2 only).
+type Decide = fn(
+    &AppState,
+    &HeaderMap,
+    &Bytes,
+) -> Result<Result<(Prepared, Option<Signed>), IngestError>, ApiError>;
 
 /// A batch-sized JSON request: admitted if the backlog has room (503 with
 /// `Retry-After` at once if not), its body read within the limits,
@@ -86,14 +124,16 @@ async fn batch_endpoint(
     // Verified: the slot's core is free for the next batch while this one
     // waits for its group to be durable.
     drop(slot);
-    let settled = match prepared {
-        Ok(p) => app
-            .commits
-            .commit(p)
-            .await
-            .map(|c| app.ingest().settle(c.prepared, c.result, c.now_ms))
-            .map_err(IngestError::from),
-        Err(e) => Err(e),
+    let (settled, updates) = match prepared {
+        Ok((p, updates)) => (
+            app.commits
+                .commit(p)
+                .await
+                .map(|c| app.ingest().settle(c.prepared, c.result, c.now_ms))
+                .map_err(IngestError::from),
+            updates,
+        ),
+        Err(e) => (Err(e), None),
     };
     app.metrics
         .batch(endpoint, started.elapsed(), settled.as_ref());
@@ -105,7 +145,11 @@ async fn batch_endpoint(
     span.record("already", r.already.len());
     span.record("rejected", r.rejected.len());
     match settled.verdict {
-        Verdict::Stored => Ok(Json(json!({ "receipt": settled.signed })).into_response()),
+        Verdict::Stored => Ok(Json(SyncAnswer {
+            receipt: settled.signed,
+            updates,
+        })
+        .into_response()),
         Verdict::DeviceRevoked => Err(ApiError::revoked().with_receipt(&settled.signed)),
         Verdict::AllRefused(sentence) => Err(ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -134,18 +178,7 @@ pub async fn updates(
     let (device, signed) = blocking(move || {
         let req: UpdatesRequest = parse("updates request", &headers, &held.bytes)?;
         let (device, _) = authenticate_active(app2.storage.as_ref(), &app2.rates, &req.heartbeat)?;
-        let updates = Updates {
-            org: app2.org.clone(),
-            device: device.id.clone(),
-            server_time_ms: now_ms(),
-            stations: device.stations,
-            forms: app2
-                .storage
-                .forms()?
-                .into_iter()
-                .map(|f| f.definition)
-                .collect(),
-        };
+        let updates = crate::updates::current(app2.storage.as_ref(), &app2.org, &device, now_ms())?;
         Ok((device.id, Signed::sign(UPDATES_DOMAIN, &updates, &app2.key)))
     })
     .await?;

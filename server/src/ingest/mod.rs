@@ -100,6 +100,13 @@ pub struct Prepared {
     rejected: Vec<Rejection>,
 }
 
+impl Prepared {
+    /// The sender, as enrolled when the batch arrived.
+    pub fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+}
+
 impl Ingest<'_> {
     /// A batch of records in the clear (and sealed ones) under a heartbeat,
     /// verified, committed alone and answered.

@@ -8,7 +8,7 @@
 //! cached in memory: a second handle on the file, or another process,
 //! appends to the same log).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use observer_core::identity::{DeviceId, PublicKey};
@@ -31,10 +31,42 @@ const MIGRATIONS: &[&str] = &[
 
 const META_FRONTIER: &str = "frontier";
 
-/// The SQLite storage. One connection behind a mutex: SQLite has one writer
-/// at a time anyway, and a batch is one transaction.
+/// The SQLite storage. One writing connection behind a mutex (SQLite has
+/// one writer at a time anyway, and a group of batches is one
+/// transaction), and a few reading ones: in WAL mode readers never wait
+/// for the writer, so verifying the next batches (which looks up their
+/// devices and forms) goes on while a group commit flushes.
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// Reading connections kept open when idle.
+const IDLE_READERS: usize = 8;
+
+/// A reading connection, back to the idle ones when dropped.
+struct ReadConn<'a> {
+    conn: Option<Connection>,
+    owner: &'a SqliteStorage,
+}
+
+impl std::ops::Deref for ReadConn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("held until dropped")
+    }
+}
+
+impl Drop for ReadConn<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let mut idle = self.owner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < IDLE_READERS {
+                idle.push(c);
+            }
+        }
+    }
 }
 
 impl SqliteStorage {
@@ -53,11 +85,29 @@ impl SqliteStorage {
         }
         Ok(Self {
             conn: Mutex::new(conn),
+            path: path.to_owned(),
+            readers: Mutex::default(),
         })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> Result<ReadConn<'_>, StorageError> {
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = Connection::open(&self.path)?;
+                configure(&c)?;
+                c
+            }
+        };
+        Ok(ReadConn {
+            conn: Some(conn),
+            owner: self,
+        })
     }
 }
 
@@ -389,15 +439,12 @@ impl Storage for SqliteStorage {
         };
         Ok(all
             .into_iter()
-            .map(|outcomes| IngestResult {
-                outcomes,
-                tree: tree.clone(),
-            })
+            .map(|outcomes| IngestResult { outcomes, tree })
             .collect())
     }
 
     fn devices(&self) -> Result<Vec<DeviceView>, StorageError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at, id"
         ))?;
@@ -450,7 +497,7 @@ impl Storage for SqliteStorage {
         filter: &RecordFilter,
         each: &mut dyn FnMut(RecordRow) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut sql = String::from(
             "SELECT log_index, id, device, seq, station, kind, captured_at, received_at, body, sig, form_clean, form_check,
                     (SELECT count(*) FROM attachments a WHERE a.record_id = records.id
@@ -529,7 +576,7 @@ impl Storage for SqliteStorage {
     }
 
     fn device_keys(&self) -> Result<Vec<(DeviceId, PublicKey)>, StorageError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare("SELECT id, public_key FROM devices")?;
         let rows = stmt.query_map([], |r| {
             Ok((device_id(r, 0)?, PublicKey::from_bytes(blob32(r, 1)?)))
@@ -541,7 +588,7 @@ impl Storage for SqliteStorage {
         &self,
         each: &mut dyn FnMut(u64, RecordId) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare("SELECT log_index, id FROM records ORDER BY log_index")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -554,7 +601,7 @@ impl Storage for SqliteStorage {
     }
 
     fn ping(&self) -> Result<(), StorageError> {
-        self.conn()
+        self.read()?
             .query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))?;
         Ok(())
     }
@@ -593,7 +640,7 @@ impl Storage for SqliteStorage {
     }
 
     fn totals(&self) -> Result<Totals, StorageError> {
-        let (devices, revoked, records, stations) = self.conn().query_row(
+        let (devices, revoked, records, stations) = self.read()?.query_row(
             "SELECT (SELECT count(*) FROM devices),
                     (SELECT count(*) FROM devices WHERE revoked_at IS NOT NULL),
                     (SELECT count(*) FROM records),
@@ -624,7 +671,7 @@ impl Storage for SqliteStorage {
     }
 
     fn forms(&self) -> Result<Vec<PublishedForm>, StorageError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached("SELECT id, version, definition FROM forms ORDER BY id, version")?;
         let rows = stmt.query_map([], |r| {
@@ -672,7 +719,7 @@ impl Storage for SqliteStorage {
     }
 
     fn official(&self) -> Result<Vec<OfficialResult>, StorageError> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached("SELECT station, region, figures FROM official ORDER BY station")?;
         let rows = stmt.query_map([], |r| {
@@ -691,7 +738,7 @@ impl Storage for SqliteStorage {
     }
 
     fn tree_head(&self) -> Result<TreeHead, StorageError> {
-        let f = read_frontier(&self.conn())?;
+        let f = read_frontier(&*self.read()?)?;
         Ok(TreeHead {
             size: f.size(),
             root: f.root(),

@@ -499,11 +499,14 @@ impl Storage for PostgresStorage {
         }
         rows.quarantine.insert(&mut tx, "quarantine", now_ms)?;
         rows.conflicts.insert(&mut tx, "conflicts", now_ms)?;
-        let (hb_devices, (hb_seqs, hb_heads)): (Vec<&str>, (Vec<i64>, Vec<Option<Vec<u8>>>)) =
-            heartbeats
-                .into_iter()
-                .map(|(d, (s, h))| (d, (s, h)))
-                .unzip();
+        let mut hb_devices = Vec::with_capacity(heartbeats.len());
+        let mut hb_seqs = Vec::with_capacity(heartbeats.len());
+        let mut hb_heads = Vec::with_capacity(heartbeats.len());
+        for (d, (seq, head)) in heartbeats {
+            hb_devices.push(d);
+            hb_seqs.push(seq);
+            hb_heads.push(head);
+        }
         let moved: Option<Vec<u8>> =
             (!rows.new.ids.is_empty()).then(|| serde_json::to_vec(&frontier).expect("serialises"));
         tx.execute(
@@ -517,10 +520,7 @@ impl Storage for PostgresStorage {
         };
         Ok(all
             .into_iter()
-            .map(|outcomes| IngestResult {
-                outcomes,
-                tree: tree.clone(),
-            })
+            .map(|outcomes| IngestResult { outcomes, tree })
             .collect())
     }
 

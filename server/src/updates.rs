@@ -1,0 +1,31 @@
+//! What the coordinator has for one device at each contact: its stations
+//! and every published form version, with their tag
+//! ([`observer_core::protocol::updates_tag`]). A phone of protocol version
+//! 2 sends the tag it holds with its records, and the answer carries these
+//! updates only when they differ, so a sync is one exchange.
+
+use observer_core::protocol::{updates_tag, Updates};
+
+use crate::storage::{DeviceInfo, Storage, StorageError};
+
+/// The device's updates as of now.
+pub fn current(
+    storage: &dyn Storage,
+    org: &str,
+    device: &DeviceInfo,
+    now_ms: i64,
+) -> Result<Updates, StorageError> {
+    let forms = storage.forms()?;
+    let tag = updates_tag(
+        &device.stations,
+        forms.iter().map(|f| (f.id.as_str(), f.version)),
+    );
+    Ok(Updates {
+        org: org.to_string(),
+        device: device.id.clone(),
+        server_time_ms: now_ms,
+        stations: device.stations.clone(),
+        forms: forms.into_iter().map(|f| f.definition).collect(),
+        tag: Some(tag),
+    })
+}

@@ -12,22 +12,6 @@ use observer_core::sync::{enroll, sync, SyncOptions};
 use support::*;
 
 /// The value of the sample `name` (with its labels, as exposed), if any.
-fn sample(metrics: &str, name: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| {
-        let (n, v) = l.rsplit_once(' ')?;
-        (n == name).then(|| v.parse().unwrap())
-    })
-}
-
-fn scrape(port: u16) -> String {
-    let r = raw_client()
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .unwrap();
-    assert!(r.status().is_success());
-    r.text().unwrap()
-}
-
 #[test]
 fn the_metrics_endpoint_moves_with_a_sync() {
     let dir = tempfile::tempdir().unwrap();

@@ -359,3 +359,21 @@ pub fn any_cert_client() -> std::sync::Arc<rustls::ClientConfig> {
             .with_no_client_auth(),
     )
 }
+
+/// One sample of a Prometheus text exposition, by its full name and labels.
+pub fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let (n, v) = l.rsplit_once(' ')?;
+        (n == name).then(|| v.parse().unwrap())
+    })
+}
+
+/// The server's `/metrics`, served on loopback at `port`.
+pub fn scrape(port: u16) -> String {
+    let r = raw_client()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    r.text().unwrap()
+}

@@ -7,6 +7,7 @@
 //! ```
 
 mod abuse_bench;
+mod burst_bench;
 mod core_bench;
 mod ffi_bench;
 mod forms_bench;
@@ -161,6 +162,19 @@ enum Which {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Election night: bursts of devices each making one sync of one
+    /// record or twenty, on SQLite and PostgreSQL, beside the per-sync
+    /// cryptographic floor; commits per second with and without group
+    /// commit. Needs the release `observer-server` built beside this
+    /// binary, and PostgreSQL.
+    Burst {
+        /// Devices in each burst.
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        /// Syncs in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -214,6 +228,21 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = abuse_bench::run(&cli.scratch, records, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "abuse", &text)?;
+        }
+        Which::Burst {
+            devices,
+            concurrency,
+        } => {
+            let text = burst_bench::run(
+                &cli.scratch,
+                &burst_bench::BurstParams {
+                    devices,
+                    concurrency,
+                },
+                &command,
+            )?;
+            println!("{text}");
+            report::write_section(&cli.doc, "burst", &text)?;
         }
         Which::Scale {
             phones,

@@ -41,20 +41,20 @@ pub struct ScaleParams {
     pub concurrency: usize,
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// One `observer-server serve` process.
-struct Node {
+pub(crate) struct Node {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Node {
-    fn start(bin: &Path, data: &Path, database: Option<&str>) -> Result<Self> {
+    fn start(bin: &Path, data: &Path, database: Option<&str>, extra: &[String]) -> Result<Self> {
         let port = free_port()?;
         let mut cmd = Command::new(bin);
         cmd.arg("--data")
@@ -67,6 +67,7 @@ impl Node {
             // are the server's. Every other limit is the default.
             .args(["--rate-per-address", "10000000"])
             .args(["--max-connections-per-address", "100000"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(db) = database {
@@ -93,9 +94,9 @@ impl Drop for Node {
 
 /// A coordinator directory (SQLite, or PostgreSQL at `database`) whose
 /// codes name `front_port`, and `nodes` copies of it serving.
-struct Deployment {
-    coordinator: Coordinator,
-    nodes: Vec<Node>,
+pub(crate) struct Deployment {
+    pub(crate) coordinator: Coordinator,
+    pub(crate) nodes: Vec<Node>,
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -112,12 +113,13 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 impl Deployment {
-    fn start(
+    pub(crate) fn start(
         bin: &Path,
         dir: &Path,
         database: Option<&str>,
         nodes: usize,
         front_port: u16,
+        extra: &[String],
     ) -> Result<Self> {
         let first = dir.join("coordinator");
         let unlock = Unlock::KeyFile(first.with_extension("key"));
@@ -143,7 +145,7 @@ impl Deployment {
                 } else {
                     first.clone()
                 };
-                Node::start(bin, &data, database)
+                Node::start(bin, &data, database, extra)
             })
             .collect::<Result<_>>()?;
         Ok(Self { coordinator, nodes })
@@ -153,7 +155,7 @@ impl Deployment {
 /// CPU seconds used so far by the processes named `comm` (user and
 /// system, from /proc; exited processes no longer count, so a run is
 /// measured while its processes live).
-fn cpu_seconds(comm: &str) -> f64 {
+pub(crate) fn cpu_seconds(comm: &str) -> f64 {
     let ticks = 100.0; // USER_HZ on Linux
     let mut total = 0u64;
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -309,7 +311,7 @@ pub fn run(scratch: &Path, p: &ScaleParams, command: &str) -> Result<String> {
     for (name, nodes, postgres) in [("sqlite", 1, false), ("pg-1", 1, true), ("pg-3", 3, true)] {
         let at = dir.path().join(name);
         let database = postgres.then(|| pg.database());
-        let d = Deployment::start(&bin, &at, database.as_deref(), nodes, 0)?;
+        let d = Deployment::start(&bin, &at, database.as_deref(), nodes, 0, &[])?;
         let (rate, cpu) = ingest(&d, &at, p)?;
         eprintln!("ingest {name}: {rate:.0} records/s");
         ingest_rates.push((rate, cpu));
@@ -359,7 +361,7 @@ pub fn run(scratch: &Path, p: &ScaleParams, command: &str) -> Result<String> {
         let at = dir.path().join(format!("burst-{devices}"));
         let front = free_port()?;
         let database = pg.database();
-        let d = Deployment::start(&bin, &at, Some(&database), 3, front)?;
+        let d = Deployment::start(&bin, &at, Some(&database), 3, front, &[])?;
         let ports: Vec<u16> = d.nodes.iter().map(|n| n.port).collect();
         let _lb = Haproxy::start(&at, front, &ports);
         let params = Params {

@@ -173,6 +173,10 @@ pub struct LimitSettings {
     /// 503 with Retry-After before it is read [default: 1024].
     #[arg(long, env = "OBSERVER_SERVER_MAX_QUEUED_BATCHES")]
     pub max_queued_batches: Option<usize>,
+    /// Most batches sharing one durable commit; 1 commits each batch alone
+    /// [default: 256].
+    #[arg(long, env = "OBSERVER_SERVER_GROUP_COMMIT_BATCHES")]
+    pub group_commit_batches: Option<usize>,
 }
 
 impl LimitSettings {
@@ -196,6 +200,7 @@ impl LimitSettings {
             shutdown_grace_secs: self.shutdown_grace_secs.or(file.shutdown_grace_secs),
             proxy_protocol_from: self.proxy_protocol_from.or(file.proxy_protocol_from),
             max_queued_batches: self.max_queued_batches.or(file.max_queued_batches),
+            group_commit_batches: self.group_commit_batches.or(file.group_commit_batches),
         }
     }
 
@@ -234,6 +239,10 @@ impl LimitSettings {
                 .max_queued_batches
                 .unwrap_or(d.max_queued_batches)
                 .max(1),
+            group_commit_batches: self
+                .group_commit_batches
+                .unwrap_or(d.group_commit_batches)
+                .max(1),
         }
     }
 }
@@ -255,6 +264,7 @@ impl From<&ServeLimits> for LimitSettings {
             shutdown_grace_secs: Some(l.shutdown_grace.as_secs()),
             proxy_protocol_from: Some(l.proxy_protocol_from.clone()),
             max_queued_batches: Some(l.max_queued_batches),
+            group_commit_batches: Some(l.group_commit_batches),
         }
     }
 }
@@ -332,6 +342,8 @@ proxy_protocol_from = []
 # Batches admitted and not yet answered; beyond it a batch is answered 503
 # with Retry-After before its body is read (phones retry after it).
 max_queued_batches = {queued}
+# Most batches sharing one durable commit (1: each batch commits alone).
+group_commit_batches = {group}
 "#,
         filter = DEFAULT_LOG_FILTER,
         listen = DEFAULT_LISTEN,
@@ -347,6 +359,7 @@ max_queued_batches = {queued}
         per_device_rate = d.rate_per_device,
         shutdown = d.shutdown_grace.as_secs(),
         queued = d.max_queued_batches,
+        group = d.group_commit_batches,
     )
 }
 

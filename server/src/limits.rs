@@ -50,6 +50,9 @@ pub struct ServeLimits {
     /// read: a saturated server sheds load at the cost of a header, instead
     /// of queueing work it will finish after the phones have given up.
     pub max_queued_batches: usize,
+    /// Most batches that share one durable commit (group commit). One
+    /// makes every batch its own commit, as before group commit.
+    pub group_commit_batches: usize,
 }
 
 impl Default for ServeLimits {
@@ -68,6 +71,7 @@ impl Default for ServeLimits {
             shutdown_grace: Duration::from_secs(30),
             proxy_protocol_from: Vec::new(),
             max_queued_batches: 1024,
+            group_commit_batches: 256,
         }
     }
 }

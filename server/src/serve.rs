@@ -125,7 +125,10 @@ pub async fn serve_with(
         backlog: crate::backlog::Backlog::new(limits.max_queued_batches),
         commits: GroupCommit::start(
             c.storage.clone(),
-            GroupLimits::default(),
+            GroupLimits {
+                max_batches: limits.group_commit_batches,
+                ..GroupLimits::default()
+            },
             Some(metrics.clone()),
         )
         .map_err(|source| SetupError::Io {

@@ -1,0 +1,684 @@
+//! Issue 15's figures: election night, when every phone sends one or two
+//! records at once. Bursts of many devices each making **one** sync (one
+//! record, or twenty) against the release server on SQLite and on
+//! PostgreSQL; the per-sync cryptographic floor measured in the same run;
+//! and commits per second with group commit against one commit per batch.
+//!
+//! Each simulated device is its own phone: a fresh TLS connection (a full
+//! handshake, or a resumption where the row says so), the pin checked, one
+//! `POST /v2/sync` with its signed heartbeat and records, and the signed
+//! receipt verified against the coordinator's key. A 503 is retried after
+//! its `Retry-After` with jitter, as phones do; it is counted as shed,
+//! not as an error. The clients run in this process, on the same cores as
+//! the server (and PostgreSQL).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use observer_core::identity::SigningKey;
+use observer_core::protocol::{
+    updates_tag, EnrollRequest, Heartbeat, Receipt, Signed, SyncAnswer, SyncRequest, WireRecord,
+    HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
+};
+use observer_core::record::{verify_envelope, Sha256Digest};
+use observer_server::coordinator::Coordinator;
+use observer_testkit::PgCluster;
+
+use crate::report::{machine, ms, us, Samples};
+use crate::scale_bench::{cpu_seconds, free_port, Deployment};
+use crate::server_bench::chain;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+pub struct BurstParams {
+    /// Devices in each burst.
+    pub devices: usize,
+    /// Syncs in flight at once.
+    pub concurrency: usize,
+}
+
+/// One burst's outcome.
+struct Outcome {
+    wall: Duration,
+    latencies: Samples,
+    errors: usize,
+    shed: usize,
+    commits: f64,
+    batches_per_commit: f64,
+    server_cpu: f64,
+}
+
+/// A device ready to sync: its request body, prepared before the clock
+/// starts (the phone signed its records when the observer saved them).
+struct Device {
+    body: Vec<u8>,
+    compressed: bool,
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(n, _)| *n == name)
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
+fn scrape(port: u16) -> Result<String> {
+    Ok(reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics"))?.text()?)
+}
+
+/// Enrolls `n` devices and prepares each one's sync of `records` records.
+fn prepare(coordinator: &Coordinator, url: &str, n: usize, records: usize) -> Result<Vec<Device>> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let http = reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(observer_core::sync::pinned_tls_config(Sha256Digest::of(
+            &coordinator.cert_der,
+        )))
+        .build()?;
+    let codes: Vec<String> = (0..n)
+        .map(|i| {
+            coordinator
+                .issue_code(&[format!("E-{i:05}")], None, 1, now)
+                .map(|c| c.token)
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let next = AtomicUsize::new(0);
+    let out = Mutex::new((0..n).map(|_| None).collect::<Vec<Option<Device>>>());
+    let failed = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let key = SigningKey::generate().expect("rng");
+                let req = EnrollRequest {
+                    token: codes[i].clone(),
+                    public_key: key.public_key(),
+                    name: None,
+                    proof: key.sign(&EnrollRequest::proof_message(&codes[i])).to_vec(),
+                };
+                let ok = http
+                    .post(format!("{url}/v1/enroll"))
+                    .header("content-type", "application/json")
+                    .body(serde_json::to_vec(&req).expect("json"))
+                    .send()
+                    .is_ok_and(|r| r.status().is_success());
+                if !ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let station = format!("E-{i:05}");
+                let envs = chain(&key, &station, records);
+                let last = envs.last().expect("records");
+                let hb = Heartbeat {
+                    device: key.public_key().device_id(),
+                    seq: records as u64,
+                    head: Some(last.id()),
+                    at_ms: now,
+                };
+                let request = SyncRequest {
+                    heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, &key),
+                    records: envs.iter().map(WireRecord::from).collect(),
+                    sealed: Vec::new(),
+                    // What the phone holds after enrolling: its station and
+                    // no published form, as the server also has it.
+                    updates_have: updates_tag(&[station], []),
+                };
+                let json = serde_json::to_vec(&request).expect("json");
+                // As the sync client does: compress only what gains from it.
+                let device = if json.len() >= 4096 {
+                    Device {
+                        body: zstd::encode_all(json.as_slice(), 3).expect("zstd"),
+                        compressed: true,
+                    }
+                } else {
+                    Device {
+                        body: json,
+                        compressed: false,
+                    }
+                };
+                out.lock().expect("lock")[i] = Some(device);
+            });
+        }
+    });
+    if failed.load(Ordering::Relaxed) > 0 {
+        return Err(format!("{} enrollments failed", failed.load(Ordering::Relaxed)).into());
+    }
+    Ok(out
+        .into_inner()
+        .expect("lock")
+        .into_iter()
+        .map(|d| d.expect("prepared"))
+        .collect())
+}
+
+/// Every device syncs once, `concurrency` at a time, each over its own
+/// connection; measured from the first connection to the last receipt.
+fn burst(
+    coordinator: &Coordinator,
+    url: &str,
+    metrics_port: u16,
+    devices: &[Device],
+    records: usize,
+    concurrency: usize,
+    resume: bool,
+) -> Result<Outcome> {
+    let mut tls = observer_core::sync::pinned_tls_config(Sha256Digest::of(&coordinator.cert_der));
+    if !resume {
+        // Each device is a phone that never connected before.
+        tls.resumption = rustls::client::Resumption::disabled();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .tls_info(true)
+        // A new connection per device: phones do not share one.
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let pin = Sha256Digest::of(&coordinator.cert_der);
+    let coordinator_key = coordinator.key.public_key();
+    if resume {
+        // The tickets a phone holds from its syncs earlier in the day.
+        rt.block_on(async {
+            for _ in 0..4 {
+                let _ = client.get(format!("{url}/healthz")).send().await;
+            }
+        });
+    }
+    let before = scrape(metrics_port)?;
+    let cpu_before = cpu_seconds("observer-server");
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let shed = Arc::new(AtomicUsize::new(0));
+    let devices: Arc<Vec<(Vec<u8>, bool)>> = Arc::new(
+        devices
+            .iter()
+            .map(|d| (d.body.clone(), d.compressed))
+            .collect(),
+    );
+    let t0 = Instant::now();
+    let latencies: Vec<Duration> = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let (client, next, errors, shed, devices, url) = (
+                client.clone(),
+                next.clone(),
+                errors.clone(),
+                shed.clone(),
+                devices.clone(),
+                url.to_string(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((body, compressed)) = devices.get(i) else {
+                        break;
+                    };
+                    let start = Instant::now();
+                    let mut ok = false;
+                    for attempt in 0..20u32 {
+                        let mut req = client
+                            .post(format!("{url}/v2/sync"))
+                            .header("content-type", "application/json")
+                            .body(body.clone());
+                        if *compressed {
+                            req = req.header("content-encoding", "zstd");
+                        }
+                        let Ok(resp) = req.send().await else {
+                            break;
+                        };
+                        let pinned = resp
+                            .extensions()
+                            .get::<reqwest::tls::TlsInfo>()
+                            .and_then(|t| t.peer_certificate())
+                            .is_some_and(|der| Sha256Digest::of(der) == pin);
+                        if !pinned {
+                            break;
+                        }
+                        if resp.status() == 503 {
+                            shed.fetch_add(1, Ordering::Relaxed);
+                            let after = resp
+                                .headers()
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.parse::<u64>().ok())
+                                .unwrap_or(1);
+                            // The phone's wait: what was asked, plus as
+                            // much again at most, spread.
+                            let jitter = (i as u64 * 7919 + attempt as u64 * 104_729) % 1000;
+                            tokio::time::sleep(Duration::from_millis(
+                                after * 1000 + jitter * after,
+                            ))
+                            .await;
+                            continue;
+                        }
+                        if resp.status() != 200 {
+                            break;
+                        }
+                        let Ok(bytes) = resp.bytes().await else {
+                            break;
+                        };
+                        ok = serde_json::from_slice::<SyncAnswer>(&bytes)
+                            .ok()
+                            .and_then(|a| {
+                                a.receipt
+                                    .open::<Receipt>("receipt", RECEIPT_DOMAIN, &coordinator_key)
+                                    .ok()
+                            })
+                            .is_some_and(|r| r.accepted.len() == records);
+                        break;
+                    }
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    lat.push(start.elapsed());
+                }
+                lat
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap_or_default());
+        }
+        all
+    });
+    let wall = t0.elapsed();
+    let server_cpu = cpu_seconds("observer-server") - cpu_before;
+    let after = scrape(metrics_port)?;
+    let delta = |name: &str| metric(&after, name) - metric(&before, name);
+    let commits = delta(r#"observer_group_commits_total{result="ok"}"#);
+    let batches = delta("observer_group_commit_batches_sum");
+    Ok(Outcome {
+        wall,
+        latencies: Samples::new(latencies),
+        errors: errors.load(Ordering::Relaxed),
+        shed: shed.load(Ordering::Relaxed),
+        commits,
+        batches_per_commit: batches / commits.max(1.0),
+        server_cpu,
+    })
+}
+
+/// Median time of `f` over `rounds` runs of `per` calls each, per call.
+fn per_call(rounds: usize, per: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let t0 = Instant::now();
+            for _ in 0..per {
+                f();
+            }
+            t0.elapsed() / per as u32
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Moves TLS records between a client and a server in memory until both
+/// have finished the handshake and the server's tickets reached the client.
+fn handshake(client: &mut rustls::ClientConnection, server: &mut rustls::ServerConnection) {
+    let mut buf = Vec::new();
+    for _ in 0..10 {
+        buf.clear();
+        while client.wants_write() {
+            client.write_tls(&mut buf).expect("write");
+        }
+        let mut rd = buf.as_slice();
+        while !rd.is_empty() {
+            server.read_tls(&mut rd).expect("read");
+        }
+        server.process_new_packets().expect("server handshake");
+        buf.clear();
+        while server.wants_write() {
+            server.write_tls(&mut buf).expect("write");
+        }
+        let mut rd = buf.as_slice();
+        while !rd.is_empty() {
+            client.read_tls(&mut rd).expect("read");
+        }
+        client.process_new_packets().expect("client handshake");
+        if !client.is_handshaking() && !server.is_handshaking() && !server.wants_write() {
+            break;
+        }
+    }
+}
+
+/// The per-sync cryptography, each on one core: a TLS 1.3 handshake (both
+/// sides: the clients share these cores) full and resumed, a heartbeat and
+/// a record verified, a receipt signed.
+struct Floor {
+    full: Duration,
+    resumed: Duration,
+    heartbeat: Duration,
+    record: Duration,
+    receipt: Duration,
+}
+
+impl Floor {
+    fn per_sync(&self, records: usize, resumed: bool) -> Duration {
+        (if resumed { self.resumed } else { self.full })
+            + self.heartbeat
+            + self.record * records as u32
+            + self.receipt
+    }
+}
+
+fn floor(coordinator: &Coordinator) -> Result<Floor> {
+    let server_config = Arc::new(observer_server::tls::tls_config(coordinator)?);
+    let pin = Sha256Digest::of(&coordinator.cert_der);
+    let mut fresh = observer_core::sync::pinned_tls_config(pin);
+    fresh.resumption = rustls::client::Resumption::disabled();
+    let fresh = Arc::new(fresh);
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
+    let full = per_call(5, 200, || {
+        let mut c = rustls::ClientConnection::new(fresh.clone(), name.clone()).expect("client");
+        let mut s = rustls::ServerConnection::new(server_config.clone()).expect("server");
+        handshake(&mut c, &mut s);
+    });
+    let resuming = Arc::new(observer_core::sync::pinned_tls_config(pin));
+    let mut kinds = Vec::new();
+    let resumed = per_call(5, 200, || {
+        let mut c = rustls::ClientConnection::new(resuming.clone(), name.clone()).expect("client");
+        let mut s = rustls::ServerConnection::new(server_config.clone()).expect("server");
+        handshake(&mut c, &mut s);
+        kinds.push(c.handshake_kind());
+    });
+    let resumed_share = kinds
+        .iter()
+        .filter(|k| **k == Some(rustls::HandshakeKind::Resumed))
+        .count() as f64
+        / kinds.len() as f64;
+    if resumed_share < 0.9 {
+        return Err(format!(
+            "only {:.0}% of the handshakes resumed",
+            100.0 * resumed_share
+        )
+        .into());
+    }
+    let key = SigningKey::generate()?;
+    let envs = chain(&key, "KZ-0001", 1);
+    let pk = key.public_key();
+    let hb = Signed::sign(
+        HEARTBEAT_DOMAIN,
+        &Heartbeat {
+            device: pk.device_id(),
+            seq: 1,
+            head: Some(envs[0].id()),
+            at_ms: 0,
+        },
+        &key,
+    );
+    let heartbeat = per_call(5, 2000, || {
+        hb.open::<Heartbeat>("heartbeat", HEARTBEAT_DOMAIN, &pk)
+            .expect("valid");
+    });
+    let record = per_call(5, 2000, || {
+        verify_envelope(&envs[0], &pk).expect("valid");
+    });
+    let receipt_body = Receipt {
+        org: "bench".into(),
+        device: pk.device_id(),
+        server_time_ms: 0,
+        accepted: Vec::new(),
+        already: Vec::new(),
+        rejected: Vec::new(),
+        tree: observer_core::merkle::TreeHead {
+            size: 1,
+            root: Sha256Digest::of(b"root"),
+        },
+    };
+    let receipt = per_call(5, 2000, || {
+        std::hint::black_box(Signed::sign(
+            RECEIPT_DOMAIN,
+            &receipt_body,
+            &coordinator.key,
+        ));
+    });
+    Ok(Floor {
+        full,
+        resumed,
+        heartbeat,
+        record,
+        receipt,
+    })
+}
+
+/// What one sync costs the phone, by how the app holds its store: the
+/// desktop client opens the store (key unwrap, quick integrity check) and
+/// a new connection at every invocation; an app keeps both open. Medians
+/// of `rounds` syncs of one record each, and of the open alone.
+struct PhoneSide {
+    open: Duration,
+    per_invocation: Duration,
+    kept_open: Duration,
+}
+
+fn phone_side(coordinator: &Coordinator, url: &str, dir: &std::path::Path) -> Result<PhoneSide> {
+    use observer_core::identity::FileKeyStore;
+    use observer_core::store::Store;
+    use observer_core::sync::{enroll, sync, SyncOptions};
+    let rounds = 40;
+    let now = chrono::Utc::now().timestamp_millis();
+    let phone_dir = dir.join("phone-side");
+    std::fs::create_dir_all(&phone_dir)?;
+    let open = || -> Result<Store> {
+        let keys = FileKeyStore::open_or_create(phone_dir.join("device.kek"))?;
+        Ok(Store::open(&phone_dir, &keys)?)
+    };
+    {
+        let store = open()?;
+        let mut code = coordinator.issue_code(&["KZ-0001".to_string()], None, 1, now)?;
+        code.url = url.to_string();
+        enroll(&store, &code, None)?;
+        // A day's worth of records already held, as on election night.
+        let day: Vec<_> = (0..500)
+            .map(|i| crate::sample::observation("KZ-0001", i))
+            .collect();
+        store.save_all(&day)?;
+        sync(&store, &SyncOptions::default())?;
+    }
+    let mut opens = Vec::new();
+    let mut invocations = Vec::new();
+    for i in 0..rounds {
+        {
+            let store = open()?;
+            store.save(crate::sample::observation("KZ-0001", 1000 + i))?;
+        }
+        let t0 = Instant::now();
+        let store = open()?;
+        opens.push(t0.elapsed());
+        let s = sync(&store, &SyncOptions::default())?;
+        invocations.push(t0.elapsed());
+        if s.accepted != 1 {
+            return Err("a desktop sync did not deliver its record".into());
+        }
+    }
+    let store = open()?;
+    let opts = SyncOptions::default();
+    let mut kept = Vec::new();
+    for i in 0..rounds {
+        store.save(crate::sample::observation("KZ-0001", 2000 + i))?;
+        let t0 = Instant::now();
+        let s = sync(&store, &opts)?;
+        kept.push(t0.elapsed());
+        if s.accepted != 1 {
+            return Err("an app sync did not deliver its record".into());
+        }
+    }
+    Ok(PhoneSide {
+        open: Samples::new(opens).p50(),
+        per_invocation: Samples::new(invocations).p50(),
+        kept_open: Samples::new(kept).p50(),
+    })
+}
+
+pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<String> {
+    let bin = std::env::current_exe()?.with_file_name("observer-server");
+    if !bin.exists() {
+        return Err(format!(
+            "{} is missing: build it first (cargo build --release -p observer-server)",
+            bin.display()
+        )
+        .into());
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir_in(scratch)?;
+    let pg = PgCluster::start();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    // (backend, records per sync, resumed sessions, batches per commit)
+    let runs: [(&str, usize, bool, Option<usize>); 7] = [
+        ("SQLite", 1, false, None),
+        ("SQLite", 1, true, None),
+        ("SQLite", 20, false, None),
+        ("PostgreSQL", 1, false, None),
+        ("PostgreSQL", 20, false, None),
+        ("SQLite", 1, false, Some(1)),
+        ("PostgreSQL", 1, false, Some(1)),
+    ];
+    let mut floor_of = None;
+    let mut phone_of = None;
+    let mut rows = String::new();
+    let mut commit_rows = String::new();
+    for (n, (backend, records, resume, group)) in runs.iter().enumerate() {
+        let at = dir.path().join(format!("run-{n}"));
+        let database = (*backend == "PostgreSQL").then(|| pg.database());
+        let metrics_port = free_port()?;
+        let mut extra = vec![
+            "--metrics-listen".to_string(),
+            format!("127.0.0.1:{metrics_port}"),
+        ];
+        if let Some(g) = group {
+            extra.push("--group-commit-batches".into());
+            extra.push(g.to_string());
+        }
+        let d = Deployment::start(&bin, &at, database.as_deref(), 1, 0, &extra)?;
+        let url = format!("https://127.0.0.1:{}", d.nodes[0].port);
+        if floor_of.is_none() {
+            floor_of = Some(floor(&d.coordinator)?);
+            phone_of = Some(phone_side(&d.coordinator, &url, &at)?);
+        }
+        let devices = prepare(&d.coordinator, &url, p.devices, *records)?;
+        let o = burst(
+            &d.coordinator,
+            &url,
+            metrics_port,
+            &devices,
+            *records,
+            p.concurrency,
+            *resume,
+        )?;
+        let syncs = p.devices as f64 / o.wall.as_secs_f64();
+        eprintln!(
+            "{backend}, {records} per sync, resumed {resume}, group {group:?}: {syncs:.0} syncs/s, {} errors",
+            o.errors
+        );
+        let f = floor_of.as_ref().expect("measured");
+        let floor_rate = cores as f64 / f.per_sync(*records, *resume).as_secs_f64();
+        let commits_per_s = o.commits / o.wall.as_secs_f64();
+        if group.is_none() {
+            rows.push_str(&format!(
+                "| {backend}, {records} record{s} per sync{how} | {syncs:.0} | {rps:.0} | {p50} / {p99} | **{errors}** ({shed} shed and retried) | {floor_rate:.0} (**{share:.0}%**) | {cpu:.0} µs |\n",
+                s = if *records == 1 { "" } else { "s" },
+                how = if *resume { ", resumed TLS sessions" } else { ", full TLS handshakes" },
+                rps = syncs * *records as f64,
+                p50 = ms(o.latencies.p50()),
+                p99 = ms(o.latencies.p99()),
+                errors = o.errors,
+                shed = o.shed,
+                share = 100.0 * syncs / floor_rate,
+                cpu = 1e6 * o.server_cpu / p.devices as f64,
+            ));
+        }
+        if *records == 1 && !resume {
+            commit_rows.push_str(&format!(
+                "| {backend}, 1 record per sync, {how} | {syncs:.0} | {commits_per_s:.0} | {bpc:.1} |\n",
+                how = match group {
+                    None => "group commit (default)",
+                    Some(_) => "one commit per batch (`--group-commit-batches 1`)",
+                },
+                bpc = o.batches_per_commit,
+            ));
+        }
+        if o.errors > 0 {
+            eprintln!("errors in a burst: the figures below say so");
+        }
+        drop(d);
+        if let Some(db) = database {
+            let _ = pg.try_psql(
+                "postgres",
+                &format!(
+                    "DROP DATABASE {} WITH (FORCE)",
+                    db.rsplit('/').next().unwrap_or_default()
+                ),
+            );
+        }
+    }
+    let f = floor_of.ok_or("no run")?;
+    let ph = phone_of.ok_or("no run")?;
+    Ok(format!(
+        "## Election night: small syncs, group commit, the cryptographic floor (issue 15)
+
+Machine: {machine}.
+Command: `cargo build --release -p observer-server && {command}`.
+One release `observer-server` node, default limits except the per-address
+caps (every simulated phone comes from 127.0.0.1); SQLite is WAL with
+`synchronous = FULL`, PostgreSQL {pg_version} a private cluster on loopback
+with `fsync` and `synchronous_commit` on. {devices} devices per burst, each
+one sync (`POST /v2/sync`: heartbeat, records, and updates only if they
+changed) over its own new connection, {conc} in flight at once; each checks
+the pin and verifies its signed receipt. The clients, the server and
+PostgreSQL share the machine's {cores} cores.
+
+The floor is the cryptography one sync cannot do without, each part timed
+on one core in this run and multiplied by the {cores} cores: a TLS 1.3
+handshake with the coordinator's certificate (client and server side, as
+the clients share the cores) full {full} or resumed {resumed}; verifying
+the heartbeat {hb} and each record {rec}; signing the receipt {sign}. The
+phone's own signatures and its check of the receipt come on top, so the
+share of the floor reached is a lower bound.
+
+| Burst | syncs/s | records/s | sync latency p50 / p99 | errors | floor, syncs/s (share reached) | server CPU per sync |
+| --- | --- | --- | --- | --- | --- | --- |
+{rows}
+Targets: one record per sync, at least 2,000 syncs/s; twenty, at least
+15,000 records/s; at least 50% of the floor; 0 errors.
+
+Commits per second in the same bursts of one-record syncs, with group
+commit and with one commit per batch:
+
+| Burst | syncs/s | durable commits/s | batches per commit |
+| --- | --- | --- | --- |
+{commit_rows}
+The phone's side of one sync of one record (a store holding 500 delivered
+records, against the SQLite server above, nothing else running; medians of
+40):
+
+| How the store is held | one sync |
+| --- | --- |
+| desktop client, each invocation: open the store (unwrap the key, quick integrity check), new connection, sync | {invocation} (of which the open: {open}) |
+| app, store and connection kept open (`SyncOptions::link`) | {kept} |
+",
+        machine = machine(dir.path()),
+        pg_version = pg.psql("postgres", "SHOW server_version"),
+        devices = p.devices,
+        conc = p.concurrency,
+        full = us(f.full),
+        resumed = us(f.resumed),
+        hb = us(f.heartbeat),
+        rec = us(f.record),
+        sign = us(f.receipt),
+        invocation = ms(ph.per_invocation),
+        open = ms(ph.open),
+        kept = ms(ph.kept_open),
+    ))
+}

@@ -213,6 +213,24 @@ pub struct IngestResult {
     pub tree: TreeHead,
 }
 
+impl IngestResult {
+    /// One result per batch of a committed group, in order, each with the
+    /// tree head after the whole group (`frontier`).
+    pub(crate) fn for_group(
+        outcomes: Vec<Vec<Outcome>>,
+        frontier: &observer_core::merkle::Frontier,
+    ) -> Vec<IngestResult> {
+        let tree = TreeHead {
+            size: frontier.size(),
+            root: frontier.root(),
+        };
+        outcomes
+            .into_iter()
+            .map(|outcomes| IngestResult { outcomes, tree })
+            .collect()
+    }
+}
+
 /// A device as the coordinator sees it: what arrived, what is known to
 /// exist, what is missing.
 #[derive(Clone, Debug, Serialize)]

@@ -514,14 +514,7 @@ impl Storage for PostgresStorage {
             &[&now_ms, &hb_devices, &hb_seqs, &hb_heads, &moved],
         )?;
         tx.commit()?;
-        let tree = TreeHead {
-            size: frontier.size(),
-            root: frontier.root(),
-        };
-        Ok(all
-            .into_iter()
-            .map(|outcomes| IngestResult { outcomes, tree })
-            .collect())
+        Ok(IngestResult::for_group(all, &frontier))
     }
 
     fn devices(&self) -> Result<Vec<DeviceView>, StorageError> {

@@ -14,23 +14,20 @@
 
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Prepared;
 use crate::metrics::Metrics;
 use crate::storage::{IngestResult, Storage, StorageError};
 
-/// How large a group may grow and how long its first batch may wait for
-/// company.
+/// How large a group may grow. Its first batch never waits for company:
+/// a group is what queued while the previous commit was flushing.
 #[derive(Clone, Copy, Debug)]
 pub struct GroupLimits {
     /// Most batches in one commit.
     pub max_batches: usize,
     /// Most records in one commit (a group stops growing once over it).
     pub max_records: usize,
-    /// How long the first batch of a group may wait for others once the
-    /// queue is empty: zero commits at once what has queued.
-    pub window: Duration,
 }
 
 impl Default for GroupLimits {
@@ -38,7 +35,6 @@ impl Default for GroupLimits {
         Self {
             max_batches: 256,
             max_records: 4_000,
-            window: Duration::ZERO,
         }
     }
 }
@@ -103,21 +99,9 @@ fn run(
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         let mut records = group[0].prepared.batch.records.len();
-        let deadline = Instant::now() + limits.window;
         while group.len() < limits.max_batches && records < limits.max_records {
-            let next = match queue.try_recv() {
-                Ok(job) => job,
-                Err(mpsc::TryRecvError::Disconnected) => break,
-                Err(mpsc::TryRecvError::Empty) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    match queue.recv_timeout(left) {
-                        Ok(job) => job,
-                        Err(_) => break,
-                    }
-                }
+            let Ok(next) = queue.try_recv() else {
+                break;
             };
             records += next.prepared.batch.records.len();
             group.push(next);

@@ -36,6 +36,8 @@ pub struct BurstParams {
     pub devices: usize,
     /// Syncs in flight at once.
     pub concurrency: usize,
+    /// Names of the only bursts to run (all when empty).
+    pub only: Vec<String>,
 }
 
 /// One burst's outcome.
@@ -204,6 +206,17 @@ fn burst(
             .map(|d| (d.body.clone(), d.compressed))
             .collect(),
     );
+    // `OBSERVER_BENCH_PROFILE=FILE`: the whole machine sampled by `perf`
+    // during the timed burst only (not while devices enroll).
+    let profiler = std::env::var_os("OBSERVER_BENCH_PROFILE").map(|out| {
+        let child = std::process::Command::new("perf")
+            .args(["record", "-a", "-g", "-F", "499", "-o"])
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        std::thread::sleep(Duration::from_millis(500));
+        child
+    });
     let t0 = Instant::now();
     let latencies: Vec<Duration> = rt.block_on(async {
         let mut tasks = Vec::new();
@@ -292,6 +305,12 @@ fn burst(
         all
     });
     let wall = t0.elapsed();
+    if let Some(Ok(mut perf)) = profiler {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        let _ = perf.wait();
+    }
     let server_cpu = cpu_seconds("observer-server") - cpu_before;
     let after = scrape(metrics_port)?;
     let delta = |name: &str| metric(&after, name) - metric(&before, name);
@@ -550,6 +569,19 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
     let mut rows = String::new();
     let mut commit_rows = String::new();
     for (n, (backend, records, resume, group)) in runs.iter().enumerate() {
+        let name = format!(
+            "{}-{records}{}{}",
+            if *backend == "SQLite" {
+                "sqlite"
+            } else {
+                "postgres"
+            },
+            if *resume { "-resumed" } else { "" },
+            if group.is_some() { "-single" } else { "" },
+        );
+        if !p.only.is_empty() && !p.only.contains(&name) {
+            continue;
+        }
         let at = dir.path().join(format!("run-{n}"));
         let database = (*backend == "PostgreSQL").then(|| pg.database());
         let metrics_port = free_port()?;

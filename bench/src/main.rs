@@ -174,6 +174,12 @@ enum Which {
         /// Syncs in flight at once.
         #[arg(long, default_value_t = 256)]
         concurrency: usize,
+        /// Only these bursts (repeatable: sqlite-1, sqlite-1-resumed,
+        /// sqlite-20, postgres-1, postgres-20, sqlite-1-single,
+        /// postgres-1-single), printed and not written to the document:
+        /// for profiling one of them.
+        #[arg(long)]
+        only: Vec<String>,
     },
 }
 
@@ -232,17 +238,22 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Which::Burst {
             devices,
             concurrency,
+            only,
         } => {
+            let partial = !only.is_empty();
             let text = burst_bench::run(
                 &cli.scratch,
                 &burst_bench::BurstParams {
                     devices,
                     concurrency,
+                    only,
                 },
                 &command,
             )?;
             println!("{text}");
-            report::write_section(&cli.doc, "burst", &text)?;
+            if !partial {
+                report::write_section(&cli.doc, "burst", &text)?;
+            }
         }
         Which::Scale {
             phones,

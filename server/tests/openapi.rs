@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use observer_core::identity::SigningKey;
 use observer_core::protocol::{
-    Batch, EnrollRequest, Heartbeat, Signed, WireRecord, HEARTBEAT_DOMAIN,
+    Batch, EnrollRequest, Heartbeat, Signed, SyncRequest, WireRecord, HEARTBEAT_DOMAIN,
 };
 use observer_core::record::{NewRecord, Sha256Digest};
 use observer_core::seal::SealedRecord;
@@ -139,6 +139,18 @@ fn batch(key: &SigningKey, store: &Store, records: Vec<WireRecord>) -> Vec<u8> {
         heartbeat: heartbeat(key, store),
         records,
         sealed: Vec::new(),
+    })
+    .unwrap()
+}
+
+/// A protocol-2 sync: the batch's parts and a tag of updates the phone
+/// does not hold.
+fn sync_v2(heartbeat: Signed, records: Vec<WireRecord>) -> Vec<u8> {
+    serde_json::to_vec(&SyncRequest {
+        heartbeat,
+        records,
+        sealed: Vec::new(),
+        updates_have: Sha256Digest::of(b"nothing yet"),
     })
     .unwrap()
 }
@@ -318,6 +330,68 @@ fn every_documented_answer_of_every_operation_is_driven_and_conforms() {
     t.send("POST", rr, rr, &many, b"{}".to_vec(), 431);
     t.slow("POST", rr, rr, &[J]);
     t.send("POST", rr, rr, &[J], batch(&key, &p, wire(&p)), 200);
+
+    // /v2/sync
+    let v2 = "/v2/sync";
+    let only_forged = vec![forged[1].clone()];
+    t.send(
+        "POST",
+        v2,
+        v2,
+        &[J],
+        sync_v2(heartbeat(&key, &p), only_forged),
+        422,
+    );
+    t.send("POST", v2, v2, &[J], b"{".to_vec(), 400);
+    t.send(
+        "POST",
+        v2,
+        v2,
+        &[J],
+        sync_v2(bad_hb.heartbeat.clone(), vec![]),
+        401,
+    );
+    t.send(
+        "POST",
+        v2,
+        v2,
+        &[J],
+        sync_v2(from_stranger.heartbeat.clone(), vec![]),
+        403,
+    );
+    let revoked_answer = t.send(
+        "POST",
+        v2,
+        v2,
+        &[J],
+        sync_v2(heartbeat(&rkey, &r), wire(&r)),
+        403,
+    );
+    assert_eq!(revoked_answer["error"], "device_revoked");
+    t.send(
+        "POST",
+        v2,
+        v2,
+        &[("content-type", "text/plain")],
+        b"{}".to_vec(),
+        415,
+    );
+    t.send("POST", v2, v2, &[J], vec![b' '; 5 * 1024 * 1024], 413);
+    t.send("POST", v2, v2, &many, b"{}".to_vec(), 431);
+    t.slow("POST", v2, v2, &[J]);
+    let answer = t.send(
+        "POST",
+        v2,
+        v2,
+        &[J],
+        sync_v2(heartbeat(&key, &p), wire(&p)),
+        200,
+    );
+    assert!(answer["receipt"]["body"].is_string());
+    assert!(
+        answer["updates"]["body"].is_string(),
+        "a phone holding other updates gets them with its receipt: {answer}"
+    );
 
     // /v1/updates
     let u = "/v1/updates";

@@ -472,6 +472,25 @@ impl Coordinator {
 
     /// Issues a one-time enrollment code for an observer at `stations`,
     /// valid for `valid_hours`.
+    /// Station ids a coordinator names (for a code or an assignment):
+    /// well-formed, and in the registry when there is one.
+    pub fn check_stations(&self, stations: &[String]) -> Result<(), SetupError> {
+        for s in stations {
+            observer_core::record::StationId::new(s.clone())
+                .map_err(|e| SetupError::Invalid(format!("--station {s:?}: {e}")))?;
+        }
+        let registry = crate::registry::current(self.storage.as_ref())?;
+        let unknown = crate::registry::unknown(registry.as_ref(), stations);
+        if let (Some(r), false) = (&registry, unknown.is_empty()) {
+            return Err(SetupError::Invalid(format!(
+                "not in the station registry (version {}): {}; check the ids (`observer-server stations list`) or import a registry that holds them",
+                r.version.version,
+                unknown.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     pub fn issue_code(
         &self,
         stations: &[String],
@@ -482,10 +501,7 @@ impl Coordinator {
         if stations.is_empty() {
             return Err(SetupError::Invalid("name at least one --station".into()));
         }
-        for s in stations {
-            observer_core::record::StationId::new(s.clone())
-                .map_err(|e| SetupError::Invalid(format!("--station {s:?}: {e}")))?;
-        }
+        self.check_stations(stations)?;
         let token = random_token();
         self.storage.add_token(
             &NewToken {

@@ -86,6 +86,7 @@ pub fn render(reader: &Reader<'_>, org: &str) -> Result<String, StorageError> {
             if d.info.revoked_at_ms.is_some() { "revoked" } else { "active" },
         );
     }
+    let registry = crate::registry::current(storage)?;
     h.push_str("</table><h2>Latest records</h2><table><tr><th>log index</th><th>received</th><th>captured (device clock)</th><th>station</th><th>kind</th><th>device</th><th>seq</th><th>form check</th><th>media</th><th>answers</th></tr>");
     reader.records(
         &RecordFilter {
@@ -117,9 +118,14 @@ pub fn render(reader: &Reader<'_>, org: &str) -> Result<String, StorageError> {
                     format!("<td class=gap>flagged {}</td>", rules.join(", "))
                 }
             };
+            let unlisted = if crate::registry::holds(registry.as_ref(), &r.station) == Some(false) {
+                " <span class=gap>not in the registry</span>"
+            } else {
+                ""
+            };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td>{check}{media}<td><code>{}</code></td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{unlisted}</td><td>{}</td><td><code>{}</code></td><td>{}</td>{check}{media}<td><code>{}</code></td></tr>",
                 r.index,
                 time(Some(r.received_at_ms)),
                 time(Some(r.captured_at_ms)),

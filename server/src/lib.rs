@@ -25,6 +25,7 @@ pub mod proxy_header;
 pub mod publish;
 pub mod rate;
 pub mod reader;
+pub mod registry;
 pub mod serve;
 pub mod storage;
 pub mod tabulate;

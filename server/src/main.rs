@@ -105,6 +105,12 @@ enum Command {
         #[command(subcommand)]
         action: FormsAction,
     },
+    /// The station registry: every polling station, its region, district,
+    /// address and registered voters.
+    Stations {
+        #[command(subcommand)]
+        action: StationsAction,
+    },
     /// Evidence media held by this coordinator.
     Media {
         #[command(subcommand)]
@@ -174,6 +180,42 @@ enum FormsAction {
     },
     /// List published forms.
     List,
+}
+
+#[derive(Subcommand)]
+enum StationsAction {
+    /// Import the registry from CSV (columns station, name, region,
+    /// district, address, registered_voters, and optionally latitude,
+    /// longitude) as its next version; a file with any bad line is
+    /// refused whole, each bad line named.
+    Import {
+        /// The CSV file (UTF-8; comma- or semicolon-separated).
+        file: PathBuf,
+        /// Check the file and list the changes without importing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the stations of the newest version (or of --version).
+    List {
+        /// An earlier version.
+        #[arg(long)]
+        version: Option<u32>,
+        /// Only this region's.
+        #[arg(long)]
+        region: Option<String>,
+        /// Only this district's.
+        #[arg(long)]
+        district: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every imported version with its digest and changes.
+    Versions {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -258,6 +300,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Forms {
             action: FormsAction::List,
         } => commands::forms_list(&at, out),
+        Command::Stations {
+            action: StationsAction::Import { file, dry_run },
+        } => commands::stations_import(&at, &file, dry_run, out),
+        Command::Stations {
+            action:
+                StationsAction::List {
+                    version,
+                    region,
+                    district,
+                    json,
+                },
+        } => commands::stations_list(&at, version, region, district, json, out),
+        Command::Stations {
+            action: StationsAction::Versions { json },
+        } => commands::stations_versions(&at, json, out),
         Command::Media {
             action: MediaAction::Verify,
         } => commands::media_verify(&at, out),

@@ -40,8 +40,13 @@ impl std::fmt::Display for Agreement {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StationResult {
     pub station: String,
-    /// From the official results, when imported.
+    /// From the station registry; without one, from the official results
+    /// when they were imported.
     pub region: Option<String>,
+    /// From the station registry.
+    pub district: Option<String>,
+    /// Whether the registry holds the station (`None`: no registry).
+    pub in_registry: Option<bool>,
     #[serde(flatten)]
     pub agreement: Agreement,
     /// The reported figures (the first observer's, when in conflict).
@@ -82,11 +87,18 @@ pub fn stations(reader: &Reader<'_>) -> Result<Vec<StationResult>, StorageError>
             Ok(())
         },
     )?;
-    let regions: BTreeMap<String, Option<String>> = storage
-        .official()?
-        .into_iter()
-        .map(|o| (o.station, o.region))
-        .collect();
+    let registry = crate::registry::current(storage)?;
+    // Regions come from the registry; the official results' own regions
+    // stand in only where no registry was imported.
+    let official_regions: BTreeMap<String, Option<String>> = if registry.is_some() {
+        BTreeMap::new()
+    } else {
+        storage
+            .official()?
+            .into_iter()
+            .map(|o| (o.station, o.region))
+            .collect()
+    };
     Ok(latest
         .into_iter()
         .map(|(station, by_device)| {
@@ -99,8 +111,14 @@ pub fn stations(reader: &Reader<'_>) -> Result<Vec<StationResult>, StorageError>
             } else {
                 Agreement::Conflict { observers: n }
             };
+            let listed = registry.as_ref().and_then(|r| r.get(&station));
             StationResult {
-                region: regions.get(&station).cloned().flatten(),
+                region: match listed {
+                    Some(s) => Some(s.region.clone()),
+                    None => official_regions.get(&station).cloned().flatten(),
+                },
+                district: listed.map(|s| s.district.clone()),
+                in_registry: crate::registry::holds(registry.as_ref(), &station),
                 figures: reports[0].clone(),
                 station,
                 agreement,
@@ -121,15 +139,31 @@ pub struct Totals {
     pub figures: BTreeMap<String, i64>,
 }
 
-/// Totals by region (regions from the official import; "unknown" without
-/// it), or for the whole country.
-pub fn totals(results: &[StationResult], by_region: bool) -> Vec<Totals> {
+/// The areas totals are made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    Country,
+    Region,
+    /// "region / district".
+    District,
+}
+
+/// Totals per area. A station the registry does not hold is totalled
+/// under "not in the registry"; without a registry, a station of unknown
+/// region under "unknown".
+pub fn totals(results: &[StationResult], by: Area) -> Vec<Totals> {
     let mut areas: BTreeMap<String, Totals> = BTreeMap::new();
     for r in results {
-        let area = if by_region {
-            r.region.clone().unwrap_or_else(|| "unknown".into())
-        } else {
-            "country".into()
+        let region = || match (r.in_registry, &r.region) {
+            (Some(false), _) => "not in the registry".to_string(),
+            (_, Some(region)) => region.clone(),
+            (_, None) => "unknown".to_string(),
+        };
+        let area = match (by, r.in_registry, &r.district) {
+            (Area::Country, _, _) => "country".into(),
+            (Area::Region, _, _) => region(),
+            (Area::District, Some(true), Some(d)) => format!("{} / {d}", region()),
+            (Area::District, _, _) => region(),
         };
         let t = areas.entry(area.clone()).or_insert_with(|| Totals {
             area,

@@ -391,6 +391,57 @@ fn assignments_forms_official_results_and_meta(b: &dyn Backend) {
     s.ping().unwrap();
 }
 
+fn the_registry_keeps_every_version_whole(b: &dyn Backend) {
+    use observer_server::registry::{digest, Location, RegistryVersion, Station};
+    let s = b.fresh();
+    assert!(s.registry_versions().unwrap().is_empty());
+    let station = |id: &str, voters: u64, location: Option<Location>| Station {
+        id: id.into(),
+        name: format!("Школа {id}"),
+        region: "Алматы".into(),
+        district: "Медеу".into(),
+        address: "Абая 1, \"корпус\" 2".into(),
+        registered_voters: voters,
+        location,
+    };
+    let v1_stations = vec![
+        station("S-1", 1500, None),
+        station(
+            "S-2",
+            900,
+            Some(Location {
+                latitude: 43.238949,
+                longitude: 76.889709,
+            }),
+        ),
+    ];
+    let version = |n: u32, stations: &[Station]| RegistryVersion {
+        version: n,
+        imported_at_ms: NOW + i64::from(n),
+        digest: digest(stations),
+        stations: stations.len() as u64,
+        added: 1,
+        changed: 2,
+        removed: 3,
+    };
+    let v1 = version(1, &v1_stations);
+    assert!(s.import_registry(None, &v1, &v1_stations).unwrap());
+    // An import that read an older newest version stores nothing.
+    let v2_stations = vec![station("S-2", 950, None), station("S-3", 10, None)];
+    let v2 = version(2, &v2_stations);
+    assert!(!s.import_registry(None, &v2, &v2_stations).unwrap());
+    assert!(s.import_registry(Some(1), &v2, &v2_stations).unwrap());
+    assert!(!s
+        .import_registry(Some(1), &version(3, &v1_stations), &v1_stations)
+        .unwrap());
+
+    let s = b.reopen();
+    assert_eq!(s.registry_versions().unwrap(), vec![v1, v2]);
+    assert_eq!(s.registry_stations(1).unwrap(), v1_stations);
+    assert_eq!(s.registry_stations(2).unwrap(), v2_stations);
+    assert!(s.registry_stations(3).unwrap().is_empty());
+}
+
 fn media_are_answered_only_to_the_device_whose_records_name_them(b: &dyn Backend) {
     let s = b.fresh();
     let s = s.as_ref();
@@ -627,6 +678,10 @@ const STORIES: &[(&str, Story)] = &[
     (
         "assignments, forms, official results and meta",
         assignments_forms_official_results_and_meta,
+    ),
+    (
+        "the registry keeps every version whole",
+        the_registry_keeps_every_version_whole,
     ),
     (
         "media are answered only to the device whose records name them",

@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use observer_core::identity::DeviceId;
-use observer_core::record::StationId;
 
 use super::access::Resolved;
 use super::{now_ms, Result};
@@ -100,9 +99,7 @@ pub fn assign(
 ) -> Result<()> {
     let c = at.open()?;
     let id = device_id(device)?;
-    for s in stations {
-        StationId::new(s.clone()).map_err(|e| format!("--station {s:?}: {e}"))?;
-    }
+    c.check_stations(stations)?;
     if !c.storage.assign(&id, stations)? {
         return Err(format!("no enrolled device {id}").into());
     }

@@ -8,6 +8,7 @@ mod records;
 mod results;
 mod serve;
 mod setup;
+mod stations;
 
 #[cfg(feature = "demo")]
 mod demo;
@@ -21,6 +22,9 @@ pub use results::{compare, import_official, results, By};
 pub use serve::serve;
 pub use setup::{
     config_default, config_show, forms_list, forms_publish, init, media_verify, rekey, verify,
+};
+pub use stations::{
+    import as stations_import, list as stations_list, versions as stations_versions,
 };
 
 /// A command's failure, printed by `main`.

@@ -39,11 +39,13 @@ pub fn records(
         newest: None,
         kind: None,
     };
+    let registry = crate::registry::current(c.storage.as_ref())?;
     c.reader().records(&filter, &mut |r| {
+        let in_registry = crate::registry::holds(registry.as_ref(), &r.station);
         let line = if json {
             json!({
                 "index": r.index, "id": r.id, "device": r.device, "seq": r.seq,
-                "station": r.station, "kind": r.kind,
+                "station": r.station, "in_registry": in_registry, "kind": r.kind,
                 "captured_at_ms": r.captured_at_ms, "received_at_ms": r.received_at_ms,
                 "form": body_form(&r.body),
                 "form_check": r.check.as_ref().map(|c| json!({
@@ -54,13 +56,18 @@ pub fn records(
             .to_string()
         } else {
             format!(
-                "{:>8}  {}  {}  seq {:>5}  {:<16}  {}",
+                "{:>8}  {}  {}  seq {:>5}  {:<16}  {}{}",
                 r.index,
                 &r.id.to_string()[..16],
                 r.device,
                 r.seq,
                 r.station,
-                r.kind
+                r.kind,
+                if in_registry == Some(false) {
+                    "  (station not in the registry)"
+                } else {
+                    ""
+                }
             )
         };
         writeln!(out, "{line}").map_err(StorageError::Output)
@@ -91,6 +98,8 @@ fn export_from(c: &Coordinator, format: ExportFormat, out: &mut dyn Write) -> Re
     // Nothing altered on this disk leaves it as evidence: each record is
     // checked against its id and its device's signature as it goes out.
     let keys = DeviceKeys::load(c.storage.as_ref())?;
+    let registry = crate::registry::current(c.storage.as_ref())?;
+    let in_registry = |station: &str| crate::registry::holds(registry.as_ref(), station);
     let intact = |r: &RecordRow| {
         check_row(r, keys.of(&r.device)).map(|_| ()).map_err(|problem| {
             StorageError::Corrupt(format!(
@@ -105,7 +114,7 @@ fn export_from(c: &Coordinator, format: ExportFormat, out: &mut dyn Write) -> Re
             let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
             let line = json!({
                 "index": r.index, "id": r.id, "device": r.device, "seq": r.seq,
-                "station": r.station, "kind": r.kind,
+                "station": r.station, "in_registry": in_registry(&r.station), "kind": r.kind,
                 "captured_at": time(r.captured_at_ms), "received_at": time(r.received_at_ms),
                 "media_missing": r.media_missing,
                 "sealed": r.sealed.is_some(),
@@ -121,6 +130,7 @@ fn export_from(c: &Coordinator, format: ExportFormat, out: &mut dyn Write) -> Re
                 "device",
                 "seq",
                 "station",
+                "in_registry",
                 "kind",
                 "captured_at",
                 "received_at",
@@ -131,12 +141,14 @@ fn export_from(c: &Coordinator, format: ExportFormat, out: &mut dyn Write) -> Re
             c.reader().records(&all, &mut |r| {
                 intact(&r)?;
                 let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                let listed = in_registry(&r.station).map_or(String::new(), |b| b.to_string());
                 w.write_record([
                     r.index.to_string(),
                     r.id.to_string(),
                     r.device.to_string(),
                     r.seq.to_string(),
                     r.station,
+                    listed,
                     r.kind,
                     time(r.captured_at_ms),
                     time(r.received_at_ms),

@@ -15,6 +15,8 @@ pub enum By {
     Station,
     /// One line per region.
     Region,
+    /// One line per district (regions and districts from the registry).
+    District,
     /// The whole country.
     Country,
 }
@@ -47,16 +49,26 @@ pub fn results(at: &Resolved, by: By, json: bool, out: &mut dyn Write) -> Result
             for s in &stations {
                 writeln!(
                     out,
-                    "{:<16} {:<24} {}",
+                    "{:<16} {:<24} {}{}",
                     s.station,
                     s.agreement.to_string(),
-                    figures_line(&s.figures)
+                    figures_line(&s.figures),
+                    if s.in_registry == Some(false) {
+                        "  (not in the registry)"
+                    } else {
+                        ""
+                    }
                 )?;
             }
         }
         return Ok(());
     }
-    let totals = tabulate::totals(&stations, matches!(by, By::Region));
+    let area = match by {
+        By::Station | By::Country => tabulate::Area::Country,
+        By::Region => tabulate::Area::Region,
+        By::District => tabulate::Area::District,
+    };
+    let totals = tabulate::totals(&stations, area);
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&totals)?)?;
     } else {

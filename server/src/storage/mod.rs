@@ -17,6 +17,8 @@ use observer_core::record::{ChainFault, ChainHead, RecordId, Sha256Digest, Verif
 use observer_core::seal::SealedRecord;
 use serde::Serialize;
 
+pub use crate::registry::{RegistryVersion, Station};
+
 /// A storage failure (not a refusal: those are typed outcomes), by kind:
 /// what an operator does about a busy database differs from a full disk.
 #[derive(Debug, thiserror::Error)]
@@ -431,6 +433,23 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The official results, by station.
     fn official(&self) -> Result<Vec<OfficialResult>, StorageError>;
+
+    /// Stores `stations` as registry version `version.version`, in one
+    /// transaction, if the newest version is still `base` (`None`: no
+    /// registry yet). `false`, and nothing stored, when another import
+    /// came first: its changes were not the ones listed to the user.
+    fn import_registry(
+        &self,
+        base: Option<u32>,
+        version: &RegistryVersion,
+        stations: &[Station],
+    ) -> Result<bool, StorageError>;
+
+    /// Every registry version, oldest first.
+    fn registry_versions(&self) -> Result<Vec<RegistryVersion>, StorageError>;
+
+    /// The stations of registry version `version`, by id.
+    fn registry_stations(&self, version: u32) -> Result<Vec<Station>, StorageError>;
 
     /// Every device with its chain state.
     fn devices(&self) -> Result<Vec<DeviceView>, StorageError>;

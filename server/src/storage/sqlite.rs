@@ -19,7 +19,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
     DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken, OfficialResult,
-    Outcome, PublishedForm, RecordFilter, RecordRow, Storage, StorageError, TokenProblem, Totals,
+    Outcome, PublishedForm, RecordFilter, RecordRow, RegistryVersion, Station, Storage,
+    StorageError, TokenProblem, Totals,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -27,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_forms_quarantine_official.sql"),
     include_str!("../../migrations/sqlite/0003_media.sql"),
     include_str!("../../migrations/sqlite/0004_sealed_at_rest.sql"),
+    include_str!("../../migrations/sqlite/0005_station_registry.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -709,6 +711,115 @@ impl Storage for SqliteStorage {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn import_registry(
+        &self,
+        base: Option<u32>,
+        version: &RegistryVersion,
+        stations: &[Station],
+    ) -> Result<bool, StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let newest: Option<u32> =
+            tx.query_row("SELECT MAX(version) FROM registry_versions", [], |r| {
+                r.get(0)
+            })?;
+        if newest != base {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO registry_versions (version, imported_at, digest, stations, added, changed, removed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                version.version,
+                version.imported_at_ms,
+                version.digest.to_string(),
+                version.stations,
+                version.added,
+                version.changed,
+                version.removed
+            ],
+        )?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO registry_stations (version, id, name, region, district, address, registered_voters, latitude, longitude)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for st in stations {
+                insert.execute(params![
+                    version.version,
+                    st.id,
+                    st.name,
+                    st.region,
+                    st.district,
+                    st.address,
+                    st.registered_voters,
+                    st.location.map(|l| l.latitude),
+                    st.location.map(|l| l.longitude),
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn registry_versions(&self) -> Result<Vec<RegistryVersion>, StorageError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT version, imported_at, digest, stations, added, changed, removed
+             FROM registry_versions ORDER BY version",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                [r.get::<_, u64>(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+            ))
+        })?;
+        rows.map(|row| {
+            let (version, imported_at_ms, digest, [stations, added, changed, removed]) = row?;
+            Ok(RegistryVersion {
+                version,
+                imported_at_ms,
+                digest: digest.parse().map_err(|_| {
+                    StorageError::Corrupt(format!("registry version {version}: digest"))
+                })?,
+                stations,
+                added,
+                changed,
+                removed,
+            })
+        })
+        .collect()
+    }
+
+    fn registry_stations(&self, version: u32) -> Result<Vec<Station>, StorageError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, name, region, district, address, registered_voters, latitude, longitude
+             FROM registry_stations WHERE version = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([version], |r| {
+            let lat: Option<f64> = r.get(6)?;
+            let lon: Option<f64> = r.get(7)?;
+            Ok(Station {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                region: r.get(2)?,
+                district: r.get(3)?,
+                address: r.get(4)?,
+                registered_voters: r.get(5)?,
+                location: lat
+                    .zip(lon)
+                    .map(|(latitude, longitude)| crate::registry::Location {
+                        latitude,
+                        longitude,
+                    }),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn official(&self) -> Result<Vec<OfficialResult>, StorageError> {

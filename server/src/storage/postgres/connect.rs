@@ -13,8 +13,10 @@ use super::pool::{Manager, Pool};
 use crate::storage::StorageError;
 
 /// The migrations, in order; `observer_schema.version` says how many ran.
-pub(crate) const MIGRATIONS: &[&str] =
-    &[include_str!("../../../migrations/postgres/0001_schema.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_schema.sql"),
+    include_str!("../../../migrations/postgres/0002_station_registry.sql"),
+];
 
 /// An arbitrary but fixed key for `pg_advisory_xact_lock`: nodes that
 /// start at the same moment migrate one after another.

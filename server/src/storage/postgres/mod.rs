@@ -27,7 +27,8 @@ pub use connect::{DatabaseUrl, UrlError};
 
 use super::{
     DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken, OfficialResult,
-    Outcome, PublishedForm, RecordFilter, RecordRow, Storage, StorageError, TokenProblem, Totals,
+    Outcome, PublishedForm, RecordFilter, RecordRow, RegistryVersion, Station, Storage,
+    StorageError, TokenProblem, Totals,
 };
 
 /// The PostgreSQL storage: a pool of connections, no state of its own.
@@ -819,6 +820,124 @@ impl Storage for PostgresStorage {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn import_registry(
+        &self,
+        base: Option<u32>,
+        version: &RegistryVersion,
+        stations: &[Station],
+    ) -> Result<bool, StorageError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        // Imports from several nodes or consoles queue here: the newest
+        // version is read and the next written under one lock.
+        tx.execute("LOCK TABLE registry_versions IN EXCLUSIVE MODE", &[])?;
+        let newest: Option<i32> = tx
+            .query_one("SELECT MAX(version) FROM registry_versions", &[])?
+            .try_get(0)?;
+        if newest.map(|v| v as u32) != base {
+            return Ok(false);
+        }
+        let n = |v: u64| v as i64;
+        tx.execute(
+            "INSERT INTO registry_versions (version, imported_at, digest, stations, added, changed, removed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &(version.version as i32),
+                &version.imported_at_ms,
+                &version.digest.to_string(),
+                &n(version.stations),
+                &n(version.added),
+                &n(version.changed),
+                &n(version.removed),
+            ],
+        )?;
+        let col = |f: fn(&Station) -> &str| stations.iter().map(f).collect::<Vec<&str>>();
+        let voters: Vec<i64> = stations
+            .iter()
+            .map(|s| s.registered_voters as i64)
+            .collect();
+        let lat: Vec<Option<f64>> = stations
+            .iter()
+            .map(|s| s.location.map(|l| l.latitude))
+            .collect();
+        let lon: Vec<Option<f64>> = stations
+            .iter()
+            .map(|s| s.location.map(|l| l.longitude))
+            .collect();
+        tx.execute(
+            "INSERT INTO registry_stations (version, id, name, region, district, address, registered_voters, latitude, longitude)
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::float8[], $9::float8[])",
+            &[
+                &(version.version as i32),
+                &col(|s| &s.id),
+                &col(|s| &s.name),
+                &col(|s| &s.region),
+                &col(|s| &s.district),
+                &col(|s| &s.address),
+                &voters,
+                &lat,
+                &lon,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn registry_versions(&self) -> Result<Vec<RegistryVersion>, StorageError> {
+        self.conn()?
+            .query(
+                "SELECT version, imported_at, digest, stations, added, changed, removed
+                 FROM registry_versions ORDER BY version",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| {
+                let version = r.try_get::<_, i32>(0)? as u32;
+                let count = |i: usize| r.try_get::<_, i64>(i).map(|v| v as u64);
+                Ok(RegistryVersion {
+                    version,
+                    imported_at_ms: r.try_get(1)?,
+                    digest: r.try_get::<_, &str>(2)?.parse().map_err(|_| {
+                        StorageError::Corrupt(format!("registry version {version}: digest"))
+                    })?,
+                    stations: count(3)?,
+                    added: count(4)?,
+                    changed: count(5)?,
+                    removed: count(6)?,
+                })
+            })
+            .collect()
+    }
+
+    fn registry_stations(&self, version: u32) -> Result<Vec<Station>, StorageError> {
+        self.conn()?
+            .query(
+                "SELECT id, name, region, district, address, registered_voters, latitude, longitude
+                 FROM registry_stations WHERE version = $1 ORDER BY id",
+                &[&(version as i32)],
+            )?
+            .into_iter()
+            .map(|r| {
+                let lat: Option<f64> = r.try_get(6)?;
+                let lon: Option<f64> = r.try_get(7)?;
+                Ok(Station {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    region: r.try_get(2)?,
+                    district: r.try_get(3)?,
+                    address: r.try_get(4)?,
+                    registered_voters: r.try_get::<_, i64>(5)? as u64,
+                    location: lat
+                        .zip(lon)
+                        .map(|(latitude, longitude)| crate::registry::Location {
+                            latitude,
+                            longitude,
+                        }),
+                })
+            })
+            .collect()
     }
 
     fn official(&self) -> Result<Vec<OfficialResult>, StorageError> {

@@ -327,6 +327,64 @@ fn burst(
     })
 }
 
+/// Each target, reached or not, from the bursts' figures.
+fn verdict(runs: &[(String, usize, f64, f64, usize)]) -> String {
+    let mut met = Vec::new();
+    let mut missed = Vec::new();
+    let mut target = |ok: bool, what: String| {
+        if ok {
+            met.push(what)
+        } else {
+            missed.push(what)
+        }
+    };
+    let list = |records: usize, scale: f64| -> (bool, String, f64) {
+        let chosen: Vec<_> = runs.iter().filter(|r| r.1 == records).collect();
+        let text = chosen
+            .iter()
+            .map(|r| format!("{} {:.0}", r.0, r.2 * scale))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let least = chosen
+            .iter()
+            .map(|r| r.2 * scale)
+            .fold(f64::INFINITY, f64::min);
+        (!chosen.is_empty(), text, least)
+    };
+    let (any, text, least) = list(1, 1.0);
+    if any {
+        target(
+            least >= 2000.0,
+            format!("2,000 syncs/s with one record ({text})"),
+        );
+    }
+    let (any, text, least) = list(20, 20.0);
+    if any {
+        target(
+            least >= 15_000.0,
+            format!("15,000 records/s with twenty ({text})"),
+        );
+    }
+    let shares = runs.iter().map(|r| 100.0 * r.3);
+    let (lo, hi) = shares.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    target(
+        lo >= 50.0,
+        format!("50% of the floor ({lo:.0} to {hi:.0}%)"),
+    );
+    let errors: usize = runs.iter().map(|r| r.4).sum();
+    target(errors == 0, format!("0 errors ({errors} in all)"));
+    let mut out = String::new();
+    if !met.is_empty() {
+        out.push_str(&format!("**Reached**: {}.", met.join("; ")));
+    }
+    if !missed.is_empty() {
+        out.push_str(&format!(" **Not reached**: {}.", missed.join("; ")));
+    }
+    out.trim().to_string()
+}
+
 /// Median time of `f` over `rounds` runs of `per` calls each, per call.
 fn per_call(rounds: usize, per: usize, mut f: impl FnMut()) -> Duration {
     let mut times: Vec<Duration> = (0..rounds)
@@ -568,6 +626,8 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
     let mut phone_of = None;
     let mut rows = String::new();
     let mut commit_rows = String::new();
+    // (backend, records per sync, syncs/s, share of the floor, errors)
+    let mut reached: Vec<(String, usize, f64, f64, usize)> = Vec::new();
     for (n, (backend, records, resume, group)) in runs.iter().enumerate() {
         let name = format!(
             "{}-{records}{}{}",
@@ -618,6 +678,8 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
         let floor_rate = cores as f64 / f.per_sync(*records, *resume).as_secs_f64();
         let commits_per_s = o.commits / o.wall.as_secs_f64();
         if group.is_none() {
+            let label = format!("{backend}{}", if *resume { " resumed" } else { "" });
+            reached.push((label, *records, syncs, syncs / floor_rate, o.errors));
             rows.push_str(&format!(
                 "| {backend}, {records} record{s} per sync{how} | {syncs:.0} | {rps:.0} | {p50} / {p99} | **{errors}** ({shed} shed and retried) | {floor_rate:.0} (**{share:.0}%**) | {cpu:.0} µs |\n",
                 s = if *records == 1 { "" } else { "s" },
@@ -657,6 +719,7 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
     }
     let f = floor_of.ok_or("no run")?;
     let ph = phone_of.ok_or("no run")?;
+    let verdict = verdict(&reached);
     Ok(format!(
         "## Election night: small syncs, group commit, the cryptographic floor (issue 15)
 
@@ -683,7 +746,7 @@ share of the floor reached is a lower bound.
 | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 Targets: one record per sync, at least 2,000 syncs/s; twenty, at least
-15,000 records/s; at least 50% of the floor; 0 errors.
+15,000 records/s; at least 50% of the floor; 0 errors. {verdict}
 
 Commits per second in the same bursts of one-record syncs, with group
 commit and with one commit per batch:

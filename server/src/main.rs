@@ -111,6 +111,17 @@ enum Command {
         #[command(subcommand)]
         action: StationsAction,
     },
+    /// The audit log: every coordinator action, hash-chained and signed.
+    Audit {
+        #[command(subcommand)]
+        action: Option<AuditAction>,
+        /// Only entries after this seq.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Evidence media held by this coordinator.
     Media {
         #[command(subcommand)]
@@ -219,6 +230,13 @@ enum StationsAction {
 }
 
 #[derive(Subcommand)]
+enum AuditAction {
+    /// Check every entry's link and the coordinator's signature; exits 1
+    /// naming each fault.
+    Verify,
+}
+
+#[derive(Subcommand)]
 enum MediaAction {
     /// Re-hash every stored media file; exits 1 if any was altered.
     Verify,
@@ -315,6 +333,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stations {
             action: StationsAction::Versions { json },
         } => commands::stations_versions(&at, json, out),
+        Command::Audit {
+            action: None,
+            after,
+            json,
+        } => commands::audit(&at, after, json, out),
+        Command::Audit {
+            action: Some(AuditAction::Verify),
+            ..
+        } => commands::audit_verify(&at, out),
         Command::Media {
             action: MediaAction::Verify,
         } => commands::media_verify(&at, out),

@@ -442,6 +442,54 @@ fn the_registry_keeps_every_version_whole(b: &dyn Backend) {
     assert!(s.registry_stations(3).unwrap().is_empty());
 }
 
+fn the_audit_log_is_one_signed_chain_from_every_handle(b: &dyn Backend) {
+    use observer_server::audit::{append, ChainCheck, Draft};
+    let s = b.fresh();
+    let key = SigningKey::generate().unwrap();
+    let draft = |action: &'static str, subject: &str| Draft {
+        actor: "cli:aigerim".into(),
+        action,
+        subject: subject.into(),
+        detail: serde_json::json!({"stations": ["S-1"], "note": "Алматы"}),
+    };
+    let first = append(s.as_ref(), &key, draft("code.issued", "S-1"), NOW).unwrap();
+    assert_eq!(first.seq, 1);
+    // Several handles (nodes, consoles) append at once: one chain.
+    std::thread::scope(|scope| {
+        for h in 0..4 {
+            let handle = b.reopen();
+            let key = &key;
+            scope.spawn(move || {
+                for i in 0..10 {
+                    append(
+                        handle.as_ref(),
+                        key,
+                        draft("device.assigned", &format!("{h}-{i}")),
+                        NOW + i,
+                    )
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let s = b.reopen();
+    let page = s.audit_entries(0, 15).unwrap();
+    assert_eq!(page.len(), 15);
+    assert_eq!(page[0], first);
+    let rest = s.audit_entries(15, 100).unwrap();
+    assert_eq!(rest.len(), 26);
+    assert_eq!(rest[0].seq, 16);
+    let pk = key.public_key();
+    let mut check = ChainCheck::new(&pk);
+    for e in page.iter().chain(&rest) {
+        check.check(e);
+    }
+    assert!(check.faults.is_empty(), "{:?}", check.faults);
+    assert_eq!(check.head().unwrap().0, 41);
+    assert_eq!(rest.last().unwrap().detail, first.detail);
+    assert!(s.audit_entries(41, 10).unwrap().is_empty());
+}
+
 fn media_are_answered_only_to_the_device_whose_records_name_them(b: &dyn Backend) {
     let s = b.fresh();
     let s = s.as_ref();
@@ -678,6 +726,10 @@ const STORIES: &[(&str, Story)] = &[
     (
         "assignments, forms, official results and meta",
         assignments_forms_official_results_and_meta,
+    ),
+    (
+        "the audit log is one signed chain from every handle",
+        the_audit_log_is_one_signed_chain_from_every_handle,
     ),
     (
         "the registry keeps every version whole",

@@ -5,7 +5,7 @@ use std::io::Write;
 use observer_core::identity::DeviceId;
 
 use super::access::Resolved;
-use super::{now_ms, Result};
+use super::{audited, now_ms, Result};
 
 /// `enroll`: a one-time enrollment code, as a QR code and as text.
 pub fn enroll(
@@ -25,6 +25,14 @@ pub fn enroll(
         valid_hours,
         "enrollment code issued"
     );
+    // Never the code itself: the audit log is read by more people than
+    // may enroll a phone.
+    audited(
+        &c,
+        "code.issued",
+        stations.join(", "),
+        serde_json::json!({ "stations": stations, "name": name, "valid_hours": valid_hours }),
+    )?;
     if !text_only {
         let qr = qrcode::QrCode::new(code.as_bytes())?;
         let image = qr
@@ -104,6 +112,12 @@ pub fn assign(
         return Err(format!("no enrolled device {id}").into());
     }
     tracing::info!(device = %id, stations = stations.len(), "device assigned");
+    audited(
+        &c,
+        "device.assigned",
+        id.to_string(),
+        serde_json::json!({ "stations": stations }),
+    )?;
     writeln!(
         out,
         "assigned {id} to {}; it learns this at its next sync",
@@ -120,6 +134,7 @@ pub fn revoke(at: &Resolved, device: String, out: &mut dyn Write) -> Result<()> 
         return Err(format!("no enrolled device {id}").into());
     }
     tracing::info!(device = %id, "device revoked: its later records are quarantined");
+    audited(&c, "device.revoked", id.to_string(), serde_json::json!({}))?;
     writeln!(out, "revoked {id}: nothing more is accepted from it")?;
     Ok(())
 }

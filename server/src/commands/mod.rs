@@ -3,6 +3,7 @@
 //! `out` and returns a [`Result`] whose error `main` prints.
 
 mod access;
+mod audit;
 mod devices;
 mod records;
 mod results;
@@ -14,6 +15,7 @@ mod stations;
 mod demo;
 
 pub use access::Access;
+pub use audit::{audit, audit_verify};
 #[cfg(feature = "demo")]
 pub use demo::demo;
 pub use devices::{assign, devices, enroll, revoke};
@@ -48,6 +50,24 @@ pub fn closed_output(e: &(dyn std::error::Error + 'static)) -> bool {
         cur = err.source();
     }
     false
+}
+
+/// Appends what a command did to the audit log, as the operating-system
+/// user who ran it.
+fn audited(
+    c: &crate::coordinator::Coordinator,
+    action: &'static str,
+    subject: impl Into<String>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    let draft = crate::audit::Draft {
+        actor: crate::audit::cli_actor(),
+        action,
+        subject: subject.into(),
+        detail,
+    };
+    crate::audit::append(c.storage.as_ref(), &c.key, draft, now_ms())?;
+    Ok(())
 }
 
 fn now_ms() -> i64 {

@@ -8,7 +8,7 @@ use observer_core::identity::DeviceId;
 use serde_json::json;
 
 use super::access::Resolved;
-use super::Result;
+use super::{audited, Result};
 use crate::coordinator::Coordinator;
 use crate::integrity::{check_row, DeviceKeys};
 use crate::storage::{RecordFilter, RecordRow, StorageError};
@@ -84,6 +84,14 @@ fn body_form(body: &[u8]) -> serde_json::Value {
 /// `export`: every record with its signed body and signature.
 pub fn export(at: &Resolved, format: ExportFormat, out: &mut dyn Write) -> Result<()> {
     let c = at.open()?;
+    // Recorded before the first record leaves: an export cut short was
+    // still an export.
+    audited(
+        &c,
+        "export",
+        "",
+        serde_json::json!({ "format": format!("{format:?}").to_lowercase() }),
+    )?;
     export_from(&c, format, out)
 }
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::access::Resolved;
-use super::{now_ms, Result};
+use super::{audited, now_ms, Result};
 use crate::tabulate;
 
 /// How `results` totals.
@@ -27,6 +27,12 @@ pub fn import_official(at: &Resolved, file: &Path, out: &mut dyn Write) -> Resul
     let rows = tabulate::read_official(file).map_err(|e| format!("{}: {e}", file.display()))?;
     c.storage.import_official(&rows, now_ms())?;
     tracing::info!(stations = rows.len(), "official results imported");
+    audited(
+        &c,
+        "official.imported",
+        file.display().to_string(),
+        serde_json::json!({ "stations": rows.len() }),
+    )?;
     writeln!(out, "imported official results for {} stations", rows.len())?;
     Ok(())
 }

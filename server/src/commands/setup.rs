@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::access::Resolved;
-use super::{now_ms, Result};
+use super::{audited, now_ms, Result};
 use crate::config::{ConfigFile, LimitSettings, ServeSettings};
 use crate::coordinator::{Coordinator, Placement};
 use crate::media::objects::ObjectMedia;
@@ -58,6 +58,7 @@ pub fn rekey(
     .ok_or("give the new key: --new-key-file PATH, --new-passphrase-file PATH or OBSERVER_SERVER_NEW_PASSPHRASE")?;
     c.rekey(&new)?;
     tracing::info!("the coordinator's keys were wrapped anew");
+    audited(&c, "keys.rewrapped", "", serde_json::json!({}))?;
     writeln!(
         out,
         "the coordinator's keys are now wrapped by the new {}; keep it away from {}",
@@ -139,6 +140,14 @@ pub fn forms_publish(at: &Resolved, file: &Path, out: &mut dyn Write) -> Result<
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let (def, how) = publish(c.storage.as_ref(), &text, now_ms())
         .map_err(|e| format!("{}: {e}", file.display()))?;
+    if let Published::New = how {
+        audited(
+            &c,
+            "form.published",
+            format!("{} v{}", def.id, def.version),
+            serde_json::json!({ "id": def.id, "version": def.version, "file": file.display().to_string() }),
+        )?;
+    }
     let what = match how {
         Published::New => "published",
         Published::Already => "already published:",

@@ -5,7 +5,7 @@ use std::io::{Read as _, Write};
 use std::path::Path;
 
 use super::access::Resolved;
-use super::{now_ms, Result};
+use super::{audited, now_ms, Result};
 use crate::registry::{self, RegistryVersion, MAX_REGISTRY_BYTES};
 
 /// `stations import FILE`: the whole list as the registry's next version;
@@ -97,6 +97,19 @@ pub fn import(at: &Resolved, file: &Path, dry_run: bool, out: &mut dyn Write) ->
         removed = version.removed,
         "station registry imported"
     );
+    audited(
+        &c,
+        "registry.imported",
+        file.display().to_string(),
+        serde_json::json!({
+            "version": version.version,
+            "digest": version.digest,
+            "stations": version.stations,
+            "added": version.added,
+            "changed": version.changed,
+            "removed": version.removed,
+        }),
+    )?;
     Ok(())
 }
 

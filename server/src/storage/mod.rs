@@ -17,6 +17,7 @@ use observer_core::record::{ChainFault, ChainHead, RecordId, Sha256Digest, Verif
 use observer_core::seal::SealedRecord;
 use serde::Serialize;
 
+pub use crate::audit::AuditEntry;
 pub use crate::registry::{RegistryVersion, Station};
 
 /// A storage failure (not a refusal: those are typed outcomes), by kind:
@@ -444,6 +445,17 @@ pub trait Storage: Send + Sync + 'static {
         version: &RegistryVersion,
         stations: &[Station],
     ) -> Result<bool, StorageError>;
+
+    /// Appends the audit entry `seal` makes from the newest one (`None`:
+    /// the log is empty), in one transaction under a lock, so that
+    /// appends from several nodes or consoles form one chain.
+    fn append_audit(
+        &self,
+        seal: &mut dyn FnMut(Option<&AuditEntry>) -> AuditEntry,
+    ) -> Result<AuditEntry, StorageError>;
+
+    /// At most `limit` audit entries after seq `after`, oldest first.
+    fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StorageError>;
 
     /// Every registry version, oldest first.
     fn registry_versions(&self) -> Result<Vec<RegistryVersion>, StorageError>;

@@ -18,9 +18,9 @@ use observer_core::store::{configure, schema};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken, OfficialResult,
-    Outcome, PublishedForm, RecordFilter, RecordRow, RegistryVersion, Station, Storage,
-    StorageError, TokenProblem, Totals,
+    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken,
+    OfficialResult, Outcome, PublishedForm, RecordFilter, RecordRow, RegistryVersion, Station,
+    Storage, StorageError, TokenProblem, Totals,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_media.sql"),
     include_str!("../../migrations/sqlite/0004_sealed_at_rest.sql"),
     include_str!("../../migrations/sqlite/0005_station_registry.sql"),
+    include_str!("../../migrations/sqlite/0006_audit_log.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -301,6 +302,33 @@ fn ingest_one(
         ],
     )?;
     Ok(outcomes)
+}
+
+const AUDIT_COLUMNS: &str = "seq, at_ms, actor, action, subject, detail, prev, hash, sig";
+
+/// An audit row; a digest that does not parse is corruption, reported as
+/// such rather than as a database error.
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AuditEntry, StorageError>> {
+    let seq: u64 = r.get(0)?;
+    let digest = |i: usize| -> rusqlite::Result<Result<Sha256Digest, StorageError>> {
+        Ok(r.get::<_, String>(i)?
+            .parse()
+            .map_err(|_| StorageError::Corrupt(format!("audit entry {seq}: a hash"))))
+    };
+    let (prev, hash) = (digest(6)?, digest(7)?);
+    Ok((|| {
+        Ok(AuditEntry {
+            seq,
+            at_ms: r.get(1)?,
+            actor: r.get(2)?,
+            action: r.get(3)?,
+            subject: r.get(4)?,
+            detail: r.get(5)?,
+            prev: prev?,
+            hash: hash?,
+            sig: r.get(8)?,
+        })
+    })())
 }
 
 impl Storage for SqliteStorage {
@@ -820,6 +848,48 @@ impl Storage for SqliteStorage {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn append_audit(
+        &self,
+        seal: &mut dyn FnMut(Option<&AuditEntry>) -> AuditEntry,
+    ) -> Result<AuditEntry, StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let newest = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1"
+            ))?;
+            stmt.query_row([], audit_row).optional()?
+        };
+        let newest = newest.transpose()?;
+        let entry = seal(newest.as_ref());
+        tx.execute(
+            "INSERT INTO audit_log (seq, at_ms, actor, action, subject, detail, prev, hash, sig)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                entry.seq,
+                entry.at_ms,
+                entry.actor,
+                entry.action,
+                entry.subject,
+                entry.detail,
+                entry.prev.to_string(),
+                entry.hash.to_string(),
+                entry.sig
+            ],
+        )?;
+        tx.commit()?;
+        Ok(entry)
+    }
+
+    fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StorageError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![after, limit], audit_row)?;
+        rows.map(|r| r?).collect()
     }
 
     fn official(&self) -> Result<Vec<OfficialResult>, StorageError> {

@@ -26,9 +26,9 @@ use postgres::Row;
 pub use connect::{DatabaseUrl, UrlError};
 
 use super::{
-    DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken, OfficialResult,
-    Outcome, PublishedForm, RecordFilter, RecordRow, RegistryVersion, Station, Storage,
-    StorageError, TokenProblem, Totals,
+    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken,
+    OfficialResult, Outcome, PublishedForm, RecordFilter, RecordRow, RegistryVersion, Station,
+    Storage, StorageError, TokenProblem, Totals,
 };
 
 /// The PostgreSQL storage: a pool of connections, no state of its own.
@@ -206,6 +206,27 @@ impl<'a> Aside<'a> {
         )?;
         Ok(())
     }
+}
+
+/// An audit row.
+fn audit_row(r: &postgres::Row) -> Result<AuditEntry, StorageError> {
+    let seq = r.try_get::<_, i64>(0)? as u64;
+    let digest = |i: usize| -> Result<Sha256Digest, StorageError> {
+        r.try_get::<_, &str>(i)?
+            .parse()
+            .map_err(|_| StorageError::Corrupt(format!("audit entry {seq}: a hash")))
+    };
+    Ok(AuditEntry {
+        seq,
+        at_ms: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        action: r.try_get(3)?,
+        subject: r.try_get(4)?,
+        detail: r.try_get(5)?,
+        prev: digest(6)?,
+        hash: digest(7)?,
+        sig: r.try_get(8)?,
+    })
 }
 
 impl Storage for PostgresStorage {
@@ -937,6 +958,55 @@ impl Storage for PostgresStorage {
                         }),
                 })
             })
+            .collect()
+    }
+
+    fn append_audit(
+        &self,
+        seal: &mut dyn FnMut(Option<&AuditEntry>) -> AuditEntry,
+    ) -> Result<AuditEntry, StorageError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        // Appends from every node and console queue here: the newest entry
+        // is read and the next written under one lock.
+        tx.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE", &[])?;
+        let newest = tx
+            .query_opt(
+                "SELECT seq, at_ms, actor, action, subject, detail, prev, hash, sig
+                 FROM audit_log ORDER BY seq DESC LIMIT 1",
+                &[],
+            )?
+            .map(|r| audit_row(&r))
+            .transpose()?;
+        let entry = seal(newest.as_ref());
+        tx.execute(
+            "INSERT INTO audit_log (seq, at_ms, actor, action, subject, detail, prev, hash, sig)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &(entry.seq as i64),
+                &entry.at_ms,
+                &entry.actor,
+                &entry.action,
+                &entry.subject,
+                &entry.detail,
+                &entry.prev.to_string(),
+                &entry.hash.to_string(),
+                &entry.sig,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(entry)
+    }
+
+    fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StorageError> {
+        self.conn()?
+            .query(
+                "SELECT seq, at_ms, actor, action, subject, detail, prev, hash, sig
+                 FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&(after as i64), &i64::from(limit)],
+            )?
+            .iter()
+            .map(audit_row)
             .collect()
     }
 

@@ -57,7 +57,7 @@ pub struct AuditEntry {
 }
 
 fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    s.serialize_str(&hex::encode(b))
 }
 
 /// What an action appends: the parts the caller knows.

@@ -206,6 +206,11 @@ impl<'a> ChainCheck<'a> {
     }
 }
 
+/// Who acts in the workspace: `account:` and the coordinator's account.
+pub fn account_actor(name: &str) -> String {
+    format!("account:{name}")
+}
+
 /// Who runs a command: `cli:` and the operating-system user.
 pub fn cli_actor() -> String {
     let user = std::env::var("USER")

@@ -9,7 +9,6 @@
 //!                        records, log; the signing, sealing and TLS keys
 //!                        wrapped by the unlock key
 //! DIR/tls/cert.der       self-signed TLS certificate (its SHA-256 is pinned by phones)
-//! DIR/dashboard.token    the coordinator's token for the web view (mode 0600)
 //! ```
 //!
 //! On PostgreSQL the database holds what `server.db` would, and `DIR`
@@ -163,17 +162,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SetupError> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
-}
-
 /// Overwrites a file with zeros, syncs and removes it (if it exists).
 fn shred(path: &Path) -> Result<(), SetupError> {
     use std::io::Write as _;
@@ -313,7 +301,6 @@ impl Coordinator {
             .map_err(|e| SetupError::Key(format!("TLS certificate: {e}")))?;
         std::fs::write(dir.join("tls/cert.der"), cert.cert.der().as_ref())
             .map_err(io(&dir.join("tls/cert.der")))?;
-        write_private(&dir.join("dashboard.token"), random_token().as_bytes())?;
 
         let lock = unlock.create(dir)?;
         let key_err = |e: &dyn std::fmt::Display| SetupError::Key(e.to_string());
@@ -459,15 +446,6 @@ impl Coordinator {
     /// SHA-256 of the TLS certificate: what phones pin.
     pub fn tls_sha256(&self) -> Sha256Digest {
         Sha256Digest::of(&self.cert_der)
-    }
-
-    /// The coordinator's token for the web view.
-    pub fn dashboard_token(&self) -> Result<String, SetupError> {
-        let path = self.dir.join("dashboard.token");
-        Ok(std::fs::read_to_string(&path)
-            .map_err(io(&path))?
-            .trim()
-            .to_string())
     }
 
     /// Issues a one-time enrollment code for an observer at `stations`,

@@ -204,3 +204,33 @@ pub fn this_command() -> String {
         _ => "observer-server".into(),
     }
 }
+
+/// The account the demo signs its coordinator in with.
+pub const COORDINATOR_ACCOUNT: &str = "coordinator";
+
+/// Creates the demo's admin account with a new random password, and
+/// returns the password (printed once, as `users add` does).
+pub fn coordinator_account(c: &Coordinator) -> Result<String, SetupError> {
+    let invalid = |e: crate::accounts::AccountError| SetupError::Invalid(e.to_string());
+    let password = crate::accounts::generate_password().map_err(invalid)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let account = crate::accounts::Account {
+        name: COORDINATOR_ACCOUNT.into(),
+        role: crate::accounts::Role::Admin,
+        password_hash: crate::accounts::hash_password(&password).map_err(invalid)?,
+        disabled: false,
+        created_at_ms: now,
+        failed_logins: 0,
+        last_failed_ms: None,
+        last_login_ms: None,
+    };
+    c.storage.account_store().add_account(&account)?;
+    let draft = crate::audit::Draft {
+        actor: "demo".into(),
+        action: "account.added",
+        subject: COORDINATOR_ACCOUNT.into(),
+        detail: json!({ "role": "admin" }),
+    };
+    crate::audit::append(c.storage.as_ref(), &c.key, draft, now)?;
+    Ok(password)
+}

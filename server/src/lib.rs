@@ -5,6 +5,7 @@
 //! RFC 6962 log and answers with receipts signed by the coordinator key,
 //! and shows the coordinator what arrived, from whom, and what is missing.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod backlog;

@@ -111,6 +111,12 @@ enum Command {
         #[command(subcommand)]
         action: StationsAction,
     },
+    /// Coordinator accounts for the workspace (admin, supervisor,
+    /// verifier, analyst).
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// The audit log: every coordinator action, hash-chained and signed.
     Audit {
         #[command(subcommand)]
@@ -230,6 +236,40 @@ enum StationsAction {
 }
 
 #[derive(Subcommand)]
+enum UsersAction {
+    /// Add an account; without --password-file a random password is
+    /// printed once.
+    Add {
+        /// The account name (letters, digits, '.', '-', '_').
+        name: String,
+        /// admin (everything), supervisor (codes, assignments), verifier
+        /// (review), analyst (read, export).
+        #[arg(long)]
+        role: observer_server::accounts::Role,
+        /// A file whose first line is the password (at least 12 characters).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List the accounts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account (its sessions end at once).
+    Disable { name: String },
+    /// Enable a disabled account.
+    Enable { name: String },
+    /// Set a new password (its sessions end; without --password-file a
+    /// random one is printed once).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditAction {
     /// Check every entry's link and the coordinator's signature; exits 1
     /// naming each fault.
@@ -333,6 +373,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stations {
             action: StationsAction::Versions { json },
         } => commands::stations_versions(&at, json, out),
+        Command::Users { action } => match action {
+            UsersAction::Add {
+                name,
+                role,
+                password_file,
+            } => commands::users_add(&at, &name, role, password_file.as_deref(), out),
+            UsersAction::List { json } => commands::users_list(&at, json, out),
+            UsersAction::Disable { name } => commands::users_set_disabled(&at, &name, true, out),
+            UsersAction::Enable { name } => commands::users_set_disabled(&at, &name, false, out),
+            UsersAction::Passwd {
+                name,
+                password_file,
+            } => commands::users_passwd(&at, &name, password_file.as_deref(), out),
+        },
         Command::Audit {
             action: None,
             after,

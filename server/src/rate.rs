@@ -16,12 +16,18 @@ use observer_core::identity::DeviceId;
 
 use crate::guard::AddressKey;
 
-/// The two limiters the server applies.
+/// The limiters the server applies.
 #[derive(Clone)]
 pub struct RateLimits {
     by_address: Arc<DefaultKeyedRateLimiter<AddressKey>>,
     by_device: Arc<DefaultKeyedRateLimiter<DeviceId>>,
+    /// Login attempts per address, far below any other rate: each costs
+    /// an Argon2 hash, and each is a guess.
+    logins: Arc<DefaultKeyedRateLimiter<AddressKey>>,
 }
+
+/// Login attempts per address per minute (and the burst).
+pub const LOGINS_PER_MINUTE: u32 = 10;
 
 /// A request over its rate: when to try again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +61,9 @@ impl RateLimits {
         Self {
             by_address: Arc::new(DefaultKeyedRateLimiter::keyed(quota(per_address))),
             by_device: Arc::new(DefaultKeyedRateLimiter::keyed(quota(per_device))),
+            logins: Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(LOGINS_PER_MINUTE).expect("positive"),
+            ))),
         }
     }
 
@@ -68,8 +77,15 @@ impl RateLimits {
         verdict(&self.by_device, device)
     }
 
+    /// Counts a login attempt from `address`.
+    pub fn login(&self, address: AddressKey) -> Result<(), Limited> {
+        verdict(&self.logins, &address)
+    }
+
     /// Forgets keys whose buckets are full again (run periodically).
     pub fn forget_idle(&self) {
+        self.logins.retain_recent();
+        self.logins.shrink_to_fit();
         self.by_address.retain_recent();
         self.by_address.shrink_to_fit();
         self.by_device.retain_recent();
@@ -109,5 +125,10 @@ mod tests {
         assert!(limited.retry_after_secs >= 1);
         r.address(AddressKey::V4(2)).unwrap();
         assert_eq!(r.tracked_addresses(), 2);
+        for _ in 0..LOGINS_PER_MINUTE {
+            r.login(a).unwrap();
+        }
+        assert!(r.login(a).unwrap_err().retry_after_secs >= 1);
+        r.login(AddressKey::V4(2)).unwrap();
     }
 }

@@ -111,7 +111,7 @@ pub async fn serve_with(
     let guard = ConnectionGuard::new(limits.max_connections, limits.max_connections_per_address);
     let metrics = Arc::new(Metrics::new(guard.clone()));
     let state = Arc::new(AppState {
-        dashboard_token: c.dashboard_token()?,
+        login_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
         storage: c.storage.clone(),
         org: c.org.clone(),
         key: c.key,

@@ -94,26 +94,34 @@ impl Node {
         format!("https://127.0.0.1:{}", self.port)
     }
 
-    /// The log's size and root as this node reports them (its web view).
-    fn tree(&self) -> (u64, String) {
-        let token = std::fs::read_to_string(self.data.join("dashboard.token")).unwrap();
-        let page = raw_client()
-            .get(format!("{}/?token={}", self.url(), token.trim()))
-            .send()
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .text()
+    /// Adds a workspace account with `role` through this node's command line.
+    fn add_user(&self, name: &str, role: &str) {
+        let file = self.data.with_extension("password");
+        std::fs::write(&file, web::PASSWORD).unwrap();
+        let out = command(&self.data)
+            .env("OBSERVER_DATABASE_URL", &self.database)
+            .args(["users", "add", name, "--role", role, "--password-file"])
+            .arg(&file)
+            .output()
             .unwrap();
-        let after = page.split("log size ").nth(1).expect("the log's head");
-        let size = after.split(' ').next().unwrap().parse().unwrap();
-        let root = after
-            .split("<code>")
-            .nth(1)
-            .and_then(|r| r.split("</code>").next())
-            .unwrap()
-            .to_string();
-        (size, root)
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The log's size and root as this node reports them (the workspace's
+    /// overview, as JSON), asked with `session`'s cookie.
+    fn tree(&self, session: &mut web::Browser) -> (u64, String) {
+        session.base = self.url();
+        let answer = session.get("/api/v1/overview");
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let v: serde_json::Value = serde_json::from_str(&answer.text).unwrap();
+        (
+            v["tree_size"].as_u64().unwrap(),
+            v["tree_root"].as_str().unwrap().to_string(),
+        )
     }
 }
 
@@ -391,9 +399,14 @@ fn three_nodes_fifty_phones_a_killed_node_and_a_database_restart_lose_and_duplic
 
     // The killed node comes back; every node tells the same log.
     d.nodes[1].spawn();
+    // One sign-in, on one node, holds on every node: sessions live in
+    // the database.
+    d.nodes[0].add_user("analyst", "analyst");
+    let mut session = web::Browser::new(&d.nodes[0].url());
+    assert_eq!(session.login("analyst", web::PASSWORD).status, 303);
     for n in &d.nodes {
         assert_eq!(
-            n.tree(),
+            n.tree(&mut session),
             (10_000, root.to_string()),
             "node on port {}",
             n.port

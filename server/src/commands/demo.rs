@@ -27,8 +27,8 @@ pub fn demo(
         .tempdir_in(&at.data)?
         .keep();
     let server = demo::init_server(&dir, port)?;
-    let view = format!("{}/?token={}", server.url, server.dashboard_token()?);
     let serving = Coordinator::open(&server.dir, Some(&demo::unlock(&dir)))?;
+    let password = demo::coordinator_account(&serving)?;
     let rt = runtime()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = rt.spawn(serve(serving, listener, async {
@@ -58,7 +58,9 @@ pub fn demo(
     if !once {
         writeln!(
             out,
-            "  coordinator view   {view}   (self-signed certificate: the phones pin it)"
+            "  coordinator workspace  {}/login   account {}, password {password}\n                         (self-signed certificate: the phones pin it)",
+            server.url,
+            demo::COORDINATOR_ACCOUNT,
         )?;
     }
     for (what, command) in [

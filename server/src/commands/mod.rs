@@ -10,6 +10,7 @@ mod results;
 mod serve;
 mod setup;
 mod stations;
+mod users;
 
 #[cfg(feature = "demo")]
 mod demo;
@@ -27,6 +28,10 @@ pub use setup::{
 };
 pub use stations::{
     import as stations_import, list as stations_list, versions as stations_versions,
+};
+pub use users::{
+    add as users_add, list as users_list, passwd as users_passwd,
+    set_disabled as users_set_disabled,
 };
 
 /// A command's failure, printed by `main`.

@@ -26,12 +26,10 @@ pub fn serve(at: &Resolved, flags: ServeSettings, out: &mut dyn Write) -> Result
     if let Some(m) = &metrics {
         writeln!(out, "metrics on http://{}/metrics", m.local_addr()?)?;
     }
-    // The token itself stays out of logs: logs are copied and kept.
     writeln!(
         out,
-        "coordinator view: {}/ (its token is in {})",
-        c.url,
-        c.dir.join("dashboard.token").display()
+        "coordinator workspace: {}/ (accounts: observer-server users add NAME --role admin)",
+        c.url
     )?;
     if files.is_some_and(|f| f < limits.max_connections as u64 + 64) {
         tracing::warn!(

@@ -10,10 +10,12 @@ mod error;
 mod health;
 mod media;
 mod middleware;
+mod pages;
 mod request;
+mod session;
 mod sync;
 mod trace;
-mod web;
+mod workspace;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,8 +55,9 @@ pub struct AppState {
     pub media: Arc<Media>,
     /// The organisation id.
     pub org: String,
-    /// The coordinator's token for the web view.
-    pub dashboard_token: String,
+    /// Sign-ins being checked at once: each Argon2 hash takes 19 MiB and
+    /// tens of milliseconds of a core, so a flood of them waits here.
+    pub login_slots: Arc<tokio::sync::Semaphore>,
     /// Parsed form versions.
     pub forms: FormCache,
     /// How request bodies are read: size, pace, memory budget.
@@ -88,10 +91,33 @@ impl AppState {
     }
 }
 
+/// Largest form the workspace accepts (a sign-in, a new account).
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// The workspace: pages behind a session, their forms bounded.
+fn workspace_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(workspace::overview_page))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/audit", get(workspace::audit_page))
+        .route(
+            "/users",
+            get(workspace::users_page).post(workspace::add_user),
+        )
+        .route("/users/{name}/{change}", post(workspace::set_user_disabled))
+        .route(
+            "/devices/{id}/revoke",
+            get(workspace::revoke_page).post(workspace::revoke),
+        )
+        .route("/api/v1/overview", get(workspace::overview_json))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+}
+
 /// The API's routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", get(web::dashboard_page))
+        .merge(workspace_routes())
         .route("/healthz", get(health::healthz))
         .route(
             "/openapi.json",

@@ -7,6 +7,7 @@
 //! pool. Records reach [`Storage::ingest`] already verified: the storage
 //! only decides "new, already held, or conflicting" and commits atomically.
 
+pub mod accounts;
 pub mod postgres;
 pub mod sqlite;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use crate::audit::AuditEntry;
 pub use crate::registry::{RegistryVersion, Station};
+pub use accounts::AccountStore;
 
 /// A storage failure (not a refusal: those are typed outcomes), by kind:
 /// what an operator does about a busy database differs from a full disk.
@@ -457,6 +459,10 @@ pub trait Storage: Send + Sync + 'static {
     /// At most `limit` audit entries after seq `after`, oldest first.
     fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StorageError>;
 
+    /// At most `limit` audit entries before seq `before`, newest first
+    /// (the workspace pages backwards from the newest).
+    fn audit_before(&self, before: u64, limit: u32) -> Result<Vec<AuditEntry>, StorageError>;
+
     /// Every registry version, oldest first.
     fn registry_versions(&self) -> Result<Vec<RegistryVersion>, StorageError>;
 
@@ -516,4 +522,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The log's current head.
     fn tree_head(&self) -> Result<TreeHead, StorageError>;
+
+    /// The coordinators' accounts and sessions, in the same database.
+    fn account_store(&self) -> &dyn AccountStore;
 }

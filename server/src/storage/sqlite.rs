@@ -23,6 +23,8 @@ use super::{
     Storage, StorageError, TokenProblem, Totals,
 };
 
+mod accounts;
+
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_devices_records_log.sql"),
     include_str!("../../migrations/sqlite/0002_forms_quarantine_official.sql"),
@@ -30,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_sealed_at_rest.sql"),
     include_str!("../../migrations/sqlite/0005_station_registry.sql"),
     include_str!("../../migrations/sqlite/0006_audit_log.sql"),
+    include_str!("../../migrations/sqlite/0007_accounts.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -332,6 +335,10 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AuditEntry, Stora
 }
 
 impl Storage for SqliteStorage {
+    fn account_store(&self) -> &dyn super::AccountStore {
+        self
+    }
+
     fn add_token(&self, t: &NewToken, now_ms: i64) -> Result<(), StorageError> {
         self.conn().execute(
             "INSERT INTO tokens (hash, stations, name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -889,6 +896,16 @@ impl Storage for SqliteStorage {
             "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![after, limit], audit_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn audit_before(&self, before: u64, limit: u32) -> Result<Vec<AuditEntry>, StorageError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2"
+        ))?;
+        let before = before.min(i64::MAX as u64) as i64;
+        let rows = stmt.query_map(params![before, limit], audit_row)?;
         rows.map(|r| r?).collect()
     }
 

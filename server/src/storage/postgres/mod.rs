@@ -11,6 +11,7 @@
 //! of statements whatever its size (arrays in, `UNNEST` out), so the lock
 //! is held for a few round trips, not one per record.
 
+mod accounts;
 mod connect;
 mod pool;
 
@@ -230,6 +231,10 @@ fn audit_row(r: &postgres::Row) -> Result<AuditEntry, StorageError> {
 }
 
 impl Storage for PostgresStorage {
+    fn account_store(&self) -> &dyn super::AccountStore {
+        self
+    }
+
     fn add_token(&self, t: &NewToken, now_ms: i64) -> Result<(), StorageError> {
         self.conn()?.execute(
             "INSERT INTO tokens (hash, stations, name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -1004,6 +1009,18 @@ impl Storage for PostgresStorage {
                 "SELECT seq, at_ms, actor, action, subject, detail, prev, hash, sig
                  FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
                 &[&(after as i64), &i64::from(limit)],
+            )?
+            .iter()
+            .map(audit_row)
+            .collect()
+    }
+
+    fn audit_before(&self, before: u64, limit: u32) -> Result<Vec<AuditEntry>, StorageError> {
+        self.conn()?
+            .query(
+                "SELECT seq, at_ms, actor, action, subject, detail, prev, hash, sig
+                 FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+                &[&(before.min(i64::MAX as u64) as i64), &i64::from(limit)],
             )?
             .iter()
             .map(audit_row)

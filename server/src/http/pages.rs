@@ -1,0 +1,233 @@
+//! The workspace's pages: one askama template each (`server/templates/`,
+//! compiled into the binary, every value auto-escaped), and [`WebError`],
+//! what a page handler answers instead of a page.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::accounts::{Account, Permission, Role};
+use crate::audit::AuditEntry;
+use crate::dashboard::Overview;
+use crate::storage::StorageError;
+
+/// What every signed-in page's header shows.
+pub struct Nav {
+    pub org: String,
+    pub name: String,
+    pub role: Role,
+    /// The session's CSRF token, for the forms on the page.
+    pub csrf: String,
+    pub audit: bool,
+    pub users: bool,
+}
+
+impl Nav {
+    pub fn new(org: &str, account: &Account, csrf: String) -> Self {
+        Self {
+            org: org.to_string(),
+            name: account.name.clone(),
+            role: account.role,
+            csrf,
+            audit: account.role.may(Permission::ReadAudit),
+            users: account.role.may(Permission::ManageUsers),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub nonce: String,
+    pub name: String,
+    pub problem: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "forbidden.html")]
+pub struct ForbiddenPage {
+    pub nav: Nav,
+    pub what: &'static str,
+    pub roles: String,
+}
+
+#[derive(Template)]
+#[template(path = "refused.html")]
+pub struct RefusedPage {
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+pub struct OverviewPage {
+    pub nav: Nav,
+    pub o: Overview,
+    pub may_revoke: bool,
+}
+
+/// One audit entry as the page shows it.
+pub struct AuditLine {
+    pub seq: u64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+}
+
+impl From<&AuditEntry> for AuditLine {
+    fn from(e: &AuditEntry) -> Self {
+        Self {
+            seq: e.seq,
+            at: crate::dashboard::time(Some(e.at_ms)),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            subject: e.subject.clone(),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub nav: Nav,
+    pub entries: Vec<AuditLine>,
+    pub first: u64,
+    pub last: u64,
+    /// The `before` of the next page, if there are older entries.
+    pub older: Option<u64>,
+}
+
+/// One account as the page shows it.
+pub struct UserLine {
+    pub name: String,
+    pub role: Role,
+    pub last_login: String,
+    pub failed_logins: u32,
+    pub disabled: bool,
+}
+
+impl From<&Account> for UserLine {
+    fn from(a: &Account) -> Self {
+        Self {
+            name: a.name.clone(),
+            role: a.role,
+            last_login: crate::dashboard::time(a.last_login_ms),
+            failed_logins: a.failed_logins,
+            disabled: a.disabled,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    pub nav: Nav,
+    pub users: Vec<UserLine>,
+    pub problem: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "revoke.html")]
+pub struct RevokePage {
+    pub nav: Nav,
+    pub device: String,
+    pub observer: String,
+    pub stations: String,
+}
+
+/// A page with `status`.
+pub fn page(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => WebError::Internal(e.to_string()).into_response(),
+    }
+}
+
+/// What a page handler answers when it does not answer its page.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// No live session: to the login page (nothing else is learnt).
+    #[error("not signed in")]
+    SignIn,
+    /// The account's role may not do this.
+    #[error("forbidden")]
+    Forbidden(Box<ForbiddenPage>),
+    /// A state-changing request without its session's CSRF token, or from
+    /// another origin: refused before anything changes.
+    #[error("{0}")]
+    Refused(String),
+    /// A form that is not the one the page sends (413 when too large).
+    #[error("the form was not filled in as sent: {0}")]
+    BadForm(#[from] axum::extract::rejection::FormRejection),
+    /// A query that is not what the page's links send.
+    #[error("{0}")]
+    BadQuery(String),
+    /// No such thing (an account, a device).
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A bug or a lost blocking task.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl std::fmt::Debug for ForbiddenPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForbiddenPage")
+            .field("what", &self.what)
+            .finish()
+    }
+}
+
+impl WebError {
+    /// The refusal for `account` lacking `needs`.
+    pub fn forbidden(nav: Nav, what: &'static str, needs: Permission) -> Self {
+        let roles: Vec<&str> = Role::allowed(needs).iter().map(|r| r.as_str()).collect();
+        WebError::Forbidden(Box::new(ForbiddenPage {
+            nav,
+            what,
+            roles: roles.join(" or "),
+        }))
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::SignIn => Redirect::to("/login").into_response(),
+            WebError::Forbidden(p) => page(StatusCode::FORBIDDEN, p.as_ref()),
+            WebError::Refused(reason) => page(StatusCode::FORBIDDEN, &RefusedPage { reason }),
+            WebError::BadForm(e) => {
+                let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                page(
+                    status,
+                    &RefusedPage {
+                        reason: format!("The form was not filled in as sent: {}", e.body_text()),
+                    },
+                )
+            }
+            WebError::BadQuery(reason) => page(StatusCode::BAD_REQUEST, &RefusedPage { reason }),
+            WebError::NotFound(reason) => page(StatusCode::NOT_FOUND, &RefusedPage { reason }),
+            WebError::Storage(e) => super::ApiError::from(e).into_response(),
+            WebError::Internal(e) => {
+                super::ApiError::internal("a workspace page", &e).into_response()
+            }
+        }
+    }
+}
+
+/// Runs a blocking storage call off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, WebError> + Send + 'static,
+) -> Result<T, WebError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?
+}

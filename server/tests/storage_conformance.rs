@@ -488,6 +488,123 @@ fn the_audit_log_is_one_signed_chain_from_every_handle(b: &dyn Backend) {
     assert_eq!(check.head().unwrap().0, 41);
     assert_eq!(rest.last().unwrap().detail, first.detail);
     assert!(s.audit_entries(41, 10).unwrap().is_empty());
+    // The workspace pages backwards from the newest.
+    let newest: Vec<u64> = s
+        .audit_before(u64::MAX, 5)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(newest, [41, 40, 39, 38, 37]);
+    let older = s.audit_before(37, 100).unwrap();
+    assert_eq!((older.len(), older[0].seq, older[35].seq), (36, 36, 1));
+    assert_eq!(older[35], first);
+}
+
+fn accounts_and_sessions_are_kept_alike(b: &dyn Backend) {
+    use observer_server::accounts::{Account, Role, Session, SessionToken, SESSION_LIFETIME};
+    let s = b.fresh();
+    let a = s.account_store();
+    let account = |name: &str, role| Account {
+        name: name.into(),
+        role,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        disabled: false,
+        created_at_ms: NOW,
+        failed_logins: 0,
+        last_failed_ms: None,
+        last_login_ms: None,
+    };
+    assert!(a
+        .add_account(&account("bauyrzhan", Role::Verifier))
+        .unwrap());
+    assert!(a.add_account(&account("aigerim", Role::Admin)).unwrap());
+    assert!(
+        !a.add_account(&account("aigerim", Role::Analyst)).unwrap(),
+        "a name is taken once"
+    );
+    assert_eq!(
+        a.account("aigerim").unwrap().unwrap(),
+        account("aigerim", Role::Admin)
+    );
+    assert_eq!(a.account("nobody").unwrap(), None);
+    let names: Vec<String> = a.accounts().unwrap().into_iter().map(|x| x.name).collect();
+    assert_eq!(names, ["aigerim", "bauyrzhan"]);
+
+    // Failed sign-ins add up whichever node counts them.
+    let other = b.reopen();
+    for h in [&s, &other] {
+        h.account_store()
+            .note_login("aigerim", false, NOW + 1)
+            .unwrap();
+    }
+    let got = a.account("aigerim").unwrap().unwrap();
+    assert_eq!((got.failed_logins, got.last_failed_ms), (2, Some(NOW + 1)));
+    a.note_login("aigerim", true, NOW + 2).unwrap();
+    let got = a.account("aigerim").unwrap().unwrap();
+    assert_eq!((got.failed_logins, got.last_login_ms), (0, Some(NOW + 2)));
+
+    // A session made on one node is seen on another, used, and ended.
+    let session = |account: &str, at: i64| {
+        let t = SessionToken::generate().unwrap();
+        let s = Session {
+            digest: t.digest(),
+            account: account.into(),
+            created_at_ms: at,
+            last_seen_ms: at,
+        };
+        (t, s)
+    };
+    let (t1, s1) = session("aigerim", NOW);
+    a.create_session(&s1, NOW).unwrap();
+    assert_eq!(
+        other.account_store().session(&t1.digest()).unwrap(),
+        Some(s1.clone())
+    );
+    other
+        .account_store()
+        .touch_session(&t1.digest(), NOW + 10)
+        .unwrap();
+    a.touch_session(&t1.digest(), NOW + 5).unwrap();
+    assert_eq!(
+        a.session(&t1.digest()).unwrap().unwrap().last_seen_ms,
+        NOW + 10,
+        "never back"
+    );
+    // An expired session is dropped when the next one is made.
+    let long_ago = NOW - SESSION_LIFETIME.as_millis() as i64 - 1;
+    let (t_old, s_old) = session("bauyrzhan", long_ago);
+    a.create_session(&s_old, long_ago).unwrap();
+    let (t2, s2) = session("bauyrzhan", NOW);
+    a.create_session(&s2, NOW).unwrap();
+    assert_eq!(a.session(&t_old.digest()).unwrap(), None);
+    assert!(a.session(&t2.digest()).unwrap().is_some());
+    // A new password ends the account's sessions; disabling does too.
+    assert!(a
+        .set_password(
+            "aigerim",
+            "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA"
+        )
+        .unwrap());
+    assert_eq!(a.session(&t1.digest()).unwrap(), None);
+    assert!(a
+        .account("aigerim")
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .contains("bmV3aGFzaA"));
+    assert!(a.set_disabled("bauyrzhan", true).unwrap());
+    assert_eq!(a.session(&t2.digest()).unwrap(), None);
+    assert!(a.account("bauyrzhan").unwrap().unwrap().disabled);
+    assert!(a.set_disabled("bauyrzhan", false).unwrap());
+    assert!(!a.account("bauyrzhan").unwrap().unwrap().disabled);
+    assert!(!a.set_password("ghost", "x").unwrap());
+    assert!(!a.set_disabled("ghost", true).unwrap());
+    // Logout.
+    let (t3, s3) = session("aigerim", NOW);
+    a.create_session(&s3, NOW).unwrap();
+    other.account_store().end_session(&t3.digest()).unwrap();
+    assert_eq!(a.session(&t3.digest()).unwrap(), None);
 }
 
 fn media_are_answered_only_to_the_device_whose_records_name_them(b: &dyn Backend) {
@@ -750,6 +867,10 @@ const STORIES: &[(&str, Story)] = &[
     (
         "writers on several handles append one gap-free log",
         writers_on_several_handles_append_one_gap_free_log,
+    ),
+    (
+        "accounts and sessions are kept alike",
+        accounts_and_sessions_are_kept_alike,
     ),
 ];
 

@@ -1,0 +1,333 @@
+//! The coordinator workspace attacked as a stranger, a neighbouring site
+//! and a coordinator with too small a role would attack it: cookie flags,
+//! session fixation, CSRF, brute force, every admin route tried by a
+//! verifier, and HTML in every field an observer controls. Against a real
+//! server process on loopback, through the real HTTP stack.
+
+mod support;
+
+use observer_core::sync::{sync, SyncOptions};
+use support::web::{Browser, PASSWORD};
+use support::*;
+
+fn audit_actions(server: &Server) -> Vec<(String, String, String)> {
+    server
+        .cli(&["audit", "--json"])
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["actor"].as_str().unwrap().to_string(),
+                v["action"].as_str().unwrap().to_string(),
+                v["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_session_cookie_is_host_only_script_proof_and_never_planted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    server.add_user("aigerim", "admin");
+    let mut b = Browser::new(&server.url());
+    // A neighbour planted a session id before the coordinator signed in.
+    b.cookies.insert(
+        "__Host-observer_session".into(),
+        "planted-by-attacker".into(),
+    );
+    assert_eq!(b.get("/").status, 303, "a planted id is no session");
+    let signed = b.login("aigerim", PASSWORD);
+    assert_eq!(signed.status, 303);
+    assert_eq!(signed.location(), Some("/"));
+    let session = signed
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.name() == "__Host-observer_session")
+        .expect("a session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(session.secure(), Some(true));
+    assert_eq!(session.same_site(), Some(cookie::SameSite::Strict));
+    assert_eq!(session.path(), Some("/"));
+    assert_eq!(session.domain(), None, "host-only");
+    assert_eq!(session.max_age().unwrap().whole_hours(), 12);
+    assert_ne!(
+        session.value(),
+        "planted-by-attacker",
+        "a new id at sign-in"
+    );
+    assert!(session.value().len() >= 43, "256 bits");
+    assert_eq!(b.get("/").status, 200);
+
+    // The database holds its digest, never the token.
+    let stored: Vec<String> = server
+        .db()
+        .prepare("SELECT digest FROM sessions")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(session.value()));
+    let dump = std::fs::read(server.data.join("server.db")).unwrap();
+    assert!(!dump
+        .windows(session.value().len())
+        .any(|w| w == session.value().as_bytes()));
+
+    // Signing out ends it on the server: the old cookie, replayed, is nothing.
+    let csrf = b.csrf();
+    let old = b.cookies.clone();
+    assert_eq!(b.post("/logout", &[("csrf", &csrf)]).status, 303);
+    assert!(!b.cookies.contains_key("__Host-observer_session"));
+    b.cookies = old;
+    assert_eq!(b.get("/").status, 303);
+
+    // A restart keeps sessions (they live in the database).
+    let mut c = Browser::new(&server.url());
+    assert_eq!(c.login("aigerim", PASSWORD).status, 303);
+    let mut server = server;
+    server.restart();
+    assert_eq!(c.get("/").status, 200);
+}
+
+#[test]
+fn a_form_without_its_csrf_token_or_from_another_site_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let mut admin = server.signed_in("aigerim", "admin");
+    let csrf = admin.csrf();
+    let add = |b: &mut Browser, name: &str, csrf: Option<&str>| {
+        let mut form = vec![("name", name), ("role", "admin"), ("password", PASSWORD)];
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        b.post("/users", &form)
+    };
+    let refused = add(&mut admin, "mallory1", None);
+    assert_eq!(refused.status, 400, "no token: not the page's form");
+    assert_eq!(add(&mut admin, "mallory2", Some("guess")).status, 403);
+    // Another session's token is no good either.
+    let mut other = server.signed_in("bauyrzhan", "admin");
+    let other_csrf = other.csrf();
+    assert_eq!(add(&mut admin, "mallory3", Some(&other_csrf)).status, 403);
+    // The right token, but the page that posts it is another site's.
+    admin.origin = Some("https://evil.example".into());
+    let cross = add(&mut admin, "mallory4", Some(&csrf));
+    assert_eq!(cross.status, 403);
+    assert!(cross.text.contains("another site"));
+    admin.origin = Some(server.url());
+    let accounts = server.cli(&["users", "list"]);
+    assert!(!accounts.contains("mallory"), "{accounts}");
+    assert_eq!(add(&mut admin, "dana", Some(&csrf)).status, 303);
+    assert!(server.cli(&["users", "list"]).contains("dana"));
+
+    // Sign-in has its own guard: a form whose nonce is not the cookie's
+    // (another site signing the coordinator in to its own account).
+    let mut b = Browser::new(&server.url());
+    let forged = b.post(
+        "/login",
+        &[
+            ("name", "aigerim"),
+            ("password", PASSWORD),
+            ("nonce", "forged"),
+        ],
+    );
+    assert_eq!(forged.status, 403);
+    assert!(!b.cookies.contains_key("__Host-observer_session"));
+    b.get("/login");
+    b.origin = Some("https://evil.example".into());
+    let nonce = b.cookies["__Host-observer_login"].clone();
+    let cross = b.post(
+        "/login",
+        &[
+            ("name", "aigerim"),
+            ("password", PASSWORD),
+            ("nonce", &nonce),
+        ],
+    );
+    assert_eq!(cross.status, 403);
+}
+
+#[test]
+fn guessing_a_password_is_slowed_per_account_and_per_address_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    server.add_user("aigerim", "admin");
+    let mut b = Browser::new(&server.url());
+    // Wrong password and unknown account: the same answer.
+    let wrong = b.login("aigerim", "not the password");
+    let unknown = b.login("nobody", "not the password");
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    let problem = |a: &web::Answer| {
+        a.text
+            .split("role=\"alert\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(problem(&wrong), problem(&unknown));
+    for _ in 0..4 {
+        assert_eq!(b.login("aigerim", "not the password").status, 401);
+    }
+    // Five failures: now even the right password waits.
+    let waiting = b.login("aigerim", PASSWORD);
+    assert_eq!(waiting.status, 429, "{}", waiting.text);
+    let secs: u64 = waiting.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&secs), "{secs}");
+    std::thread::sleep(std::time::Duration::from_secs(secs + 1));
+    assert_eq!(b.login("aigerim", PASSWORD).status, 303);
+    let failed = audit_actions(&server)
+        .iter()
+        .filter(|(_, a, _)| a == "account.login_failed")
+        .count();
+    assert_eq!(failed, 6, "each failed sign-in is in the audit log");
+    // The address: ten sign-ins a minute, whatever the accounts.
+    let mut spray = Browser::new(&server.url());
+    let mut last = 0;
+    for i in 0..4 {
+        last = spray.login(&format!("spray{i}"), "not the password").status;
+    }
+    assert_eq!(last, 429, "the 11th sign-in from one address in a minute");
+}
+
+#[test]
+fn a_verifier_is_refused_every_admin_route_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "S-1");
+    let device = p.device_id().as_str().to_string();
+    server.add_user("dana", "analyst");
+    for role in ["verifier", "analyst", "supervisor"] {
+        let mut b = server.signed_in(&format!("a-{role}"), role);
+        let csrf = b.csrf();
+        let revoke_at = format!("/devices/{device}/revoke");
+        let gets = ["/audit", "/users", revoke_at.as_str()];
+        for path in gets {
+            let page = b.get(path);
+            assert_eq!(page.status, 403, "{role} GET {path}");
+            assert!(
+                page.text.contains("This needs the role admin"),
+                "{role} {path}: {}",
+                page.text
+            );
+        }
+        let c = [("csrf", csrf.as_str())];
+        let add = [
+            ("csrf", csrf.as_str()),
+            ("name", "mallory"),
+            ("role", "admin"),
+            ("password", PASSWORD),
+        ];
+        let posts: [(&str, &[(&str, &str)]); 4] = [
+            ("/users", &add),
+            ("/users/dana/disable", &c),
+            ("/users/dana/enable", &c),
+            (&revoke_at, &c),
+        ];
+        for (path, form) in posts {
+            let answer = b.post(path, form);
+            assert_eq!(answer.status, 403, "{role} POST {path}");
+        }
+        // Every role reads the overview.
+        assert_eq!(b.get("/").status, 200);
+    }
+    let devices = server.devices();
+    assert!(devices[0]["revoked_at_ms"].is_null(), "not revoked");
+    let accounts = server.cli(&["users", "list"]);
+    assert!(!accounts.contains("mallory"));
+    assert!(!accounts.contains("disabled"));
+
+    // An admin may, after a confirmation that names the observer.
+    let mut admin = server.signed_in("aigerim", "admin");
+    let confirm = admin.get(&format!("/devices/{device}/revoke"));
+    assert_eq!(confirm.status, 200);
+    let csrf = admin.csrf();
+    assert_eq!(
+        admin
+            .post(&format!("/devices/{device}/revoke"), &[("csrf", &csrf)])
+            .status,
+        303
+    );
+    assert!(!server.devices()[0]["revoked_at_ms"].is_null());
+    // Disabling an account ends its sessions at once.
+    let mut dana = Browser::new(&server.url());
+    assert_eq!(dana.login("dana", PASSWORD).status, 303);
+    assert_eq!(
+        admin.post("/users/dana/disable", &[("csrf", &csrf)]).status,
+        303
+    );
+    assert_eq!(dana.get("/").status, 303);
+    assert_eq!(dana.login("dana", PASSWORD).status, 401);
+    let actions = audit_actions(&server);
+    for (actor, action, subject) in [
+        ("account:aigerim", "device.revoked", device.as_str()),
+        ("account:aigerim", "account.disabled", "dana"),
+        ("account:aigerim", "account.login", "aigerim"),
+    ] {
+        assert!(
+            actions
+                .iter()
+                .any(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()) == (actor, action, subject)),
+            "{actor} {action} {subject} in {actions:?}"
+        );
+    }
+    assert!(server.cli(&["audit", "verify"]).contains("entries"));
+}
+
+#[test]
+fn html_in_every_field_an_observer_controls_is_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let attack = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'";
+    let station = "S-<b>1</b>";
+    let pdir = dir.path().join("phone");
+    let code = server.cli(&["enroll", "--station", station, "--name", attack, "--text"]);
+    let p = phone(&pdir);
+    observer_core::sync::enroll(
+        &p,
+        &observer_core::protocol::EnrollmentCode::parse(code.trim()).unwrap(),
+        Some(attack),
+    )
+    .unwrap();
+    p.save(
+        observer_core::record::NewRecord::builder(station, "incident", 1, "incident")
+            .payload(serde_json::json!({ "note": attack, attack: attack }))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    sync(&p, &SyncOptions::default()).unwrap();
+    let mut admin = server.signed_in("aigerim", "admin");
+    let device = p.device_id().as_str().to_string();
+    for path in [
+        "/".to_string(),
+        "/audit".to_string(),
+        format!("/devices/{device}/revoke"),
+    ] {
+        let page = admin.get(&path);
+        assert_eq!(page.status, 200, "{path}");
+        for raw in ["<script>", "<img", "<b>1</b>"] {
+            assert!(
+                !page.text.contains(raw),
+                "{path} holds {raw}: {}",
+                page.text
+            );
+        }
+        assert!(page.text.contains("&#60;script&#62;") || page.text.contains("&lt;script&gt;"));
+    }
+    // The page forbids scripts whatever slips through.
+    let csp = admin.get("/").headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+}

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::storage::postgres::{DatabaseUrl, PostgresStorage};
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{NewToken, Storage, StorageError};
+use crate::storage::{Storage, StorageError};
 use crate::unlock::{self, Unlock};
 
 /// Why the data directory cannot be used.
@@ -448,27 +448,23 @@ impl Coordinator {
         Sha256Digest::of(&self.cert_der)
     }
 
-    /// Issues a one-time enrollment code for an observer at `stations`,
-    /// valid for `valid_hours`.
-    /// Station ids a coordinator names (for a code or an assignment):
-    /// well-formed, and in the registry when there is one.
-    pub fn check_stations(&self, stations: &[String]) -> Result<(), SetupError> {
-        for s in stations {
-            observer_core::record::StationId::new(s.clone())
-                .map_err(|e| SetupError::Invalid(format!("--station {s:?}: {e}")))?;
+    /// What enrollment codes of this coordinator name.
+    pub fn issuer(&self) -> crate::enrollment::CodeIssuer {
+        crate::enrollment::CodeIssuer {
+            url: self.url.clone(),
+            tls_sha256: self.tls_sha256(),
+            coordinator: self.key.public_key(),
+            org: self.org.clone(),
         }
-        let registry = crate::registry::current(self.storage.as_ref())?;
-        let unknown = crate::registry::unknown(registry.as_ref(), stations);
-        if let (Some(r), false) = (&registry, unknown.is_empty()) {
-            return Err(SetupError::Invalid(format!(
-                "not in the station registry (version {}): {}; check the ids (`observer-server stations list`) or import a registry that holds them",
-                r.version.version,
-                unknown.join(", ")
-            )));
-        }
-        Ok(())
     }
 
+    /// Station ids a coordinator names: see [`crate::enrollment::check_stations`].
+    pub fn check_stations(&self, stations: &[String]) -> Result<(), SetupError> {
+        crate::enrollment::check_stations(self.storage.as_ref(), stations)
+    }
+
+    /// Issues a one-time enrollment code for an observer at `stations`,
+    /// valid for `valid_hours`.
     pub fn issue_code(
         &self,
         stations: &[String],
@@ -476,27 +472,8 @@ impl Coordinator {
         valid_hours: u32,
         now_ms: i64,
     ) -> Result<EnrollmentCode, SetupError> {
-        if stations.is_empty() {
-            return Err(SetupError::Invalid("name at least one --station".into()));
-        }
-        self.check_stations(stations)?;
-        let token = random_token();
-        self.storage.add_token(
-            &NewToken {
-                hash: Sha256Digest::of(token.as_bytes()),
-                stations: stations.to_vec(),
-                name: name.map(str::to_string),
-                expires_at_ms: now_ms + i64::from(valid_hours) * 3_600_000,
-            },
-            now_ms,
-        )?;
-        Ok(EnrollmentCode {
-            url: self.url.clone(),
-            tls_sha256: self.tls_sha256(),
-            coordinator: self.key.public_key(),
-            org: self.org.clone(),
-            token,
-        })
+        self.issuer()
+            .issue(self.storage.as_ref(), stations, name, valid_hours, now_ms)
     }
 }
 

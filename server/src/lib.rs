@@ -16,6 +16,7 @@ pub mod coordinator;
 pub mod dashboard;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod enrollment;
 pub mod guard;
 pub mod http;
 pub mod ingest;

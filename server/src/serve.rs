@@ -112,6 +112,7 @@ pub async fn serve_with(
     let metrics = Arc::new(Metrics::new(guard.clone()));
     let state = Arc::new(AppState {
         login_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+        issuer: c.issuer(),
         storage: c.storage.clone(),
         org: c.org.clone(),
         key: c.key,

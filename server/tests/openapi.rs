@@ -285,6 +285,40 @@ fn workspace(t: &mut Probe<'_>, many: &[(&str, &str)], revocable: &str) {
     t.send("POST", rv, "/devices/no-such/revoke", &a, c.clone(), 404);
     t.send("POST", rv, &at, &a, c.clone(), 303);
 
+    // Enrollment codes.
+    t.send("GET", "/codes", "/codes", &[], vec![], 303);
+    t.send("GET", "/codes", "/codes", &a[..1], vec![], 200);
+    t.send("GET", "/codes", "/codes", &n[..1], vec![], 403);
+    t.send("GET", "/codes", "/codes", many, vec![], 431);
+    let issue = |c: &str, stations: &str| {
+        form(&[
+            ("csrf", c),
+            ("stations", stations),
+            ("name", "Dana"),
+            ("valid_hours", "72"),
+        ])
+    };
+    t.send("POST", "/codes", "/codes", &[F], issue(&csrf, "S-1"), 303);
+    t.send("POST", "/codes", "/codes", &a, issue(&csrf, "S-1 S-2"), 200);
+    t.send(
+        "POST",
+        "/codes",
+        "/codes",
+        &a,
+        issue(&csrf, ", ,"),
+        400,
+    );
+    t.send("POST", "/codes", "/codes", &a, vec![b'a'; 20 * 1024], 413);
+    t.send(
+        "POST",
+        "/codes",
+        "/codes",
+        &n,
+        issue(&analyst_csrf, "S-1"),
+        403,
+    );
+    t.send("POST", "/codes", "/codes", many, vec![], 431);
+
     // Signing out: without the CSRF token refused, with it done.
     t.send(
         "POST",

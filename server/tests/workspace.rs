@@ -331,3 +331,50 @@ fn html_in_every_field_an_observer_controls_is_inert() {
         .to_string();
     assert!(csp.contains("default-src 'none'"), "{csp}");
 }
+
+#[test]
+fn a_supervisor_issues_a_code_in_the_browser_that_enrolls_a_phone_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let mut analyst = server.signed_in("dana", "analyst");
+    assert_eq!(analyst.get("/codes").status, 403);
+    let mut sup = server.signed_in("saule", "supervisor");
+    let csrf = sup.csrf();
+    let page = sup.post(
+        "/codes",
+        &[
+            ("csrf", &csrf),
+            ("stations", "KZ-1, KZ-2"),
+            ("name", "Ерлан"),
+            ("valid_hours", "12"),
+        ],
+    );
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("data:image/svg+xml;base64,"),
+        "a QR code"
+    );
+    let text = page
+        .text
+        .split("<code id=\"code-text\">")
+        .nth(1)
+        .and_then(|t| t.split("</code>").next())
+        .expect("the code's text")
+        .replace("&#43;", "+")
+        .replace("&#61;", "=")
+        .replace("&#47;", "/");
+    let code = observer_core::protocol::EnrollmentCode::parse(&text).unwrap();
+    // The code a phone gets from the page pins this server and enrolls once.
+    let p = phone(&dir.path().join("phone"));
+    observer_core::sync::enroll(&p, &code, None).unwrap();
+    let again = phone(&dir.path().join("phone2"));
+    assert!(observer_core::sync::enroll(&again, &code, None).is_err());
+    let devices = server.devices();
+    assert_eq!(devices[0]["stations"], serde_json::json!(["KZ-1", "KZ-2"]));
+    assert_eq!(devices[0]["name"], "Ерлан");
+    // Audited as the supervisor, without the code.
+    let audit = server.cli(&["audit", "--json"]);
+    assert!(audit.contains("account:saule"));
+    assert!(audit.contains("code.issued"));
+    assert!(!audit.contains(&code.token));
+}

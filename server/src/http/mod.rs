@@ -55,6 +55,8 @@ pub struct AppState {
     pub media: Arc<Media>,
     /// The organisation id.
     pub org: String,
+    /// What enrollment codes issued in the workspace name.
+    pub issuer: crate::enrollment::CodeIssuer,
     /// Sign-ins being checked at once: each Argon2 hash takes 19 MiB and
     /// tens of milliseconds of a core, so a flood of them waits here.
     pub login_slots: Arc<tokio::sync::Semaphore>,
@@ -109,6 +111,10 @@ fn workspace_routes() -> Router<Arc<AppState>> {
         .route(
             "/devices/{id}/revoke",
             get(workspace::revoke_page).post(workspace::revoke),
+        )
+        .route(
+            "/codes",
+            get(workspace::codes_page).post(workspace::issue_code),
         )
         .route("/api/v1/overview", get(workspace::overview_json))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))

@@ -18,6 +18,7 @@ pub struct Nav {
     pub role: Role,
     /// The session's CSRF token, for the forms on the page.
     pub csrf: String,
+    pub codes: bool,
     pub audit: bool,
     pub users: bool,
 }
@@ -29,6 +30,7 @@ impl Nav {
             name: account.name.clone(),
             role: account.role,
             csrf,
+            codes: account.role.may(Permission::Enroll),
             audit: account.role.may(Permission::ReadAudit),
             users: account.role.may(Permission::ManageUsers),
         }
@@ -126,6 +128,28 @@ pub struct UsersPage {
     pub nav: Nav,
     pub users: Vec<UserLine>,
     pub problem: Option<String>,
+}
+
+/// A code just issued, as the page shows it.
+pub struct IssuedCode {
+    pub text: String,
+    /// The QR code as an SVG `data:` URI (the page's policy allows images
+    /// from `data:` only).
+    pub qr: String,
+    pub observer: String,
+    pub stations: String,
+    pub valid_hours: u32,
+}
+
+#[derive(Template)]
+#[template(path = "codes.html")]
+pub struct CodesPage {
+    pub nav: Nav,
+    pub issued: Option<IssuedCode>,
+    pub problem: Option<String>,
+    /// What the form held, when it is shown again with a problem.
+    pub stations: String,
+    pub name: String,
 }
 
 #[derive(Template)]

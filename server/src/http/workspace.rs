@@ -14,7 +14,8 @@ use observer_core::identity::DeviceId;
 use serde::Deserialize;
 
 use super::pages::{
-    blocking, page, AuditLine, AuditPage, OverviewPage, RevokePage, UserLine, UsersPage, WebError,
+    blocking, page, AuditLine, AuditPage, CodesPage, IssuedCode, OverviewPage, RevokePage,
+    UserLine, UsersPage, WebError,
 };
 use super::session::{CsrfForm, SignedIn};
 use super::AppState;
@@ -312,4 +313,128 @@ pub async fn revoke(
     }
     tracing::info!("a coordinator revoked a device from the workspace");
     Ok(Redirect::to("/").into_response())
+}
+
+/// `GET /codes`: the form that issues an enrollment code.
+pub async fn codes_page(
+    State(app): State<Arc<AppState>>,
+    signed: SignedIn,
+) -> Result<Response, WebError> {
+    signed.require(&app.org, "issue enrollment codes", Permission::Enroll)?;
+    Ok(page(
+        StatusCode::OK,
+        &CodesPage {
+            nav: signed.nav(&app.org),
+            issued: None,
+            problem: None,
+            stations: String::new(),
+            name: String::new(),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct IssueForm {
+    csrf: String,
+    stations: String,
+    #[serde(default)]
+    name: String,
+    valid_hours: u32,
+}
+
+/// The QR code of `text` as an SVG `data:` URI.
+fn qr_data_uri(text: &str) -> Result<String, WebError> {
+    use base64::Engine as _;
+    let qr = qrcode::QrCode::new(text.as_bytes()).map_err(|e| WebError::Internal(e.to_string()))?;
+    let svg = qr
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(320, 320)
+        .quiet_zone(true)
+        .build();
+    Ok(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    ))
+}
+
+/// `POST /codes`: issues a one-time enrollment code and shows it once, as
+/// a QR code and as text. The audit entry names the stations and the
+/// observer, never the code.
+pub async fn issue_code(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    signed: SignedIn,
+    form: Result<Form<IssueForm>, FormRejection>,
+) -> Result<Response, WebError> {
+    signed.require(&app.org, "issue enrollment codes", Permission::Enroll)?;
+    let Form(form) = form?;
+    signed.check_form(&headers, &form.csrf)?;
+    let stations: Vec<String> = form
+        .stations
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let name = Some(form.name.trim().to_string()).filter(|n| !n.is_empty());
+    let app2 = app.clone();
+    let actor = signed.actor();
+    let (stations2, name2, hours) = (stations.clone(), name.clone(), form.valid_hours);
+    let issued = blocking(move || {
+        let now = now_ms();
+        let code = match app2.issuer.issue(
+            app2.storage.as_ref(),
+            &stations2,
+            name2.as_deref(),
+            hours,
+            now,
+        ) {
+            Ok(code) => code,
+            Err(crate::coordinator::SetupError::Storage(e)) => return Err(e.into()),
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let draft = Draft {
+            actor,
+            action: "code.issued",
+            subject: stations2.join(", "),
+            detail: serde_json::json!({ "stations": stations2, "name": name2, "valid_hours": hours }),
+        };
+        audit::append(app2.storage.as_ref(), &app2.key, draft, now)?;
+        Ok(Ok(code.to_text()))
+    })
+    .await?;
+    let nav = signed.nav(&app.org);
+    Ok(match issued {
+        Ok(text) => {
+            tracing::info!(
+                stations = stations.len(),
+                "enrollment code issued in the workspace"
+            );
+            page(
+                StatusCode::OK,
+                &CodesPage {
+                    nav,
+                    issued: Some(IssuedCode {
+                        qr: qr_data_uri(&text)?,
+                        text,
+                        observer: name.unwrap_or_else(|| "an observer".into()),
+                        stations: stations.join(", "),
+                        valid_hours: form.valid_hours,
+                    }),
+                    problem: None,
+                    stations: String::new(),
+                    name: String::new(),
+                },
+            )
+        }
+        Err(problem) => page(
+            StatusCode::BAD_REQUEST,
+            &CodesPage {
+                nav,
+                issued: None,
+                problem: Some(problem),
+                stations: form.stations,
+                name: form.name,
+            },
+        ),
+    })
 }

@@ -68,25 +68,33 @@ fn set_cookie(name: &'static str, value: String, max_age_secs: i64) -> HeaderVal
     HeaderValue::from_str(&c.to_string()).expect("cookie text is a valid header")
 }
 
-/// Refuses a state-changing request that another site started: its
-/// `Origin` (or, without one, its `Sec-Fetch-Site`) must be this server.
-/// A client that sends neither (a script, not a browser) still needs the
-/// CSRF token, which only a page of this server holds.
+/// Refuses a state-changing request that another site started. A browser
+/// says where a request comes from in `Sec-Fetch-Site`, which a page cannot
+/// set: only `same-origin` (or `none`, typed by the user) passes; a sibling
+/// subdomain (`same-site`) is another site here. Without it, `Origin` must
+/// be this server (`null`, what a browser sends under our
+/// `Referrer-Policy: no-referrer` when it lacks `Sec-Fetch-Site`, is
+/// refused). A client that sends neither (a script, not a browser) still
+/// needs the CSRF token, which only a page of this server holds.
 fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
     let text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
-    if let Some(origin) = text(header::ORIGIN) {
-        let host = text(header::HOST).unwrap_or_default();
-        if origin != format!("https://{host}") {
-            return Err(WebError::Refused(
-                "this request came from another site's page and was refused".into(),
-            ));
-        }
-    } else if text(header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
-        return Err(WebError::Refused(
+    let refused = || {
+        Err(WebError::Refused(
             "this request came from another site's page and was refused".into(),
-        ));
+        ))
+    };
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            _ => refused(),
+        };
     }
-    Ok(())
+    match text(header::ORIGIN) {
+        Some(origin) if origin != format!("https://{}", text(header::HOST).unwrap_or_default()) => {
+            refused()
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A coordinator with a live session.

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The coordinator workspace in a real browser: Debian's Chromium driven by
+# playwright-core (npm), each page checked by axe-core (npm), against a
+# real observer-server on loopback and a real phone (the `observer` desktop
+# client, the core's own sync). Screenshots at 1366x900 and 390x844 go to
+# target/browser-screenshots/ (BROWSER_SHOTS to change it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if [ ! -x /usr/bin/chromium ]; then
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+(cd tests/browser && npm ci --no-fund --no-audit --silent)
+
+cargo build -q -p observer-cli -p observer-server
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug"
+shots="${BROWSER_SHOTS:-$PWD/target/browser-screenshots}"
+mkdir -p "$shots"
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export OBSERVER_SERVER_KEY_FILE="$work/server.key"
+srv() { "$bin/observer-server" --data "$work/server" "$@"; }
+srv init --url "https://127.0.0.1:$port" --org browser-test >/dev/null
+printf 'correct horse battery staple\n' >"$work/password"
+for who in aigerim:admin saule:supervisor dana:verifier erlan:analyst; do
+    srv users add "${who%%:*}" --role "${who##*:}" --password-file "$work/password" >/dev/null
+done
+srv serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), timeout=1).close()" 2>/dev/null; then break; fi
+    sleep 0.1
+done
+
+if ! OBSERVER_URL="https://127.0.0.1:$port" OBSERVER_PASSWORD='correct horse battery staple' \
+    OBSERVER_CLI="$bin/observer" OBSERVER_SERVER_CLI="$bin/observer-server" OBSERVER_SERVER_DATA="$work/server" \
+    OBSERVER_PHONE="$work/phone" OBSERVER_SHOTS="$shots" \
+    node tests/browser/workspace.mjs; then
+    echo "--- serve.log" >&2
+    tail -n 40 "$work/serve.log" >&2
+    exit 1
+fi

@@ -148,6 +148,19 @@ fn record_line(
             };
             let mut rules = named("flags", "flag");
             rules.extend(named("findings", "rule"));
+            rules.extend(
+                v["problems"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| {
+                        Some(format!(
+                            "{} {}",
+                            p["field"].as_str()?,
+                            p["problem"].as_str()?
+                        ))
+                    }),
+            );
             (format!("flagged {}", rules.join(", ")), false)
         }
     };

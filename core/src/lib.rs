@@ -32,6 +32,7 @@
 mod at_rest;
 pub mod cancel;
 pub mod forms;
+pub mod i18n;
 pub mod identity;
 pub mod media;
 pub mod merkle;

@@ -19,6 +19,7 @@ pub mod demo;
 pub mod enrollment;
 pub mod guard;
 pub mod http;
+pub mod i18n;
 pub mod ingest;
 pub mod integrity;
 pub mod limits;

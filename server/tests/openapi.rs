@@ -312,6 +312,12 @@ fn workspace(t: &mut Probe<'_>, many: &[(&str, &str)], revocable: &str) {
     );
     t.send("POST", "/codes", "/codes", many, vec![], 431);
 
+    // The language picker.
+    let l = "/language";
+    t.send("GET", l, "/language?lang=kk&back=/audit", &[], vec![], 303);
+    t.send("GET", l, "/language?lang=xx", &[], vec![], 400);
+    t.send("GET", l, "/language?lang=kk", many, vec![], 431);
+
     // Signing out: without the CSRF token refused, with it done.
     t.send(
         "POST",

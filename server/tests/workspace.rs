@@ -378,3 +378,48 @@ fn a_supervisor_issues_a_code_in_the_browser_that_enrolls_a_phone_once() {
     assert!(audit.contains("code.issued"));
     assert!(!audit.contains(&code.token));
 }
+
+#[test]
+fn every_page_speaks_kazakh_russian_or_english_as_its_reader_chooses() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let mut b = server.signed_in("aigerim", "admin");
+    let overview = b.get("/");
+    assert!(overview.text.contains("<html lang=\"en\">"));
+    assert!(overview.text.contains("Devices"));
+    // The picker keeps the choice in a cookie and comes back to the page.
+    let picked = b.get("/language?lang=kk&back=/users");
+    assert_eq!((picked.status, picked.location()), (303, Some("/users")));
+    let users = b.get("/users");
+    assert!(users.text.contains("<html lang=\"kk\">"));
+    assert!(users.text.contains("Есептік жазба қосу"), "{}", users.text);
+    assert!(b.get("/").text.contains("Құрылғылар"));
+    b.get("/language?lang=ru&back=/");
+    assert!(b.get("/").text.contains("Устройства"));
+    // Never a redirect to another site; an unknown language is refused.
+    for back in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let r = b.get(&format!("/language?lang=en&back={back}"));
+        assert_eq!(r.location(), Some("/"), "{back}");
+    }
+    assert_eq!(b.get("/language?lang=fr").status, 400);
+    // Before sign-in: the browser's language.
+    let mut stranger = Browser::new(&server.url());
+    stranger.cookies.clear();
+    let login = stranger.get("/login");
+    assert!(login.text.contains("Observer coordinator: sign in"));
+    let ru = reqwest::blocking::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .get(format!("{}/login", server.url()))
+        .header("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(ru.contains("Координатор Observer: вход"), "{ru}");
+}

@@ -163,8 +163,20 @@ check(!audit.includes(code.slice(5, 40)), 'the audit log does not hold the code'
 await look(admin.page, 'audit');
 check(server('audit', 'verify').includes('entries'), 'the audit chain verifies');
 
+// Kazakh, as a coordinator picks it, on every page the same way.
+await admin.page.click('nav.langs a[lang=kk]');
+check((await admin.page.getAttribute('html', 'lang')) === 'kk', 'the page is in Kazakh');
+check((await admin.page.textContent('h1')) === 'Әрекеттер журналы', 'the audit log is titled in Kazakh');
+await look(admin.page, 'audit-kk');
+await admin.page.goto(`${url}/`);
+await look(admin.page, 'overview-kk');
+await admin.page.click('nav.langs a[lang=ru]');
+check((await admin.page.textContent('h1')) === 'Обзор', 'and in Russian');
+await look(admin.page, 'overview-ru');
+await admin.page.click('nav.langs a[lang=en]');
+
 // Signing out ends the session.
-await admin.page.click('text=Sign out');
+await admin.page.click('header button[type=submit]');
 check(admin.page.url() === `${url}/login`, 'signing out leads to the sign-in page');
 await admin.page.goto(`${url}/audit`);
 check(admin.page.url() === `${url}/login`, 'and the session is gone');

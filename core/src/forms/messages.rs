@@ -4,9 +4,7 @@
 
 use std::sync::OnceLock;
 
-use fluent_bundle::concurrent::FluentBundle;
-use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
-use unic_langid::LanguageIdentifier;
+use crate::i18n::Catalog;
 
 /// The languages shipped, with their Fluent sources.
 const LOCALES: &[(&str, &str)] = &[
@@ -49,30 +47,14 @@ pub(crate) enum Message {
     },
 }
 
-fn bundles() -> &'static [(&'static str, FluentBundle<FluentResource>)] {
-    static BUNDLES: OnceLock<Vec<(&'static str, FluentBundle<FluentResource>)>> = OnceLock::new();
-    BUNDLES.get_or_init(|| {
-        LOCALES
-            .iter()
-            .map(|(lang, source)| {
-                let id: LanguageIdentifier = lang.parse().expect("shipped locale ids parse");
-                let mut bundle = FluentBundle::new_concurrent(vec![id]);
-                // Plain text for logs and terminals: no bidi isolation marks.
-                bundle.set_use_isolating(false);
-                let resource = FluentResource::try_new(source.to_string())
-                    .expect("shipped Fluent files parse (tested)");
-                bundle
-                    .add_resource(resource)
-                    .expect("shipped Fluent files have no duplicate ids (tested)");
-                (*lang, bundle)
-            })
-            .collect()
-    })
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| Catalog::new(LOCALES))
 }
 
 impl Message {
-    fn id_and_args(&self) -> (&'static str, FluentArgs<'_>) {
-        let mut args = FluentArgs::new();
+    fn id_and_args(&self) -> (&'static str, Vec<(&'static str, String)>) {
+        let mut args = Vec::new();
         let id = match self {
             Message::Required => "required",
             Message::ExpectedYesNo => "expected-yes-no",
@@ -82,30 +64,30 @@ impl Message {
             Message::ExpectedOneOption => "expected-one-option",
             Message::ExpectedOptions => "expected-options",
             Message::OutOfRange { value, min, max } => {
-                args.set("value", FluentValue::from(value.as_str()));
-                args.set("min", FluentValue::from(min.as_str()));
-                args.set("max", FluentValue::from(max.as_str()));
+                args.push(("value", value.clone()));
+                args.push(("min", min.clone()));
+                args.push(("max", max.clone()));
                 "out-of-range"
             }
             Message::TooLong { max } => {
-                args.set("max", FluentValue::from(max.to_string()));
+                args.push(("max", max.to_string()));
                 "too-long"
             }
             Message::NotAnOption { value } => {
-                args.set("value", FluentValue::from(value.as_str()));
+                args.push(("value", value.clone()));
                 "not-an-option"
             }
             Message::NotAnOptionOrTwice { value } => {
-                args.set("value", FluentValue::from(value.as_str()));
+                args.push(("value", value.clone()));
                 "not-an-option-or-twice"
             }
             Message::ExpectedTime => "expected-time",
             Message::ExpectedMedia => "expected-media",
             Message::HiddenAnswered => "hidden-answered",
             Message::UnknownField { key, form, version } => {
-                args.set("key", FluentValue::from(key.as_str()));
-                args.set("form", FluentValue::from(form.as_str()));
-                args.set("version", FluentValue::from(version.to_string()));
+                args.push(("key", key.clone()));
+                args.push(("form", form.clone()));
+                args.push(("version", version.to_string()));
                 "unknown-field"
             }
         };
@@ -116,19 +98,7 @@ impl Message {
     /// counts as its language), English when `lang` is not shipped.
     pub(crate) fn render(&self, lang: &str) -> String {
         let (id, args) = self.id_and_args();
-        let base = lang.split(['-', '_']).next().unwrap_or(lang);
-        let bundles = bundles();
-        let pick = |l: &str| bundles.iter().find(|(b, _)| *b == l).map(|(_, b)| b);
-        for bundle in [pick(base), pick("en")].into_iter().flatten() {
-            if let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) {
-                let mut errors = Vec::new();
-                let text = bundle.format_pattern(pattern, Some(&args), &mut errors);
-                if errors.is_empty() {
-                    return text.into_owned();
-                }
-            }
-        }
-        id.to_string()
+        catalog().text(lang, id, &args)
     }
 }
 
@@ -156,9 +126,9 @@ mod tests {
 
     #[test]
     fn every_message_exists_in_every_language_and_renders_its_arguments() {
-        for (lang, bundle) in bundles() {
+        for lang in catalog().languages() {
             for id in ALL {
-                assert!(bundle.has_message(id), "{lang} lacks {id}");
+                assert!(catalog().has(lang, id), "{lang} lacks {id}");
             }
         }
         let m = Message::OutOfRange {

@@ -31,6 +31,12 @@ pub async fn rate_by_address(
     next.run(request).await
 }
 
+/// Answers in the reader's language (`crate::i18n::current` for pages).
+pub async fn language(request: Request, next: Next) -> Response {
+    let lang = super::session::request_language(request.headers());
+    crate::i18n::scope(lang, next.run(request)).await
+}
+
 /// Refuses a request whose header section is over [`MAX_HEADER_BYTES`] or
 /// [`MAX_HEADER_COUNT`] fields, with the JSON error every answer has.
 pub async fn header_limits(request: Request, next: Next) -> Response {

@@ -102,6 +102,7 @@ fn workspace_routes() -> Router<Arc<AppState>> {
         .route("/", get(workspace::overview_page))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
+        .route("/language", get(session::set_language))
         .route("/audit", get(workspace::audit_page))
         .route(
             "/users",
@@ -118,6 +119,7 @@ fn workspace_routes() -> Router<Arc<AppState>> {
         )
         .route("/api/v1/overview", get(workspace::overview_json))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn(middleware::language))
 }
 
 /// The API's routes.

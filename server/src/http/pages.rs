@@ -9,11 +9,14 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use crate::accounts::{Account, Permission, Role};
 use crate::audit::AuditEntry;
 use crate::dashboard::Overview;
+use crate::i18n::Texts;
 use crate::storage::StorageError;
 
 /// What every signed-in page's header shows.
 pub struct Nav {
     pub org: String,
+    /// The page's path, where the language picker comes back to.
+    pub here: String,
     pub name: String,
     pub role: Role,
     /// The session's CSRF token, for the forms on the page.
@@ -24,9 +27,10 @@ pub struct Nav {
 }
 
 impl Nav {
-    pub fn new(org: &str, account: &Account, csrf: String) -> Self {
+    pub fn new(org: &str, here: &str, account: &Account, csrf: String) -> Self {
         Self {
             org: org.to_string(),
+            here: here.to_string(),
             name: account.name.clone(),
             role: account.role,
             csrf,
@@ -40,6 +44,7 @@ impl Nav {
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage {
+    pub t: Texts,
     pub nonce: String,
     pub name: String,
     pub problem: Option<String>,
@@ -48,6 +53,7 @@ pub struct LoginPage {
 #[derive(Template)]
 #[template(path = "forbidden.html")]
 pub struct ForbiddenPage {
+    pub t: Texts,
     pub nav: Nav,
     pub what: &'static str,
     pub roles: String,
@@ -56,12 +62,17 @@ pub struct ForbiddenPage {
 #[derive(Template)]
 #[template(path = "refused.html")]
 pub struct RefusedPage {
-    pub reason: String,
+    pub t: Texts,
+    /// The message id of the reason.
+    pub reason: &'static str,
+    /// What the parser said, for a form that was not the page's.
+    pub detail: Option<String>,
 }
 
 #[derive(Template)]
 #[template(path = "overview.html")]
 pub struct OverviewPage {
+    pub t: Texts,
     pub nav: Nav,
     pub o: Overview,
     pub may_revoke: bool,
@@ -93,6 +104,7 @@ impl From<&AuditEntry> for AuditLine {
 #[derive(Template)]
 #[template(path = "audit.html")]
 pub struct AuditPage {
+    pub t: Texts,
     pub nav: Nav,
     pub entries: Vec<AuditLine>,
     pub first: u64,
@@ -125,6 +137,7 @@ impl From<&Account> for UserLine {
 #[derive(Template)]
 #[template(path = "users.html")]
 pub struct UsersPage {
+    pub t: Texts,
     pub nav: Nav,
     pub users: Vec<UserLine>,
     pub problem: Option<String>,
@@ -144,6 +157,7 @@ pub struct IssuedCode {
 #[derive(Template)]
 #[template(path = "codes.html")]
 pub struct CodesPage {
+    pub t: Texts,
     pub nav: Nav,
     pub issued: Option<IssuedCode>,
     pub problem: Option<String>,
@@ -155,6 +169,7 @@ pub struct CodesPage {
 #[derive(Template)]
 #[template(path = "revoke.html")]
 pub struct RevokePage {
+    pub t: Texts,
     pub nav: Nav,
     pub device: String,
     pub observer: String,
@@ -181,16 +196,16 @@ pub enum WebError {
     /// A state-changing request without its session's CSRF token, or from
     /// another origin: refused before anything changes.
     #[error("{0}")]
-    Refused(String),
+    Refused(&'static str),
     /// A form that is not the one the page sends (413 when too large).
     #[error("the form was not filled in as sent: {0}")]
     BadForm(#[from] axum::extract::rejection::FormRejection),
     /// A query that is not what the page's links send.
     #[error("{0}")]
-    BadQuery(String),
+    BadQuery(&'static str),
     /// No such thing (an account, a device).
     #[error("{0}")]
-    NotFound(String),
+    NotFound(&'static str),
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A bug or a lost blocking task.
@@ -211,6 +226,7 @@ impl WebError {
     pub fn forbidden(nav: Nav, what: &'static str, needs: Permission) -> Self {
         let roles: Vec<&str> = Role::allowed(needs).iter().map(|r| r.as_str()).collect();
         WebError::Forbidden(Box::new(ForbiddenPage {
+            t: Texts::current(),
             nav,
             what,
             roles: roles.join(" or "),
@@ -223,28 +239,34 @@ impl IntoResponse for WebError {
         match self {
             WebError::SignIn => Redirect::to("/login").into_response(),
             WebError::Forbidden(p) => page(StatusCode::FORBIDDEN, p.as_ref()),
-            WebError::Refused(reason) => page(StatusCode::FORBIDDEN, &RefusedPage { reason }),
+            WebError::Refused(reason) => refused(StatusCode::FORBIDDEN, reason, None),
             WebError::BadForm(e) => {
                 let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     StatusCode::PAYLOAD_TOO_LARGE
                 } else {
                     StatusCode::BAD_REQUEST
                 };
-                page(
-                    status,
-                    &RefusedPage {
-                        reason: format!("The form was not filled in as sent: {}", e.body_text()),
-                    },
-                )
+                refused(status, "refused-form", Some(e.body_text()))
             }
-            WebError::BadQuery(reason) => page(StatusCode::BAD_REQUEST, &RefusedPage { reason }),
-            WebError::NotFound(reason) => page(StatusCode::NOT_FOUND, &RefusedPage { reason }),
+            WebError::BadQuery(reason) => refused(StatusCode::BAD_REQUEST, reason, None),
+            WebError::NotFound(reason) => refused(StatusCode::NOT_FOUND, reason, None),
             WebError::Storage(e) => super::ApiError::from(e).into_response(),
             WebError::Internal(e) => {
                 super::ApiError::internal("a workspace page", &e).into_response()
             }
         }
     }
+}
+
+fn refused(status: StatusCode, reason: &'static str, detail: Option<String>) -> Response {
+    page(
+        status,
+        &RefusedPage {
+            t: Texts::current(),
+            reason,
+            detail,
+        },
+    )
 }
 
 /// Runs a blocking storage call off the async threads.

@@ -29,9 +29,13 @@ use super::AppState;
 use crate::accounts::{self, Account, Permission, Session, SessionToken};
 use crate::audit::{self, Draft};
 use crate::guard::{AddressKey, ClientAddr};
+use crate::i18n::{Lang, Texts};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "__Host-observer_session";
+
+/// The reader's language, when they picked one.
+pub const LANG_COOKIE: &str = "__Host-observer_lang";
 
 /// The sign-in form's nonce cookie.
 pub const LOGIN_COOKIE: &str = "__Host-observer_login";
@@ -78,11 +82,7 @@ fn set_cookie(name: &'static str, value: String, max_age_secs: i64) -> HeaderVal
 /// needs the CSRF token, which only a page of this server holds.
 fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
     let text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
-    let refused = || {
-        Err(WebError::Refused(
-            "this request came from another site's page and was refused".into(),
-        ))
-    };
+    let refused = || Err(WebError::Refused("refused-cross-site"));
     if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
         return match site {
             "same-origin" | "none" => Ok(()),
@@ -101,12 +101,14 @@ fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
 pub struct SignedIn {
     pub account: Account,
     token: SessionToken,
+    /// The request's path (where the language picker comes back to).
+    path: String,
 }
 
 impl SignedIn {
     /// The page header for this coordinator.
     pub fn nav(&self, org: &str) -> Nav {
-        Nav::new(org, &self.account, self.token.csrf())
+        Nav::new(org, &self.path, &self.account, self.token.csrf())
     }
 
     /// Refuses unless the account's role may do `p` (a 403 page naming
@@ -126,9 +128,7 @@ impl SignedIn {
         if self.token.csrf_matches(csrf) {
             Ok(())
         } else {
-            Err(WebError::Refused(
-                "this form is not from your current session (it is old, or from another site); reload the page and try again".into(),
-            ))
+            Err(WebError::Refused("refused-csrf"))
         }
     }
 
@@ -139,7 +139,11 @@ impl SignedIn {
 }
 
 /// The live session a request's cookie names, and its account.
-async fn signed_in(app: &Arc<AppState>, headers: &HeaderMap) -> Result<SignedIn, WebError> {
+async fn signed_in(
+    app: &Arc<AppState>,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<SignedIn, WebError> {
     let token =
         SessionToken::from_cookie(&cookie_value(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?);
     if token.as_str().len() > 128 {
@@ -165,7 +169,11 @@ async fn signed_in(app: &Arc<AppState>, headers: &HeaderMap) -> Result<SignedIn,
     })
     .await?
     .ok_or(WebError::SignIn)?;
-    Ok(SignedIn { account, token })
+    Ok(SignedIn {
+        account,
+        token,
+        path: path.to_string(),
+    })
 }
 
 impl FromRequestParts<Arc<AppState>> for SignedIn {
@@ -175,7 +183,7 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
         parts: &mut Parts,
         app: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        signed_in(app, &parts.headers).await
+        signed_in(app, &parts.headers, parts.uri.path()).await
     }
 }
 
@@ -196,6 +204,7 @@ fn login_form(status: StatusCode, name: String, problem: Option<String>) -> Resp
     let mut r = page(
         status,
         &LoginPage {
+            t: Texts::current(),
             nonce: nonce.clone(),
             name,
             problem,
@@ -210,7 +219,7 @@ fn login_form(status: StatusCode, name: String, problem: Option<String>) -> Resp
 
 /// `GET /login`.
 pub async fn login_page(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if signed_in(&app, &headers).await.is_ok() {
+    if signed_in(&app, &headers, "/login").await.is_ok() {
         return Redirect::to("/").into_response();
     }
     login_form(StatusCode::OK, String::new(), None)
@@ -256,7 +265,7 @@ async fn try_login(
         return Ok(login_form(
             StatusCode::FORBIDDEN,
             String::new(),
-            Some("The sign-in form expired or came from another page; sign in again.".into()),
+            Some(Texts::current().get("login-expired")),
         ));
     }
     if let Some(Extension(ClientAddr(addr))) = client {
@@ -264,10 +273,7 @@ async fn try_login(
             let mut r = login_form(
                 StatusCode::TOO_MANY_REQUESTS,
                 String::new(),
-                Some(format!(
-                    "Too many sign-in attempts from this address; try again in {} seconds.",
-                    limited.retry_after_secs
-                )),
+                Some(Texts::current().arg("login-address-limit", "secs", limited.retry_after_secs)),
             );
             r.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -360,16 +366,14 @@ async fn try_login(
         Attempt::Wrong => login_form(
             StatusCode::UNAUTHORIZED,
             name,
-            Some("The account name or the password is wrong.".into()),
+            Some(Texts::current().get("login-wrong")),
         ),
         Attempt::Wait(wait) => {
             let secs = wait.as_secs().max(1);
             let mut r = login_form(
                 StatusCode::TOO_MANY_REQUESTS,
                 name,
-                Some(format!(
-                    "Too many failed sign-ins on this account; try again in {secs} seconds."
-                )),
+                Some(Texts::current().arg("login-wait", "secs", secs)),
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -412,6 +416,46 @@ pub async fn logout(
     r.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(SESSION_COOKIE, String::new(), 0),
+    );
+    Ok(r)
+}
+
+/// The language a request is answered in: the one its reader picked (a
+/// cookie), else their browser's first shipped one.
+pub fn request_language(headers: &HeaderMap) -> Lang {
+    cookie_value(headers, LANG_COOKIE)
+        .and_then(|l| Lang::parse(&l))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Lang::from_accept_language)
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+pub struct LanguageQuery {
+    lang: String,
+    back: Option<String>,
+}
+
+/// `GET /language?lang=kk&back=/path`: the reader's language, kept in a
+/// cookie for a year, then back to the page (one of this server's paths
+/// only: never a redirect elsewhere).
+pub async fn set_language(
+    query: Result<axum::extract::Query<LanguageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, WebError> {
+    let axum::extract::Query(q) = query.map_err(|_| WebError::BadQuery("refused-query"))?;
+    let lang = Lang::parse(&q.lang).ok_or(WebError::BadQuery("refused-query"))?;
+    let back = q
+        .back
+        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut r = Redirect::to(&back).into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LANG_COOKIE, lang.tag().to_string(), 365 * 24 * 3600),
     );
     Ok(r)
 }

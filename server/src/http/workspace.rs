@@ -22,6 +22,7 @@ use super::AppState;
 use crate::accounts::{self, Account, Permission, Role};
 use crate::audit::{self, Draft};
 use crate::dashboard::{self, Overview};
+use crate::i18n::Texts;
 use crate::reader::Reader;
 
 /// Audit entries per page.
@@ -47,11 +48,12 @@ pub async fn overview_page(
     State(app): State<Arc<AppState>>,
     signed: SignedIn,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "read the overview", Permission::Read)?;
+    signed.require(&app.org, "may-read", Permission::Read)?;
     let o = overview(&app).await?;
     Ok(page(
         StatusCode::OK,
         &OverviewPage {
+            t: Texts::current(),
             nav: signed.nav(&app.org),
             o,
             may_revoke: signed.account.role.may(Permission::Revoke),
@@ -64,7 +66,7 @@ pub async fn overview_json(
     State(app): State<Arc<AppState>>,
     signed: SignedIn,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "read the overview", Permission::Read)?;
+    signed.require(&app.org, "may-read", Permission::Read)?;
     Ok(Json(overview(&app).await?).into_response())
 }
 
@@ -79,11 +81,9 @@ pub async fn audit_page(
     signed: SignedIn,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "read the audit log", Permission::ReadAudit)?;
+    signed.require(&app.org, "may-audit", Permission::ReadAudit)?;
     let Ok(Query(q)) = query else {
-        return Err(WebError::BadQuery(
-            "the only parameter here is before, an entry number".into(),
-        ));
+        return Err(WebError::BadQuery("refused-query"));
     };
     let before = q.before.unwrap_or(u64::MAX);
     let app2 = app.clone();
@@ -95,6 +95,7 @@ pub async fn audit_page(
     Ok(page(
         StatusCode::OK,
         &AuditPage {
+            t: Texts::current(),
             nav: signed.nav(&app.org),
             first: entries.last().map_or(0, |e| e.seq),
             last: entries.first().map_or(0, |e| e.seq),
@@ -115,6 +116,7 @@ async fn users_page_with(
     Ok(page(
         status,
         &UsersPage {
+            t: Texts::current(),
             nav: signed.nav(&app.org),
             users: users.iter().map(UserLine::from).collect(),
             problem,
@@ -127,7 +129,7 @@ pub async fn users_page(
     State(app): State<Arc<AppState>>,
     signed: SignedIn,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "manage accounts", Permission::ManageUsers)?;
+    signed.require(&app.org, "may-users", Permission::ManageUsers)?;
     users_page_with(&app, &signed, StatusCode::OK, None).await
 }
 
@@ -146,7 +148,7 @@ pub async fn add_user(
     signed: SignedIn,
     form: Result<Form<NewUserForm>, FormRejection>,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "manage accounts", Permission::ManageUsers)?;
+    signed.require(&app.org, "may-users", Permission::ManageUsers)?;
     let Form(form) = form?;
     signed.check_form(&headers, &form.csrf)?;
     let problem = |m: String| users_page_with(&app, &signed, StatusCode::BAD_REQUEST, Some(m));
@@ -190,7 +192,7 @@ pub async fn add_user(
     })
     .await?;
     if !added {
-        return problem(format!("an account named {} exists already", form.name)).await;
+        return problem(Texts::current().arg("account-exists", "name", &form.name)).await;
     }
     Ok(Redirect::to("/users").into_response())
 }
@@ -203,20 +205,20 @@ pub async fn set_user_disabled(
     signed: SignedIn,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "manage accounts", Permission::ManageUsers)?;
+    signed.require(&app.org, "may-users", Permission::ManageUsers)?;
     let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
     signed.check_form(&headers, &csrf)?;
     let disabled = match change.as_str() {
         "disable" => true,
         "enable" => false,
-        _ => return Err(WebError::NotFound("no such page".into())),
+        _ => return Err(WebError::NotFound("not-found-page")),
     };
     if disabled && name == signed.account.name {
         return users_page_with(
             &app,
             &signed,
             StatusCode::BAD_REQUEST,
-            Some("you cannot disable your own account".into()),
+            Some(Texts::current().get("own-account")),
         )
         .await;
     }
@@ -241,13 +243,13 @@ pub async fn set_user_disabled(
     })
     .await?;
     if !changed {
-        return Err(WebError::NotFound("no such account".into()));
+        return Err(WebError::NotFound("not-found-account"));
     }
     Ok(Redirect::to("/users").into_response())
 }
 
 fn device_id(text: &str) -> Result<DeviceId, WebError> {
-    DeviceId::try_from(text.to_string()).map_err(|_| WebError::NotFound("no such device".into()))
+    DeviceId::try_from(text.to_string()).map_err(|_| WebError::NotFound("not-found-device"))
 }
 
 /// `GET /devices/{id}/revoke`: the confirmation, naming the observer.
@@ -256,21 +258,22 @@ pub async fn revoke_page(
     Path(id): Path<String>,
     signed: SignedIn,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "revoke a device", Permission::Revoke)?;
+    signed.require(&app.org, "may-revoke", Permission::Revoke)?;
     let id = device_id(&id)?;
     let app2 = app.clone();
     let device = blocking(move || Ok(app2.storage.device(&id)?))
         .await?
-        .ok_or_else(|| WebError::NotFound("no such device".into()))?;
+        .ok_or_else(|| WebError::NotFound("not-found-device"))?;
     Ok(page(
         StatusCode::OK,
         &RevokePage {
+            t: Texts::current(),
             nav: signed.nav(&app.org),
             device: device.id.as_str().to_string(),
             observer: device
                 .name
                 .clone()
-                .unwrap_or_else(|| "an unnamed observer".into()),
+                .unwrap_or_else(|| Texts::current().get("unnamed-observer")),
             stations: device.stations.join(", "),
         },
     ))
@@ -284,7 +287,7 @@ pub async fn revoke(
     signed: SignedIn,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "revoke a device", Permission::Revoke)?;
+    signed.require(&app.org, "may-revoke", Permission::Revoke)?;
     let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
     signed.check_form(&headers, &csrf)?;
     let id = device_id(&id)?;
@@ -309,7 +312,7 @@ pub async fn revoke(
     })
     .await?;
     if !revoked {
-        return Err(WebError::NotFound("no such device".into()));
+        return Err(WebError::NotFound("not-found-device"));
     }
     tracing::info!("a coordinator revoked a device from the workspace");
     Ok(Redirect::to("/").into_response())
@@ -320,10 +323,11 @@ pub async fn codes_page(
     State(app): State<Arc<AppState>>,
     signed: SignedIn,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "issue enrollment codes", Permission::Enroll)?;
+    signed.require(&app.org, "may-codes", Permission::Enroll)?;
     Ok(page(
         StatusCode::OK,
         &CodesPage {
+            t: Texts::current(),
             nav: signed.nav(&app.org),
             issued: None,
             problem: None,
@@ -366,7 +370,7 @@ pub async fn issue_code(
     signed: SignedIn,
     form: Result<Form<IssueForm>, FormRejection>,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "issue enrollment codes", Permission::Enroll)?;
+    signed.require(&app.org, "may-codes", Permission::Enroll)?;
     let Form(form) = form?;
     signed.check_form(&headers, &form.csrf)?;
     let stations: Vec<String> = form
@@ -412,11 +416,12 @@ pub async fn issue_code(
             page(
                 StatusCode::OK,
                 &CodesPage {
+                    t: Texts::current(),
                     nav,
                     issued: Some(IssuedCode {
                         qr: qr_data_uri(&text)?,
                         text,
-                        observer: name.unwrap_or_else(|| "an observer".into()),
+                        observer: name.unwrap_or_else(|| Texts::current().get("an-observer")),
                         stations: stations.join(", "),
                         valid_hours: form.valid_hours,
                     }),
@@ -429,6 +434,7 @@ pub async fn issue_code(
         Err(problem) => page(
             StatusCode::BAD_REQUEST,
             &CodesPage {
+                t: Texts::current(),
                 nav,
                 issued: None,
                 problem: Some(problem),

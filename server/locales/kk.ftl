@@ -1,0 +1,123 @@
+# Үйлестірушінің жұмыс орны, қазақша. Рөл атаулары (admin, supervisor,
+# verifier, analyst) командалық жолда терілетіндей қалады.
+
+nav-workspace = Жұмыс орны
+nav-overview = Шолу
+nav-codes = Тіркеу кодтары
+nav-audit = Әрекеттер журналы
+nav-users = Есептік жазбалар
+sign-out = Шығу
+language = Тіл
+language-apply = Ауыстыру
+
+sign-in = Кіру
+sign-in-title = Observer үйлестірушісі: кіру
+account-name = Есептік жазба
+password = Құпиясөз
+accounts-made-by = Есептік жазбаларды әкімші мына командамен жасайды
+login-expired = Кіру формасының мерзімі өтті немесе ол басқа беттен келді; қайта кіріңіз.
+login-address-limit = Бұл мекенжайдан кіру әрекеттері тым көп; { $secs } секундтан кейін қайталаңыз.
+login-wrong = Есептік жазба атауы немесе құпиясөз қате.
+login-wait = Бұл есептік жазбаға кірудің сәтсіз әрекеттері тым көп; { $secs } секундтан кейін қайталаңыз.
+
+forbidden-title = Рұқсат жоқ
+forbidden-role = Сіздің рөліңіз, { $role }, мұны істеуге рұқсат бермейді: { $what }.
+forbidden-roles = Бұл үшін { $roles } рөлі қажет.
+back-to-overview = Шолуға оралу
+refused-title = Қабылданбады
+back-to-workspace = Жұмыс орнына оралу
+refused-cross-site = Бұл сұрау басқа сайттың бетінен келді, сондықтан қабылданбады.
+refused-csrf = Бұл форма ағымдағы сеансыңыздан емес (ескірген немесе басқа сайттан келген); бетті жаңартып, қайталаңыз.
+refused-form = Форма бет жіберетіндей толтырылмаған.
+refused-query = Мұнда жалғыз параметр бар: before, жазба нөмірі.
+not-found-device = Мұндай құрылғы жоқ.
+not-found-account = Мұндай есептік жазба жоқ.
+not-found-page = Мұндай бет жоқ.
+
+may-read = шолуды көру
+may-audit = әрекеттер журналын оқу
+may-users = есептік жазбаларды басқару
+may-revoke = құрылғыны кері қайтарып алу
+may-codes = тіркеу кодтарын беру
+
+overview-summary = Құрылғылар: { $devices } (кері алынғаны: { $revoked }) · жазбалар: { $records }, учаскелер: { $stations }
+overview-missing = Бар екені белгілі, бірақ алынбаған жазбалар: { $missing }
+log-size = журнал өлшемі
+log-root = түбірі
+devices = Құрылғылар
+col-device = құрылғы
+col-observer = байқаушы
+col-stations = учаскелер
+col-last-contact = соңғы байланыс
+col-records = жазбалар
+col-complete-to = толық жеткені
+col-declared = жарияланған соңғы жазба
+col-missing = жетіспейтіні (өшірілген болуы мүмкін)
+col-conflicts = қайшылықтар
+col-quarantined = карантинде
+col-status = күйі
+none = жоқ
+status-active = белсенді
+status-revoked = кері алынған
+revoke-link = кері алу…
+latest-records = Соңғы жазбалар
+col-index = журналдағы нөмірі
+col-received = алынды
+col-captured = жасалды (құрылғы сағаты)
+col-station = учаске
+col-kind = түрі
+col-seq = №
+col-check = форманы тексеру
+col-media = файлдар
+col-answers = жауаптар
+not-in-registry = тізілімде жоқ
+
+audit-intro = Үйлестірушілердің барлық әрекеттері, жаңалары жоғарыда, хэштер тізбегімен байланысқан және үйлестіруші кілтімен қол қойылған. Бүкіл тізбекті мына команда тексереді:
+audit-entries = { $first }–{ $last } жазбалар
+col-number = №
+col-time = уақыты
+col-who = кім
+col-action = әрекет
+col-subject = неге
+col-detail = толығырақ
+older-entries = Бұрынғы жазбалар
+
+users-title = Үйлестірушілердің есептік жазбалары
+col-account = есептік жазба
+col-role = рөлі
+col-last-sign-in = соңғы кіруі
+col-failed = сәтсіз әрекеттер
+col-state = күйі
+state-active = белсенді
+state-disabled = өшірілген
+disable-account = { $name } өшіру
+enable-account = { $name } қосу
+add-account = Есептік жазба қосу
+new-account-name = Есептік жазба атауы
+new-account-role = Рөлі
+role-analyst = analyst: оқу және экспорттау
+role-verifier = verifier: жазбаларды тексеру
+role-supervisor = supervisor: тіркеу кодтары мен тағайындаулар
+role-admin = admin: бәрі
+first-password = Алғашқы құпиясөз (кемінде 12 таңба; оны users passwd командасымен өзгертеді)
+add-account-button = Қосу
+account-exists = { $name } атты есептік жазба бар.
+own-account = Өз есептік жазбаңызды өшіре алмайсыз.
+
+revoke-title = Құрылғыны кері алу керек пе: { $observer }?
+revoke-text = Құрылғы { $device }, учаскелер { $stations }. Одан бұдан былай ештеңе қабылданбайды; кейін жібергені карантинде сақталады. Мұны қайтару мүмкін емес: байқаушыға жаңа кілтпен жаңа тіркеу қажет болады.
+revoke-button = Құрылғыны кері алу: { $observer }
+cancel = Бас тарту
+unnamed-observer = аты жоқ байқаушы
+
+codes-title = Тіркеу кодтары
+code-for = Код: { $observer }, учаскелер { $stations }
+code-scan = Оны Observer қолданбасымен бір рет сканерлеңіз. Ол { $hours } сағат жарамды; бұл бет сақталмайды, сондықтан оны қазір сканерлеңіз немесе басып шығарыңыз.
+code-qr-alt = Тіркеу кодының QR-коды: { $observer }
+code-type = Немесе теріңіз:
+issue-code = Код беру
+code-stations = Учаскелер (тізілімдегі нөмірлер, үтір немесе бос орын арқылы)
+code-observer = Байқаушының аты
+code-hours = Жарамдылығы (сағат)
+issue-code-button = Код беру
+an-observer = байқаушы

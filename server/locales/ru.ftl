@@ -1,0 +1,123 @@
+# Рабочее место координатора, по-русски. Названия ролей (admin, supervisor,
+# verifier, analyst) остаются такими, как их вводят в командной строке.
+
+nav-workspace = Рабочее место
+nav-overview = Обзор
+nav-codes = Коды регистрации
+nav-audit = Журнал действий
+nav-users = Учётные записи
+sign-out = Выйти
+language = Язык
+language-apply = Сменить
+
+sign-in = Войти
+sign-in-title = Координатор Observer: вход
+account-name = Учётная запись
+password = Пароль
+accounts-made-by = Учётные записи создаёт администратор командой
+login-expired = Форма входа устарела или пришла с другой страницы; войдите снова.
+login-address-limit = Слишком много попыток входа с этого адреса; повторите через { $secs } с.
+login-wrong = Неверное имя учётной записи или пароль.
+login-wait = Слишком много неудачных попыток входа в эту учётную запись; повторите через { $secs } с.
+
+forbidden-title = Нет доступа
+forbidden-role = Ваша роль, { $role }, не позволяет: { $what }.
+forbidden-roles = Для этого нужна роль { $roles }.
+back-to-overview = Назад к обзору
+refused-title = Отклонено
+back-to-workspace = Назад в рабочее место
+refused-cross-site = Этот запрос пришёл со страницы другого сайта и отклонён.
+refused-csrf = Эта форма не из вашего текущего сеанса (она устарела или пришла с другого сайта); обновите страницу и повторите.
+refused-form = Форма заполнена не так, как её отправляет страница.
+refused-query = Единственный параметр здесь — before, номер записи.
+not-found-device = Такого устройства нет.
+not-found-account = Такой учётной записи нет.
+not-found-page = Такой страницы нет.
+
+may-read = смотреть обзор
+may-audit = читать журнал действий
+may-users = управлять учётными записями
+may-revoke = отзывать устройства
+may-codes = выдавать коды регистрации
+
+overview-summary = Устройств: { $devices } (отозвано: { $revoked }) · записей: { $records } с участков: { $stations }
+overview-missing = Записей, о которых известно, но которые не получены: { $missing }
+log-size = размер журнала
+log-root = корень
+devices = Устройства
+col-device = устройство
+col-observer = наблюдатель
+col-stations = участки
+col-last-contact = последняя связь
+col-records = записи
+col-complete-to = полностью до
+col-declared = заявленная вершина
+col-missing = недостающие (возможно удалены)
+col-conflicts = конфликты
+col-quarantined = в карантине
+col-status = состояние
+none = нет
+status-active = активно
+status-revoked = отозвано
+revoke-link = отозвать…
+latest-records = Последние записи
+col-index = номер в журнале
+col-received = получена
+col-captured = сделана (часы устройства)
+col-station = участок
+col-kind = вид
+col-seq = №
+col-check = проверка формы
+col-media = файлы
+col-answers = ответы
+not-in-registry = нет в реестре
+
+audit-intro = Все действия координаторов, новые сверху, связанные цепочкой хешей и подписанные ключом координатора. Всю цепочку проверяет команда:
+audit-entries = Записи с { $first } по { $last }
+col-number = №
+col-time = время
+col-who = кто
+col-action = действие
+col-subject = над чем
+col-detail = подробности
+older-entries = Более ранние записи
+
+users-title = Учётные записи координаторов
+col-account = учётная запись
+col-role = роль
+col-last-sign-in = последний вход
+col-failed = неудачные попытки
+col-state = состояние
+state-active = активна
+state-disabled = отключена
+disable-account = Отключить { $name }
+enable-account = Включить { $name }
+add-account = Добавить учётную запись
+new-account-name = Имя учётной записи
+new-account-role = Роль
+role-analyst = analyst: чтение и выгрузка
+role-verifier = verifier: проверка записей
+role-supervisor = supervisor: коды регистрации и назначения
+role-admin = admin: всё
+first-password = Первый пароль (не меньше 12 символов; его меняют командой users passwd)
+add-account-button = Добавить
+account-exists = Учётная запись { $name } уже есть.
+own-account = Нельзя отключить собственную учётную запись.
+
+revoke-title = Отозвать устройство: { $observer }?
+revoke-text = Устройство { $device }, участки { $stations }. От него больше ничего не будет принято; то, что оно пришлёт после этого, останется в карантине. Отменить нельзя: наблюдателю понадобится новая регистрация с новым ключом.
+revoke-button = Отозвать устройство: { $observer }
+cancel = Отмена
+unnamed-observer = наблюдатель без имени
+
+codes-title = Коды регистрации
+code-for = Код для: { $observer }, участки { $stations }
+code-scan = Отсканируйте его приложением Observer один раз. Он действует { $hours } ч; эта страница не сохраняется, поэтому отсканируйте или распечатайте его сейчас.
+code-qr-alt = QR-код регистрации для: { $observer }
+code-type = Или введите его:
+issue-code = Выдать код
+code-stations = Участки (номера из реестра через запятую или пробел)
+code-observer = Имя наблюдателя
+code-hours = Действует (часов)
+issue-code-button = Выдать код
+an-observer = наблюдатель

@@ -153,12 +153,21 @@ fn workspace(t: &mut Probe<'_>, many: &[(&str, &str)], revocable: &str) {
     let a = [("cookie", ac.as_str()), F, ("origin", origin.as_str())];
     let n = [("cookie", nc.as_str()), F, ("origin", origin.as_str())];
 
-    for path in ["/", "/api/v1/overview", "/audit", "/users"] {
+    for path in [
+        "/",
+        "/api/v1/overview",
+        "/audit",
+        "/users",
+        "/api/v1/audit",
+        "/api/v1/users",
+    ] {
         t.send("GET", path, path, &[], vec![], 303);
         t.send("GET", path, path, &a[..1], vec![], 200);
     }
     for (method, template, path) in [
         ("GET", "/api/v1/overview", "/api/v1/overview"),
+        ("GET", "/api/v1/audit", "/api/v1/audit"),
+        ("GET", "/api/v1/users", "/api/v1/users"),
         ("GET", "/audit", "/audit"),
         ("GET", "/login", "/login"),
         ("POST", "/login", "/login"),
@@ -174,6 +183,52 @@ fn workspace(t: &mut Probe<'_>, many: &[(&str, &str)], revocable: &str) {
     t.send("GET", "/audit", "/audit?before=x", &a[..1], vec![], 400);
     t.send("GET", "/audit", "/audit", &n[..1], vec![], 403);
     t.send("GET", "/users", "/users", &n[..1], vec![], 403);
+    let audit = t.send(
+        "GET",
+        "/api/v1/audit",
+        "/api/v1/audit?before=3",
+        &a[..1],
+        vec![],
+        200,
+    );
+    assert_eq!(audit[0]["seq"], 2, "newest first, before 3");
+    t.send(
+        "GET",
+        "/api/v1/audit",
+        "/api/v1/audit?before=x",
+        &a[..1],
+        vec![],
+        400,
+    );
+    t.send(
+        "GET",
+        "/api/v1/audit",
+        "/api/v1/audit",
+        &n[..1],
+        vec![],
+        403,
+    );
+    let users = t.send(
+        "GET",
+        "/api/v1/users",
+        "/api/v1/users",
+        &a[..1],
+        vec![],
+        200,
+    );
+    assert!(users
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u.get("password_hash").is_none()));
+    t.send(
+        "GET",
+        "/api/v1/users",
+        "/api/v1/users",
+        &n[..1],
+        vec![],
+        403,
+    );
 
     // Sign-in: the form, then each answer to it.
     t.send("GET", "/login", "/login", &[], vec![], 200);

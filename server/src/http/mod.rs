@@ -118,6 +118,8 @@ fn workspace_routes() -> Router<Arc<AppState>> {
             get(workspace::codes_page).post(workspace::issue_code),
         )
         .route("/api/v1/overview", get(workspace::overview_json))
+        .route("/api/v1/audit", get(workspace::audit_json))
+        .route("/api/v1/users", get(workspace::users_json))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn(middleware::language))
 }

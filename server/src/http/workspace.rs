@@ -105,6 +105,32 @@ pub async fn audit_page(
     ))
 }
 
+/// `GET /api/v1/audit?before=N`: the audit page's entries as JSON, with
+/// their hashes and signatures (what `audit verify` checks).
+pub async fn audit_json(
+    State(app): State<Arc<AppState>>,
+    signed: SignedIn,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Response, WebError> {
+    signed.require(&app.org, "may-audit", Permission::ReadAudit)?;
+    let Ok(Query(q)) = query else {
+        return Err(WebError::BadQuery("refused-query"));
+    };
+    let before = q.before.unwrap_or(u64::MAX);
+    let entries = blocking(move || Ok(app.storage.audit_before(before, AUDIT_PAGE)?)).await?;
+    Ok(Json(entries).into_response())
+}
+
+/// `GET /api/v1/users`: the accounts as JSON (never their hashes).
+pub async fn users_json(
+    State(app): State<Arc<AppState>>,
+    signed: SignedIn,
+) -> Result<Response, WebError> {
+    signed.require(&app.org, "may-users", Permission::ManageUsers)?;
+    let users = blocking(move || Ok(app.storage.account_store().accounts()?)).await?;
+    Ok(Json(users).into_response())
+}
+
 async fn users_page_with(
     app: &Arc<AppState>,
     signed: &SignedIn,

@@ -170,6 +170,22 @@ pub struct Account {
     pub last_login_ms: Option<i64>,
 }
 
+impl Account {
+    /// A new, enabled account that has never signed in.
+    pub fn new(name: &str, role: Role, password_hash: String, now_ms: i64) -> Self {
+        Self {
+            name: name.to_string(),
+            role,
+            password_hash,
+            disabled: false,
+            created_at_ms: now_ms,
+            failed_logins: 0,
+            last_failed_ms: None,
+            last_login_ms: None,
+        }
+    }
+}
+
 /// Argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
 fn hasher() -> argon2::Argon2<'static> {
     let params = argon2::Params::new(19 * 1024, 2, 1, None).expect("valid Argon2 costs");

@@ -214,16 +214,12 @@ pub fn coordinator_account(c: &Coordinator) -> Result<String, SetupError> {
     let invalid = |e: crate::accounts::AccountError| SetupError::Invalid(e.to_string());
     let password = crate::accounts::generate_password().map_err(invalid)?;
     let now = chrono::Utc::now().timestamp_millis();
-    let account = crate::accounts::Account {
-        name: COORDINATOR_ACCOUNT.into(),
-        role: crate::accounts::Role::Admin,
-        password_hash: crate::accounts::hash_password(&password).map_err(invalid)?,
-        disabled: false,
-        created_at_ms: now,
-        failed_logins: 0,
-        last_failed_ms: None,
-        last_login_ms: None,
-    };
+    let account = crate::accounts::Account::new(
+        COORDINATOR_ACCOUNT,
+        crate::accounts::Role::Admin,
+        crate::accounts::hash_password(&password).map_err(invalid)?,
+        now,
+    );
     c.storage.account_store().add_account(&account)?;
     let draft = crate::audit::Draft {
         actor: "demo".into(),

@@ -35,16 +35,7 @@ pub fn add(
     accounts::check_name(name)?;
     let (password, generated) = password(password_file)?;
     let c = at.open()?;
-    let account = Account {
-        name: name.to_string(),
-        role,
-        password_hash: accounts::hash_password(&password)?,
-        disabled: false,
-        created_at_ms: now_ms(),
-        failed_logins: 0,
-        last_failed_ms: None,
-        last_login_ms: None,
-    };
+    let account = Account::new(name, role, accounts::hash_password(&password)?, now_ms());
     if !c.storage.account_store().add_account(&account)? {
         return Err(format!("an account named {name} exists already").into());
     }

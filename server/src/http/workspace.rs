@@ -75,19 +75,28 @@ pub struct AuditQuery {
     before: Option<u64>,
 }
 
+/// One page of the audit log, newest first, for an account that may read it.
+async fn audit_entries(
+    app: &Arc<AppState>,
+    signed: &SignedIn,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Vec<crate::audit::AuditEntry>, WebError> {
+    signed.require(&app.org, "may-audit", Permission::ReadAudit)?;
+    let Ok(Query(q)) = query else {
+        return Err(WebError::BadQuery("refused-query"));
+    };
+    let before = q.before.unwrap_or(u64::MAX);
+    let app = app.clone();
+    blocking(move || Ok(app.storage.audit_before(before, AUDIT_PAGE)?)).await
+}
+
 /// `GET /audit`: the audit log, newest first, a page at a time.
 pub async fn audit_page(
     State(app): State<Arc<AppState>>,
     signed: SignedIn,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "may-audit", Permission::ReadAudit)?;
-    let Ok(Query(q)) = query else {
-        return Err(WebError::BadQuery("refused-query"));
-    };
-    let before = q.before.unwrap_or(u64::MAX);
-    let app2 = app.clone();
-    let entries = blocking(move || Ok(app2.storage.audit_before(before, AUDIT_PAGE)?)).await?;
+    let entries = audit_entries(&app, &signed, query).await?;
     let older = entries
         .last()
         .filter(|e| e.seq > 1 && entries.len() == AUDIT_PAGE as usize)
@@ -112,13 +121,7 @@ pub async fn audit_json(
     signed: SignedIn,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "may-audit", Permission::ReadAudit)?;
-    let Ok(Query(q)) = query else {
-        return Err(WebError::BadQuery("refused-query"));
-    };
-    let before = q.before.unwrap_or(u64::MAX);
-    let entries = blocking(move || Ok(app.storage.audit_before(before, AUDIT_PAGE)?)).await?;
-    Ok(Json(entries).into_response())
+    Ok(Json(audit_entries(&app, &signed, query).await?).into_response())
 }
 
 /// `GET /api/v1/users`: the accounts as JSON (never their hashes).
@@ -194,16 +197,7 @@ pub async fn add_user(
     let name = form.name.clone();
     let added = blocking(move || {
         let now = now_ms();
-        let account = Account {
-            name: name.clone(),
-            role,
-            password_hash: hash,
-            disabled: false,
-            created_at_ms: now,
-            failed_logins: 0,
-            last_failed_ms: None,
-            last_login_ms: None,
-        };
+        let account = Account::new(&name, role, hash, now);
         if !app2.storage.account_store().add_account(&account)? {
             return Ok(false);
         }

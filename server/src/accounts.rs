@@ -73,6 +73,8 @@ pub enum Permission {
     Review,
     /// Exporting every record.
     Export,
+    /// Setting the day's deadlines and when a device counts as silent.
+    PlanDay,
 }
 
 impl Role {
@@ -94,7 +96,7 @@ impl Role {
         use Permission as P;
         match self {
             Role::Admin => true,
-            Role::Supervisor => matches!(p, P::Read | P::Enroll),
+            Role::Supervisor => matches!(p, P::Read | P::Enroll | P::PlanDay),
             Role::Verifier => matches!(p, P::Read | P::Review),
             Role::Analyst => matches!(p, P::Read | P::Export),
         }

@@ -123,6 +123,24 @@ impl Texts {
         catalog().text(self.lang.tag(), id, &[])
     }
 
+    /// The text of `prefix-name`: a state's, a phase's or a priority's name.
+    pub fn named(&self, prefix: &str, name: &str) -> String {
+        self.get(&format!("{prefix}-{name}"))
+    }
+
+    /// A time as the workspace shows it (UTC).
+    pub fn time(&self, ms: &i64) -> String {
+        crate::dashboard::time(Some(*ms))
+    }
+
+    /// A time as the workspace shows it, or "never" in this language.
+    pub fn time_or_never(&self, ms: &Option<i64>) -> String {
+        match ms {
+            Some(ms) => self.time(ms),
+            None => self.get("never"),
+        }
+    }
+
     /// Message `id` with one argument.
     pub fn arg(&self, id: &str, name: &str, value: impl ToString) -> String {
         catalog().text(self.lang.tag(), id, &[(name, value.to_string())])

@@ -113,6 +113,7 @@ pub async fn serve_with(
     let state = Arc::new(AppState {
         login_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
         issuer: c.issuer(),
+        corroboration: crate::review::CorroborationRule::default(),
         storage: c.storage.clone(),
         org: c.org.clone(),
         key: c.key,

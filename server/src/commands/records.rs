@@ -36,8 +36,7 @@ pub fn records(
         device: device
             .map(|d| DeviceId::try_from(d).map_err(|e| format!("--device: {e}")))
             .transpose()?,
-        newest: None,
-        kind: None,
+        ..RecordFilter::default()
     };
     let registry = crate::registry::current(c.storage.as_ref())?;
     c.reader().records(&filter, &mut |r| {

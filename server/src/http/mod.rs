@@ -12,6 +12,8 @@ mod media;
 mod middleware;
 mod pages;
 mod request;
+mod review;
+mod coverage;
 mod session;
 mod sync;
 mod trace;
@@ -77,6 +79,8 @@ pub struct AppState {
     pub disks: Vec<PathBuf>,
     /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
+    /// When reports corroborate each other.
+    pub corroboration: crate::review::CorroborationRule,
 }
 
 impl AppState {
@@ -117,6 +121,17 @@ fn workspace_routes() -> Router<Arc<AppState>> {
             "/codes",
             get(workspace::codes_page).post(workspace::issue_code),
         )
+        .route("/queue", get(review::queue_page))
+        .route("/records/{index}", get(review::record_page))
+        .route("/records/{index}/claim", post(review::claim))
+        .route("/records/{index}/release", post(review::release))
+        .route("/records/{index}/review", post(review::decide))
+        .route("/coverage", get(coverage::coverage_page))
+        .route("/coverage/plan", post(coverage::set_plan))
+        .route("/static/live.js", get(coverage::live_js))
+        .route("/api/v1/queue", get(review::queue_json))
+        .route("/api/v1/records/{index}", get(review::record_json))
+        .route("/api/v1/coverage", get(coverage::coverage_json))
         .route("/api/v1/overview", get(workspace::overview_json))
         .route("/api/v1/audit", get(workspace::audit_json))
         .route("/api/v1/users", get(workspace::users_json))

@@ -176,6 +176,48 @@ pub struct RevokePage {
     pub stations: String,
 }
 
+#[derive(Template)]
+#[template(path = "queue.html")]
+pub struct QueuePage {
+    pub t: Texts,
+    pub nav: Nav,
+    pub q: super::review::QueueQuery,
+    /// The filters as a query string (for the next page's link).
+    pub filters: String,
+    pub items: Vec<crate::review::QueueItem>,
+    /// The `after` of the next page.
+    pub next: Option<String>,
+    pub states: Vec<&'static str>,
+    pub phases: Vec<&'static str>,
+    pub categories: Vec<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+pub struct RecordPage {
+    pub t: Texts,
+    pub nav: Nav,
+    pub v: crate::record_view::RecordView,
+    pub may_review: bool,
+    /// The signed-in verifier holds the claim.
+    pub mine: bool,
+    /// Someone else holds it: who, until when.
+    pub held: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "coverage.html")]
+pub struct CoveragePage {
+    pub t: Texts,
+    pub nav: Nav,
+    pub c: crate::coverage::Coverage,
+    pub may_plan: bool,
+    /// The registry's regions, for the filter.
+    pub regions: Vec<String>,
+    /// The deadlines as the form's fields show them (`YYYY-MM-DDTHH:MM`, UTC).
+    pub deadlines: Vec<(&'static str, String)>,
+}
+
 /// A page with `status`.
 pub fn page(status: StatusCode, t: &impl Template) -> Response {
     match t.render() {
@@ -206,6 +248,9 @@ pub enum WebError {
     /// No such thing (an account, a device).
     #[error("{0}")]
     NotFound(&'static str),
+    /// Another verifier's claim holds the record.
+    #[error("held by {account} until {until}")]
+    Held { account: String, until: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A bug or a lost blocking task.
@@ -250,6 +295,10 @@ impl IntoResponse for WebError {
             }
             WebError::BadQuery(reason) => refused(StatusCode::BAD_REQUEST, reason, None),
             WebError::NotFound(reason) => refused(StatusCode::NOT_FOUND, reason, None),
+            WebError::Held { account, until } => {
+                let detail = Texts::current().arg2("held-by", "account", &account, "until", &until);
+                refused(StatusCode::CONFLICT, "refused-held", Some(detail))
+            }
             WebError::Storage(e) => super::ApiError::from(e).into_response(),
             WebError::Internal(e) => {
                 super::ApiError::internal("a workspace page", &e).into_response()

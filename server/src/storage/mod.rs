@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod postgres;
+pub mod review;
 pub mod sqlite;
 
 use observer_core::identity::{DeviceId, PublicKey};
@@ -21,6 +22,7 @@ use serde::Serialize;
 pub use crate::audit::AuditEntry;
 pub use crate::registry::{RegistryVersion, Station};
 pub use accounts::AccountStore;
+pub use review::ReviewStore;
 
 /// A storage failure (not a refusal: those are typed outcomes), by kind:
 /// what an operator does about a busy database differs from a full disk.
@@ -314,6 +316,8 @@ pub struct RecordFilter {
     pub kind: Option<String>,
     /// Only this device's.
     pub device: Option<DeviceId>,
+    /// Only the record at this log index.
+    pub index: Option<u64>,
     /// At most this many, newest first when set (oldest first otherwise).
     pub newest: Option<u64>,
 }
@@ -525,4 +529,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The coordinators' accounts and sessions, in the same database.
     fn account_store(&self) -> &dyn AccountStore;
+
+    /// Review decisions, claims and the queue, in the same database.
+    fn review_store(&self) -> &dyn ReviewStore;
 }

@@ -24,6 +24,7 @@ use super::{
 };
 
 mod accounts;
+mod review;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_devices_records_log.sql"),
@@ -33,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_station_registry.sql"),
     include_str!("../../migrations/sqlite/0006_audit_log.sql"),
     include_str!("../../migrations/sqlite/0007_accounts.sql"),
+    include_str!("../../migrations/sqlite/0008_review_and_coverage.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -189,6 +191,8 @@ fn ingest_one(
 ) -> Result<Vec<Outcome>, StorageError> {
     let (device, hb, records) = (&batch.device, batch.heartbeat.as_ref(), &batch.records);
     let mut outcomes = Vec::with_capacity(records.len());
+    // What the device's counters gain: records stored, their highest seq.
+    let (mut held, mut max_seq) = (0i64, 0i64);
     let revoked_after: Option<i64> = tx.query_row(
         "SELECT revoked_after_seq FROM devices WHERE id = ?1",
         [device.as_str()],
@@ -199,8 +203,15 @@ fn ingest_one(
         let mut by_seq =
             tx.prepare_cached("SELECT id FROM records WHERE device = ?1 AND seq = ?2")?;
         let mut insert = tx.prepare_cached(
-            "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed,
+                                  category, priority, phase, supersedes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        )?;
+        let mut reported = tx.prepare_cached(
+            "INSERT INTO station_phases (station, phase, first_captured, first_received, records)
+             VALUES (?1, ?2, ?3, ?4, 1)
+             ON CONFLICT (station, phase) DO UPDATE SET records = records + 1,
+                 first_captured = min(first_captured, excluded.first_captured)",
         )?;
         let mut quarantine = tx.prepare_cached(
             "INSERT OR IGNORE INTO quarantine (id, device, seq, received_at, body, sig, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -266,6 +277,7 @@ fn ingest_one(
                 continue;
             }
             let index = frontier.push(leaf_hash(r.id.as_bytes()));
+            let triage = crate::triage::triage(b, check);
             insert.execute(params![
                 index as i64,
                 r.id.as_bytes(),
@@ -281,7 +293,19 @@ fn ingest_one(
                 check.clean,
                 check.json,
                 sealed,
+                triage.category,
+                triage.priority.rank(),
+                triage.phase.map(|p| p.as_str()),
+                triage.supersedes.map(|s| s.as_bytes().to_vec()),
             ])?;
+            if let Some(phase) = triage.phase {
+                reported.execute(params![
+                    b.station.as_str(),
+                    phase.as_str(),
+                    b.captured_at.timestamp_millis(),
+                    now_ms
+                ])?;
+            }
             for a in &b.attachments {
                 attachment.execute(params![
                     r.id.as_bytes(),
@@ -289,19 +313,24 @@ fn ingest_one(
                     a.bytes as i64
                 ])?;
             }
+            held += 1;
+            max_seq = max_seq.max(b.seq as i64);
             outcomes.push(Outcome::Accepted { index });
         }
     }
     tx.execute(
         "UPDATE devices SET last_contact = ?1,
              hb_seq = CASE WHEN ?2 > coalesce(hb_seq, 0) THEN ?2 ELSE hb_seq END,
-             hb_head = CASE WHEN ?2 > coalesce(hb_seq, 0) THEN ?3 ELSE hb_head END
+             hb_head = CASE WHEN ?2 > coalesce(hb_seq, 0) THEN ?3 ELSE hb_head END,
+             held = held + ?5, max_seq = max(max_seq, ?6)
          WHERE id = ?4",
         params![
             now_ms,
             hb.map_or(0, |h| h.seq as i64),
             hb.and_then(|h| h.head).map(|h| h.as_bytes().to_vec()),
-            device.as_str()
+            device.as_str(),
+            held,
+            max_seq
         ],
     )?;
     Ok(outcomes)
@@ -336,6 +365,10 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AuditEntry, Stora
 
 impl Storage for SqliteStorage {
     fn account_store(&self) -> &dyn super::AccountStore {
+        self
+    }
+
+    fn review_store(&self) -> &dyn super::ReviewStore {
         self
     }
 
@@ -547,6 +580,10 @@ impl Storage for SqliteStorage {
         if let Some(d) = &filter.device {
             args.push(d.as_str().to_string().into());
             sql.push_str(&format!(" AND device = ?{}", args.len()));
+        }
+        if let Some(i) = filter.index {
+            args.push((i as i64).into());
+            sql.push_str(&format!(" AND log_index = ?{}", args.len()));
         }
         match filter.newest {
             Some(n) => {

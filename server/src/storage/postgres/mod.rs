@@ -14,6 +14,7 @@
 mod accounts;
 mod connect;
 mod pool;
+mod review;
 
 use std::collections::HashMap;
 
@@ -125,11 +126,20 @@ fn device_row(r: &Row) -> Result<(DeviceInfo, Option<ChainHead>), StorageError> 
 }
 
 /// A batch's new records, column by column, in one statement.
-const INSERT_RECORDS: &str = "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed)
-     SELECT l, i, d, s, p, st, k, c, $9, b, g, fc, fj, x
+const INSERT_RECORDS: &str = "INSERT INTO records (log_index, id, device, seq, prev, station, kind, captured_at, received_at, body, sig, form_clean, form_check, sealed,
+                          category, priority, phase, supersedes)
+     SELECT l, i, d, s, p, st, k, c, $9, b, g, fc, fj, x, ca, pr, ph, su
      FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::bytea[], $6::text[], $7::text[], $8::bigint[],
-                 $10::bytea[], $11::bytea[], $12::bool[], $13::text[], $14::text[])
-          AS t(l, i, d, s, p, st, k, c, b, g, fc, fj, x)";
+                 $10::bytea[], $11::bytea[], $12::bool[], $13::text[], $14::text[],
+                 $15::text[], $16::smallint[], $17::text[], $18::bytea[])
+          AS t(l, i, d, s, p, st, k, c, b, g, fc, fj, x, ca, pr, ph, su)";
+
+/// Which stations reported on which phase: one row per station and phase
+/// of the group (a statement may not update one row twice).
+const REPORTED: &str = "INSERT INTO station_phases (station, phase, first_captured, first_received, records)
+     SELECT st, ph, c, $4, n FROM UNNEST($1::text[], $2::text[], $3::bigint[], $5::bigint[]) AS t(st, ph, c, n)
+     ON CONFLICT (station, phase) DO UPDATE SET records = station_phases.records + EXCLUDED.records,
+         first_captured = least(station_phases.first_captured, EXCLUDED.first_captured)";
 
 /// A group's rows bound for the tables, column by column.
 #[derive(Default)]
@@ -142,6 +152,12 @@ struct Rows<'a> {
     captured: Vec<i64>,
     clean: Vec<bool>,
     check: Vec<&'a str>,
+    category: Vec<Option<String>>,
+    priority: Vec<i16>,
+    phase: Vec<Option<&'static str>>,
+    supersedes: Vec<Option<Vec<u8>>>,
+    /// Station and phase to the earliest capture and the count.
+    reported: std::collections::BTreeMap<(&'a str, &'static str), (i64, i64)>,
     att_record: Vec<&'a [u8]>,
     att_sha: Vec<String>,
     att_bytes: Vec<i64>,
@@ -232,6 +248,10 @@ fn audit_row(r: &postgres::Row) -> Result<AuditEntry, StorageError> {
 
 impl Storage for PostgresStorage {
     fn account_store(&self) -> &dyn super::AccountStore {
+        self
+    }
+
+    fn review_store(&self) -> &dyn super::ReviewStore {
         self
     }
 
@@ -375,8 +395,9 @@ impl Storage for PostgresStorage {
             "WITH hb AS (
                  UPDATE devices d SET last_contact = $1,
                      hb_seq = CASE WHEN t.s > coalesce(d.hb_seq, 0) THEN t.s ELSE d.hb_seq END,
-                     hb_head = CASE WHEN t.s > coalesce(d.hb_seq, 0) THEN t.h ELSE d.hb_head END
-                 FROM UNNEST($2::text[], $3::bigint[], $4::bytea[]) AS t(i, s, h)
+                     hb_head = CASE WHEN t.s > coalesce(d.hb_seq, 0) THEN t.h ELSE d.hb_head END,
+                     held = d.held + t.n, max_seq = greatest(d.max_seq, t.m)
+                 FROM UNNEST($2::text[], $3::bigint[], $4::bytea[], $6::bigint[], $7::bigint[]) AS t(i, s, h, n, m)
                  WHERE d.id = t.i RETURNING 1)
              UPDATE log_head SET frontier = coalesce($5, frontier) WHERE id = 1",
         )?;
@@ -438,6 +459,8 @@ impl Storage for PostgresStorage {
         let mut rows = Rows::default();
         let mut all = Vec::with_capacity(batches.len());
         let mut heartbeats: HashMap<&str, (i64, Option<Vec<u8>>)> = HashMap::new();
+        // Per device: records stored, their highest seq.
+        let mut counts: HashMap<&str, (i64, i64)> = HashMap::new();
         for batch in batches {
             let dev = batch.device.as_str();
             let after = revoked_after.get(dev).copied().flatten();
@@ -482,11 +505,30 @@ impl Storage for PostgresStorage {
                 rows.captured.push(b.captured_at.timestamp_millis());
                 rows.clean.push(incoming.check.clean);
                 rows.check.push(incoming.check.json.as_str());
+                let triage = crate::triage::triage(b, &incoming.check);
+                let phase = triage.phase.map(|p| p.as_str());
+                if let Some(phase) = phase {
+                    let captured = b.captured_at.timestamp_millis();
+                    let seen = rows
+                        .reported
+                        .entry((b.station.as_str(), phase))
+                        .or_insert((captured, 0));
+                    seen.0 = seen.0.min(captured);
+                    seen.1 += 1;
+                }
+                rows.category.push(triage.category);
+                rows.priority.push(triage.priority.rank() as i16);
+                rows.phase.push(phase);
+                rows.supersedes
+                    .push(triage.supersedes.map(|s| s.as_bytes().to_vec()));
                 for a in &b.attachments {
                     rows.att_record.push(id.as_slice());
                     rows.att_sha.push(a.sha256.to_string());
                     rows.att_bytes.push(a.bytes as i64);
                 }
+                let counted = counts.entry(dev).or_insert((0, 0));
+                counted.0 += 1;
+                counted.1 = counted.1.max(b.seq as i64);
                 outcomes.push(Outcome::Accepted { index });
             }
             let hb = batch.heartbeat.as_ref();
@@ -499,7 +541,7 @@ impl Storage for PostgresStorage {
             all.push(outcomes);
         }
         if !rows.new.ids.is_empty() {
-            let params: [&(dyn ToSql + Sync); 14] = [
+            let params: [&(dyn ToSql + Sync); 18] = [
                 &rows.index,
                 &rows.new.ids,
                 &rows.new.devices,
@@ -514,8 +556,25 @@ impl Storage for PostgresStorage {
                 &rows.clean,
                 &rows.check,
                 &rows.new.sealed,
+                &rows.category,
+                &rows.priority,
+                &rows.phase,
+                &rows.supersedes,
             ];
             tx.execute(&insert, &params)?;
+        }
+        if !rows.reported.is_empty() {
+            // In key order, so that two nodes' groups lock these rows in
+            // the same order (they also hold the log's lock, but a
+            // statement outside ingest might not).
+            let (mut st, mut ph, mut first, mut n) = (vec![], vec![], vec![], vec![]);
+            for ((station, phase), (captured, count)) in &rows.reported {
+                st.push(*station);
+                ph.push(*phase);
+                first.push(*captured);
+                n.push(*count);
+            }
+            tx.execute(REPORTED, &[&st, &ph, &first, &now_ms, &n])?;
         }
         if !rows.att_record.is_empty() {
             tx.execute(
@@ -529,16 +588,29 @@ impl Storage for PostgresStorage {
         let mut hb_devices = Vec::with_capacity(heartbeats.len());
         let mut hb_seqs = Vec::with_capacity(heartbeats.len());
         let mut hb_heads = Vec::with_capacity(heartbeats.len());
+        let mut held = Vec::with_capacity(heartbeats.len());
+        let mut max_seqs = Vec::with_capacity(heartbeats.len());
         for (d, (seq, head)) in heartbeats {
+            let (n, m) = counts.get(d).copied().unwrap_or((0, 0));
             hb_devices.push(d);
             hb_seqs.push(seq);
             hb_heads.push(head);
+            held.push(n);
+            max_seqs.push(m);
         }
         let moved: Option<Vec<u8>> =
             (!rows.new.ids.is_empty()).then(|| serde_json::to_vec(&frontier).expect("serialises"));
         tx.execute(
             &finish,
-            &[&now_ms, &hb_devices, &hb_seqs, &hb_heads, &moved],
+            &[
+                &now_ms,
+                &hb_devices,
+                &hb_seqs,
+                &hb_heads,
+                &moved,
+                &held,
+                &max_seqs,
+            ],
         )?;
         tx.commit()?;
         Ok(IngestResult::for_group(all, &frontier))
@@ -634,7 +706,12 @@ impl Storage for PostgresStorage {
         );
         let device = filter.device.as_ref().map(|d| d.as_str().to_string());
         let newest = filter.newest.map(|n| n as i64);
+        let index = filter.index.map(|i| i as i64);
         let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(i) = &index {
+            args.push(i);
+            sql.push_str(&format!(" AND log_index = ${}", args.len()));
+        }
         for (column, value) in [
             ("station", filter.station.as_ref()),
             ("kind", filter.kind.as_ref()),

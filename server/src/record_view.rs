@@ -1,0 +1,255 @@
+//! One record as a verifier sees it: its answers (opened in memory when it
+//! rests sealed), its signature checked again against the device's
+//! enrolled key, its review history and claim, the reports that
+//! corroborate it, its corrections as one chain (latest first), and, for a
+//! results protocol, every observer's copy for that station compared field
+//! by field. Plain values; the page is `templates/record.html` and the
+//! same values are `GET /api/v1/records/{index}`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::reader::Reader;
+use crate::review::{Corroboration, CorroborationRule, Decision, QueueItem};
+use crate::storage::{RecordFilter, RecordRow, StorageError};
+
+/// How far back and forward a correction chain is followed.
+const MAX_CHAIN: usize = 50;
+
+/// The record view.
+#[derive(Debug, Serialize)]
+pub struct RecordView {
+    #[serde(flatten)]
+    pub item: QueueItem,
+    pub observer: String,
+    /// It travelled and rests sealed to the organisation's key.
+    pub sealed: bool,
+    /// `None`: the signature verifies under the device's enrolled key and
+    /// the stored columns match the signed body; else what is wrong.
+    pub signature_problem: Option<String>,
+    /// The device's clock minus the server's when it signed, as the
+    /// device knew it (`None` before its first sync).
+    pub clock_offset_ms: Option<i64>,
+    /// Field id to the answer as JSON text, in the form's order where
+    /// the form is known.
+    pub answers: Vec<(String, String)>,
+    pub form: String,
+    /// The form check: `None` when the form is unknown.
+    pub check_clean: Option<bool>,
+    pub check: serde_json::Value,
+    pub in_registry: Option<bool>,
+    pub decisions: Vec<Decision>,
+    pub corroboration: Option<Corroboration>,
+    /// The correction chain this record is part of, latest first (itself
+    /// included); one entry when it was never corrected.
+    pub chain: Vec<QueueItem>,
+    /// Every observer's newest results protocol for this station.
+    pub protocols: Option<Comparison>,
+}
+
+/// Several observers' protocols of one station, field by field.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    /// Each protocol's record index and device (first 8 characters).
+    pub observers: Vec<(u64, String)>,
+    pub rows: Vec<ComparedField>,
+    pub agree: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ComparedField {
+    pub field: String,
+    /// One value per observer, in `observers` order.
+    pub values: Vec<Option<String>>,
+    pub agree: bool,
+}
+
+fn one_row(reader: &Reader<'_>, index: u64) -> Result<Option<RecordRow>, StorageError> {
+    let mut found = None;
+    reader.records(
+        &RecordFilter {
+            index: Some(index),
+            ..Default::default()
+        },
+        &mut |r| {
+            found = Some(r);
+            Ok(())
+        },
+    )?;
+    Ok(found)
+}
+
+/// The view of the record at `index`, `None` when there is none.
+pub fn view(
+    reader: &Reader<'_>,
+    index: u64,
+    rule: &CorroborationRule,
+    now_ms: i64,
+) -> Result<Option<RecordView>, StorageError> {
+    let storage = reader.storage();
+    let store = storage.review_store();
+    let Some(item) = store.item(index, now_ms)? else {
+        return Ok(None);
+    };
+    let Some(row) = one_row(reader, index)? else {
+        return Ok(None);
+    };
+    let device = storage.device(&item.device)?;
+    let signature_problem = crate::integrity::check_row(&row, device.as_ref().map(|d| &d.key))
+        .err()
+        .map(|p| p.to_string());
+    let body: serde_json::Value = serde_json::from_slice(&row.body).unwrap_or_default();
+    let answers = body["payload"]
+        .as_object()
+        .map(|p| p.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+        .unwrap_or_default();
+    let check: serde_json::Value = row
+        .check
+        .as_ref()
+        .and_then(|c| serde_json::from_str(&c.json).ok())
+        .unwrap_or_default();
+    let registry = crate::registry::current(storage)?;
+    let corroboration = match &item.category {
+        Some(category) => {
+            let window = rule.window.as_millis() as i64;
+            let candidates = store.reports(
+                &item.station,
+                category,
+                item.captured_at_ms - window,
+                item.captured_at_ms + window,
+                now_ms,
+            )?;
+            Some(rule.judge(&item, candidates))
+        }
+        None => None,
+    };
+    let protocols = if item.kind == "results" {
+        Some(compare(reader, &item.station)?)
+    } else {
+        None
+    };
+    Ok(Some(RecordView {
+        observer: device.and_then(|d| d.name).unwrap_or_default(),
+        sealed: row.sealed.is_some(),
+        signature_problem,
+        clock_offset_ms: body["clock"]["offset_ms"].as_i64(),
+        answers,
+        form: format!(
+            "{} v{}",
+            body["form"]["id"].as_str().unwrap_or("?"),
+            body["form"]["version"].as_u64().unwrap_or(0)
+        ),
+        check_clean: row.check.as_ref().map(|c| c.clean),
+        check,
+        in_registry: crate::registry::holds(registry.as_ref(), &item.station),
+        decisions: store.decisions(index)?,
+        corroboration,
+        chain: chain(store, &item, now_ms)?,
+        protocols,
+        item,
+    }))
+}
+
+/// The correction chain through `item`, latest first: back through what
+/// each record supersedes, forward through what corrects it (the first
+/// correction of each, in arrival order).
+fn chain(
+    store: &dyn crate::storage::ReviewStore,
+    item: &QueueItem,
+    now_ms: i64,
+) -> Result<Vec<QueueItem>, StorageError> {
+    let mut seen = BTreeSet::from([item.index]);
+    let mut older = Vec::new();
+    let mut at = item.supersedes;
+    while let Some(id) = at {
+        if older.len() >= MAX_CHAIN {
+            break;
+        }
+        match store.item_by_id(&id, now_ms)? {
+            Some(prev) if seen.insert(prev.index) => {
+                at = prev.supersedes;
+                older.push(prev);
+            }
+            _ => break,
+        }
+    }
+    let mut newer = Vec::new();
+    let mut last = item.id;
+    while newer.len() < MAX_CHAIN {
+        let next = store
+            .corrections_of(&last, now_ms)?
+            .into_iter()
+            .find(|c| !seen.contains(&c.index));
+        match next {
+            Some(n) => {
+                seen.insert(n.index);
+                last = n.id;
+                newer.push(n);
+            }
+            None => break,
+        }
+    }
+    newer.reverse();
+    newer.push(item.clone());
+    newer.extend(older);
+    Ok(newer)
+}
+
+/// Every observer's newest results protocol at `station`, field by field.
+fn compare(reader: &Reader<'_>, station: &str) -> Result<Comparison, StorageError> {
+    // device -> (seq, index, answers) of its newest protocol
+    let mut newest: BTreeMap<String, (u64, u64, serde_json::Map<String, serde_json::Value>)> =
+        BTreeMap::new();
+    reader.records(
+        &RecordFilter {
+            station: Some(station.to_string()),
+            kind: Some("results".into()),
+            ..Default::default()
+        },
+        &mut |r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            // The figures, as tabulation counts them (notes and photos
+            // differ between observers without disagreeing).
+            let answers = body["payload"]
+                .as_object()
+                .map(|p| {
+                    p.iter()
+                        .filter(|(_, v)| v.is_i64())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let slot = newest
+                .entry(r.device.to_string())
+                .or_insert((0, 0, Default::default()));
+            if r.seq >= slot.0 {
+                *slot = (r.seq, r.index, answers);
+            }
+            Ok(())
+        },
+    )?;
+    let fields: BTreeSet<&String> = newest.values().flat_map(|(_, _, a)| a.keys()).collect();
+    let rows: Vec<ComparedField> = fields
+        .into_iter()
+        .map(|f| {
+            let values: Vec<Option<String>> = newest
+                .values()
+                .map(|(_, _, a)| a.get(f).map(|v| v.to_string()))
+                .collect();
+            ComparedField {
+                field: f.clone(),
+                agree: values.windows(2).all(|w| w[0] == w[1]),
+                values,
+            }
+        })
+        .collect();
+    Ok(Comparison {
+        observers: newest
+            .iter()
+            .map(|(d, (_, index, _))| (*index, d[..8.min(d.len())].to_string()))
+            .collect(),
+        agree: rows.iter().all(|r| r.agree),
+        rows,
+    })
+}

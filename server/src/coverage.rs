@@ -166,11 +166,10 @@ pub fn coverage(
     area: &Area,
     now_ms: i64,
 ) -> Coverage {
-    let by_station: HashMap<&str, Vec<Phase>> =
-        reported.iter().fold(HashMap::new(), |mut m, r| {
-            m.entry(r.station.as_str()).or_default().push(r.phase);
-            m
-        });
+    let by_station: HashMap<&str, Vec<Phase>> = reported.iter().fold(HashMap::new(), |mut m, r| {
+        m.entry(r.station.as_str()).or_default().push(r.phase);
+        m
+    });
     let has = |station: &str, p: Phase| by_station.get(station).is_some_and(|v| v.contains(&p));
     let past: Vec<(usize, Phase)> = Phase::ALL
         .into_iter()

@@ -42,7 +42,12 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in the order of the day.
-    pub const ALL: [Phase; 4] = [Phase::Opening, Phase::Voting, Phase::Closing, Phase::Counting];
+    pub const ALL: [Phase; 4] = [
+        Phase::Opening,
+        Phase::Voting,
+        Phase::Closing,
+        Phase::Counting,
+    ];
 
     /// The name stored and used in URLs.
     pub fn as_str(self) -> &'static str {

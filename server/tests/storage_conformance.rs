@@ -815,6 +815,308 @@ fn a_group_commit_decides_its_batches_in_order_and_stores_all_or_none(b: &dyn Ba
     );
 }
 
+/// A key's next records, each of `(station, form, kind, payload,
+/// supersedes)`, after `pos`.
+fn signed(
+    key: &SigningKey,
+    pos: &mut ChainPosition,
+    specs: &[(&str, &str, &str, serde_json::Value, Option<RecordId>)],
+) -> Vec<VerifiedRecord> {
+    specs
+        .iter()
+        .map(|(station, form, kind, payload, supersedes)| {
+            let mut b = NewRecord::builder(*station, *form, 1, *kind).payload(payload.clone());
+            if let Some(s) = supersedes {
+                b = b.supersedes(*s);
+            }
+            let env = sign_record(&b.build().unwrap(), pos, key).unwrap();
+            *pos = pos.after(env.id());
+            verify_envelope(&env, &key.public_key()).unwrap()
+        })
+        .collect()
+}
+
+fn ingest_checked(s: &dyn Storage, key: &SigningKey, records: &[VerifiedRecord], clean: &[bool]) {
+    let mut incoming = incoming(records);
+    for (i, c) in incoming.iter_mut().zip(clean) {
+        i.check.clean = *c;
+    }
+    let hb = heartbeat(key, records.last().map_or(0, |r| r.body.seq), None);
+    let r = s
+        .ingest(&key.public_key().device_id(), Some(&hb), &incoming, NOW)
+        .unwrap();
+    assert!(r
+        .outcomes
+        .iter()
+        .all(|o| matches!(o, Outcome::Accepted { .. })));
+}
+
+fn reviews_claims_and_coverage_are_kept_alike(b: &dyn Backend) {
+    use observer_server::review::{
+        queue, ClaimOutcome, DecideOutcome, QueueFilter, ReviewState, Verdict,
+    };
+    use observer_server::triage::{Phase, Priority};
+    let s = b.fresh();
+    let (a, c) = (enrolled(s.as_ref(), "a"), enrolled(s.as_ref(), "c"));
+    let mut pa = ChainPosition::first(&a);
+    let first = signed(
+        &a,
+        &mut pa,
+        &[
+            ("S-1", "opening", "checklist", serde_json::json!({}), None),
+            (
+                "S-1",
+                "voting",
+                "checklist",
+                serde_json::json!({"n": 1}),
+                None,
+            ),
+            (
+                "S-1",
+                "incident",
+                "incident",
+                serde_json::json!({"type": "ballot_stuffing"}),
+                None,
+            ),
+        ],
+    );
+    ingest_checked(s.as_ref(), &a, &first, &[true, false, true]);
+    let fix = signed(
+        &a,
+        &mut pa,
+        &[(
+            "S-1",
+            "incident",
+            "incident",
+            serde_json::json!({"type": "ballot_stuffing", "n": 2}),
+            Some(first[2].id),
+        )],
+    );
+    ingest_checked(s.as_ref(), &a, &fix, &[true]);
+    let other = signed(
+        &c,
+        &mut ChainPosition::first(&c),
+        &[(
+            "S-1",
+            "incident",
+            "incident",
+            serde_json::json!({"type": "ballot_stuffing"}),
+            None,
+        )],
+    );
+    ingest_checked(s.as_ref(), &c, &other, &[true]);
+    let store = s.review_store();
+
+    // Critical first, then flagged, then routine; by arrival within each.
+    let all = QueueFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    let q = queue(store, &all, NOW).unwrap();
+    let order: Vec<(Priority, u64)> = q.iter().map(|i| (i.priority, i.index)).collect();
+    assert_eq!(
+        order,
+        vec![
+            (Priority::Critical, 2),
+            (Priority::Critical, 3),
+            (Priority::Critical, 4),
+            (Priority::Flagged, 1),
+            (Priority::Routine, 0),
+        ]
+    );
+    assert_eq!(q[0].category.as_deref(), Some("ballot_stuffing"));
+    assert_eq!(q[4].phase, Some(Phase::Opening));
+    // Paged by cursor: the second page starts after the first.
+    let page1 = queue(
+        store,
+        &QueueFilter {
+            limit: 2,
+            ..Default::default()
+        },
+        NOW,
+    )
+    .unwrap();
+    let page2 = queue(
+        store,
+        &QueueFilter {
+            limit: 2,
+            after: Some(page1[1].cursor()),
+            ..Default::default()
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        page2.iter().map(|i| i.index).collect::<Vec<_>>(),
+        vec![4, 1]
+    );
+    let only = QueueFilter {
+        category: Some("ballot_stuffing".into()),
+        phase: None,
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(queue(store, &only, NOW).unwrap().len(), 3);
+
+    // One claim at a time; an expired one may be taken.
+    let until = NOW + 60_000;
+    assert!(matches!(
+        store.claim(2, "vera", NOW, until).unwrap(),
+        ClaimOutcome::Claimed(_)
+    ));
+    match store.claim(2, "victor", NOW, until).unwrap() {
+        ClaimOutcome::HeldBy(c) => assert_eq!((c.account.as_str(), c.until_ms), ("vera", until)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store
+            .decide(2, Verdict::Rejected, "victor", "no", NOW)
+            .unwrap(),
+        DecideOutcome::HeldBy(_)
+    ));
+    assert_eq!(
+        store.item(2, NOW).unwrap().unwrap().claim.unwrap().account,
+        "vera"
+    );
+    assert!(matches!(
+        store.claim(2, "victor", until, until + 1).unwrap(),
+        ClaimOutcome::Claimed(_)
+    ));
+    assert!(store.release(2, "victor").unwrap());
+    assert_eq!(
+        store.claim(99, "vera", NOW, until).unwrap(),
+        ClaimOutcome::NoSuchRecord
+    );
+
+    // A decision is stored with who and why, and releases the claim.
+    assert!(matches!(
+        store.claim(2, "vera", NOW, until).unwrap(),
+        ClaimOutcome::Claimed(_)
+    ));
+    assert_eq!(
+        store
+            .decide(
+                2,
+                Verdict::NeedsCorroboration,
+                "vera",
+                "one phone only",
+                NOW
+            )
+            .unwrap(),
+        DecideOutcome::Decided
+    );
+    assert_eq!(
+        store
+            .decide(0, Verdict::Confirmed, "vera", "", NOW + 1)
+            .unwrap(),
+        DecideOutcome::Decided
+    );
+    assert_eq!(
+        store
+            .decide(99, Verdict::Confirmed, "vera", "", NOW)
+            .unwrap(),
+        DecideOutcome::NoSuchRecord
+    );
+    let item = store.item(2, NOW).unwrap().unwrap();
+    assert_eq!(
+        (item.review, item.claim),
+        (ReviewState::NeedsCorroboration, None)
+    );
+    let d = store.decisions(2).unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        (d[0].state, d[0].reviewer.as_str(), d[0].note.as_str()),
+        (ReviewState::NeedsCorroboration, "vera", "one phone only")
+    );
+    // Open work keeps what needs corroboration and drops what is confirmed.
+    let open: Vec<u64> = queue(store, &all, NOW)
+        .unwrap()
+        .iter()
+        .map(|i| i.index)
+        .collect();
+    assert_eq!(open, vec![2, 3, 4, 1]);
+    let confirmed = QueueFilter {
+        state: Some(ReviewState::Confirmed),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(
+        queue(store, &confirmed, NOW)
+            .unwrap()
+            .iter()
+            .map(|i| i.index)
+            .collect::<Vec<_>>(),
+        vec![0]
+    );
+
+    // The same report from both devices; the correction chain.
+    let reports = store
+        .reports("S-1", "ballot_stuffing", 0, i64::MAX, NOW)
+        .unwrap();
+    assert_eq!(reports.len(), 3);
+    assert_eq!(
+        store.item_by_id(&first[2].id, NOW).unwrap().unwrap().index,
+        2
+    );
+    let fixes = store.corrections_of(&first[2].id, NOW).unwrap();
+    assert_eq!(fixes.iter().map(|i| i.index).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(fixes[0].supersedes, Some(first[2].id));
+
+    // Coverage: stations per phase, devices' counters.
+    let mut phases = store.station_phases().unwrap();
+    phases.sort_by_key(|p| p.phase);
+    assert_eq!(
+        phases
+            .iter()
+            .map(|p| (p.station.as_str(), p.phase, p.records))
+            .collect::<Vec<_>>(),
+        vec![("S-1", Phase::Opening, 1), ("S-1", Phase::Voting, 1)]
+    );
+    // A heartbeat declaring more than arrived: those are possible deletions.
+    let hb = heartbeat(&a, 7, None);
+    s.ingest(&a.public_key().device_id(), Some(&hb), &[], NOW)
+        .unwrap();
+    let devices = store.field_devices().unwrap();
+    let da = devices
+        .iter()
+        .find(|d| d.id == a.public_key().device_id())
+        .unwrap();
+    assert_eq!(
+        (da.held, da.max_seq, da.declared, da.missing()),
+        (4, 4, 7, 3)
+    );
+    // Revoked: what it sends later is quarantined, never "missing".
+    assert!(s.revoke(&a.public_key().device_id(), NOW).unwrap());
+    let late = signed(
+        &a,
+        &mut pa,
+        &[("S-1", "voting", "checklist", serde_json::json!({}), None)],
+    );
+    let hb = heartbeat(&a, 9, None);
+    let out = s
+        .ingest(
+            &a.public_key().device_id(),
+            Some(&hb),
+            &incoming(&late),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(out.outcomes, vec![Outcome::Quarantined]);
+    let s = b.reopen();
+    let store = s.review_store();
+    let devices = store.field_devices().unwrap();
+    let da = devices
+        .iter()
+        .find(|d| d.id == a.public_key().device_id())
+        .unwrap();
+    assert_eq!((da.quarantined, da.missing()), (1, 0));
+    assert!(store.item(2, NOW).unwrap().unwrap().device_revoked);
+    assert_eq!(
+        store.item(2, NOW).unwrap().unwrap().review,
+        ReviewState::NeedsCorroboration
+    );
+}
+
 /// A story the backend must tell.
 type Story = fn(&dyn Backend);
 
@@ -871,6 +1173,10 @@ const STORIES: &[(&str, Story)] = &[
     (
         "accounts and sessions are kept alike",
         accounts_and_sessions_are_kept_alike,
+    ),
+    (
+        "reviews, claims and coverage are kept alike",
+        reviews_claims_and_coverage_are_kept_alike,
     ),
 ];
 

@@ -5,6 +5,7 @@
 //! they call ([`crate::auth`], [`crate::ingest`], [`crate::publish`]) know
 //! nothing of HTTP.
 
+mod coverage;
 mod enroll;
 mod error;
 mod health;
@@ -13,7 +14,6 @@ mod middleware;
 mod pages;
 mod request;
 mod review;
-mod coverage;
 mod session;
 mod sync;
 mod trace;

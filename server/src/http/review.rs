@@ -17,12 +17,12 @@ use super::session::{CsrfForm, SignedIn};
 use super::AppState;
 use crate::accounts::Permission;
 use crate::audit::{self, Draft};
+use crate::i18n::Texts;
 use crate::reader::Reader;
+use crate::record_view::{self, RecordView};
 use crate::review::{
     self, ClaimOutcome, DecideOutcome, QueueCursor, QueueFilter, QueueItem, ReviewState, Verdict,
 };
-use crate::i18n::Texts;
-use crate::record_view::{self, RecordView};
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -72,9 +72,16 @@ const MAX_FILTER_CHARS: usize = 300;
 fn filter(q: &QueueQuery, registry: Option<u32>) -> Result<QueueFilter, WebError> {
     let bad = WebError::BadQuery("refused-query");
     let any = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string);
-    if [&q.state, &q.category, &q.phase, &q.region, &q.station, &q.after]
-        .iter()
-        .any(|v| v.chars().count() > MAX_FILTER_CHARS)
+    if [
+        &q.state,
+        &q.category,
+        &q.phase,
+        &q.region,
+        &q.station,
+        &q.after,
+    ]
+    .iter()
+    .any(|v| v.chars().count() > MAX_FILTER_CHARS)
     {
         return Err(bad);
     }
@@ -147,7 +154,10 @@ pub async fn queue_page(
             items,
             next: next.map(QueueCursor::to_text),
             states: ReviewState::ALL.iter().map(|s| s.as_str()).collect(),
-            phases: crate::triage::Phase::ALL.iter().map(|p| p.as_str()).collect(),
+            phases: crate::triage::Phase::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .collect(),
             categories: crate::triage::CRITICAL.to_vec(),
         },
     ))
@@ -180,7 +190,12 @@ async fn record(
     let app = app.clone();
     blocking(move || {
         let reader = Reader::new(app.storage.as_ref(), &app.seal);
-        Ok(record_view::view(&reader, index, &app.corroboration, now_ms())?)
+        Ok(record_view::view(
+            &reader,
+            index,
+            &app.corroboration,
+            now_ms(),
+        )?)
     })
     .await?
     .ok_or(WebError::NotFound("not-found-record"))
@@ -331,4 +346,3 @@ pub async fn decide(
         DecideOutcome::NoSuchRecord => Err(WebError::NotFound("not-found-record")),
     }
 }
-

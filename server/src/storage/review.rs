@@ -5,7 +5,9 @@
 use observer_core::record::RecordId;
 
 use super::StorageError;
-use crate::review::{ClaimOutcome, DecideOutcome, Decision, QueueFilter, QueueItem, ReviewState, Verdict};
+use crate::review::{
+    ClaimOutcome, DecideOutcome, Decision, QueueFilter, QueueItem, ReviewState, Verdict,
+};
 use crate::triage::Phase;
 
 /// The first report of one phase from one station.
@@ -133,8 +135,9 @@ pub const MAX_REPORTS: u32 = 500;
 
 /// A stored review state that does not parse is corruption.
 pub(crate) fn state(text: &str) -> Result<ReviewState, StorageError> {
-    text.parse()
-        .map_err(|_| StorageError::Corrupt(format!("a record has the unknown review state {text:?}")))
+    text.parse().map_err(|_| {
+        StorageError::Corrupt(format!("a record has the unknown review state {text:?}"))
+    })
 }
 
 /// A stored phase that does not parse is corruption.
@@ -161,6 +164,8 @@ pub(crate) enum Arg {
 
 /// The `WHERE` clause of a queue page and its values, the same on both
 /// backends; `mark(n)` writes the n-th placeholder (`?n` or `$n`).
+/// Integers are cast to BIGINT where the column is narrower, so that
+/// PostgreSQL infers a 64-bit parameter.
 /// `now_ms` is the first value (the claims' join uses it).
 pub(crate) fn queue_query(
     state: ReviewState,
@@ -195,7 +200,7 @@ pub(crate) fn queue_query(
     if let Some((version, region)) = &f.region {
         push(
             &mut sql,
-            " AND r.station IN (SELECT id FROM registry_stations WHERE version = #",
+            " AND r.station IN (SELECT id FROM registry_stations WHERE version = CAST(# AS BIGINT)",
             Arg::Int(*version as i64),
         );
         push(&mut sql, " AND region = #)", Arg::Text(region.clone()));
@@ -204,7 +209,7 @@ pub(crate) fn queue_query(
         // A row value: both backends walk the queue's index from it.
         push(
             &mut sql,
-            " AND (r.priority, r.log_index) > (#",
+            " AND (r.priority, r.log_index) > (CAST(# AS BIGINT)",
             Arg::Int(after.priority.rank()),
         );
         push(&mut sql, ", #)", Arg::Int(after.index as i64));

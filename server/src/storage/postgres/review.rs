@@ -16,7 +16,10 @@ use crate::storage::StorageError;
 use crate::triage::Priority;
 
 fn item_row(r: &Row) -> Result<QueueItem, StorageError> {
-    let claim = match (r.try_get::<_, Option<String>>(14)?, r.try_get::<_, Option<i64>>(15)?) {
+    let claim = match (
+        r.try_get::<_, Option<String>>(14)?,
+        r.try_get::<_, Option<i64>>(15)?,
+    ) {
         (Some(account), Some(until_ms)) => Some(Claim { account, until_ms }),
         _ => None,
     };

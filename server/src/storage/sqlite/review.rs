@@ -4,7 +4,9 @@ use observer_core::record::RecordId;
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 
 use super::{blob32, device_id, SqliteStorage};
-use crate::review::{Claim, ClaimOutcome, DecideOutcome, Decision, QueueFilter, QueueItem, ReviewState, Verdict};
+use crate::review::{
+    Claim, ClaimOutcome, DecideOutcome, Decision, QueueFilter, QueueItem, ReviewState, Verdict,
+};
 use crate::storage::review::{
     phase, queue_query, state, Arg, FieldDevice, ReviewStore, StationPhase, FIELD_DEVICE_SQL,
     ITEM_COLUMNS, MAX_REPORTS,
@@ -20,7 +22,10 @@ struct RawItem {
 }
 
 fn item_row(r: &Row<'_>) -> rusqlite::Result<RawItem> {
-    let claim = match (r.get::<_, Option<String>>(14)?, r.get::<_, Option<i64>>(15)?) {
+    let claim = match (
+        r.get::<_, Option<String>>(14)?,
+        r.get::<_, Option<i64>>(15)?,
+    ) {
         (Some(account), Some(until_ms)) => Some(Claim { account, until_ms }),
         _ => None,
     };
@@ -126,7 +131,12 @@ impl ReviewStore for SqliteStorage {
             None => ClaimOutcome::HeldBy(tx.query_row(
                 "SELECT account, until_ms FROM claims WHERE log_index = ?1",
                 [index as i64],
-                |r| Ok(Claim { account: r.get(0)?, until_ms: r.get(1)? }),
+                |r| {
+                    Ok(Claim {
+                        account: r.get(0)?,
+                        until_ms: r.get(1)?,
+                    })
+                },
             )?),
         };
         tx.commit()?;
@@ -166,7 +176,12 @@ impl ReviewStore for SqliteStorage {
                 "SELECT account, until_ms FROM claims
                  WHERE log_index = ?1 AND account <> ?2 AND until_ms > ?3",
                 params![index as i64, account, now_ms],
-                |r| Ok(Claim { account: r.get(0)?, until_ms: r.get(1)? }),
+                |r| {
+                    Ok(Claim {
+                        account: r.get(0)?,
+                        until_ms: r.get(1)?,
+                    })
+                },
             )
             .optional()?;
         if let Some(claim) = held {
@@ -198,7 +213,12 @@ impl ReviewStore for SqliteStorage {
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(|(s, reviewer, note, at_ms)| {
-                Ok(Decision { state: state(&s)?, reviewer, note, at_ms })
+                Ok(Decision {
+                    state: state(&s)?,
+                    reviewer,
+                    note,
+                    at_ms,
+                })
             })
             .collect()
     }
@@ -215,7 +235,12 @@ impl ReviewStore for SqliteStorage {
 
     fn item(&self, index: u64, now_ms: i64) -> Result<Option<QueueItem>, StorageError> {
         let sql = one_item("r.log_index = ?2");
-        Ok(items(&*self.read()?, &sql, &[Arg::Int(now_ms), Arg::Int(index as i64)])?.pop())
+        Ok(items(
+            &*self.read()?,
+            &sql,
+            &[Arg::Int(now_ms), Arg::Int(index as i64)],
+        )?
+        .pop())
     }
 
     fn item_by_id(&self, id: &RecordId, now_ms: i64) -> Result<Option<QueueItem>, StorageError> {
@@ -229,8 +254,9 @@ impl ReviewStore for SqliteStorage {
 
     fn corrections_of(&self, id: &RecordId, now_ms: i64) -> Result<Vec<QueueItem>, StorageError> {
         let conn = self.read()?;
-        let mut stmt =
-            conn.prepare_cached(&one_item("r.supersedes = ?2 ORDER BY r.log_index LIMIT 100"))?;
+        let mut stmt = conn.prepare_cached(&one_item(
+            "r.supersedes = ?2 ORDER BY r.log_index LIMIT 100",
+        ))?;
         let rows = stmt
             .query_map(params![now_ms, id.as_bytes()], item_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -279,17 +305,21 @@ impl ReviewStore for SqliteStorage {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(station, p, first_captured_ms, first_received_ms, records)| {
-                Ok(StationPhase {
-                    station,
-                    phase: p.parse().map_err(|_| {
-                        StorageError::Corrupt(format!("a station reported the unknown phase {p:?}"))
-                    })?,
-                    first_captured_ms,
-                    first_received_ms,
-                    records: records as u64,
-                })
-            })
+            .map(
+                |(station, p, first_captured_ms, first_received_ms, records)| {
+                    Ok(StationPhase {
+                        station,
+                        phase: p.parse().map_err(|_| {
+                            StorageError::Corrupt(format!(
+                                "a station reported the unknown phase {p:?}"
+                            ))
+                        })?,
+                        first_captured_ms,
+                        first_received_ms,
+                        records: records as u64,
+                    })
+                },
+            )
             .collect()
     }
 

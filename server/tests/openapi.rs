@@ -386,6 +386,156 @@ fn workspace(t: &mut Probe<'_>, many: &[(&str, &str)], revocable: &str) {
     t.send("GET", "/", "/", &a[..1], vec![], 303);
 }
 
+/// Every answer of the review queue, the record view, the verifier's
+/// actions and coverage. Record 0 exists by now.
+fn review_and_coverage(t: &mut Probe<'_>, many: &[(&str, &str)]) {
+    const F: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+    let server = t.server;
+    let origin = server.url();
+    let mut vera = server.signed_in("vera", "verifier");
+    let mut victor = server.signed_in("victor", "verifier");
+    let mut sam = server.signed_in("sam", "supervisor");
+    let (vc, xc, sc) = (vera.csrf(), victor.csrf(), sam.csrf());
+    let (vk, xk, sk) = (cookies(&vera), cookies(&victor), cookies(&sam));
+    let v = [("cookie", vk.as_str()), F, ("origin", origin.as_str())];
+    let x = [("cookie", xk.as_str()), F, ("origin", origin.as_str())];
+    let s = [("cookie", sk.as_str()), F, ("origin", origin.as_str())];
+    let long = format!("region={}", "x".repeat(301));
+    let (long_page, long_json) = (
+        format!("/coverage?{long}"),
+        format!("/api/v1/coverage?{long}"),
+    );
+    for (template, good, bad) in [
+        (
+            "/queue",
+            "/queue?state=unreviewed&phase=voting",
+            "/queue?state=maybe",
+        ),
+        (
+            "/api/v1/queue",
+            "/api/v1/queue?category=ballot_stuffing",
+            "/api/v1/queue?after=x",
+        ),
+        ("/coverage", "/coverage?region=North", long_page.as_str()),
+        ("/api/v1/coverage", "/api/v1/coverage", long_json.as_str()),
+    ] {
+        t.send("GET", template, good, &[], vec![], 303);
+        t.send("GET", template, good, &v[..1], vec![], 200);
+        t.send("GET", template, bad, &v[..1], vec![], 400);
+        t.send("GET", template, good, many, vec![], 431);
+    }
+    let page = t.send(
+        "GET",
+        "/api/v1/queue",
+        "/api/v1/queue?state=unreviewed",
+        &v[..1],
+        vec![],
+        200,
+    );
+    assert!(page["items"].is_array(), "{page}");
+    for template in ["/records/{index}", "/api/v1/records/{index}"] {
+        let at = template.replace("{index}", "0");
+        t.send("GET", template, &at, &[], vec![], 303);
+        t.send("GET", template, &at, &v[..1], vec![], 200);
+        t.send(
+            "GET",
+            template,
+            &template.replace("{index}", "999999"),
+            &v[..1],
+            vec![],
+            404,
+        );
+        t.send(
+            "GET",
+            template,
+            &template.replace("{index}", "x"),
+            &v[..1],
+            vec![],
+            404,
+        );
+        t.send("GET", template, &at, many, vec![], 431);
+    }
+    let c = |csrf: &str| form(&[("csrf", csrf)]);
+    let claim = "/records/{index}/claim";
+    t.send("POST", claim, "/records/0/claim", &s, c(&sc), 403);
+    t.send("POST", claim, "/records/999999/claim", &v, c(&vc), 404);
+    t.send("POST", claim, "/records/0/claim", &v, c(&vc), 303);
+    t.send("POST", claim, "/records/0/claim", &x, c(&xc), 409);
+    t.send("POST", claim, "/records/0/claim", many, vec![], 431);
+    let review = "/records/{index}/review";
+    let decide =
+        |csrf: &str, verdict: &str| form(&[("csrf", csrf), ("verdict", verdict), ("note", "seen")]);
+    t.send(
+        "POST",
+        review,
+        "/records/0/review",
+        &x,
+        decide(&xc, "confirmed"),
+        409,
+    );
+    t.send(
+        "POST",
+        review,
+        "/records/0/review",
+        &v,
+        decide(&vc, "maybe"),
+        400,
+    );
+    t.send(
+        "POST",
+        review,
+        "/records/0/review",
+        &v,
+        vec![b'a'; 20 * 1024],
+        413,
+    );
+    t.send(
+        "POST",
+        review,
+        "/records/0/review",
+        &s,
+        decide(&sc, "confirmed"),
+        403,
+    );
+    t.send(
+        "POST",
+        review,
+        "/records/999999/review",
+        &v,
+        decide(&vc, "confirmed"),
+        404,
+    );
+    t.send("POST", review, "/records/0/review", many, vec![], 431);
+    let release = "/records/{index}/release";
+    t.send("POST", release, "/records/0/release", &s, c(&sc), 403);
+    t.send("POST", release, "/records/0/release", &v, c(&vc), 303);
+    t.send("POST", release, "/records/0/release", many, vec![], 431);
+    t.send(
+        "POST",
+        review,
+        "/records/0/review",
+        &v,
+        decide(&vc, "confirmed"),
+        303,
+    );
+    let plan = "/coverage/plan";
+    let set = |csrf: &str, minutes: &str| {
+        form(&[
+            ("csrf", csrf),
+            ("opening", "2026-12-06T08:00"),
+            ("silent_after_minutes", minutes),
+        ])
+    };
+    t.send("POST", plan, plan, &v, set(&vc, "30"), 403);
+    t.send("POST", plan, plan, &s, set(&sc, "0"), 400);
+    t.send("POST", plan, plan, &s, vec![b'a'; 20 * 1024], 413);
+    t.send("POST", plan, plan, &s, set(&sc, "30"), 303);
+    t.send("POST", plan, plan, many, vec![], 431);
+    let js = "/static/live.js";
+    t.send("GET", js, js, &[], vec![], 200);
+    t.send("GET", js, js, many, vec![], 431);
+}
+
 fn heartbeat(key: &SigningKey, store: &Store) -> Signed {
     let head = store.head().unwrap();
     Signed::sign(
@@ -744,6 +894,7 @@ fn every_documented_answer_of_every_operation_is_driven_and_conforms() {
         422,
     );
     t.send("PUT", m, &format!("{at}?offset=0"), &h, data.to_vec(), 200);
+    review_and_coverage(&mut t, &many);
 
     // Rate limits: a server that allows one request a second (bursts of ten).
     let dir2 = tempfile::tempdir().unwrap();

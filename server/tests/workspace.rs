@@ -312,6 +312,9 @@ fn html_in_every_field_an_observer_controls_is_inert() {
         "/".to_string(),
         "/audit".to_string(),
         format!("/devices/{device}/revoke"),
+        "/queue".to_string(),
+        "/records/0".to_string(),
+        "/coverage".to_string(),
     ] {
         let page = admin.get(&path);
         assert_eq!(page.status, 200, "{path}");

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -178,15 +178,21 @@ pub async fn queue_json(
     .into_response())
 }
 
+/// A record's index from its path: anything but a number names no record.
+type IndexPath = Result<Path<u64>, PathRejection>;
+
+fn index_of(p: IndexPath) -> Result<u64, WebError> {
+    p.map(|Path(i)| i)
+        .map_err(|_| WebError::NotFound("not-found-record"))
+}
+
 async fn record(
     app: &Arc<AppState>,
     signed: &SignedIn,
-    index: Result<Path<u64>, axum::extract::rejection::PathRejection>,
+    index: IndexPath,
 ) -> Result<RecordView, WebError> {
     signed.require(&app.org, "may-read", Permission::Read)?;
-    let Ok(Path(index)) = index else {
-        return Err(WebError::NotFound("not-found-record"));
-    };
+    let index = index_of(index)?;
     let app = app.clone();
     blocking(move || {
         let reader = Reader::new(app.storage.as_ref(), &app.seal);
@@ -205,7 +211,7 @@ async fn record(
 pub async fn record_page(
     State(app): State<Arc<AppState>>,
     signed: SignedIn,
-    index: Result<Path<u64>, axum::extract::rejection::PathRejection>,
+    index: IndexPath,
 ) -> Result<Response, WebError> {
     let v = record(&app, &signed, index).await?;
     let me = signed.account.name.clone();
@@ -231,7 +237,7 @@ pub async fn record_page(
 pub async fn record_json(
     State(app): State<Arc<AppState>>,
     signed: SignedIn,
-    index: Result<Path<u64>, axum::extract::rejection::PathRejection>,
+    index: IndexPath,
 ) -> Result<Response, WebError> {
     Ok(Json(record(&app, &signed, index).await?).into_response())
 }
@@ -246,7 +252,7 @@ fn held_by(claim: &review::Claim) -> WebError {
 /// `POST /records/{index}/claim`: holds the record for this verifier.
 pub async fn claim(
     State(app): State<Arc<AppState>>,
-    Path(index): Path<u64>,
+    index: IndexPath,
     headers: HeaderMap,
     signed: SignedIn,
     form: Result<Form<CsrfForm>, FormRejection>,
@@ -254,6 +260,7 @@ pub async fn claim(
     signed.require(&app.org, "may-review", Permission::Review)?;
     let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
     signed.check_form(&headers, &csrf)?;
+    let index = index_of(index)?;
     let me = signed.account.name.clone();
     let app2 = app.clone();
     let outcome = blocking(move || {
@@ -272,7 +279,7 @@ pub async fn claim(
 /// `POST /records/{index}/release`: gives the record back to the queue.
 pub async fn release(
     State(app): State<Arc<AppState>>,
-    Path(index): Path<u64>,
+    index: IndexPath,
     headers: HeaderMap,
     signed: SignedIn,
     form: Result<Form<CsrfForm>, FormRejection>,
@@ -280,6 +287,7 @@ pub async fn release(
     signed.require(&app.org, "may-review", Permission::Review)?;
     let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
     signed.check_form(&headers, &csrf)?;
+    let index = index_of(index)?;
     let me = signed.account.name.clone();
     blocking(move || Ok(app.storage.review_store().release(index, &me)?)).await?;
     Ok(Redirect::to(&format!("/records/{index}")).into_response())
@@ -296,7 +304,7 @@ pub struct DecisionForm {
 /// `POST /records/{index}/review`: a verifier's decision, audited.
 pub async fn decide(
     State(app): State<Arc<AppState>>,
-    Path(index): Path<u64>,
+    index: IndexPath,
     headers: HeaderMap,
     signed: SignedIn,
     form: Result<Form<DecisionForm>, FormRejection>,
@@ -304,6 +312,7 @@ pub async fn decide(
     signed.require(&app.org, "may-review", Permission::Review)?;
     let Form(form) = form?;
     signed.check_form(&headers, &form.csrf)?;
+    let index = index_of(index)?;
     let verdict: Verdict = form
         .verdict
         .parse()

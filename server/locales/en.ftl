@@ -206,3 +206,4 @@ deadline-for = { $phase } reported by (UTC)
 silent-after = A device is silent after (minutes)
 save = Save
 never = never
+not-set = not set

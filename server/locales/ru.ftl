@@ -205,3 +205,4 @@ deadline-for = { $phase }: сообщить до (UTC)
 silent-after = Устройство считается молчащим через (минут)
 save = Сохранить
 never = никогда
+not-set = не задан

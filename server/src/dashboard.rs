@@ -131,7 +131,28 @@ fn record_line(
         (n, 0) => format!("{n} arrived"),
         (n, m) => format!("{m} of {n} not arrived"),
     };
-    let (check, check_clean) = match &r.check {
+    let (check, check_clean) = check_summary(r.check.as_ref());
+    RecordLine {
+        index: r.index,
+        received: time(Some(r.received_at_ms)),
+        captured: time(Some(r.captured_at_ms)),
+        station: r.station.clone(),
+        unregistered: crate::registry::holds(registry, &r.station) == Some(false),
+        kind: r.kind.clone(),
+        device: r.device.as_str()[..8].to_string(),
+        seq: r.seq,
+        check,
+        check_clean,
+        media,
+        media_missing: r.media_missing,
+        answers: body["payload"].to_string().chars().take(160).collect(),
+    }
+}
+
+/// A form check as a line: "ok", "form unknown", or "flagged" and the
+/// rules and fields that failed; and whether it is clean.
+pub fn check_summary(check: Option<&crate::storage::FormCheck>) -> (String, bool) {
+    match check {
         None => ("form unknown".to_string(), false),
         Some(c) if c.clean => ("ok".to_string(), true),
         Some(c) => {
@@ -163,20 +184,5 @@ fn record_line(
             );
             (format!("flagged {}", rules.join(", ")), false)
         }
-    };
-    RecordLine {
-        index: r.index,
-        received: time(Some(r.received_at_ms)),
-        captured: time(Some(r.captured_at_ms)),
-        station: r.station.clone(),
-        unregistered: crate::registry::holds(registry, &r.station) == Some(false),
-        kind: r.kind.clone(),
-        device: r.device.as_str()[..8].to_string(),
-        seq: r.seq,
-        check,
-        check_clean,
-        media,
-        media_missing: r.media_missing,
-        answers: body["payload"].to_string().chars().take(160).collect(),
     }
 }

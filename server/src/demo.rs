@@ -71,6 +71,28 @@ fn observation(station: &str, i: usize) -> NewRecord {
         .expect("demo records are valid")
 }
 
+/// The demo's registry: each observer's station in Almaty, and three
+/// stations in Astana that nobody observes.
+fn registry(observers: usize) -> Vec<crate::registry::Station> {
+    let station = |id: String, region: &str, district: &str, n: usize| crate::registry::Station {
+        name: format!("School {n}"),
+        region: region.into(),
+        district: district.into(),
+        address: format!("Street {n}"),
+        registered_voters: 1500,
+        location: None,
+        id,
+    };
+    let mut all: Vec<_> = (1..=observers)
+        .map(|i| {
+            let district = if i % 2 == 0 { "Bostandyk" } else { "Medeu" };
+            station(format!("KZ-ALA-{i:04}"), "Almaty", district, i)
+        })
+        .collect();
+    all.extend((1..=3).map(|i| station(format!("KZ-AST-{i:04}"), "Astana", "Esil", 100 + i)));
+    all
+}
+
 /// Runs the simulation against a server already serving `url` from
 /// `server_dir`; prints what happens and returns the phones' directories.
 pub fn simulate(
@@ -79,6 +101,30 @@ pub fn simulate(
     out: &mut dyn std::io::Write,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let now = chrono::Utc::now().timestamp_millis();
+    let stations = registry(opts.observers);
+    server.storage.import_registry(
+        None,
+        &crate::registry::RegistryVersion {
+            version: 1,
+            imported_at_ms: now,
+            digest: crate::registry::digest(&stations),
+            stations: stations.len() as u64,
+            added: stations.len() as u64,
+            changed: 0,
+            removed: 0,
+        },
+        &stations,
+    )?;
+    // Opening was due an hour ago: the stations nobody observes are late.
+    let mut plan = crate::coverage::DayPlan::default();
+    plan.deadlines
+        .insert(crate::triage::Phase::Opening, now - 60 * 60 * 1000);
+    crate::coverage::set_plan(server.storage.as_ref(), &plan)?;
+    writeln!(
+        out,
+        "0. The coordinator imports the {} polling stations and sets the opening deadline.",
+        stations.len()
+    )?;
     let phones_dir = opts.dir.join("phones");
     let mut codes: Vec<(PathBuf, String, EnrollmentCode)> = Vec::new();
     for i in 0..opts.observers {
@@ -169,6 +215,22 @@ pub fn simulate(
             )?;
         }
     }
+    // A mobile team passes station 1 and sees the same ballot stuffing:
+    // the workspace shows observer 1's report corroborated.
+    let team = phones_dir.join("mobile-team");
+    let store = phone(&team)?;
+    let first = &codes[0].1;
+    enroll(
+        &store,
+        &server.issue_code(std::slice::from_ref(first), Some("Mobile team"), 24, now)?,
+        None,
+    )?;
+    store.save(observation(first, 2))?;
+    sync_with_retry(&store, &SyncOptions::default(), &Backoff::default(), 5)?;
+    writeln!(
+        out,
+        "5. A mobile team at {first} reports the same ballot stuffing as observer 1."
+    )?;
     Ok(())
 }
 

@@ -37,6 +37,8 @@ pub struct RecordView {
     pub form: String,
     /// The form check: `None` when the form is unknown.
     pub check_clean: Option<bool>,
+    /// The check in one line ("ok", or what failed).
+    pub check_summary: String,
     pub check: serde_json::Value,
     pub in_registry: Option<bool>,
     pub decisions: Vec<Decision>,
@@ -141,6 +143,7 @@ pub fn view(
             body["form"]["version"].as_u64().unwrap_or(0)
         ),
         check_clean: row.check.as_ref().map(|c| c.clean),
+        check_summary: crate::dashboard::check_summary(row.check.as_ref()).0,
         check,
         in_registry: crate::registry::holds(registry.as_ref(), &item.station),
         decisions: store.decisions(index)?,

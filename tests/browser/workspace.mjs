@@ -1,6 +1,9 @@
 // The coordinator workspace in Chromium, task by task, as coordinators use
 // it: a supervisor signs in and issues a code shown as a QR code; a phone
-// enrolls with it and syncs; the overview shows what arrived; an analyst
+// enrolls with it and syncs; the coverage view counts it without a reload
+// and keeps its filter; the overview shows what arrived; a verifier
+// confirms one report and marks another as needing corroboration, and a
+// second observer's matching report corroborates it; an analyst
 // is refused revocation (403) and a form without its CSRF token is
 // refused; an admin revokes after a confirmation naming the observer and
 // reads every action in the audit log. Each page is checked by axe-core
@@ -21,8 +24,10 @@ const env = (k) => {
 const url = env('OBSERVER_URL');
 const password = env('OBSERVER_PASSWORD');
 const shots = env('OBSERVER_SHOTS');
-const phone = (...args) =>
-  execFileSync(env('OBSERVER_CLI'), ['--data', env('OBSERVER_PHONE'), ...args], { encoding: 'utf8' });
+const phoneAt = (dir) => (...args) =>
+  execFileSync(env('OBSERVER_CLI'), ['--data', dir, ...args], { encoding: 'utf8' });
+const phone = phoneAt(env('OBSERVER_PHONE'));
+const phone2 = phoneAt(`${env('OBSERVER_PHONE')}-2`);
 const server = (...args) =>
   execFileSync(env('OBSERVER_SERVER_CLI'), ['--data', env('OBSERVER_SERVER_DATA'), ...args], {
     encoding: 'utf8',
@@ -110,18 +115,73 @@ check(code.startsWith('OBS1:'), 'the code is shown as text too');
 check((await sup.page.innerHTML('main')).includes('&lt;b&gt;'), "the observer's name is shown as text, not markup");
 await look(sup.page, 'code-issued');
 
-// A phone enrolls with it and syncs.
+// The coverage view, filtered to one region, is open while a phone
+// enrolls with the code and syncs: it counts the station without a reload
+// and keeps the filter.
+const watch = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: sizes.laptop });
+await watch.addCookies(await sup.context.cookies());
+const cov = await watch.newPage();
+await cov.goto(`${url}/coverage`);
+await cov.selectOption('#f-region', 'Almaty');
+await Promise.all([cov.waitForURL(/region=Almaty/), cov.click('main form.filters button')]);
+check((await cov.textContent('[data-phase=opening]')).trim() === '0 / 2', 'coverage: no Almaty station has reported the opening');
+await cov.evaluate(() => { window.notReloaded = true; });
 phone('init');
 phone('enroll', code);
-phone('record', '--station', 'KZ-ALA-0042', '--form', 'opening', '--kind', 'checklist', '--payload', '{"ballot_boxes_sealed": true}');
+phone('record', '--station', 'KZ-ALA-0042', '--form', 'opening', '--kind', 'checklist', '--payload', '{"opened_on_time": true}');
 phone('record', '--station', 'KZ-ALA-0042', '--form', 'incident', '--kind', 'incident', '--payload', '{"type": "ballot_stuffing"}');
 phone('sync');
 const device = JSON.parse(phone('status', '--json')).device;
+await cov.waitForFunction(() => document.querySelector('[data-phase=opening]').textContent.trim() === '1 / 2', null, { timeout: 20000 });
+check(await cov.evaluate(() => window.notReloaded === true), 'coverage counted the station without a reload');
+check((await cov.inputValue('#f-region')) === 'Almaty', 'and kept the region filter');
+await look(cov, 'coverage');
+await watch.close();
 await sup.page.goto(`${url}/`);
 check((await sup.page.textContent('main')).includes(device), 'the overview lists the enrolled device');
 check((await sup.page.textContent('main')).includes('KZ-ALA-0042'), "the overview lists the station's records");
 await look(sup.page, 'overview');
 check((await sup.page.locator(`a[href="/devices/${device}/revoke"]`).count()) === 0, 'a supervisor is offered no revocation');
+
+// A verifier confirms the opening report and marks the ballot stuffing
+// report as needing corroboration; a second observer's matching report
+// corroborates it.
+const verifier = await signIn('dana');
+await verifier.page.click('header a[href="/queue"]');
+await look(verifier.page, 'queue');
+const first = verifier.page.locator('main tbody tr').first();
+check((await first.textContent()).includes('ballot_stuffing'), 'the queue puts the ballot stuffing report first');
+// Each form posts and comes back to the same record page: wait for what
+// the new page says, not for its address.
+const decide = async (href, verdict, label, note) => {
+  await verifier.page.goto(`${url}${href}`);
+  await verifier.page.click('main form[action$="/claim"] button');
+  await verifier.page.waitForSelector('text=You have taken this record');
+  check(true, `${href}: taken by the verifier`);
+  await verifier.page.selectOption('#verdict', verdict);
+  await verifier.page.fill('#note', note);
+  await verifier.page.click('#decide button');
+  await verifier.page.waitForFunction(
+    (l) => document.querySelector('main p strong').textContent.includes(l) && !document.body.textContent.includes('You have taken'),
+    label,
+  );
+};
+const stuffing = await first.locator('a').getAttribute('href');
+const opening = await verifier.page.locator('main tbody tr', { hasText: 'checklist' }).locator('a').getAttribute('href');
+await decide(opening, 'confirmed', 'confirmed', 'opened at 08:00, seen by two of us');
+check(true, 'the opening report is confirmed');
+await decide(stuffing, 'needs_corroboration', 'needs corroboration', 'only one phone so far');
+check(true, 'the ballot stuffing report needs corroboration');
+check((await verifier.page.textContent('#corroboration')).includes('not corroborated'), 'and is not corroborated yet');
+await look(verifier.page, 'record');
+const code2 = server('enroll', '--station', 'KZ-ALA-0042', '--name', 'Айгүл', '--text').trim();
+phone2('init');
+phone2('enroll', code2);
+phone2('record', '--station', 'KZ-ALA-0042', '--form', 'incident', '--kind', 'incident', '--payload', '{"type": "ballot_stuffing"}');
+phone2('sync');
+await verifier.page.reload();
+check((await verifier.page.textContent('#corroboration')).includes('reported by 2 independent observers'), 'a second observer\'s report corroborates it');
+await look(verifier.page, 'record-corroborated');
 
 // An analyst cannot revoke, and a form without its CSRF token is refused.
 const analyst = await signIn('erlan');
@@ -136,14 +196,14 @@ const forged = await admin.page.request.post(`${url}/devices/${device}/revoke`, 
   maxRedirects: 0,
 });
 check(forged.status() === 403, 'a revocation without the session\'s CSRF token is refused');
-check(JSON.parse(server('devices', '--json'))[0].revoked_at_ms === null, 'and nothing was revoked');
+check(JSON.parse(server('devices', '--json')).every((d) => d.revoked_at_ms === null), 'and nothing was revoked');
 
 // An admin revokes after a confirmation that names the observer.
 await admin.page.click(`a[href="/devices/${device}/revoke"]`);
 check((await admin.page.textContent('h1')).includes('Ерлан'), 'the confirmation names the observer');
 await look(admin.page, 'revoke');
 await Promise.all([admin.page.waitForURL(`${url}/`), admin.page.click('main button.danger')]);
-check(JSON.parse(server('devices', '--json'))[0].revoked_at_ms !== null, 'the device is revoked');
+check(JSON.parse(server('devices', '--json')).find((d) => d.id === device).revoked_at_ms !== null, 'the device is revoked');
 
 // Accounts and the audit log.
 await admin.page.click('text=Accounts');
@@ -156,6 +216,7 @@ for (const [who, what] of [
   ['account:saule', 'code.issued'],
   ['account:erlan', 'account.login'],
   ['account:aigerim', 'device.revoked'],
+  ['account:dana', 'record.reviewed'],
 ]) {
   check(audit.includes(who) && audit.includes(what), `the audit log shows ${who} ${what}`);
 }

@@ -29,7 +29,16 @@ impl LocalCoordinator {
         let url = format!("https://127.0.0.1:{port}");
         let unlock = Unlock::KeyFile(dir.join("server.key"));
         let coordinator = Coordinator::init(&dir.join("server"), &url, "bench", &unlock)?;
-        let serving = Coordinator::open(&coordinator.dir, Some(&unlock))?;
+        Self::serve(coordinator, listener, &unlock)
+    }
+
+    /// Serves `coordinator` (already initialised, perhaps filled) on
+    /// `listener`, the port its URL names.
+    pub fn serve(coordinator: Coordinator, listener: TcpListener, unlock: &Unlock) -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = listener.local_addr()?.port();
+        let url = format!("https://127.0.0.1:{port}");
+        let serving = Coordinator::open(&coordinator.dir, Some(unlock))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;

@@ -18,6 +18,7 @@ mod sample;
 mod scale_bench;
 mod server_bench;
 mod wipe_bench;
+mod workspace_bench;
 
 use std::path::PathBuf;
 
@@ -162,6 +163,23 @@ enum Which {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// The coordinator workspace at a national election's size: the
+    /// coverage view and the review queue, p50 and p99, beside the floor;
+    /// the cost of one live refresh per watching coordinator.
+    Workspace {
+        /// Stations in the registry.
+        #[arg(long, default_value_t = 10_000)]
+        stations: usize,
+        /// Devices, each at its own station.
+        #[arg(long, default_value_t = 1_000)]
+        devices: usize,
+        /// Records in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+        /// Requests timed per view.
+        #[arg(long, default_value_t = 100)]
+        requests: usize,
+    },
     /// Election night: bursts of devices each making one sync of one
     /// record or twenty, on SQLite and PostgreSQL, beside the per-sync
     /// cryptographic floor; commits per second with and without group
@@ -254,6 +272,25 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             if !partial {
                 report::write_section(&cli.doc, "burst", &text)?;
             }
+        }
+        Which::Workspace {
+            stations,
+            devices,
+            records,
+            requests,
+        } => {
+            let text = workspace_bench::run(
+                &cli.scratch,
+                &workspace_bench::Params {
+                    stations,
+                    devices,
+                    records,
+                    requests,
+                },
+                &command,
+            )?;
+            println!("{text}");
+            report::write_section(&cli.doc, "workspace", &text)?;
         }
         Which::Scale {
             phones,

@@ -305,7 +305,23 @@ fn html_in_every_field_an_observer_controls_is_inert() {
             .unwrap(),
     )
     .unwrap();
+    p.save(
+        observer_core::record::NewRecord::builder(station, "opening", 1, "checklist")
+            .payload(serde_json::json!({ "note": attack }))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     sync(&p, &SyncOptions::default()).unwrap();
+    // A registry that does not hold the observer's station: coverage
+    // lists it as unregistered.
+    let csv = dir.path().join("stations.csv");
+    std::fs::write(
+        &csv,
+        "station,name,region,district,address,registered_voters\nS-2,School 2,North,Lake,Main St,100\n",
+    )
+    .unwrap();
+    server.cli(&["stations", "import", csv.to_str().unwrap()]);
     let mut admin = server.signed_in("aigerim", "admin");
     let device = p.device_id().as_str().to_string();
     for path in [
@@ -325,7 +341,20 @@ fn html_in_every_field_an_observer_controls_is_inert() {
                 page.text
             );
         }
-        assert!(page.text.contains("&#60;script&#62;") || page.text.contains("&lt;script&gt;"));
+        // Each page shows the observer's text, escaped: the name or note,
+        // or at least the station.
+        assert!(
+            [
+                "&#60;script&#62;",
+                "&lt;script&gt;",
+                "&#60;b&#62;1",
+                "&lt;b&gt;1"
+            ]
+            .iter()
+            .any(|escaped| page.text.contains(escaped)),
+            "{path} shows the observer's text escaped: {}",
+            page.text
+        );
     }
     // The page forbids scripts whatever slips through.
     let csp = admin.get("/").headers["content-security-policy"]

@@ -67,6 +67,18 @@ impl CodeIssuer {
             )));
         }
         check_stations(storage, stations)?;
+        self.store(storage, stations, name, valid_hours, now_ms)
+    }
+
+    /// A code for stations already checked.
+    fn store(
+        &self,
+        storage: &dyn Storage,
+        stations: &[String],
+        name: Option<&str>,
+        valid_hours: u32,
+        now_ms: i64,
+    ) -> Result<EnrollmentCode, SetupError> {
         let token = random_token();
         storage.add_token(
             &NewToken {
@@ -84,5 +96,138 @@ impl CodeIssuer {
             org: self.org.clone(),
             token,
         })
+    }
+}
+
+/// Observers one batch may hold (a training day's worth; more is a file
+/// that is not what the supervisor meant).
+pub const MAX_BATCH: usize = 1000;
+
+/// Longest observer name in a batch, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// One observer of a batch: the line it came from, the name, the stations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchLine {
+    pub line: usize,
+    pub name: String,
+    pub stations: Vec<String>,
+}
+
+/// A batch that cannot be issued, each bad line named (nothing is issued).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BatchError {
+    #[error("no observer in the list")]
+    Empty,
+    #[error("more than {MAX_BATCH} observers in one batch")]
+    TooMany,
+    #[error("{}", .0.join("; "))]
+    Lines(Vec<String>),
+}
+
+/// Reads a batch: CSV (commas, or semicolons as spreadsheets in Kazakh and
+/// Russian locales write them), one observer a line, the name first and
+/// then the stations (in further cells, or in one cell separated by spaces);
+/// a first line naming the columns is skipped. Every station is checked
+/// against the registry once for the whole batch.
+pub fn parse_batch(storage: &dyn Storage, text: &str) -> Result<Vec<BatchLine>, BatchError> {
+    let first = text.lines().next().unwrap_or_default();
+    let delimiter = if first.matches(';').count() > first.matches(',').count() {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let mut lines = Vec::new();
+    let mut problems = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let line = i + 1;
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("line {line}: {e}"));
+                continue;
+            }
+        };
+        let cells: Vec<&str> = row.iter().map(str::trim).collect();
+        if cells.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        let name = cells[0].to_string();
+        if line == 1 && ["name", "observer", "имя", "аты"].contains(&name.to_lowercase().as_str())
+        {
+            continue;
+        }
+        let stations: Vec<String> = cells[1..]
+            .iter()
+            .flat_map(|c| c.split_whitespace())
+            .map(str::to_string)
+            .collect();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            problems.push(format!(
+                "line {line}: a name of 1 to {MAX_NAME_CHARS} characters first"
+            ));
+        } else if stations.is_empty() {
+            problems.push(format!("line {line}: no station for {name}"));
+        } else {
+            lines.push(BatchLine {
+                line,
+                name,
+                stations,
+            });
+        }
+        if lines.len() + problems.len() > MAX_BATCH {
+            return Err(BatchError::TooMany);
+        }
+    }
+    let registry =
+        crate::registry::current(storage).map_err(|e| BatchError::Lines(vec![e.to_string()]))?;
+    for l in &lines {
+        for s in &l.stations {
+            if let Err(e) = observer_core::record::StationId::new(s.clone()) {
+                problems.push(format!("line {}: station {s:?}: {e}", l.line));
+            }
+        }
+        let unknown = crate::registry::unknown(registry.as_ref(), &l.stations);
+        if !unknown.is_empty() {
+            problems.push(format!(
+                "line {}: not in the station registry: {}",
+                l.line,
+                unknown.join(", ")
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        problems.truncate(50);
+        return Err(BatchError::Lines(problems));
+    }
+    if lines.is_empty() {
+        return Err(BatchError::Empty);
+    }
+    Ok(lines)
+}
+
+impl CodeIssuer {
+    /// One code per line of a batch [`parse_batch`] accepted.
+    pub fn issue_batch(
+        &self,
+        storage: &dyn Storage,
+        batch: &[BatchLine],
+        valid_hours: u32,
+        now_ms: i64,
+    ) -> Result<Vec<EnrollmentCode>, SetupError> {
+        if valid_hours > MAX_VALID_HOURS {
+            return Err(SetupError::Invalid(format!(
+                "a code is valid for at most {MAX_VALID_HOURS} hours"
+            )));
+        }
+        batch
+            .iter()
+            .map(|l| self.store(storage, &l.stations, Some(&l.name), valid_hours, now_ms))
+            .collect()
     }
 }

@@ -531,6 +531,34 @@ fn review_and_coverage(t: &mut Probe<'_>, many: &[(&str, &str)]) {
     t.send("POST", plan, plan, &s, vec![b'a'; 20 * 1024], 413);
     t.send("POST", plan, plan, &s, set(&sc, "30"), 303);
     t.send("POST", plan, plan, many, vec![], 431);
+    // Codes in batches, the list of codes, finding observers.
+    let mut a = server.signed_in("batch-admin", "admin");
+    let ac = a.csrf();
+    let ak = cookies(&a);
+    let ad = [("cookie", ak.as_str()), F, ("origin", origin.as_str())];
+    let b = "/codes/batch";
+    let list = |c: &str, observers: &str| {
+        form(&[("csrf", c), ("observers", observers), ("valid_hours", "24")])
+    };
+    t.send("POST", b, b, &[F], list(&ac, "A,S-1"), 303);
+    t.send("POST", b, b, &ad, list(&ac, "A,S-1\nB,S-2"), 200);
+    t.send("POST", b, b, &ad, list(&ac, "A"), 400);
+    t.send("POST", b, b, &v, list(&vc, "A,S-1"), 403);
+    t.send("POST", b, b, &ad, vec![b'a'; 300 * 1024], 413);
+    t.send("POST", b, b, many, vec![], 431);
+    let c = "/api/v1/codes";
+    t.send("GET", c, c, &[], vec![], 303);
+    let codes = t.send("GET", c, c, &ad[..1], vec![], 200);
+    assert!(codes.as_array().unwrap().len() >= 2);
+    t.send("GET", c, c, &v[..1], vec![], 403);
+    t.send("GET", c, c, many, vec![], 431);
+    let long_q = format!("?q={}", "x".repeat(201));
+    for o in ["/observers", "/api/v1/observers"] {
+        t.send("GET", o, &format!("{o}?q=S-1"), &[], vec![], 303);
+        t.send("GET", o, &format!("{o}?q=S-1"), &v[..1], vec![], 200);
+        t.send("GET", o, &format!("{o}{long_q}"), &v[..1], vec![], 400);
+        t.send("GET", o, o, many, vec![], 431);
+    }
     let js = "/static/live.js";
     t.send("GET", js, js, &[], vec![], 200);
     t.send("GET", js, js, many, vec![], 431);

@@ -179,6 +179,16 @@ fn tokens_work_once_and_say_why_not(b: &dyn Backend) {
             .unwrap_err(),
         TokenProblem::Expired
     );
+    // The codes are listed (never their text): who used which, which expired.
+    let codes = s.codes(10).unwrap();
+    assert_eq!(codes.len(), 2);
+    let used = codes.iter().find(|c| c.used_at_ms.is_some()).unwrap();
+    assert_eq!(used.device.as_deref(), Some(info.id.as_str()));
+    assert_eq!(used.stations, vec!["S-1", "S-2"]);
+    assert_eq!(used.name.as_deref(), Some("Aigerim"));
+    let old_code = codes.iter().find(|c| c.used_at_ms.is_none()).unwrap();
+    assert_eq!(old_code.expires_at_ms, NOW - 1);
+    assert_eq!(s.codes(1).unwrap().len(), 1);
     // The same key with a new code: its stations are the new code's.
     let t2 = token(s, "two", &["S-9"], NOW + 1000);
     let re = s

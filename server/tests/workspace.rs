@@ -411,6 +411,143 @@ fn a_supervisor_issues_a_code_in_the_browser_that_enrolls_a_phone_once() {
     assert!(!audit.contains(&code.token));
 }
 
+/// The codes' texts on a page, unescaped, in order.
+fn codes_on(page: &str, marker: &str) -> Vec<observer_core::protocol::EnrollmentCode> {
+    page.split(marker)
+        .skip(1)
+        .filter_map(|t| t.split("</code>").next())
+        .map(|t| {
+            let text = t
+                .replace("&#43;", "+")
+                .replace("&#61;", "=")
+                .replace("&#47;", "/");
+            observer_core::protocol::EnrollmentCode::parse(&text).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_of_observers_becomes_printable_cards_and_the_codes_are_listed_and_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let csv = dir.path().join("stations.csv");
+    std::fs::write(
+        &csv,
+        "station,name,region,district,address,registered_voters\nS-1,A,North,Lake,x,1\nS-2,B,North,Lake,x,1\nS-3,C,South,Hill,x,1\n",
+    )
+    .unwrap();
+    server.cli(&["stations", "import", csv.to_str().unwrap()]);
+    let mut sup = server.signed_in("saule", "supervisor");
+    let csrf = sup.csrf();
+    let batch = |b: &mut Browser, text: &str| {
+        b.post(
+            "/codes/batch",
+            &[
+                ("csrf", csrf.as_str()),
+                ("observers", text),
+                ("valid_hours", "48"),
+            ],
+        )
+    };
+    // A bad line refuses the whole batch, naming the line; nothing issued.
+    let refused = batch(&mut sup, "name;stations\nАйгүл;S-1\nЕрлан;S-9\n;S-2\n");
+    assert_eq!(refused.status, 400);
+    for named in ["line 3: not in the station registry: S-9", "line 4: a name"] {
+        assert!(refused.text.contains(named), "{named}: {}", refused.text);
+    }
+    assert!(
+        server
+            .db()
+            .query_row("SELECT count(*) FROM tokens", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+            == 0
+    );
+    // Without the CSRF token: refused.
+    let forged = sup.post(
+        "/codes/batch",
+        &[("csrf", "x"), ("observers", "A,S-1"), ("valid_hours", "1")],
+    );
+    assert_eq!(forged.status, 403);
+
+    let cards = batch(
+        &mut sup,
+        "name,stations\nАйгүл <b>С.</b>,S-1\nЕрлан,S-2 S-3\n",
+    );
+    assert_eq!(cards.status, 200, "{}", cards.text);
+    assert_eq!(cards.text.matches("class=\"card\"").count(), 2);
+    assert!(!cards.text.contains("<b>С.</b>"), "names are text");
+    let codes = codes_on(&cards.text, "<code class=\"code-text\">");
+    assert_eq!(codes.len(), 2);
+    // Each card enrolls its observer, once, at its stations.
+    let p = phone(&dir.path().join("phone"));
+    observer_core::sync::enroll(&p, &codes[1], None).unwrap();
+    let devices = server.devices();
+    assert_eq!(devices[0]["stations"], serde_json::json!(["S-2", "S-3"]));
+    assert_eq!(devices[0]["name"], "Ерлан");
+    // The list: one used (by that device), one not yet; never the codes.
+    let listed = sup.get("/api/v1/codes");
+    let list: serde_json::Value = serde_json::from_str(&listed.text).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let used: Vec<&serde_json::Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["used_at_ms"].is_null())
+        .collect();
+    assert_eq!(used.len(), 1);
+    assert_eq!(used[0]["device"], devices[0]["id"]);
+    for c in &codes {
+        assert!(!listed.text.contains(&c.token) && !sup.get("/codes").text.contains(&c.token));
+    }
+    let page = sup.get("/codes");
+    assert!(
+        page.text.contains("not used yet") && page.text.contains(">used<"),
+        "{}",
+        page.text
+    );
+    let audit = server.cli(&["audit", "--json"]);
+    assert_eq!(audit.matches("code.issued").count(), 2);
+
+    // The observer is found by a part of the name, the id's start, a station.
+    let id = devices[0]["id"].as_str().unwrap().to_string();
+    for q in ["ерл", &id[..6], "S-3"] {
+        let found: serde_json::Value = serde_json::from_str(
+            &sup.get(&format!("/api/v1/observers?q={}", urlencode(q)))
+                .text,
+        )
+        .unwrap();
+        assert_eq!(found["total"], 1, "{q}");
+        assert_eq!(found["observers"][0]["id"], id.as_str());
+    }
+    let none: serde_json::Value =
+        serde_json::from_str(&sup.get("/api/v1/observers?q=nobody").text).unwrap();
+    assert_eq!(none["total"], 0);
+    assert!(sup
+        .get("/observers?q=%D0%B5%D1%80%D0%BB")
+        .text
+        .contains(&id));
+    // An analyst may not issue codes.
+    let mut ana = server.signed_in("ana", "analyst");
+    let c = ana.csrf();
+    assert_eq!(
+        ana.post(
+            "/codes/batch",
+            &[
+                ("csrf", c.as_str()),
+                ("observers", "A,S-1"),
+                ("valid_hours", "1")
+            ]
+        )
+        .status,
+        403
+    );
+    assert_eq!(ana.get("/api/v1/codes").status, 403);
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("q", s)]).unwrap()[2..].to_string()
+}
+
 #[test]
 fn every_page_speaks_kazakh_russian_or_english_as_its_reader_chooses() {
     let dir = tempfile::tempdir().unwrap();

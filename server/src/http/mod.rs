@@ -5,12 +5,14 @@
 //! they call ([`crate::auth`], [`crate::ingest`], [`crate::publish`]) know
 //! nothing of HTTP.
 
+mod codes;
 mod coverage;
 mod enroll;
 mod error;
 mod health;
 mod media;
 mod middleware;
+mod observers;
 mod pages;
 mod request;
 mod review;
@@ -100,6 +102,9 @@ impl AppState {
 /// Largest form the workspace accepts (a sign-in, a new account).
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
+/// Largest batch of observers (1,000 lines of a name and a few stations).
+const MAX_BATCH_FORM_BYTES: usize = 256 * 1024;
+
 /// The workspace: pages behind a session, their forms bounded.
 fn workspace_routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -117,10 +122,10 @@ fn workspace_routes() -> Router<Arc<AppState>> {
             "/devices/{id}/revoke",
             get(workspace::revoke_page).post(workspace::revoke),
         )
-        .route(
-            "/codes",
-            get(workspace::codes_page).post(workspace::issue_code),
-        )
+        .route("/codes", get(codes::codes_page).post(codes::issue_code))
+        .route("/api/v1/codes", get(codes::codes_json))
+        .route("/observers", get(observers::observers_page))
+        .route("/api/v1/observers", get(observers::observers_json))
         .route("/queue", get(review::queue_page))
         .route("/records/{index}", get(review::record_page))
         .route("/records/{index}/claim", post(review::claim))
@@ -136,6 +141,11 @@ fn workspace_routes() -> Router<Arc<AppState>> {
         .route("/api/v1/audit", get(workspace::audit_json))
         .route("/api/v1/users", get(workspace::users_json))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        // A batch of observers is a longer form than any other.
+        .route(
+            "/codes/batch",
+            post(codes::issue_batch).layer(DefaultBodyLimit::max(MAX_BATCH_FORM_BYTES)),
+        )
         .layer(axum::middleware::from_fn(middleware::language))
 }
 

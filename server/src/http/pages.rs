@@ -161,9 +161,61 @@ pub struct CodesPage {
     pub nav: Nav,
     pub issued: Option<IssuedCode>,
     pub problem: Option<String>,
-    /// What the form held, when it is shown again with a problem.
+    /// What the forms held, when they are shown again with a problem.
     pub stations: String,
     pub name: String,
+    pub batch: String,
+    /// The codes issued, newest first.
+    pub codes: Vec<CodeLine>,
+}
+
+/// One code issued, as the list shows it.
+pub struct CodeLine {
+    pub observer: String,
+    pub stations: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// "unused", "used" or "expired" (a message id's suffix).
+    pub state: &'static str,
+    pub device: String,
+}
+
+impl CodeLine {
+    pub fn new(c: &crate::storage::IssuedCode, now_ms: i64) -> Self {
+        let state = match (c.used_at_ms, c.expires_at_ms <= now_ms) {
+            (Some(_), _) => "used",
+            (None, true) => "expired",
+            (None, false) => "unused",
+        };
+        Self {
+            observer: c.name.clone().unwrap_or_default(),
+            stations: c.stations.join(", "),
+            created_at_ms: c.created_at_ms,
+            expires_at_ms: c.expires_at_ms,
+            state,
+            device: c.device.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "observers.html")]
+pub struct ObserversPage {
+    pub t: Texts,
+    pub nav: Nav,
+    pub may_revoke: bool,
+    pub q: String,
+    /// Each observer found, and whether its device is revoked.
+    pub found: Vec<(crate::coverage::DeviceLine, bool)>,
+    pub total: usize,
+}
+
+#[derive(Template)]
+#[template(path = "cards.html")]
+pub struct CardsPage {
+    pub t: Texts,
+    pub nav: Nav,
+    pub cards: Vec<IssuedCode>,
 }
 
 #[derive(Template)]

@@ -135,6 +135,19 @@ pub struct NewToken {
     pub expires_at_ms: i64,
 }
 
+/// An enrollment code as the workspace lists it (never the code, which
+/// is not kept: only its hash is).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IssuedCode {
+    pub name: Option<String>,
+    pub stations: Vec<String>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub used_at_ms: Option<i64>,
+    /// The device that enrolled with it.
+    pub device: Option<String>,
+}
+
 /// Why a token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenProblem {
@@ -367,6 +380,9 @@ pub struct OfficialResult {
 pub trait Storage: Send + Sync + 'static {
     /// Stores a new enrollment token.
     fn add_token(&self, token: &NewToken, now_ms: i64) -> Result<(), StorageError>;
+
+    /// The newest `limit` enrollment codes issued, newest first.
+    fn codes(&self, limit: u32) -> Result<Vec<IssuedCode>, StorageError>;
 
     /// Consumes the token with this hash for `device`, atomically: a token
     /// works once. Re-enrolling the same key with a new token updates its

@@ -386,6 +386,27 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
+    fn codes(&self, limit: u32) -> Result<Vec<super::IssuedCode>, StorageError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, stations, created_at, expires_at, used_at, device FROM tokens
+             ORDER BY created_at DESC, hash LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(super::IssuedCode {
+                    name: r.get(0)?,
+                    stations: stations(&r.get::<_, String>(1)?),
+                    created_at_ms: r.get(2)?,
+                    expires_at_ms: r.get(3)?,
+                    used_at_ms: r.get(4)?,
+                    device: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     fn enroll(
         &self,
         token_hash: &Sha256Digest,

@@ -269,6 +269,27 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
+    fn codes(&self, limit: u32) -> Result<Vec<super::IssuedCode>, StorageError> {
+        self.conn()?
+            .query(
+                "SELECT name, stations, created_at, expires_at, used_at, device FROM tokens
+                 ORDER BY created_at DESC, hash LIMIT $1",
+                &[&(limit as i64)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(super::IssuedCode {
+                    name: r.try_get(0)?,
+                    stations: stations(r.try_get(1)?),
+                    created_at_ms: r.try_get(2)?,
+                    expires_at_ms: r.try_get(3)?,
+                    used_at_ms: r.try_get(4)?,
+                    device: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
     fn enroll(
         &self,
         token_hash: &Sha256Digest,

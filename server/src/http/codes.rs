@@ -1,0 +1,283 @@
+//! Enrollment codes in the workspace: one at a time (shown once, as a QR
+//! code and as text), a batch from a list of observers (printable cards,
+//! one per observer), and the list of codes issued, used and expired
+//! (never their text, which is not kept). Every code issued is an audit
+//! entry naming the stations and the observer, never the code.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+
+use super::pages::{blocking, page, CardsPage, CodeLine, CodesPage, IssuedCode, WebError};
+use super::session::SignedIn;
+use super::AppState;
+use crate::accounts::Permission;
+use crate::audit::{self, Draft};
+use crate::enrollment::BatchError;
+use crate::i18n::Texts;
+
+/// Codes the page lists, newest first.
+const LISTED: u32 = 200;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// What the form held, shown again beside a problem.
+#[derive(Default)]
+struct Filled {
+    stations: String,
+    name: String,
+    batch: String,
+}
+
+async fn codes_page_with(
+    app: &Arc<AppState>,
+    signed: &SignedIn,
+    status: StatusCode,
+    issued: Option<IssuedCode>,
+    problem: Option<String>,
+    filled: Filled,
+) -> Result<Response, WebError> {
+    let app2 = app.clone();
+    let codes = blocking(move || Ok(app2.storage.codes(LISTED)?)).await?;
+    let now = now_ms();
+    Ok(page(
+        status,
+        &CodesPage {
+            t: Texts::current(),
+            nav: signed.nav(&app.org),
+            issued,
+            problem,
+            stations: filled.stations,
+            name: filled.name,
+            batch: filled.batch,
+            codes: codes.iter().map(|c| CodeLine::new(c, now)).collect(),
+        },
+    ))
+}
+
+/// `GET /codes`: the forms that issue codes, and the codes issued.
+pub async fn codes_page(
+    State(app): State<Arc<AppState>>,
+    signed: SignedIn,
+) -> Result<Response, WebError> {
+    signed.require(&app.org, "may-codes", Permission::Enroll)?;
+    codes_page_with(&app, &signed, StatusCode::OK, None, None, Filled::default()).await
+}
+
+/// `GET /api/v1/codes`: the codes issued, newest first, as JSON.
+pub async fn codes_json(
+    State(app): State<Arc<AppState>>,
+    signed: SignedIn,
+) -> Result<Response, WebError> {
+    signed.require(&app.org, "may-codes", Permission::Enroll)?;
+    let codes = blocking(move || Ok(app.storage.codes(LISTED)?)).await?;
+    Ok(Json(codes).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct IssueForm {
+    csrf: String,
+    stations: String,
+    #[serde(default)]
+    name: String,
+    valid_hours: u32,
+}
+
+/// The QR code of `text` as an SVG `data:` URI.
+fn qr_data_uri(text: &str) -> Result<String, WebError> {
+    use base64::Engine as _;
+    let qr = qrcode::QrCode::new(text.as_bytes()).map_err(|e| WebError::Internal(e.to_string()))?;
+    let svg = qr
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(320, 320)
+        .quiet_zone(true)
+        .build();
+    Ok(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    ))
+}
+
+fn audit_draft(actor: &str, stations: &[String], name: Option<&str>, hours: u32) -> Draft {
+    Draft {
+        actor: actor.to_string(),
+        action: "code.issued",
+        subject: stations.join(", "),
+        detail: serde_json::json!({ "stations": stations, "name": name, "valid_hours": hours }),
+    }
+}
+
+/// `POST /codes`: issues a one-time enrollment code and shows it once, as
+/// a QR code and as text.
+pub async fn issue_code(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    signed: SignedIn,
+    form: Result<Form<IssueForm>, FormRejection>,
+) -> Result<Response, WebError> {
+    signed.require(&app.org, "may-codes", Permission::Enroll)?;
+    let Form(form) = form?;
+    signed.check_form(&headers, &form.csrf)?;
+    let stations: Vec<String> = form
+        .stations
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let name = Some(form.name.trim().to_string()).filter(|n| !n.is_empty());
+    let app2 = app.clone();
+    let actor = signed.actor();
+    let (stations2, name2, hours) = (stations.clone(), name.clone(), form.valid_hours);
+    let issued = blocking(move || {
+        let now = now_ms();
+        let code = match app2.issuer.issue(
+            app2.storage.as_ref(),
+            &stations2,
+            name2.as_deref(),
+            hours,
+            now,
+        ) {
+            Ok(code) => code,
+            Err(crate::coordinator::SetupError::Storage(e)) => return Err(e.into()),
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let draft = audit_draft(&actor, &stations2, name2.as_deref(), hours);
+        audit::append(app2.storage.as_ref(), &app2.key, draft, now)?;
+        Ok(Ok(code.to_text()))
+    })
+    .await?;
+    match issued {
+        Ok(text) => {
+            tracing::info!(
+                stations = stations.len(),
+                "enrollment code issued in the workspace"
+            );
+            let issued = IssuedCode {
+                qr: qr_data_uri(&text)?,
+                text,
+                observer: name.unwrap_or_else(|| Texts::current().get("an-observer")),
+                stations: stations.join(", "),
+                valid_hours: form.valid_hours,
+            };
+            codes_page_with(
+                &app,
+                &signed,
+                StatusCode::OK,
+                Some(issued),
+                None,
+                Filled::default(),
+            )
+            .await
+        }
+        Err(problem) => {
+            let filled = Filled {
+                stations: form.stations,
+                name: form.name,
+                ..Filled::default()
+            };
+            codes_page_with(
+                &app,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(problem),
+                filled,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BatchForm {
+    csrf: String,
+    observers: String,
+    valid_hours: u32,
+}
+
+/// `POST /codes/batch`: one code per observer of a list, shown once, as
+/// printable cards (a QR code, the code's text, the name and stations).
+pub async fn issue_batch(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    signed: SignedIn,
+    form: Result<Form<BatchForm>, FormRejection>,
+) -> Result<Response, WebError> {
+    signed.require(&app.org, "may-codes", Permission::Enroll)?;
+    let Form(form) = form?;
+    signed.check_form(&headers, &form.csrf)?;
+    let app2 = app.clone();
+    let actor = signed.actor();
+    let (text, hours) = (form.observers.clone(), form.valid_hours);
+    let issued = blocking(move || {
+        let storage = app2.storage.as_ref();
+        let batch = match crate::enrollment::parse_batch(storage, &text) {
+            Ok(b) => b,
+            Err(BatchError::Lines(lines)) => return Ok(Err(lines.join("\n"))),
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let now = now_ms();
+        let codes = match app2.issuer.issue_batch(storage, &batch, hours, now) {
+            Ok(c) => c,
+            Err(crate::coordinator::SetupError::Storage(e)) => return Err(e.into()),
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        for l in &batch {
+            let draft = audit_draft(&actor, &l.stations, Some(&l.name), hours);
+            audit::append(storage, &app2.key, draft, now)?;
+        }
+        Ok(Ok(batch
+            .into_iter()
+            .zip(codes)
+            .map(|(l, c)| (l, c.to_text()))
+            .collect::<Vec<_>>()))
+    })
+    .await?;
+    match issued {
+        Ok(cards) => {
+            tracing::info!(codes = cards.len(), "a batch of enrollment codes issued");
+            let cards = cards
+                .into_iter()
+                .map(|(l, text)| {
+                    Ok(IssuedCode {
+                        qr: qr_data_uri(&text)?,
+                        text,
+                        observer: l.name,
+                        stations: l.stations.join(", "),
+                        valid_hours: hours,
+                    })
+                })
+                .collect::<Result<Vec<_>, WebError>>()?;
+            Ok(page(
+                StatusCode::OK,
+                &CardsPage {
+                    t: Texts::current(),
+                    nav: signed.nav(&app.org),
+                    cards,
+                },
+            ))
+        }
+        Err(problem) => {
+            let filled = Filled {
+                batch: form.observers,
+                ..Filled::default()
+            };
+            codes_page_with(
+                &app,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(problem),
+                filled,
+            )
+            .await
+        }
+    }
+}

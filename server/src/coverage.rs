@@ -32,6 +32,11 @@ pub struct DayPlan {
     /// Deadline per phase, ms since the epoch.
     pub deadlines: BTreeMap<Phase, i64>,
     pub silent_after_minutes: u32,
+    /// The coordination centre's time zone (an IANA name such as
+    /// `Asia/Almaty`): every time in the workspace is shown in it, and
+    /// deadlines are entered in it. UTC when none is set.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 impl Default for DayPlan {
@@ -39,7 +44,19 @@ impl Default for DayPlan {
         Self {
             deadlines: BTreeMap::new(),
             silent_after_minutes: 60,
+            time_zone: None,
         }
+    }
+}
+
+impl DayPlan {
+    /// The plan's time zone (UTC when none is set, or when the stored name
+    /// is not one this build knows).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.time_zone
+            .as_deref()
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
     }
 }
 

@@ -3,7 +3,6 @@
 //! template (`templates/overview.html`, auto-escaped by askama); the same
 //! values are the JSON of `GET /api/v1/overview`.
 
-use chrono::DateTime;
 use serde::Serialize;
 
 use crate::reader::Reader;
@@ -12,11 +11,10 @@ use crate::storage::{RecordFilter, StorageError, Totals};
 /// How many of the newest records the overview lists.
 pub const LATEST_RECORDS: u64 = 50;
 
-/// A time as coordinators read it, or "never".
+/// A time as coordinators read it (in the centre's time zone during a
+/// request, UTC elsewhere), or "never".
 pub fn time(ms: Option<i64>) -> String {
-    ms.and_then(DateTime::from_timestamp_millis)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| "never".into())
+    crate::i18n::time(ms)
 }
 
 /// The overview.

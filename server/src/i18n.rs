@@ -84,30 +84,74 @@ tokio::task_local! {
     static LANG: Lang;
 }
 
+tokio::task_local! {
+    /// The coordination centre's time zone, for the request being answered
+    /// (the day's plan names it; UTC until it does).
+    static ZONE: chrono_tz::Tz;
+}
+
 /// The current request's language (English outside a request).
 pub fn current() -> Lang {
     LANG.try_with(|l| *l).unwrap_or_default()
 }
 
-/// Runs `f` answering in `lang`.
-pub async fn scope<F: std::future::Future>(lang: Lang, f: F) -> F::Output {
-    LANG.scope(lang, f).await
+/// The current request's time zone (UTC outside a request).
+pub fn zone() -> chrono_tz::Tz {
+    ZONE.try_with(|z| *z).unwrap_or(chrono_tz::UTC)
+}
+
+/// Runs `f` answering in `lang`, with times in `zone`.
+pub async fn scope<F: std::future::Future>(lang: Lang, zone: chrono_tz::Tz, f: F) -> F::Output {
+    LANG.scope(lang, ZONE.scope(zone, f)).await
+}
+
+/// Runs the blocking `f` (on a thread of its own) answering in `lang`,
+/// with times in `zone`: what a page computes off the async threads reads
+/// the same language and zone as the request it is for.
+pub fn sync_scope<R>(lang: Lang, zone: chrono_tz::Tz, f: impl FnOnce() -> R) -> R {
+    LANG.sync_scope(lang, || ZONE.sync_scope(zone, f))
+}
+
+/// A time as coordinators read it: in the centre's time zone, with the
+/// zone's abbreviation or offset, or "never".
+pub fn time(ms: Option<i64>) -> String {
+    let zone = zone();
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| {
+            t.with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_else(|| "never".into())
 }
 
 /// What a template asks for its texts.
 #[derive(Clone, Copy, Debug)]
 pub struct Texts {
     pub lang: Lang,
+    /// Where times are shown.
+    pub zone: chrono_tz::Tz,
 }
 
 impl Texts {
     pub fn new(lang: Lang) -> Self {
-        Self { lang }
+        Self {
+            lang,
+            zone: chrono_tz::UTC,
+        }
     }
 
     /// The current request's.
     pub fn current() -> Self {
-        Self::new(current())
+        Self {
+            lang: current(),
+            zone: zone(),
+        }
+    }
+
+    /// The time zone's name, as the deadlines' labels show it.
+    pub fn zone_name(&self) -> &'static str {
+        self.zone.name()
     }
 
     /// Every language, for the picker: (tag, own name, is this one).
@@ -128,9 +172,15 @@ impl Texts {
         self.get(&format!("{prefix}-{name}"))
     }
 
-    /// A time as the workspace shows it (UTC).
+    /// A time as the workspace shows it, in the centre's time zone.
     pub fn time(&self, ms: &i64) -> String {
-        crate::dashboard::time(Some(*ms))
+        chrono::DateTime::from_timestamp_millis(*ms)
+            .map(|t| {
+                t.with_timezone(&self.zone)
+                    .format("%Y-%m-%d %H:%M:%S %Z")
+                    .to_string()
+            })
+            .unwrap_or_default()
     }
 
     /// A time as the workspace shows it, or "never" in this language.

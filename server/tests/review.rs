@@ -346,4 +346,41 @@ fn coverage_counts_the_registry_against_the_deadlines_and_names_the_silent() {
         30
     );
     assert!(server.cli(&["audit"]).contains("plan.set"));
+
+    // The centre's time zone: deadlines are entered in it, times shown in it.
+    let set = sam.post(
+        "/coverage/plan",
+        &[
+            ("csrf", &csrf),
+            ("time_zone", "Asia/Almaty"),
+            ("opening", "2026-01-01T13:00"),
+            ("silent_after_minutes", "30"),
+        ],
+    );
+    assert_eq!(set.status, 303, "{}", set.text);
+    let c = json_of(&mut sam, "/api/v1/coverage");
+    assert_eq!(
+        c["phases"][0]["deadline_ms"], 1_767_254_400_000i64,
+        "13:00 in Almaty is 08:00 UTC"
+    );
+    let page = sam.get("/coverage");
+    assert!(
+        page.text.contains("2026-01-01 13:00:00 +05"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("value=\"2026-01-01T13:00\""));
+    assert!(
+        sam.get("/").text.contains(" +05</td>"),
+        "the overview's times too"
+    );
+    let refused = sam.post(
+        "/coverage/plan",
+        &[
+            ("csrf", &csrf),
+            ("time_zone", "Mars/Olympus"),
+            ("silent_after_minutes", "30"),
+        ],
+    );
+    assert_eq!(refused.status, 400);
 }

@@ -90,10 +90,10 @@ async fn read(
     .await
 }
 
-/// A deadline as a `datetime-local` field shows it (UTC).
-fn field_time(ms: Option<i64>) -> String {
+/// A deadline as a `datetime-local` field shows it, in `zone`.
+fn field_time(ms: Option<i64>, zone: chrono_tz::Tz) -> String {
     ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+        .map(|t| t.with_timezone(&zone).format("%Y-%m-%dT%H:%M").to_string())
         .unwrap_or_default()
 }
 
@@ -112,9 +112,15 @@ pub async fn coverage_page(
             nav: signed.nav(&app.org),
             may_plan: signed.account.role.may(Permission::PlanDay),
             regions,
+            time_zone: plan.time_zone.clone().unwrap_or_default(),
             deadlines: Phase::ALL
                 .iter()
-                .map(|p| (p.as_str(), field_time(plan.deadlines.get(p).copied())))
+                .map(|p| {
+                    (
+                        p.as_str(),
+                        field_time(plan.deadlines.get(p).copied(), plan.zone()),
+                    )
+                })
                 .collect(),
             c,
         },
@@ -142,17 +148,24 @@ pub struct PlanForm {
     #[serde(default)]
     counting: String,
     silent_after_minutes: u32,
+    #[serde(default)]
+    time_zone: String,
 }
 
-/// A deadline field: empty for none, else `YYYY-MM-DDTHH:MM` in UTC.
-fn deadline(text: &str) -> Result<Option<i64>, WebError> {
+/// A deadline field: empty for none, else `YYYY-MM-DDTHH:MM` in `zone`
+/// (a time a clock change skips is refused; one it repeats is the earlier).
+fn deadline(text: &str, zone: chrono_tz::Tz) -> Result<Option<i64>, WebError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
     let t = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
         .map_err(|_| WebError::BadQuery("refused-deadline"))?;
-    Ok(Some(Utc.from_utc_datetime(&t).timestamp_millis()))
+    let at = zone
+        .from_local_datetime(&t)
+        .earliest()
+        .ok_or(WebError::BadQuery("refused-deadline"))?;
+    Ok(Some(at.timestamp_millis()))
 }
 
 /// `POST /coverage/plan`: sets the day's deadlines and the silence
@@ -169,8 +182,14 @@ pub async fn set_plan(
     if form.silent_after_minutes == 0 || form.silent_after_minutes > MAX_SILENT_MINUTES {
         return Err(WebError::BadQuery("refused-silent"));
     }
+    let time_zone = Some(form.time_zone.trim().to_string()).filter(|z| !z.is_empty());
+    let zone: chrono_tz::Tz = match &time_zone {
+        None => chrono_tz::UTC,
+        Some(z) => z.parse().map_err(|_| WebError::BadQuery("refused-zone"))?,
+    };
     let mut plan = DayPlan {
         silent_after_minutes: form.silent_after_minutes,
+        time_zone: time_zone.map(|_| zone.name().to_string()),
         ..DayPlan::default()
     };
     for (phase, text) in [
@@ -179,23 +198,25 @@ pub async fn set_plan(
         (Phase::Closing, &form.closing),
         (Phase::Counting, &form.counting),
     ] {
-        if let Some(at) = deadline(text)? {
+        if let Some(at) = deadline(text, zone)? {
             plan.deadlines.insert(phase, at);
         }
     }
     let actor = signed.actor();
+    let app2 = app.clone();
     blocking(move || {
         let now = now_ms();
-        coverage::set_plan(app.storage.as_ref(), &plan)?;
+        coverage::set_plan(app2.storage.as_ref(), &plan)?;
         let draft = Draft {
             actor,
             action: "plan.set",
             subject: "coverage".into(),
             detail: serde_json::to_value(&plan).expect("serialises"),
         };
-        audit::append(app.storage.as_ref(), &app.key, draft, now)?;
+        audit::append(app2.storage.as_ref(), &app2.key, draft, now)?;
         Ok(())
     })
     .await?;
+    app.forget_zone();
     Ok(Redirect::to("/coverage").into_response())
 }

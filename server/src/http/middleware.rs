@@ -31,10 +31,12 @@ pub async fn rate_by_address(
     next.run(request).await
 }
 
-/// Answers in the reader's language (`crate::i18n::current` for pages).
-pub async fn language(request: Request, next: Next) -> Response {
+/// Answers in the reader's language (`crate::i18n::current` for pages),
+/// with times in the centre's time zone.
+pub async fn language(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let lang = super::session::request_language(request.headers());
-    crate::i18n::scope(lang, next.run(request)).await
+    let zone = app.zone().await;
+    crate::i18n::scope(lang, zone, next.run(request)).await
 }
 
 /// Refuses a request whose header section is over [`MAX_HEADER_BYTES`] or

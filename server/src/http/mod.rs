@@ -83,6 +83,40 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When reports corroborate each other.
     pub corroboration: crate::review::CorroborationRule,
+    /// The centre's time zone as last read from the day's plan, and when.
+    pub zone: std::sync::RwLock<Option<(std::time::Instant, chrono_tz::Tz)>>,
+}
+
+/// How long a node believes the time zone it read (another node may have
+/// changed the plan).
+const ZONE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl AppState {
+    /// The centre's time zone: the day's plan's, read at most every
+    /// [`ZONE_FOR`]; UTC when it cannot be read.
+    pub async fn zone(self: &Arc<Self>) -> chrono_tz::Tz {
+        let known = *self.zone.read().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, zone)) = known {
+            if at.elapsed() < ZONE_FOR {
+                return zone;
+            }
+        }
+        let app = self.clone();
+        let read =
+            tokio::task::spawn_blocking(move || crate::coverage::plan(app.storage.as_ref())).await;
+        let zone = match read {
+            Ok(Ok(plan)) => plan.zone(),
+            _ => known.map_or(chrono_tz::UTC, |(_, z)| z),
+        };
+        *self.zone.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), zone));
+        zone
+    }
+
+    /// Forgets the time zone read, after this node changed the plan.
+    pub fn forget_zone(&self) {
+        *self.zone.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 impl AppState {
@@ -106,7 +140,7 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 const MAX_BATCH_FORM_BYTES: usize = 256 * 1024;
 
 /// The workspace: pages behind a session, their forms bounded.
-fn workspace_routes() -> Router<Arc<AppState>> {
+fn workspace_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(workspace::overview_page))
         .route("/login", get(session::login_page).post(session::login))
@@ -146,13 +180,16 @@ fn workspace_routes() -> Router<Arc<AppState>> {
             "/codes/batch",
             post(codes::issue_batch).layer(DefaultBodyLimit::max(MAX_BATCH_FORM_BYTES)),
         )
-        .layer(axum::middleware::from_fn(middleware::language))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::language,
+        ))
 }
 
 /// The API's routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .merge(workspace_routes())
+        .merge(workspace_routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route(
             "/openapi.json",

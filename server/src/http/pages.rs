@@ -266,8 +266,11 @@ pub struct CoveragePage {
     pub may_plan: bool,
     /// The registry's regions, for the filter.
     pub regions: Vec<String>,
-    /// The deadlines as the form's fields show them (`YYYY-MM-DDTHH:MM`, UTC).
+    /// The deadlines as the form's fields show them (`YYYY-MM-DDTHH:MM`,
+    /// in the centre's time zone).
     pub deadlines: Vec<(&'static str, String)>,
+    /// The plan's time zone as set (empty: UTC).
+    pub time_zone: String,
 }
 
 /// A page with `status`.
@@ -374,7 +377,8 @@ fn refused(status: StatusCode, reason: &'static str, detail: Option<String>) -> 
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, WebError> + Send + 'static,
 ) -> Result<T, WebError> {
-    tokio::task::spawn_blocking(f)
+    let (lang, zone) = (crate::i18n::current(), crate::i18n::zone());
+    tokio::task::spawn_blocking(move || crate::i18n::sync_scope(lang, zone, f))
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?
 }

@@ -122,10 +122,11 @@ fn fill(storage: &dyn Storage, p: &Params) -> Result<Duration> {
             s.spawn(move || {
                 for d in (w..p.devices).step_by(workers) {
                     let key = SigningKey::generate().expect("key");
-                    // Devices spread over the registry (and so over every
-                    // region): one station in `stride` has an observer.
-                    let stride = (p.stations / p.devices).max(1);
-                    let station = station_id((d * stride + d % stride) % p.stations);
+                    // Devices spread over the registry, and so over every
+                    // region and district: 7919 is a prime that does not
+                    // divide the station count, so no two of fewer devices
+                    // than stations share one.
+                    let station = station_id(d * 7919 % p.stations);
                     let mut pos = ChainPosition::first(&key);
                     let mut batch = Vec::with_capacity(per_device);
                     for n in 0..per_device {

@@ -186,8 +186,11 @@ pub struct QueueFilter {
     pub region: Option<(u32, String)>,
     /// Only records received at or after this time.
     pub since_ms: Option<i64>,
-    /// Where the previous page ended.
+    /// Where the previous page ended: the storage reads the rest of that
+    /// priority after it.
     pub after: Option<QueueCursor>,
+    /// Only records at this priority or a less urgent one.
+    pub from_priority: Option<Priority>,
     /// At most this many (at most [`MAX_PAGE`]).
     pub limit: u32,
 }
@@ -342,16 +345,46 @@ pub fn queue(
     now_ms: i64,
 ) -> Result<Vec<QueueItem>, crate::storage::StorageError> {
     let limit = filter.limit.min(MAX_PAGE) as usize;
-    let mut items = match filter.state {
-        Some(s) => store.queue_in(s, filter, now_ms)?,
-        None => {
-            let mut all = store.queue_in(ReviewState::Unreviewed, filter, now_ms)?;
-            all.extend(store.queue_in(ReviewState::NeedsCorroboration, filter, now_ms)?);
-            all.sort_by_key(|i| (i.priority, i.index));
-            all
-        }
+    let states = match filter.state {
+        Some(s) => vec![s],
+        None => vec![ReviewState::Unreviewed, ReviewState::NeedsCorroboration],
     };
+    let mut items = Vec::new();
+    for state in states {
+        items.extend(in_state(store, state, filter, limit, now_ms)?);
+    }
+    items.sort_by_key(|i| (i.priority, i.index));
     items.truncate(limit);
+    Ok(items)
+}
+
+/// One state's part of a page: the rest of the cursor's priority, then
+/// (when that is not enough) the less urgent priorities.
+fn in_state(
+    store: &dyn crate::storage::ReviewStore,
+    state: ReviewState,
+    filter: &QueueFilter,
+    limit: usize,
+    now_ms: i64,
+) -> Result<Vec<QueueItem>, crate::storage::StorageError> {
+    let Some(after) = filter.after else {
+        return store.queue_in(state, filter, now_ms);
+    };
+    let mut items = store.queue_in(state, filter, now_ms)?;
+    let next = match after.priority {
+        Priority::Critical => Some(Priority::Flagged),
+        Priority::Flagged => Some(Priority::Routine),
+        Priority::Routine => None,
+    };
+    if let (true, Some(next)) = (items.len() < limit, next) {
+        let rest = QueueFilter {
+            after: None,
+            from_priority: Some(next),
+            limit: (limit - items.len()) as u32,
+            ..filter.clone()
+        };
+        items.extend(store.queue_in(state, &rest, now_ms)?);
+    }
     Ok(items)
 }
 

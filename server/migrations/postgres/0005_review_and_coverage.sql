@@ -7,6 +7,8 @@ ALTER TABLE records ADD COLUMN phase TEXT;
 ALTER TABLE records ADD COLUMN supersedes BYTEA;
 ALTER TABLE records ADD COLUMN review TEXT NOT NULL DEFAULT 'unreviewed';
 CREATE INDEX records_queue ON records(review, priority, log_index);
+-- A region's queue: its stations' records, without walking everyone's.
+CREATE INDEX records_by_station_queue ON records(station, review, priority, log_index);
 CREATE INDEX records_by_supersedes ON records(supersedes) WHERE supersedes IS NOT NULL;
 CREATE INDEX records_by_category ON records(station, category, captured_at) WHERE category IS NOT NULL;
 CREATE TABLE reviews (

@@ -103,6 +103,7 @@ fn filter(q: &QueueQuery, registry: Option<u32>) -> Result<QueueFilter, WebError
             (None, _) => None,
         },
         since_ms: None,
+        from_priority: None,
         after: match any(&q.after) {
             None => None,
             Some(a) => Some(QueueCursor::parse(&a).ok_or(bad)?),

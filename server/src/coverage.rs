@@ -309,17 +309,3 @@ pub fn coverage(
         silent_after_minutes: plan.silent_after_minutes,
     }
 }
-
-/// The coverage view read from `storage`.
-pub fn read(storage: &dyn Storage, area: &Area, now_ms: i64) -> Result<Coverage, StorageError> {
-    let registry = crate::registry::current(storage)?;
-    let store = storage.review_store();
-    Ok(coverage(
-        registry.as_ref(),
-        &store.station_phases()?,
-        &store.field_devices()?,
-        &plan(storage)?,
-        area,
-        now_ms,
-    ))
-}

@@ -204,15 +204,14 @@ fn verifiers_decide_once_each_and_independent_reports_corroborate() {
     assert!(server.cli(&["audit", "verify"]).contains("entries"));
 
     // A correction reads as one chain, latest first, from either end.
-    let fixed = a
-        .save(
-            NewRecord::builder("S-1", "incident", 1, "incident")
-                .payload(json!({"type": "ballot_stuffing", "description": "two bundles"}))
-                .supersedes(stuffing)
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+    a.save(
+        NewRecord::builder("S-1", "incident", 1, "incident")
+            .payload(json!({"type": "ballot_stuffing", "description": "two bundles"}))
+            .supersedes(stuffing)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     sync(&a, &SyncOptions::default()).unwrap();
     for index in [1, 5] {
         let chain: Vec<u64> = json_of(&mut vera, &format!("/api/v1/records/{index}"))["chain"]
@@ -227,7 +226,6 @@ fn verifiers_decide_once_each_and_independent_reports_corroborate() {
         json_of(&mut vera, "/api/v1/records/5")["supersedes"],
         stuffing.to_string()
     );
-    let _ = fixed;
 
     // Two observers' protocols of one station, compared field by field.
     let figures = |party_1: i64| json!({"registered_voters": 1000, "ballots_cast": 600, "party_1": party_1, "count_announced": true});

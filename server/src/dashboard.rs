@@ -5,17 +5,12 @@
 
 use serde::Serialize;
 
+use crate::i18n::time;
 use crate::reader::Reader;
 use crate::storage::{RecordFilter, StorageError, Totals};
 
 /// How many of the newest records the overview lists.
 pub const LATEST_RECORDS: u64 = 50;
-
-/// A time as coordinators read it (in the centre's time zone during a
-/// request, UTC elsewhere), or "never".
-pub fn time(ms: Option<i64>) -> String {
-    crate::i18n::time(ms)
-}
 
 /// The overview.
 #[derive(Debug, Serialize)]

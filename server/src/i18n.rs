@@ -115,14 +115,17 @@ pub fn sync_scope<R>(lang: Lang, zone: chrono_tz::Tz, f: impl FnOnce() -> R) -> 
 /// A time as coordinators read it: in the centre's time zone, with the
 /// zone's abbreviation or offset, or "never".
 pub fn time(ms: Option<i64>) -> String {
-    let zone = zone();
-    ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| {
-            t.with_timezone(&zone)
-                .format("%Y-%m-%d %H:%M:%S %Z")
-                .to_string()
-        })
+    ms.and_then(|ms| time_in(zone(), ms))
         .unwrap_or_else(|| "never".into())
+}
+
+/// `ms` since the epoch in `zone`, with the zone's abbreviation or offset.
+fn time_in(zone: chrono_tz::Tz, ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| {
+        t.with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    })
 }
 
 /// What a template asks for its texts.
@@ -174,13 +177,7 @@ impl Texts {
 
     /// A time as the workspace shows it, in the centre's time zone.
     pub fn time(&self, ms: &i64) -> String {
-        chrono::DateTime::from_timestamp_millis(*ms)
-            .map(|t| {
-                t.with_timezone(&self.zone)
-                    .format("%Y-%m-%d %H:%M:%S %Z")
-                    .to_string()
-            })
-            .unwrap_or_default()
+        time_in(self.zone, *ms).unwrap_or_default()
     }
 
     /// A time as the workspace shows it, or "never" in this language.

@@ -73,7 +73,7 @@ pub fn list(at: &Resolved, json: bool, out: &mut dyn Write) -> Result<()> {
             a.name,
             a.role.as_str(),
             if a.disabled { "disabled" } else { "active" },
-            crate::dashboard::time(a.last_login_ms),
+            crate::i18n::time(a.last_login_ms),
             a.failed_logins
         )?;
     }

@@ -92,7 +92,7 @@ impl From<&AuditEntry> for AuditLine {
     fn from(e: &AuditEntry) -> Self {
         Self {
             seq: e.seq,
-            at: crate::dashboard::time(Some(e.at_ms)),
+            at: crate::i18n::time(Some(e.at_ms)),
             actor: e.actor.clone(),
             action: e.action.clone(),
             subject: e.subject.clone(),
@@ -127,7 +127,7 @@ impl From<&Account> for UserLine {
         Self {
             name: a.name.clone(),
             role: a.role,
-            last_login: crate::dashboard::time(a.last_login_ms),
+            last_login: crate::i18n::time(a.last_login_ms),
             failed_logins: a.failed_logins,
             disabled: a.disabled,
         }

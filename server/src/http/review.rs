@@ -228,7 +228,7 @@ pub async fn record_page(
                 .claim
                 .as_ref()
                 .filter(|c| c.account != me)
-                .map(|c| (c.account.clone(), crate::dashboard::time(Some(c.until_ms)))),
+                .map(|c| (c.account.clone(), crate::i18n::time(Some(c.until_ms)))),
             v,
         },
     ))
@@ -246,7 +246,7 @@ pub async fn record_json(
 fn held_by(claim: &review::Claim) -> WebError {
     WebError::Held {
         account: claim.account.clone(),
-        until: crate::dashboard::time(Some(claim.until_ms)),
+        until: crate::i18n::time(Some(claim.until_ms)),
     }
 }
 

@@ -142,11 +142,13 @@ pub(crate) fn state(text: &str) -> Result<ReviewState, StorageError> {
 
 /// A stored phase that does not parse is corruption.
 pub(crate) fn phase(text: Option<&str>) -> Result<Option<Phase>, StorageError> {
-    text.map(|t| {
-        t.parse()
-            .map_err(|_| StorageError::Corrupt(format!("a record has the unknown phase {t:?}")))
-    })
-    .transpose()
+    text.map(phase_of).transpose()
+}
+
+/// [`phase`] of a column that always holds one.
+pub(crate) fn phase_of(text: &str) -> Result<Phase, StorageError> {
+    text.parse()
+        .map_err(|_| StorageError::Corrupt(format!("a row has the unknown phase {text:?}")))
 }
 
 /// The queue's columns, the same on both backends (`r` is `records`, `d`

@@ -9,8 +9,8 @@ use crate::review::{
     Claim, ClaimOutcome, DecideOutcome, Decision, QueueFilter, QueueItem, ReviewState, Verdict,
 };
 use crate::storage::review::{
-    phase, queue_query, state, Arg, FieldDevice, ReviewStore, StationPhase, FIELD_DEVICE_SQL,
-    ITEM_COLUMNS, MAX_REPORTS,
+    phase, phase_of, queue_query, state, Arg, FieldDevice, ReviewStore, StationPhase,
+    FIELD_DEVICE_SQL, ITEM_COLUMNS, MAX_REPORTS,
 };
 use crate::storage::StorageError;
 use crate::triage::Priority;
@@ -261,9 +261,7 @@ impl ReviewStore for PostgresStorage {
                 let p: &str = r.try_get(1)?;
                 Ok(StationPhase {
                     station: r.try_get(0)?,
-                    phase: p.parse().map_err(|_| {
-                        StorageError::Corrupt(format!("a station reported the unknown phase {p:?}"))
-                    })?,
+                    phase: phase_of(p)?,
                     first_captured_ms: r.try_get(2)?,
                     first_received_ms: r.try_get(3)?,
                     records: r.try_get::<_, i64>(4)? as u64,

@@ -8,8 +8,8 @@ use crate::review::{
     Claim, ClaimOutcome, DecideOutcome, Decision, QueueFilter, QueueItem, ReviewState, Verdict,
 };
 use crate::storage::review::{
-    phase, queue_query, state, Arg, FieldDevice, ReviewStore, StationPhase, FIELD_DEVICE_SQL,
-    ITEM_COLUMNS, MAX_REPORTS,
+    phase, phase_of, queue_query, state, Arg, FieldDevice, ReviewStore, StationPhase,
+    FIELD_DEVICE_SQL, ITEM_COLUMNS, MAX_REPORTS,
 };
 use crate::storage::StorageError;
 use crate::triage::Priority;
@@ -94,6 +94,17 @@ fn one_item(where_: &str) -> String {
     )
 }
 
+fn record_exists(tx: &rusqlite::Transaction<'_>, index: u64) -> Result<bool, StorageError> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM records WHERE log_index = ?1",
+            [index as i64],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 impl ReviewStore for SqliteStorage {
     fn claim(
         &self,
@@ -104,14 +115,7 @@ impl ReviewStore for SqliteStorage {
     ) -> Result<ClaimOutcome, StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists = tx
-            .query_row(
-                "SELECT 1 FROM records WHERE log_index = ?1",
-                [index as i64],
-                |_| Ok(()),
-            )
-            .optional()?;
-        if exists.is_none() {
+        if !record_exists(&tx, index)? {
             return Ok(ClaimOutcome::NoSuchRecord);
         }
         // One statement decides: it takes a free or expired claim, or
@@ -161,14 +165,7 @@ impl ReviewStore for SqliteStorage {
     ) -> Result<DecideOutcome, StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists = tx
-            .query_row(
-                "SELECT 1 FROM records WHERE log_index = ?1",
-                [index as i64],
-                |_| Ok(()),
-            )
-            .optional()?;
-        if exists.is_none() {
+        if !record_exists(&tx, index)? {
             return Ok(DecideOutcome::NoSuchRecord);
         }
         let held = tx
@@ -309,11 +306,7 @@ impl ReviewStore for SqliteStorage {
                 |(station, p, first_captured_ms, first_received_ms, records)| {
                     Ok(StationPhase {
                         station,
-                        phase: p.parse().map_err(|_| {
-                            StorageError::Corrupt(format!(
-                                "a station reported the unknown phase {p:?}"
-                            ))
-                        })?,
+                        phase: phase_of(&p)?,
                         first_captured_ms,
                         first_received_ms,
                         records: records as u64,

@@ -291,9 +291,10 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
         .add_account(&Account::new(
             "bench",
             Role::Admin,
+            None,
             hash_password(PASSWORD)?,
             now,
-        ))?;
+        )?)?;
     // Opening was due an hour ago: nine stations in ten are late.
     let mut plan = observer_server::coverage::DayPlan::default();
     plan.deadlines

@@ -30,6 +30,9 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest account name, in bytes.
 pub const MAX_NAME_BYTES: usize = 64;
 
+/// Longest region name, in bytes.
+pub const MAX_REGION_BYTES: usize = 200;
+
 /// Failed logins in a row before each next attempt waits.
 pub const FREE_FAILURES: u32 = 5;
 
@@ -48,6 +51,11 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(2 * 3600);
 pub enum Role {
     /// Everything: accounts, devices, revocation, forms.
     Admin,
+    /// An admin of one region: its accounts, devices, revocation, codes,
+    /// review and export, limited to that region's stations (see
+    /// [`Account::region`]). The audit log, the day's plan and forms are
+    /// national and stay with admins.
+    Coordinator,
     /// Enrollment codes and assignments.
     Supervisor,
     /// Review of records.
@@ -77,14 +85,30 @@ pub enum Permission {
     PlanDay,
 }
 
+impl Permission {
+    /// Whether this concerns the whole country: the audit log (every
+    /// region's actions) and the day's plan (one for all); no account of
+    /// one region has it, whatever its role.
+    pub fn national(self) -> bool {
+        matches!(self, Permission::ReadAudit | Permission::PlanDay)
+    }
+}
+
 impl Role {
     /// Every role, most powerful first.
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Supervisor, Role::Verifier, Role::Analyst];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Coordinator,
+        Role::Supervisor,
+        Role::Verifier,
+        Role::Analyst,
+    ];
 
     /// Its name, as typed on the command line and stored.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
+            Role::Coordinator => "coordinator",
             Role::Supervisor => "supervisor",
             Role::Verifier => "verifier",
             Role::Analyst => "analyst",
@@ -96,6 +120,7 @@ impl Role {
         use Permission as P;
         match self {
             Role::Admin => true,
+            Role::Coordinator => !matches!(p, P::ReadAudit | P::PlanDay),
             Role::Supervisor => matches!(p, P::Read | P::Enroll | P::PlanDay),
             Role::Verifier => matches!(p, P::Read | P::Review),
             Role::Analyst => matches!(p, P::Read | P::Export),
@@ -127,8 +152,14 @@ impl FromStr for Role {
 /// Why an account or password is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("no role {0:?}: the roles are admin, supervisor, verifier, analyst")]
+    #[error("no role {0:?}: the roles are admin, coordinator, supervisor, verifier, analyst")]
     UnknownRole(String),
+    #[error("an admin works on the whole country: give a region to a coordinator instead")]
+    AdminWithRegion,
+    #[error("a coordinator is the admin of one region: give --region")]
+    CoordinatorWithoutRegion,
+    #[error("a region name is 1 to {MAX_REGION_BYTES} bytes of printable text")]
+    BadRegion,
     #[error("an account name is 1 to {MAX_NAME_BYTES} letters, digits, '.', '-' or '_'")]
     BadName,
     #[error("a password has at least {MIN_PASSWORD_CHARS} characters")]
@@ -139,6 +170,23 @@ pub enum AccountError {
     Hash(String),
     #[error("the system's random number generator failed")]
     Random,
+}
+
+impl AccountError {
+    /// The workspace catalogue's message for this refusal (the workspace
+    /// speaks the reader's language; the command line, English).
+    pub fn text_id(&self) -> &'static str {
+        match self {
+            AccountError::UnknownRole(_) => "err-unknown-role",
+            AccountError::AdminWithRegion => "err-admin-region",
+            AccountError::CoordinatorWithoutRegion => "err-coordinator-region",
+            AccountError::BadRegion => "err-bad-region",
+            AccountError::BadName => "err-bad-name",
+            AccountError::PasswordTooShort => "err-password-short",
+            AccountError::PasswordTooLong => "err-password-long",
+            AccountError::Hash(_) | AccountError::Random => "err-internal",
+        }
+    }
 }
 
 /// Checks an account name: short, and made of characters that need no
@@ -170,12 +218,35 @@ pub struct Account {
     pub failed_logins: u32,
     pub last_failed_ms: Option<i64>,
     pub last_login_ms: Option<i64>,
+    /// The one registry region this account works on; `None`: the whole
+    /// country. Checked by [`check_scope`] against the role.
+    pub region: Option<String>,
+    /// The TOTP key, sealed to the organisation (see
+    /// [`crate::second_factor`]); `None`: password only.
+    #[serde(rename = "totp", serialize_with = "is_set")]
+    pub totp_sealed: Option<Vec<u8>>,
+    /// The last TOTP time step accepted (a code is used once).
+    #[serde(skip)]
+    pub totp_last_step: Option<i64>,
+}
+
+fn is_set<S: serde::Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(v.is_some())
 }
 
 impl Account {
-    /// A new, enabled account that has never signed in.
-    pub fn new(name: &str, role: Role, password_hash: String, now_ms: i64) -> Self {
-        Self {
+    /// A new, enabled account that has never signed in, with a role and
+    /// region that go together.
+    pub fn new(
+        name: &str,
+        role: Role,
+        region: Option<String>,
+        password_hash: String,
+        now_ms: i64,
+    ) -> Result<Self, AccountError> {
+        check_name(name)?;
+        check_scope(role, region.as_deref())?;
+        Ok(Self {
             name: name.to_string(),
             role,
             password_hash,
@@ -184,7 +255,49 @@ impl Account {
             failed_logins: 0,
             last_failed_ms: None,
             last_login_ms: None,
+            region,
+            totp_sealed: None,
+            totp_last_step: None,
+        })
+    }
+
+    /// Whether this account may do `p`: its role may, and `p` is not
+    /// national while the account works on one region.
+    pub fn may(&self, p: Permission) -> bool {
+        self.role.may(p) && (self.region.is_none() || !p.national())
+    }
+
+    /// Whether this account may work on a station in `region` (`None`: a
+    /// station the registry does not know, which only national accounts
+    /// see).
+    pub fn covers(&self, region: Option<&str>) -> bool {
+        match &self.region {
+            None => true,
+            Some(mine) => region == Some(mine.as_str()),
         }
+    }
+
+    /// Whether this account may manage `other`: a national admin any,
+    /// a coordinator only the accounts of its own region.
+    pub fn manages(&self, other: &Account) -> bool {
+        self.region.is_none() || (other.region.is_some() && other.region == self.region)
+    }
+}
+
+/// Checks that a role and a region go together: an admin is national, a
+/// coordinator has a region, the other roles may be either. The region's
+/// name is bounded and printable (whether the registry knows it is the
+/// caller's check: the registry may be imported later).
+pub fn check_scope(role: Role, region: Option<&str>) -> Result<(), AccountError> {
+    if let Some(r) = region {
+        if r.trim().is_empty() || r.len() > MAX_REGION_BYTES || r.chars().any(char::is_control) {
+            return Err(AccountError::BadRegion);
+        }
+    }
+    match (role, region) {
+        (Role::Admin, Some(_)) => Err(AccountError::AdminWithRegion),
+        (Role::Coordinator, None) => Err(AccountError::CoordinatorWithoutRegion),
+        _ => Ok(()),
     }
 }
 
@@ -355,7 +468,66 @@ mod tests {
             failed_logins: 0,
             last_failed_ms: None,
             last_login_ms: None,
+            region: None,
+            totp_sealed: None,
+            totp_last_step: None,
         }
+    }
+
+    #[test]
+    fn a_coordinator_has_a_region_and_an_admin_none() {
+        assert!(check_scope(Role::Coordinator, Some("Almaty")).is_ok());
+        assert!(matches!(
+            check_scope(Role::Coordinator, None),
+            Err(AccountError::CoordinatorWithoutRegion)
+        ));
+        assert!(matches!(
+            check_scope(Role::Admin, Some("Almaty")),
+            Err(AccountError::AdminWithRegion)
+        ));
+        assert!(check_scope(Role::Verifier, Some("Almaty")).is_ok());
+        assert!(check_scope(Role::Verifier, None).is_ok());
+        assert!(check_scope(Role::Analyst, Some(" ")).is_err());
+        assert!(check_scope(Role::Analyst, Some("a\nb")).is_err());
+        let hash = String::new();
+        let c = Account::new(
+            "c",
+            Role::Coordinator,
+            Some("Almaty".into()),
+            hash.clone(),
+            0,
+        )
+        .unwrap();
+        let v = Account::new("v", Role::Verifier, Some("Almaty".into()), hash.clone(), 0).unwrap();
+        let w = Account::new(
+            "w",
+            Role::Verifier,
+            Some("Turkistan".into()),
+            hash.clone(),
+            0,
+        )
+        .unwrap();
+        let n = Account::new("n", Role::Analyst, None, hash, 0).unwrap();
+        assert!(c.covers(Some("Almaty")) && !c.covers(Some("Turkistan")) && !c.covers(None));
+        assert!(n.covers(None) && n.covers(Some("Turkistan")));
+        assert!(c.manages(&v) && !c.manages(&w) && !c.manages(&n));
+        let regional_supervisor = Account::new(
+            "s",
+            Role::Supervisor,
+            Some("Almaty".into()),
+            String::new(),
+            0,
+        )
+        .unwrap();
+        assert!(regional_supervisor.may(Permission::Enroll));
+        assert!(
+            !regional_supervisor.may(Permission::PlanDay),
+            "the plan is national"
+        );
+        assert!(!c.may(Permission::ReadAudit) && n.may(Permission::Export));
+        assert!(!Role::Coordinator.may(Permission::ReadAudit));
+        assert!(Role::Coordinator.may(Permission::Revoke));
+        assert!(Role::Coordinator.may(Permission::ManageUsers));
     }
 
     #[test]
@@ -419,7 +591,7 @@ mod tests {
         assert!(!Role::Verifier.may(Permission::ManageUsers));
         assert_eq!(
             Role::allowed(Permission::Enroll),
-            [Role::Admin, Role::Supervisor]
+            [Role::Admin, Role::Coordinator, Role::Supervisor]
         );
         assert_eq!("verifier".parse::<Role>().unwrap(), Role::Verifier);
         assert!("root".parse::<Role>().is_err());

@@ -249,10 +249,12 @@ pub fn coverage(
                     }
                 }
             }
+            // A station the registry does not hold is in no region: only
+            // the whole country's view lists it.
             let mut odd: Vec<&str> = by_station
                 .keys()
                 .copied()
-                .filter(|s| reg.get(s).is_none())
+                .filter(|s| area.region.is_none() && reg.get(s).is_none())
                 .collect();
             odd.sort_unstable();
             unregistered = odd
@@ -274,7 +276,9 @@ pub fn coverage(
             .stations
             .iter()
             .any(|s| reg.get(s).is_some_and(|st| st.region == *region)),
-        _ => true,
+        // Without a registry no station is in any region.
+        (Some(_), None) => false,
+        (None, _) => true,
     };
     let devices: Vec<&FieldDevice> = devices.iter().filter(|d| in_area(d)).collect();
     let silent = devices

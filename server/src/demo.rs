@@ -279,9 +279,11 @@ pub fn coordinator_account(c: &Coordinator) -> Result<String, SetupError> {
     let account = crate::accounts::Account::new(
         COORDINATOR_ACCOUNT,
         crate::accounts::Role::Admin,
+        None,
         crate::accounts::hash_password(&password).map_err(invalid)?,
         now,
-    );
+    )
+    .map_err(invalid)?;
     c.storage.account_store().add_account(&account)?;
     let draft = crate::audit::Draft {
         actor: "demo".into(),

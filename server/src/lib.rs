@@ -33,6 +33,7 @@ pub mod reader;
 pub mod record_view;
 pub mod registry;
 pub mod review;
+pub mod second_factor;
 pub mod serve;
 pub mod storage;
 pub mod tabulate;

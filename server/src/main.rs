@@ -242,10 +242,16 @@ enum UsersAction {
     Add {
         /// The account name (letters, digits, '.', '-', '_').
         name: String,
-        /// admin (everything), supervisor (codes, assignments), verifier
-        /// (review), analyst (read, export).
+        /// admin (everything), coordinator (an admin of one region),
+        /// supervisor (codes, assignments), verifier (review), analyst
+        /// (read, export).
         #[arg(long)]
         role: observer_server::accounts::Role,
+        /// The registry region the account works on (required for a
+        /// coordinator, refused for an admin, optional for the others;
+        /// without it: the whole country).
+        #[arg(long)]
+        region: Option<String>,
         /// A file whose first line is the password (at least 12 characters).
         #[arg(long)]
         password_file: Option<PathBuf>,
@@ -266,6 +272,13 @@ enum UsersAction {
         name: String,
         #[arg(long)]
         password_file: Option<PathBuf>,
+    },
+    /// Give the account a TOTP second factor (a key for an authenticator
+    /// app, shown once), or remove it with --remove.
+    Totp {
+        name: String,
+        #[arg(long)]
+        remove: bool,
     },
 }
 
@@ -377,8 +390,16 @@ fn run(cli: Cli) -> Result<()> {
             UsersAction::Add {
                 name,
                 role,
+                region,
                 password_file,
-            } => commands::users_add(&at, &name, role, password_file.as_deref(), out),
+            } => commands::users_add(
+                &at,
+                &name,
+                role,
+                region.as_deref(),
+                password_file.as_deref(),
+                out,
+            ),
             UsersAction::List { json } => commands::users_list(&at, json, out),
             UsersAction::Disable { name } => commands::users_set_disabled(&at, &name, true, out),
             UsersAction::Enable { name } => commands::users_set_disabled(&at, &name, false, out),
@@ -386,6 +407,7 @@ fn run(cli: Cli) -> Result<()> {
                 name,
                 password_file,
             } => commands::users_passwd(&at, &name, password_file.as_deref(), out),
+            UsersAction::Totp { name, remove } => commands::users_totp(&at, &name, remove, out),
         },
         Command::Audit {
             action: None,

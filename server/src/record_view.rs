@@ -3,11 +3,13 @@
 //! enrolled key, its review history and claim, the reports that
 //! corroborate it, its corrections as one chain (latest first), and, for a
 //! results protocol, every observer's copy for that station compared field
-//! by field. Plain values; the page is `templates/record.html` and the
+//! by field, and the evidence files it names with their consent flags.
+//! Plain values; the page is `templates/record.html` and the
 //! same values are `GET /api/v1/records/{index}`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use observer_core::record::{AttachmentRef, MediaMeta};
 use serde::Serialize;
 
 use crate::reader::Reader;
@@ -48,6 +50,85 @@ pub struct RecordView {
     pub chain: Vec<QueueItem>,
     /// Every observer's newest results protocol for this station.
     pub protocols: Option<Comparison>,
+    /// The media files it names, with what the observer declared about
+    /// each (signed with the record).
+    pub evidence: Vec<Evidence>,
+}
+
+/// One media file a record names, as the workspace shows it beside the
+/// record: only to signed-in accounts that may read the record, never
+/// published.
+#[derive(Debug, Serialize)]
+pub struct Evidence {
+    pub sha256: String,
+    pub bytes: u64,
+    pub mime: String,
+    /// Consent, faces, ballots, voter list, where from, a note.
+    pub meta: Option<MediaMeta>,
+    /// Whether the server holds it whole (its hash checked).
+    pub held: bool,
+    /// How the page shows it, if at all (else: a download).
+    pub shown_as: Option<ShownAs>,
+}
+
+impl Evidence {
+    /// The catalogue id of what the observer declared about consent.
+    pub fn consent_key(&self) -> &'static str {
+        use observer_core::record::Consent;
+        match self.meta.as_ref().map(|m| m.consent) {
+            None => "consent-undeclared",
+            Some(Consent::Given) => "consent-given",
+            Some(Consent::Refused) => "consent-refused",
+            Some(Consent::NotAsked) => "consent-not-asked",
+            Some(Consent::NobodyShown) => "consent-nobody-shown",
+        }
+    }
+
+    /// The catalogue ids of what the file shows that needs care.
+    pub fn visible_keys(&self) -> Vec<&'static str> {
+        let Some(m) = &self.meta else {
+            return Vec::new();
+        };
+        [
+            (m.faces_visible, "visible-faces"),
+            (m.ballots_visible, "visible-ballots"),
+            (m.voter_list_visible, "visible-voter-list"),
+            (m.location_kept, "location-kept"),
+        ]
+        .into_iter()
+        .filter_map(|(set, key)| set.then_some(key))
+        .collect()
+    }
+}
+
+/// How a browser may show a media file inline. Only raster images, audio
+/// and video: a document or an SVG can carry script or links, so those
+/// are downloads, never rendered in the workspace's origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShownAs {
+    Image,
+    Audio,
+    Video,
+}
+
+impl ShownAs {
+    /// How `mime` is shown, by the record's signed type.
+    pub fn of(mime: &str) -> Option<Self> {
+        match mime {
+            "image/jpeg" | "image/png" | "image/webp" | "image/gif" => Some(ShownAs::Image),
+            "audio/mpeg" | "audio/mp4" | "audio/aac" | "audio/ogg" | "audio/webm" | "audio/wav" => {
+                Some(ShownAs::Audio)
+            }
+            "video/mp4" | "video/webm" | "video/quicktime" => Some(ShownAs::Video),
+            _ => None,
+        }
+    }
+}
+
+/// The attachments of a signed body.
+pub fn attachments(body: &serde_json::Value) -> Vec<AttachmentRef> {
+    serde_json::from_value(body["attachments"].clone()).unwrap_or_default()
 }
 
 /// Several observers' protocols of one station, field by field.
@@ -150,6 +231,19 @@ pub fn view(
         corroboration,
         chain: chain(store, &item, now_ms)?,
         protocols,
+        evidence: attachments(&body)
+            .into_iter()
+            .map(|a| {
+                Ok(Evidence {
+                    held: storage.media_held(&a.sha256)?,
+                    sha256: a.sha256.to_string(),
+                    bytes: a.bytes,
+                    shown_as: ShownAs::of(a.mime.as_str()),
+                    mime: a.mime.as_str().to_string(),
+                    meta: a.meta,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?,
         item,
     }))
 }

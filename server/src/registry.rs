@@ -382,6 +382,24 @@ impl Current {
     pub fn get(&self, id: &str) -> Option<&Station> {
         self.stations.get(id)
     }
+
+    /// The region of station `id`, when the registry holds it.
+    pub fn region_of(&self, id: &str) -> Option<&str> {
+        self.get(id).map(|s| s.region.as_str())
+    }
+
+    /// Whether any station is in `region`.
+    pub fn has_region(&self, region: &str) -> bool {
+        self.stations.values().any(|s| s.region == region)
+    }
+
+    /// Every region, sorted, once each.
+    pub fn regions(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.stations.values().map(|s| s.region.clone()).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
 }
 
 /// The newest registry, if one was imported.

@@ -403,3 +403,167 @@ fn anonymous_media_requests_learn_nothing_and_change_nothing() {
         .count();
     assert_eq!(partial, 0, "nothing written");
 }
+
+/// Imports `data` as `mime` and saves an incident at `station` naming it.
+fn record_with(
+    p: &Store,
+    dir: &std::path::Path,
+    data: &[u8],
+    mime: &str,
+    station: &str,
+    consent: Consent,
+) -> String {
+    let path = dir.join("evidence.bin");
+    std::fs::write(&path, data).unwrap();
+    let m = p.import_media(&path, mime, PhotoTags::Keep, None).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    p.save(
+        NewRecord::builder(station, "incident", 1, "incident")
+            .payload(serde_json::json!({"type": "ballot_stuffing"}))
+            .attachment_with(
+                m.sha256.to_string(),
+                m.bytes,
+                m.mime.clone(),
+                MediaMeta {
+                    consent,
+                    faces_visible: true,
+                    ballots_visible: false,
+                    voter_list_visible: false,
+                    taken_from: Some("<b>by the door</b>".into()),
+                    note: None,
+                    location_kept: false,
+                },
+            )
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    m.sha256.to_string()
+}
+
+#[test]
+fn evidence_is_shown_beside_its_record_with_its_consent_flags_and_only_to_those_who_may_read_it() {
+    use support::web::{Browser, PASSWORD};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let csv = dir.path().join("stations.csv");
+    std::fs::write(
+        &csv,
+        "station,name,region,district,address,registered_voters\nS-1,School 1,North,Lake,Main St 1,1000\nS-3,School 3,South,River,Main St 3,1000\n",
+    )
+    .unwrap();
+    server.cli(&["stations", "import", csv.to_str().unwrap()]);
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "S-1");
+    let photo = clip(50_000, 7);
+    let png = record_with(&p, dir.path(), &photo, "image/png", "S-1", Consent::Refused);
+    let svg = record_with(
+        &p,
+        dir.path(),
+        b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+        "image/svg+xml",
+        "S-1",
+        Consent::Given,
+    );
+    sync(&p, &SyncOptions::default()).unwrap();
+    let held: Vec<String> = server
+        .db()
+        .prepare("SELECT sha256 FROM media")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        held.contains(&png) && held.contains(&svg),
+        "both files arrived"
+    );
+
+    let mut ana = server.signed_in("ana", "analyst");
+    let queue: serde_json::Value = serde_json::from_str(&ana.get("/api/v1/queue").text).unwrap();
+    let index = |i: usize| queue["items"][i]["index"].as_u64().unwrap();
+    let (png_at, svg_at) = (index(1).min(index(0)), index(1).max(index(0)));
+    let page = ana.get(&format!("/records/{png_at}"));
+    assert_eq!(page.status, 200);
+    let src = format!("/records/{png_at}/media/{png}");
+    assert!(
+        page.text.contains(&format!("<img src=\"{src}\"")),
+        "shown inline"
+    );
+    assert!(page.text.contains("The people shown refused consent"));
+    assert!(
+        page.text.contains("voters&#39; faces can be recognised")
+            || page.text.contains("voters' faces can be recognised")
+    );
+    let at = page
+        .text
+        .find("by the door")
+        .expect("where it was taken from");
+    let around = &page.text[at - 30..at + 30];
+    assert!(
+        !page.text.contains("<b>by the door"),
+        "the observer's text is inert: {around}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ana.get(&format!("/api/v1/records/{png_at}")).text).unwrap();
+    assert_eq!(json["evidence"][0]["meta"]["consent"], "refused");
+    assert_eq!(json["evidence"][0]["held"], true);
+
+    let got = ana.get(&src);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.headers["content-type"], "image/png");
+    assert_eq!(got.headers["content-disposition"], "inline");
+    assert_eq!(got.headers["cache-control"], "no-store");
+    assert_eq!(got.headers["x-content-type-options"], "nosniff");
+    // The body is read as text by the test browser: compare its length and hash.
+    let bytes = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .get(format!("{}{src}", server.url()))
+        .header(
+            "cookie",
+            ana.cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(&bytes[..], &photo[..], "the file as the phone signed it");
+
+    // An SVG is never rendered in the workspace's origin: a download.
+    let page = ana.get(&format!("/records/{svg_at}"));
+    assert!(!page
+        .text
+        .contains(&format!("<img src=\"/records/{svg_at}/media/{svg}\"")));
+    let got = ana.get(&format!("/records/{svg_at}/media/{svg}"));
+    assert_eq!(got.status, 200);
+    assert_eq!(got.headers["content-type"], "application/octet-stream");
+    assert!(got.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+
+    // Only a file the record names, only to those signed in, only in their region.
+    assert_eq!(
+        ana.get(&format!("/records/{svg_at}/media/{png}")).status,
+        404
+    );
+    assert_eq!(
+        ana.get(&format!("/records/{png_at}/media/not-a-hash"))
+            .status,
+        404
+    );
+    assert_eq!(
+        Browser::new(&server.url()).get(&src).status,
+        303,
+        "to the sign-in page"
+    );
+    server.add_user_with("sam", "verifier", &["--region", "South"]);
+    let mut sam = Browser::new(&server.url());
+    assert_eq!(sam.login("sam", PASSWORD).status, 303);
+    assert_eq!(sam.get(&src).status, 403);
+}

@@ -524,6 +524,9 @@ fn accounts_and_sessions_are_kept_alike(b: &dyn Backend) {
         failed_logins: 0,
         last_failed_ms: None,
         last_login_ms: None,
+        region: None,
+        totp_sealed: None,
+        totp_last_step: None,
     };
     assert!(a
         .add_account(&account("bauyrzhan", Role::Verifier))
@@ -615,6 +618,37 @@ fn accounts_and_sessions_are_kept_alike(b: &dyn Backend) {
     a.create_session(&s3, NOW).unwrap();
     other.account_store().end_session(&t3.digest()).unwrap();
     assert_eq!(a.session(&t3.digest()).unwrap(), None);
+
+    // A regional coordinator keeps its region.
+    let coordinator = Account {
+        region: Some("Алматы".into()),
+        ..account("daniyar", Role::Coordinator)
+    };
+    assert!(a.add_account(&coordinator).unwrap());
+    assert_eq!(a.account("daniyar").unwrap().unwrap(), coordinator);
+
+    // A second factor: set, each step used once across nodes, removed.
+    assert!(a.set_totp("aigerim", Some(b"sealed key")).unwrap());
+    let got = a.account("aigerim").unwrap().unwrap();
+    assert_eq!(
+        (got.totp_sealed.as_deref(), got.totp_last_step),
+        (Some(&b"sealed key"[..]), None)
+    );
+    assert!(a.use_totp_step("aigerim", 100).unwrap());
+    assert!(
+        !other.account_store().use_totp_step("aigerim", 100).unwrap(),
+        "a replay"
+    );
+    assert!(!a.use_totp_step("aigerim", 99).unwrap(), "an older step");
+    assert!(other.account_store().use_totp_step("aigerim", 101).unwrap());
+    assert_eq!(
+        a.account("aigerim").unwrap().unwrap().totp_last_step,
+        Some(101)
+    );
+    assert!(a.set_totp("aigerim", None).unwrap());
+    let got = a.account("aigerim").unwrap().unwrap();
+    assert_eq!((got.totp_sealed, got.totp_last_step), (None, None));
+    assert!(!a.set_totp("ghost", None).unwrap());
 }
 
 fn media_are_answered_only_to_the_device_whose_records_name_them(b: &dyn Backend) {
@@ -632,6 +666,7 @@ fn media_are_answered_only_to_the_device_whose_records_name_them(b: &dyn Backend
     ingest(s, &key, std::slice::from_ref(&rec));
     let device = key.public_key().device_id();
     assert_eq!(s.expected_media(&device, &sha).unwrap(), Some(9));
+    assert!(!s.media_held(&sha).unwrap());
     assert_eq!(
         s.expected_media(&other.public_key().device_id(), &sha)
             .unwrap(),
@@ -649,6 +684,8 @@ fn media_are_answered_only_to_the_device_whose_records_name_them(b: &dyn Backend
     assert_eq!(missing(s), 1);
     s.media_complete(&sha, 9, NOW).unwrap();
     assert_eq!(missing(s), 0);
+    assert!(s.media_held(&sha).unwrap());
+    assert!(!s.media_held(&Sha256Digest::of(b"another")).unwrap());
     let keys = s.device_keys().unwrap();
     assert_eq!(keys.len(), 2);
 }

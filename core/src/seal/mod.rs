@@ -224,6 +224,67 @@ impl SealedRecord {
     }
 }
 
+/// The HPKE `info` string for the organisation's own small secrets
+/// (a coordinator's second-factor key): another purpose than records, so
+/// one can never be opened as the other.
+pub const SECRET_INFO: &[u8] = b"observer/secret/v1";
+
+/// Longest secret [`seal_secret`] takes: these are keys, not documents.
+pub const MAX_SECRET_BYTES: usize = 1024;
+
+/// Seals a small secret the server keeps in its database to the
+/// organisation's key, bound to `context` (what the secret belongs to, so
+/// that a sealed value copied to another row does not open there). The
+/// result is HPKE's 32-byte encapsulated key followed by the ciphertext.
+///
+/// ```
+/// use observer_core::seal::{open_secret, seal_secret, OrgSecretKey};
+///
+/// let org = OrgSecretKey::generate();
+/// let sealed = seal_secret(&org.public_key(), b"totp\0aigerim", b"key bytes")?;
+/// assert_eq!(&open_secret(&org, b"totp\0aigerim", &sealed)?[..], b"key bytes");
+/// assert!(open_secret(&org, b"totp\0daniyar", &sealed).is_err());
+/// # Ok::<(), observer_core::seal::SealError>(())
+/// ```
+pub fn seal_secret(
+    org: &OrgPublicKey,
+    context: &[u8],
+    secret: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    if secret.len() > MAX_SECRET_BYTES {
+        return Err(SealError::Malformed(format!(
+            "a secret of {} bytes, over {MAX_SECRET_BYTES}",
+            secret.len()
+        )));
+    }
+    let (mut enc, ct) = seal_raw(
+        org.as_bytes(),
+        SECRET_INFO,
+        context,
+        secret,
+        &mut hpke::rand_core::UnwrapErr(SysRandom),
+    )?;
+    enc.extend_from_slice(&ct);
+    Ok(enc)
+}
+
+/// Opens what [`seal_secret`] sealed with the same `context`.
+pub fn open_secret(
+    org: &OrgSecretKey,
+    context: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    if sealed.len() > 32 + MAX_SECRET_BYTES + 16 {
+        return Err(SealError::Malformed(
+            "a sealed secret over the limit".into(),
+        ));
+    }
+    let (enc, ct) = sealed
+        .split_first_chunk::<32>()
+        .ok_or(SealError::Tampered)?;
+    open_raw(&org.sk, enc, SECRET_INFO, context, ct)
+}
+
 /// HPKE base-mode single-shot seal in this module's suite; `rng` supplies
 /// the ephemeral key's input keying material (the RFC's `ikmE`).
 fn seal_raw(

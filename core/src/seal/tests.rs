@@ -129,3 +129,33 @@ fn keys_round_trip_and_bad_keys_are_refused() {
     assert!(serde_json::from_str::<OrgPublicKey>("\"zz\"").is_err());
     assert!(OrgSecretKey::from_bytes(&[1; 5]).is_err());
 }
+
+#[test]
+fn a_sealed_secret_opens_only_with_its_key_and_context() {
+    let org = OrgSecretKey::generate();
+    let other = OrgSecretKey::generate();
+    let sealed = seal_secret(&org.public_key(), b"ctx-a", b"twenty bytes of key!").unwrap();
+    assert_eq!(
+        &open_secret(&org, b"ctx-a", &sealed).unwrap()[..],
+        b"twenty bytes of key!"
+    );
+    assert_eq!(
+        open_secret(&org, b"ctx-b", &sealed),
+        Err(SealError::Tampered)
+    );
+    assert_eq!(
+        open_secret(&other, b"ctx-a", &sealed),
+        Err(SealError::Tampered)
+    );
+    let mut flipped = sealed.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        open_secret(&org, b"ctx-a", &flipped),
+        Err(SealError::Tampered)
+    );
+    assert_eq!(
+        open_secret(&org, b"ctx-a", &sealed[..20]),
+        Err(SealError::Tampered)
+    );
+    assert!(seal_secret(&org.public_key(), b"", &[0; MAX_SECRET_BYTES + 1]).is_err());
+}

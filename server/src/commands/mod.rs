@@ -31,7 +31,7 @@ pub use stations::{
 };
 pub use users::{
     add as users_add, list as users_list, passwd as users_passwd,
-    set_disabled as users_set_disabled,
+    set_disabled as users_set_disabled, totp as users_totp,
 };
 
 /// A command's failure, printed by `main`.

@@ -14,6 +14,7 @@ use axum::{Form, Json};
 use serde::Deserialize;
 
 use super::pages::{blocking, page, CardsPage, CodeLine, CodesPage, IssuedCode, WebError};
+use super::scope;
 use super::session::SignedIn;
 use super::AppState;
 use crate::accounts::Permission;
@@ -44,8 +45,7 @@ async fn codes_page_with(
     problem: Option<String>,
     filled: Filled,
 ) -> Result<Response, WebError> {
-    let app2 = app.clone();
-    let codes = blocking(move || Ok(app2.storage.codes(LISTED)?)).await?;
+    let codes = listed(app, signed).await?;
     let now = now_ms();
     Ok(page(
         status,
@@ -60,6 +60,32 @@ async fn codes_page_with(
             codes: codes.iter().map(|c| CodeLine::new(c, now)).collect(),
         },
     ))
+}
+
+/// The newest codes issued, for an account of one region only those
+/// whose stations are all in it.
+async fn listed(
+    app: &Arc<AppState>,
+    signed: &SignedIn,
+) -> Result<Vec<crate::storage::IssuedCode>, WebError> {
+    let app = app.clone();
+    let mine = signed.account.clone();
+    blocking(move || {
+        let storage = app.storage.as_ref();
+        let codes = storage.codes(LISTED)?;
+        if mine.region.is_none() {
+            return Ok(codes);
+        }
+        let registry = crate::registry::current(storage)?;
+        let region_of = |s: &str| registry.as_ref().and_then(|r| r.region_of(s));
+        Ok(codes
+            .into_iter()
+            .filter(|c| {
+                !c.stations.is_empty() && c.stations.iter().all(|s| mine.covers(region_of(s)))
+            })
+            .collect())
+    })
+    .await
 }
 
 /// `GET /codes`: the forms that issue codes, and the codes issued.
@@ -77,8 +103,7 @@ pub async fn codes_json(
     signed: SignedIn,
 ) -> Result<Response, WebError> {
     signed.require(&app.org, "may-codes", Permission::Enroll)?;
-    let codes = blocking(move || Ok(app.storage.codes(LISTED)?)).await?;
-    Ok(Json(codes).into_response())
+    Ok(Json(listed(&app, &signed).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -91,7 +116,7 @@ pub struct IssueForm {
 }
 
 /// The QR code of `text` as an SVG `data:` URI.
-fn qr_data_uri(text: &str) -> Result<String, WebError> {
+pub(super) fn qr_data_uri(text: &str) -> Result<String, WebError> {
     use base64::Engine as _;
     let qr = qrcode::QrCode::new(text.as_bytes()).map_err(|e| WebError::Internal(e.to_string()))?;
     let svg = qr
@@ -131,6 +156,7 @@ pub async fn issue_code(
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
+    scope::require_stations(&app, &signed, "may-codes", stations.clone()).await?;
     let name = Some(form.name.trim().to_string()).filter(|n| !n.is_empty());
     let app2 = app.clone();
     let actor = signed.actor();
@@ -214,14 +240,29 @@ pub async fn issue_batch(
     let Form(form) = form?;
     signed.check_form(&headers, &form.csrf)?;
     let app2 = app.clone();
+    let text = form.observers.clone();
+    let parsed = blocking(move || {
+        Ok(
+            match crate::enrollment::parse_batch(app2.storage.as_ref(), &text) {
+                Ok(b) => Ok(b),
+                Err(BatchError::Lines(lines)) => Err(lines.join("\n")),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+    })
+    .await?;
+    if let Ok(batch) = &parsed {
+        let stations = batch.iter().flat_map(|l| l.stations.clone()).collect();
+        scope::require_stations(&app, &signed, "may-codes", stations).await?;
+    }
+    let app2 = app.clone();
     let actor = signed.actor();
-    let (text, hours) = (form.observers.clone(), form.valid_hours);
+    let hours = form.valid_hours;
     let issued = blocking(move || {
         let storage = app2.storage.as_ref();
-        let batch = match crate::enrollment::parse_batch(storage, &text) {
+        let batch = match parsed {
             Ok(b) => b,
-            Err(BatchError::Lines(lines)) => return Ok(Err(lines.join("\n"))),
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(problem) => return Ok(Err(problem)),
         };
         let now = now_ms();
         let codes = match app2.issuer.issue_batch(storage, &batch, hours, now) {

@@ -13,6 +13,7 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use super::pages::{blocking, page, CoveragePage, WebError};
+use super::scope;
 use super::session::SignedIn;
 use super::AppState;
 use crate::accounts::Permission;
@@ -62,9 +63,11 @@ async fn read(
     if q.region.chars().count() > MAX_REGION_CHARS {
         return Err(WebError::BadQuery("refused-query"));
     }
+    let region = scope::region_filter(signed, &app.org, "may-read", &q.region)?;
     let area = Area {
-        region: Some(q.region.trim().to_string()).filter(|r| !r.is_empty()),
+        region: Some(region).filter(|r| !r.is_empty()),
     };
+    let mine = signed.region().map(str::to_string);
     let app = app.clone();
     blocking(move || {
         let storage = app.storage.as_ref();
@@ -79,12 +82,10 @@ async fn read(
             &area,
             now_ms(),
         );
-        let mut regions: Vec<String> = registry
-            .iter()
-            .flat_map(|r| r.stations.values().map(|s| s.region.clone()))
-            .collect();
-        regions.sort_unstable();
-        regions.dedup();
+        let regions = match mine {
+            Some(r) => vec![r],
+            None => registry.map(|r| r.regions()).unwrap_or_default(),
+        };
         Ok((c, regions, plan))
     })
     .await
@@ -110,7 +111,7 @@ pub async fn coverage_page(
         &CoveragePage {
             t: Texts::current(),
             nav: signed.nav(&app.org),
-            may_plan: signed.account.role.may(Permission::PlanDay),
+            may_plan: signed.account.may(Permission::PlanDay),
             regions,
             time_zone: plan.time_zone.clone().unwrap_or_default(),
             deadlines: Phase::ALL

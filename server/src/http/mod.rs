@@ -5,6 +5,7 @@
 //! they call ([`crate::auth`], [`crate::ingest`], [`crate::publish`]) know
 //! nothing of HTTP.
 
+mod account;
 mod codes;
 mod coverage;
 mod enroll;
@@ -16,6 +17,7 @@ mod observers;
 mod pages;
 mod request;
 mod review;
+mod scope;
 mod session;
 mod sync;
 mod trace;
@@ -146,6 +148,10 @@ fn workspace_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/language", get(session::set_language))
+        .route("/account", get(account::account))
+        .route("/account/totp", post(account::start_totp))
+        .route("/account/totp/confirm", post(account::confirm_totp))
+        .route("/account/totp/remove", post(account::remove_totp))
         .route("/audit", get(workspace::audit_page))
         .route(
             "/users",
@@ -165,6 +171,7 @@ fn workspace_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/records/{index}/claim", post(review::claim))
         .route("/records/{index}/release", post(review::release))
         .route("/records/{index}/review", post(review::decide))
+        .route("/records/{index}/media/{sha256}", get(review::evidence))
         .route("/coverage", get(coverage::coverage_page))
         .route("/coverage/plan", post(coverage::set_plan))
         .route("/static/live.js", get(coverage::live_js))

@@ -60,9 +60,27 @@ async fn find(
     }
     let app = app.clone();
     let text = q.q.clone();
+    let mine = signed.region().map(str::to_string);
     let found: Vec<FieldDevice> = blocking(move || {
-        let all = app.storage.review_store().field_devices()?;
-        Ok(all.into_iter().filter(|d| matches(d, &text)).collect())
+        let storage = app.storage.as_ref();
+        let all = storage.review_store().field_devices()?;
+        // An account of one region finds the observers of its stations.
+        let registry = match mine {
+            Some(_) => crate::registry::current(storage)?,
+            None => None,
+        };
+        let in_region = |d: &FieldDevice| match (&mine, &registry) {
+            (None, _) => true,
+            (Some(r), Some(reg)) => d
+                .stations
+                .iter()
+                .any(|s| reg.region_of(s) == Some(r.as_str())),
+            (Some(_), None) => false,
+        };
+        Ok(all
+            .into_iter()
+            .filter(|d| in_region(d) && matches(d, &text))
+            .collect())
     })
     .await?;
     let total = found.len();
@@ -91,7 +109,7 @@ pub async fn observers_page(
         &ObserversPage {
             t: Texts::current(),
             nav: signed.nav(&app.org),
-            may_revoke: signed.account.role.may(Permission::Revoke),
+            may_revoke: signed.account.may(Permission::Revoke),
             q,
             found: found.into_iter().zip(revoked).collect(),
             total,

@@ -19,6 +19,8 @@ pub struct Nav {
     pub here: String,
     pub name: String,
     pub role: Role,
+    /// The region the account works on (`None`: the whole country).
+    pub region: Option<String>,
     /// The session's CSRF token, for the forms on the page.
     pub csrf: String,
     pub codes: bool,
@@ -33,10 +35,11 @@ impl Nav {
             here: here.to_string(),
             name: account.name.clone(),
             role: account.role,
+            region: account.region.clone(),
             csrf,
-            codes: account.role.may(Permission::Enroll),
-            audit: account.role.may(Permission::ReadAudit),
-            users: account.role.may(Permission::ManageUsers),
+            codes: account.may(Permission::Enroll),
+            audit: account.may(Permission::ReadAudit),
+            users: account.may(Permission::ManageUsers),
         }
     }
 }
@@ -57,6 +60,10 @@ pub struct ForbiddenPage {
     pub nav: Nav,
     pub what: &'static str,
     pub roles: String,
+    /// For a refusal by region: the region of what was asked for.
+    pub outside: Option<String>,
+    /// For a refusal of something national to an account of one region.
+    pub national: bool,
 }
 
 #[derive(Template)]
@@ -117,6 +124,8 @@ pub struct AuditPage {
 pub struct UserLine {
     pub name: String,
     pub role: Role,
+    pub region: String,
+    pub totp: bool,
     pub last_login: String,
     pub failed_logins: u32,
     pub disabled: bool,
@@ -127,6 +136,8 @@ impl From<&Account> for UserLine {
         Self {
             name: a.name.clone(),
             role: a.role,
+            region: a.region.clone().unwrap_or_default(),
+            totp: a.totp_sealed.is_some(),
             last_login: crate::i18n::time(a.last_login_ms),
             failed_logins: a.failed_logins,
             disabled: a.disabled,
@@ -140,6 +151,29 @@ pub struct UsersPage {
     pub t: Texts,
     pub nav: Nav,
     pub users: Vec<UserLine>,
+    /// The regions a new account may be given.
+    pub regions: Vec<String>,
+    pub problem: Option<String>,
+}
+
+/// A second-factor key being set up, as the account page shows it once.
+pub struct TotpSetup {
+    /// The `otpauth://` URI as an SVG QR `data:` URI.
+    pub qr: String,
+    /// The key in base32, for typing in by hand.
+    pub key: String,
+    /// The key sealed to the organisation, carried back by the form.
+    pub sealed: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub t: Texts,
+    pub nav: Nav,
+    /// Whether a second factor is set.
+    pub totp: bool,
+    pub setup: Option<TotpSetup>,
     pub problem: Option<String>,
 }
 
@@ -330,6 +364,38 @@ impl WebError {
             nav,
             what,
             roles: roles.join(" or "),
+            outside: None,
+            national: false,
+        }))
+    }
+
+    /// The refusal of something national (the audit log, the day's plan)
+    /// to an account of one region.
+    pub fn national(nav: Nav, what: &'static str) -> Self {
+        WebError::Forbidden(Box::new(ForbiddenPage {
+            t: Texts::current(),
+            nav,
+            what,
+            roles: String::new(),
+            outside: None,
+            national: true,
+        }))
+    }
+
+    /// The refusal for an account of one region asking for something of
+    /// `region` (`None`: a station the registry does not hold).
+    pub fn outside_region(nav: Nav, what: &'static str, region: Option<&str>) -> Self {
+        let outside = match region {
+            Some(r) => r.to_string(),
+            None => Texts::current().get("region-unknown"),
+        };
+        WebError::Forbidden(Box::new(ForbiddenPage {
+            t: Texts::current(),
+            nav,
+            what,
+            roles: String::new(),
+            outside: Some(outside),
+            national: false,
         }))
     }
 }

@@ -13,6 +13,7 @@ use axum::{Form, Json};
 use serde::Deserialize;
 
 use super::pages::{blocking, page, QueuePage, RecordPage, WebError};
+use super::scope;
 use super::session::{CsrfForm, SignedIn};
 use super::AppState;
 use crate::accounts::Permission;
@@ -119,9 +120,10 @@ async fn queue_items(
     query: Result<Query<QueueQuery>, QueryRejection>,
 ) -> Result<(QueueQuery, Vec<QueueItem>, Option<QueueCursor>), WebError> {
     signed.require(&app.org, "may-read", Permission::Read)?;
-    let Ok(Query(q)) = query else {
+    let Ok(Query(mut q)) = query else {
         return Err(WebError::BadQuery("refused-query"));
     };
+    q.region = scope::region_filter(signed, &app.org, "may-read", &q.region)?;
     let app = app.clone();
     let q2 = q.clone();
     let (items, next) = blocking(move || {
@@ -194,6 +196,7 @@ async fn record(
 ) -> Result<RecordView, WebError> {
     signed.require(&app.org, "may-read", Permission::Read)?;
     let index = index_of(index)?;
+    scope::require_record(app, signed, "may-read", index).await?;
     let app = app.clone();
     blocking(move || {
         let reader = Reader::new(app.storage.as_ref(), &app.seal);
@@ -221,7 +224,7 @@ pub async fn record_page(
         &RecordPage {
             t: Texts::current(),
             nav: signed.nav(&app.org),
-            may_review: signed.account.role.may(Permission::Review),
+            may_review: signed.account.may(Permission::Review),
             mine: v.item.claim.as_ref().is_some_and(|c| c.account == me),
             held: v
                 .item
@@ -262,6 +265,7 @@ pub async fn claim(
     let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
     signed.check_form(&headers, &csrf)?;
     let index = index_of(index)?;
+    scope::require_record(&app, &signed, "may-review", index).await?;
     let me = signed.account.name.clone();
     let app2 = app.clone();
     let outcome = blocking(move || {
@@ -289,6 +293,7 @@ pub async fn release(
     let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
     signed.check_form(&headers, &csrf)?;
     let index = index_of(index)?;
+    scope::require_record(&app, &signed, "may-review", index).await?;
     let me = signed.account.name.clone();
     blocking(move || Ok(app.storage.review_store().release(index, &me)?)).await?;
     Ok(Redirect::to(&format!("/records/{index}")).into_response())
@@ -314,6 +319,7 @@ pub async fn decide(
     let Form(form) = form?;
     signed.check_form(&headers, &form.csrf)?;
     let index = index_of(index)?;
+    scope::require_record(&app, &signed, "may-review", index).await?;
     let verdict: Verdict = form
         .verdict
         .parse()
@@ -355,4 +361,77 @@ pub async fn decide(
         DecideOutcome::HeldBy(c) => Err(held_by(&c)),
         DecideOutcome::NoSuchRecord => Err(WebError::NotFound("not-found-record")),
     }
+}
+
+/// `GET /records/{index}/media/{sha256}`: an evidence file the record
+/// names, to an account that may read the record (and of its region).
+/// Only a file this record's signed body names is served, whatever its
+/// hash; images, audio and video by their signed type, shown inline;
+/// anything else as a download of opaque bytes, so that nothing an
+/// observer sent is rendered as a page of this origin.
+pub async fn evidence(
+    State(app): State<Arc<AppState>>,
+    Path((index, sha256)): Path<(String, String)>,
+    signed: SignedIn,
+) -> Result<Response, WebError> {
+    signed.require(&app.org, "may-read", Permission::Read)?;
+    let index: u64 = index
+        .parse()
+        .map_err(|_| WebError::NotFound("not-found-record"))?;
+    let sha: observer_core::record::Sha256Digest = sha256
+        .parse()
+        .map_err(|_| WebError::NotFound("not-found-media"))?;
+    scope::require_record(&app, &signed, "may-read", index).await?;
+    let app2 = app.clone();
+    let named = blocking(move || {
+        let reader = Reader::new(app2.storage.as_ref(), &app2.seal);
+        let mut found = None;
+        reader.records(
+            &crate::storage::RecordFilter {
+                index: Some(index),
+                ..Default::default()
+            },
+            &mut |r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                found = record_view::attachments(&body)
+                    .into_iter()
+                    .find(|a| a.sha256 == sha);
+                Ok(())
+            },
+        )?;
+        Ok(found)
+    })
+    .await?
+    .ok_or(WebError::NotFound("not-found-media"))?;
+    let Some((size, stream)) = app
+        .media
+        .read_complete(&named.sha256)
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?
+    else {
+        return Err(WebError::NotFound("not-found-media"));
+    };
+    let shown = record_view::ShownAs::of(named.mime.as_str());
+    let (mime, disposition) = match shown {
+        Some(_) => (named.mime.as_str().to_string(), "inline".to_string()),
+        None => (
+            "application/octet-stream".to_string(),
+            format!("attachment; filename=\"{}\"", named.sha256),
+        ),
+    };
+    let mut r = axum::body::Body::from_stream(stream).into_response();
+    let h = r.headers_mut();
+    let value = |v: &str| {
+        axum::http::HeaderValue::from_str(v).map_err(|e| WebError::Internal(e.to_string()))
+    };
+    h.insert(axum::http::header::CONTENT_TYPE, value(&mime)?);
+    h.insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        value(&disposition)?,
+    );
+    h.insert(
+        axum::http::header::CONTENT_LENGTH,
+        axum::http::HeaderValue::from(size),
+    );
+    Ok(r)
 }

@@ -30,6 +30,7 @@ use crate::accounts::{self, Account, Permission, Session, SessionToken};
 use crate::audit::{self, Draft};
 use crate::guard::{AddressKey, ClientAddr};
 use crate::i18n::{Lang, Texts};
+use crate::second_factor;
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "__Host-observer_session";
@@ -114,11 +115,18 @@ impl SignedIn {
     /// Refuses unless the account's role may do `p` (a 403 page naming
     /// the roles that may).
     pub fn require(&self, org: &str, what: &'static str, p: Permission) -> Result<(), WebError> {
-        if self.account.role.may(p) {
+        if self.account.may(p) {
             Ok(())
+        } else if self.account.role.may(p) {
+            Err(WebError::national(self.nav(org), what))
         } else {
             Err(WebError::forbidden(self.nav(org), what, p))
         }
+    }
+
+    /// The region this account is limited to (`None`: the whole country).
+    pub fn region(&self) -> Option<&str> {
+        self.account.region.as_deref()
     }
 
     /// Refuses a state-changing request from another origin or without
@@ -229,6 +237,9 @@ pub async fn login_page(State(app): State<Arc<AppState>>, headers: HeaderMap) ->
 pub struct LoginForm {
     name: String,
     password: String,
+    /// The authenticator app's code, for an account with a second factor.
+    #[serde(default)]
+    code: String,
     nonce: String,
 }
 
@@ -284,6 +295,7 @@ async fn try_login(
     }
     let name = form.name.trim().to_string();
     let password = form.password;
+    let code = form.code;
     let slots = app.login_slots.clone();
     let permit = slots
         .acquire_owned()
@@ -306,7 +318,30 @@ async fn try_login(
         {
             return Ok(Attempt::Wait(wait));
         }
-        let ok = accounts::password_matches(account.as_ref(), &password);
+        let mut ok = accounts::password_matches(account.as_ref(), &password);
+        // The second factor is checked only after the password, and a
+        // wrong code reads as a wrong password: a guesser learns nothing
+        // about which of the two was wrong, and both count as a failure.
+        if let Some(a) = account
+            .as_ref()
+            .filter(|a| ok && second_factor::required(a))
+        {
+            let sealed = a.totp_sealed.as_deref().unwrap_or_default();
+            let now_secs = u64::try_from(now / 1000).unwrap_or_default();
+            let step = second_factor::check(
+                &app2.seal,
+                &a.name,
+                sealed,
+                a.totp_last_step,
+                &code,
+                now_secs,
+            )
+            .map_err(|e| WebError::Internal(e.to_string()))?;
+            ok = match step {
+                Some(step) => store.use_totp_step(&a.name, step)?,
+                None => false,
+            };
+        }
         let subject = if accounts::check_name(&name2).is_ok() {
             name2.clone()
         } else {

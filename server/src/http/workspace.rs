@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::pages::{
     blocking, page, AuditLine, AuditPage, OverviewPage, RevokePage, UserLine, UsersPage, WebError,
 };
+use super::scope;
 use super::session::{CsrfForm, SignedIn};
 use super::AppState;
 use crate::accounts::{self, Account, Permission, Role};
@@ -48,6 +49,12 @@ pub async fn overview_page(
     signed: SignedIn,
 ) -> Result<Response, WebError> {
     signed.require(&app.org, "may-read", Permission::Read)?;
+    // The overview is the whole country's (every device, the newest
+    // records anywhere); an account of one region starts from its
+    // region's coverage instead.
+    if signed.region().is_some() {
+        return Ok(Redirect::to("/coverage").into_response());
+    }
     let o = overview(&app).await?;
     Ok(page(
         StatusCode::OK,
@@ -55,7 +62,7 @@ pub async fn overview_page(
             t: Texts::current(),
             nav: signed.nav(&app.org),
             o,
-            may_revoke: signed.account.role.may(Permission::Revoke),
+            may_revoke: signed.account.may(Permission::Revoke),
         },
     ))
 }
@@ -66,6 +73,9 @@ pub async fn overview_json(
     signed: SignedIn,
 ) -> Result<Response, WebError> {
     signed.require(&app.org, "may-read", Permission::Read)?;
+    if signed.region().is_some() {
+        return Err(WebError::national(signed.nav(&app.org), "may-read"));
+    }
     Ok(Json(overview(&app).await?).into_response())
 }
 
@@ -123,14 +133,29 @@ pub async fn audit_json(
     Ok(Json(audit_entries(&app, &signed, query).await?).into_response())
 }
 
-/// `GET /api/v1/users`: the accounts as JSON (never their hashes).
+/// The accounts `signed` may manage: all of them for a national admin,
+/// its own region's for a coordinator.
+async fn managed_accounts(
+    app: &Arc<AppState>,
+    signed: &SignedIn,
+) -> Result<Vec<Account>, WebError> {
+    let app = app.clone();
+    let me = signed.account.clone();
+    blocking(move || {
+        let all = app.storage.account_store().accounts()?;
+        Ok(all.into_iter().filter(|a| me.manages(a)).collect())
+    })
+    .await
+}
+
+/// `GET /api/v1/users`: the accounts as JSON (never their hashes or
+/// second-factor keys; `totp` says whether one is set).
 pub async fn users_json(
     State(app): State<Arc<AppState>>,
     signed: SignedIn,
 ) -> Result<Response, WebError> {
     signed.require(&app.org, "may-users", Permission::ManageUsers)?;
-    let users = blocking(move || Ok(app.storage.account_store().accounts()?)).await?;
-    Ok(Json(users).into_response())
+    Ok(Json(managed_accounts(&app, &signed).await?).into_response())
 }
 
 async fn users_page_with(
@@ -139,14 +164,26 @@ async fn users_page_with(
     status: StatusCode,
     problem: Option<String>,
 ) -> Result<Response, WebError> {
+    let users = managed_accounts(app, signed).await?;
     let app2 = app.clone();
-    let users = blocking(move || Ok(app2.storage.account_store().accounts()?)).await?;
+    let regions = match signed.region() {
+        Some(mine) => vec![mine.to_string()],
+        None => {
+            blocking(move || {
+                Ok(crate::registry::current(app2.storage.as_ref())?
+                    .map(|r| r.regions())
+                    .unwrap_or_default())
+            })
+            .await?
+        }
+    };
     Ok(page(
         status,
         &UsersPage {
             t: Texts::current(),
             nav: signed.nav(&app.org),
             users: users.iter().map(UserLine::from).collect(),
+            regions,
             problem,
         },
     ))
@@ -166,7 +203,35 @@ pub struct NewUserForm {
     csrf: String,
     name: String,
     role: String,
+    /// Empty: the whole country.
+    #[serde(default)]
+    region: String,
     password: String,
+}
+
+/// The role and region a new account gets from `form`, as `signed` may
+/// give them: a coordinator adds accounts of its own region only, and
+/// never an admin. `Err`: the catalogue id of the refusal.
+fn new_scope(
+    signed: &SignedIn,
+    form: &NewUserForm,
+) -> Result<(Role, Option<String>), &'static str> {
+    let role: Role = form
+        .role
+        .parse()
+        .map_err(|e: accounts::AccountError| e.text_id())?;
+    let asked = Some(form.region.trim().to_string()).filter(|r| !r.is_empty());
+    let region = match signed.region() {
+        None => asked,
+        Some(mine) => {
+            if role == Role::Admin || asked.as_deref().is_some_and(|r| r != mine) {
+                return Err("err-role-too-high");
+            }
+            Some(mine.to_string())
+        }
+    };
+    accounts::check_scope(role, region.as_deref()).map_err(|e| e.text_id())?;
+    Ok((role, region))
 }
 
 /// `POST /users`: adds an account.
@@ -179,41 +244,51 @@ pub async fn add_user(
     signed.require(&app.org, "may-users", Permission::ManageUsers)?;
     let Form(form) = form?;
     signed.check_form(&headers, &form.csrf)?;
+    let t = Texts::current();
     let problem = |m: String| users_page_with(&app, &signed, StatusCode::BAD_REQUEST, Some(m));
-    let role: Role = match form.role.parse() {
-        Ok(r) => r,
-        Err(e) => return problem(format!("{e}")).await,
+    let (role, region) = match new_scope(&signed, &form) {
+        Ok(scope) => scope,
+        Err(id) => return problem(t.get(id)).await,
     };
     if let Err(e) = accounts::check_name(&form.name) {
-        return problem(e.to_string()).await;
+        return problem(t.get(e.text_id())).await;
     }
     let hash = match accounts::hash_password(&form.password) {
         Ok(h) => h,
-        Err(e) => return problem(e.to_string()).await,
+        Err(e) => return problem(t.get(e.text_id())).await,
     };
     let app2 = app.clone();
     let actor = signed.actor();
     let name = form.name.clone();
     let added = blocking(move || {
+        if let Some(r) = &region {
+            let known = crate::registry::current(app2.storage.as_ref())?
+                .is_some_and(|reg| reg.has_region(r));
+            if !known {
+                return Ok(Err(("err-region-not-in-registry", r.clone())));
+            }
+        }
         let now = now_ms();
-        let account = Account::new(&name, role, hash, now);
+        let account = Account::new(&name, role, region.clone(), hash, now)
+            .map_err(|e| WebError::Internal(e.to_string()))?;
         if !app2.storage.account_store().add_account(&account)? {
-            return Ok(false);
+            return Ok(Err(("account-exists", name)));
         }
         let draft = Draft {
             actor,
             action: "account.added",
             subject: name,
-            detail: serde_json::json!({ "role": role.as_str() }),
+            detail: serde_json::json!({ "role": role.as_str(), "region": region }),
         };
         audit::append(app2.storage.as_ref(), &app2.key, draft, now)?;
-        Ok(true)
+        Ok(Ok(()))
     })
     .await?;
-    if !added {
-        return problem(Texts::current().arg("account-exists", "name", &form.name)).await;
+    match added {
+        Ok(()) => Ok(Redirect::to("/users").into_response()),
+        Err(("account-exists", name)) => problem(t.arg("account-exists", "name", name)).await,
+        Err((id, region)) => problem(t.arg(id, "region", region)).await,
     }
-    Ok(Redirect::to("/users").into_response())
 }
 
 /// `POST /users/{name}/disable` and `/enable`.
@@ -243,8 +318,14 @@ pub async fn set_user_disabled(
     }
     let app2 = app.clone();
     let actor = signed.actor();
+    let me = signed.account.clone();
     let changed = blocking(move || {
-        if !app2.storage.account_store().set_disabled(&name, disabled)? {
+        let store = app2.storage.account_store();
+        // An account outside a coordinator's region is, to it, no account.
+        if !store.account(&name)?.is_some_and(|a| me.manages(&a)) {
+            return Ok(false);
+        }
+        if !store.set_disabled(&name, disabled)? {
             return Ok(false);
         }
         let draft = Draft {
@@ -279,6 +360,7 @@ pub async fn revoke_page(
 ) -> Result<Response, WebError> {
     signed.require(&app.org, "may-revoke", Permission::Revoke)?;
     let id = device_id(&id)?;
+    scope::require_device(&app, &signed, "may-revoke", &id).await?;
     let app2 = app.clone();
     let device = blocking(move || Ok(app2.storage.device(&id)?))
         .await?
@@ -310,6 +392,7 @@ pub async fn revoke(
     let csrf = form.map(|f| f.0.csrf).unwrap_or_default();
     signed.check_form(&headers, &csrf)?;
     let id = device_id(&id)?;
+    scope::require_device(&app, &signed, "may-revoke", &id).await?;
     let app2 = app.clone();
     let actor = signed.actor();
     let revoked = blocking(move || {

@@ -31,6 +31,48 @@ pub enum Media {
     Objects(objects::ObjectMedia),
 }
 
+/// A media file's bytes as they are read, for the workspace to show.
+pub type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send>>;
+
+/// Bytes read from a media file at a time when it is shown.
+const READ_PIECE: usize = 64 * 1024;
+
+impl Media {
+    /// A complete file's size and bytes as they stream (never a partial
+    /// upload); `None` when it is not held whole.
+    pub async fn read_complete(
+        &self,
+        sha256: &Sha256Digest,
+    ) -> std::io::Result<Option<(u64, ByteStream)>> {
+        match self {
+            Media::Files(files) => {
+                let file = match tokio::fs::File::open(files.path(sha256)).await {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                let size = file.metadata().await?.len();
+                let stream = futures_util::stream::try_unfold(file, |mut file| async move {
+                    use tokio::io::AsyncReadExt as _;
+                    let mut piece = vec![0u8; READ_PIECE];
+                    let n = file.read(&mut piece).await?;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    piece.truncate(n);
+                    Ok(Some((bytes::Bytes::from(piece), file)))
+                });
+                Ok(Some((size, Box::pin(stream))))
+            }
+            Media::Objects(objects) => objects
+                .read_complete(sha256)
+                .await
+                .map_err(std::io::Error::other),
+        }
+    }
+}
+
 /// What the server holds of one media file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct MediaState {

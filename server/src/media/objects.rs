@@ -187,6 +187,23 @@ impl ObjectMedia {
         }
     }
 
+    /// A complete object's size and bytes as they stream; `None` when it
+    /// is not held whole.
+    pub async fn read_complete(
+        &self,
+        sha256: &Sha256Digest,
+    ) -> Result<Option<(u64, super::ByteStream)>, ObjectError> {
+        match self.store.get(&self.complete_path(sha256)).await {
+            Ok(got) => {
+                let size = got.meta.size;
+                let stream = got.into_stream().map(|c| c.map_err(std::io::Error::other));
+                Ok(Some((size, Box::pin(stream))))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Streams the pieces through SHA-256 into the content-addressed
     /// object; a mismatch aborts it. The pieces go either way.
     pub async fn finish(

@@ -28,6 +28,17 @@ pub trait AccountStore: Send + Sync {
     /// there is no such account.
     fn set_disabled(&self, name: &str, disabled: bool) -> Result<bool, StorageError>;
 
+    /// Sets (a sealed key) or removes (`None`) an account's second
+    /// factor, forgetting the last step used; false if there is no such
+    /// account.
+    fn set_totp(&self, name: &str, sealed: Option<&[u8]>) -> Result<bool, StorageError>;
+
+    /// Records that a TOTP code of `step` was used to sign in, only if
+    /// `step` is later than any used before (one conditional statement, so
+    /// that a code replayed to another node at the same moment is refused
+    /// there); false if it was not.
+    fn use_totp_step(&self, name: &str, step: i64) -> Result<bool, StorageError>;
+
     /// Counts a login attempt on an existing account: a success clears the
     /// failures and notes the time, a failure adds one (in the database,
     /// so that attempts spread over nodes add up).

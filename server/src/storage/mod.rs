@@ -537,6 +537,9 @@ pub trait Storage: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<(), StorageError>;
 
+    /// Whether media `sha256` arrived complete, its hash checked.
+    fn media_held(&self, sha256: &Sha256Digest) -> Result<bool, StorageError>;
+
     /// Overview numbers.
     fn totals(&self) -> Result<Totals, StorageError>;
 

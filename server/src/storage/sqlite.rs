@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_audit_log.sql"),
     include_str!("../../migrations/sqlite/0007_accounts.sql"),
     include_str!("../../migrations/sqlite/0008_review_and_coverage.sql"),
+    include_str!("../../migrations/sqlite/0009_account_region_and_totp.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -725,6 +726,14 @@ impl Storage for SqliteStorage {
             params![sha256.to_string(), bytes as i64, now_ms],
         )?;
         Ok(())
+    }
+
+    fn media_held(&self, sha256: &Sha256Digest) -> Result<bool, StorageError> {
+        Ok(self.read()?.query_row(
+            "SELECT EXISTS (SELECT 1 FROM media WHERE sha256 = ?1)",
+            [sha256.to_string()],
+            |r| r.get(0),
+        )?)
     }
 
     fn totals(&self) -> Result<Totals, StorageError> {

@@ -131,9 +131,25 @@ impl Browser {
         )
     }
 
+    /// Signs in through the form with an authenticator code as well.
+    pub fn login_with_code(&mut self, name: &str, password: &str, code: &str) -> Answer {
+        let form = self.get("/login");
+        assert_eq!(form.status, 200, "{}", form.text);
+        let nonce = form.field("nonce").expect("the form's nonce");
+        self.post(
+            "/login",
+            &[
+                ("name", name),
+                ("password", password),
+                ("code", code),
+                ("nonce", &nonce),
+            ],
+        )
+    }
+
     /// The CSRF token the signed-in pages carry.
     pub fn csrf(&mut self) -> String {
-        let page = self.get("/");
+        let page = self.get("/account");
         assert_eq!(page.status, 200, "signed in: {}", page.text);
         page.field("csrf").expect("a CSRF field")
     }
@@ -142,9 +158,14 @@ impl Browser {
 impl Server {
     /// Adds an account with [`PASSWORD`].
     pub fn add_user(&self, name: &str, role: &str) {
+        self.add_user_with(name, role, &[]);
+    }
+
+    /// Adds an account with [`PASSWORD`] and more `users add` options.
+    pub fn add_user_with(&self, name: &str, role: &str, more: &[&str]) {
         let file = self.data.with_extension(format!("{name}.password"));
         std::fs::write(&file, PASSWORD).unwrap();
-        self.cli(&[
+        let mut args = vec![
             "users",
             "add",
             name,
@@ -152,7 +173,9 @@ impl Server {
             role,
             "--password-file",
             file.to_str().unwrap(),
-        ]);
+        ];
+        args.extend_from_slice(more);
+        self.cli(&args);
     }
 
     /// A browser signed in to a new account with `role`.

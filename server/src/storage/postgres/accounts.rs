@@ -8,7 +8,7 @@ use crate::storage::accounts::{digest, expiry_bounds, role, Account, AccountStor
 use crate::storage::StorageError;
 
 const ACCOUNT_COLUMNS: &str = "name, role, password_hash, disabled, created_at_ms, \
-     failed_logins, last_failed_ms, last_login_ms";
+     failed_logins, last_failed_ms, last_login_ms, region, totp_sealed, totp_last_step";
 
 fn account_row(r: &Row) -> Result<Account, StorageError> {
     Ok(Account {
@@ -20,20 +20,26 @@ fn account_row(r: &Row) -> Result<Account, StorageError> {
         failed_logins: r.try_get::<_, i32>(5)?.max(0) as u32,
         last_failed_ms: r.try_get(6)?,
         last_login_ms: r.try_get(7)?,
+        region: r.try_get(8)?,
+        totp_sealed: r.try_get(9)?,
+        totp_last_step: r.try_get(10)?,
     })
 }
 
 impl AccountStore for PostgresStorage {
     fn add_account(&self, a: &Account) -> Result<bool, StorageError> {
         let n = self.conn()?.execute(
-            "INSERT INTO accounts (name, role, password_hash, disabled, created_at_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO accounts (name, role, password_hash, disabled, created_at_ms,
+                                   region, totp_sealed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
             &[
                 &a.name,
                 &a.role.as_str(),
                 &a.password_hash,
                 &a.disabled,
                 &a.created_at_ms,
+                &a.region,
+                &a.totp_sealed,
             ],
         )?;
         Ok(n == 1)
@@ -84,6 +90,23 @@ impl AccountStore for PostgresStorage {
             tx.execute("DELETE FROM sessions WHERE account = $1", &[&name])?;
         }
         tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn set_totp(&self, name: &str, sealed: Option<&[u8]>) -> Result<bool, StorageError> {
+        let n = self.conn()?.execute(
+            "UPDATE accounts SET totp_sealed = $2, totp_last_step = NULL WHERE name = $1",
+            &[&name, &sealed],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn use_totp_step(&self, name: &str, step: i64) -> Result<bool, StorageError> {
+        let n = self.conn()?.execute(
+            "UPDATE accounts SET totp_last_step = $2
+             WHERE name = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+            &[&name, &step],
+        )?;
         Ok(n == 1)
     }
 

@@ -871,6 +871,16 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
+    fn media_held(&self, sha256: &Sha256Digest) -> Result<bool, StorageError> {
+        Ok(self
+            .conn()?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM media WHERE sha256 = $1)",
+                &[&sha256.to_string()],
+            )?
+            .try_get(0)?)
+    }
+
     fn totals(&self) -> Result<Totals, StorageError> {
         let r = self.conn()?.query_one(
             "SELECT (SELECT count(*) FROM devices),

@@ -8,7 +8,7 @@ use crate::storage::accounts::{digest, expiry_bounds, role, Account, AccountStor
 use crate::storage::StorageError;
 
 const ACCOUNT_COLUMNS: &str = "name, role, password_hash, disabled, created_at_ms, \
-     failed_logins, last_failed_ms, last_login_ms";
+     failed_logins, last_failed_ms, last_login_ms, region, totp_sealed, totp_last_step";
 
 fn account_row(r: &Row<'_>) -> rusqlite::Result<(Account, String)> {
     let role_text: String = r.get(1)?;
@@ -23,6 +23,9 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<(Account, String)> {
             failed_logins: r.get(5)?,
             last_failed_ms: r.get(6)?,
             last_login_ms: r.get(7)?,
+            region: r.get(8)?,
+            totp_sealed: r.get(9)?,
+            totp_last_step: r.get(10)?,
         },
         role_text,
     ))
@@ -36,14 +39,17 @@ fn checked((mut account, role_text): (Account, String)) -> Result<Account, Stora
 impl AccountStore for SqliteStorage {
     fn add_account(&self, a: &Account) -> Result<bool, StorageError> {
         let n = self.conn().execute(
-            "INSERT OR IGNORE INTO accounts (name, role, password_hash, disabled, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO accounts (name, role, password_hash, disabled, created_at_ms,
+                                             region, totp_sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 a.name,
                 a.role.as_str(),
                 a.password_hash,
                 a.disabled,
-                a.created_at_ms
+                a.created_at_ms,
+                a.region,
+                a.totp_sealed
             ],
         )?;
         Ok(n == 1)
@@ -92,6 +98,23 @@ impl AccountStore for SqliteStorage {
             tx.execute("DELETE FROM sessions WHERE account = ?1", [name])?;
         }
         tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn set_totp(&self, name: &str, sealed: Option<&[u8]>) -> Result<bool, StorageError> {
+        let n = self.conn().execute(
+            "UPDATE accounts SET totp_sealed = ?2, totp_last_step = NULL WHERE name = ?1",
+            params![name, sealed],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn use_totp_step(&self, name: &str, step: i64) -> Result<bool, StorageError> {
+        let n = self.conn().execute(
+            "UPDATE accounts SET totp_last_step = ?2
+             WHERE name = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            params![name, step],
+        )?;
         Ok(n == 1)
     }
 

@@ -564,6 +564,134 @@ fn review_and_coverage(t: &mut Probe<'_>, many: &[(&str, &str)]) {
     t.send("GET", js, js, many, vec![], 431);
 }
 
+/// Every answer of an account of one region, the account page and its
+/// second factor, and an evidence file. `evidence` is a complete file a
+/// record of station S-1 names.
+fn regions_accounts_and_evidence(
+    t: &mut Probe<'_>,
+    many: &[(&str, &str)],
+    evidence: &Sha256Digest,
+) {
+    const F: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+    let server = t.server;
+    let origin = server.url();
+    let csv = server.data.with_extension("stations.csv");
+    std::fs::write(
+        &csv,
+        "station,name,region,district,address,registered_voters
+S-0,School 0,South,River,Main St 0,1000
+S-1,School 1,North,Lake,Main St 1,1000
+S-2,School 2,South,Hill,Main St 2,1000
+S-3,School 3,South,River,Main St 3,1000
+",
+    )
+    .unwrap();
+    server.cli(&["stations", "import", csv.to_str().unwrap()]);
+    server.add_user_with("sol", "coordinator", &["--region", "South"]);
+    let mut sol = web::Browser::new(&origin);
+    assert_eq!(sol.login("sol", web::PASSWORD).status, 303);
+    let mut vera = web::Browser::new(&origin);
+    assert_eq!(vera.login("vera", web::PASSWORD).status, 303);
+    let (sk, vk) = (cookies(&sol), cookies(&vera));
+    let s = [("cookie", sk.as_str())];
+    let v = [("cookie", vk.as_str()), F, ("origin", origin.as_str())];
+
+    // The record that names the file, found as a verifier finds it.
+    let index = (0..50)
+        .find(|i| {
+            let page = vera.get(&format!("/api/v1/records/{i}"));
+            page.status == 200 && page.text.contains(&evidence.to_string())
+        })
+        .expect("the record naming the file");
+    for template in ["/queue", "/api/v1/queue", "/coverage", "/api/v1/coverage"] {
+        t.send(
+            "GET",
+            template,
+            &format!("{template}?region=North"),
+            &s,
+            vec![],
+            403,
+        );
+    }
+    t.send(
+        "GET",
+        "/api/v1/overview",
+        "/api/v1/overview",
+        &s,
+        vec![],
+        403,
+    );
+    for template in ["/records/{index}", "/api/v1/records/{index}"] {
+        let at = template.replace("{index}", &index.to_string());
+        t.send("GET", template, &at, &s, vec![], 403);
+    }
+    let m = "/records/{index}/media/{sha256}";
+    let at = format!("/records/{index}/media/{evidence}");
+    t.send("GET", m, &at, &[], vec![], 303);
+    t.send("GET", m, &at, &s, vec![], 403);
+    t.send("GET", m, &at, &v[..1], vec![], 200);
+    let other = format!("/records/{index}/media/{}", Sha256Digest::of(b"not named"));
+    t.send("GET", m, &other, &v[..1], vec![], 404);
+    t.send("GET", m, &at, many, vec![], 431);
+
+    // The account page and the second factor.
+    t.send("GET", "/account", "/account", &[], vec![], 303);
+    t.send("GET", "/account", "/account", &v[..1], vec![], 200);
+    t.send("GET", "/account", "/account", many, vec![], 431);
+    let csrf = vera.csrf();
+    let c = |csrf: &str| form(&[("csrf", csrf)]);
+    let start = "/account/totp";
+    t.send("POST", start, start, &[F], c(&csrf), 303);
+    t.send("POST", start, start, &v, c("forged"), 403);
+    t.send("POST", start, start, many, vec![], 431);
+    t.send("POST", start, start, &v, c(&csrf), 200);
+    let setup = vera.post(start, &[("csrf", &csrf)]);
+    let key = setup
+        .text
+        .split("<code id=\"totp-key\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let sealed = setup.field("sealed").unwrap();
+    let code_at = |steps: u64| {
+        let secret = totp_rs::Secret::try_from_base32(&key).unwrap();
+        let totp = totp_rs::Builder::new()
+            .with_secret(secret.as_bytes().to_vec())
+            .build()
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        totp.generate(now + 30 * steps).to_string()
+    };
+    let confirm = "/account/totp/confirm";
+    let with =
+        |csrf: &str, code: &str| form(&[("csrf", csrf), ("sealed", &sealed), ("code", code)]);
+    t.send("POST", confirm, confirm, &v, with(&csrf, "000000"), 400);
+    t.send(
+        "POST",
+        confirm,
+        confirm,
+        &v,
+        with("forged", &code_at(0)),
+        403,
+    );
+    t.send("POST", confirm, confirm, &v, vec![b'a'; 20 * 1024], 413);
+    t.send("POST", confirm, confirm, many, vec![], 431);
+    t.send("POST", confirm, confirm, &v, with(&csrf, &code_at(0)), 303);
+    let remove = "/account/totp/remove";
+    let code = |csrf: &str, code: &str| form(&[("csrf", csrf), ("code", code)]);
+    t.send("POST", remove, remove, &v, code(&csrf, &code_at(0)), 400);
+    t.send("POST", remove, remove, &v, code("forged", &code_at(1)), 403);
+    t.send("POST", remove, remove, &v, vec![b'a'; 20 * 1024], 413);
+    t.send("POST", remove, remove, many, vec![], 431);
+    t.send("POST", remove, remove, &v, code(&csrf, &code_at(1)), 303);
+}
+
 fn heartbeat(key: &SigningKey, store: &Store) -> Signed {
     let head = store.head().unwrap();
     Signed::sign(
@@ -923,6 +1051,7 @@ fn every_documented_answer_of_every_operation_is_driven_and_conforms() {
     );
     t.send("PUT", m, &format!("{at}?offset=0"), &h, data.to_vec(), 200);
     review_and_coverage(&mut t, &many);
+    regions_accounts_and_evidence(&mut t, &many, &sha);
 
     // Rate limits: a server that allows one request a second (bursts of ten).
     let dir2 = tempfile::tempdir().unwrap();

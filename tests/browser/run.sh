@@ -36,6 +36,7 @@ printf 'correct horse battery staple\n' >"$work/password"
 for who in aigerim:admin saule:supervisor dana:verifier erlan:analyst; do
     srv users add "${who%%:*}" --role "${who##*:}" --password-file "$work/password" >/dev/null
 done
+srv users add nurlan --role coordinator --region Almaty --password-file "$work/password" >/dev/null
 srv serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do

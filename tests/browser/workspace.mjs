@@ -6,7 +6,8 @@
 // second observer's matching report corroborates it; an analyst
 // is refused revocation (403) and a form without its CSRF token is
 // refused; an admin revokes after a confirmation naming the observer and
-// reads every action in the audit log. Each page is checked by axe-core
+// reads every action in the audit log; a coordinator of one region sees
+// its region only and sets up a second factor. Each page is checked by axe-core
 // (no serious or critical violation) and photographed at a laptop's and a
 // phone's width.
 import { execFileSync } from 'node:child_process';
@@ -235,6 +236,34 @@ await admin.page.click('nav.langs a[lang=ru]');
 check((await admin.page.textContent('h1')) === 'Обзор', 'and in Russian');
 await look(admin.page, 'overview-ru');
 await admin.page.click('nav.langs a[lang=en]');
+
+// A coordinator of one region starts from its region's coverage, is
+// refused another region's with a page naming both, and sets up a second
+// factor from its account page.
+{
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: sizes.laptop });
+  const page = await context.newPage();
+  await page.goto(`${url}/login`);
+  await page.fill('#name', 'nurlan');
+  await page.fill('#password', password);
+  await Promise.all([page.waitForURL(`${url}/coverage`), page.click('button[type=submit]')]);
+  check((await page.textContent('header')).includes('Almaty'), "a regional coordinator's header names its region");
+  const regions = await page.locator('#f-region option').allTextContents();
+  check(!regions.some((r) => r.includes('Astana')), `its coverage offers its own region only (${regions})`);
+  await look(page, 'coverage-regional');
+  const other = await page.goto(`${url}/coverage?region=Astana`);
+  check(other.status() === 403, "another region's coverage is refused (403)");
+  const refusal = await page.textContent('main');
+  check(refusal.includes('Astana') && refusal.includes('Almaty'), 'the refusal names both regions');
+  await look(page, 'forbidden-region');
+  await page.goto(`${url}/account`);
+  await look(page, 'account');
+  await Promise.all([page.waitForLoadState(), page.click('main button[type=submit]')]);
+  check((await page.locator('img[alt^="QR code of your"]').count()) === 1, 'a new second-factor key is shown as a QR code');
+  check((await page.textContent('#totp-key')).trim().length >= 32, 'and as text to type in');
+  await look(page, 'account-totp');
+  await context.close();
+}
 
 // Signing out ends the session.
 await admin.page.click('header button[type=submit]');

@@ -190,7 +190,7 @@ struct Session {
 }
 
 impl Session {
-    fn sign_in(url: &str) -> Result<Session> {
+    fn sign_in(url: &str, name: &str) -> Result<Session> {
         let client = reqwest::blocking::Client::builder()
             .tls_danger_accept_invalid_certs(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -215,7 +215,7 @@ impl Session {
             .header("origin", url)
             .header("content-type", "application/x-www-form-urlencoded")
             // Every value is URL-safe as it is.
-            .body(format!("name=bench&password={PASSWORD}&nonce={nonce}"))
+            .body(format!("name={name}&password={PASSWORD}&nonce={nonce}"))
             .send()?;
         let session = answer
             .headers()
@@ -247,6 +247,19 @@ impl Session {
             return Err(format!("{path}: {status}").into());
         }
         Ok((took, body.len()))
+    }
+
+    /// The body of `path`, as text.
+    fn text(&self, path: &str) -> Result<String> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .header("cookie", &self.cookie)
+            .send()?;
+        if !r.status().is_success() {
+            return Err(format!("{path}: {}", r.status()).into());
+        }
+        Ok(r.text()?)
     }
 
     /// `n` timed requests of `path` (after two untimed ones).
@@ -295,6 +308,18 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
             hash_password(PASSWORD)?,
             now,
         )?)?;
+    // A coordinator of one region: every list filtered to it, every
+    // record it opens looked up in the registry.
+    coordinator
+        .storage
+        .account_store()
+        .add_account(&Account::new(
+            "bench-region",
+            Role::Coordinator,
+            Some("Region 07".into()),
+            hash_password(PASSWORD)?,
+            now,
+        )?)?;
     // Opening was due an hour ago: nine stations in ten are late.
     let mut plan = observer_server::coverage::DayPlan::default();
     plan.deadlines
@@ -328,7 +353,7 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
     drop(raw);
 
     let local = LocalCoordinator::serve(coordinator, listener, &unlock)?;
-    let s = Session::sign_in(&local.url)?;
+    let s = Session::sign_in(&local.url, "bench")?;
     let (healthz, _) = s.time("/healthz", p.requests)?;
     let deep = format!("/api/v1/queue?after=2-{}", held * 9 / 10);
     let views: Vec<(&str, String)> = vec![
@@ -371,6 +396,34 @@ pub fn run(scratch: &Path, p: &Params, command: &str) -> Result<String> {
         if path == "/api/v1/queue" {
             queue_p50 = samples.p50();
         }
+        rows.push_str(&format!(
+            "| {what} (`{path}`) | {} | {} | {:.0} KiB |\n",
+            ms(samples.p50()),
+            ms(samples.p99()),
+            bytes as f64 / 1024.0
+        ));
+    }
+    // The same views as a coordinator of one region sees them.
+    let regional = Session::sign_in(&local.url, "bench-region")?;
+    let first: serde_json::Value = serde_json::from_str(&regional.text("/api/v1/queue")?)?;
+    let index = first["items"][0]["index"]
+        .as_u64()
+        .ok_or("the region's queue is empty")?;
+    for (what, path) in [
+        (
+            "regional coordinator: its queue (the region forced)",
+            "/api/v1/queue".to_string(),
+        ),
+        (
+            "regional coordinator: its coverage",
+            "/api/v1/coverage".to_string(),
+        ),
+        (
+            "regional coordinator: one of its records (checked against the registry)",
+            format!("/api/v1/records/{index}"),
+        ),
+    ] {
+        let (samples, bytes) = regional.time(&path, p.requests)?;
         rows.push_str(&format!(
             "| {what} (`{path}`) | {} | {} | {:.0} KiB |\n",
             ms(samples.p50()),

@@ -53,9 +53,12 @@ pub enum SetupError {
     /// `init` was already run here.
     #[error("{0} is already initialised; use another directory for another server")]
     AlreadyInitialised(String),
-    /// A bad argument (URL, organisation id, station).
+    /// A bad argument (URL, organisation id).
     #[error("{0}")]
     Invalid(String),
+    /// Stations a code or an assignment may not name, or a code's validity.
+    #[error(transparent)]
+    Code(#[from] crate::enrollment::CodeProblem),
     /// Key handling failed.
     #[error("the coordinator key: {0}")]
     Key(String),

@@ -104,6 +104,116 @@ pub struct Coverage {
     /// Stations that reported but are not in the registry.
     pub unregistered: Vec<String>,
     pub silent_after_minutes: u32,
+    /// The areas placed by their stations' coordinates, coloured by the
+    /// phase now due (`None` when the registry gives no coordinates).
+    pub map: Option<CoverageMap>,
+}
+
+/// A map of the areas drawn from the registry's own coordinates (no map
+/// tiles: they would not load offline): each area a circle at the mean of
+/// its stations' positions, sized by its stations, coloured by the share
+/// that reported the phase now due.
+#[derive(Debug, Serialize)]
+pub struct CoverageMap {
+    pub width: u32,
+    pub height: u32,
+    /// The phase the colours are of: the latest whose deadline has
+    /// passed, else the opening.
+    pub phase: Phase,
+    pub points: Vec<MapPoint>,
+}
+
+/// One area on the [`CoverageMap`], in the map's pixels.
+#[derive(Debug, Serialize)]
+pub struct MapPoint {
+    pub name: String,
+    pub x: u32,
+    pub y: u32,
+    pub r: u32,
+    pub reported: usize,
+    pub stations: usize,
+    /// Percent of its stations that reported `phase`.
+    pub share: usize,
+}
+
+impl MapPoint {
+    /// The colour class: most reported, about half, or few.
+    pub fn tone(&self) -> &'static str {
+        match self.share {
+            90.. => "ok",
+            50..=89 => "mid",
+            _ => "gap",
+        }
+    }
+
+    /// The coverage view's query for this area (a region's districts).
+    pub fn link(&self) -> String {
+        serde_urlencoded::to_string([("region", &self.name)]).unwrap_or_default()
+    }
+}
+
+/// Width of the map in pixels; its height follows the areas' extent.
+const MAP_WIDTH: f64 = 640.0;
+const MAP_PAD: f64 = 40.0;
+
+/// The map of `areas` whose mean positions are `centres` (sum of latitudes,
+/// of longitudes, and how many stations had one), coloured by phase index
+/// `phase` of [`Phase::ALL`].
+fn map(
+    areas: &BTreeMap<String, AreaLine>,
+    centres: &HashMap<String, (f64, f64, usize)>,
+    phase: usize,
+) -> Option<CoverageMap> {
+    let placed: Vec<(&AreaLine, f64, f64)> = areas
+        .values()
+        .filter_map(|a| {
+            let (lat, lon, n) = centres.get(&a.name)?;
+            (*n > 0).then(|| (a, lat / *n as f64, lon / *n as f64))
+        })
+        .collect();
+    if placed.is_empty() {
+        return None;
+    }
+    let (min_lat, max_lat) = placed.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.1), hi.max(p.1))
+    });
+    let (min_lon, max_lon) = placed.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.2), hi.max(p.2))
+    });
+    // Equirectangular, a degree of longitude shortened by the cosine of
+    // the middle latitude: true enough in shape for one country.
+    let squeeze = ((min_lat + max_lat) / 2.0).to_radians().cos().max(0.1);
+    let span_x = ((max_lon - min_lon) * squeeze).max(1e-6);
+    let span_y = (max_lat - min_lat).max(1e-6);
+    let scale = (MAP_WIDTH - 2.0 * MAP_PAD) / span_x.max(span_y);
+    let height = (span_y * scale + 2.0 * MAP_PAD).clamp(2.0 * MAP_PAD, MAP_WIDTH);
+    let most = placed
+        .iter()
+        .map(|p| p.0.stations)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let points = placed
+        .into_iter()
+        .map(|(a, lat, lon)| {
+            let reported = a.reported.get(phase).copied().unwrap_or(0);
+            MapPoint {
+                name: a.name.clone(),
+                x: (MAP_PAD + (lon - min_lon) * squeeze * scale).round() as u32,
+                y: (MAP_PAD + (max_lat - lat) * scale).round() as u32,
+                r: (6.0 + 18.0 * (a.stations as f64 / most).sqrt()).round() as u32,
+                reported,
+                stations: a.stations,
+                share: (reported * 100).checked_div(a.stations).unwrap_or(0),
+            }
+        })
+        .collect();
+    Some(CoverageMap {
+        width: MAP_WIDTH as u32,
+        height: height.round() as u32,
+        phase: Phase::ALL[phase],
+        points,
+    })
 }
 
 /// One phase's totals in the chosen area.
@@ -208,6 +318,7 @@ pub fn coverage(
     let mut late = Vec::new();
     let mut late_total = 0;
     let mut unregistered = Vec::new();
+    let mut centres: HashMap<String, (f64, f64, usize)> = HashMap::new();
     match registry {
         Some(reg) => {
             for s in reg.stations.values() {
@@ -225,6 +336,10 @@ pub fn coverage(
                     late: vec![0; Phase::ALL.len()],
                 });
                 line.stations += 1;
+                if let Some(at) = s.location {
+                    let c = centres.entry(name.clone()).or_default();
+                    *c = (c.0 + at.latitude, c.1 + at.longitude, c.2 + 1);
+                }
                 for (i, p) in Phase::ALL.into_iter().enumerate() {
                     phases[i].stations += 1;
                     if has(&s.id, p) {
@@ -297,7 +412,10 @@ pub fn coverage(
         .filter(|d| d.quarantined > 0)
         .map(|d| DeviceLine::from(*d))
         .collect();
+    let due = past.last().map_or(0, |(i, _)| *i);
+    let map = map(&areas, &centres, due);
     Coverage {
+        map,
         at_ms: now_ms,
         registry_version: registry.map(|r| r.version.version),
         region: area.region.clone(),

@@ -9,6 +9,7 @@ use observer_core::protocol::EnrollmentCode;
 use observer_core::record::Sha256Digest;
 
 use crate::coordinator::{random_token, SetupError};
+use crate::i18n::Texts;
 use crate::storage::{NewToken, Storage};
 
 /// Longest validity a code may be given, in hours (a code is a credential:
@@ -27,21 +28,57 @@ pub struct CodeIssuer {
     pub org: String,
 }
 
+/// Why a code (or an assignment) cannot name these stations, or be
+/// issued so: typed, so that the command line says it in English and the
+/// workspace in its reader's language.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeProblem {
+    #[error("name at least one station")]
+    NoStation,
+    #[error("a code is valid for at most {MAX_VALID_HOURS} hours")]
+    TooLong,
+    #[error("station {station:?}: {reason}")]
+    BadStation { station: String, reason: String },
+    #[error(
+        "not in the station registry (version {version}): {}; check the ids (`observer-server stations list`) or import a registry that holds them",
+        .stations.join(", ")
+    )]
+    NotInRegistry { version: u32, stations: Vec<String> },
+}
+
+impl CodeProblem {
+    /// The refusal in the workspace's language.
+    pub fn text(&self, t: &Texts) -> String {
+        match self {
+            CodeProblem::NoStation => t.get("code-no-station"),
+            CodeProblem::TooLong => t.arg("code-too-long", "hours", MAX_VALID_HOURS),
+            CodeProblem::BadStation { station, .. } => {
+                t.arg("code-bad-station", "station", station)
+            }
+            CodeProblem::NotInRegistry { stations, .. } => {
+                t.arg("code-not-in-registry", "stations", stations.join(", "))
+            }
+        }
+    }
+}
+
 /// Station ids a coordinator names (for a code or an assignment):
 /// well-formed, and in the registry when there is one.
 pub fn check_stations(storage: &dyn Storage, stations: &[String]) -> Result<(), SetupError> {
     for s in stations {
-        observer_core::record::StationId::new(s.clone())
-            .map_err(|e| SetupError::Invalid(format!("station {s:?}: {e}")))?;
+        observer_core::record::StationId::new(s.clone()).map_err(|e| CodeProblem::BadStation {
+            station: s.clone(),
+            reason: e.to_string(),
+        })?;
     }
     let registry = crate::registry::current(storage)?;
     let unknown = crate::registry::unknown(registry.as_ref(), stations);
     if let (Some(r), false) = (&registry, unknown.is_empty()) {
-        return Err(SetupError::Invalid(format!(
-            "not in the station registry (version {}): {}; check the ids (`observer-server stations list`) or import a registry that holds them",
-            r.version.version,
-            unknown.join(", ")
-        )));
+        return Err(CodeProblem::NotInRegistry {
+            version: r.version.version,
+            stations: unknown.into_iter().map(str::to_string).collect(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -59,12 +96,10 @@ impl CodeIssuer {
         now_ms: i64,
     ) -> Result<EnrollmentCode, SetupError> {
         if stations.is_empty() {
-            return Err(SetupError::Invalid("name at least one station".into()));
+            return Err(CodeProblem::NoStation.into());
         }
         if valid_hours > MAX_VALID_HOURS {
-            return Err(SetupError::Invalid(format!(
-                "a code is valid for at most {MAX_VALID_HOURS} hours"
-            )));
+            return Err(CodeProblem::TooLong.into());
         }
         check_stations(storage, stations)?;
         self.store(storage, stations, name, valid_hours, now_ms)
@@ -115,14 +150,69 @@ pub struct BatchLine {
 }
 
 /// A batch that cannot be issued, each bad line named (nothing is issued).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     #[error("no observer in the list")]
     Empty,
     #[error("more than {MAX_BATCH} observers in one batch")]
     TooMany,
-    #[error("{}", .0.join("; "))]
-    Lines(Vec<String>),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Lines(Vec<LineProblem>),
+    /// The registry could not be read.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+/// What is wrong with one line of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {fault}")]
+pub struct LineProblem {
+    pub line: usize,
+    pub fault: LineFault,
+}
+
+/// The fault of a [`LineProblem`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineFault {
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("a name of 1 to {MAX_NAME_CHARS} characters first")]
+    BadName,
+    #[error("no station for {0}")]
+    NoStation(String),
+    #[error("station {station:?}: {reason}")]
+    BadStation { station: String, reason: String },
+    #[error("not in the station registry: {}", .0.join(", "))]
+    NotInRegistry(Vec<String>),
+}
+
+impl BatchError {
+    /// The refusal in the workspace's language, one line per problem.
+    pub fn text(&self, t: &Texts) -> String {
+        match self {
+            BatchError::Empty => t.get("batch-empty"),
+            BatchError::TooMany => t.arg("batch-too-many", "max", MAX_BATCH),
+            BatchError::Storage(_) => t.get("err-internal"),
+            BatchError::Lines(lines) => lines
+                .iter()
+                .map(|l| {
+                    let fault = match &l.fault {
+                        LineFault::Unreadable(_) => t.get("batch-unreadable"),
+                        LineFault::BadName => t.arg("batch-bad-name", "max", MAX_NAME_CHARS),
+                        LineFault::NoStation(name) => t.arg("batch-no-station", "name", name),
+                        LineFault::BadStation { station, .. } => {
+                            t.arg("code-bad-station", "station", station)
+                        }
+                        LineFault::NotInRegistry(s) => {
+                            t.arg("code-not-in-registry", "stations", s.join(", "))
+                        }
+                    };
+                    t.arg2("batch-line", "line", l.line, "problem", fault)
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
 }
 
 /// Reads a batch: CSV (commas, or semicolons as spreadsheets in Kazakh and
@@ -149,7 +239,10 @@ pub fn parse_batch(storage: &dyn Storage, text: &str) -> Result<Vec<BatchLine>, 
         let row = match row {
             Ok(r) => r,
             Err(e) => {
-                problems.push(format!("line {line}: {e}"));
+                problems.push(LineProblem {
+                    line,
+                    fault: LineFault::Unreadable(e.to_string()),
+                });
                 continue;
             }
         };
@@ -168,11 +261,15 @@ pub fn parse_batch(storage: &dyn Storage, text: &str) -> Result<Vec<BatchLine>, 
             .map(str::to_string)
             .collect();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            problems.push(format!(
-                "line {line}: a name of 1 to {MAX_NAME_CHARS} characters first"
-            ));
+            problems.push(LineProblem {
+                line,
+                fault: LineFault::BadName,
+            });
         } else if stations.is_empty() {
-            problems.push(format!("line {line}: no station for {name}"));
+            problems.push(LineProblem {
+                line,
+                fault: LineFault::NoStation(name),
+            });
         } else {
             lines.push(BatchLine {
                 line,
@@ -184,21 +281,25 @@ pub fn parse_batch(storage: &dyn Storage, text: &str) -> Result<Vec<BatchLine>, 
             return Err(BatchError::TooMany);
         }
     }
-    let registry =
-        crate::registry::current(storage).map_err(|e| BatchError::Lines(vec![e.to_string()]))?;
+    let registry = crate::registry::current(storage)?;
     for l in &lines {
         for s in &l.stations {
             if let Err(e) = observer_core::record::StationId::new(s.clone()) {
-                problems.push(format!("line {}: station {s:?}: {e}", l.line));
+                problems.push(LineProblem {
+                    line: l.line,
+                    fault: LineFault::BadStation {
+                        station: s.clone(),
+                        reason: e.to_string(),
+                    },
+                });
             }
         }
         let unknown = crate::registry::unknown(registry.as_ref(), &l.stations);
         if !unknown.is_empty() {
-            problems.push(format!(
-                "line {}: not in the station registry: {}",
-                l.line,
-                unknown.join(", ")
-            ));
+            problems.push(LineProblem {
+                line: l.line,
+                fault: LineFault::NotInRegistry(unknown.into_iter().map(str::to_string).collect()),
+            });
         }
     }
     if !problems.is_empty() {
@@ -221,9 +322,7 @@ impl CodeIssuer {
         now_ms: i64,
     ) -> Result<Vec<EnrollmentCode>, SetupError> {
         if valid_hours > MAX_VALID_HOURS {
-            return Err(SetupError::Invalid(format!(
-                "a code is valid for at most {MAX_VALID_HOURS} hours"
-            )));
+            return Err(CodeProblem::TooLong.into());
         }
         batch
             .iter()

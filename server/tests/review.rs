@@ -382,3 +382,73 @@ fn coverage_counts_the_registry_against_the_deadlines_and_names_the_silent() {
     );
     assert_eq!(refused.status, 400);
 }
+
+#[test]
+fn the_coverage_map_places_areas_by_their_stations_and_colours_them_by_what_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let csv = dir.path().join("stations.csv");
+    std::fs::write(&csv, STATIONS).unwrap();
+    server.cli(&["stations", "import", csv.to_str().unwrap()]);
+    let mut sam = server.signed_in("sam", "supervisor");
+    assert!(
+        json_of(&mut sam, "/api/v1/coverage")["map"].is_null(),
+        "no coordinates, no map"
+    );
+    std::fs::write(
+        &csv,
+        "station,name,region,district,address,registered_voters,latitude,longitude
+S-1,School 1,North,Lake,Main St 1,1000,53.28,69.39
+S-2,School 2,North,Hill,Main St 2,1000,53.30,69.45
+S-3,School 3,South,River,Main St 3,1000,42.32,69.59
+",
+    )
+    .unwrap();
+    server.cli(&["stations", "import", csv.to_str().unwrap()]);
+    let a = enrolled_phone(&dir.path().join("a"), &server, "S-1");
+    save(&a, "opening", "checklist", json!({"opened_on_time": true}));
+    let c = json_of(&mut sam, "/api/v1/coverage");
+    let map = &c["map"];
+    assert_eq!(map["phase"], "opening");
+    let point = |name: &str| {
+        map["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (north, south) = (point("North"), point("South"));
+    assert_eq!(
+        (north["reported"].as_u64(), north["share"].as_u64()),
+        (Some(1), Some(50))
+    );
+    assert_eq!(south["share"], 0);
+    assert!(north["y"].as_u64() < south["y"].as_u64(), "north is up");
+    for p in [&north, &south] {
+        assert!(p["x"].as_u64().unwrap() <= map["width"].as_u64().unwrap());
+        assert!(p["y"].as_u64().unwrap() <= map["height"].as_u64().unwrap());
+    }
+    assert!(
+        north["r"].as_u64() > south["r"].as_u64(),
+        "two stations against one"
+    );
+    let page = sam.get("/coverage");
+    assert!(page.text.contains("<svg id=\"coverage-map\""));
+    assert!(
+        page.text.contains("class=\"mid\" data-area=\"North\""),
+        "half reported"
+    );
+    assert!(page.text.contains("class=\"gap\" data-area=\"South\""));
+    assert!(page.text.contains("<a href=\"/coverage?region=South\">"));
+    // One region: its districts on the map.
+    let north_only = json_of(&mut sam, "/api/v1/coverage?region=North");
+    let names: Vec<&str> = north_only["map"]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Hill", "Lake"]);
+}

@@ -452,7 +452,7 @@ fn a_batch_of_observers_becomes_printable_cards_and_the_codes_are_listed_and_fou
     // A bad line refuses the whole batch, naming the line; nothing issued.
     let refused = batch(&mut sup, "name;stations\nАйгүл;S-1\nЕрлан;S-9\n;S-2\n");
     assert_eq!(refused.status, 400);
-    for named in ["line 3: not in the station registry: S-9", "line 4: a name"] {
+    for named in ["Line 3: Not in the station registry: S-9", "Line 4: a name"] {
         assert!(refused.text.contains(named), "{named}: {}", refused.text);
     }
     assert!(
@@ -565,6 +565,54 @@ fn every_page_speaks_kazakh_russian_or_english_as_its_reader_chooses() {
     assert!(b.get("/").text.contains("Құрылғылар"));
     b.get("/language?lang=ru&back=/");
     assert!(b.get("/").text.contains("Устройства"));
+    // Refusals speak the reader's language too, down to the line of a batch
+    // and the rules of a password.
+    let csrf = b.csrf();
+    let batch = b.post(
+        "/codes/batch",
+        &[
+            ("csrf", csrf.as_str()),
+            ("observers", "Айгүл\n"),
+            ("valid_hours", "24"),
+        ],
+    );
+    assert_eq!(batch.status, 400);
+    assert!(
+        batch.text.contains("Строка 1: нет участка для Айгүл"),
+        "{}",
+        batch.text
+    );
+    let code = b.post(
+        "/codes",
+        &[
+            ("csrf", csrf.as_str()),
+            ("stations", ""),
+            ("name", ""),
+            ("valid_hours", "24"),
+        ],
+    );
+    assert!(
+        code.text.contains("Укажите хотя бы один участок."),
+        "{}",
+        code.text
+    );
+    b.get("/language?lang=kk&back=/");
+    let short = b.post(
+        "/users",
+        &[
+            ("csrf", csrf.as_str()),
+            ("name", "dana"),
+            ("role", "analyst"),
+            ("password", "short"),
+        ],
+    );
+    assert_eq!(short.status, 400);
+    assert!(
+        short.text.contains("Құпиясөзде кемінде 12 таңба болады."),
+        "{}",
+        short.text
+    );
+    b.get("/language?lang=ru&back=/");
     // Never a redirect to another site; an unknown language is refused.
     for back in [
         "//evil.example/",

@@ -19,7 +19,8 @@ use super::session::SignedIn;
 use super::AppState;
 use crate::accounts::Permission;
 use crate::audit::{self, Draft};
-use crate::enrollment::BatchError;
+use crate::coordinator::SetupError;
+use crate::enrollment::{BatchError, CodeProblem};
 use crate::i18n::Texts;
 
 /// Codes the page lists, newest first.
@@ -86,6 +87,36 @@ async fn listed(
             .collect())
     })
     .await
+}
+
+/// Why a code or a batch was not issued, kept typed until it is put into
+/// the reader's language back on the request's task.
+enum Refusal {
+    Code(CodeProblem),
+    Batch(BatchError),
+    /// Anything else the issuer refused (its own English text).
+    Other(String),
+}
+
+impl Refusal {
+    /// From an issuer's error: storage failures are the page's error, the
+    /// rest a refusal shown on the form.
+    fn of(e: SetupError) -> Result<Self, WebError> {
+        match e {
+            SetupError::Storage(e) => Err(e.into()),
+            SetupError::Code(p) => Ok(Refusal::Code(p)),
+            other => Ok(Refusal::Other(other.to_string())),
+        }
+    }
+
+    fn text(&self) -> String {
+        let t = Texts::current();
+        match self {
+            Refusal::Code(p) => p.text(&t),
+            Refusal::Batch(b) => b.text(&t),
+            Refusal::Other(text) => text.clone(),
+        }
+    }
 }
 
 /// `GET /codes`: the forms that issue codes, and the codes issued.
@@ -171,8 +202,7 @@ pub async fn issue_code(
             now,
         ) {
             Ok(code) => code,
-            Err(crate::coordinator::SetupError::Storage(e)) => return Err(e.into()),
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err(Refusal::of(e)?)),
         };
         let draft = audit_draft(&actor, &stations2, name2.as_deref(), hours);
         audit::append(app2.storage.as_ref(), &app2.key, draft, now)?;
@@ -213,7 +243,7 @@ pub async fn issue_code(
                 &signed,
                 StatusCode::BAD_REQUEST,
                 None,
-                Some(problem),
+                Some(problem.text()),
                 filled,
             )
             .await
@@ -245,8 +275,8 @@ pub async fn issue_batch(
         Ok(
             match crate::enrollment::parse_batch(app2.storage.as_ref(), &text) {
                 Ok(b) => Ok(b),
-                Err(BatchError::Lines(lines)) => Err(lines.join("\n")),
-                Err(e) => Err(e.to_string()),
+                Err(BatchError::Storage(e)) => return Err(e.into()),
+                Err(e) => Err(Refusal::Batch(e)),
             },
         )
     })
@@ -267,8 +297,7 @@ pub async fn issue_batch(
         let now = now_ms();
         let codes = match app2.issuer.issue_batch(storage, &batch, hours, now) {
             Ok(c) => c,
-            Err(crate::coordinator::SetupError::Storage(e)) => return Err(e.into()),
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err(Refusal::of(e)?)),
         };
         for l in &batch {
             let draft = audit_draft(&actor, &l.stations, Some(&l.name), hours);
@@ -315,7 +344,7 @@ pub async fn issue_batch(
                 &signed,
                 StatusCode::BAD_REQUEST,
                 None,
-                Some(problem),
+                Some(problem.text()),
                 filled,
             )
             .await

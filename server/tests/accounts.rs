@@ -3,7 +3,7 @@
 //! of one region sees and acts on that region's stations, devices,
 //! records, codes and accounts only, and is refused everything else with
 //! a 403 that names both regions; a TOTP second factor is needed once set,
-//! is checked after the password, is used once, and is set up in the
+//! is checked along with the password, is used once, and is set up in the
 //! workspace only by proving the app holds the key.
 
 mod support;

@@ -123,6 +123,8 @@ const watch = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: tru
 await watch.addCookies(await sup.context.cookies());
 const cov = await watch.newPage();
 await cov.goto(`${url}/coverage`);
+check((await cov.locator('#coverage-map circle').count()) === 2, 'the coverage map draws both regions from the registry\'s coordinates');
+await look(cov, 'coverage-map');
 await cov.selectOption('#f-region', 'Almaty');
 await Promise.all([cov.waitForURL(/region=Almaty/), cov.click('main form.filters button')]);
 check((await cov.textContent('[data-phase=opening]')).trim() === '0 / 2', 'coverage: no Almaty station has reported the opening');

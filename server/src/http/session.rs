@@ -319,13 +319,12 @@ async fn try_login(
             return Ok(Attempt::Wait(wait));
         }
         let mut ok = accounts::password_matches(account.as_ref(), &password);
-        // The second factor is checked only after the password, and a
-        // wrong code reads as a wrong password: a guesser learns nothing
-        // about which of the two was wrong, and both count as a failure.
-        if let Some(a) = account
-            .as_ref()
-            .filter(|a| ok && second_factor::required(a))
-        {
+        // The code is checked whatever the password was (so that the time
+        // taken does not say whether the password was right), a code is
+        // spent only with the right password, and a wrong code reads as
+        // a wrong password: a guesser learns nothing about which of the
+        // two was wrong, and both count as a failure.
+        if let Some(a) = account.as_ref().filter(|a| second_factor::required(a)) {
             let sealed = a.totp_sealed.as_deref().unwrap_or_default();
             let now_secs = u64::try_from(now / 1000).unwrap_or_default();
             let step = second_factor::check(
@@ -338,8 +337,8 @@ async fn try_login(
             )
             .map_err(|e| WebError::Internal(e.to_string()))?;
             ok = match step {
-                Some(step) => store.use_totp_step(&a.name, step)?,
-                None => false,
+                Some(step) if ok => store.use_totp_step(&a.name, step)?,
+                _ => false,
             };
         }
         let subject = if accounts::check_name(&name2).is_ok() {

@@ -1036,6 +1036,54 @@ mod migration_files {
 }
 
 #[cfg(test)]
+mod account_upgrade {
+    use crate::storage::AccountStore as _;
+
+    /// A directory of the version before regional accounts and second
+    /// factors keeps its accounts (national, password only) through the
+    /// table's rebuild; its sessions end, as the migration says.
+    #[test]
+    fn accounts_survive_the_rebuild_of_migration_9_and_sessions_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        super::configure(&conn).unwrap();
+        observer_core::store::schema::migrate_to(&mut conn, super::MIGRATIONS, 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (name, role, password_hash, disabled, created_at_ms, failed_logins, last_login_ms)
+             VALUES ('aigerim', 'admin', '$argon2id$x', 0, 5, 2, 7);
+             INSERT INTO sessions (digest, account, created_at_ms, last_seen_ms) VALUES ('d', 'aigerim', 5, 6);",
+        )
+        .unwrap();
+        drop(conn);
+        let s = super::SqliteStorage::open(&path).unwrap();
+        let a = s.account("aigerim").unwrap().unwrap();
+        assert_eq!(
+            (a.role, a.failed_logins, a.last_login_ms),
+            (crate::accounts::Role::Admin, 2, Some(7))
+        );
+        assert_eq!((a.region, a.totp_sealed), (None, None));
+        let sessions: i64 = s
+            .read()
+            .unwrap()
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sessions, 0);
+        // The pairing of role and region holds in the database itself.
+        let refused = s.conn().execute(
+            "INSERT INTO accounts (name, role, password_hash, created_at_ms, region) VALUES ('x', 'admin', 'h', 1, 'North')",
+            [],
+        );
+        assert!(refused.is_err(), "an admin with a region");
+        let refused = s.conn().execute(
+            "INSERT INTO accounts (name, role, password_hash, created_at_ms) VALUES ('y', 'coordinator', 'h', 1)",
+            [],
+        );
+        assert!(refused.is_err(), "a coordinator without one");
+    }
+}
+
+#[cfg(test)]
 mod error_kinds {
     use super::StorageError;
 

@@ -83,14 +83,19 @@ pub enum Permission {
     Export,
     /// Setting the day's deadlines and when a device counts as silent.
     PlanDay,
+    /// Publishing a form version (phones fill it in from their next sync).
+    PublishForms,
 }
 
 impl Permission {
     /// Whether this concerns the whole country: the audit log (every
-    /// region's actions) and the day's plan (one for all); no account of
-    /// one region has it, whatever its role.
+    /// region's actions), the day's plan and the forms (one for all); no
+    /// account of one region has it, whatever its role.
     pub fn national(self) -> bool {
-        matches!(self, Permission::ReadAudit | Permission::PlanDay)
+        matches!(
+            self,
+            Permission::ReadAudit | Permission::PlanDay | Permission::PublishForms
+        )
     }
 }
 
@@ -120,7 +125,7 @@ impl Role {
         use Permission as P;
         match self {
             Role::Admin => true,
-            Role::Coordinator => !matches!(p, P::ReadAudit | P::PlanDay),
+            Role::Coordinator => !p.national(),
             Role::Supervisor => matches!(p, P::Read | P::Enroll | P::PlanDay),
             Role::Verifier => matches!(p, P::Read | P::Review),
             Role::Analyst => matches!(p, P::Read | P::Export),

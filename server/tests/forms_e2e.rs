@@ -215,3 +215,93 @@ fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_an
         "only the doctored figure differs; KZ-0003, where observers disagree, is not compared"
     );
 }
+
+#[test]
+fn an_admin_publishes_a_form_in_the_workspace_and_phones_receive_it() {
+    use support::web::Browser;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let mut admin = server.signed_in("aigerim", "admin");
+    let mut sam = server.signed_in("sam", "supervisor");
+    let csrf = admin.csrf();
+    let sam_csrf = sam.csrf();
+    let listed = |b: &mut Browser| -> Vec<(String, u64, String)> {
+        let page = b.get("/api/v1/forms");
+        assert_eq!(page.status, 200, "{}", page.text);
+        serde_json::from_str::<Value>(&page.text)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["version"].as_u64().unwrap(),
+                    f["source"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = listed(&mut sam);
+    assert!(before.contains(&("counting".into(), 1, "shipped".into())));
+    let publish = |b: &mut Browser, csrf: &str, definition: &str| {
+        b.post("/forms", &[("csrf", csrf), ("definition", definition)])
+    };
+    let v2 = counting_v2();
+    // Not a supervisor's to publish, nor without the session's token.
+    assert_eq!(publish(&mut sam, &sam_csrf, &v2).status, 403);
+    assert_eq!(publish(&mut admin, "forged", &v2).status, 403);
+    assert!(
+        !sam.get("/forms").text.contains("name=\"definition\""),
+        "no publishing form for a supervisor"
+    );
+    // A definition that is not one is refused, and shown again to fix.
+    let broken = publish(&mut admin, &csrf, "{\"id\": \"counting\"");
+    assert_eq!(broken.status, 400);
+    assert!(
+        broken
+            .text
+            .contains("not a form definition Observer accepts"),
+        "{}",
+        broken.text
+    );
+    assert!(
+        broken
+            .text
+            .contains("{&quot;id&quot;: &quot;counting&quot;")
+            || broken.text.contains("{&#34;id&#34;")
+    );
+    // The shipped version with other content: a new version is needed.
+    let mut changed: Value = serde_json::from_str(&v2).unwrap();
+    changed["version"] = json!(1);
+    let taken = publish(&mut admin, &csrf, &changed.to_string());
+    assert_eq!(taken.status, 400);
+    assert!(
+        taken.text.contains("publish the change as a new version"),
+        "{}",
+        taken.text
+    );
+    assert_eq!(publish(&mut admin, &csrf, &v2).status, 303);
+    assert_eq!(
+        publish(&mut admin, &csrf, &v2).status,
+        303,
+        "the same again changes nothing"
+    );
+    assert!(listed(&mut sam).contains(&("counting".into(), 2, "published".into())));
+    let audit = server.cli(&["audit", "--json"]);
+    assert_eq!(audit.matches("\"form.published\"").count(), 1, "{audit}");
+    assert!(audit.contains("account:aigerim"));
+    // A phone receives it at its next sync, as from `forms publish`.
+    let p = enrolled_phone(&dir.path().join("p"), &server, "KZ-0001");
+    assert_eq!(sync(&p, &SyncOptions::default()).unwrap().forms_received, 1);
+    assert!(p.form("counting", Some(2)).unwrap().is_some());
+    // A coordinator of one region may not: forms are national.
+    let csv = dir.path().join("stations.csv");
+    std::fs::write(&csv, "station,name,region,district,address,registered_voters\nKZ-0001,School 1,North,Lake,Main St 1,1000\n").unwrap();
+    server.cli(&["stations", "import", csv.to_str().unwrap()]);
+    server.add_user_with("nora", "coordinator", &["--region", "North"]);
+    let mut nora = Browser::new(&server.url());
+    assert_eq!(nora.login("nora", support::web::PASSWORD).status, 303);
+    let nora_csrf = nora.csrf();
+    assert_eq!(publish(&mut nora, &nora_csrf, &v2).status, 403);
+}

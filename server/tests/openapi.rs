@@ -559,6 +559,24 @@ fn review_and_coverage(t: &mut Probe<'_>, many: &[(&str, &str)]) {
         t.send("GET", o, &format!("{o}{long_q}"), &v[..1], vec![], 400);
         t.send("GET", o, o, many, vec![], 431);
     }
+    // Forms: the list, and publishing one.
+    for f in ["/forms", "/api/v1/forms"] {
+        t.send("GET", f, f, &[], vec![], 303);
+        t.send("GET", f, f, &v[..1], vec![], 200);
+        t.send("GET", f, f, many, vec![], 431);
+    }
+    let f = "/forms";
+    let definition = |c: &str, d: &str| form(&[("csrf", c), ("definition", d)]);
+    let mut v2: serde_json::Value =
+        serde_json::from_str(include_str!("../../core/forms/incident.json")).unwrap();
+    v2["version"] = serde_json::json!(99);
+    let v2 = v2.to_string();
+    t.send("POST", f, f, &[F], definition(&ac, &v2), 303);
+    t.send("POST", f, f, &v, definition(&vc, &v2), 403);
+    t.send("POST", f, f, &ad, definition(&ac, "{"), 400);
+    t.send("POST", f, f, &ad, vec![b'a'; 2 * 1024 * 1024], 413);
+    t.send("POST", f, f, many, vec![], 431);
+    t.send("POST", f, f, &ad, definition(&ac, &v2), 303);
     let js = "/static/live.js";
     t.send("GET", js, js, &[], vec![], 200);
     t.send("GET", js, js, many, vec![], 431);

@@ -10,6 +10,7 @@ mod codes;
 mod coverage;
 mod enroll;
 mod error;
+mod forms;
 mod health;
 mod media;
 mod middleware;
@@ -138,6 +139,10 @@ impl AppState {
 /// Largest form the workspace accepts (a sign-in, a new account).
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
+/// Largest form carrying a form definition (its JSON, URL-encoded).
+const MAX_FORM_DEFINITION_FORM_BYTES: usize =
+    3 * observer_core::forms::MAX_DEFINITION_BYTES + 4 * 1024;
+
 /// Largest batch of observers (1,000 lines of a name and a few stations).
 const MAX_BATCH_FORM_BYTES: usize = 256 * 1024;
 
@@ -182,6 +187,15 @@ fn workspace_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/audit", get(workspace::audit_json))
         .route("/api/v1/users", get(workspace::users_json))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .route("/api/v1/forms", get(forms::forms_json))
+        // A pasted form definition, URL-encoded, may take three bytes for
+        // each of its own.
+        .route(
+            "/forms",
+            get(forms::forms_page)
+                .post(forms::publish_form)
+                .layer(DefaultBodyLimit::max(MAX_FORM_DEFINITION_FORM_BYTES)),
+        )
         // A batch of observers is a longer form than any other.
         .route(
             "/codes/batch",

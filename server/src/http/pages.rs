@@ -156,6 +156,18 @@ pub struct UsersPage {
     pub problem: Option<String>,
 }
 
+#[derive(Template)]
+#[template(path = "forms.html")]
+pub struct FormsPage {
+    pub t: Texts,
+    pub nav: Nav,
+    pub forms: Vec<super::forms::FormLine>,
+    pub may_publish: bool,
+    pub problem: Option<String>,
+    /// What was pasted, shown again beside a problem.
+    pub definition: String,
+}
+
 /// A second-factor key being set up, as the account page shows it once.
 pub struct TotpSetup {
     /// The `otpauth://` URI as an SVG QR `data:` URI.

@@ -327,19 +327,28 @@ fn a_regional_coordinator_sees_and_acts_on_its_region_only() {
     assert!(server.cli(&["audit", "verify"]).contains("entries"));
 }
 
-/// The code an authenticator app shows for `key` (base32) now, or `steps`
-/// steps later.
+/// When the test began, in seconds: every code is computed from this one
+/// moment, so that "the same code again" stays the same code even when the
+/// clock passes a 30-second step during the test.
+fn started() -> u64 {
+    static AT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    })
+}
+
+/// The code an authenticator app shows for `key` (base32) at the test's
+/// start, or `steps` steps after it.
 fn app_code(key: &str, steps: u64) -> String {
     let secret = totp_rs::Secret::try_from_base32(key).unwrap();
     let totp = totp_rs::Builder::new()
         .with_secret(secret.as_bytes().to_vec())
         .build()
         .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    totp.generate(now + 30 * steps).to_string()
+    totp.generate(started() + 30 * steps).to_string()
 }
 
 fn shown_key(out: &str) -> String {

@@ -674,17 +674,19 @@ S-3,School 3,South,River,Main St 3,1000
         .unwrap()
         .to_string();
     let sealed = setup.field("sealed").unwrap();
+    // Every code from one moment: "the same code again" stays the same
+    // code even when the clock passes a 30-second step meanwhile.
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let code_at = |steps: u64| {
         let secret = totp_rs::Secret::try_from_base32(&key).unwrap();
         let totp = totp_rs::Builder::new()
             .with_secret(secret.as_bytes().to_vec())
             .build()
             .unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        totp.generate(now + 30 * steps).to_string()
+        totp.generate(t0 + 30 * steps).to_string()
     };
     let confirm = "/account/totp/confirm";
     let with =

@@ -208,6 +208,12 @@ await look(admin.page, 'revoke');
 await Promise.all([admin.page.waitForURL(`${url}/`), admin.page.click('main button.danger')]);
 check(JSON.parse(server('devices', '--json')).find((d) => d.id === device).revoked_at_ms !== null, 'the device is revoked');
 
+// The forms phones may fill in, and publishing one (an admin's).
+await admin.page.click('nav a[href="/forms"]');
+check((await admin.page.locator('#forms tbody tr').count()) >= 6, 'the forms list holds every shipped form');
+check((await admin.page.locator('textarea#definition').count()) === 1, 'an admin may publish a form version here');
+await look(admin.page, 'forms');
+
 // Accounts and the audit log.
 await admin.page.click('text=Accounts');
 await look(admin.page, 'accounts');

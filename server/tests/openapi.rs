@@ -575,7 +575,9 @@ fn review_and_coverage(t: &mut Probe<'_>, many: &[(&str, &str)]) {
     t.send("POST", f, f, &v, definition(&vc, &v2), 403);
     t.send("POST", f, f, &ad, definition(&ac, "{"), 400);
     t.send("POST", f, f, &ad, vec![b'a'; 2 * 1024 * 1024], 413);
+    t.send("POST", f, f, &[F], vec![b'a'; 2 * 1024 * 1024], 303);
     t.send("POST", f, f, many, vec![], 431);
+    t.slow("POST", f, f, &ad);
     t.send("POST", f, f, &ad, definition(&ac, &v2), 303);
     let js = "/static/live.js";
     t.send("GET", js, js, &[], vec![], 200);

@@ -263,9 +263,12 @@ pub struct BatchForm {
 pub async fn issue_batch(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
-    signed: SignedIn,
+    signed: Result<SignedIn, WebError>,
     form: Result<Form<BatchForm>, FormRejection>,
 ) -> Result<Response, WebError> {
+    // The body (up to 256 KiB) is read before the session is judged, so
+    // that a refusal reaches a client still sending it.
+    let signed = signed?;
     signed.require(&app.org, "may-codes", Permission::Enroll)?;
     let Form(form) = form?;
     signed.check_form(&headers, &form.csrf)?;

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Json;
 use observer_core::forms::{default_forms, FormDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -136,15 +136,46 @@ pub struct PublishForm {
     definition: String,
 }
 
-/// `POST /forms`: publishes the pasted definition.
+/// Longest body `POST /forms` reads: a definition at its limit,
+/// URL-encoded (three bytes for each of its own), and the token.
+pub const MAX_BODY_BYTES: usize = 3 * observer_core::forms::MAX_DEFINITION_BYTES + 4 * 1024;
+
+/// `POST /forms`: publishes the pasted definition. Its body is larger than
+/// any other form's, so it is read by the server's body policy (a pace, the
+/// shared memory budget) and only once the session and role allow it;
+/// otherwise, and when over the limit, it is read and discarded first, so
+/// that the refusal reaches a client still sending instead of a cut
+/// connection.
 pub async fn publish_form(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
-    signed: SignedIn,
-    form: Result<Form<PublishForm>, FormRejection>,
+    signed: Result<SignedIn, WebError>,
+    body: Body,
 ) -> Result<Response, WebError> {
-    signed.require(&app.org, "may-forms", Permission::PublishForms)?;
-    let Form(form) = form?;
+    let allowed = signed.and_then(|s| {
+        s.require(&app.org, "may-forms", Permission::PublishForms)?;
+        Ok(s)
+    });
+    let signed = match allowed {
+        Ok(s) => s,
+        Err(refusal) => {
+            let mut stream = body.into_data_stream();
+            app.body
+                .drain(&mut stream, tokio::time::Instant::now(), 0)
+                .await;
+            return Err(refusal);
+        }
+    };
+    let held = app.body.read(body, MAX_BODY_BYTES).await?;
+    let form_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let form: PublishForm = serde_urlencoded::from_bytes(&held.bytes)
+        .ok()
+        .filter(|_| form_type)
+        .ok_or(WebError::BadQuery("refused-form"))?;
+    drop(held);
     signed.check_form(&headers, &form.csrf)?;
     let app2 = app.clone();
     let actor = signed.actor();

@@ -139,10 +139,6 @@ impl AppState {
 /// Largest form the workspace accepts (a sign-in, a new account).
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-/// Largest form carrying a form definition (its JSON, URL-encoded).
-const MAX_FORM_DEFINITION_FORM_BYTES: usize =
-    3 * observer_core::forms::MAX_DEFINITION_BYTES + 4 * 1024;
-
 /// Largest batch of observers (1,000 lines of a name and a few stations).
 const MAX_BATCH_FORM_BYTES: usize = 256 * 1024;
 
@@ -188,14 +184,9 @@ fn workspace_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/users", get(workspace::users_json))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .route("/api/v1/forms", get(forms::forms_json))
-        // A pasted form definition, URL-encoded, may take three bytes for
-        // each of its own.
-        .route(
-            "/forms",
-            get(forms::forms_page)
-                .post(forms::publish_form)
-                .layer(DefaultBodyLimit::max(MAX_FORM_DEFINITION_FORM_BYTES)),
-        )
+        // A pasted form definition is read by the body policy, bounded
+        // there (`forms::MAX_BODY_BYTES`).
+        .route("/forms", get(forms::forms_page).post(forms::publish_form))
         // A batch of observers is a longer form than any other.
         .route(
             "/codes/batch",

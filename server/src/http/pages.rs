@@ -343,6 +343,10 @@ pub enum WebError {
     /// A form that is not the one the page sends (413 when too large).
     #[error("the form was not filled in as sent: {0}")]
     BadForm(#[from] axum::extract::rejection::FormRejection),
+    /// A long form's body over its limit, too slow, or cut (read by the
+    /// server's body policy, which drains an oversized one first).
+    #[error(transparent)]
+    Body(#[from] crate::body::BodyError),
     /// A query that is not what the page's links send.
     #[error("{0}")]
     BadQuery(&'static str),
@@ -425,6 +429,16 @@ impl IntoResponse for WebError {
                     StatusCode::BAD_REQUEST
                 };
                 refused(status, "refused-form", Some(e.body_text()))
+            }
+            WebError::Body(e) => {
+                use crate::body::BodyError as B;
+                let status = match &e {
+                    B::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    B::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
+                    B::Interrupted { .. } => StatusCode::BAD_REQUEST,
+                    B::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                refused(status, "refused-form", Some(e.to_string()))
             }
             WebError::BadQuery(reason) => refused(StatusCode::BAD_REQUEST, reason, None),
             WebError::NotFound(reason) => refused(StatusCode::NOT_FOUND, reason, None),

@@ -28,6 +28,7 @@ pub mod media;
 pub mod metrics;
 pub mod proxy_header;
 pub mod publish;
+pub mod pvt;
 pub mod rate;
 pub mod reader;
 pub mod record_view;

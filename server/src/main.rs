@@ -153,6 +153,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The quick count (parallel vote tabulation): the sample, the
+    /// estimates with their margins of error, the verdict on the official
+    /// result (docs/pvt.md).
+    Pvt {
+        #[command(subcommand)]
+        action: commands::pvt::PvtAction,
+    },
     /// Stations where the observers' copy differs from the official result.
     Compare {
         /// Print JSON.
@@ -430,6 +437,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::ImportOfficial { file } => commands::import_official(&at, &file, out),
         Command::Results { by, json } => commands::results(&at, by, json, out),
         Command::Compare { json } => commands::compare(&at, json, out),
+        Command::Pvt { action } => commands::pvt::run(&at, action, out),
         Command::Assign { device, stations } => commands::assign(&at, device, &stations, out),
         Command::Revoke { device } => commands::revoke(&at, device, out),
         #[cfg(feature = "demo")]

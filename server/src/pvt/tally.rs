@@ -1,0 +1,360 @@
+//! The quick count from what arrived: which sampled stations' protocols
+//! count and which are left out (and why), then the estimates for the
+//! country and each region.
+//!
+//! A protocol is an observer's newest `results` record for a station. At
+//! a sampled station, a protocol is set aside when its arithmetic rules
+//! failed, when a verifier rejected it, or when its device was revoked
+//! (a seized phone's word no longer counts); the protocols left must agree
+//! figure for figure, or the station is left out as a conflict. Figures:
+//! every `party_*` answer is a party's votes, their sum the valid ballots;
+//! `ballots_cast` over `registered_voters` is the turnout.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use observer_core::identity::DeviceId;
+use serde::Serialize;
+
+use super::design::Sample;
+use super::estimate::{ratio, Observation, Ratio};
+use crate::reader::Reader;
+use crate::storage::{RecordFilter, StorageError};
+
+/// The prefix of a party's figure in the results form.
+pub const PARTY_PREFIX: &str = "party_";
+
+/// Why a sampled station's protocol, or the station, is left out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Exclusion {
+    /// The protocol fails its form's arithmetic rules.
+    FailedRules,
+    /// A verifier rejected the protocol.
+    RejectedByVerifier,
+    /// The device that sent it was revoked.
+    DeviceRevoked,
+    /// It lacks the ballots cast, the registered voters or any party.
+    MissingFigures,
+    /// The protocols that are left differ.
+    ObserversDisagree { observers: usize },
+}
+
+impl Exclusion {
+    /// The key of its text in the workspace's languages.
+    pub fn text_id(&self) -> &'static str {
+        match self {
+            Exclusion::FailedRules => "pvt-excluded-rules",
+            Exclusion::RejectedByVerifier => "pvt-excluded-rejected",
+            Exclusion::DeviceRevoked => "pvt-excluded-revoked",
+            Exclusion::MissingFigures => "pvt-excluded-missing",
+            Exclusion::ObserversDisagree { .. } => "pvt-excluded-conflict",
+        }
+    }
+}
+
+/// A protocol or station left out.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Excluded {
+    pub station: String,
+    /// The protocol's log index (none when the whole station is meant).
+    pub index: Option<u64>,
+    #[serde(flatten)]
+    pub why: Exclusion,
+}
+
+/// A sampled station's agreed figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Counted {
+    pub station: String,
+    /// Index into the sample's strata.
+    pub stratum: usize,
+    pub region: String,
+    pub registered: i64,
+    pub cast: i64,
+    /// Party figure name to votes.
+    pub parties: BTreeMap<String, i64>,
+}
+
+/// What the estimate is computed from.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    pub counted: Vec<Counted>,
+    pub excluded: Vec<Excluded>,
+    /// Every figure of every counted station, for the comparison with the
+    /// official results.
+    pub figures: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
+/// One observer's newest protocol at a station.
+struct Protocol {
+    seq: u64,
+    index: u64,
+    clean: bool,
+    figures: BTreeMap<String, i64>,
+}
+
+/// Reads the sampled stations' protocols and decides which count.
+/// `regions` maps each station of the sample's registry version to its
+/// region; `rejected` and `revoked` are what review and revocation say.
+pub fn gather(
+    reader: &Reader<'_>,
+    sample: &Sample,
+    regions: &BTreeMap<String, String>,
+    now_ms: i64,
+) -> Result<Inputs, StorageError> {
+    let storage = reader.storage();
+    let mut latest: BTreeMap<String, BTreeMap<DeviceId, Protocol>> = BTreeMap::new();
+    reader.records(
+        &RecordFilter {
+            kind: Some("results".into()),
+            ..Default::default()
+        },
+        &mut |r| {
+            if !sample.stations.contains_key(&r.station) {
+                return Ok(());
+            }
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            let figures: BTreeMap<String, i64> = body["payload"]
+                .as_object()
+                .map(|p| {
+                    p.iter()
+                        .filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let protocol = Protocol {
+                seq: r.seq,
+                index: r.index,
+                clean: r.check.as_ref().is_none_or(|c| c.clean),
+                figures,
+            };
+            let by_device = latest.entry(r.station).or_default();
+            match by_device.get(&r.device) {
+                Some(held) if held.seq > protocol.seq => {}
+                _ => {
+                    by_device.insert(r.device, protocol);
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let revoked: BTreeSet<DeviceId> = storage
+        .devices()?
+        .into_iter()
+        .filter(|d| d.info.revoked_at_ms.is_some())
+        .map(|d| d.info.id)
+        .collect();
+    let strata: BTreeMap<&str, usize> = sample
+        .strata
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let mut out = Inputs::default();
+    for (station, by_device) in latest {
+        let mut standing: Vec<Protocol> = Vec::with_capacity(by_device.len());
+        for (device, p) in by_device {
+            let why = if revoked.contains(&device) {
+                Some(Exclusion::DeviceRevoked)
+            } else if !p.clean {
+                Some(Exclusion::FailedRules)
+            } else if storage
+                .review_store()
+                .item(p.index, now_ms)?
+                .is_some_and(|i| i.review == crate::review::ReviewState::Rejected)
+            {
+                Some(Exclusion::RejectedByVerifier)
+            } else {
+                None
+            };
+            match why {
+                Some(why) => out.excluded.push(Excluded {
+                    station: station.clone(),
+                    index: Some(p.index),
+                    why,
+                }),
+                None => standing.push(p),
+            }
+        }
+        let Some(first) = standing.first() else {
+            continue;
+        };
+        if standing.iter().any(|p| p.figures != first.figures) {
+            out.excluded.push(Excluded {
+                station,
+                index: None,
+                why: Exclusion::ObserversDisagree {
+                    observers: standing.len(),
+                },
+            });
+            continue;
+        }
+        let f = &first.figures;
+        let parties: BTreeMap<String, i64> = f
+            .iter()
+            .filter(|(k, _)| k.starts_with(PARTY_PREFIX))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let (Some(&registered), Some(&cast)) = (f.get("registered_voters"), f.get("ballots_cast"))
+        else {
+            out.excluded.push(Excluded {
+                station,
+                index: Some(first.index),
+                why: Exclusion::MissingFigures,
+            });
+            continue;
+        };
+        if parties.is_empty() {
+            out.excluded.push(Excluded {
+                station,
+                index: Some(first.index),
+                why: Exclusion::MissingFigures,
+            });
+            continue;
+        }
+        let stratum_name = &sample.stations[&station];
+        out.figures.insert(station.clone(), f.clone());
+        out.counted.push(Counted {
+            stratum: strata[stratum_name.as_str()],
+            region: regions.get(&station).cloned().unwrap_or_default(),
+            station,
+            registered,
+            cast,
+            parties,
+        });
+    }
+    Ok(out)
+}
+
+/// The estimates for one area.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AreaEstimate {
+    /// A region's name, or `country`.
+    pub area: String,
+    /// Sampled stations in the area.
+    pub sampled: u64,
+    /// Of them, stations whose protocol counts.
+    pub reported: u64,
+    /// Ballots cast over registered voters.
+    pub turnout: Option<Ratio>,
+    /// Each party's votes over the valid ballots.
+    pub parties: BTreeMap<String, Ratio>,
+}
+
+/// The quick count as it stands.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    pub country: AreaEstimate,
+    /// By region name.
+    pub regions: Vec<AreaEstimate>,
+    /// Strata with no counted report: the estimate leaves them out, so it
+    /// speaks only for the strata that reported.
+    pub strata_unreported: Vec<String>,
+    /// Strata with one counted report: their variance is not estimated.
+    pub strata_single: Vec<String>,
+}
+
+/// The estimates for the stations where `inside` holds (a domain), from
+/// every stratum's counted stations, with `sampled` stations of the
+/// sample in the area.
+fn area_estimate(
+    name: &str,
+    sampled: u64,
+    population: &[u64],
+    parties: &BTreeSet<&str>,
+    counted: &[Counted],
+    inside: &dyn Fn(&Counted) -> bool,
+) -> AreaEstimate {
+    let mut obs: Vec<Observation> = Vec::with_capacity(counted.len());
+    let mut series = |y: &dyn Fn(&Counted) -> f64, x: &dyn Fn(&Counted) -> f64| {
+        obs.clear();
+        obs.extend(counted.iter().map(|c| {
+            let (y, x) = if inside(c) { (y(c), x(c)) } else { (0.0, 0.0) };
+            Observation {
+                stratum: c.stratum,
+                y,
+                x,
+            }
+        }));
+        ratio(population, &obs)
+    };
+    let valid = |c: &Counted| c.parties.values().sum::<i64>() as f64;
+    let turnout = series(&|c| c.cast as f64, &|c| c.registered as f64);
+    let parties = parties
+        .iter()
+        .filter_map(|&p| {
+            series(&|c| c.parties.get(p).copied().unwrap_or(0) as f64, &valid)
+                .map(|r| (p.to_string(), r))
+        })
+        .collect();
+    AreaEstimate {
+        area: name.to_string(),
+        sampled,
+        reported: counted.iter().filter(|c| inside(c)).count() as u64,
+        turnout,
+        parties,
+    }
+}
+
+fn parties_of(counted: &[Counted]) -> BTreeSet<&str> {
+    counted
+        .iter()
+        .flat_map(|c| c.parties.keys().map(String::as_str))
+        .collect()
+}
+
+/// The country's estimate alone (what [`estimate`] gives first).
+pub fn country(sample: &Sample, counted: &[Counted]) -> AreaEstimate {
+    let population: Vec<u64> = sample.strata.iter().map(|s| s.stations).collect();
+    area_estimate(
+        "country",
+        sample.size(),
+        &population,
+        &parties_of(counted),
+        counted,
+        &|_| true,
+    )
+}
+
+/// The estimates from `counted`: the country, then every region of the
+/// sample (`regions` maps each sampled station to its region).
+pub fn estimate(
+    sample: &Sample,
+    regions: &BTreeMap<String, String>,
+    counted: &[Counted],
+) -> Estimate {
+    let population: Vec<u64> = sample.strata.iter().map(|s| s.stations).collect();
+    let parties = parties_of(counted);
+    let mut per_stratum = vec![0u64; sample.strata.len()];
+    for c in counted {
+        per_stratum[c.stratum] += 1;
+    }
+    let names = |want: fn(u64) -> bool| -> Vec<String> {
+        sample
+            .strata
+            .iter()
+            .zip(&per_stratum)
+            .filter(|(_, &n)| want(n))
+            .map(|(s, _)| s.name.clone())
+            .collect()
+    };
+    let mut sampled_in: BTreeMap<&str, u64> = BTreeMap::new();
+    for station in sample.stations.keys() {
+        let region = regions.get(station).map_or("", String::as_str);
+        *sampled_in.entry(region).or_default() += 1;
+    }
+    let regions = sampled_in
+        .iter()
+        .map(|(&region, &sampled)| {
+            area_estimate(region, sampled, &population, &parties, counted, &|c| {
+                c.region == region
+            })
+        })
+        .collect();
+    Estimate {
+        country: country(sample, counted),
+        regions,
+        strata_unreported: names(|n| n == 0),
+        strata_single: names(|n| n == 1),
+    }
+}

@@ -85,6 +85,9 @@ pub enum Permission {
     PlanDay,
     /// Publishing a form version (phones fill it in from their next sync).
     PublishForms,
+    /// The quick count: its sample, estimates and verdict (national: the
+    /// sample and its margins are the country's).
+    QuickCount,
 }
 
 impl Permission {
@@ -94,7 +97,10 @@ impl Permission {
     pub fn national(self) -> bool {
         matches!(
             self,
-            Permission::ReadAudit | Permission::PlanDay | Permission::PublishForms
+            Permission::ReadAudit
+                | Permission::PlanDay
+                | Permission::PublishForms
+                | Permission::QuickCount
         )
     }
 }
@@ -126,9 +132,9 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Coordinator => !p.national(),
-            Role::Supervisor => matches!(p, P::Read | P::Enroll | P::PlanDay),
-            Role::Verifier => matches!(p, P::Read | P::Review),
-            Role::Analyst => matches!(p, P::Read | P::Export),
+            Role::Supervisor => matches!(p, P::Read | P::Enroll | P::PlanDay | P::QuickCount),
+            Role::Verifier => matches!(p, P::Read | P::Review | P::QuickCount),
+            Role::Analyst => matches!(p, P::Read | P::Export | P::QuickCount),
         }
     }
 

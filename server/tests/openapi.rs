@@ -616,6 +616,14 @@ S-3,School 3,South,River,Main St 3,1000
     let s = [("cookie", sk.as_str())];
     let v = [("cookie", vk.as_str()), F, ("origin", origin.as_str())];
 
+    // The quick count: national, so a region's account is refused.
+    for q in ["/pvt", "/api/v1/pvt"] {
+        t.send("GET", q, q, &[], vec![], 303);
+        t.send("GET", q, q, &s, vec![], 403);
+        t.send("GET", q, q, &v[..1], vec![], 200);
+        t.send("GET", q, q, many, vec![], 431);
+    }
+
     // The record that names the file, found as a verifier finds it.
     let index = (0..50)
         .find(|i| {

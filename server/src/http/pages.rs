@@ -26,6 +26,7 @@ pub struct Nav {
     pub codes: bool,
     pub audit: bool,
     pub users: bool,
+    pub quick_count: bool,
 }
 
 impl Nav {
@@ -40,6 +41,7 @@ impl Nav {
             codes: account.may(Permission::Enroll),
             audit: account.may(Permission::ReadAudit),
             users: account.may(Permission::ManageUsers),
+            quick_count: account.may(Permission::QuickCount),
         }
     }
 }
@@ -154,6 +156,14 @@ pub struct UsersPage {
     /// The regions a new account may be given.
     pub regions: Vec<String>,
     pub problem: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pvt.html")]
+pub struct PvtPage {
+    pub t: Texts,
+    pub nav: Nav,
+    pub view: Option<super::pvt::PvtView>,
 }
 
 #[derive(Template)]

@@ -13,6 +13,7 @@ mod ffi_bench;
 mod forms_bench;
 mod local;
 mod media_bench;
+mod pvt_bench;
 mod report;
 mod sample;
 mod scale_bench;
@@ -109,6 +110,19 @@ enum Which {
         /// Protocols to validate.
         #[arg(long, default_value_t = 20_000)]
         records: usize,
+    },
+    /// A full quick-count estimate over a large sample, beside reading
+    /// its figures once per area; the draw of the sample.
+    Pvt {
+        /// Stations in the registry.
+        #[arg(long, default_value_t = 100_000)]
+        population: usize,
+        /// Stations in the sample.
+        #[arg(long, default_value_t = 10_000)]
+        size: u64,
+        /// Timed estimates.
+        #[arg(long, default_value_t = 100)]
+        rounds: usize,
     },
     /// The server under abusive clients (idle connections, a slowloris,
     /// unfinished bodies): its memory and a phone's sync during each.
@@ -235,6 +249,15 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = forms_bench::run(&cli.scratch, parties, records, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "forms", &text)?;
+        }
+        Which::Pvt {
+            population,
+            size,
+            rounds,
+        } => {
+            let text = pvt_bench::run(&cli.scratch, population, size, rounds, &command)?;
+            println!("{text}");
+            report::write_section(&cli.doc, "pvt", &text)?;
         }
         Which::Ffi(a) => {
             let text = ffi_bench::run(

@@ -7,7 +7,6 @@
 //! different figures are a conflict, shown and left out of the totals.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
 
@@ -190,24 +189,54 @@ pub struct Discrepancy {
     pub official: i64,
 }
 
-/// Every figure, at every station with both an official result and an
-/// observers' copy they agree on, that differs. (Where the observers
-/// disagree, `results --by station` shows the conflict instead.)
-pub fn compare(results: &[StationResult], official: &[OfficialResult]) -> Vec<Discrepancy> {
-    let observed: BTreeMap<&str, &StationResult> = results
-        .iter()
-        .filter(|r| !matches!(r.agreement, Agreement::Conflict { .. }))
-        .map(|r| (r.station.as_str(), r))
-        .collect();
-    let mut out = Vec::new();
+/// The observers' copies against the official results, station by
+/// station: how many stations both sides have (and were compared), which
+/// differ and where, and which stations only one side has.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Stations with an official result and an agreed observers' copy.
+    pub compared: usize,
+    /// Every figure of a compared station where the two differ.
+    pub discrepancies: Vec<Discrepancy>,
+    /// Stations the observers reported and the official results lack.
+    pub only_observed: Vec<String>,
+    /// Stations the official results list and no observer reported.
+    pub only_official: Vec<String>,
+    /// Stations both have whose observers disagree (not compared; the
+    /// station view shows the conflict).
+    pub observers_disagree: Vec<String>,
+}
+
+/// Compares every station with both an official result and an agreed
+/// observers' copy, figure by figure (each figure the official result
+/// gives).
+pub fn compare(results: &[StationResult], official: &[OfficialResult]) -> Comparison {
+    let observed: BTreeMap<&str, &StationResult> =
+        results.iter().map(|r| (r.station.as_str(), r)).collect();
+    let listed: std::collections::BTreeSet<&str> =
+        official.iter().map(|o| o.station.as_str()).collect();
+    let mut out = Comparison {
+        only_observed: results
+            .iter()
+            .filter(|r| !listed.contains(r.station.as_str()))
+            .map(|r| r.station.clone())
+            .collect(),
+        ..Default::default()
+    };
     for o in official {
         let Some(r) = observed.get(o.station.as_str()) else {
+            out.only_official.push(o.station.clone());
             continue;
         };
+        if matches!(r.agreement, Agreement::Conflict { .. }) {
+            out.observers_disagree.push(o.station.clone());
+            continue;
+        }
+        out.compared += 1;
         for (figure, &official) in &o.figures {
             let seen = r.figures.get(figure).copied();
             if seen != Some(official) {
-                out.push(Discrepancy {
+                out.discrepancies.push(Discrepancy {
                     station: o.station.clone(),
                     figure: figure.clone(),
                     observed: seen,
@@ -219,63 +248,146 @@ pub fn compare(results: &[StationResult], official: &[OfficialResult]) -> Vec<Di
     out
 }
 
-/// Why an official results file was refused.
+/// Why an official results file was refused. Nothing of it was imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("row {row}: {detail}")]
-    Row { row: usize, detail: String },
-    #[error("the file has no \"station\" column")]
-    NoStation,
     #[error("the file is over {0} bytes")]
     TooLarge(u64),
+    #[error("the header (line 1) cannot be read: {0}")]
+    Header(String),
+    #[error("the file has no \"station\" column")]
+    NoStation,
+    #[error("the column {0:?} appears twice")]
+    DuplicateColumn(String),
+    #[error("unknown column{} {}: the figures are the results forms' whole-number fields ({})",
+        if .unknown.len() == 1 { "" } else { "s" },
+        .unknown.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", "),
+        .known.join(", "))]
+    UnknownColumns {
+        unknown: Vec<String>,
+        known: Vec<String>,
+    },
+    #[error("the file holds no stations")]
+    Empty,
+    #[error("{} bad line{} (nothing was imported):\n{}",
+        .0.len(),
+        if .0.len() == 1 { "" } else { "s" },
+        .0.iter().map(|b| format!("  line {}: {}", b.line, b.reason)).collect::<Vec<_>>().join("\n"))]
+    Lines(Vec<crate::registry::BadLine>),
 }
 
 /// Most bytes an official results file may have.
 pub const MAX_OFFICIAL_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Reads official results from CSV: a `station` column, an optional
-/// `region` column, and one column per figure (whole numbers).
-pub fn read_official(path: &Path) -> Result<Vec<OfficialResult>, ImportError> {
-    let size = std::fs::metadata(path)?.len();
-    if size > MAX_OFFICIAL_BYTES {
+/// Bad lines reported at most.
+const MAX_REPORTED: usize = 50;
+
+/// The figures an official results file may hold: every whole-number field
+/// of a results form (shipped or published).
+pub fn figure_names(storage: &dyn crate::storage::Storage) -> Result<Vec<String>, StorageError> {
+    let mut names = std::collections::BTreeSet::new();
+    let published = storage.forms()?;
+    let parsed: Vec<observer_core::forms::FormDefinition> = published
+        .iter()
+        .filter_map(|f| observer_core::forms::FormDefinition::parse(&f.definition).ok())
+        .collect();
+    for def in observer_core::forms::default_forms().iter().chain(&parsed) {
+        if def.kind != "results" {
+            continue;
+        }
+        for f in &def.fields {
+            if matches!(f.kind, observer_core::forms::FieldType::Integer { .. }) {
+                names.insert(f.id.clone());
+            }
+        }
+    }
+    Ok(names.into_iter().collect())
+}
+
+/// Reads official results from CSV as the election commission publishes
+/// them, or as a spreadsheet saves them (a byte-order mark, `;` between
+/// cells under Kazakh and Russian settings): a `station` column, an
+/// optional `region` column, and one column per figure, named as the
+/// results form names it (`known`). Every cell of a figure holds a whole
+/// number of at least zero; a file with any bad line is refused whole,
+/// each bad line named.
+pub fn parse_official(bytes: &[u8], known: &[String]) -> Result<Vec<OfficialResult>, ImportError> {
+    if bytes.len() as u64 > MAX_OFFICIAL_BYTES {
         return Err(ImportError::TooLarge(MAX_OFFICIAL_BYTES));
     }
-    let mut rd = csv::Reader::from_path(path).map_err(|e| ImportError::Row {
-        row: 1,
-        detail: e.to_string(),
-    })?;
-    let headers = rd
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let delimiter = if !first_line.contains(&b',') && first_line.contains(&b';') {
+        b';'
+    } else {
+        b','
+    };
+    let mut rd = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(bytes);
+    let headers: Vec<String> = rd
         .headers()
-        .map_err(|e| ImportError::Row {
-            row: 1,
-            detail: e.to_string(),
-        })?
-        .clone();
+        .map_err(|e| ImportError::Header(e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let mut seen_columns = std::collections::BTreeSet::new();
+    for h in &headers {
+        if !seen_columns.insert(h.as_str()) {
+            return Err(ImportError::DuplicateColumn(h.clone()));
+        }
+    }
     let station_col = headers
         .iter()
         .position(|h| h == "station")
         .ok_or(ImportError::NoStation)?;
     let region_col = headers.iter().position(|h| h == "region");
+    let unknown: Vec<String> = headers
+        .iter()
+        .filter(|h| *h != "station" && *h != "region" && !known.contains(h))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ImportError::UnknownColumns {
+            unknown,
+            known: known.to_vec(),
+        });
+    }
     let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, rec) in rd.records().enumerate() {
-        let row = i + 2;
-        let rec = rec.map_err(|e| ImportError::Row {
-            row,
-            detail: e.to_string(),
-        })?;
+    let mut bad = Vec::new();
+    let mut first_seen: BTreeMap<String, u64> = BTreeMap::new();
+    for rec in rd.records() {
+        if bad.len() >= MAX_REPORTED {
+            break;
+        }
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                bad.push(crate::registry::BadLine {
+                    line: e.position().map_or(0, |p| p.line()),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let line = rec.position().map_or(0, |p| p.line());
+        if rec.iter().all(|f| f.trim().is_empty()) {
+            continue; // a blank line, as spreadsheets leave at the end
+        }
+        let mut reasons = Vec::new();
+        if rec.len() != headers.len() {
+            reasons.push(format!(
+                "{} cells where the header has {}",
+                rec.len(),
+                headers.len()
+            ));
+        }
         let station = rec.get(station_col).unwrap_or_default().trim().to_string();
-        observer_core::record::StationId::new(station.clone()).map_err(|e| ImportError::Row {
-            row,
-            detail: format!("station {station:?}: {e}"),
-        })?;
-        if !seen.insert(station.clone()) {
-            return Err(ImportError::Row {
-                row,
-                detail: format!("station {station:?} appears twice"),
-            });
+        if let Err(e) = observer_core::record::StationId::new(station.clone()) {
+            reasons.push(format!("station {station:?}: {e}"));
+        } else if let Some(earlier) = first_seen.get(&station) {
+            reasons.push(format!("station {station:?} is already on line {earlier}"));
         }
         let mut figures = BTreeMap::new();
         for (c, h) in headers.iter().enumerate() {
@@ -284,14 +396,23 @@ pub fn read_official(path: &Path) -> Result<Vec<OfficialResult>, ImportError> {
             }
             let cell = rec.get(c).unwrap_or_default().trim();
             if cell.is_empty() {
-                continue;
+                reasons.push(format!("{h} is empty"));
+            } else if let Ok(n) = cell.parse::<u32>() {
+                figures.insert(h.clone(), i64::from(n));
+            } else if cell.starts_with('-') && cell[1..].bytes().all(|b| b.is_ascii_digit()) {
+                reasons.push(format!("{h} = {cell:?} is negative"));
+            } else {
+                reasons.push(format!("{h} = {cell:?} is not a whole number"));
             }
-            let n: i64 = cell.parse().map_err(|_| ImportError::Row {
-                row,
-                detail: format!("{h} = {cell:?} is not a whole number"),
-            })?;
-            figures.insert(h.to_string(), n);
         }
+        if !reasons.is_empty() {
+            bad.push(crate::registry::BadLine {
+                line,
+                reason: reasons.join("; "),
+            });
+            continue;
+        }
+        first_seen.insert(station.clone(), line);
         out.push(OfficialResult {
             station,
             region: region_col
@@ -301,5 +422,74 @@ pub fn read_official(path: &Path) -> Result<Vec<OfficialResult>, ImportError> {
             figures,
         });
     }
+    if !bad.is_empty() {
+        return Err(ImportError::Lines(bad));
+    }
+    if out.is_empty() {
+        return Err(ImportError::Empty);
+    }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> Vec<String> {
+        ["ballots_cast", "party_1", "party_2", "registered_voters"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn a_spreadsheet_export_with_semicolons_and_a_bom_is_read() {
+        let file = "\u{feff}station;region;ballots_cast;party_1;party_2\nKZ-1;Алматы;100;60;40\n\nKZ-2;;50;20;30\n";
+        let rows = parse_official(file.as_bytes(), &known()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].region.as_deref(), Some("Алматы"));
+        assert_eq!(rows[1].region, None);
+        assert_eq!(rows[1].figures["party_2"], 30);
+    }
+
+    #[test]
+    fn every_bad_cell_is_named_with_its_line_and_nothing_is_imported() {
+        let file = "station,ballots_cast,party_1\nKZ-1,100,60\nKZ-2,,1\nKZ-3,-5,1\nKZ-4,12.5,1\nKZ-1,1,1\nKZ-5,1\n";
+        let Err(ImportError::Lines(bad)) = parse_official(file.as_bytes(), &known()) else {
+            panic!("accepted");
+        };
+        let said: Vec<(u64, &str)> = bad.iter().map(|b| (b.line, b.reason.as_str())).collect();
+        assert_eq!(
+            said,
+            vec![
+                (3, "ballots_cast is empty"),
+                (4, "ballots_cast = \"-5\" is negative"),
+                (5, "ballots_cast = \"12.5\" is not a whole number"),
+                (6, "station \"KZ-1\" is already on line 2"),
+                (7, "2 cells where the header has 3; party_1 is empty"),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_and_repeated_columns_and_empty_files_are_refused() {
+        let e =
+            parse_official(b"station,ballots_cast,votes_for_x\nKZ-1,1,1\n", &known()).unwrap_err();
+        assert!(
+            matches!(&e, ImportError::UnknownColumns { unknown, .. } if unknown == &["votes_for_x".to_string()]),
+            "{e}"
+        );
+        assert!(e.to_string().contains("party_1"), "{e}");
+        assert!(matches!(
+            parse_official(b"station,party_1,party_1\nKZ-1,1,1\n", &known()),
+            Err(ImportError::DuplicateColumn(_))
+        ));
+        assert!(matches!(
+            parse_official(b"name,party_1\nKZ-1,1\n", &known()),
+            Err(ImportError::NoStation)
+        ));
+        assert!(matches!(
+            parse_official(b"station,party_1\n", &known()),
+            Err(ImportError::Empty)
+        ));
+    }
 }

@@ -208,12 +208,16 @@ fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_an
         ["KZ-0002", "KZ-0009"]
     );
 
-    let diffs: Vec<Value> = serde_json::from_str(&server.cli(&["compare", "--json"])).unwrap();
+    let cmp: Value = serde_json::from_str(&server.cli(&["compare", "--json"])).unwrap();
     assert_eq!(
-        diffs,
-        vec![json!({"station": "KZ-0001", "figure": "party_1", "observed": 500, "official": 560})],
-        "only the doctored figure differs; KZ-0003, where observers disagree, is not compared"
+        cmp["discrepancies"],
+        json!([{"station": "KZ-0001", "figure": "party_1", "observed": 500, "official": 560}]),
+        "only the doctored figure differs"
     );
+    assert_eq!(cmp["compared"], 2, "KZ-0001 and KZ-0002: {cmp}");
+    assert_eq!(cmp["observers_disagree"], json!(["KZ-0003"]));
+    let text = server.cli(&["compare"]);
+    assert!(text.contains("compared 2 stations: 1 differ"), "{text}");
 }
 
 #[test]

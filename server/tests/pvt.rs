@@ -332,8 +332,50 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
     let refused = reg.get("/pvt");
     assert_eq!(refused.status, 403);
 
+    // Nothing to compare yet, and said so; a damaged official file is
+    // refused whole, each bad line named.
+    assert!(server
+        .cli(&["compare"])
+        .contains("no official results imported yet"));
+    let damaged = official_csv(0.0)
+        .replace("KZ-001,", "KZ-001,-")
+        .replace("\nKZ-002,", "\nKZ-002,,");
+    let refused = fails(
+        &server,
+        &["import-official", &file("damaged.csv", &damaged)],
+    );
+    assert!(
+        refused.contains("2 bad lines (nothing was imported)"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("line 3: registered_voters = \"-"),
+        "{refused}"
+    );
+    assert!(refused.contains("is negative"), "{refused}");
+    assert!(
+        refused.contains("line 4: 9 cells where the header has 8"),
+        "{refused}"
+    );
+    assert!(server
+        .cli(&["compare"])
+        .contains("no official results imported yet"));
+
     // The official result as counted: consistent everywhere.
     server.cli(&["import-official", &file("official.csv", &official_csv(0.0))]);
+    let compared = server.cli(&["compare"]);
+    assert!(
+        compared.contains("compared 80 stations: 1 differ"),
+        "the one protocol that fails its arithmetic: {compared}"
+    );
+    assert!(
+        compared.contains("not compared, the observers disagree"),
+        "{compared}"
+    );
+    assert!(
+        compared.contains("official result without an observers' copy (119)"),
+        "{compared}"
+    );
     let qc: Value = serde_json::from_str(&server.cli(&["pvt", "estimate", "--json"])).unwrap();
     let v = &qc["verdict"];
     for figure in ["party_1", "party_2", "party_3", "turnout"] {

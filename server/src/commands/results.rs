@@ -24,7 +24,19 @@ pub enum By {
 /// `import-official FILE`: the official per-station results.
 pub fn import_official(at: &Resolved, file: &Path, out: &mut dyn Write) -> Result<()> {
     let c = at.open()?;
-    let rows = tabulate::read_official(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let size = std::fs::metadata(file)?.len();
+    if size > tabulate::MAX_OFFICIAL_BYTES {
+        return Err(format!(
+            "{}: over {} bytes",
+            file.display(),
+            tabulate::MAX_OFFICIAL_BYTES
+        )
+        .into());
+    }
+    let bytes = std::fs::read(file)?;
+    let known = tabulate::figure_names(c.storage.as_ref())?;
+    let rows =
+        tabulate::parse_official(&bytes, &known).map_err(|e| format!("{}: {e}", file.display()))?;
     c.storage.import_official(&rows, now_ms())?;
     tracing::info!(stations = rows.len(), "official results imported");
     audited(
@@ -92,21 +104,47 @@ pub fn results(at: &Resolved, by: By, json: bool, out: &mut dyn Write) -> Result
     Ok(())
 }
 
-/// `compare`: stations where the observers' copy differs from the official
-/// result.
+/// `compare`: the observers' copies against the official results: how
+/// many stations were compared, every figure that differs, and the
+/// stations only one side has. Never a match when nothing was compared.
 pub fn compare(at: &Resolved, json: bool, out: &mut dyn Write) -> Result<()> {
     let c = at.open()?;
     let stations = tabulate::stations(&c.reader())?;
-    let diffs = tabulate::compare(&stations, &c.storage.official()?);
+    let official = c.storage.official()?;
+    let cmp = tabulate::compare(&stations, &official);
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&diffs)?)?;
-    } else if diffs.is_empty() {
+        writeln!(out, "{}", serde_json::to_string_pretty(&cmp)?)?;
+        return Ok(());
+    }
+    if official.is_empty() {
         writeln!(
             out,
-            "the observers' copies match the official results at every station both report"
+            "no official results imported yet (import-official FILE): nothing compared"
+        )?;
+    } else if cmp.compared == 0 {
+        writeln!(
+            out,
+            "no station has both an official result and an agreed observers' copy: nothing compared"
+        )?;
+    } else if cmp.discrepancies.is_empty() {
+        writeln!(
+            out,
+            "compared {} stations: the observers' copies match the official results at every one",
+            cmp.compared
         )?;
     } else {
-        for d in &diffs {
+        let differing: std::collections::BTreeSet<&str> = cmp
+            .discrepancies
+            .iter()
+            .map(|d| d.station.as_str())
+            .collect();
+        writeln!(
+            out,
+            "compared {} stations: {} differ",
+            cmp.compared,
+            differing.len()
+        )?;
+        for d in &cmp.discrepancies {
             writeln!(
                 out,
                 "{:<16} {:<20} observers {:>8}  official {:>8}",
@@ -116,6 +154,30 @@ pub fn compare(at: &Resolved, json: bool, out: &mut dyn Write) -> Result<()> {
                 d.official
             )?;
         }
+    }
+    let list = |v: &[String]| v.join(", ");
+    if !cmp.observers_disagree.is_empty() {
+        writeln!(
+            out,
+            "not compared, the observers disagree: {}",
+            list(&cmp.observers_disagree)
+        )?;
+    }
+    if !cmp.only_official.is_empty() {
+        writeln!(
+            out,
+            "official result without an observers' copy ({}): {}",
+            cmp.only_official.len(),
+            list(&cmp.only_official)
+        )?;
+    }
+    if !cmp.only_observed.is_empty() {
+        writeln!(
+            out,
+            "observers' copy without an official result ({}): {}",
+            cmp.only_observed.len(),
+            list(&cmp.only_observed)
+        )?;
     }
     Ok(())
 }

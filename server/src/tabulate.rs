@@ -50,6 +50,43 @@ pub struct StationResult {
     pub agreement: Agreement,
     /// The reported figures (the first observer's, when in conflict).
     pub figures: BTreeMap<String, i64>,
+    /// Each party's share of the valid ballots, and the turnout.
+    #[serde(flatten)]
+    pub shares: Shares,
+}
+
+/// Vote shares and turnout from summed figures: each `party_*` figure
+/// over their sum (the valid ballots), and `ballots_cast` over
+/// `registered_voters`; a share is absent when its denominator is zero.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Shares {
+    pub shares: BTreeMap<String, f64>,
+    pub turnout: Option<f64>,
+}
+
+impl Shares {
+    pub fn of(figures: &BTreeMap<String, i64>) -> Self {
+        let parties: Vec<(&String, i64)> = figures
+            .iter()
+            .filter(|(k, _)| k.starts_with(crate::pvt::tally::PARTY_PREFIX))
+            .map(|(k, v)| (k, *v))
+            .collect();
+        let valid: i64 = parties.iter().map(|(_, v)| v).sum();
+        let ratio = |n: i64, d: i64| (d > 0).then(|| n as f64 / d as f64);
+        Shares {
+            shares: parties
+                .iter()
+                .filter_map(|(k, v)| ratio(*v, valid).map(|r| ((*k).clone(), r)))
+                .collect(),
+            turnout: match (
+                figures.get("ballots_cast"),
+                figures.get("registered_voters"),
+            ) {
+                (Some(&c), Some(&r)) => ratio(c, r),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// Figure name to value.
@@ -118,6 +155,7 @@ pub fn stations(reader: &Reader<'_>) -> Result<Vec<StationResult>, StorageError>
                 },
                 district: listed.map(|s| s.district.clone()),
                 in_registry: crate::registry::holds(registry.as_ref(), &station),
+                shares: Shares::of(reports[0]),
                 figures: reports[0].clone(),
                 station,
                 agreement,
@@ -133,9 +171,15 @@ pub struct Totals {
     pub area: String,
     /// Stations counted.
     pub stations: usize,
+    /// Stations the registry holds in the area (`None`: no registry, or
+    /// stations outside it).
+    pub registered_stations: Option<usize>,
     /// Stations left out because their observers disagree.
     pub conflicts: usize,
     pub figures: BTreeMap<String, i64>,
+    /// Shares and turnout of the summed figures.
+    #[serde(flatten)]
+    pub shares: Shares,
 }
 
 /// The areas totals are made for.
@@ -149,8 +193,13 @@ pub enum Area {
 
 /// Totals per area. A station the registry does not hold is totalled
 /// under "not in the registry"; without a registry, a station of unknown
-/// region under "unknown".
-pub fn totals(results: &[StationResult], by: Area) -> Vec<Totals> {
+/// region under "unknown". With `registry`, each area says how many
+/// stations it has ("N of M reported").
+pub fn totals(
+    results: &[StationResult],
+    by: Area,
+    registry: Option<&crate::registry::Current>,
+) -> Vec<Totals> {
     let mut areas: BTreeMap<String, Totals> = BTreeMap::new();
     for r in results {
         let region = || match (r.in_registry, &r.region) {
@@ -177,7 +226,25 @@ pub fn totals(results: &[StationResult], by: Area) -> Vec<Totals> {
             *t.figures.entry(k.clone()).or_default() += v;
         }
     }
-    areas.into_values().collect()
+    let mut all: Vec<Totals> = areas.into_values().collect();
+    if let Some(registry) = registry {
+        let mut held: BTreeMap<String, usize> = BTreeMap::new();
+        for s in registry.stations.values() {
+            let name = match by {
+                Area::Country => "country".to_string(),
+                Area::Region => s.region.clone(),
+                Area::District => format!("{} / {}", s.region, s.district),
+            };
+            *held.entry(name).or_default() += 1;
+        }
+        for t in &mut all {
+            t.registered_stations = held.get(&t.area).copied();
+        }
+    }
+    for t in &mut all {
+        t.shares = Shares::of(&t.figures);
+    }
+    all
 }
 
 /// A figure where the observers' copy and the official result differ.

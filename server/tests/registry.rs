@@ -171,6 +171,16 @@ fn the_registry_is_imported_whole_versioned_and_used_everywhere() {
     };
     assert_eq!(area(&regions, "Алматы")["stations"], 2);
     assert_eq!(area(&regions, "Алматы")["figures"]["party_1"], 700);
+    // Shares and turnout, not only sums, and "N of M stations".
+    let almaty = area(&regions, "Алматы");
+    assert_eq!(almaty["registered_stations"], 2);
+    let share = almaty["shares"]["party_1"].as_f64().unwrap();
+    assert!((share - 700.0 / 1385.0).abs() < 1e-12, "{almaty}");
+    let turnout = almaty["turnout"].as_f64().unwrap();
+    assert!((turnout - 1405.0 / 4000.0).abs() < 1e-12, "{almaty}");
+    assert!(server
+        .cli(&["results", "--by", "region"])
+        .contains("2 stations of 2 reported"));
     assert_eq!(area(&regions, "Астана")["figures"]["party_1"], 100);
 
     // Version 2: the changes listed first with --dry-run, then imported.

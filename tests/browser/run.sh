@@ -32,6 +32,7 @@ srv() { "$bin/observer-server" --data "$work/server" "$@"; }
 srv init --url "https://127.0.0.1:$port" --org browser-test >/dev/null
 printf 'station,name,region,district,address,registered_voters,latitude,longitude\nKZ-ALA-0042,School 42,Almaty,Medeu,Abay Ave 1,2000,43.2389,76.8897\nKZ-ALA-0043,School 43,Almaty,Bostandyk,Timiryazev St 5,1500,43.2220,76.9120\nKZ-AST-0001,Gymnasium 1,Astana,Esil,Mangilik El 10,1200,51.1282,71.4304\n' >"$work/stations.csv"
 srv stations import "$work/stations.csv" >/dev/null
+srv pvt draw --size 3 --seed 'browser test' >/dev/null
 printf 'correct horse battery staple\n' >"$work/password"
 for who in aigerim:admin saule:supervisor dana:verifier erlan:analyst; do
     srv users add "${who%%:*}" --role "${who##*:}" --password-file "$work/password" >/dev/null

@@ -192,6 +192,10 @@ const refused = await analyst.page.goto(`${url}/devices/${device}/revoke`);
 check(refused.status() === 403, 'an analyst opening the revocation gets 403');
 check((await analyst.page.textContent('main')).includes('admin'), 'the 403 page names the role needed');
 await look(analyst.page, 'forbidden');
+// The quick count: the committed sample, nothing reported yet.
+await analyst.page.click('text=Quick count');
+check((await analyst.page.textContent('main')).includes('0 of 3 sampled stations reported'), 'the quick count shows the sample and that nothing is reported');
+await look(analyst.page, 'quick-count');
 const admin = await signIn('aigerim');
 const forged = await admin.page.request.post(`${url}/devices/${device}/revoke`, {
   form: { csrf: 'forged' },

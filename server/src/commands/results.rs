@@ -56,6 +56,18 @@ fn figures_line(f: &BTreeMap<String, i64>) -> String {
         .join(" ")
 }
 
+fn shares_line(s: &tabulate::Shares) -> String {
+    let mut parts: Vec<String> = s
+        .shares
+        .iter()
+        .map(|(k, v)| format!("{k} {:.2}%", 100.0 * v))
+        .collect();
+    if let Some(t) = s.turnout {
+        parts.push(format!("turnout {:.2}%", 100.0 * t));
+    }
+    parts.join(" ")
+}
+
 /// `results`: totals from the observers' results protocols.
 pub fn results(at: &Resolved, by: By, json: bool, out: &mut dyn Write) -> Result<()> {
     let c = at.open()?;
@@ -67,10 +79,11 @@ pub fn results(at: &Resolved, by: By, json: bool, out: &mut dyn Write) -> Result
             for s in &stations {
                 writeln!(
                     out,
-                    "{:<16} {:<24} {}{}",
+                    "{:<16} {:<24} {}  {}{}",
                     s.station,
                     s.agreement.to_string(),
                     figures_line(&s.figures),
+                    shares_line(&s.shares),
                     if s.in_registry == Some(false) {
                         "  (not in the registry)"
                     } else {
@@ -86,18 +99,23 @@ pub fn results(at: &Resolved, by: By, json: bool, out: &mut dyn Write) -> Result
         By::Region => tabulate::Area::Region,
         By::District => tabulate::Area::District,
     };
-    let totals = tabulate::totals(&stations, area);
+    let registry = crate::registry::current(c.storage.as_ref())?;
+    let totals = tabulate::totals(&stations, area, registry.as_ref());
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&totals)?)?;
     } else {
         for t in &totals {
+            let of = t
+                .registered_stations
+                .map_or(String::new(), |m| format!(" of {m}"));
             writeln!(
                 out,
-                "{:<16} {} stations ({} left out: observers disagree)  {}",
+                "{:<16} {} stations{of} reported ({} left out: observers disagree)  {}  {}",
                 t.area,
                 t.stations,
                 t.conflicts,
-                figures_line(&t.figures)
+                figures_line(&t.figures),
+                shares_line(&t.shares)
             )?;
         }
     }

@@ -57,31 +57,19 @@ impl Ratio {
     }
 }
 
-/// Running moments of one stratum (Welford's updates, so the variance of
-/// residuals is taken without the cancellation of sums of squares).
+/// Sums of one stratum: first the totals, then the centred squares and
+/// cross-products (two passes, so the variance of residuals is taken
+/// without the cancellation of raw sums of squares, and without a
+/// division per station).
 #[derive(Clone, Copy, Debug, Default)]
-struct Moments {
+struct Sums {
     n: u64,
-    mean_y: f64,
-    mean_x: f64,
+    sum_y: f64,
+    sum_x: f64,
     /// Σ (y - ȳ)², Σ (x - x̄)², Σ (x - x̄)(y - ȳ).
     syy: f64,
     sxx: f64,
     sxy: f64,
-}
-
-impl Moments {
-    fn add(&mut self, y: f64, x: f64) {
-        self.n += 1;
-        let n = self.n as f64;
-        let dy = y - self.mean_y;
-        let dx = x - self.mean_x;
-        self.mean_y += dy / n;
-        self.mean_x += dx / n;
-        self.syy += dy * (y - self.mean_y);
-        self.sxx += dx * (x - self.mean_x);
-        self.sxy += dx * (y - self.mean_y);
-    }
 }
 
 /// The estimate of Σy/Σx over the population from `observations`, for
@@ -91,16 +79,37 @@ impl Moments {
 /// A stratum with a single report adds its total but no variance (there
 /// is none to estimate from one station); the caller names such strata.
 pub fn ratio(population: &[u64], observations: &[Observation]) -> Option<Ratio> {
-    let mut moments = vec![Moments::default(); population.len()];
+    let mut sums = vec![Sums::default(); population.len()];
     for o in observations {
-        moments[o.stratum].add(o.y, o.x);
+        let s = &mut sums[o.stratum];
+        s.n += 1;
+        s.sum_y += o.y;
+        s.sum_x += o.x;
+    }
+    let means: Vec<(f64, f64)> = sums
+        .iter()
+        .map(|s| {
+            if s.n == 0 {
+                (0.0, 0.0)
+            } else {
+                (s.sum_y / s.n as f64, s.sum_x / s.n as f64)
+            }
+        })
+        .collect();
+    for o in observations {
+        let (my, mx) = means[o.stratum];
+        let (dy, dx) = (o.y - my, o.x - mx);
+        let s = &mut sums[o.stratum];
+        s.syy += dy * dy;
+        s.sxx += dx * dx;
+        s.sxy += dx * dy;
     }
     let (mut y_hat, mut x_hat) = (0.0, 0.0);
-    for (m, &big_n) in moments.iter().zip(population) {
-        if m.n > 0 {
+    for ((s, &(my, mx)), &big_n) in sums.iter().zip(&means).zip(population) {
+        if s.n > 0 {
             // N_h/n_h × Σ_i = N_h × mean.
-            y_hat += big_n as f64 * m.mean_y;
-            x_hat += big_n as f64 * m.mean_x;
+            y_hat += big_n as f64 * my;
+            x_hat += big_n as f64 * mx;
         }
     }
     // Also refuses a NaN denominator.
@@ -109,14 +118,14 @@ pub fn ratio(population: &[u64], observations: &[Observation]) -> Option<Ratio> 
     }
     let r = y_hat / x_hat;
     let mut variance = 0.0;
-    for (m, &big_n) in moments.iter().zip(population) {
-        if m.n < 2 {
+    for (s, &big_n) in sums.iter().zip(population) {
+        if s.n < 2 {
             continue;
         }
-        let n = m.n as f64;
+        let n = s.n as f64;
         let big_n = big_n as f64;
         // Σ (e - ē)² = [Syy - 2R Sxy + R² Sxx] / X̂².
-        let ss = (m.syy - 2.0 * r * m.sxy + r * r * m.sxx).max(0.0) / (x_hat * x_hat);
+        let ss = (s.syy - 2.0 * r * s.sxy + r * r * s.sxx).max(0.0) / (x_hat * x_hat);
         let s2 = ss / (n - 1.0);
         let fpc = (1.0 - n / big_n).max(0.0);
         variance += big_n * big_n * fpc * s2 / n;

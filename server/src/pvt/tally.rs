@@ -254,6 +254,48 @@ pub struct Estimate {
     pub strata_single: Vec<String>,
 }
 
+/// The counted stations' figures as columns, read once for every area
+/// and series: what the estimate walks 18 areas × 6 ratios times.
+struct Columns<'a> {
+    parties: Vec<&'a str>,
+    stratum: Vec<usize>,
+    registered: Vec<f64>,
+    cast: Vec<f64>,
+    valid: Vec<f64>,
+    /// Per party, per station.
+    votes: Vec<Vec<f64>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(counted: &'a [Counted]) -> Self {
+        let parties: Vec<&str> = counted
+            .iter()
+            .flat_map(|c| c.parties.keys().map(String::as_str))
+            .collect::<BTreeSet<&str>>()
+            .into_iter()
+            .collect();
+        Columns {
+            stratum: counted.iter().map(|c| c.stratum).collect(),
+            registered: counted.iter().map(|c| c.registered as f64).collect(),
+            cast: counted.iter().map(|c| c.cast as f64).collect(),
+            valid: counted
+                .iter()
+                .map(|c| c.parties.values().sum::<i64>() as f64)
+                .collect(),
+            votes: parties
+                .iter()
+                .map(|p| {
+                    counted
+                        .iter()
+                        .map(|c| c.parties.get(*p).copied().unwrap_or(0) as f64)
+                        .collect()
+                })
+                .collect(),
+            parties,
+        }
+    }
+}
+
 /// The estimates for the stations where `inside` holds (a domain), from
 /// every stratum's counted stations, with `sampled` stations of the
 /// sample in the area.
@@ -261,46 +303,36 @@ fn area_estimate(
     name: &str,
     sampled: u64,
     population: &[u64],
-    parties: &BTreeSet<&str>,
-    counted: &[Counted],
-    inside: &dyn Fn(&Counted) -> bool,
+    columns: &Columns<'_>,
+    inside: &[bool],
 ) -> AreaEstimate {
-    let mut obs: Vec<Observation> = Vec::with_capacity(counted.len());
-    let mut series = |y: &dyn Fn(&Counted) -> f64, x: &dyn Fn(&Counted) -> f64| {
+    let mut obs: Vec<Observation> = Vec::with_capacity(inside.len());
+    let mut series = |y: &[f64], x: &[f64]| {
         obs.clear();
-        obs.extend(counted.iter().map(|c| {
-            let (y, x) = if inside(c) { (y(c), x(c)) } else { (0.0, 0.0) };
+        obs.extend((0..inside.len()).map(|i| {
+            let (y, x) = if inside[i] { (y[i], x[i]) } else { (0.0, 0.0) };
             Observation {
-                stratum: c.stratum,
+                stratum: columns.stratum[i],
                 y,
                 x,
             }
         }));
         ratio(population, &obs)
     };
-    let valid = |c: &Counted| c.parties.values().sum::<i64>() as f64;
-    let turnout = series(&|c| c.cast as f64, &|c| c.registered as f64);
-    let parties = parties
+    let turnout = series(&columns.cast, &columns.registered);
+    let parties = columns
+        .parties
         .iter()
-        .filter_map(|&p| {
-            series(&|c| c.parties.get(p).copied().unwrap_or(0) as f64, &valid)
-                .map(|r| (p.to_string(), r))
-        })
+        .zip(&columns.votes)
+        .filter_map(|(p, votes)| series(votes, &columns.valid).map(|r| (p.to_string(), r)))
         .collect();
     AreaEstimate {
         area: name.to_string(),
         sampled,
-        reported: counted.iter().filter(|c| inside(c)).count() as u64,
+        reported: inside.iter().filter(|&&b| b).count() as u64,
         turnout,
         parties,
     }
-}
-
-fn parties_of(counted: &[Counted]) -> BTreeSet<&str> {
-    counted
-        .iter()
-        .flat_map(|c| c.parties.keys().map(String::as_str))
-        .collect()
 }
 
 /// The country's estimate alone (what [`estimate`] gives first).
@@ -310,9 +342,8 @@ pub fn country(sample: &Sample, counted: &[Counted]) -> AreaEstimate {
         "country",
         sample.size(),
         &population,
-        &parties_of(counted),
-        counted,
-        &|_| true,
+        &Columns::of(counted),
+        &vec![true; counted.len()],
     )
 }
 
@@ -324,7 +355,7 @@ pub fn estimate(
     counted: &[Counted],
 ) -> Estimate {
     let population: Vec<u64> = sample.strata.iter().map(|s| s.stations).collect();
-    let parties = parties_of(counted);
+    let columns = Columns::of(counted);
     let mut per_stratum = vec![0u64; sample.strata.len()];
     for c in counted {
         per_stratum[c.stratum] += 1;
@@ -346,13 +377,18 @@ pub fn estimate(
     let regions = sampled_in
         .iter()
         .map(|(&region, &sampled)| {
-            area_estimate(region, sampled, &population, &parties, counted, &|c| {
-                c.region == region
-            })
+            let inside: Vec<bool> = counted.iter().map(|c| c.region == region).collect();
+            area_estimate(region, sampled, &population, &columns, &inside)
         })
         .collect();
     Estimate {
-        country: country(sample, counted),
+        country: area_estimate(
+            "country",
+            sample.size(),
+            &population,
+            &columns,
+            &vec![true; counted.len()],
+        ),
         regions,
         strata_unreported: names(|n| n == 0),
         strata_single: names(|n| n == 1),

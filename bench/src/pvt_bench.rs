@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use observer_server::pvt::design::{draw, Allocation, Strata};
 use observer_server::pvt::tally::{estimate, Counted};
-use observer_server::registry::{digest, Current, RegistryVersion, Station};
+use observer_server::registry::{Current, Station};
 
 use crate::report::{machine, ms, us, Samples};
 
@@ -20,35 +20,19 @@ const REGIONS: usize = 17;
 const PARTIES: usize = 5;
 
 fn registry(stations: usize) -> Current {
-    let mut all = BTreeMap::new();
-    for n in 0..stations {
-        let id = format!("S-{n:06}");
-        all.insert(
-            id.clone(),
-            Station {
-                id,
+    Current::first_version(
+        (0..stations)
+            .map(|n| Station {
+                id: format!("S-{n:06}"),
                 name: format!("School {n}"),
                 region: format!("Region {:02}", (n * 7) % REGIONS),
                 district: "D".into(),
                 address: "Street 1".into(),
                 registered_voters: 500 + (n as u64 * 37) % 2500,
                 location: None,
-            },
-        );
-    }
-    let list: Vec<Station> = all.values().cloned().collect();
-    Current {
-        version: RegistryVersion {
-            version: 1,
-            imported_at_ms: 0,
-            digest: digest(&list),
-            stations: list.len() as u64,
-            added: list.len() as u64,
-            changed: 0,
-            removed: 0,
-        },
-        stations: all,
-    }
+            })
+            .collect(),
+    )
 }
 
 pub fn run(

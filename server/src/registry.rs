@@ -121,17 +121,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, RegistryError> {
     if bytes.len() > MAX_REGISTRY_BYTES {
         return Err(RegistryError::TooLarge);
     }
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
-    let delimiter = if !first_line.contains(&b',') && first_line.contains(&b';') {
-        b';'
-    } else {
-        b','
-    };
-    let mut rd = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(bytes);
+    let mut rd = spreadsheet_csv(bytes);
     let headers = rd
         .byte_headers()
         .map_err(|e| RegistryError::Header(e.to_string()))?
@@ -369,6 +359,24 @@ pub struct RegistryVersion {
     pub removed: u64,
 }
 
+/// A CSV reader for a file as a spreadsheet saves it: a byte-order mark
+/// dropped, `;` between cells when the header has `;` and no `,` (as under
+/// Kazakh and Russian settings, where `,` is the decimal mark), and rows of
+/// any length, so that the caller names a short row by its line.
+pub fn spreadsheet_csv(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let delimiter = if !first_line.contains(&b',') && first_line.contains(&b';') {
+        b';'
+    } else {
+        b','
+    };
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
 /// The newest registry version with its stations, read once for a
 /// listing or a check.
 #[derive(Debug)]
@@ -378,6 +386,24 @@ pub struct Current {
 }
 
 impl Current {
+    /// The registry a first import of `stations` makes, held in memory
+    /// (a test's or a benchmark's country).
+    pub fn first_version(stations: Vec<Station>) -> Self {
+        let n = stations.len() as u64;
+        Current {
+            version: RegistryVersion {
+                version: 1,
+                imported_at_ms: 0,
+                digest: digest(&stations),
+                stations: n,
+                added: n,
+                changed: 0,
+                removed: 0,
+            },
+            stations: stations.into_iter().map(|s| (s.id.clone(), s)).collect(),
+        }
+    }
+
     /// The station `id`, when the registry holds it.
     pub fn get(&self, id: &str) -> Option<&Station> {
         self.stations.get(id)
@@ -591,18 +617,7 @@ mod tests {
         let stations = parse_str(&format!("{HEADER}KZ-1,A,R,D,Addr,10,,\n"))
             .unwrap()
             .stations;
-        let registry = Current {
-            version: RegistryVersion {
-                version: 1,
-                imported_at_ms: 0,
-                digest: digest(&stations),
-                stations: 1,
-                added: 1,
-                changed: 0,
-                removed: 0,
-            },
-            stations: stations.into_iter().map(|s| (s.id.clone(), s)).collect(),
-        };
+        let registry = Current::first_version(stations);
         assert_eq!(unknown(Some(&registry), &named), vec!["KZ-9"]);
         assert_eq!(holds(Some(&registry), "KZ-1"), Some(true));
         assert_eq!(holds(Some(&registry), "KZ-9"), Some(false));

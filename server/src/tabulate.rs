@@ -92,6 +92,21 @@ impl Shares {
 /// Figure name to value.
 type Figures = BTreeMap<String, i64>;
 
+/// A results record's whole-number answers, as tabulation counts them
+/// (notes and photos differ between observers without disagreeing); none
+/// from a body that is not a record's JSON.
+pub fn protocol_figures(body: &[u8]) -> Figures {
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    body["payload"]
+        .as_object()
+        .map(|p| {
+            p.iter()
+                .filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The observers' figures per station.
 pub fn stations(reader: &Reader<'_>) -> Result<Vec<StationResult>, StorageError> {
     let storage = reader.storage();
@@ -103,15 +118,7 @@ pub fn stations(reader: &Reader<'_>) -> Result<Vec<StationResult>, StorageError>
             ..Default::default()
         },
         &mut |r| {
-            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-            let figures: BTreeMap<String, i64> = body["payload"]
-                .as_object()
-                .map(|p| {
-                    p.iter()
-                        .filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let figures = protocol_figures(&r.body);
             let slot = latest
                 .entry(r.station)
                 .or_default()
@@ -382,17 +389,7 @@ pub fn parse_official(bytes: &[u8], known: &[String]) -> Result<Vec<OfficialResu
     if bytes.len() as u64 > MAX_OFFICIAL_BYTES {
         return Err(ImportError::TooLarge(MAX_OFFICIAL_BYTES));
     }
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
-    let delimiter = if !first_line.contains(&b',') && first_line.contains(&b';') {
-        b';'
-    } else {
-        b','
-    };
-    let mut rd = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(bytes);
+    let mut rd = crate::registry::spreadsheet_csv(bytes);
     let headers: Vec<String> = rd
         .headers()
         .map_err(|e| ImportError::Header(e.to_string()))?

@@ -418,40 +418,24 @@ pub fn sample_size(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{RegistryVersion, Station};
+    use crate::registry::Station;
 
-    pub(crate) fn registry(regions: &[(&str, usize)]) -> Current {
-        let mut stations = BTreeMap::new();
+    fn registry(regions: &[(&str, usize)]) -> Current {
+        let mut stations = Vec::new();
         for (r, n) in regions {
             for i in 0..*n {
-                let id = format!("{r}-{i:04}");
-                stations.insert(
-                    id.clone(),
-                    Station {
-                        id,
-                        name: format!("School {i}"),
-                        region: r.to_string(),
-                        district: "D".into(),
-                        address: "Street 1".into(),
-                        registered_voters: 1000 + i as u64,
-                        location: None,
-                    },
-                );
+                stations.push(Station {
+                    id: format!("{r}-{i:04}"),
+                    name: format!("School {i}"),
+                    region: r.to_string(),
+                    district: "D".into(),
+                    address: "Street 1".into(),
+                    registered_voters: 1000 + i as u64,
+                    location: None,
+                });
             }
         }
-        let list: Vec<Station> = stations.values().cloned().collect();
-        Current {
-            version: RegistryVersion {
-                version: 1,
-                imported_at_ms: 0,
-                digest: crate::registry::digest(&list),
-                stations: list.len() as u64,
-                added: list.len() as u64,
-                changed: 0,
-                removed: 0,
-            },
-            stations,
-        }
+        Current::first_version(stations)
     }
 
     #[test]

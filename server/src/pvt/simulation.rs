@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use super::design::{draw, Allocation, Strata};
 use super::tally::{country as estimate_country, Counted};
-use crate::registry::{Current, RegistryVersion, Station};
+use crate::registry::{Current, Station};
 
 const STATIONS: usize = 10_000;
 const REGIONS: usize = 17;
@@ -39,7 +39,7 @@ fn country() -> Country {
     let total: usize = weights.iter().sum();
     let mut sizes: Vec<usize> = weights.iter().map(|w| w * STATIONS / total).collect();
     sizes[0] += STATIONS - sizes.iter().sum::<usize>();
-    let mut stations = BTreeMap::new();
+    let mut stations = Vec::new();
     let mut figures = BTreeMap::new();
     let mut votes = [0f64; PARTIES];
     let (mut cast_all, mut registered_all) = (0f64, 0f64);
@@ -91,35 +91,20 @@ fn country() -> Country {
                     parties,
                 },
             );
-            stations.insert(
-                id.clone(),
-                Station {
-                    id,
-                    name: format!("School {i}"),
-                    region: region.clone(),
-                    district: "D".into(),
-                    address: "Street 1".into(),
-                    registered_voters: registered as u64,
-                    location: None,
-                },
-            );
+            stations.push(Station {
+                id,
+                name: format!("School {i}"),
+                region: region.clone(),
+                district: "D".into(),
+                address: "Street 1".into(),
+                registered_voters: registered as u64,
+                location: None,
+            });
         }
     }
     let valid_all: f64 = votes.iter().sum();
-    let list: Vec<Station> = stations.values().cloned().collect();
     Country {
-        registry: Current {
-            version: RegistryVersion {
-                version: 1,
-                imported_at_ms: 0,
-                digest: crate::registry::digest(&list),
-                stations: list.len() as u64,
-                added: list.len() as u64,
-                changed: 0,
-                removed: 0,
-            },
-            stations,
-        },
+        registry: Current::first_version(stations),
         figures,
         truth: votes.iter().map(|v| v / valid_all).collect(),
         turnout: cast_all / registered_all,

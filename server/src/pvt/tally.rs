@@ -113,20 +113,11 @@ pub fn gather(
             if !sample.stations.contains_key(&r.station) {
                 return Ok(());
             }
-            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-            let figures: BTreeMap<String, i64> = body["payload"]
-                .as_object()
-                .map(|p| {
-                    p.iter()
-                        .filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n)))
-                        .collect()
-                })
-                .unwrap_or_default();
             let protocol = Protocol {
                 seq: r.seq,
                 index: r.index,
                 clean: r.check.as_ref().is_none_or(|c| c.clean),
-                figures,
+                figures: crate::tabulate::protocol_figures(&r.body),
             };
             let by_device = latest.entry(r.station).or_default();
             match by_device.get(&r.device) {

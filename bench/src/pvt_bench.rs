@@ -125,8 +125,8 @@ and the turnout, each a ratio with its linearised standard error ({rounds} round
 | floor: reading every figure once per area ({areas} passes) | {lp50} | {lp99} |
 | `pvt::design::draw` of the sample (hashing and ordering every station) | {dp50} | {dp99} |
 
-The estimate reads the figures held in memory; reading the protocols from the database
-is the records walk measured by the workspace benchmark above.
+The estimate reads the figures held in memory; reading the sampled stations' protocols
+from the database (and their review states) comes on top and is not measured here.
 ",
         machine = machine(scratch),
         strata = sample.strata.len(),

@@ -128,7 +128,7 @@ fn prepare(coordinator: &Coordinator, url: &str, n: usize, records: usize) -> Re
                     sealed: Vec::new(),
                     // What the phone holds after enrolling: its station and
                     // no published form, as the server also has it.
-                    updates_have: updates_tag(&[station], []),
+                    updates_have: updates_tag(&[station], &[], []),
                 };
                 let json = serde_json::to_vec(&request).expect("json");
                 // As the sync client does: compress only what gains from it.

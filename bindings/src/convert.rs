@@ -273,6 +273,9 @@ pub struct EnrollmentInfo {
     pub org: String,
     pub device_id: String,
     pub stations: Vec<String>,
+    /// Those of `stations` in the quick count's sample: their results
+    /// protocol is the one to send first.
+    pub priority_stations: Vec<String>,
 }
 
 impl From<Enrollment> for EnrollmentInfo {
@@ -282,6 +285,7 @@ impl From<Enrollment> for EnrollmentInfo {
             org: e.org,
             device_id: e.device.to_string(),
             stations: e.stations,
+            priority_stations: e.priority_stations,
         }
     }
 }

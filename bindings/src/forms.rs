@@ -14,6 +14,10 @@ pub struct FormSummary {
     pub title: String,
     /// Whether answers are sealed to the organisation's key.
     pub sealed: bool,
+    /// Whether to show it first: the results protocol, when one of the
+    /// observer's stations is in the quick count's sample (the
+    /// coordinator's signed updates say so).
+    pub priority: bool,
 }
 
 /// An option of a choice question.
@@ -100,8 +104,9 @@ impl From<Validation> for FormValidation {
     }
 }
 
-pub(crate) fn summary(f: &FormDefinition, lang: &str) -> FormSummary {
+pub(crate) fn summary(f: &FormDefinition, lang: &str, sampled: bool) -> FormSummary {
     FormSummary {
+        priority: sampled && f.kind == observer_core::store::PRIORITY_KIND,
         id: f.id.clone(),
         version: f.version,
         kind: f.kind.clone(),

@@ -264,13 +264,19 @@ impl ObserverCore {
     }
 
     /// Forms available offline (shipped and published by the coordinator),
-    /// every version, titles in `lang` (`kk`, `ru`, `en`).
+    /// every version, titles in `lang` (`kk`, `ru`, `en`); the results
+    /// form is marked `priority` when one of the observer's stations is in
+    /// the quick count's sample.
     pub fn list_forms(&self, lang: String) -> Result<Vec<FormSummary>, ObserverError> {
+        let sampled = self
+            .store
+            .enrollment()
+            .is_some_and(|e| !e.priority_stations.is_empty());
         Ok(self
             .store
             .forms()?
             .iter()
-            .map(|f| forms::summary(f, &lang))
+            .map(|f| forms::summary(f, &lang, sampled))
             .collect())
     }
 

@@ -114,6 +114,7 @@ pub async fn serve_with(
         login_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
         issuer: c.issuer(),
         corroboration: crate::review::CorroborationRule::default(),
+        sampled: Default::default(),
         zone: Default::default(),
         storage: c.storage.clone(),
         org: c.org.clone(),

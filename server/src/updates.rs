@@ -1,23 +1,35 @@
 //! What the coordinator has for one device at each contact: its stations
-//! and every published form version, with their tag
+//! (and which of them are in the quick count's sample) and every published
+//! form version, with their tag
 //! ([`observer_core::protocol::updates_tag`]). A phone of protocol version
 //! 2 sends the tag it holds with its records, and the answer carries these
 //! updates only when they differ, so a sync is one exchange.
+
+use std::collections::BTreeSet;
 
 use observer_core::protocol::{updates_tag, Updates};
 
 use crate::storage::{DeviceInfo, Storage, StorageError};
 
-/// The device's updates as of now.
+/// The device's updates as of now; `sampled` are the stations of the
+/// quick count's sample.
 pub fn current(
     storage: &dyn Storage,
     org: &str,
     device: &DeviceInfo,
+    sampled: &BTreeSet<String>,
     now_ms: i64,
 ) -> Result<Updates, StorageError> {
     let forms = storage.forms()?;
+    let priority: Vec<String> = device
+        .stations
+        .iter()
+        .filter(|s| sampled.contains(*s))
+        .cloned()
+        .collect();
     let tag = updates_tag(
         &device.stations,
+        &priority,
         forms.iter().map(|f| (f.id.as_str(), f.version)),
     );
     Ok(Updates {
@@ -26,6 +38,7 @@ pub fn current(
         server_time_ms: now_ms,
         stations: device.stations.clone(),
         forms: forms.into_iter().map(|f| f.definition).collect(),
+        priority_stations: priority,
         tag: Some(tag),
     })
 }

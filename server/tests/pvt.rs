@@ -247,11 +247,14 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
         .find(|s| !sampled.contains(s))
         .unwrap();
     let (ro, io) = at(&outside);
-    send(
-        &enrolled_phone(&dir.path().join("outside"), &server, &outside),
-        &outside,
-        &truth(ro, io),
-    );
+    let outsider = enrolled_phone(&dir.path().join("outside"), &server, &outside);
+    send(&outsider, &outside, &truth(ro, io));
+    // The signed updates told each phone whether its station is sampled,
+    // so the app shows the results form first and a sync sends it first.
+    let priority = |p: &Store| p.enrollment().unwrap().priority_stations;
+    assert_eq!(priority(&phones[5]), vec![sampled[5].clone()]);
+    assert_eq!(priority(&second), vec![odd[0].clone()]);
+    assert!(priority(&outsider).is_empty());
     let revoked = sampled.iter().position(|s| *s == odd[2]).unwrap();
     server.cli(&["revoke", &phones[revoked].device_id().to_string()]);
     let qc: Value = serde_json::from_str(&server.cli(&["pvt", "estimate", "--json"])).unwrap();

@@ -53,6 +53,13 @@ pub struct Updates {
     pub stations: Vec<String>,
     /// Form definitions (JSON text, format 1).
     pub forms: Vec<String>,
+    /// Those of `stations` in the quick count's sample: their results
+    /// protocol is the report the coordinator needs first, so the app
+    /// shows the results form as priority and a sync sends it before
+    /// anything older. Absent when there are none (and from servers
+    /// before it), so updates without it keep their tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priority_stations: Vec<String>,
     /// [`updates_tag`] of these stations and forms, which the phone sends
     /// back at its next sync (protocol version 2; absent from a server of
     /// version 1, and ignored by a phone of version 1).
@@ -61,20 +68,26 @@ pub struct Updates {
 }
 
 /// One digest of what a phone holds of the coordinator's updates: its
-/// stations (in the coordinator's order) and the form versions it keeps.
-/// The phone and the server compute it the same way; when they differ, the
-/// answer to a sync carries the updates. Published form versions never
-/// change, so an id and version name a definition.
+/// stations (in the coordinator's order), those of them that are priority,
+/// and the form versions it keeps. The server computes it and the phone
+/// sends it back; when they differ, the answer to a sync carries the
+/// updates. Published form versions never change, so an id and version
+/// name a definition. No priority stations digest as before there were
+/// any, so a phone is not sent updates it already holds.
 pub fn updates_tag<'a>(
     stations: &[String],
+    priority: &[String],
     forms: impl IntoIterator<Item = (&'a str, u32)>,
 ) -> crate::record::Sha256Digest {
     let mut forms: Vec<(&str, u32)> = forms.into_iter().collect();
     forms.sort_unstable();
     forms.dedup();
-    let text = serde_json::to_vec(&serde_json::json!({ "stations": stations, "forms": forms }))
-        .expect("serialises");
-    crate::record::Sha256Digest::of(&text)
+    let held = if priority.is_empty() {
+        serde_json::json!({ "stations": stations, "forms": forms })
+    } else {
+        serde_json::json!({ "stations": stations, "priority": priority, "forms": forms })
+    };
+    crate::record::Sha256Digest::of(&serde_json::to_vec(&held).expect("serialises"))
 }
 
 /// Protocol limits, enforced by the server before anything is parsed.

@@ -52,7 +52,7 @@ use crate::seal::SealedRecord;
 pub use error::StoreError;
 pub use integrity::{StoreFault, TamperReport};
 pub use media::{ImportedMedia, MediaInfo, MEDIA_DIR};
-pub use outbox::{Counts, DeliveryState, Refusal, StoredReceipt};
+pub use outbox::{Counts, DeliveryState, Refusal, StoredReceipt, PRIORITY_KIND};
 pub use query::{Query, StateFilter, StoredRecord};
 pub use schema::SCHEMA_VERSION;
 pub use session::Enrollment;

@@ -85,6 +85,10 @@ pub struct StoredReceipt {
     pub bytes: Vec<u8>,
 }
 
+/// The kind of record a priority station's observer sends first: the
+/// results protocol that the quick count estimates from.
+pub const PRIORITY_KIND: &str = "results";
+
 impl Store {
     /// Every stored receipt, oldest first (to show or export as proof of
     /// delivery).
@@ -128,29 +132,64 @@ impl Store {
         Ok(c)
     }
 
-    /// Takes up to `max_records` pending records (oldest first, at most
-    /// `max_bytes` of bodies, but always at least one) and marks them in flight.
+    /// Takes up to `max_records` pending records (at most `max_bytes` of
+    /// bodies, but always at least one) and marks them in flight. Results
+    /// protocols of the enrollment's priority stations (the quick count's
+    /// sample) come first, then the rest oldest first: when the link
+    /// returns on election night, the report the coordinator needs most is
+    /// not queued behind the day's checklists. The server takes a chain's
+    /// records in any order; the gap this leaves fills with the next batch.
     pub fn take_for_delivery(
         &self,
         max_records: u32,
         max_bytes: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
+        let priority = self
+            .enrollment()
+            .map(|e| e.priority_stations)
+            .unwrap_or_default();
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
-        let mut batch = Vec::new();
+        let mut batch: Vec<StoredRecord> = Vec::new();
         {
-            let mut stmt = tx.prepare_cached(&format!(
+            let mut bytes = 0usize;
+            let mut take = |rec: StoredRecord, batch: &mut Vec<StoredRecord>| {
+                bytes += rec.envelope.body.len();
+                let room =
+                    batch.len() < max_records as usize && (batch.is_empty() || bytes <= max_bytes);
+                if room {
+                    batch.push(rec);
+                }
+                room
+            };
+            // The kind is sealed: a priority station's pending records are
+            // opened to find its protocols (a station has a few dozen).
+            let mut at_station = tx.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} \
+                 WHERE r.state = 0 AND r.station = ?1 ORDER BY r.seq"
+            ))?;
+            'priority: for station in &priority {
+                let mut rows = at_station.query([station])?;
+                while let Some(r) = rows.next()? {
+                    let rec = stored_record(&self.vault, &self.device, r)?;
+                    if rec.kind == PRIORITY_KIND && !take(rec, &mut batch) {
+                        break 'priority;
+                    }
+                }
+            }
+            let first: std::collections::HashSet<u64> = batch.iter().map(|r| r.seq).collect();
+            let mut oldest = tx.prepare_cached(&format!(
                 "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE r.state = 0 ORDER BY r.seq LIMIT ?1"
             ))?;
-            let mut bytes = 0usize;
-            let mut rows = stmt.query([max_records])?;
+            let mut rows = oldest.query([max_records as usize + first.len()])?;
             while let Some(r) = rows.next()? {
+                if first.contains(&(r.get::<_, i64>(0)? as u64)) {
+                    continue;
+                }
                 let rec = stored_record(&self.vault, &self.device, r)?;
-                bytes += rec.envelope.body.len();
-                if !batch.is_empty() && bytes > max_bytes {
+                if !take(rec, &mut batch) {
                     break;
                 }
-                batch.push(rec);
             }
             let mut mark = tx.prepare_cached("UPDATE records SET state = 1 WHERE seq = ?1")?;
             for rec in &mut batch {

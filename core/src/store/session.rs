@@ -35,6 +35,10 @@ pub struct Enrollment {
     pub device: DeviceId,
     /// Stations assigned to this observer.
     pub stations: Vec<String>,
+    /// Those of `stations` whose results protocol the coordinator needs
+    /// first ([`crate::protocol::Updates::priority_stations`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priority_stations: Vec<String>,
     /// The organisation's sealing key, when its server has one: records
     /// of the forms it seals are sealed to it before they leave the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -165,6 +165,55 @@ fn outbox_moves_pending_in_flight_delivered_and_requeues_after_a_crash() {
 }
 
 #[test]
+fn a_priority_stations_results_protocol_is_delivered_before_older_records() {
+    let fx = Fixture::new();
+    let store = fx.open().unwrap();
+    store
+        .set_enrollment(&Enrollment {
+            url: "https://127.0.0.1:8443".into(),
+            tls_sha256: crate::record::Sha256Digest::of(b"cert"),
+            coordinator: SigningKey::generate().unwrap().public_key(),
+            org: "org".into(),
+            device: store.device_id().clone(),
+            stations: vec!["S1".into(), "S2".into()],
+            priority_stations: vec!["S2".into()],
+            seal_key: None,
+        })
+        .unwrap();
+    for station in ["S1", "S2", "S1"] {
+        store.save(rec(station, "checklist")).unwrap();
+    }
+    let other = store.save(rec("S1", "results")).unwrap();
+    let first = store.save(rec("S2", "results")).unwrap();
+    store.save(rec("S2", "incident")).unwrap();
+
+    let batch = store.take_for_delivery(3, usize::MAX).unwrap();
+    let seqs: Vec<u64> = batch.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        [first.seq, 1, 2],
+        "the sampled station's protocol, then the oldest"
+    );
+    store
+        .return_to_pending(&batch.iter().map(|r| r.id).collect::<Vec<_>>())
+        .unwrap();
+    // Every record still goes, each once.
+    let all = store.take_for_delivery(100, usize::MAX).unwrap();
+    let mut seqs: Vec<u64> = all.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs[0], first.seq);
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    assert!(all.iter().any(|r| r.id == other.id));
+    // The byte budget holds as before: one record at least, no more.
+    store
+        .return_to_pending(&all.iter().map(|r| r.id).collect::<Vec<_>>())
+        .unwrap();
+    let one = store.take_for_delivery(10, 1).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].id, first.id);
+}
+
+#[test]
 fn bad_input_writes_nothing() {
     let fx = Fixture::new();
     let store = fx.open().unwrap();
@@ -529,6 +578,7 @@ fn records_carry_the_enrollment_org_and_the_server_clock_across_reopening() {
         org: "org-kz".into(),
         device: store.device_id().clone(),
         stations: vec!["S1".into()],
+        priority_stations: Vec::new(),
         seal_key: None,
     };
     store.set_enrollment(&enrollment).unwrap();
@@ -632,6 +682,7 @@ fn what_was_observed_is_not_readable_in_the_database_files() {
             org: "org-marker-golos".into(),
             device: store.device_id().clone(),
             stations: vec!["KZ-ALA-0042".into()],
+            priority_stations: Vec::new(),
             seal_key: None,
         })
         .unwrap();
@@ -742,6 +793,7 @@ fn enroll_with_seal_key(store: &Store) -> crate::seal::OrgSecretKey {
             org: "org".into(),
             device: store.device_id().clone(),
             stations: vec!["KZ-WIPE-STATION".into()],
+            priority_stations: Vec::new(),
             seal_key: Some(org.public_key()),
         })
         .unwrap();

@@ -486,6 +486,7 @@ pub fn enroll(
         org: code.org.clone(),
         device: resp.device,
         stations: resp.stations,
+        priority_stations: Vec::new(),
         seal_key: resp.seal_key,
     };
     store.set_enrollment(&enrollment)?;
@@ -766,12 +767,17 @@ fn apply_updates(
     // The stations as stored now (an earlier batch of this sync may have
     // changed them).
     let current = store.enrollment().unwrap_or_else(|| enrollment.clone());
-    if updates.stations != current.stations {
+    if updates.stations != current.stations
+        || updates.priority_stations != current.priority_stations
+    {
+        if updates.stations != current.stations {
+            summary.stations_assigned = Some(updates.stations.clone());
+        }
         store.set_enrollment(&Enrollment {
-            stations: updates.stations.clone(),
+            stations: updates.stations,
+            priority_stations: updates.priority_stations,
             ..current
         })?;
-        summary.stations_assigned = Some(updates.stations);
     }
     let mut skipped = false;
     for def in updates.forms {

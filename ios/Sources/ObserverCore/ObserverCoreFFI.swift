@@ -1263,7 +1263,9 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
     
     /**
      * Forms available offline (shipped and published by the coordinator),
-     * every version, titles in `lang` (`kk`, `ru`, `en`).
+     * every version, titles in `lang` (`kk`, `ru`, `en`); the results
+     * form is marked `priority` when one of the observer's stations is in
+     * the quick count's sample.
      */
     func listForms(lang: String) throws  -> [FormSummary]
     
@@ -1507,7 +1509,9 @@ open func list(query: ObservationQuery)throws  -> [Observation]  {
     
     /**
      * Forms available offline (shipped and published by the coordinator),
-     * every version, titles in `lang` (`kk`, `ru`, `en`).
+     * every version, titles in `lang` (`kk`, `ru`, `en`); the results
+     * form is marked `priority` when one of the observer's stations is in
+     * the quick count's sample.
      */
 open func listForms(lang: String)throws  -> [FormSummary]  {
     return try  FfiConverterSequenceTypeFormSummary.lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
@@ -2336,14 +2340,24 @@ public struct EnrollmentInfo: Equatable, Hashable {
     public var org: String
     public var deviceId: String
     public var stations: [String]
+    /**
+     * Those of `stations` in the quick count's sample: their results
+     * protocol is the one to send first.
+     */
+    public var priorityStations: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(serverUrl: String, org: String, deviceId: String, stations: [String]) {
+    public init(serverUrl: String, org: String, deviceId: String, stations: [String], 
+        /**
+         * Those of `stations` in the quick count's sample: their results
+         * protocol is the one to send first.
+         */priorityStations: [String]) {
         self.serverUrl = serverUrl
         self.org = org
         self.deviceId = deviceId
         self.stations = stations
+        self.priorityStations = priorityStations
     }
 
     
@@ -2365,7 +2379,8 @@ public struct FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer {
                 serverUrl: FfiConverterString.read(from: &buf), 
                 org: FfiConverterString.read(from: &buf), 
                 deviceId: FfiConverterString.read(from: &buf), 
-                stations: FfiConverterSequenceString.read(from: &buf)
+                stations: FfiConverterSequenceString.read(from: &buf), 
+                priorityStations: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -2374,6 +2389,7 @@ public struct FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer {
         FfiConverterString.write(value.org, into: &buf)
         FfiConverterString.write(value.deviceId, into: &buf)
         FfiConverterSequenceString.write(value.stations, into: &buf)
+        FfiConverterSequenceString.write(value.priorityStations, into: &buf)
     }
 }
 
@@ -2573,6 +2589,12 @@ public struct FormSummary: Equatable, Hashable {
      * Whether answers are sealed to the organisation's key.
      */
     public var sealed: Bool
+    /**
+     * Whether to show it first: the results protocol, when one of the
+     * observer's stations is in the quick count's sample (the
+     * coordinator's signed updates say so).
+     */
+    public var priority: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2585,12 +2607,18 @@ public struct FormSummary: Equatable, Hashable {
          */title: String, 
         /**
          * Whether answers are sealed to the organisation's key.
-         */sealed: Bool) {
+         */sealed: Bool, 
+        /**
+         * Whether to show it first: the results protocol, when one of the
+         * observer's stations is in the quick count's sample (the
+         * coordinator's signed updates say so).
+         */priority: Bool) {
         self.id = id
         self.version = version
         self.kind = kind
         self.title = title
         self.sealed = sealed
+        self.priority = priority
     }
 
     
@@ -2613,7 +2641,8 @@ public struct FfiConverterTypeFormSummary: FfiConverterRustBuffer {
                 version: FfiConverterUInt32.read(from: &buf), 
                 kind: FfiConverterString.read(from: &buf), 
                 title: FfiConverterString.read(from: &buf), 
-                sealed: FfiConverterBool.read(from: &buf)
+                sealed: FfiConverterBool.read(from: &buf), 
+                priority: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2623,6 +2652,7 @@ public struct FfiConverterTypeFormSummary: FfiConverterRustBuffer {
         FfiConverterString.write(value.kind, into: &buf)
         FfiConverterString.write(value.title, into: &buf)
         FfiConverterBool.write(value.sealed, into: &buf)
+        FfiConverterBool.write(value.priority, into: &buf)
     }
 }
 
@@ -5131,7 +5161,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_list() != 13715) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_observer_ffi_checksum_method_observercore_list_forms() != 30813) {
+    if (uniffi_observer_ffi_checksum_method_observercore_list_forms() != 25820) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_list_media() != 16900) {

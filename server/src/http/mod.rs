@@ -87,6 +87,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When reports corroborate each other.
     pub corroboration: crate::review::CorroborationRule,
+    /// The quick count's sampled stations, which the updates name.
+    pub sampled: crate::pvt::store::SampledStations,
     /// The centre's time zone as last read from the day's plan, and when.
     pub zone: std::sync::RwLock<Option<(std::time::Instant, chrono_tz::Tz)>>,
 }

@@ -62,7 +62,12 @@ pub async fn sync(
         if device.revoked_at_ms.is_some() {
             return Ok(Ok((prepared, None)));
         }
-        let updates = crate::updates::current(app.storage.as_ref(), &app.org, device, now_ms())
+        let updates = app
+            .sampled
+            .get(app.storage.as_ref())
+            .and_then(|sampled| {
+                crate::updates::current(app.storage.as_ref(), &app.org, device, &sampled, now_ms())
+            })
             .map_err(|e| ApiError::from(IngestError::from(e)))?;
         let changed =
             (updates.tag != Some(have)).then(|| Signed::sign(UPDATES_DOMAIN, &updates, &app.key));
@@ -178,7 +183,14 @@ pub async fn updates(
     let (device, signed) = blocking(move || {
         let req: UpdatesRequest = parse("updates request", &headers, &held.bytes)?;
         let (device, _) = authenticate_active(app2.storage.as_ref(), &app2.rates, &req.heartbeat)?;
-        let updates = crate::updates::current(app2.storage.as_ref(), &app2.org, &device, now_ms())?;
+        let sampled = app2.sampled.get(app2.storage.as_ref())?;
+        let updates = crate::updates::current(
+            app2.storage.as_ref(),
+            &app2.org,
+            &device,
+            &sampled,
+            now_ms(),
+        )?;
         Ok((device.id, Signed::sign(UPDATES_DOMAIN, &updates, &app2.key)))
     })
     .await?;

@@ -5,6 +5,10 @@
 //! own on either backend. A replaced sample is not kept: its audit entry
 //! holds its seed, registry version and allocation, which redraw it.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use observer_core::record::Sha256Digest;
 use serde::{Deserialize, Serialize};
 
@@ -53,4 +57,37 @@ pub fn load(storage: &dyn Storage) -> Result<Option<(Sample, Commitment)>, Stora
         ));
     }
     Ok(Some((sample, commitment)))
+}
+
+/// How long a node believes the sample it read: a sample is drawn days
+/// before the election, and another node's draw reaches this one within
+/// this time.
+const SAMPLED_FOR: Duration = Duration::from_secs(10);
+
+/// The sampled stations, read from the storage at most every
+/// [`SAMPLED_FOR`]: every sync's updates name the device's sampled
+/// stations, and reading and checking the whole sample at each of
+/// thousands of syncs a second would cost more than the sync.
+#[derive(Debug, Default)]
+pub struct SampledStations {
+    known: RwLock<Option<(Instant, Arc<BTreeSet<String>>)>>,
+}
+
+impl SampledStations {
+    /// The stations in the sample in force (none when no sample was drawn).
+    pub fn get(&self, storage: &dyn Storage) -> Result<Arc<BTreeSet<String>>, StorageError> {
+        if let Some((at, known)) = &*self.known.read().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < SAMPLED_FOR {
+                return Ok(known.clone());
+            }
+        }
+        let stations = Arc::new(
+            load(storage)?
+                .map(|(sample, _)| sample.stations.into_keys().collect::<BTreeSet<_>>())
+                .unwrap_or_default(),
+        );
+        *self.known.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), stations.clone()));
+        Ok(stations)
+    }
 }

@@ -231,11 +231,35 @@ class ObserverCoreTest {
     }
 
     @Test
+    fun anObserverAtASampledStationSeesTheResultsFormAsPriority() {
+        val registry = File(tmp, "stations.csv")
+        registry.writeText(
+            "station,name,region,district,address,registered_voters\n" +
+                "KZ-ALA-0042,School 1,Almaty,D1,Street 1,1200\n" +
+                "KZ-ALA-0043,School 2,Almaty,D1,Street 2,900\n" +
+                "KZ-ALA-0044,School 3,Almaty,D2,Street 3,1500\n",
+        )
+        server.cli("stations", "import", registry.path)
+        server.cli("pvt", "draw", "--size", "3", "--seed", "kotlin")
+        ObserverCore.open(File(tmp, "phone").path, AesKeyStore()).use { core ->
+            core.enroll(server.code("KZ-ALA-0042"), null)
+            assertTrue(core.listForms("en").none { it.priority })
+            core.sync(null, null)
+            assertEquals(listOf("KZ-ALA-0042"), core.enrollment()?.priorityStations)
+            val priority = core.listForms("en").filter { it.priority }
+            assertTrue(priority.isNotEmpty())
+            assertTrue(priority.all { it.kind == "results" })
+        }
+    }
+
+    @Test
     fun formsAreListedInTheChosenLanguageAndAnswersValidated() {
         ObserverCore.open(File(tmp, "phone").path, AesKeyStore()).use { core ->
             val forms = core.listForms("kk")
             assertTrue(forms.map { it.id }.containsAll(listOf("opening", "voting", "closing", "counting", "incident", "access")))
             assertEquals("Бақылаушының кіру журналы", forms.first { it.id == "access" }.title)
+            // Not enrolled, so no station of the quick count's sample: nothing is priority.
+            assertTrue(forms.none { it.priority })
             val fields = core.formFields("access", null, "ru")
             val event = fields.first { it.id == "event" }
             assertEquals("single_choice", event.fieldType)

@@ -1119,7 +1119,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_list() and 0xFFFF) != 13715) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_observer_ffi_checksum_method_observercore_list_forms() and 0xFFFF) != 30813) {
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_list_forms() and 0xFFFF) != 25820) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_list_media() and 0xFFFF) != 16900) {
@@ -2647,7 +2647,9 @@ public interface ObserverCoreInterface {
     
     /**
      * Forms available offline (shipped and published by the coordinator),
-     * every version, titles in `lang` (`kk`, `ru`, `en`).
+     * every version, titles in `lang` (`kk`, `ru`, `en`); the results
+     * form is marked `priority` when one of the observer's stations is in
+     * the quick count's sample.
      */
     fun `listForms`(`lang`: kotlin.String): List<FormSummary>
     
@@ -2945,7 +2947,9 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
     
     /**
      * Forms available offline (shipped and published by the coordinator),
-     * every version, titles in `lang` (`kk`, `ru`, `en`).
+     * every version, titles in `lang` (`kk`, `ru`, `en`); the results
+     * form is marked `priority` when one of the observer's stations is in
+     * the quick count's sample.
      */
     @Throws(ObserverException::class)override fun `listForms`(`lang`: kotlin.String): List<FormSummary> {
             return FfiConverterSequenceTypeFormSummary.lift(
@@ -4035,6 +4039,12 @@ data class EnrollmentInfo (
     var `deviceId`: kotlin.String
     , 
     var `stations`: List<kotlin.String>
+    , 
+    /**
+     * Those of `stations` in the quick count's sample: their results
+     * protocol is the one to send first.
+     */
+    var `priorityStations`: List<kotlin.String>
     
 ){
     
@@ -4055,6 +4065,7 @@ public object FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer<EnrollmentI
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -4062,7 +4073,8 @@ public object FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer<EnrollmentI
             FfiConverterString.allocationSize(value.`serverUrl`) +
             FfiConverterString.allocationSize(value.`org`) +
             FfiConverterString.allocationSize(value.`deviceId`) +
-            FfiConverterSequenceString.allocationSize(value.`stations`)
+            FfiConverterSequenceString.allocationSize(value.`stations`) +
+            FfiConverterSequenceString.allocationSize(value.`priorityStations`)
     )
 
     override fun write(value: EnrollmentInfo, buf: ByteBuffer) {
@@ -4070,6 +4082,7 @@ public object FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer<EnrollmentI
             FfiConverterString.write(value.`org`, buf)
             FfiConverterString.write(value.`deviceId`, buf)
             FfiConverterSequenceString.write(value.`stations`, buf)
+            FfiConverterSequenceString.write(value.`priorityStations`, buf)
     }
 }
 
@@ -4227,6 +4240,13 @@ data class FormSummary (
      * Whether answers are sealed to the organisation's key.
      */
     var `sealed`: kotlin.Boolean
+    , 
+    /**
+     * Whether to show it first: the results protocol, when one of the
+     * observer's stations is in the quick count's sample (the
+     * coordinator's signed updates say so).
+     */
+    var `priority`: kotlin.Boolean
     
 ){
     
@@ -4248,6 +4268,7 @@ public object FfiConverterTypeFormSummary: FfiConverterRustBuffer<FormSummary> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -4256,7 +4277,8 @@ public object FfiConverterTypeFormSummary: FfiConverterRustBuffer<FormSummary> {
             FfiConverterUInt.allocationSize(value.`version`) +
             FfiConverterString.allocationSize(value.`kind`) +
             FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterBoolean.allocationSize(value.`sealed`)
+            FfiConverterBoolean.allocationSize(value.`sealed`) +
+            FfiConverterBoolean.allocationSize(value.`priority`)
     )
 
     override fun write(value: FormSummary, buf: ByteBuffer) {
@@ -4265,6 +4287,7 @@ public object FfiConverterTypeFormSummary: FfiConverterRustBuffer<FormSummary> {
             FfiConverterString.write(value.`kind`, buf)
             FfiConverterString.write(value.`title`, buf)
             FfiConverterBoolean.write(value.`sealed`, buf)
+            FfiConverterBoolean.write(value.`priority`, buf)
     }
 }
 

@@ -314,6 +314,7 @@ pvt-committed = { $stations } stations in { $strata } strata, committed as audit
 pvt-seed = Seed
 pvt-digest = Sample digest (SHA-256 of observer-server pvt sample)
 pvt-registry = Station registry version { $version }
+pvt-official-version = Judged against official results version { $version }, imported on { $time } by { $by } (file SHA-256 { $digest }). Earlier versions are kept: observer-server official-versions.
 pvt-country = The whole country
 pvt-reported = { $reported } of { $sampled } sampled stations reported
 pvt-consistent = the official result is consistent with the quick count

@@ -313,6 +313,7 @@ pvt-committed = { $strata } стратадағы { $stations } учаске, а�
 pvt-seed = Бастапқы мән (seed)
 pvt-digest = Іріктеменің таңбасы (observer-server pvt sample шығысының SHA-256)
 pvt-registry = Учаскелер тізілімі, { $version } нұсқа
+pvt-official-version = Ресми қорытындылардың { $version } нұсқасымен салыстырылды: { $time } кезінде { $by } импорттады (файлдың SHA-256 хэші { $digest }). Бұрынғы нұсқалар сақталады: observer-server official-versions.
 pvt-country = Бүкіл ел
 pvt-reported = Іріктемедегі { $sampled } учаскенің { $reported } хабарлады
 pvt-consistent = ресми нәтиже параллель санаумен сәйкес келеді

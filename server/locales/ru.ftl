@@ -313,6 +313,7 @@ pvt-committed = { $stations } участков в { $strata } стратах, з
 pvt-seed = Начальное значение (seed)
 pvt-digest = Отпечаток выборки (SHA-256 вывода observer-server pvt sample)
 pvt-registry = Реестр участков, версия { $version }
+pvt-official-version = Сравнение с официальными итогами, версия { $version }: импортированы { $time }, импортировал { $by } (SHA-256 файла { $digest }). Прежние версии сохранены: observer-server official-versions.
 pvt-country = Вся страна
 pvt-reported = Сообщили { $reported } из { $sampled } участков выборки
 pvt-consistent = официальный результат согласуется с параллельным подсчётом

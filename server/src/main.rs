@@ -139,10 +139,21 @@ enum Command {
         action: ConfigAction,
     },
     /// Import the official per-station results (CSV: station, region, one
-    /// column per figure such as ballots_cast, party_1), replacing the last import.
+    /// column per figure such as ballots_cast, party_1) as their next
+    /// version; earlier versions are kept, and what changed is listed.
     ImportOfficial {
         /// The CSV file.
         file: PathBuf,
+        /// List what would change and import nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Every imported version of the official results: who, when, the
+    /// file's SHA-256 and what changed.
+    OfficialVersions {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Totals from the observers' results protocols.
     Results {
@@ -434,7 +445,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config {
             action: ConfigAction::Show { settings },
         } => commands::config_show(&at, settings, out),
-        Command::ImportOfficial { file } => commands::import_official(&at, &file, out),
+        Command::ImportOfficial { file, dry_run } => {
+            commands::import_official(&at, &file, dry_run, out)
+        }
+        Command::OfficialVersions { json } => commands::official_versions(&at, json, out),
         Command::Results { by, json } => commands::results(&at, by, json, out),
         Command::Compare { json } => commands::compare(&at, json, out),
         Command::Pvt { action } => commands::pvt::run(&at, action, out),

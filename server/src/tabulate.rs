@@ -378,6 +378,65 @@ pub fn figure_names(storage: &dyn crate::storage::Storage) -> Result<Vec<String>
     Ok(names.into_iter().collect())
 }
 
+/// What an import of official results changes against the version before
+/// it, station by station: what a coordinator reads before the commission's
+/// correction replaces the figures the verdict was made on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct OfficialChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Stations whose figures or region changed: `party_1 510 -> 540`.
+    pub changed: Vec<(String, Vec<String>)>,
+}
+
+impl OfficialChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// The changes from `old` to `new` (both by station, as imported).
+pub fn official_changes(old: &[OfficialResult], new: &[OfficialResult]) -> OfficialChanges {
+    let old: BTreeMap<&str, &OfficialResult> =
+        old.iter().map(|r| (r.station.as_str(), r)).collect();
+    let new: BTreeMap<&str, &OfficialResult> =
+        new.iter().map(|r| (r.station.as_str(), r)).collect();
+    let mut changes = OfficialChanges::default();
+    for (station, after) in &new {
+        let Some(before) = old.get(station) else {
+            changes.added.push(station.to_string());
+            continue;
+        };
+        let mut what = Vec::new();
+        if before.region != after.region {
+            let or_none = |r: &Option<String>| r.clone().unwrap_or_else(|| "-".into());
+            what.push(format!(
+                "region {} -> {}",
+                or_none(&before.region),
+                or_none(&after.region)
+            ));
+        }
+        let names: std::collections::BTreeSet<&String> =
+            before.figures.keys().chain(after.figures.keys()).collect();
+        for name in names {
+            let (b, a) = (before.figures.get(name), after.figures.get(name));
+            if b != a {
+                let or_none = |v: Option<&i64>| v.map_or_else(|| "-".into(), i64::to_string);
+                what.push(format!("{name} {} -> {}", or_none(b), or_none(a)));
+            }
+        }
+        if !what.is_empty() {
+            changes.changed.push((station.to_string(), what));
+        }
+    }
+    changes.removed = old
+        .keys()
+        .filter(|s| !new.contains_key(*s))
+        .map(|s| s.to_string())
+        .collect();
+    changes
+}
+
 /// Reads official results from CSV as the election commission publishes
 /// them, or as a spreadsheet saves them (a byte-order mark, `;` between
 /// cells under Kazakh and Russian settings): a `station` column, an

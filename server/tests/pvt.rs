@@ -386,8 +386,59 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
     }
     assert_eq!(v["differing"].as_array().unwrap().len(), 0, "{v}");
 
+    // The same file again is no new version.
+    assert!(server
+        .cli(&["import-official", &file("again.csv", &official_csv(0.0))])
+        .contains("version 1 (200 stations) unchanged"));
+
     // One party moved by five points: outside, by more than 2.58 errors.
-    server.cli(&["import-official", &file("shifted.csv", &official_csv(5.0))]);
+    // The commission's "correction" is a new version: the one it replaces
+    // stays, and what changed is listed, audited and dry-runnable.
+    let shifted = file("shifted.csv", &official_csv(5.0));
+    let dry = server.cli(&["import-official", &shifted, "--dry-run"]);
+    assert!(dry.contains("nothing imported"), "{dry}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&server.cli(&["official-versions", "--json"]))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let said = server.cli(&["import-official", &shifted]);
+    assert!(
+        said.contains(
+            "official results version 2 is 200 stations: 0 added, 200 changed, 0 removed"
+        ),
+        "{said}"
+    );
+    let digest = Sha256Digest::of(official_csv(5.0).as_bytes()).to_string();
+    assert!(said.contains(&digest), "{said}");
+    let first = &sampled[5];
+    let line = said
+        .lines()
+        .find(|l| l.starts_with(&format!("  ~ {first}: ")))
+        .unwrap_or_else(|| panic!("{first} listed as changed: {said}"));
+    assert!(line.contains("party_1 ") && line.contains(" -> "), "{line}");
+    let versions: Vec<Value> =
+        serde_json::from_str(&server.cli(&["official-versions", "--json"])).unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1]["digest"], digest.as_str());
+    assert_eq!(versions[1]["changed"], 200);
+    assert!(versions[1]["imported_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("cli:"));
+    let audit = server.cli(&["audit", "--json"]);
+    let imported: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["action"] == "official.imported")
+        .collect();
+    assert_eq!(imported.len(), 2, "{audit}");
+    let detail: Value = serde_json::from_str(imported[1]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["version"], 2);
+    assert_eq!(detail["changed"].as_array().unwrap().len(), 200);
     let qc: Value = serde_json::from_str(&server.cli(&["pvt", "estimate", "--json"])).unwrap();
     let v = &qc["verdict"];
     let p1 = country_figure(v, "party_1");
@@ -409,6 +460,13 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
         page.text
     );
     assert!(page.text.contains("NOT consistent"));
+    assert!(
+        page.text.contains("official results version 2, imported on"),
+        "the page names the version it judged: {}",
+        page.text
+    );
+    let api: Value = serde_json::from_str(&ana.get("/api/v1/pvt").text).unwrap();
+    assert_eq!(api["official_version"]["version"], 2);
 }
 
 /// The log index of the one protocol at `station`.

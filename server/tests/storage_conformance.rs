@@ -16,8 +16,8 @@ use observer_core::record::{
 use observer_server::storage::postgres::{DatabaseUrl, PostgresStorage};
 use observer_server::storage::sqlite::SqliteStorage;
 use observer_server::storage::{
-    FormCheck, Incoming, IngestBatch, NewToken, OfficialResult, Outcome, PublishedForm,
-    RecordFilter, Storage, TokenProblem,
+    FormCheck, Incoming, IngestBatch, NewToken, OfficialResult, OfficialVersion, Outcome,
+    PublishedForm, RecordFilter, Storage, TokenProblem,
 };
 
 /// A backend under test: a fresh, empty store, and the same store opened
@@ -384,14 +384,43 @@ fn assignments_forms_official_results_and_meta(b: &dyn Backend) {
         region: Some("Almaty".into()),
         figures: BTreeMap::from([("ballots_cast".to_string(), cast)]),
     };
-    s.import_official(&[result("S-2", 10), result("S-1", 20)], NOW)
-        .unwrap();
-    s.import_official(&[result("S-3", 30), result("S-1", 21)], NOW)
-        .unwrap();
+    assert!(s.official().unwrap().is_empty());
+    assert!(s.official_versions().unwrap().is_empty());
+    let version = |n: u32, digest: Option<Sha256Digest>| OfficialVersion {
+        version: n,
+        imported_at_ms: NOW + i64::from(n),
+        imported_by: format!("cli:user{n}"),
+        source: format!("результаты-{n}.csv"),
+        digest,
+        stations: 2,
+        added: 1,
+        changed: 2,
+        removed: 3,
+    };
+    let v1 = version(1, Some(Sha256Digest::of(b"first file")));
+    let v2 = version(2, None);
+    let first = [result("S-2", 10), result("S-1", 20)];
+    let second = [result("S-3", 30), result("S-1", 21)];
+    assert!(s.import_official(None, &v1, &first).unwrap());
+    // An import that read an older newest version stores nothing.
+    assert!(!s.import_official(None, &v2, &second).unwrap());
+    assert!(s.import_official(Some(1), &v2, &second).unwrap());
+    assert!(!s
+        .import_official(Some(1), &version(3, None), &first)
+        .unwrap());
+    let s = b.reopen();
     assert_eq!(
         s.official().unwrap(),
-        vec![result("S-1", 21), result("S-3", 30)]
+        vec![result("S-1", 21), result("S-3", 30)],
+        "the newest version is the official result"
     );
+    assert_eq!(
+        s.official_results(1).unwrap(),
+        vec![result("S-1", 20), result("S-2", 10)],
+        "and the one it replaced is kept whole"
+    );
+    assert!(s.official_results(3).unwrap().is_empty());
+    assert_eq!(s.official_versions().unwrap(), vec![v1, v2]);
 
     s.set_metas(&[("k1", vec![1]), ("k2", vec![2, 2])]).unwrap();
     s.set_metas(&[("k1", vec![9])]).unwrap();

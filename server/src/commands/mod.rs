@@ -22,7 +22,7 @@ pub use audit::{audit, audit_verify};
 pub use demo::demo;
 pub use devices::{assign, devices, enroll, revoke};
 pub use records::{export, records, ExportFormat};
-pub use results::{compare, import_official, results, By};
+pub use results::{compare, import_official, official_versions, results, By};
 pub use serve::serve;
 pub use setup::{
     config_default, config_show, forms_list, forms_publish, init, media_verify, rekey, verify,

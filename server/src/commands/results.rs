@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use observer_core::record::Sha256Digest;
+
 use super::access::Resolved;
 use super::{audited, now_ms, Result};
+use crate::storage::OfficialVersion;
 use crate::tabulate;
 
 /// How `results` totals.
@@ -21,8 +24,14 @@ pub enum By {
     Country,
 }
 
-/// `import-official FILE`: the official per-station results.
-pub fn import_official(at: &Resolved, file: &Path, out: &mut dyn Write) -> Result<()> {
+/// `import-official FILE`: the official per-station results, as the next
+/// version; the one before stays, and what changed is listed and audited.
+pub fn import_official(
+    at: &Resolved,
+    file: &Path,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let c = at.open()?;
     let size = std::fs::metadata(file)?.len();
     if size > tabulate::MAX_OFFICIAL_BYTES {
@@ -37,15 +46,118 @@ pub fn import_official(at: &Resolved, file: &Path, out: &mut dyn Write) -> Resul
     let known = tabulate::figure_names(c.storage.as_ref())?;
     let rows =
         tabulate::parse_official(&bytes, &known).map_err(|e| format!("{}: {e}", file.display()))?;
-    c.storage.import_official(&rows, now_ms())?;
-    tracing::info!(stations = rows.len(), "official results imported");
+    let newest = c.storage.official_versions()?.pop();
+    let old = match &newest {
+        Some(v) => c.storage.official_results(v.version)?,
+        None => Vec::new(),
+    };
+    let changes = tabulate::official_changes(&old, &rows);
+    if let (Some(v), true) = (&newest, changes.is_empty()) {
+        writeln!(
+            out,
+            "the official results already hold exactly these figures: version {} ({} stations) unchanged",
+            v.version, v.stations
+        )?;
+        return Ok(());
+    }
+    let version = OfficialVersion {
+        version: newest.as_ref().map_or(1, |v| v.version + 1),
+        imported_at_ms: now_ms(),
+        imported_by: crate::audit::cli_actor(),
+        source: file.display().to_string(),
+        digest: Some(Sha256Digest::of(&bytes)),
+        stations: rows.len() as u64,
+        added: changes.added.len() as u64,
+        changed: changes.changed.len() as u64,
+        removed: changes.removed.len() as u64,
+    };
+    let verb = if dry_run { "would be" } else { "is" };
+    writeln!(
+        out,
+        "official results version {} {verb} {} stations: {} added, {} changed, {} removed; file SHA-256 {}",
+        version.version,
+        version.stations,
+        version.added,
+        version.changed,
+        version.removed,
+        Sha256Digest::of(&bytes),
+    )?;
+    // The first import adds everything: its count says enough.
+    if newest.is_some() {
+        for id in &changes.added {
+            writeln!(out, "  + {id}")?;
+        }
+        for (id, what) in &changes.changed {
+            writeln!(out, "  ~ {id}: {}", what.join(", "))?;
+        }
+        for id in &changes.removed {
+            writeln!(out, "  - {id}")?;
+        }
+    }
+    if dry_run {
+        writeln!(out, "nothing imported (--dry-run)")?;
+        return Ok(());
+    }
+    let base = newest.as_ref().map(|v| v.version);
+    if !c.storage.import_official(base, &version, &rows)? {
+        return Err(
+            "another import of official results came first; nothing imported: run this again to see the changes against it"
+                .into(),
+        );
+    }
+    tracing::info!(
+        version = version.version,
+        stations = version.stations,
+        changed = version.changed,
+        "official results imported"
+    );
     audited(
         &c,
         "official.imported",
         file.display().to_string(),
-        serde_json::json!({ "stations": rows.len() }),
+        serde_json::json!({
+            "version": version.version,
+            "digest": version.digest,
+            "stations": version.stations,
+            "added": changes.added,
+            "changed": changes.changed,
+            "removed": changes.removed,
+        }),
     )?;
-    writeln!(out, "imported official results for {} stations", rows.len())?;
+    Ok(())
+}
+
+/// `official-versions`: every import of the official results.
+pub fn official_versions(at: &Resolved, json: bool, out: &mut dyn Write) -> Result<()> {
+    let versions = at.open()?.storage.official_versions()?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&versions)?)?;
+        return Ok(());
+    }
+    if versions.is_empty() {
+        writeln!(
+            out,
+            "no official results imported yet (import-official FILE)"
+        )?;
+    }
+    for v in &versions {
+        let at = chrono::DateTime::from_timestamp_millis(v.imported_at_ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "version {}: {} stations ({} added, {} changed, {} removed), {at} by {} from {} {}",
+            v.version,
+            v.stations,
+            v.added,
+            v.changed,
+            v.removed,
+            v.imported_by,
+            if v.source.is_empty() { "-" } else { &v.source },
+            v.digest
+                .map_or_else(|| "(no digest)".into(), |d| d.to_string()),
+        )?;
+    }
     Ok(())
 }
 

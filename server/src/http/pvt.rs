@@ -90,6 +90,9 @@ pub struct PvtView {
     pub excluded: Vec<ExcludedView>,
     pub differing: Vec<DifferingView>,
     pub official: bool,
+    /// The official version judged: its number, when and by whom it was
+    /// imported, and its file's digest.
+    pub official_version: Option<(u32, i64, String, String)>,
 }
 
 impl PvtView {
@@ -213,6 +216,14 @@ fn view(qc: &QuickCount, t: &Texts) -> PvtView {
             })
             .unwrap_or_default(),
         official: v.is_some(),
+        official_version: qc.official_version.as_ref().map(|o| {
+            (
+                o.version,
+                o.imported_at_ms,
+                o.imported_by.clone(),
+                o.digest.map_or_else(|| "–".into(), |d| d.to_string()),
+            )
+        }),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct QuickCount {
     pub strata: Vec<design::Stratum>,
     pub estimate: tally::Estimate,
     pub excluded: Vec<tally::Excluded>,
+    /// The official results version the verdict is made on: the newest.
+    pub official_version: Option<crate::storage::OfficialVersion>,
     pub verdict: Option<verdict::Verdict>,
 }
 
@@ -56,7 +58,11 @@ pub fn quick_count(reader: &Reader<'_>, now_ms: i64) -> Result<Option<QuickCount
         .collect();
     let inputs = tally::gather(reader, &sample, &regions, now_ms)?;
     let estimate = tally::estimate(&sample, &regions, &inputs.counted);
-    let official = storage.official()?;
+    let official_version = storage.official_versions()?.pop();
+    let official = match &official_version {
+        Some(v) => storage.official_results(v.version)?,
+        None => Vec::new(),
+    };
     let verdict = (!official.is_empty())
         .then(|| verdict::verdict(&estimate, &official, &regions, &inputs.figures));
     Ok(Some(QuickCount {
@@ -68,6 +74,7 @@ pub fn quick_count(reader: &Reader<'_>, now_ms: i64) -> Result<Option<QuickCount
         strata: sample.strata,
         estimate,
         excluded: inputs.excluded,
+        official_version,
         verdict,
     }))
 }

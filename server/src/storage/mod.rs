@@ -376,6 +376,26 @@ pub struct OfficialResult {
     pub figures: std::collections::BTreeMap<String, i64>,
 }
 
+/// One imported version of the official results. The commission corrects
+/// its figures; every import is kept whole, beside the ones before it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OfficialVersion {
+    /// 1 for the first import, then one more per import that changed them.
+    pub version: u32,
+    pub imported_at_ms: i64,
+    /// Who imported it (the audit log's actor).
+    pub imported_by: String,
+    /// The file's name as given.
+    pub source: String,
+    /// SHA-256 of the file's bytes, to check it against the one the
+    /// commission published (none for results imported before versions).
+    pub digest: Option<Sha256Digest>,
+    pub stations: u64,
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+}
+
 /// The coordinator's storage.
 pub trait Storage: Send + Sync + 'static {
     /// Stores a new enrollment token.
@@ -451,11 +471,30 @@ pub trait Storage: Send + Sync + 'static {
     /// One published form version.
     fn form(&self, id: &str, version: u32) -> Result<Option<PublishedForm>, StorageError>;
 
-    /// Replaces the official results with `rows` (one transaction).
-    fn import_official(&self, rows: &[OfficialResult], now_ms: i64) -> Result<(), StorageError>;
+    /// Stores `rows` as official results version `version.version`, in one
+    /// transaction, if the newest version is still `base` (`None`: none
+    /// imported yet). `false`, and nothing stored, when another import came
+    /// first: its changes were not the ones listed to the user.
+    fn import_official(
+        &self,
+        base: Option<u32>,
+        version: &OfficialVersion,
+        rows: &[OfficialResult],
+    ) -> Result<bool, StorageError>;
 
-    /// The official results, by station.
-    fn official(&self) -> Result<Vec<OfficialResult>, StorageError>;
+    /// Every official results version, oldest first.
+    fn official_versions(&self) -> Result<Vec<OfficialVersion>, StorageError>;
+
+    /// The official results of `version`, by station.
+    fn official_results(&self, version: u32) -> Result<Vec<OfficialResult>, StorageError>;
+
+    /// The newest official results, by station (none before an import).
+    fn official(&self) -> Result<Vec<OfficialResult>, StorageError> {
+        match self.official_versions()?.pop() {
+            Some(v) => self.official_results(v.version),
+            None => Ok(Vec::new()),
+        }
+    }
 
     /// Stores `stations` as registry version `version.version`, in one
     /// transaction, if the newest version is still `base` (`None`: no
@@ -551,4 +590,17 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Review decisions, claims and the queue, in the same database.
     fn review_store(&self) -> &dyn ReviewStore;
+}
+
+/// A stored official version's file digest, read back.
+pub(crate) fn official_digest(
+    version: u32,
+    text: Option<&str>,
+) -> Result<Option<Sha256Digest>, StorageError> {
+    text.map(|t| {
+        t.parse().map_err(|_| {
+            StorageError::Corrupt(format!("official results version {version}: digest"))
+        })
+    })
+    .transpose()
 }

@@ -18,9 +18,9 @@ use observer_core::store::{configure, schema};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken,
-    OfficialResult, Outcome, PublishedForm, RecordFilter, RecordRow, RegistryVersion, Station,
-    Storage, StorageError, TokenProblem, Totals,
+    official_digest, AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult,
+    NewToken, OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
+    RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals,
 };
 
 mod accounts;
@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_accounts.sql"),
     include_str!("../../migrations/sqlite/0008_review_and_coverage.sql"),
     include_str!("../../migrations/sqlite/0009_account_region_and_totp.sql"),
+    include_str!("../../migrations/sqlite/0010_official_versions.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -794,25 +795,88 @@ impl Storage for SqliteStorage {
             }))
     }
 
-    fn import_official(&self, rows: &[OfficialResult], now_ms: i64) -> Result<(), StorageError> {
+    fn import_official(
+        &self,
+        base: Option<u32>,
+        version: &OfficialVersion,
+        rows: &[OfficialResult],
+    ) -> Result<bool, StorageError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute("DELETE FROM official", [])?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let newest: Option<u32> =
+            tx.query_row("SELECT MAX(version) FROM official_versions", [], |r| {
+                r.get(0)
+            })?;
+        if newest != base {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO official_versions
+                 (version, imported_at, imported_by, source, digest, stations, added, changed, removed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                version.version,
+                version.imported_at_ms,
+                version.imported_by,
+                version.source,
+                version.digest.map(|d| d.to_string()),
+                version.stations,
+                version.added,
+                version.changed,
+                version.removed
+            ],
+        )?;
         {
             let mut insert = tx.prepare(
-                "INSERT INTO official (station, region, figures, imported_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO official_results (version, station, region, figures) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for r in rows {
                 insert.execute(params![
+                    version.version,
                     r.station,
                     r.region,
                     serde_json::to_string(&r.figures).expect("serialises"),
-                    now_ms
                 ])?;
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(true)
+    }
+
+    fn official_versions(&self) -> Result<Vec<OfficialVersion>, StorageError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT version, imported_at, imported_by, source, digest, stations, added, changed, removed
+             FROM official_versions ORDER BY version",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                (r.get::<_, u32>(0)?, r.get::<_, i64>(1)?),
+                (r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                r.get::<_, Option<String>>(4)?,
+                [r.get::<_, u64>(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+            ))
+        })?;
+        rows.map(|row| {
+            let (
+                (version, imported_at_ms),
+                (imported_by, source),
+                digest,
+                [stations, added, changed, removed],
+            ) = row?;
+            Ok(OfficialVersion {
+                version,
+                imported_at_ms,
+                imported_by,
+                source,
+                digest: official_digest(version, digest.as_deref())?,
+                stations,
+                added,
+                changed,
+                removed,
+            })
+        })
+        .collect()
     }
 
     fn import_registry(
@@ -976,11 +1040,12 @@ impl Storage for SqliteStorage {
         rows.map(|r| r?).collect()
     }
 
-    fn official(&self) -> Result<Vec<OfficialResult>, StorageError> {
+    fn official_results(&self, version: u32) -> Result<Vec<OfficialResult>, StorageError> {
         let conn = self.read()?;
-        let mut stmt =
-            conn.prepare_cached("SELECT station, region, figures FROM official ORDER BY station")?;
-        let rows = stmt.query_map([], |r| {
+        let mut stmt = conn.prepare_cached(
+            "SELECT station, region, figures FROM official_results WHERE version = ?1 ORDER BY station",
+        )?;
+        let rows = stmt.query_map([version], |r| {
             Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
         })?;
         rows.map(|row| {
@@ -1080,6 +1145,44 @@ mod account_upgrade {
             [],
         );
         assert!(refused.is_err(), "a coordinator without one");
+    }
+}
+
+#[cfg(test)]
+mod official_upgrade {
+    use crate::storage::Storage as _;
+
+    /// Official results imported before versions were kept become
+    /// version 1, whole, by an unknown hand and without a file digest.
+    #[test]
+    fn results_imported_before_migration_10_are_its_first_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        super::configure(&conn).unwrap();
+        observer_core::store::schema::migrate_to(&mut conn, super::MIGRATIONS, 9).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO official (station, region, figures, imported_at) VALUES
+                 ('S-1', 'North', '{"party_1":5}', 70), ('S-2', NULL, '{"party_1":6}', 71);"#,
+        )
+        .unwrap();
+        drop(conn);
+        let s = super::SqliteStorage::open(&path).unwrap();
+        let versions = s.official_versions().unwrap();
+        assert_eq!(versions.len(), 1);
+        let v = &versions[0];
+        assert_eq!((v.version, v.imported_at_ms, v.stations), (1, 71, 2));
+        assert_eq!(v.digest, None);
+        assert!(v.imported_by.starts_with("unknown"));
+        let rows = s.official().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].region.as_deref(), Some("North"));
+        assert_eq!(rows[1].figures["party_1"], 6);
+
+        // A directory that never imported any starts with no version.
+        let empty = dir.path().join("empty.db");
+        let s = super::SqliteStorage::open(&empty).unwrap();
+        assert!(s.official_versions().unwrap().is_empty());
     }
 }
 

@@ -28,9 +28,9 @@ use postgres::Row;
 pub use connect::{DatabaseUrl, UrlError};
 
 use super::{
-    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken,
-    OfficialResult, Outcome, PublishedForm, RecordFilter, RecordRow, RegistryVersion, Station,
-    Storage, StorageError, TokenProblem, Totals,
+    official_digest, AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult,
+    NewToken, OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
+    RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals,
 };
 
 /// The PostgreSQL storage: a pool of connections, no state of its own.
@@ -937,7 +937,12 @@ impl Storage for PostgresStorage {
             }))
     }
 
-    fn import_official(&self, rows: &[OfficialResult], now_ms: i64) -> Result<(), StorageError> {
+    fn import_official(
+        &self,
+        base: Option<u32>,
+        version: &OfficialVersion,
+        rows: &[OfficialResult],
+    ) -> Result<bool, StorageError> {
         let station: Vec<&str> = rows.iter().map(|r| r.station.as_str()).collect();
         let region: Vec<Option<&str>> = rows.iter().map(|r| r.region.as_deref()).collect();
         let figures: Vec<String> = rows
@@ -946,14 +951,65 @@ impl Storage for PostgresStorage {
             .collect();
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
-        tx.execute("DELETE FROM official", &[])?;
+        // Imports from several nodes or consoles queue here, as the
+        // registry's do.
+        tx.execute("LOCK TABLE official_versions IN EXCLUSIVE MODE", &[])?;
+        let newest: Option<i32> = tx
+            .query_one("SELECT MAX(version) FROM official_versions", &[])?
+            .try_get(0)?;
+        if newest.map(|v| v as u32) != base {
+            return Ok(false);
+        }
+        let n = |v: u64| v as i64;
         tx.execute(
-            "INSERT INTO official (station, region, figures, imported_at)
-             SELECT s, r, f, $4 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(s, r, f)",
-            &[&station, &region, &figures, &now_ms],
+            "INSERT INTO official_versions
+                 (version, imported_at, imported_by, source, digest, stations, added, changed, removed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &(version.version as i32),
+                &version.imported_at_ms,
+                &version.imported_by,
+                &version.source,
+                &version.digest.map(|d| d.to_string()),
+                &n(version.stations),
+                &n(version.added),
+                &n(version.changed),
+                &n(version.removed),
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO official_results (version, station, region, figures)
+             SELECT $1, s, r, f FROM UNNEST($2::text[], $3::text[], $4::text[]) AS t(s, r, f)",
+            &[&(version.version as i32), &station, &region, &figures],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
+    }
+
+    fn official_versions(&self) -> Result<Vec<OfficialVersion>, StorageError> {
+        self.conn()?
+            .query(
+                "SELECT version, imported_at, imported_by, source, digest, stations, added, changed, removed
+                 FROM official_versions ORDER BY version",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| {
+                let version = r.try_get::<_, i32>(0)? as u32;
+                let count = |i: usize| r.try_get::<_, i64>(i).map(|v| v as u64);
+                Ok(OfficialVersion {
+                    version,
+                    imported_at_ms: r.try_get(1)?,
+                    imported_by: r.try_get(2)?,
+                    source: r.try_get(3)?,
+                    digest: official_digest(version, r.try_get(4)?)?,
+                    stations: count(5)?,
+                    added: count(6)?,
+                    changed: count(7)?,
+                    removed: count(8)?,
+                })
+            })
+            .collect()
     }
 
     fn import_registry(
@@ -1135,11 +1191,11 @@ impl Storage for PostgresStorage {
             .collect()
     }
 
-    fn official(&self) -> Result<Vec<OfficialResult>, StorageError> {
+    fn official_results(&self, version: u32) -> Result<Vec<OfficialResult>, StorageError> {
         self.conn()?
             .query(
-                "SELECT station, region, figures FROM official ORDER BY station",
-                &[],
+                "SELECT station, region, figures FROM official_results WHERE version = $1 ORDER BY station",
+                &[&(version.min(i32::MAX as u32) as i32)],
             )?
             .into_iter()
             .map(|r| {

@@ -178,6 +178,7 @@ corrections = Corrections (latest first)
 protocols = Every observer's protocol for this station
 protocols-agree = { $observers } protocol(s); they agree.
 protocols-conflict = { $observers } protocols that DISAGREE.
+protocols-resolve = A verifier resolves it by rejecting the copy that is wrong on its own page, with a note saying why (an audit entry; no record is changed); the copies left then count.
 field = field
 back-to-queue = Back to the queue
 not-found-record = No such record.

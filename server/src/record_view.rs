@@ -7,7 +7,7 @@
 //! Plain values; the page is `templates/record.html` and the
 //! same values are `GET /api/v1/records/{index}`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use observer_core::record::{AttachmentRef, MediaMeta};
 use serde::Serialize;
@@ -134,8 +134,11 @@ pub fn attachments(body: &serde_json::Value) -> Vec<AttachmentRef> {
 /// Several observers' protocols of one station, field by field.
 #[derive(Debug, Serialize)]
 pub struct Comparison {
-    /// Each protocol's record index and device (first 8 characters).
-    pub observers: Vec<(u64, String)>,
+    /// Each protocol's record index, device (first 8 characters) and,
+    /// when it is set aside, the text id of why.
+    pub observers: Vec<(u64, String, Option<&'static str>)>,
+    /// How many are not set aside.
+    pub standing: usize,
     pub rows: Vec<ComparedField>,
     pub agree: bool,
 }
@@ -208,7 +211,7 @@ pub fn view(
         None => None,
     };
     let protocols = if item.kind == "results" {
-        Some(compare(reader, &item.station)?)
+        Some(compare(reader, &item.station, now_ms)?)
     } else {
         None
     };
@@ -293,59 +296,56 @@ fn chain(
     Ok(newer)
 }
 
-/// Every observer's newest results protocol at `station`, field by field.
-fn compare(reader: &Reader<'_>, station: &str) -> Result<Comparison, StorageError> {
-    // device -> (seq, index, answers) of its newest protocol
-    let mut newest: BTreeMap<String, (u64, u64, serde_json::Map<String, serde_json::Value>)> =
-        BTreeMap::new();
-    reader.records(
-        &RecordFilter {
-            station: Some(station.to_string()),
-            kind: Some("results".into()),
-            ..Default::default()
-        },
-        &mut |r| {
-            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-            // The figures, as tabulation counts them (notes and photos
-            // differ between observers without disagreeing).
-            let answers = body["payload"]
-                .as_object()
-                .map(|p| {
-                    p.iter()
-                        .filter(|(_, v)| v.is_i64())
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let slot = newest
-                .entry(r.device.to_string())
-                .or_insert((0, 0, Default::default()));
-            if r.seq >= slot.0 {
-                *slot = (r.seq, r.index, answers);
-            }
-            Ok(())
-        },
-    )?;
-    let fields: BTreeSet<&String> = newest.values().flat_map(|(_, _, a)| a.keys()).collect();
+/// Every observer's newest results protocol at `station`, field by field;
+/// those set aside (a revoked device, a verifier's rejection) are shown,
+/// marked, and left out of whether the station's copies agree.
+fn compare(reader: &Reader<'_>, station: &str, now_ms: i64) -> Result<Comparison, StorageError> {
+    let read = crate::tabulate::protocols(reader, &|s| s == station, now_ms)?;
+    let mut shown: Vec<(crate::tabulate::Protocol, Option<crate::tabulate::SetAside>)> = read
+        .standing
+        .into_values()
+        .flatten()
+        .map(|p| (p, None))
+        .chain(read.set_aside.into_iter().map(|(_, p, why)| (p, Some(why))))
+        .collect();
+    shown.sort_by_key(|(p, _)| p.index);
+    let fields: BTreeSet<&String> = shown.iter().flat_map(|(p, _)| p.figures.keys()).collect();
     let rows: Vec<ComparedField> = fields
         .into_iter()
         .map(|f| {
-            let values: Vec<Option<String>> = newest
-                .values()
-                .map(|(_, _, a)| a.get(f).map(|v| v.to_string()))
+            let values: Vec<Option<String>> = shown
+                .iter()
+                .map(|(p, _)| p.figures.get(f).map(|v| v.to_string()))
+                .collect();
+            let standing: Vec<&Option<String>> = values
+                .iter()
+                .zip(&shown)
+                .filter(|(_, (_, why))| why.is_none())
+                .map(|(v, _)| v)
                 .collect();
             ComparedField {
                 field: f.clone(),
-                agree: values.windows(2).all(|w| w[0] == w[1]),
+                agree: standing.windows(2).all(|w| w[0] == w[1]),
                 values,
             }
         })
         .collect();
     Ok(Comparison {
-        observers: newest
+        observers: shown
             .iter()
-            .map(|(d, (_, index, _))| (*index, d[..8.min(d.len())].to_string()))
+            .map(|(p, why)| {
+                let d = p.device.to_string();
+                (
+                    p.index,
+                    d[..8.min(d.len())].to_string(),
+                    why.map(|w| match w {
+                        crate::tabulate::SetAside::DeviceRevoked => "pvt-excluded-revoked",
+                        crate::tabulate::SetAside::RejectedByVerifier => "pvt-excluded-rejected",
+                    }),
+                )
+            })
             .collect(),
+        standing: shown.iter().filter(|(_, why)| why.is_none()).count(),
         agree: rows.iter().all(|r| r.agree),
         rows,
     })

@@ -107,29 +107,117 @@ pub fn protocol_figures(body: &[u8]) -> Figures {
         .unwrap_or_default()
 }
 
-/// The observers' figures per station.
-pub fn stations(reader: &Reader<'_>) -> Result<Vec<StationResult>, StorageError> {
+/// One device's newest results protocol at a station: a correction is a
+/// later record in the same chain, so it replaces what came before.
+#[derive(Clone, Debug)]
+pub struct Protocol {
+    pub device: observer_core::identity::DeviceId,
+    pub seq: u64,
+    /// Its leaf index in the log (the record's page).
+    pub index: u64,
+    /// Whether it passes its form's arithmetic rules.
+    pub clean: bool,
+    pub figures: Figures,
+}
+
+/// Why a protocol is set aside before the observers' copies of a station
+/// are compared: a decision recorded beside the record (and in the audit
+/// log), never an edit of it. A verifier resolves two observers'
+/// disagreement by rejecting the copy that is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetAside {
+    /// Its device was revoked (seized, or not an observer's).
+    DeviceRevoked,
+    /// A verifier rejected it.
+    RejectedByVerifier,
+}
+
+/// The results protocols of the stations `keep` accepts: those that stand,
+/// by station, and those set aside with the reason.
+#[derive(Debug, Default)]
+pub struct Protocols {
+    pub standing: BTreeMap<String, Vec<Protocol>>,
+    pub set_aside: Vec<(String, Protocol, SetAside)>,
+}
+
+/// Reads each device's newest results protocol per station and sets aside
+/// those of revoked devices and those a verifier rejected.
+pub fn protocols(
+    reader: &Reader<'_>,
+    keep: &dyn Fn(&str) -> bool,
+    now_ms: i64,
+) -> Result<Protocols, StorageError> {
     let storage = reader.storage();
-    // station -> device -> (seq, figures) of that device's newest protocol
-    let mut latest: BTreeMap<String, BTreeMap<String, (u64, Figures)>> = BTreeMap::new();
+    let mut latest: BTreeMap<String, BTreeMap<observer_core::identity::DeviceId, Protocol>> =
+        BTreeMap::new();
     reader.records(
         &RecordFilter {
             kind: Some("results".into()),
             ..Default::default()
         },
         &mut |r| {
-            let figures = protocol_figures(&r.body);
-            let slot = latest
-                .entry(r.station)
-                .or_default()
-                .entry(r.device.to_string())
-                .or_insert((0, BTreeMap::new()));
-            if r.seq >= slot.0 {
-                *slot = (r.seq, figures);
+            if !keep(&r.station) {
+                return Ok(());
+            }
+            let by_device = latest.entry(r.station).or_default();
+            if by_device
+                .get(&r.device)
+                .is_none_or(|held| held.seq <= r.seq)
+            {
+                by_device.insert(
+                    r.device.clone(),
+                    Protocol {
+                        device: r.device,
+                        seq: r.seq,
+                        index: r.index,
+                        clean: r.check.as_ref().is_none_or(|c| c.clean),
+                        figures: protocol_figures(&r.body),
+                    },
+                );
             }
             Ok(())
         },
     )?;
+    let revoked: std::collections::BTreeSet<observer_core::identity::DeviceId> = storage
+        .devices()?
+        .into_iter()
+        .filter(|d| d.info.revoked_at_ms.is_some())
+        .map(|d| d.info.id)
+        .collect();
+    let reviews = storage.review_store();
+    let mut out = Protocols::default();
+    for (station, by_device) in latest {
+        let mut standing = Vec::with_capacity(by_device.len());
+        for p in by_device.into_values() {
+            let why = if revoked.contains(&p.device) {
+                Some(SetAside::DeviceRevoked)
+            } else if reviews
+                .item(p.index, now_ms)?
+                .is_some_and(|i| i.review == crate::review::ReviewState::Rejected)
+            {
+                Some(SetAside::RejectedByVerifier)
+            } else {
+                None
+            };
+            match why {
+                Some(why) => out.set_aside.push((station.clone(), p, why)),
+                None => standing.push(p),
+            }
+        }
+        if !standing.is_empty() {
+            out.standing.insert(station, standing);
+        }
+    }
+    Ok(out)
+}
+
+/// The observers' figures per station, from the protocols that stand
+/// ([`protocols`]): a station whose every copy was set aside is not
+/// reported, and one whose wrong copy a verifier rejected agrees again.
+pub fn stations(reader: &Reader<'_>, now_ms: i64) -> Result<Vec<StationResult>, StorageError> {
+    let storage = reader.storage();
+    let latest = protocols(reader, &|_| true, now_ms)?.standing;
     let registry = crate::registry::current(storage)?;
     // Regions come from the registry; the official results' own regions
     // stand in only where no registry was imported.
@@ -144,8 +232,9 @@ pub fn stations(reader: &Reader<'_>) -> Result<Vec<StationResult>, StorageError>
     };
     Ok(latest
         .into_iter()
-        .map(|(station, by_device)| {
-            let reports: Vec<&BTreeMap<String, i64>> = by_device.values().map(|(_, f)| f).collect();
+        .map(|(station, standing)| {
+            let reports: Vec<&BTreeMap<String, i64>> =
+                standing.iter().map(|p| &p.figures).collect();
             let n = reports.len();
             let agreement = if n == 1 {
                 Agreement::Single

@@ -368,15 +368,15 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
     server.cli(&["import-official", &file("official.csv", &official_csv(0.0))]);
     let compared = server.cli(&["compare"]);
     assert!(
-        compared.contains("compared 80 stations: 1 differ"),
-        "the one protocol that fails its arithmetic: {compared}"
+        compared.contains("compared 78 stations: 1 differ"),
+        "the one protocol that fails its arithmetic; the revoked phone's and the rejected one are set aside: {compared}"
     );
     assert!(
         compared.contains("not compared, the observers disagree"),
         "{compared}"
     );
     assert!(
-        compared.contains("official result without an observers' copy (119)"),
+        compared.contains("official result without an observers' copy (121)"),
         "{compared}"
     );
     let qc: Value = serde_json::from_str(&server.cli(&["pvt", "estimate", "--json"])).unwrap();
@@ -461,12 +461,72 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
     );
     assert!(page.text.contains("NOT consistent"));
     assert!(
-        page.text.contains("official results version 2, imported on"),
+        page.text
+            .contains("official results version 2, imported on"),
         "the page names the version it judged: {}",
         page.text
     );
     let api: Value = serde_json::from_str(&ana.get("/api/v1/pvt").text).unwrap();
     assert_eq!(api["official_version"]["version"], 2);
+
+    // Two observers disagree at odd[0]: a verifier, seeing the photo,
+    // rejects the wrong copy. Nothing is edited; the copy left counts, in
+    // the quick count and in the results, and the decision is audited.
+    let status = |station: &str| -> Value {
+        let all: Vec<Value> =
+            serde_json::from_str(&server.cli(&["results", "--by", "station", "--json"])).unwrap();
+        all.into_iter().find(|r| r["station"] == station).unwrap()["status"].clone()
+    };
+    assert_eq!(status(&odd[0]), "conflict");
+    let listed = server.cli(&["records", "--json", "--station", &odd[0]]);
+    let copies: Vec<Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let wrong = copies
+        .iter()
+        .find(|r| r["device"] == second.device_id().to_string().as_str())
+        .unwrap()["index"]
+        .as_u64()
+        .unwrap();
+    let page = vera.get(&format!("/records/{wrong}")).text;
+    assert!(page.contains("protocols that DISAGREE"), "{page}");
+    assert!(page.contains("rejecting the copy that is wrong"), "{page}");
+    assert_eq!(
+        vera.post(&format!("/records/{wrong}/claim"), &[("csrf", &csrf)])
+            .status,
+        303
+    );
+    assert_eq!(
+        vera.post(
+            &format!("/records/{wrong}/review"),
+            &[
+                ("csrf", &csrf),
+                ("verdict", "rejected"),
+                (
+                    "note",
+                    "the photo of the protocol shows the other copy's figures"
+                )
+            ],
+        )
+        .status,
+        303
+    );
+    assert_eq!(status(&odd[0]), "single");
+    let page = vera.get(&format!("/records/{wrong}")).text;
+    assert!(page.contains("(rejected by a verifier)"), "{page}");
+    let qc: Value = serde_json::from_str(&server.cli(&["pvt", "estimate", "--json"])).unwrap();
+    assert_eq!(qc["estimate"]["country"]["reported"], 77, "{qc}");
+    let at_odd: Vec<&Value> = qc["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["station"] == odd[0].as_str())
+        .collect();
+    assert_eq!(at_odd.len(), 1, "{at_odd:?}");
+    assert_eq!(at_odd[0]["reason"], "rejected_by_verifier");
+    assert_eq!(at_odd[0]["index"], wrong);
+    assert!(server.cli(&["compare"]).contains("compared 79 stations"));
 }
 
 /// The log index of the one protocol at `station`.

@@ -183,7 +183,7 @@ fn shares_line(s: &tabulate::Shares) -> String {
 /// `results`: totals from the observers' results protocols.
 pub fn results(at: &Resolved, by: By, json: bool, out: &mut dyn Write) -> Result<()> {
     let c = at.open()?;
-    let stations = tabulate::stations(&c.reader())?;
+    let stations = tabulate::stations(&c.reader(), now_ms())?;
     if let By::Station = by {
         if json {
             writeln!(out, "{}", serde_json::to_string_pretty(&stations)?)?;
@@ -239,7 +239,7 @@ pub fn results(at: &Resolved, by: By, json: bool, out: &mut dyn Write) -> Result
 /// stations only one side has. Never a match when nothing was compared.
 pub fn compare(at: &Resolved, json: bool, out: &mut dyn Write) -> Result<()> {
     let c = at.open()?;
-    let stations = tabulate::stations(&c.reader())?;
+    let stations = tabulate::stations(&c.reader(), now_ms())?;
     let official = c.storage.official()?;
     let cmp = tabulate::compare(&stations, &official);
     if json {

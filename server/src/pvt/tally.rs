@@ -12,13 +12,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use observer_core::identity::DeviceId;
 use serde::Serialize;
 
 use super::design::Sample;
 use super::estimate::{ratio, Observation, Ratio};
 use crate::reader::Reader;
-use crate::storage::{RecordFilter, StorageError};
+use crate::storage::StorageError;
+use crate::tabulate::{Protocol, SetAside};
 
 /// The prefix of a party's figure in the results form.
 pub const PARTY_PREFIX: &str = "party_";
@@ -85,56 +85,20 @@ pub struct Inputs {
     pub figures: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
-/// One observer's newest protocol at a station.
-struct Protocol {
-    seq: u64,
-    index: u64,
-    clean: bool,
-    figures: BTreeMap<String, i64>,
-}
-
 /// Reads the sampled stations' protocols and decides which count.
 /// `regions` maps each station of the sample's registry version to its
-/// region; `rejected` and `revoked` are what review and revocation say.
+/// region.
 pub fn gather(
     reader: &Reader<'_>,
     sample: &Sample,
     regions: &BTreeMap<String, String>,
     now_ms: i64,
 ) -> Result<Inputs, StorageError> {
-    let storage = reader.storage();
-    let mut latest: BTreeMap<String, BTreeMap<DeviceId, Protocol>> = BTreeMap::new();
-    reader.records(
-        &RecordFilter {
-            kind: Some("results".into()),
-            ..Default::default()
-        },
-        &mut |r| {
-            if !sample.stations.contains_key(&r.station) {
-                return Ok(());
-            }
-            let protocol = Protocol {
-                seq: r.seq,
-                index: r.index,
-                clean: r.check.as_ref().is_none_or(|c| c.clean),
-                figures: crate::tabulate::protocol_figures(&r.body),
-            };
-            let by_device = latest.entry(r.station).or_default();
-            match by_device.get(&r.device) {
-                Some(held) if held.seq > protocol.seq => {}
-                _ => {
-                    by_device.insert(r.device, protocol);
-                }
-            }
-            Ok(())
-        },
+    let read = crate::tabulate::protocols(
+        reader,
+        &|station| sample.stations.contains_key(station),
+        now_ms,
     )?;
-    let revoked: BTreeSet<DeviceId> = storage
-        .devices()?
-        .into_iter()
-        .filter(|d| d.info.revoked_at_ms.is_some())
-        .map(|d| d.info.id)
-        .collect();
     let strata: BTreeMap<&str, usize> = sample
         .strata
         .iter()
@@ -142,29 +106,27 @@ pub fn gather(
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
     let mut out = Inputs::default();
-    for (station, by_device) in latest {
-        let mut standing: Vec<Protocol> = Vec::with_capacity(by_device.len());
-        for (device, p) in by_device {
-            let why = if revoked.contains(&device) {
-                Some(Exclusion::DeviceRevoked)
-            } else if !p.clean {
-                Some(Exclusion::FailedRules)
-            } else if storage
-                .review_store()
-                .item(p.index, now_ms)?
-                .is_some_and(|i| i.review == crate::review::ReviewState::Rejected)
-            {
-                Some(Exclusion::RejectedByVerifier)
+    for (station, p, why) in read.set_aside {
+        out.excluded.push(Excluded {
+            station,
+            index: Some(p.index),
+            why: match why {
+                SetAside::DeviceRevoked => Exclusion::DeviceRevoked,
+                SetAside::RejectedByVerifier => Exclusion::RejectedByVerifier,
+            },
+        });
+    }
+    for (station, protocols) in read.standing {
+        let mut standing: Vec<Protocol> = Vec::with_capacity(protocols.len());
+        for p in protocols {
+            if p.clean {
+                standing.push(p);
             } else {
-                None
-            };
-            match why {
-                Some(why) => out.excluded.push(Excluded {
+                out.excluded.push(Excluded {
                     station: station.clone(),
                     index: Some(p.index),
-                    why,
-                }),
-                None => standing.push(p),
+                    why: Exclusion::FailedRules,
+                });
             }
         }
         let Some(first) = standing.first() else {

@@ -17,7 +17,7 @@ use observer_core::identity::FileKeyStore;
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::Sha256Digest;
 use observer_core::store::Store;
-use observer_core::sync::{enroll, sync_with_retry, Backoff, SyncOptions};
+use observer_core::sync::{Backoff, SyncOptions, enroll, sync_with_retry};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 

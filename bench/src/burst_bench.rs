@@ -18,15 +18,15 @@ use std::time::{Duration, Instant};
 
 use observer_core::identity::SigningKey;
 use observer_core::protocol::{
-    updates_tag, EnrollRequest, Heartbeat, Receipt, Signed, SyncAnswer, SyncRequest, WireRecord,
-    HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
+    EnrollRequest, HEARTBEAT_DOMAIN, Heartbeat, RECEIPT_DOMAIN, Receipt, Signed, SyncAnswer,
+    SyncRequest, WireRecord, updates_tag,
 };
-use observer_core::record::{verify_envelope, Sha256Digest};
+use observer_core::record::{Sha256Digest, verify_envelope};
 use observer_server::coordinator::Coordinator;
 use observer_testkit::PgCluster;
 
-use crate::report::{machine, ms, us, Samples};
-use crate::scale_bench::{cpu_seconds, free_port, Deployment};
+use crate::report::{Samples, machine, ms, us};
+use crate::scale_bench::{Deployment, cpu_seconds, free_port};
 use crate::server_bench::chain;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -91,59 +91,61 @@ fn prepare(coordinator: &Coordinator, url: &str, n: usize, records: usize) -> Re
     let failed = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..4 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let key = SigningKey::generate().expect("rng");
-                let req = EnrollRequest {
-                    token: codes[i].clone(),
-                    public_key: key.public_key(),
-                    name: None,
-                    proof: key.sign(&EnrollRequest::proof_message(&codes[i])).to_vec(),
-                };
-                let ok = http
-                    .post(format!("{url}/v1/enroll"))
-                    .header("content-type", "application/json")
-                    .body(serde_json::to_vec(&req).expect("json"))
-                    .send()
-                    .is_ok_and(|r| r.status().is_success());
-                if !ok {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                let station = format!("E-{i:05}");
-                let envs = chain(&key, &station, records);
-                let last = envs.last().expect("records");
-                let hb = Heartbeat {
-                    device: key.public_key().device_id(),
-                    seq: records as u64,
-                    head: Some(last.id()),
-                    at_ms: now,
-                };
-                let request = SyncRequest {
-                    heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, &key),
-                    records: envs.iter().map(WireRecord::from).collect(),
-                    sealed: Vec::new(),
-                    // What the phone holds after enrolling: its station and
-                    // no published form, as the server also has it.
-                    updates_have: updates_tag(&[station], &[], []),
-                };
-                let json = serde_json::to_vec(&request).expect("json");
-                // As the sync client does: compress only what gains from it.
-                let device = if json.len() >= 4096 {
-                    Device {
-                        body: zstd::encode_all(json.as_slice(), 3).expect("zstd"),
-                        compressed: true,
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
                     }
-                } else {
-                    Device {
-                        body: json,
-                        compressed: false,
+                    let key = SigningKey::generate().expect("rng");
+                    let req = EnrollRequest {
+                        token: codes[i].clone(),
+                        public_key: key.public_key(),
+                        name: None,
+                        proof: key.sign(&EnrollRequest::proof_message(&codes[i])).to_vec(),
+                    };
+                    let ok = http
+                        .post(format!("{url}/v1/enroll"))
+                        .header("content-type", "application/json")
+                        .body(serde_json::to_vec(&req).expect("json"))
+                        .send()
+                        .is_ok_and(|r| r.status().is_success());
+                    if !ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        continue;
                     }
-                };
-                out.lock().expect("lock")[i] = Some(device);
+                    let station = format!("E-{i:05}");
+                    let envs = chain(&key, &station, records);
+                    let last = envs.last().expect("records");
+                    let hb = Heartbeat {
+                        device: key.public_key().device_id(),
+                        seq: records as u64,
+                        head: Some(last.id()),
+                        at_ms: now,
+                    };
+                    let request = SyncRequest {
+                        heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, &key),
+                        records: envs.iter().map(WireRecord::from).collect(),
+                        sealed: Vec::new(),
+                        // What the phone holds after enrolling: its station and
+                        // no published form, as the server also has it.
+                        updates_have: updates_tag(&[station], &[], []),
+                    };
+                    let json = serde_json::to_vec(&request).expect("json");
+                    // As the sync client does: compress only what gains from it.
+                    let device = if json.len() >= 4096 {
+                        Device {
+                            body: zstd::encode_all(json.as_slice(), 3).expect("zstd"),
+                            compressed: true,
+                        }
+                    } else {
+                        Device {
+                            body: json,
+                            compressed: false,
+                        }
+                    };
+                    out.lock().expect("lock")[i] = Some(device);
+                }
             });
         }
     });
@@ -542,7 +544,7 @@ struct PhoneSide {
 fn phone_side(coordinator: &Coordinator, url: &str, dir: &std::path::Path) -> Result<PhoneSide> {
     use observer_core::identity::FileKeyStore;
     use observer_core::store::Store;
-    use observer_core::sync::{enroll, sync, SyncOptions};
+    use observer_core::sync::{SyncOptions, enroll, sync};
     let rounds = 40;
     let now = chrono::Utc::now().timestamp_millis();
     let phone_dir = dir.join("phone-side");

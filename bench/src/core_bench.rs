@@ -4,11 +4,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use observer_core::identity::{FileKeyStore, SigningKey};
-use observer_core::record::{sign_record, ChainPosition};
+use observer_core::record::{ChainPosition, sign_record};
 use observer_core::store::{Query, StateFilter, Store};
 use rusqlite::Connection;
 
-use crate::report::{machine, ms, rss_kib, us, Samples};
+use crate::report::{Samples, machine, ms, rss_kib, us};
 use crate::sample::observation;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use observer_ffi::{KeyStoreFailure, ObserverCore, PlatformKeyStore};
 
-use crate::report::{machine, median, Samples};
+use crate::report::{Samples, machine, median};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

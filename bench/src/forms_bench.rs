@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use observer_core::forms::FormDefinition;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::report::{machine, us, Samples};
+use crate::report::{Samples, machine, us};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

@@ -18,9 +18,9 @@ use observer_core::media::PhotoTags;
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::NewRecord;
 use observer_core::store::Store;
-use observer_core::sync::{enroll, sync, SyncOptions};
+use observer_core::sync::{SyncOptions, enroll, sync};
 use observer_testkit::FaultProxy;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 
 use crate::local::LocalCoordinator;
 use crate::report::{machine, proc_status_kib};
@@ -118,7 +118,7 @@ pub fn phone(dir: &Path, file: &Path, code: &str, via_port: Option<u16>) -> Resu
         match sync(&store, &opts) {
             Ok(s) if s.media_delivered == 1 => break,
             Ok(s) if !s.media_failed.is_empty() => {
-                return Err(format!("{:?}", s.media_failed).into())
+                return Err(format!("{:?}", s.media_failed).into());
             }
             Ok(_) => {}
             Err(e) if e.retry_kind() != observer_core::sync::RetryKind::Never && syncs < 1000 => {}

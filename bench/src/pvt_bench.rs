@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use observer_server::pvt::design::{draw, Allocation, Strata};
-use observer_server::pvt::tally::{estimate, Counted};
+use observer_server::pvt::design::{Allocation, Strata, draw};
+use observer_server::pvt::tally::{Counted, estimate};
 use observer_server::registry::{Current, Station};
 
-use crate::report::{machine, ms, us, Samples};
+use crate::report::{Samples, machine, ms, us};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

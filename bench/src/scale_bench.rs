@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use observer_core::identity::SigningKey;
 use observer_core::record::verify_envelope;
 use observer_core::store::Store;
-use observer_core::sync::{enroll, sync, SyncOptions};
+use observer_core::sync::{SyncOptions, enroll, sync};
 use observer_server::coordinator::Coordinator;
 use observer_server::storage::postgres::{DatabaseUrl, PostgresStorage};
 use observer_server::storage::sqlite::SqliteStorage;
@@ -24,9 +24,9 @@ use observer_server::storage::{FormCheck, Incoming, NewToken, Storage};
 use observer_server::unlock::Unlock;
 use observer_testkit::{Haproxy, PgCluster};
 
-use crate::report::{machine, ms, Samples};
+use crate::report::{Samples, machine, ms};
 use crate::sample::observation;
-use crate::server_bench::{burst, chain, phone, rate, Params};
+use crate::server_bench::{Params, burst, chain, phone, rate};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

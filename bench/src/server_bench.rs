@@ -3,21 +3,21 @@
 //! on the wire per record.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use observer_core::identity::{FileKeyStore, SigningKey};
 use observer_core::protocol::{
-    Batch, EnrollRequest, Heartbeat, Receipt, Signed, WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN,
+    Batch, EnrollRequest, HEARTBEAT_DOMAIN, Heartbeat, RECEIPT_DOMAIN, Receipt, Signed, WireRecord,
 };
-use observer_core::record::{sign_record, verify_envelope, ChainPosition, Envelope};
+use observer_core::record::{ChainPosition, Envelope, sign_record, verify_envelope};
 use observer_core::store::Store;
-use observer_core::sync::{enroll, sync, SyncOptions};
+use observer_core::sync::{SyncOptions, enroll, sync};
 use observer_server::coordinator::Coordinator;
 
 use crate::local::LocalCoordinator;
-use crate::report::{machine, median, ms, Samples};
+use crate::report::{Samples, machine, median, ms};
 use crate::sample::observation;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -208,42 +208,46 @@ pub(crate) fn burst(coordinator: &Coordinator, url: &str, p: &Params) -> Result<
             .collect::<std::result::Result<_, _>>()?;
         std::thread::scope(|s| {
             for _ in 0..8 {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= p.devices {
-                        break;
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= p.devices {
+                            break;
+                        }
+                        let key = SigningKey::generate().expect("rng");
+                        let req = EnrollRequest {
+                            token: codes[i].clone(),
+                            public_key: key.public_key(),
+                            name: None,
+                            proof: key.sign(&EnrollRequest::proof_message(&codes[i])).to_vec(),
+                        };
+                        let resp = http
+                            .post(format!("{url}/v1/enroll"))
+                            .header("content-type", "application/json")
+                            .body(serde_json::to_vec(&req).expect("json"))
+                            .send()
+                            .expect("enroll");
+                        assert!(resp.status().is_success(), "enroll failed");
+                        let envs = chain(&key, &format!("B-{i:05}"), p.burst_records);
+                        let last = envs.last().expect("records");
+                        let hb = Heartbeat {
+                            device: key.public_key().device_id(),
+                            seq: p.burst_records as u64,
+                            head: Some(last.id()),
+                            at_ms: now,
+                        };
+                        let batch = Batch {
+                            heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, &key),
+                            records: envs.iter().map(WireRecord::from).collect(),
+                            sealed: Vec::new(),
+                        };
+                        let body = zstd::encode_all(
+                            serde_json::to_vec(&batch).expect("json").as_slice(),
+                            3,
+                        )
+                        .expect("zstd");
+                        out.lock().expect("lock")[i] = body;
                     }
-                    let key = SigningKey::generate().expect("rng");
-                    let req = EnrollRequest {
-                        token: codes[i].clone(),
-                        public_key: key.public_key(),
-                        name: None,
-                        proof: key.sign(&EnrollRequest::proof_message(&codes[i])).to_vec(),
-                    };
-                    let resp = http
-                        .post(format!("{url}/v1/enroll"))
-                        .header("content-type", "application/json")
-                        .body(serde_json::to_vec(&req).expect("json"))
-                        .send()
-                        .expect("enroll");
-                    assert!(resp.status().is_success(), "enroll failed");
-                    let envs = chain(&key, &format!("B-{i:05}"), p.burst_records);
-                    let last = envs.last().expect("records");
-                    let hb = Heartbeat {
-                        device: key.public_key().device_id(),
-                        seq: p.burst_records as u64,
-                        head: Some(last.id()),
-                        at_ms: now,
-                    };
-                    let batch = Batch {
-                        heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, &key),
-                        records: envs.iter().map(WireRecord::from).collect(),
-                        sealed: Vec::new(),
-                    };
-                    let body =
-                        zstd::encode_all(serde_json::to_vec(&batch).expect("json").as_slice(), 3)
-                            .expect("zstd");
-                    out.lock().expect("lock")[i] = body;
                 });
             }
         });
@@ -255,32 +259,35 @@ pub(crate) fn burst(coordinator: &Coordinator, url: &str, p: &Params) -> Result<
     let t0 = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..p.concurrency {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= p.devices {
-                    break;
-                }
-                let start = Instant::now();
-                let ok = http
-                    .post(format!("{url}/v1/records"))
-                    .header("content-type", "application/json")
-                    .header("content-encoding", "zstd")
-                    .body(prepared[i].clone())
-                    .send()
-                    .ok()
-                    .filter(|r| r.status().as_u16() == 200)
-                    .and_then(|r| r.bytes().ok())
-                    .and_then(|b| {
-                        let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
-                        let signed: Signed = serde_json::from_value(v["receipt"].clone()).ok()?;
-                        signed
-                            .open::<Receipt>("receipt", RECEIPT_DOMAIN, &coordinator_key)
-                            .ok()
-                    })
-                    .is_some_and(|r| r.accepted.len() == p.burst_records);
-                latencies.lock().expect("lock").push(start.elapsed());
-                if !ok {
-                    errors.fetch_add(1, Ordering::Relaxed);
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= p.devices {
+                        break;
+                    }
+                    let start = Instant::now();
+                    let ok = http
+                        .post(format!("{url}/v1/records"))
+                        .header("content-type", "application/json")
+                        .header("content-encoding", "zstd")
+                        .body(prepared[i].clone())
+                        .send()
+                        .ok()
+                        .filter(|r| r.status().as_u16() == 200)
+                        .and_then(|r| r.bytes().ok())
+                        .and_then(|b| {
+                            let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+                            let signed: Signed =
+                                serde_json::from_value(v["receipt"].clone()).ok()?;
+                            signed
+                                .open::<Receipt>("receipt", RECEIPT_DOMAIN, &coordinator_key)
+                                .ok()
+                        })
+                        .is_some_and(|r| r.accepted.len() == p.burst_records);
+                    latencies.lock().expect("lock").push(start.elapsed());
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             });
         }

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use observer_core::identity::FileKeyStore;
-use observer_core::store::{Store, DB_FILE};
+use observer_core::store::{DB_FILE, Store};
 
-use crate::report::{machine, ms, Samples};
+use crate::report::{Samples, machine, ms};
 use crate::sample::observation;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;

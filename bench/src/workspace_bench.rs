@@ -11,17 +11,17 @@ use std::time::{Duration, Instant};
 use observer_core::identity::SigningKey;
 use observer_core::protocol::Heartbeat;
 use observer_core::record::{
-    sign_record, verify_envelope, ChainPosition, NewRecord, Sha256Digest, VerifiedRecord,
+    ChainPosition, NewRecord, Sha256Digest, VerifiedRecord, sign_record, verify_envelope,
 };
-use observer_server::accounts::{hash_password, Account, Role};
+use observer_server::accounts::{Account, Role, hash_password};
 use observer_server::coordinator::Coordinator;
-use observer_server::registry::{digest, RegistryVersion, Station};
+use observer_server::registry::{RegistryVersion, Station, digest};
 use observer_server::storage::{FormCheck, Incoming, NewToken, Storage};
 use observer_server::unlock::Unlock;
 use serde_json::json;
 
 use crate::local::LocalCoordinator;
-use crate::report::{machine, ms, Samples};
+use crate::report::{Samples, machine, ms};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

@@ -5,7 +5,7 @@
 //! process on one disk, so the difference is the boundary's cost and not
 //! fsync drift between separate runs.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{CStr, c_char};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 

@@ -53,7 +53,7 @@ use observer_core::sync::{self, Backoff, Progress, SyncOptions};
 pub use convert::*;
 pub use error::{KeyStoreFailure, ObserverError};
 pub use forms::{AnswerProblem, FormField, FormOption, FormSummary, FormValidation, RuleProblem};
-pub use log::{clear_log_sink, set_log_sink, LogLevel, LogSink};
+pub use log::{LogLevel, LogSink, clear_log_sink, set_log_sink};
 
 uniffi::setup_scaffolding!();
 

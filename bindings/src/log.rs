@@ -182,12 +182,13 @@ mod tests {
         assert!(lines.iter().all(|(l, _, _)| *l != LogLevel::Debug));
         set_log_sink(sink.clone(), LogLevel::Debug);
         drop(observer_core::store::Store::open(&dir.path().join("data"), &keys).unwrap());
-        assert!(sink
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(l, _, m)| *l == LogLevel::Debug && m.starts_with("store opened")));
+        assert!(
+            sink.0
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(l, _, m)| *l == LogLevel::Debug && m.starts_with("store opened"))
+        );
         clear_log_sink();
     }
 }

@@ -266,11 +266,13 @@ fn forms_are_listed_and_answers_validated_offline() {
         "{list}"
     );
     let good = r#"{"event": "admitted", "time": "07:00"}"#;
-    assert!(ok(observer(
-        data,
-        &["validate", "--form", "access", "--payload", good]
-    ))
-    .starts_with("ok"));
+    assert!(
+        ok(observer(
+            data,
+            &["validate", "--form", "access", "--payload", good]
+        ))
+        .starts_with("ok")
+    );
     let bad = r#"{"registered_voters": 100, "ballots_received": 100, "ballots_issued": 90, "ballots_spoiled": 0,
         "ballots_unused": 10, "ballots_cast": 95, "ballots_invalid": 0, "party_1": 95, "party_2": 0, "party_3": 0,
         "party_4": 0, "party_5": 0, "count_announced": true, "copy_received": true}"#;

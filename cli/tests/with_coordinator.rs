@@ -85,11 +85,13 @@ fn sync_says_what_arrived_and_status_shows_the_stations() {
             .to_string(),
     )
     .unwrap();
-    assert!(server
-        .coordinator
-        .storage
-        .assign(&device, &["KZ-0002".into(), "KZ-0003".into()])
-        .unwrap());
+    assert!(
+        server
+            .coordinator
+            .storage
+            .assign(&device, &["KZ-0002".into(), "KZ-0003".into()])
+            .unwrap()
+    );
     let synced = ok(observer(&phone, &["sync"]));
     assert!(
         synced.contains("stations: the coordinator now assigns you to KZ-0002, KZ-0003"),

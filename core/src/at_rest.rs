@@ -16,8 +16,8 @@
 //!   readable id (= SHA-256 of the body) would let whoever holds the file
 //!   confirm a guessed body, and count forms have guessable bodies.
 
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
-use ring::hkdf::{Salt, HKDF_SHA256};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hkdf::{HKDF_SHA256, Salt};
 use ring::hmac;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use zeroize::Zeroizing;

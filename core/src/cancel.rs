@@ -4,8 +4,8 @@
 //! through a write: what it leaves is always a state the store already
 //! knows (a record pending or delivered, a file imported or not at all).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// A shared "stop" flag; clones share it.

@@ -3,10 +3,10 @@
 //! definitions that must each be refused with the right error.
 
 use observer_core::forms::{
-    default_forms, FieldType, FormDefinition, FormError, Problem, Severity,
+    FieldType, FormDefinition, FormError, Problem, Severity, default_forms,
 };
 use proptest::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 fn form(id: &str) -> FormDefinition {
     default_forms().iter().find(|f| f.id == id).unwrap().clone()
@@ -22,7 +22,9 @@ fn shipped_forms_parse_and_speak_kazakh_russian_and_english() {
     let ids: Vec<_> = forms.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["opening", "voting", "closing", "counting", "incident", "access"]
+        [
+            "opening", "voting", "closing", "counting", "incident", "access"
+        ]
     );
     for f in forms {
         let mut texts = vec![&f.title];
@@ -120,18 +122,21 @@ fn conditions_show_and_hide_fields_and_hidden_answers_are_named() {
     assert!(admitted.is_clean(), "{admitted:?}");
     let denied = f.validate(&obj(json!({"event": "denied", "time": "06:00"})), "kk");
     assert!(denied.visible.contains(&"reason_given".to_string()));
-    assert!(denied
-        .problems
-        .iter()
-        .any(|p| p.field == "reason_given" && p.problem == Problem::Missing));
+    assert!(
+        denied
+            .problems
+            .iter()
+            .any(|p| p.field == "reason_given" && p.problem == Problem::Missing)
+    );
     let odd = f.validate(
         &obj(json!({"event": "admitted", "time": "07:00", "reason_given": "x"})),
         "en",
     );
-    assert!(odd
-        .problems
-        .iter()
-        .any(|p| p.field == "reason_given" && p.problem == Problem::HiddenAnswered));
+    assert!(
+        odd.problems
+            .iter()
+            .any(|p| p.field == "reason_given" && p.problem == Problem::HiddenAnswered)
+    );
     assert!(odd.is_clean(), "a hidden answer is not an error");
 }
 
@@ -161,14 +166,16 @@ fn each_kind_of_bad_answer_gets_its_problem() {
         &obj(json!({"ballots_cast": -1, "ballots_issued": 1.5})),
         "en",
     );
-    assert!(c
-        .problems
-        .iter()
-        .any(|p| p.field == "ballots_cast" && p.problem == Problem::OutOfRange));
-    assert!(c
-        .problems
-        .iter()
-        .any(|p| p.field == "ballots_issued" && p.problem == Problem::WrongType));
+    assert!(
+        c.problems
+            .iter()
+            .any(|p| p.field == "ballots_cast" && p.problem == Problem::OutOfRange)
+    );
+    assert!(
+        c.problems
+            .iter()
+            .any(|p| p.field == "ballots_issued" && p.problem == Problem::WrongType)
+    );
 }
 
 fn any_json() -> impl Strategy<Value = Value> {

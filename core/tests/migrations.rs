@@ -3,7 +3,7 @@
 //! schema version N (`observer demo`) and is never regenerated.
 
 use observer_core::identity::FileKeyStore;
-use observer_core::store::{Query, Store, SCHEMA_VERSION};
+use observer_core::store::{Query, SCHEMA_VERSION, Store};
 
 fn open_fixture(name: &str) -> (tempfile::TempDir, Store) {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use observer_core::identity::{KeyStore, KeyStoreError, SigningKey};
 use observer_core::record::{
-    sign_record, verify_envelope, ChainPosition, Clock, Envelope, NewRecord, RecordId,
+    ChainPosition, Clock, Envelope, NewRecord, RecordId, sign_record, verify_envelope,
 };
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 /// A key store that "unwraps" to a fixed key: how a known key is loaded.

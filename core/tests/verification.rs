@@ -4,8 +4,8 @@
 use chrono::Utc;
 use observer_core::identity::SigningKey;
 use observer_core::record::{
-    limits, sign_record, verify_chain, verify_envelope, ChainFault, ChainHead, ChainPosition,
-    Clock, Envelope, NewRecord, RecordId, SeqRange, VerifiedRecord, VerifyError,
+    ChainFault, ChainHead, ChainPosition, Clock, Envelope, NewRecord, RecordId, SeqRange,
+    VerifiedRecord, VerifyError, limits, sign_record, verify_chain, verify_envelope,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value};

@@ -544,9 +544,10 @@ mod tests {
     #[test]
     fn a_password_matches_its_hash_only() {
         let a = account("correct horse battery");
-        assert!(a
-            .password_hash
-            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(
+            a.password_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+        );
         assert!(password_matches(Some(&a), "correct horse battery"));
         assert!(!password_matches(Some(&a), "correct horse batterx"));
         assert!(!password_matches(None, "correct horse battery"));

@@ -152,11 +152,15 @@ pub fn append(
 pub enum AuditFault {
     #[error("entry {seq}: expected seq {expected} (an entry is missing or repeated)")]
     Gap { seq: u64, expected: u64 },
-    #[error("entry {seq}: it does not name the previous entry's hash (an entry before it was removed or altered)")]
+    #[error(
+        "entry {seq}: it does not name the previous entry's hash (an entry before it was removed or altered)"
+    )]
     Broken { seq: u64 },
     #[error("entry {seq}: its hash does not match its contents (it was altered)")]
     Altered { seq: u64 },
-    #[error("entry {seq}: the coordinator's signature does not verify (written by someone without the key)")]
+    #[error(
+        "entry {seq}: the coordinator's signature does not verify (written by someone without the key)"
+    )]
     BadSignature { seq: u64 },
 }
 

@@ -2,7 +2,7 @@
 //! enrolled key. The decision lives here, without HTTP; the API maps each
 //! [`AuthError`] to its status and code.
 
-use observer_core::protocol::{Heartbeat, Signed, HEARTBEAT_DOMAIN};
+use observer_core::protocol::{HEARTBEAT_DOMAIN, Heartbeat, Signed};
 use observer_core::record::limits::MAX_SEQ;
 
 use crate::rate::{Limited, RateLimits};

@@ -8,8 +8,8 @@
 //! the phone waits (with jitter) and comes back, and the burst drains at
 //! the server's own pace.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How many batches are in flight, and how many may be.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::limits::{ServeLimits, MAX_DRAIN_BYTES};
+use crate::limits::{MAX_DRAIN_BYTES, ServeLimits};
 
 /// Why a body was not read.
 #[derive(Debug, thiserror::Error)]

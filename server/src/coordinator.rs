@@ -23,8 +23,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use observer_core::identity::{KeyStore, SigningKey};
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::Sha256Digest;
@@ -48,7 +48,9 @@ pub enum SetupError {
         source: std::io::Error,
     },
     /// `init` was not run, or run elsewhere.
-    #[error("{0} is not an initialised server directory; run `observer-server --data {0} init --url https://HOST:PORT` first")]
+    #[error(
+        "{0} is not an initialised server directory; run `observer-server --data {0} init --url https://HOST:PORT` first"
+    )]
     NotInitialised(String),
     /// `init` was already run here.
     #[error("{0} is already initialised; use another directory for another server")]
@@ -69,11 +71,15 @@ pub enum SetupError {
     #[error(transparent)]
     Unlock(#[from] crate::unlock::UnlockError),
     /// The database does not hold what the phones signed.
-    #[error("the server database was altered: {0}; run `observer-server verify` for every finding, and restore it from a backup")]
+    #[error(
+        "the server database was altered: {0}; run `observer-server verify` for every finding, and restore it from a backup"
+    )]
     Altered(String),
     /// The database belongs to another coordinator than this directory's:
     /// serving would sign receipts with a second key.
-    #[error("the database {database} belongs to coordinator {found}, but this directory was initialised for coordinator {expected}; point it at its own database (refusing to sign with a second key)")]
+    #[error(
+        "the database {database} belongs to coordinator {found}, but this directory was initialised for coordinator {expected}; point it at its own database (refusing to sign with a second key)"
+    )]
     KeyMismatch {
         database: String,
         expected: String,
@@ -81,7 +87,9 @@ pub enum SetupError {
     },
     /// The directory's certificate is not the one the database was
     /// initialised with: phones pinned the other one.
-    #[error("{0}/tls/cert.der is not the certificate this coordinator's phones pin; copy the directory from the first node again")]
+    #[error(
+        "{0}/tls/cert.der is not the certificate this coordinator's phones pin; copy the directory from the first node again"
+    )]
     CertificateMismatch(String),
 }
 

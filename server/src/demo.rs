@@ -9,7 +9,7 @@ use observer_core::identity::FileKeyStore;
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::NewRecord;
 use observer_core::store::{OnTampering, Store};
-use observer_core::sync::{enroll, sync_with_retry, Backoff, SyncOptions};
+use observer_core::sync::{Backoff, SyncOptions, enroll, sync_with_retry};
 use serde_json::json;
 
 use crate::coordinator::{Coordinator, SetupError};

@@ -8,7 +8,7 @@ use observer_core::identity::PublicKey;
 use observer_core::protocol::EnrollmentCode;
 use observer_core::record::Sha256Digest;
 
-use crate::coordinator::{random_token, SetupError};
+use crate::coordinator::{SetupError, random_token};
 use crate::i18n::Texts;
 use crate::storage::{NewToken, Storage};
 

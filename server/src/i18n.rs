@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use observer_core::i18n::{base_language, Catalog};
+use observer_core::i18n::{Catalog, base_language};
 use serde::Serialize;
 
 const LOCALES: &[(&str, &str)] = &[
@@ -263,9 +263,10 @@ mod tests {
         );
         assert_ne!(en.get("sign-in"), ru.get("sign-in"));
         assert_ne!(ru.get("sign-in"), kk.get("sign-in"));
-        assert!(kk
-            .arg("forbidden-roles", "roles", "admin")
-            .contains("admin"));
+        assert!(
+            kk.arg("forbidden-roles", "roles", "admin")
+                .contains("admin")
+        );
     }
 
     #[test]

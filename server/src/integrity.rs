@@ -17,8 +17,8 @@
 use std::collections::HashMap;
 
 use observer_core::identity::{DeviceId, PublicKey};
-use observer_core::merkle::{leaf_hash, Frontier};
-use observer_core::record::{verify_envelope, ChainFault, ChainVerifier, Envelope, RecordId};
+use observer_core::merkle::{Frontier, leaf_hash};
+use observer_core::record::{ChainFault, ChainVerifier, Envelope, RecordId, verify_envelope};
 
 use crate::reader::Reader;
 use crate::storage::{RecordFilter, RecordRow, Storage, StorageError};

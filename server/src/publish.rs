@@ -3,7 +3,7 @@
 //! against it, so the same id and version with other content is refused
 //! (publish it as a new version instead).
 
-use observer_core::forms::{default_forms, FormDefinition};
+use observer_core::forms::{FormDefinition, default_forms};
 
 use crate::storage::{PublishedForm, Storage, StorageError};
 

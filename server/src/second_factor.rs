@@ -11,7 +11,7 @@
 //! A code is accepted once: the step it matched is stored, and a code of
 //! that step or an earlier one is refused (RFC 6238 §5.2).
 
-use observer_core::seal::{open_secret, seal_secret, OrgPublicKey, OrgSecretKey};
+use observer_core::seal::{OrgPublicKey, OrgSecretKey, open_secret, seal_secret};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 use zeroize::Zeroizing;
@@ -158,33 +158,39 @@ mod tests {
             None
         );
         // One step of skew either way is allowed, two are not.
-        assert!(check(&org, "aigerim", &e.sealed, None, &code, now + 30)
-            .unwrap()
-            .is_some());
+        assert!(
+            check(&org, "aigerim", &e.sealed, None, &code, now + 30)
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(
             check(&org, "aigerim", &e.sealed, None, &code, now + 90).unwrap(),
             None
         );
         // Spaces are what people type; letters are not a code.
         let spaced = format!("{} {}", &code[..3], &code[3..]);
-        assert!(check(&org, "aigerim", &e.sealed, None, &spaced, now)
-            .unwrap()
-            .is_some());
+        assert!(
+            check(&org, "aigerim", &e.sealed, None, &spaced, now)
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(
             check(&org, "aigerim", &e.sealed, None, "12345a", now).unwrap(),
             None
         );
         // The sealed key moved to another account does not open.
         assert!(check(&org, "daniyar", &e.sealed, None, &code, now).is_err());
-        assert!(check(
-            &OrgSecretKey::generate(),
-            "aigerim",
-            &e.sealed,
-            None,
-            &code,
-            now
-        )
-        .is_err());
+        assert!(
+            check(
+                &OrgSecretKey::generate(),
+                "aigerim",
+                &e.sealed,
+                None,
+                &code,
+                now
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -11,10 +11,10 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use crate::body::BodyPolicy;
 use crate::coordinator::{Coordinator, SetupError};
 use crate::guard::{Admit, ConnectionGuard};
-use crate::http::{router, AppState};
+use crate::http::{AppState, router};
 use crate::ingest::{GroupCommit, GroupLimits};
 use crate::integrity;
-use crate::limits::{ServeLimits, PARSER_HEADER_BYTES, PARSER_HEADER_COUNT};
+use crate::limits::{PARSER_HEADER_BYTES, PARSER_HEADER_COUNT, ServeLimits};
 use crate::metrics::Metrics;
 use crate::rate::RateLimits;
 
@@ -48,7 +48,7 @@ pub fn refuse_if_altered(reader: &crate::reader::Reader<'_>) -> Result<(), Setup
 /// connection cap, not the descriptor table, is what refuses a flood.
 /// Returns the limit now in force.
 pub fn raise_open_files_limit() -> Option<u64> {
-    use rustix::process::{getrlimit, setrlimit, Resource};
+    use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
         limit.current = limit.maximum;

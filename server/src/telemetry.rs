@@ -5,8 +5,8 @@
 //! observer wrote, a station or a name (`docs/operations.md`).
 
 use serde::{Deserialize, Serialize};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// The environment variable holding the log filter.
 pub const FILTER_ENV: &str = "OBSERVER_LOG";

@@ -177,7 +177,7 @@ fn category(body: &Body) -> Option<String> {
 mod tests {
     use super::*;
     use observer_core::identity::SigningKey;
-    use observer_core::record::{sign_record, verify_envelope, ChainPosition, NewRecord};
+    use observer_core::record::{ChainPosition, NewRecord, sign_record, verify_envelope};
 
     fn body(form: &str, kind: &str, payload: serde_json::Value) -> Body {
         let key = SigningKey::generate().unwrap();

@@ -19,8 +19,8 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use observer_core::identity::{FileKeyStore, KeyStore, SecretKeyStore};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::{Deserialize, Serialize};
@@ -55,7 +55,9 @@ pub enum UnlockError {
     )]
     WrongKey(&'static str),
     /// The key file would sit with the data it protects.
-    #[error("the key file {0} is inside the data directory; keep it on other storage (that is what protects the keys)")]
+    #[error(
+        "the key file {0} is inside the data directory; keep it on other storage (that is what protects the keys)"
+    )]
     KeyFileInsideData(PathBuf),
     /// The stored description of the lock is damaged.
     #[error("the stored description of how the keys are wrapped is damaged: {0}")]
@@ -277,11 +279,13 @@ mod tests {
             b"secret"
         );
         let other = Unlock::Passphrase(Zeroizing::new("battery staple".into()));
-        assert!(open(dir.path(), stored, Some(&other))
-            .unwrap()
-            .keys()
-            .unwrap(&wrapped)
-            .is_err());
+        assert!(
+            open(dir.path(), stored, Some(&other))
+                .unwrap()
+                .keys()
+                .unwrap(&wrapped)
+                .is_err()
+        );
         assert!(matches!(
             open(dir.path(), stored, None),
             Err(UnlockError::Locked(_))

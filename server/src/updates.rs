@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use observer_core::protocol::{updates_tag, Updates};
+use observer_core::protocol::{Updates, updates_tag};
 
 use crate::storage::{DeviceInfo, Storage, StorageError};
 

@@ -12,11 +12,11 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use observer_core::sync::{sync_with_retry, Backoff, SyncOptions};
+use observer_core::sync::{Backoff, SyncOptions, sync_with_retry};
 use support::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
@@ -44,7 +44,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn raise_open_files() {
-    use rustix::process::{getrlimit, setrlimit, Resource};
+    use rustix::process::{Resource, getrlimit, setrlimit};
     let mut l = getrlimit(Resource::Nofile);
     l.current = l.maximum;
     let _ = setrlimit(Resource::Nofile, l);

@@ -10,8 +10,8 @@ mod support;
 
 use observer_core::record::NewRecord;
 use observer_core::store::Store;
-use observer_core::sync::{sync, SyncOptions};
-use serde_json::{json, Value};
+use observer_core::sync::{SyncOptions, sync};
+use serde_json::{Value, json};
 use support::web::{Browser, PASSWORD};
 use support::*;
 
@@ -64,41 +64,47 @@ fn a_regional_coordinator_sees_and_acts_on_its_region_only() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("server"));
     // Before a registry, a regional account would see nothing: refused.
-    assert!(fails(
-        &server,
-        &[
-            "users",
-            "add",
-            "nora",
-            "--role",
-            "coordinator",
-            "--region",
-            "North"
-        ]
-    )
-    .contains("stations import"));
+    assert!(
+        fails(
+            &server,
+            &[
+                "users",
+                "add",
+                "nora",
+                "--role",
+                "coordinator",
+                "--region",
+                "North"
+            ]
+        )
+        .contains("stations import")
+    );
     let csv = dir.path().join("stations.csv");
     std::fs::write(&csv, STATIONS).unwrap();
     server.cli(&["stations", "import", csv.to_str().unwrap()]);
     assert!(fails(&server, &["users", "add", "x", "--role", "coordinator"]).contains("--region"));
-    assert!(fails(
-        &server,
-        &["users", "add", "x", "--role", "admin", "--region", "North"]
-    )
-    .contains("whole country"));
-    assert!(fails(
-        &server,
-        &[
-            "users",
-            "add",
-            "x",
-            "--role",
-            "coordinator",
-            "--region",
-            "Atlantis"
-        ]
-    )
-    .contains("North, South"));
+    assert!(
+        fails(
+            &server,
+            &["users", "add", "x", "--role", "admin", "--region", "North"]
+        )
+        .contains("whole country")
+    );
+    assert!(
+        fails(
+            &server,
+            &[
+                "users",
+                "add",
+                "x",
+                "--role",
+                "coordinator",
+                "--region",
+                "Atlantis"
+            ]
+        )
+        .contains("North, South")
+    );
 
     let north = enrolled_phone(&dir.path().join("n"), &server, "S-1");
     let south = enrolled_phone(&dir.path().join("s"), &server, "S-3");
@@ -376,9 +382,11 @@ fn a_second_factor_is_needed_once_set_and_each_code_is_used_once() {
         )
         .unwrap();
     let decoded = totp_rs::Secret::try_from_base32(&key).unwrap();
-    assert!(!stored
-        .windows(decoded.as_bytes().len())
-        .any(|w| w == decoded.as_bytes()));
+    assert!(
+        !stored
+            .windows(decoded.as_bytes().len())
+            .any(|w| w == decoded.as_bytes())
+    );
 
     let mut b = Browser::new(&server.url());
     assert_eq!(

@@ -20,9 +20,11 @@ fn entries(server: &Server) -> Vec<Value> {
 fn every_command_is_audited_and_tampering_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("server"));
-    assert!(server
-        .cli(&["audit", "verify"])
-        .contains("the audit log is empty"));
+    assert!(
+        server
+            .cli(&["audit", "verify"])
+            .contains("the audit log is empty")
+    );
 
     let code = observer_core::protocol::EnrollmentCode::parse(
         server
@@ -67,9 +69,10 @@ fn every_command_is_audited_and_tampering_is_named() {
             "device.revoked"
         ]
     );
-    assert!(log
-        .iter()
-        .all(|e| e["actor"].as_str().unwrap().starts_with("cli:")));
+    assert!(
+        log.iter()
+            .all(|e| e["actor"].as_str().unwrap().starts_with("cli:"))
+    );
     assert_eq!(log[2]["subject"], device.as_str());
     assert_eq!(
         log[0]["detail"],

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use observer_core::sync::{sync, SyncOptions};
+use observer_core::sync::{SyncOptions, sync};
 use support::*;
 
 #[test]

@@ -8,11 +8,11 @@ mod support;
 use std::time::Duration;
 
 use observer_core::protocol::{
-    Batch, Heartbeat, Receipt, Signed, WireRecord, HEARTBEAT_DOMAIN, RECEIPT_DOMAIN, UPDATES_DOMAIN,
+    Batch, HEARTBEAT_DOMAIN, Heartbeat, RECEIPT_DOMAIN, Receipt, Signed, UPDATES_DOMAIN, WireRecord,
 };
 use observer_core::record::RecordId;
 use observer_core::store::{DeliveryState, Query, Store};
-use observer_core::sync::{sync, sync_with_retry, Backoff, Link, SyncError, SyncOptions};
+use observer_core::sync::{Backoff, Link, SyncError, SyncOptions, sync, sync_with_retry};
 use support::*;
 
 fn opts() -> SyncOptions {

@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use observer_core::identity::SigningKey;
-use observer_core::protocol::{Batch, Heartbeat, Signed, WireRecord, HEARTBEAT_DOMAIN};
+use observer_core::protocol::{Batch, HEARTBEAT_DOMAIN, Heartbeat, Signed, WireRecord};
 use observer_core::seal::SealedRecord;
 use observer_core::store::{Query, Store};
-use observer_core::sync::{sync, sync_with_retry, Backoff, SyncError, SyncOptions};
+use observer_core::sync::{Backoff, SyncError, SyncOptions, sync, sync_with_retry};
 use support::*;
 
 fn opts(batch: u32) -> SyncOptions {
@@ -584,9 +584,11 @@ fn ambiguous_signed_bodies_are_refused_and_the_counts_stay_true() {
     assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 2);
     let devices = server.devices();
     assert_eq!(devices[0]["faults"], serde_json::json!([]), "{devices}");
-    assert!(server
-        .view()
-        .contains(">0 records known to exist but not received"));
+    assert!(
+        server
+            .view()
+            .contains(">0 records known to exist but not received")
+    );
 }
 
 /// `/v1/sealed` has no heartbeat (a wiped phone has no key): until a record
@@ -718,10 +720,12 @@ fn every_error_is_json_and_no_answer_is_cached() {
         assert_eq!(r.status().as_u16(), status, "{code}");
         assert_eq!(r.headers()["cache-control"], "no-store");
         assert_eq!(r.headers()["referrer-policy"], "no-referrer");
-        assert!(r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json"));
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
         let v: serde_json::Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap();
         assert_eq!(v["error"], code, "{v}");
     };

@@ -6,7 +6,7 @@ mod support;
 
 use observer_core::record::NewRecord;
 use observer_core::store::{Query, StateFilter};
-use observer_core::sync::{sync, SyncOptions};
+use observer_core::sync::{SyncOptions, sync};
 use support::*;
 
 const MARKER: &str = "SEALED-MARKER-4d1c-ballot-stuffing-seen";

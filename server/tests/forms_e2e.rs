@@ -7,8 +7,8 @@ mod support;
 
 use observer_core::record::NewRecord;
 use observer_core::store::Store;
-use observer_core::sync::{sync, SyncOptions};
-use serde_json::{json, Value};
+use observer_core::sync::{SyncOptions, sync};
+use serde_json::{Value, json};
 use support::*;
 
 /// The shipped counting form as version 2, with a sixth party.
@@ -63,9 +63,11 @@ fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_an
     let server = Server::start(&dir.path().join("server"));
     let def = dir.path().join("counting-v2.json");
     std::fs::write(&def, counting_v2()).unwrap();
-    assert!(server
-        .cli(&["forms", "publish", def.to_str().unwrap()])
-        .contains("published counting v2"));
+    assert!(
+        server
+            .cli(&["forms", "publish", def.to_str().unwrap()])
+            .contains("published counting v2")
+    );
     let stations = ["KZ-0001", "KZ-0001", "KZ-0002", "KZ-0003", "KZ-0003"];
     let phones: Vec<Store> = stations
         .iter()
@@ -151,9 +153,11 @@ fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_an
         "station,region,ballots_cast,party_1,party_2\nKZ-0001,Almaty,1040,560,300\nKZ-0002,Almaty,800,400,200\nKZ-0003,Astana,600,300,100\n",
     )
     .unwrap();
-    assert!(server
-        .cli(&["import-official", csv.to_str().unwrap()])
-        .contains("3 stations"));
+    assert!(
+        server
+            .cli(&["import-official", csv.to_str().unwrap()])
+            .contains("3 stations")
+    );
 
     let by_station: Vec<Value> =
         serde_json::from_str(&server.cli(&["results", "--by", "station", "--json"])).unwrap();

@@ -5,7 +5,7 @@
 
 mod support;
 
-use observer_core::sync::{sync, SyncOptions};
+use observer_core::sync::{SyncOptions, sync};
 use support::*;
 
 fn run(server: &Server, args: &[&str]) -> (bool, String) {

@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Arc;
 
-use observer_core::sync::{sync, SyncError, SyncOptions};
+use observer_core::sync::{SyncError, SyncOptions, sync};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use support::*;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use observer_core::media::PhotoTags;
 use observer_core::record::{Consent, MediaMeta, NewRecord};
 use observer_core::store::Store;
-use observer_core::sync::{sync, sync_with_retry, Backoff, SyncOptions};
+use observer_core::sync::{Backoff, SyncOptions, sync, sync_with_retry};
 use support::*;
 
 const HEARTBEAT: &str = observer_core::protocol::HEARTBEAT_HEADER;
@@ -180,12 +180,13 @@ fn a_damaged_copy_on_the_phone_is_reported_and_never_delivered() {
     assert_eq!(meta["consent"], "not_asked");
     assert_eq!(meta["faces_visible"], true);
     assert_eq!(meta["taken_from"], "the observers' bench by the door");
-    assert!(!dir
-        .path()
-        .join("server/media")
-        .join(&m.sha256.to_string()[..2])
-        .join(m.sha256.to_string())
-        .exists());
+    assert!(
+        !dir.path()
+            .join("server/media")
+            .join(&m.sha256.to_string()[..2])
+            .join(m.sha256.to_string())
+            .exists()
+    );
 }
 
 #[test]
@@ -196,9 +197,11 @@ fn a_flipped_byte_on_the_server_is_found_by_verification() {
     let m = record_with_clip(&p, dir.path(), &clip(MIB + 17, 2));
     let s = sync(&p, &SyncOptions::default()).unwrap();
     assert_eq!(s.media_delivered, 1);
-    assert!(server
-        .cli(&["media", "verify"])
-        .contains("1 media files intact"));
+    assert!(
+        server
+            .cli(&["media", "verify"])
+            .contains("1 media files intact")
+    );
 
     let stored = dir
         .path()
@@ -354,9 +357,11 @@ fn another_device_cannot_poison_or_block_a_victims_media() {
             assert_eq!(v["media_missing"], 0, "{v}");
         }
     }
-    assert!(server
-        .cli(&["media", "verify"])
-        .contains("2 media files intact"));
+    assert!(
+        server
+            .cli(&["media", "verify"])
+            .contains("2 media files intact")
+    );
 }
 
 /// Media requests without the device's signature learn nothing (the same
@@ -536,16 +541,20 @@ fn evidence_is_shown_beside_its_record_with_its_consent_flags_and_only_to_those_
 
     // An SVG is never rendered in the workspace's origin: a download.
     let page = ana.get(&format!("/records/{svg_at}"));
-    assert!(!page
-        .text
-        .contains(&format!("<img src=\"/records/{svg_at}/media/{svg}\"")));
+    assert!(
+        !page
+            .text
+            .contains(&format!("<img src=\"/records/{svg_at}/media/{svg}\""))
+    );
     let got = ana.get(&format!("/records/{svg_at}/media/{svg}"));
     assert_eq!(got.status, 200);
     assert_eq!(got.headers["content-type"], "application/octet-stream");
-    assert!(got.headers["content-disposition"]
-        .to_str()
-        .unwrap()
-        .starts_with("attachment"));
+    assert!(
+        got.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
 
     // Only a file the record names, only to those signed in, only in their region.
     assert_eq!(

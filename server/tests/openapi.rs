@@ -10,12 +10,12 @@ use std::collections::BTreeSet;
 
 use observer_core::identity::SigningKey;
 use observer_core::protocol::{
-    Batch, EnrollRequest, Heartbeat, Signed, SyncRequest, WireRecord, HEARTBEAT_DOMAIN,
+    Batch, EnrollRequest, HEARTBEAT_DOMAIN, Heartbeat, Signed, SyncRequest, WireRecord,
 };
 use observer_core::record::{NewRecord, Sha256Digest};
 use observer_core::seal::SealedRecord;
 use observer_core::store::{Query, Store};
-use observer_core::sync::{sync, SyncOptions};
+use observer_core::sync::{SyncOptions, sync};
 use reqwest::blocking::Client;
 use support::*;
 
@@ -216,11 +216,13 @@ fn workspace(t: &mut Probe<'_>, many: &[(&str, &str)], revocable: &str) {
         vec![],
         200,
     );
-    assert!(users
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|u| u.get("password_hash").is_none()));
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u.get("password_hash").is_none())
+    );
     t.send(
         "GET",
         "/api/v1/users",

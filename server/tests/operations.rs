@@ -6,9 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use observer_core::protocol::{Batch, Heartbeat, Signed, WireRecord, HEARTBEAT_DOMAIN};
+use observer_core::protocol::{Batch, HEARTBEAT_DOMAIN, Heartbeat, Signed, WireRecord};
 use observer_core::store::Query;
-use observer_core::sync::{enroll, sync, SyncOptions};
+use observer_core::sync::{SyncOptions, enroll, sync};
 use support::*;
 
 /// The value of the sample `name` (with its labels, as exposed), if any.

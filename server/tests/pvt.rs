@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use observer_core::record::{NewRecord, Sha256Digest};
 use observer_core::store::Store;
-use observer_core::sync::{sync, SyncOptions};
-use serde_json::{json, Value};
+use observer_core::sync::{SyncOptions, sync};
+use serde_json::{Value, json};
 use support::*;
 
 const REGIONS: [&str; 4] = ["Алматы", "Астана", "North", "South"];
@@ -146,10 +146,11 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
     server.cli(&["stations", "import", &file("stations.csv", &registry)]);
     assert!(fails(&server, &["pvt", "estimate"]).contains("no sample drawn yet"));
     let mut ana = server.signed_in("ana", "analyst");
-    assert!(ana
-        .get("/pvt")
-        .text
-        .contains("No sample has been drawn yet"));
+    assert!(
+        ana.get("/pvt")
+            .text
+            .contains("No sample has been drawn yet")
+    );
     assert_eq!(ana.get("/api/v1/pvt").text.trim(), "null");
 
     // The calculator answers from the registry.
@@ -194,9 +195,11 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
         "drawn before any protocol arrived"
     );
     assert_eq!(entry["seq"], sample["commitment"]["audit_seq"]);
-    assert!(server
-        .cli(&["audit", "verify"])
-        .contains("the audit log checks"));
+    assert!(
+        server
+            .cli(&["audit", "verify"])
+            .contains("the audit log checks")
+    );
     let sampled: Vec<String> = sample["sample"]["stations"]
         .as_object()
         .unwrap()
@@ -337,9 +340,11 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
 
     // Nothing to compare yet, and said so; a damaged official file is
     // refused whole, each bad line named.
-    assert!(server
-        .cli(&["compare"])
-        .contains("no official results imported yet"));
+    assert!(
+        server
+            .cli(&["compare"])
+            .contains("no official results imported yet")
+    );
     let damaged = official_csv(0.0)
         .replace("KZ-001,", "KZ-001,-")
         .replace("\nKZ-002,", "\nKZ-002,,");
@@ -360,9 +365,11 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
         refused.contains("line 4: 9 cells where the header has 8"),
         "{refused}"
     );
-    assert!(server
-        .cli(&["compare"])
-        .contains("no official results imported yet"));
+    assert!(
+        server
+            .cli(&["compare"])
+            .contains("no official results imported yet")
+    );
 
     // The official result as counted: consistent everywhere.
     server.cli(&["import-official", &file("official.csv", &official_csv(0.0))]);
@@ -387,9 +394,11 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
     assert_eq!(v["differing"].as_array().unwrap().len(), 0, "{v}");
 
     // The same file again is no new version.
-    assert!(server
-        .cli(&["import-official", &file("again.csv", &official_csv(0.0))])
-        .contains("version 1 (200 stations) unchanged"));
+    assert!(
+        server
+            .cli(&["import-official", &file("again.csv", &official_csv(0.0))])
+            .contains("version 1 (200 stations) unchanged")
+    );
 
     // One party moved by five points: outside, by more than 2.58 errors.
     // The commission's "correction" is a new version: the one it replaces
@@ -425,10 +434,12 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[1]["digest"], digest.as_str());
     assert_eq!(versions[1]["changed"], 200);
-    assert!(versions[1]["imported_by"]
-        .as_str()
-        .unwrap()
-        .starts_with("cli:"));
+    assert!(
+        versions[1]["imported_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("cli:")
+    );
     let audit = server.cli(&["audit", "--json"]);
     let imported: Vec<Value> = audit
         .lines()

@@ -7,8 +7,8 @@
 mod support;
 
 use observer_core::record::NewRecord;
-use observer_core::sync::{sync, SyncOptions};
-use serde_json::{json, Value};
+use observer_core::sync::{SyncOptions, sync};
+use serde_json::{Value, json};
 use support::*;
 
 const V1: &str = "\u{feff}station,name,region,district,address,registered_voters,latitude,longitude
@@ -69,7 +69,9 @@ fn the_registry_is_imported_whole_versioned_and_used_everywhere() {
     // A file with bad lines: each named, nothing imported.
     let bad = file(
         "bad.csv",
-        &format!("{V1}KZ-0005,Школа 5,Алматы,,ул. 1,100,,\nKZ-0001,Дубль,Алматы,Медеу,ул. 2,10,,\nKZ-0006,Школа 6,Алматы,Медеу,ул. 3,сто,,\n"),
+        &format!(
+            "{V1}KZ-0005,Школа 5,Алматы,,ул. 1,100,,\nKZ-0001,Дубль,Алматы,Медеу,ул. 2,10,,\nKZ-0006,Школа 6,Алматы,Медеу,ул. 3,сто,,\n"
+        ),
     );
     let err = fails(&server, &["stations", "import", &bad]);
     assert!(err.contains("3 bad lines (nothing was imported)"), "{err}");
@@ -82,9 +84,11 @@ fn the_registry_is_imported_whole_versioned_and_used_everywhere() {
         err.contains("line 7: registered_voters \"сто\" is not a whole number"),
         "{err}"
     );
-    assert!(server
-        .cli(&["stations", "versions"])
-        .contains("no station registry yet"));
+    assert!(
+        server
+            .cli(&["stations", "versions"])
+            .contains("no station registry yet")
+    );
 
     // The good file becomes version 1.
     let v1 = file("v1.csv", V1);
@@ -101,9 +105,11 @@ fn the_registry_is_imported_whole_versioned_and_used_everywhere() {
     let almaty = server.cli(&["stations", "list", "--region", "Алматы"]);
     assert_eq!(almaty.lines().count(), 2, "{almaty}");
     // The same file again changes nothing.
-    assert!(server
-        .cli(&["stations", "import", &v1])
-        .contains("version 1 (3 stations) unchanged"));
+    assert!(
+        server
+            .cli(&["stations", "import", &v1])
+            .contains("version 1 (3 stations) unchanged")
+    );
 
     // Codes and assignments name registered stations only.
     let refused = fails(&server, &["enroll", "--station", "KZ-0009", "--text"]);
@@ -154,9 +160,11 @@ fn the_registry_is_imported_whole_versioned_and_used_everywhere() {
     )
     .unwrap();
     assert_eq!(inside["in_registry"], true);
-    assert!(server
-        .cli(&["records", "--station", "OUTSIDE-1"])
-        .contains("(station not in the registry)"));
+    assert!(
+        server
+            .cli(&["records", "--station", "OUTSIDE-1"])
+            .contains("(station not in the registry)")
+    );
     let html = server.view();
     assert_eq!(html.matches("not in the registry").count(), 1, "{html}");
 
@@ -178,9 +186,11 @@ fn the_registry_is_imported_whole_versioned_and_used_everywhere() {
     assert!((share - 700.0 / 1385.0).abs() < 1e-12, "{almaty}");
     let turnout = almaty["turnout"].as_f64().unwrap();
     assert!((turnout - 1405.0 / 4000.0).abs() < 1e-12, "{almaty}");
-    assert!(server
-        .cli(&["results", "--by", "region"])
-        .contains("2 stations of 2 reported"));
+    assert!(
+        server
+            .cli(&["results", "--by", "region"])
+            .contains("2 stations of 2 reported")
+    );
     assert_eq!(area(&regions, "Астана")["figures"]["party_1"], 100);
 
     // Version 2: the changes listed first with --dry-run, then imported.

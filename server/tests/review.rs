@@ -11,8 +11,8 @@ mod support;
 
 use observer_core::record::NewRecord;
 use observer_core::store::Store;
-use observer_core::sync::{sync, SyncOptions};
-use serde_json::{json, Value};
+use observer_core::sync::{SyncOptions, sync};
+use serde_json::{Value, json};
 use support::web::Browser;
 use support::*;
 
@@ -197,10 +197,12 @@ fn verifiers_decide_once_each_and_independent_reports_corroborate() {
     assert_eq!(reviewed.len(), 2, "{audit}");
     assert_eq!(reviewed[0]["actor"], "account:vera");
     assert_eq!(reviewed[1]["actor"], "account:victor");
-    assert!(reviewed[1]["detail"]
-        .as_str()
-        .unwrap()
-        .contains("seen on video"));
+    assert!(
+        reviewed[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("seen on video")
+    );
     assert!(server.cli(&["audit", "verify"]).contains("entries"));
 
     // A correction reads as one chain, latest first, from either end.

@@ -14,11 +14,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use observer_core::merkle::{leaf_hash, Frontier, TreeHead};
-use observer_core::protocol::{Receipt, Signed, RECEIPT_DOMAIN};
+use observer_core::merkle::{Frontier, TreeHead, leaf_hash};
+use observer_core::protocol::{RECEIPT_DOMAIN, Receipt, Signed};
 use observer_core::record::{RecordId, Sha256Digest};
 use observer_core::store::{Query, Store};
-use observer_core::sync::{sync, RetryKind, SyncOptions};
+use observer_core::sync::{RetryKind, SyncOptions, sync};
 use observer_testkit::{Haproxy, PgCluster};
 use support::*;
 
@@ -335,7 +335,9 @@ fn three_nodes_fifty_phones_a_killed_node_and_a_database_restart_lose_and_duplic
         let failures: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
         done.store(true, Ordering::Relaxed);
         let (k, r) = chaos.join().unwrap();
-        eprintln!("node killed at {k} records, PostgreSQL restarted at {r}; {failures} failed syncs retried");
+        eprintln!(
+            "node killed at {k} records, PostgreSQL restarted at {r}; {failures} failed syncs retried"
+        );
         (k, r)
     });
     assert!(

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use observer_core::identity::SigningKey;
-use observer_core::merkle::{leaf_hash, Frontier};
+use observer_core::merkle::{Frontier, leaf_hash};
 use observer_core::protocol::Heartbeat;
 use observer_core::record::{
-    sign_record, verify_envelope, ChainPosition, NewRecord, RecordId, Sha256Digest, VerifiedRecord,
+    ChainPosition, NewRecord, RecordId, Sha256Digest, VerifiedRecord, sign_record, verify_envelope,
 };
 use observer_server::storage::postgres::{DatabaseUrl, PostgresStorage};
 use observer_server::storage::sqlite::SqliteStorage;
@@ -205,10 +205,11 @@ fn tokens_work_once_and_say_why_not(b: &dyn Backend) {
             .unwrap_err(),
         TokenProblem::DeviceRevoked
     );
-    assert!(s
-        .enroll(&t3, &other.public_key(), None, NOW)
-        .unwrap()
-        .is_ok());
+    assert!(
+        s.enroll(&t3, &other.public_key(), None, NOW)
+            .unwrap()
+            .is_ok()
+    );
     assert!(!s.revoke(&stranger(), NOW).unwrap());
 }
 
@@ -290,12 +291,13 @@ fn the_log_is_the_records_and_survives_a_reopen(b: &dyn Backend) {
     })
     .unwrap();
     assert_eq!(rows.len(), 7);
-    assert!(rows
-        .iter()
-        .zip(&records)
-        .all(|((i, seq, body), r)| *seq == r.body.seq
-            && *body == r.envelope.body
-            && *i == seq - 1));
+    assert!(
+        rows.iter()
+            .zip(&records)
+            .all(|((i, seq, body), r)| *seq == r.body.seq
+                && *body == r.envelope.body
+                && *i == seq - 1)
+    );
 }
 
 fn heartbeats_name_what_is_missing(b: &dyn Backend) {
@@ -405,9 +407,10 @@ fn assignments_forms_official_results_and_meta(b: &dyn Backend) {
     // An import that read an older newest version stores nothing.
     assert!(!s.import_official(None, &v2, &second).unwrap());
     assert!(s.import_official(Some(1), &v2, &second).unwrap());
-    assert!(!s
-        .import_official(Some(1), &version(3, None), &first)
-        .unwrap());
+    assert!(
+        !s.import_official(Some(1), &version(3, None), &first)
+            .unwrap()
+    );
     let s = b.reopen();
     assert_eq!(
         s.official().unwrap(),
@@ -431,7 +434,7 @@ fn assignments_forms_official_results_and_meta(b: &dyn Backend) {
 }
 
 fn the_registry_keeps_every_version_whole(b: &dyn Backend) {
-    use observer_server::registry::{digest, Location, RegistryVersion, Station};
+    use observer_server::registry::{Location, RegistryVersion, Station, digest};
     let s = b.fresh();
     assert!(s.registry_versions().unwrap().is_empty());
     let station = |id: &str, voters: u64, location: Option<Location>| Station {
@@ -470,9 +473,10 @@ fn the_registry_keeps_every_version_whole(b: &dyn Backend) {
     let v2 = version(2, &v2_stations);
     assert!(!s.import_registry(None, &v2, &v2_stations).unwrap());
     assert!(s.import_registry(Some(1), &v2, &v2_stations).unwrap());
-    assert!(!s
-        .import_registry(Some(1), &version(3, &v1_stations), &v1_stations)
-        .unwrap());
+    assert!(
+        !s.import_registry(Some(1), &version(3, &v1_stations), &v1_stations)
+            .unwrap()
+    );
 
     let s = b.reopen();
     assert_eq!(s.registry_versions().unwrap(), vec![v1, v2]);
@@ -482,7 +486,7 @@ fn the_registry_keeps_every_version_whole(b: &dyn Backend) {
 }
 
 fn the_audit_log_is_one_signed_chain_from_every_handle(b: &dyn Backend) {
-    use observer_server::audit::{append, ChainCheck, Draft};
+    use observer_server::audit::{ChainCheck, Draft, append};
     let s = b.fresh();
     let key = SigningKey::generate().unwrap();
     let draft = |action: &'static str, subject: &str| Draft {
@@ -541,7 +545,7 @@ fn the_audit_log_is_one_signed_chain_from_every_handle(b: &dyn Backend) {
 }
 
 fn accounts_and_sessions_are_kept_alike(b: &dyn Backend) {
-    use observer_server::accounts::{Account, Role, Session, SessionToken, SESSION_LIFETIME};
+    use observer_server::accounts::{Account, Role, SESSION_LIFETIME, Session, SessionToken};
     let s = b.fresh();
     let a = s.account_store();
     let account = |name: &str, role| Account {
@@ -557,9 +561,10 @@ fn accounts_and_sessions_are_kept_alike(b: &dyn Backend) {
         totp_sealed: None,
         totp_last_step: None,
     };
-    assert!(a
-        .add_account(&account("bauyrzhan", Role::Verifier))
-        .unwrap());
+    assert!(
+        a.add_account(&account("bauyrzhan", Role::Verifier))
+            .unwrap()
+    );
     assert!(a.add_account(&account("aigerim", Role::Admin)).unwrap());
     assert!(
         !a.add_account(&account("aigerim", Role::Analyst)).unwrap(),
@@ -622,19 +627,21 @@ fn accounts_and_sessions_are_kept_alike(b: &dyn Backend) {
     assert_eq!(a.session(&t_old.digest()).unwrap(), None);
     assert!(a.session(&t2.digest()).unwrap().is_some());
     // A new password ends the account's sessions; disabling does too.
-    assert!(a
-        .set_password(
+    assert!(
+        a.set_password(
             "aigerim",
             "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA"
         )
-        .unwrap());
+        .unwrap()
+    );
     assert_eq!(a.session(&t1.digest()).unwrap(), None);
-    assert!(a
-        .account("aigerim")
-        .unwrap()
-        .unwrap()
-        .password_hash
-        .contains("bmV3aGFzaA"));
+    assert!(
+        a.account("aigerim")
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .contains("bmV3aGFzaA")
+    );
     assert!(a.set_disabled("bauyrzhan", true).unwrap());
     assert_eq!(a.session(&t2.digest()).unwrap(), None);
     assert!(a.account("bauyrzhan").unwrap().unwrap().disabled);
@@ -797,11 +804,13 @@ fn writers_on_several_handles_append_one_gap_free_log(b: &dyn Backend) {
     for h in &handles {
         assert_eq!(h.tree_head().unwrap(), head, "every node answers the same");
     }
-    assert!(first
-        .devices()
-        .unwrap()
-        .iter()
-        .all(|d| d.records == 30 && d.conflicts == 0));
+    assert!(
+        first
+            .devices()
+            .unwrap()
+            .iter()
+            .all(|d| d.records == 30 && d.conflicts == 0)
+    );
 }
 
 fn a_group_commit_decides_its_batches_in_order_and_stores_all_or_none(b: &dyn Backend) {
@@ -921,15 +930,16 @@ fn ingest_checked(s: &dyn Storage, key: &SigningKey, records: &[VerifiedRecord],
     let r = s
         .ingest(&key.public_key().device_id(), Some(&hb), &incoming, NOW)
         .unwrap();
-    assert!(r
-        .outcomes
-        .iter()
-        .all(|o| matches!(o, Outcome::Accepted { .. })));
+    assert!(
+        r.outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Accepted { .. }))
+    );
 }
 
 fn reviews_claims_and_coverage_are_kept_alike(b: &dyn Backend) {
     use observer_server::review::{
-        queue, ClaimOutcome, DecideOutcome, QueueFilter, ReviewState, Verdict,
+        ClaimOutcome, DecideOutcome, QueueFilter, ReviewState, Verdict, queue,
     };
     use observer_server::triage::{Phase, Priority};
     let s = b.fresh();

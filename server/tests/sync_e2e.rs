@@ -4,11 +4,11 @@ mod support;
 
 use std::collections::HashSet;
 
-use observer_core::merkle::{leaf_hash, Frontier};
-use observer_core::protocol::{Receipt, Signed, RECEIPT_DOMAIN};
+use observer_core::merkle::{Frontier, leaf_hash};
+use observer_core::protocol::{RECEIPT_DOMAIN, Receipt, Signed};
 use observer_core::record::RecordId;
 use observer_core::store::{Query, StateFilter};
-use observer_core::sync::{sync, SyncOptions};
+use observer_core::sync::{SyncOptions, sync};
 use support::*;
 
 /// After a blackout, 50 phones with 200 records each sync at once.
@@ -286,9 +286,11 @@ fn revocation_keeps_earlier_records_and_quarantines_later_ones() {
     assert_eq!(sync(&p, &SyncOptions::default()).unwrap().accepted, 5);
     p.save_all(&(5..10).map(|n| record("S-1", n)).collect::<Vec<_>>())
         .unwrap();
-    assert!(server
-        .cli(&["revoke", p.device_id().as_str()])
-        .contains("revoked"));
+    assert!(
+        server
+            .cli(&["revoke", p.device_id().as_str()])
+            .contains("revoked")
+    );
 
     let err = sync(&p, &SyncOptions::default()).unwrap_err();
     assert!(

@@ -6,7 +6,7 @@
 
 mod support;
 
-use observer_core::sync::{sync, SyncOptions};
+use observer_core::sync::{SyncOptions, sync};
 use support::web::{Browser, PASSWORD};
 use support::*;
 
@@ -71,9 +71,11 @@ fn the_session_cookie_is_host_only_script_proof_and_never_planted() {
     assert_eq!(stored.len(), 1);
     assert!(!stored[0].contains(session.value()));
     let dump = std::fs::read(server.data.join("server.db")).unwrap();
-    assert!(!dump
-        .windows(session.value().len())
-        .any(|w| w == session.value().as_bytes()));
+    assert!(
+        !dump
+            .windows(session.value().len())
+            .any(|w| w == session.value().as_bytes())
+    );
 
     // Signing out ends it on the server: the old cookie, replayed, is nothing.
     let csrf = b.csrf();
@@ -522,10 +524,11 @@ fn a_batch_of_observers_becomes_printable_cards_and_the_codes_are_listed_and_fou
     let none: serde_json::Value =
         serde_json::from_str(&sup.get("/api/v1/observers?q=nobody").text).unwrap();
     assert_eq!(none["total"], 0);
-    assert!(sup
-        .get("/observers?q=%D0%B5%D1%80%D0%BB")
-        .text
-        .contains(&id));
+    assert!(
+        sup.get("/observers?q=%D0%B5%D1%80%D0%BB")
+            .text
+            .contains(&id)
+    );
     // An analyst may not issue codes.
     let mut ana = server.signed_in("ana", "analyst");
     let c = ana.csrf();

@@ -179,12 +179,14 @@ impl PgCluster {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         if as_root() {
             for f in [&cert, &key] {
-                assert!(Command::new("chown")
-                    .arg("postgres:postgres")
-                    .arg(f)
-                    .status()
-                    .unwrap()
-                    .success());
+                assert!(
+                    Command::new("chown")
+                        .arg("postgres:postgres")
+                        .arg(f)
+                        .status()
+                        .unwrap()
+                        .success()
+                );
             }
         }
         std::fs::write(

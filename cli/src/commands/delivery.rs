@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use observer_core::sync::{sync_with_retry, Backoff, SyncOptions};
+use observer_core::sync::{Backoff, SyncOptions, sync_with_retry};
 
 use super::{Ctx, Result};
 

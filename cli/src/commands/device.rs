@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use observer_core::identity::FileKeyStore;
 use observer_core::protocol::EnrollmentCode;
-use observer_core::store::{OnTampering, Store, SCHEMA_VERSION};
+use observer_core::store::{OnTampering, SCHEMA_VERSION, Store};
 use observer_core::sync::enroll as enroll_with;
 use serde_json::json;
 

@@ -14,7 +14,7 @@ use observer_core::store::{OnTampering, Store, StoreError};
 pub use delivery::{deliver_sealed, sync};
 pub use device::{enroll, init, start_over, status, wipe};
 pub use forms::{forms, validate};
-pub use records::{demo, list, load, media, record, verify, RecordArgs, StateArg};
+pub use records::{RecordArgs, StateArg, demo, list, load, media, record, verify};
 
 /// A command's failure, printed by `main`.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;

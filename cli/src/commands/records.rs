@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use observer_core::media::PhotoTags;
 use observer_core::record::NewRecord;
 use observer_core::store::{DeliveryState, OnTampering, Query, StateFilter, StoredRecord};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{Ctx, Result};
 

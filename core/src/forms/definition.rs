@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::expr::Expr;
 use super::FormError;
+use super::expr::Expr;
 
 /// Largest definition accepted, in bytes.
 pub const MAX_DEFINITION_BYTES: usize = 512 * 1024;
@@ -348,7 +348,7 @@ fn field(i: usize, v: &Value) -> Result<Field, FormError> {
             return Err(FormError::UnknownType {
                 field: id,
                 found: other.to_string(),
-            })
+            });
         }
     };
     let mut keys = vec!["id", "type", "label", "help", "required", "show_if"];
@@ -378,7 +378,7 @@ fn rule(i: usize, v: &Value) -> Result<Rule, FormError> {
         other => {
             return Err(r.bad(format!(
                 "severity {other:?} must be \"error\" or \"warning\""
-            )))
+            )));
         }
     };
     Ok(Rule {

@@ -22,11 +22,11 @@ mod validate;
 
 pub use defaults::default_forms;
 pub use definition::{
-    Choice, Field, FieldType, FormDefinition, Media, Rule, Severity, Text, MAX_DEFINITION_BYTES,
-    MAX_FIELDS,
+    Choice, Field, FieldType, FormDefinition, MAX_DEFINITION_BYTES, MAX_FIELDS, Media, Rule,
+    Severity, Text,
 };
 pub use expr::{Cmp, Eval, Expr, Num};
-pub use filing::{filing_flags, FilingFlag};
+pub use filing::{FilingFlag, filing_flags};
 pub use validate::{FieldProblem, Problem, RuleFinding, Validation};
 
 /// Why a form definition was refused. Each variant names the place.

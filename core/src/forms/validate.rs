@@ -171,7 +171,7 @@ fn check_type(kind: &FieldType, v: &Value) -> Option<(Problem, Message)> {
                                 Message::NotAnOptionOrTwice {
                                     value: item.to_string(),
                                 },
-                            ))
+                            ));
                         }
                     }
                 }

@@ -2,7 +2,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use zeroize::Zeroizing;
 
@@ -27,14 +27,18 @@ pub trait KeyStore: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
     /// The wrapping key could not be read or created.
-    #[error("cannot use the key file {path}: {source}; check that the data directory is private and writable")]
+    #[error(
+        "cannot use the key file {path}: {source}; check that the data directory is private and writable"
+    )]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// The key file exists but is not a key this software wrote.
-    #[error("the key file {0} is damaged or not an Observer key file; restore it from backup, or re-enroll this device")]
+    #[error(
+        "the key file {0} is damaged or not an Observer key file; restore it from backup, or re-enroll this device"
+    )]
     BadKeyFile(PathBuf),
     /// The wrapped secret failed authentication: another key store's, or damaged.
     #[error("the wrapped key cannot be opened with this key store (wrong key or damaged data)")]

@@ -8,7 +8,7 @@
 mod keys;
 mod keystore;
 
-pub use keys::{DeviceId, PublicKey, SigningKey, SIGNATURE_LEN};
+pub use keys::{DeviceId, PublicKey, SIGNATURE_LEN, SigningKey};
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError, SecretKeyStore};
 
 /// Errors about the device identity.
@@ -18,7 +18,9 @@ pub enum IdentityError {
     #[error("the device key store failed: {0}")]
     KeyStore(#[from] KeyStoreError),
     /// The unwrapped bytes are not an Ed25519 key (wrong key store, or damage).
-    #[error("the stored device key is not a valid Ed25519 key; the key store may belong to another installation")]
+    #[error(
+        "the stored device key is not a valid Ed25519 key; the key store may belong to another installation"
+    )]
     InvalidKey,
     /// The unwrapped data key has the wrong length (wrong key store, or damage).
     #[error("the stored data key is malformed; the key store may belong to another installation")]

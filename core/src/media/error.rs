@@ -19,7 +19,9 @@ pub enum MediaError {
     TooLarge { bytes: u64, limit: u64 },
     /// A file imported as a JPEG whose metadata cannot be removed because
     /// it is not a well-formed JPEG.
-    #[error("{path} is not a well-formed JPEG ({detail}), so its location tags cannot be removed; import it with its tags kept, or as another type")]
+    #[error(
+        "{path} is not a well-formed JPEG ({detail}), so its location tags cannot be removed; import it with its tags kept, or as another type"
+    )]
     BadJpeg { path: PathBuf, detail: String },
     /// The MIME type is not `type/subtype`.
     #[error("{0:?} is not a MIME type (type/subtype)")]
@@ -35,7 +37,9 @@ pub enum MediaError {
         source: std::io::Error,
     },
     /// A stored chunk does not decrypt: altered on disk, or truncated.
-    #[error("the stored copy of {sha256} is damaged at byte {offset}: it was altered or truncated on this phone and will not be sent as genuine")]
+    #[error(
+        "the stored copy of {sha256} is damaged at byte {offset}: it was altered or truncated on this phone and will not be sent as genuine"
+    )]
     Corrupt { sha256: Sha256Digest, offset: u64 },
     /// No media with this hash in the store.
     #[error("no media {0} on this phone")]

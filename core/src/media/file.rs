@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use ring::digest::{Context, SHA256};
 
-use super::{MediaError, CHUNK};
+use super::{CHUNK, MediaError};
 use crate::at_rest::{DataKey, NONCE_AT, OVERHEAD};
 use crate::record::Sha256Digest;
 

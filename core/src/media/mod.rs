@@ -16,10 +16,10 @@ mod file;
 mod jpeg;
 
 pub use error::MediaError;
-pub(crate) use file::{MediaReader, MediaWriter, FILE_ID_LEN};
+pub(crate) use file::{FILE_ID_LEN, MediaReader, MediaWriter};
 #[cfg(test)]
 pub(crate) use jpeg::test_photo as jpeg_test_photo;
-pub use jpeg::{scrub_jpeg, JpegScrubber};
+pub use jpeg::{JpegScrubber, scrub_jpeg};
 
 /// Plaintext bytes per encrypted chunk.
 pub const CHUNK: usize = 64 * 1024;

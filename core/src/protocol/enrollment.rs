@@ -1,8 +1,8 @@
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use super::{limits, ProtocolError};
+use super::{ProtocolError, limits};
 use crate::identity::{DeviceId, PublicKey};
 use crate::record::Sha256Digest;
 

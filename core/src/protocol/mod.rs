@@ -10,14 +10,14 @@
 pub(crate) mod enrollment;
 mod ingest;
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{PublicKey, SigningKey};
 
-pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentCode, ENROLLMENT_CODE_PREFIX};
+pub use enrollment::{ENROLLMENT_CODE_PREFIX, EnrollRequest, EnrollResponse, EnrollmentCode};
 pub use ingest::{
     Ack, Batch, Heartbeat, Receipt, RejectReason, Rejection, SealedBatch, SyncAnswer, SyncRequest,
     WireRecord,

@@ -9,8 +9,8 @@ pub(crate) fn now_ms() -> DateTime<Utc> {
 }
 
 use super::limits::MAX_BODY_BYTES;
-use super::{Body, Clock, NewRecord, RecordError, RecordId, BODY_VERSION};
-use crate::identity::{DeviceId, PublicKey, SigningKey, SIGNATURE_LEN};
+use super::{BODY_VERSION, Body, Clock, NewRecord, RecordError, RecordId};
+use crate::identity::{DeviceId, PublicKey, SIGNATURE_LEN, SigningKey};
 
 /// Prefix of every signed message, so a record signature can never be
 /// mistaken for a signature over anything else the device key signs.
@@ -196,7 +196,7 @@ pub fn verify_envelope(env: &Envelope, key: &PublicKey) -> Result<VerifiedRecord
                 id: env.id(),
                 body,
                 envelope: env.clone(),
-            })
+            });
         }
     };
     Err(VerifyError::BadPosition { detail })

@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::limits::{MAX_ATTACHMENT_BYTES, MAX_MIME_BYTES, MAX_NAME_BYTES};
 use super::Sha256Digest;
+use super::limits::{MAX_ATTACHMENT_BYTES, MAX_MIME_BYTES, MAX_NAME_BYTES};
 
 /// A polling station's id, as the election commission numbers it.
 ///

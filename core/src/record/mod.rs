@@ -35,13 +35,13 @@ pub mod limits;
 mod new;
 pub mod unique_keys;
 
-pub use body::{Body, Clock, BODY_VERSION};
-pub use chain::{verify_chain, ChainFault, ChainHead, ChainReport, ChainVerifier, SeqRange};
+pub use body::{BODY_VERSION, Body, Clock};
+pub use chain::{ChainFault, ChainHead, ChainReport, ChainVerifier, SeqRange, verify_chain};
 pub use digest::{RecordId, Sha256Digest};
 pub(crate) use envelope::now_ms;
 pub use envelope::{
-    sign_record, verify_envelope, ChainPosition, Envelope, VerifiedRecord, VerifyError,
-    SIGNING_DOMAIN,
+    ChainPosition, Envelope, SIGNING_DOMAIN, VerifiedRecord, VerifyError, sign_record,
+    verify_envelope,
 };
 pub use fields::{AttachmentRef, Consent, FormRef, Kind, MediaMeta, Mime, StationId};
 pub use new::{NewRecord, NewRecordBuilder};
@@ -65,7 +65,9 @@ pub enum RecordError {
     #[error("the answers must be a JSON object (got {0})")]
     PayloadNotObject(&'static str),
     /// The payload is over [`limits::MAX_PAYLOAD_BYTES`].
-    #[error("the answers take {bytes} bytes, over the limit of {limit}; shorten long text answers or attach media instead")]
+    #[error(
+        "the answers take {bytes} bytes, over the limit of {limit}; shorten long text answers or attach media instead"
+    )]
     PayloadTooLarge { bytes: usize, limit: usize },
     /// An attachment reference is malformed.
     #[error("attachment {index} is invalid: {reason}; import the file again")]

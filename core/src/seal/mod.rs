@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::identity::{DeviceId, SIGNATURE_LEN};
-use crate::record::limits::MAX_BODY_BYTES;
 use crate::record::Envelope;
+use crate::record::limits::MAX_BODY_BYTES;
 
 type Kem = X25519HkdfSha256;
 
@@ -54,7 +54,9 @@ pub enum SealError {
     BadKey(String),
     /// The ciphertext, its encapsulated key or its associated data was
     /// altered, or it was sealed to another organisation.
-    #[error("the sealed record does not open: altered in transit or storage, sealed for another organisation, or relabelled with another device or seq")]
+    #[error(
+        "the sealed record does not open: altered in transit or storage, sealed for another organisation, or relabelled with another device or seq"
+    )]
     Tampered,
     /// It opened, but is not a record of the size and shape this protocol
     /// allows.

@@ -1,6 +1,6 @@
 use super::*;
 use crate::identity::SigningKey;
-use crate::record::{sign_record, ChainPosition, NewRecord};
+use crate::record::{ChainPosition, NewRecord, sign_record};
 
 fn vector() -> serde_json::Value {
     serde_json::from_str(include_str!("../../../tests/vectors/hpke-rfc9180-a2.json")).unwrap()

@@ -10,7 +10,7 @@
 //! says why station and time stay readable: the outbox is queried by them,
 //! and a phone found at a polling station already tells that much.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use crate::at_rest::{DataKey, Unreadable};

@@ -10,27 +10,39 @@ use crate::record::{RecordError, RecordId};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store directory cannot be created or written.
-    #[error("cannot write to the data directory {path}: {source}; choose a directory this app may write to")]
+    #[error(
+        "cannot write to the data directory {path}: {source}; choose a directory this app may write to"
+    )]
     NotWritable {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// The database file is not a database or is damaged.
-    #[error("the database {path} is damaged ({detail}); keep the file for investigation and restore from the coordinator")]
+    #[error(
+        "the database {path} is damaged ({detail}); keep the file for investigation and restore from the coordinator"
+    )]
     Corrupt { path: PathBuf, detail: String },
     /// The database was written by a newer Observer.
-    #[error("the database uses schema version {found}, newer than this Observer understands ({supported}); update Observer")]
+    #[error(
+        "the database uses schema version {found}, newer than this Observer understands ({supported}); update Observer"
+    )]
     TooNew { found: u32, supported: u32 },
     /// The device key could not be unwrapped (or created).
-    #[error("the device key cannot be unlocked: {0}; records are intact, but nothing new can be signed until the key store is available")]
+    #[error(
+        "the device key cannot be unlocked: {0}; records are intact, but nothing new can be signed until the key store is available"
+    )]
     KeyUnavailable(#[source] IdentityError),
     /// Records exist but a wrapped key (device or data key) is gone.
-    #[error("the database holds records but its keys are gone; it was altered or partly restored. Keep it for investigation and re-enroll this device")]
+    #[error(
+        "the database holds records but its keys are gone; it was altered or partly restored. Keep it for investigation and re-enroll this device"
+    )]
     KeyMissing,
     /// Stored data does not decrypt under this store's data key: it was
     /// altered, or copied from another store.
-    #[error("{what} cannot be decrypted: the database was altered or mixed with another one's; keep it for investigation")]
+    #[error(
+        "{what} cannot be decrypted: the database was altered or mixed with another one's; keep it for investigation"
+    )]
     Unreadable { what: String },
     /// The store was wiped on purpose (panic wipe): nothing readable is
     /// left. Start again with [`crate::store::Store::start_over`].
@@ -52,13 +64,17 @@ pub enum StoreError {
     #[error(transparent)]
     Record(#[from] RecordError),
     /// A correction names a record this device does not hold.
-    #[error("the record to correct ({0}) is not in this store; pick the record to correct from the list")]
+    #[error(
+        "the record to correct ({0}) is not in this store; pick the record to correct from the list"
+    )]
     UnknownSupersedes(RecordId),
     /// A form definition is invalid.
     #[error(transparent)]
     Form(#[from] crate::forms::FormError),
     /// The coordinator revoked this device: it signs nothing more.
-    #[error("the coordinator revoked this device, so it can no longer sign records; your earlier records are kept. Contact your coordinator")]
+    #[error(
+        "the coordinator revoked this device, so it can no longer sign records; your earlier records are kept. Contact your coordinator"
+    )]
     Revoked,
     /// The disk is full.
     #[error("the disk is full; free space on the device, then save again (nothing was lost)")]
@@ -67,7 +83,9 @@ pub enum StoreError {
     #[error("the database is busy in another process; close other Observer windows and try again")]
     Busy,
     /// The file system cannot hold a write-ahead log (some network mounts).
-    #[error("the data directory's file system does not support SQLite's write-ahead log (journal mode stayed {0}); use local storage")]
+    #[error(
+        "the data directory's file system does not support SQLite's write-ahead log (journal mode stayed {0}); use local storage"
+    )]
     NoWal(String),
     /// Any other SQLite failure.
     #[error("storage failure: {0}; try again, and report it if it persists")]

@@ -2,10 +2,10 @@
 //! the coordinator published, kept offline.
 
 use chrono::Utc;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
-use crate::forms::{default_forms, FormDefinition};
+use crate::forms::{FormDefinition, default_forms};
 
 impl Store {
     /// Checks and stores definitions received from the coordinator (JSON

@@ -11,10 +11,10 @@ use std::fmt;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{encrypted, read_head, Store, StoreError};
+use super::{Store, StoreError, encrypted, read_head};
 use crate::at_rest::DataKey;
 use crate::identity::PublicKey;
-use crate::record::{verify_envelope, ChainFault, ChainHead, ChainVerifier, VerifyError};
+use crate::record::{ChainFault, ChainHead, ChainVerifier, VerifyError, verify_envelope};
 
 /// How many of the newest records opening checks in full.
 pub const QUICK_WINDOW: u64 = 64;
@@ -51,9 +51,7 @@ pub enum StoreFault {
     },
     /// The row's sealed contents do not decrypt: altered, moved from
     /// another position, or copied from another store.
-    #[error(
-        "record {seq} cannot be decrypted: it was altered, moved or copied from another store"
-    )]
+    #[error("record {seq} cannot be decrypted: it was altered, moved or copied from another store")]
     Unreadable { seq: u64 },
     /// Rows exist but the chain head that saves maintain is gone.
     #[error("records are stored but the chain head is missing")]

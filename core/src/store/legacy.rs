@@ -6,9 +6,9 @@
 //! then checkpoints the write-ahead log so no readable page stays in it.
 //! With `secure_delete` on, the dropped pages are zeroed in the file too.
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{encrypted, session, StoreError, META_HEAD};
+use super::{META_HEAD, StoreError, encrypted, session};
 use crate::at_rest::DataKey;
 use crate::record::{Envelope, RecordId};
 

@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use ring::rand::{SecureRandom as _, SystemRandom};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::wipe::sync_dir;
 use super::{Store, StoreError};
 use crate::cancel::Cancel;
 use crate::media::{
-    scrub_jpeg, MediaError, MediaReader, MediaWriter, PhotoTags, FILE_ID_LEN, MAX_MEDIA_BYTES,
+    FILE_ID_LEN, MAX_MEDIA_BYTES, MediaError, MediaReader, MediaWriter, PhotoTags, scrub_jpeg,
 };
 use crate::record::{Mime, Sha256Digest};
 

@@ -1,7 +1,7 @@
 use super::*;
 use crate::identity::FileKeyStore;
-use crate::media::PhotoTags;
 use crate::media::CHUNK;
+use crate::media::PhotoTags;
 
 struct Fx {
     dir: tempfile::TempDir,
@@ -80,12 +80,13 @@ fn imports_round_trip_at_every_chunk_boundary_and_are_stored_once() {
     assert!(!m.new, "the same bytes are stored once");
     assert_eq!(media_files(&fx).len(), count);
     assert_eq!(fx.store.media().unwrap().len(), count);
-    assert!(fx
-        .store
-        .media()
-        .unwrap()
-        .windows(2)
-        .all(|w| w[0].bytes <= w[1].bytes));
+    assert!(
+        fx.store
+            .media()
+            .unwrap()
+            .windows(2)
+            .all(|w| w[0].bytes <= w[1].bytes)
+    );
 }
 
 #[test]

@@ -42,21 +42,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::at_rest::DataKey;
 use crate::identity::{DeviceId, IdentityError, KeyStore, PublicKey, SigningKey};
-use crate::record::{now_ms, sign_record, ChainHead, ChainPosition, NewRecord, RecordId};
+use crate::record::{ChainHead, ChainPosition, NewRecord, RecordId, now_ms, sign_record};
 use crate::seal::SealedRecord;
 
 pub use error::StoreError;
 pub use integrity::{StoreFault, TamperReport};
-pub use media::{ImportedMedia, MediaInfo, MEDIA_DIR};
-pub use outbox::{Counts, DeliveryState, Refusal, StoredReceipt, PRIORITY_KIND};
+pub use media::{ImportedMedia, MEDIA_DIR, MediaInfo};
+pub use outbox::{Counts, DeliveryState, PRIORITY_KIND, Refusal, StoredReceipt};
 pub use query::{Query, StateFilter, StoredRecord};
 pub use schema::SCHEMA_VERSION;
 pub use session::Enrollment;
-pub use wipe::{SealedOutbox, WipeSummary, WIPED_FILE};
+pub use wipe::{SealedOutbox, WIPED_FILE, WipeSummary};
 
 /// The database file's name inside the store directory.
 pub const DB_FILE: &str = "observer.db";

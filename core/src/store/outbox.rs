@@ -8,11 +8,11 @@
 //! is stored beside it.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::query::{stored_record, RECORD_COLUMNS, RECORD_FROM};
-use super::{encrypted, Store, StoreError, StoredRecord};
+use super::query::{RECORD_COLUMNS, RECORD_FROM, stored_record};
+use super::{Store, StoreError, StoredRecord, encrypted};
 use crate::protocol::RejectReason;
 use crate::record::RecordId;
 

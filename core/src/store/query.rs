@@ -1,10 +1,10 @@
 //! Reading the outbox: by state, station, kind and capture time, in pages.
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value as SqlValue;
 use rusqlite::Row;
+use rusqlite::types::Value as SqlValue;
 
-use super::{encrypted, DeliveryState, Store, StoreError};
+use super::{DeliveryState, Store, StoreError, encrypted};
 use crate::at_rest::DataKey;
 use crate::identity::DeviceId;
 use crate::record::{Envelope, RecordId};

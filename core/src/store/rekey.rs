@@ -1,8 +1,8 @@
 //! Replacing the data key, and moving both keys to another key store.
 
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{TransactionBehavior, params};
 
-use super::{encrypted, session, Store, StoreError, META_DATA_KEY, META_DEVICE_KEY, META_HEAD};
+use super::{META_DATA_KEY, META_DEVICE_KEY, META_HEAD, Store, StoreError, encrypted, session};
 use crate::at_rest::DataKey;
 use crate::identity::{IdentityError, KeyStore};
 

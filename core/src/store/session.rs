@@ -7,7 +7,7 @@ use std::sync::{RwLock, RwLockReadGuard};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::{encrypted, Store, StoreError};
+use super::{Store, StoreError, encrypted};
 use crate::at_rest::DataKey;
 use crate::identity::{DeviceId, PublicKey};
 use crate::record::{Clock, Sha256Digest};

@@ -404,9 +404,11 @@ fn a_flipped_byte_in_sealed_content_is_found_at_open_and_by_verify() {
     let fx = Fixture::new();
     fill(&fx.open().unwrap(), 10);
     flip(&fx, 8, "content", 30);
-    assert!(tampered(&fx)
-        .faults
-        .contains(&StoreFault::Unreadable { seq: 8 }));
+    assert!(
+        tampered(&fx)
+            .faults
+            .contains(&StoreFault::Unreadable { seq: 8 })
+    );
     let full = full_report(&fx);
     assert_eq!(full.faults, vec![StoreFault::Unreadable { seq: 8 }]);
     let store = key_holder(&fx);
@@ -426,12 +428,16 @@ fn a_body_altered_by_someone_holding_the_data_key_is_found() {
         c.envelope.body[30] ^= 0x01;
         write_content(&store, 8, &c);
     }
-    assert!(tampered(&fx)
-        .faults
-        .contains(&StoreFault::IdMismatch { seq: 8 }));
-    assert!(full_report(&fx)
-        .faults
-        .contains(&StoreFault::IdMismatch { seq: 8 }));
+    assert!(
+        tampered(&fx)
+            .faults
+            .contains(&StoreFault::IdMismatch { seq: 8 })
+    );
+    assert!(
+        full_report(&fx)
+            .faults
+            .contains(&StoreFault::IdMismatch { seq: 8 })
+    );
 }
 
 #[test]
@@ -461,11 +467,13 @@ fn a_deleted_row_is_reported_with_its_seq() {
         expected: 10,
         found: 9
     }));
-    assert!(full_report(&fx)
-        .faults
-        .contains(&StoreFault::Chain(ChainFault::Missing {
-            range: SeqRange { first: 5, last: 5 }
-        })));
+    assert!(
+        full_report(&fx)
+            .faults
+            .contains(&StoreFault::Chain(ChainFault::Missing {
+                range: SeqRange { first: 5, last: 5 }
+            }))
+    );
 }
 
 #[test]
@@ -483,13 +491,15 @@ fn deleting_the_newest_records_leaves_a_gap_not_a_reused_seq() {
     let store = Store::open_with(fx.dir.path(), &fx.keys, OnTampering::Continue).unwrap();
     assert!(store.tampering().is_some());
     assert_eq!(store.save(rec("S1", "k")).unwrap().seq, 11);
-    assert!(store
-        .verify()
-        .unwrap()
-        .faults
-        .contains(&StoreFault::Chain(ChainFault::Missing {
-            range: SeqRange { first: 9, last: 10 }
-        })));
+    assert!(
+        store
+            .verify()
+            .unwrap()
+            .faults
+            .contains(&StoreFault::Chain(ChainFault::Missing {
+                range: SeqRange { first: 9, last: 10 }
+            }))
+    );
 }
 
 #[test]

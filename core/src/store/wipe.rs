@@ -21,10 +21,10 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{encrypted, Store, StoreError, DB_FILE};
+use super::{DB_FILE, Store, StoreError, encrypted};
 use crate::identity::{DeviceId, KeyStore, PublicKey};
 use crate::record::Sha256Digest;
 use crate::seal::SealedRecord;

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 pub use backoff::Backoff;
 
@@ -40,9 +40,9 @@ pub use crate::cancel::Cancel;
 use crate::cancel::Cancelled;
 use crate::identity::{DeviceId, PublicKey};
 use crate::protocol::{
-    Ack, Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, Heartbeat, Receipt,
-    SealedBatch, Signed, SyncAnswer, SyncRequest, Updates, WireRecord, HEARTBEAT_DOMAIN,
-    HEARTBEAT_HEADER, RECEIPT_DOMAIN, UPDATES_DOMAIN,
+    Ack, Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, HEARTBEAT_DOMAIN,
+    HEARTBEAT_HEADER, Heartbeat, RECEIPT_DOMAIN, Receipt, SealedBatch, Signed, SyncAnswer,
+    SyncRequest, UPDATES_DOMAIN, Updates, WireRecord,
 };
 use crate::record::{RecordId, Sha256Digest};
 use crate::store::{Enrollment, Refusal, SealedOutbox, Store, StoreError};
@@ -59,10 +59,14 @@ pub enum SyncError {
     NotEnrolled,
     /// The server presented a certificate other than the pinned one:
     /// interception, or the wrong server.
-    #[error("the coordinator's identity could not be confirmed at {url}: the connection may be intercepted. Nothing was sent; do not retry on this network, tell your coordinator")]
+    #[error(
+        "the coordinator's identity could not be confirmed at {url}: the connection may be intercepted. Nothing was sent; do not retry on this network, tell your coordinator"
+    )]
     IdentityNotConfirmed { url: String },
     /// No connection, a timeout, a cut: retry later.
-    #[error("no connection to the coordinator ({0}); records stay queued and will be sent when the link returns")]
+    #[error(
+        "no connection to the coordinator ({0}); records stay queued and will be sent when the link returns"
+    )]
     Network(String),
     /// The server refused the request.
     #[error("the coordinator refused the request ({status} {code}): {message}")]

@@ -8,7 +8,7 @@ use crate::config::ConfigFile;
 use crate::coordinator::Coordinator;
 use crate::storage::postgres::DatabaseUrl;
 use crate::telemetry::{self, LogFormat};
-use crate::unlock::{Unlock, LEGACY_KEY_FILE};
+use crate::unlock::{LEGACY_KEY_FILE, Unlock};
 
 /// The environment variable that may hold the passphrase itself (never a
 /// flag: flags show in process listings).

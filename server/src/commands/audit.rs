@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use super::access::Resolved;
 use super::Result;
+use super::access::Resolved;
 use crate::audit::ChainCheck;
 use crate::storage::{AuditEntry, StorageError};
 

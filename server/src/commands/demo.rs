@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::TcpListener;
 
 use super::access::Resolved;
-use super::{interrupted, runtime, Result};
+use super::{Result, interrupted, runtime};
 use crate::coordinator::Coordinator;
 use crate::demo::{self, DemoOptions};
 use crate::serve::serve;

@@ -5,7 +5,7 @@ use std::io::Write;
 use observer_core::identity::DeviceId;
 
 use super::access::Resolved;
-use super::{audited, now_ms, Result};
+use super::{Result, audited, now_ms};
 
 /// `enroll`: a one-time enrollment code, as a QR code and as text.
 pub fn enroll(

@@ -21,8 +21,8 @@ pub use audit::{audit, audit_verify};
 #[cfg(feature = "demo")]
 pub use demo::demo;
 pub use devices::{assign, devices, enroll, revoke};
-pub use records::{export, records, ExportFormat};
-pub use results::{compare, import_official, official_versions, results, By};
+pub use records::{ExportFormat, export, records};
+pub use results::{By, compare, import_official, official_versions, results};
 pub use serve::serve;
 pub use setup::{
     config_default, config_show, forms_list, forms_publish, init, media_verify, rekey, verify,

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use super::access::Resolved;
-use super::{now_ms, Result};
+use super::{Result, now_ms};
 use crate::pvt::design::{self, Allocation, Confidence, Strata};
-use crate::pvt::{self, store, Commitment};
+use crate::pvt::{self, Commitment, store};
 
 /// What `observer-server pvt` does.
 #[derive(Debug, clap::Subcommand)]

@@ -8,9 +8,9 @@ use observer_core::identity::DeviceId;
 use serde_json::json;
 
 use super::access::Resolved;
-use super::{audited, Result};
+use super::{Result, audited};
 use crate::coordinator::Coordinator;
-use crate::integrity::{check_row, DeviceKeys};
+use crate::integrity::{DeviceKeys, check_row};
 use crate::storage::{RecordFilter, RecordRow, StorageError};
 
 /// `export`'s formats.

@@ -7,7 +7,7 @@ use std::path::Path;
 use observer_core::record::Sha256Digest;
 
 use super::access::Resolved;
-use super::{audited, now_ms, Result};
+use super::{Result, audited, now_ms};
 use crate::storage::OfficialVersion;
 use crate::tabulate;
 

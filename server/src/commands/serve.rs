@@ -4,9 +4,9 @@ use std::io::Write;
 use std::net::TcpListener;
 
 use super::access::Resolved;
-use super::{interrupted, runtime, Result};
+use super::{Result, interrupted, runtime};
 use crate::config::ServeSettings;
-use crate::serve::{raise_open_files_limit, serve_with, Listeners};
+use crate::serve::{Listeners, raise_open_files_limit, serve_with};
 
 /// Serves with `flags` over the configuration file's `[serve]` section.
 pub fn serve(at: &Resolved, flags: ServeSettings, out: &mut dyn Write) -> Result<()> {

@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::access::Resolved;
-use super::{audited, now_ms, Result};
+use super::{Result, audited, now_ms};
 use crate::config::{ConfigFile, LimitSettings, ServeSettings};
 use crate::coordinator::{Coordinator, Placement};
-use crate::media::objects::ObjectMedia;
 use crate::media::MediaFiles;
-use crate::publish::{publish, Published};
+use crate::media::objects::ObjectMedia;
+use crate::publish::{Published, publish};
 use crate::unlock::Unlock;
 
 /// `init`: creates the coordinator's keys, certificate and database.

@@ -5,8 +5,8 @@ use std::io::{Read as _, Write};
 use std::path::Path;
 
 use super::access::Resolved;
-use super::{audited, now_ms, Result};
-use crate::registry::{self, RegistryVersion, MAX_REGISTRY_BYTES};
+use super::{Result, audited, now_ms};
+use crate::registry::{self, MAX_REGISTRY_BYTES, RegistryVersion};
 
 /// `stations import FILE`: the whole list as the registry's next version;
 /// a file with any bad line is refused whole.

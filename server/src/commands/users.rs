@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::accounts::{self, Account, Role};
 
 use super::access::Resolved;
-use super::{audited, now_ms, Result};
+use super::{Result, audited, now_ms};
 
 /// A password from `file` (its first line), or a new random one that is
 /// printed once.

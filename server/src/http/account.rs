@@ -9,19 +9,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
+use axum::Form;
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use super::codes::qr_data_uri;
-use super::pages::{blocking, page, AccountPage, TotpSetup, WebError};
-use super::session::{CsrfForm, SignedIn};
 use super::AppState;
+use super::codes::qr_data_uri;
+use super::pages::{AccountPage, TotpSetup, WebError, blocking, page};
+use super::session::{CsrfForm, SignedIn};
 use crate::audit::{self, Draft};
 use crate::i18n::Texts;
 use crate::second_factor::{self, Enrollment};

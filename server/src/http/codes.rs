@@ -6,17 +6,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
 
-use super::pages::{blocking, page, CardsPage, CodeLine, CodesPage, IssuedCode, WebError};
+use super::AppState;
+use super::pages::{CardsPage, CodeLine, CodesPage, IssuedCode, WebError, blocking, page};
 use super::scope;
 use super::session::SignedIn;
-use super::AppState;
 use crate::accounts::Permission;
 use crate::audit::{self, Draft};
 use crate::coordinator::SetupError;

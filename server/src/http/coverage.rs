@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
-use super::pages::{blocking, page, CoveragePage, WebError};
+use super::AppState;
+use super::pages::{CoveragePage, WebError, blocking, page};
 use super::scope;
 use super::session::SignedIn;
-use super::AppState;
 use crate::accounts::Permission;
 use crate::audit::{self, Draft};
 use crate::coverage::{self, Area, Coverage, DayPlan};

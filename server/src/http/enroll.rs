@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
 use observer_core::protocol::{EnrollRequest, EnrollResponse};
 use observer_core::record::Sha256Digest;
 

@@ -3,9 +3,9 @@
 //! answered with a stable code only: a client never learns storage
 //! internals.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use observer_core::protocol::{ErrorBody, Signed};
 use serde_json::json;
 

@@ -6,21 +6,21 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
-use observer_core::forms::{default_forms, FormDefinition};
+use observer_core::forms::{FormDefinition, default_forms};
 use serde::{Deserialize, Serialize};
 
-use super::pages::{blocking, page, FormsPage, WebError};
-use super::session::SignedIn;
 use super::AppState;
+use super::pages::{FormsPage, WebError, blocking, page};
+use super::session::SignedIn;
 use crate::accounts::Permission;
 use crate::audit::{self, Draft};
 use crate::i18n::Texts;
-use crate::publish::{publish, PublishError, Published};
+use crate::publish::{PublishError, Published, publish};
 
 /// One form version as the list shows it.
 #[derive(Debug, Serialize)]

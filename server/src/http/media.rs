@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
 use observer_core::identity::DeviceId;
-use observer_core::protocol::{Signed, HEARTBEAT_HEADER};
+use observer_core::protocol::{HEARTBEAT_HEADER, Signed};
 use observer_core::record::Sha256Digest;
 use serde::Deserialize;
 use serde_json::json;
@@ -24,7 +24,7 @@ use super::{ApiError, AppState};
 use crate::auth::authenticate_active;
 use crate::body::BodyError;
 use crate::media::objects::{Appended, ObjectMedia};
-use crate::media::{Finished, Media, MediaState, MAX_PUT_BYTES};
+use crate::media::{Finished, MAX_PUT_BYTES, Media, MediaState};
 
 /// How long a second upload of the same file by the same device waits for
 /// the first (whose connection the phone may already have given up on).
@@ -136,7 +136,7 @@ pub async fn put(
     let files = match app.media.as_ref() {
         Media::Files(files) => files.clone(),
         Media::Objects(objects) => {
-            return put_piece(&app, objects, device, sha256, bytes, q.offset, body).await
+            return put_piece(&app, objects, device, sha256, bytes, q.offset, body).await;
         }
     };
     let writer = files.writer(&device, &sha256);
@@ -366,8 +366,10 @@ async fn put_piece(
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "hash_mismatch",
-                    format!("the {bytes} bytes received hash to {found}, not {sha256}; they were discarded, send the file again"),
-                ))
+                    format!(
+                        "the {bytes} bytes received hash to {found}, not {sha256}; they were discarded, send the file again"
+                    ),
+                ));
             }
         }
     }

@@ -28,10 +28,10 @@ mod workspace;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{header, StatusCode};
-use axum::routing::{get, post};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post};
 use observer_core::identity::SigningKey;
 use observer_core::seal::OrgSecretKey;
 

@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 
-use super::pages::{blocking, page, ObserversPage, WebError};
-use super::session::SignedIn;
 use super::AppState;
+use super::pages::{ObserversPage, WebError, blocking, page};
+use super::session::SignedIn;
 use crate::accounts::Permission;
 use crate::coverage::DeviceLine;
 use crate::i18n::Texts;

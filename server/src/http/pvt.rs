@@ -6,18 +6,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
-use super::pages::{blocking, page, PvtPage, WebError};
-use super::session::SignedIn;
 use super::AppState;
+use super::pages::{PvtPage, WebError, blocking, page};
+use super::session::SignedIn;
 use crate::accounts::Permission;
 use crate::i18n::Texts;
 use crate::pvt::verdict::{AreaVerdict, Judged};
-use crate::pvt::{self, tally, QuickCount};
+use crate::pvt::{self, QuickCount, tally};
 use crate::reader::Reader;
 
 fn now_ms() -> i64 {

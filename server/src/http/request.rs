@@ -4,7 +4,7 @@
 use std::io::Read as _;
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use observer_core::protocol::limits;
 
 use super::{ApiError, AppState};

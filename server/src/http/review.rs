@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
 
-use super::pages::{blocking, page, QueuePage, RecordPage, WebError};
+use super::AppState;
+use super::pages::{QueuePage, RecordPage, WebError, blocking, page};
 use super::scope;
 use super::session::{CsrfForm, SignedIn};
-use super::AppState;
 use crate::accounts::Permission;
 use crate::audit::{self, Draft};
 use crate::i18n::Texts;

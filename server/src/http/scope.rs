@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use super::pages::{blocking, WebError};
-use super::session::SignedIn;
 use super::AppState;
+use super::pages::{WebError, blocking};
+use super::session::SignedIn;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use base64::Engine as _;
@@ -24,8 +24,8 @@ use cookie::{Cookie, SameSite};
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde::Deserialize;
 
-use super::pages::{blocking, page, LoginPage, Nav, WebError};
 use super::AppState;
+use super::pages::{LoginPage, Nav, WebError, blocking, page};
 use crate::accounts::{self, Account, Permission, Session, SessionToken};
 use crate::audit::{self, Draft};
 use crate::guard::{AddressKey, ClientAddr};

@@ -9,13 +9,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use observer_core::protocol::{
-    limits, Batch, SealedBatch, Signed, SyncAnswer, SyncRequest, UPDATES_DOMAIN,
+    Batch, SealedBatch, Signed, SyncAnswer, SyncRequest, UPDATES_DOMAIN, limits,
 };
 use serde::Deserialize;
 use serde_json::json;

@@ -10,8 +10,8 @@ use axum::extract::MatchedPath;
 use axum::http::{Request, Response};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, MakeSpan, OnResponse, TraceLayer};
-use tracing::field::Empty;
 use tracing::Span;
+use tracing::field::Empty;
 
 use crate::metrics::Metrics;
 

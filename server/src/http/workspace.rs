@@ -13,12 +13,12 @@ use axum::{Form, Json};
 use observer_core::identity::DeviceId;
 use serde::Deserialize;
 
+use super::AppState;
 use super::pages::{
-    blocking, page, AuditLine, AuditPage, OverviewPage, RevokePage, UserLine, UsersPage, WebError,
+    AuditLine, AuditPage, OverviewPage, RevokePage, UserLine, UsersPage, WebError, blocking, page,
 };
 use super::scope;
 use super::session::{CsrfForm, SignedIn};
-use super::AppState;
 use crate::accounts::{self, Account, Permission, Role};
 use crate::audit::{self, Draft};
 use crate::dashboard::{self, Overview};

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use observer_core::forms::{default_forms, filing_flags, FormDefinition};
+use observer_core::forms::{FormDefinition, default_forms, filing_flags};
 use observer_core::record::VerifiedRecord;
 use serde_json::json;
 

@@ -12,8 +12,8 @@
 //! group is durable; a failed commit fails every batch of the group (the
 //! transaction stored none of them), and each phone retries.
 
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use super::Prepared;

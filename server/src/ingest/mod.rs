@@ -14,13 +14,13 @@ pub use verify::{check_record, check_sealed, open_sealed};
 
 use observer_core::identity::SigningKey;
 use observer_core::protocol::{
-    limits::MAX_BATCH_RECORDS, Ack, Batch, Heartbeat, Receipt, RejectReason, Rejection,
-    SealedBatch, Signed, WireRecord, RECEIPT_DOMAIN,
+    Ack, Batch, Heartbeat, RECEIPT_DOMAIN, Receipt, RejectReason, Rejection, SealedBatch, Signed,
+    WireRecord, limits::MAX_BATCH_RECORDS,
 };
 use observer_core::record::VerifiedRecord;
 use observer_core::seal::{OrgSecretKey, SealedRecord};
 
-use crate::auth::{authenticate, AuthError};
+use crate::auth::{AuthError, authenticate};
 use crate::rate::RateLimits;
 use crate::storage::{
     DeviceInfo, Incoming, IngestBatch, IngestResult, Outcome, Storage, StorageError,

@@ -2,10 +2,10 @@
 
 use observer_core::identity::SigningKey;
 use observer_core::protocol::{
-    Batch, Heartbeat, RejectReason, SealedBatch, Signed, WireRecord, HEARTBEAT_DOMAIN,
-    RECEIPT_DOMAIN,
+    Batch, HEARTBEAT_DOMAIN, Heartbeat, RECEIPT_DOMAIN, RejectReason, SealedBatch, Signed,
+    WireRecord,
 };
-use observer_core::record::{sign_record, ChainPosition, Envelope, NewRecord, Sha256Digest};
+use observer_core::record::{ChainPosition, Envelope, NewRecord, Sha256Digest, sign_record};
 use observer_core::seal::{OrgSecretKey, SealedRecord};
 
 use super::{FormCache, Ingest, IngestError, Verdict};
@@ -191,11 +191,13 @@ fn a_revoked_device_learns_it_and_its_new_records_are_quarantined() {
     let settled = w.ingest().batch(&batch(&phone, &envs)).unwrap();
     assert_eq!(settled.verdict, Verdict::DeviceRevoked);
     assert_eq!(settled.receipt.already.len(), 1);
-    assert!(settled
-        .receipt
-        .rejected
-        .iter()
-        .all(|r| r.reason == RejectReason::Quarantined));
+    assert!(
+        settled
+            .receipt
+            .rejected
+            .iter()
+            .all(|r| r.reason == RejectReason::Quarantined)
+    );
     assert_eq!(settled.receipt.rejected.len(), 2);
 }
 

@@ -5,7 +5,7 @@
 use observer_core::identity::{DeviceId, PublicKey};
 use observer_core::protocol::{RejectReason, Rejection, WireRecord};
 use observer_core::record::{
-    limits::MAX_BODY_BYTES, verify_envelope, RecordId, VerifiedRecord, VerifyError,
+    RecordId, VerifiedRecord, VerifyError, limits::MAX_BODY_BYTES, verify_envelope,
 };
 use observer_core::seal::{OrgSecretKey, SealedRecord};
 

@@ -144,7 +144,7 @@ impl ObjectMedia {
                     bytes,
                     received: bytes,
                     complete: true,
-                })
+                });
             }
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),

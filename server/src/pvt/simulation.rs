@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::design::{draw, Allocation, Strata};
-use super::tally::{country as estimate_country, Counted};
+use super::design::{Allocation, Strata, draw};
+use super::tally::{Counted, country as estimate_country};
 use crate::registry::{Current, Station};
 
 const STATIONS: usize = 10_000;

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::design::Sample;
-use super::estimate::{ratio, Observation, Ratio};
+use super::estimate::{Observation, Ratio, ratio};
 use crate::reader::Reader;
 use crate::storage::StorageError;
 use crate::tabulate::{Protocol, SetAside};
@@ -318,7 +318,7 @@ pub fn estimate(
             .strata
             .iter()
             .zip(&per_stratum)
-            .filter(|(_, &n)| want(n))
+            .filter(|(_, n)| want(**n))
             .map(|(s, _)| s.name.clone())
             .collect()
     };

@@ -43,7 +43,9 @@ pub enum StorageError {
     #[error("a database constraint refused the write: {0}")]
     Constraint(String),
     /// The database is from a newer Observer; left untouched.
-    #[error("the database uses schema version {found}, newer than this observer-server understands ({supported}); update observer-server")]
+    #[error(
+        "the database uses schema version {found}, newer than this observer-server understands ({supported}); update observer-server"
+    )]
     TooNew { found: u32, supported: u32 },
     /// Any other database failure.
     #[error("database error: {0}")]

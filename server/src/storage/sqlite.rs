@@ -12,15 +12,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use observer_core::identity::{DeviceId, PublicKey};
-use observer_core::merkle::{leaf_hash, Frontier, TreeHead};
+use observer_core::merkle::{Frontier, TreeHead, leaf_hash};
 use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest};
 use observer_core::store::{configure, schema};
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    official_digest, AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult,
-    NewToken, OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
-    RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals,
+    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken,
+    OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
+    RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals, official_digest,
 };
 
 mod accounts;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{install_crypto, Server};
+use super::{Server, install_crypto};
 
 /// The password every test account gets.
 pub const PASSWORD: &str = "correct horse battery staple";

@@ -109,7 +109,11 @@ impl DatabaseUrl {
                 "sslmode" => match v {
                     "disable" | "prefer" => {}
                     "require" | "verify-ca" | "verify-full" => require = true,
-                    other => return Err(fail(format!("sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"))),
+                    other => {
+                        return Err(fail(format!(
+                            "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+                        )));
+                    }
                 },
                 _ => kept.push(pair),
             }
@@ -150,7 +154,7 @@ impl DatabaseUrl {
     }
 
     fn tls(&self) -> Result<MakeRustlsConnect, StorageError> {
-        use rustls::pki_types::{pem::PemObject as _, CertificateDer};
+        use rustls::pki_types::{CertificateDer, pem::PemObject as _};
         let mut roots = rustls::RootCertStore::empty();
         if let Some(path) = &self.root_cert {
             let certs = CertificateDer::pem_file_iter(path)

@@ -19,18 +19,18 @@ mod review;
 use std::collections::HashMap;
 
 use observer_core::identity::{DeviceId, PublicKey};
-use observer_core::merkle::{leaf_hash, Frontier, TreeHead};
+use observer_core::merkle::{Frontier, TreeHead, leaf_hash};
 use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest};
+use postgres::Row;
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::types::ToSql;
-use postgres::Row;
 
 pub use connect::{DatabaseUrl, UrlError};
 
 use super::{
-    official_digest, AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult,
-    NewToken, OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
-    RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals,
+    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken,
+    OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
+    RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals, official_digest,
 };
 
 /// The PostgreSQL storage: a pool of connections, no state of its own.

@@ -1,18 +1,18 @@
 //! [`ReviewStore`] on PostgreSQL.
 
 use observer_core::record::RecordId;
-use postgres::types::ToSql;
 use postgres::Row;
+use postgres::types::ToSql;
 
-use super::{device_id, id32, PostgresStorage};
+use super::{PostgresStorage, device_id, id32};
 use crate::review::{
     Claim, ClaimOutcome, DecideOutcome, Decision, QueueFilter, QueueItem, ReviewState, Verdict,
 };
-use crate::storage::review::{
-    phase, phase_of, queue_query, state, Arg, FieldDevice, ReviewStore, StationPhase,
-    FIELD_DEVICE_SQL, ITEM_COLUMNS, MAX_REPORTS,
-};
 use crate::storage::StorageError;
+use crate::storage::review::{
+    Arg, FIELD_DEVICE_SQL, FieldDevice, ITEM_COLUMNS, MAX_REPORTS, ReviewStore, StationPhase,
+    phase, phase_of, queue_query, state,
+};
 use crate::triage::Priority;
 
 fn item_row(r: &Row) -> Result<QueueItem, StorageError> {

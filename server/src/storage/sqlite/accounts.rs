@@ -1,11 +1,11 @@
 //! [`AccountStore`] on SQLite.
 
 use observer_core::record::Sha256Digest;
-use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::SqliteStorage;
-use crate::storage::accounts::{digest, expiry_bounds, role, Account, AccountStore, Session};
 use crate::storage::StorageError;
+use crate::storage::accounts::{Account, AccountStore, Session, digest, expiry_bounds, role};
 
 const ACCOUNT_COLUMNS: &str = "name, role, password_hash, disabled, created_at_ms, \
      failed_logins, last_failed_ms, last_login_ms, region, totp_sealed, totp_last_step";

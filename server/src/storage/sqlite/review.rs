@@ -1,17 +1,17 @@
 //! [`ReviewStore`] on SQLite.
 
 use observer_core::record::RecordId;
-use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{blob32, device_id, SqliteStorage};
+use super::{SqliteStorage, blob32, device_id};
 use crate::review::{
     Claim, ClaimOutcome, DecideOutcome, Decision, QueueFilter, QueueItem, ReviewState, Verdict,
 };
-use crate::storage::review::{
-    phase, phase_of, queue_query, state, Arg, FieldDevice, ReviewStore, StationPhase,
-    FIELD_DEVICE_SQL, ITEM_COLUMNS, MAX_REPORTS,
-};
 use crate::storage::StorageError;
+use crate::storage::review::{
+    Arg, FIELD_DEVICE_SQL, FieldDevice, ITEM_COLUMNS, MAX_REPORTS, ReviewStore, StationPhase,
+    phase, phase_of, queue_query, state,
+};
 use crate::triage::Priority;
 
 /// A queue row, its texts still to be checked.

@@ -325,6 +325,7 @@ pvt-within = within
 pvt-outside = OUTSIDE the 99% interval
 pvt-unreported = No protocol yet from the strata { $strata }: the estimate speaks only for the strata that reported.
 pvt-single = One protocol only from the strata { $strata }: their part of the margin of error is not estimated yet.
+pvt-thin = Fewer than five protocols so far from the strata { $strata }: their variance rests on too few stations, so the margins of error are understated until more arrive.
 pvt-excluded = Left out of the estimate
 pvt-excluded-rules = fails the protocol's arithmetic rules
 pvt-excluded-rejected = rejected by a verifier

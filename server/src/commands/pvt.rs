@@ -298,6 +298,14 @@ fn estimate(at: &Resolved, json: bool, out: &mut dyn Write) -> Result<()> {
             qc.estimate.strata_single.join(", ")
         )?;
     }
+    if !qc.estimate.strata_thin.is_empty() {
+        writeln!(
+            out,
+            "fewer than {} reports from: {} (their margins are understated until more arrive)",
+            pvt::tally::THIN_STRATUM,
+            qc.estimate.strata_thin.join(", ")
+        )?;
+    }
     if !qc.excluded.is_empty() {
         writeln!(out, "\nleft out:")?;
         for e in &qc.excluded {

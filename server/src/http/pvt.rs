@@ -87,6 +87,7 @@ pub struct PvtView {
     pub regions: Vec<AreaView>,
     pub unreported: String,
     pub single: String,
+    pub thin: String,
     pub excluded: Vec<ExcludedView>,
     pub differing: Vec<DifferingView>,
     pub official: bool,
@@ -185,6 +186,7 @@ fn view(qc: &QuickCount, t: &Texts) -> PvtView {
             .collect(),
         unreported: qc.estimate.strata_unreported.join(", "),
         single: qc.estimate.strata_single.join(", "),
+        thin: qc.estimate.strata_thin.join(", "),
         excluded: qc
             .excluded
             .iter()

@@ -205,7 +205,16 @@ pub struct Estimate {
     pub strata_unreported: Vec<String>,
     /// Strata with one counted report: their variance is not estimated.
     pub strata_single: Vec<String>,
+    /// Strata with more than one counted report but fewer than
+    /// [`THIN_STRATUM`]: their variance rests on so few stations that the
+    /// normal quantiles behind the margins understate it.
+    pub strata_thin: Vec<String>,
 }
+
+/// Below this many counted reports a stratum's variance is too uncertain
+/// for the normal quantiles (a t quantile with 4 degrees of freedom is
+/// 2.78 where the normal one is 1.96): the margins are shown with a notice.
+pub const THIN_STRATUM: u64 = 5;
 
 /// The counted stations' figures as columns, read once for every area
 /// and series: what the estimate walks 18 areas × 6 ratios times.
@@ -345,5 +354,59 @@ pub fn estimate(
         regions,
         strata_unreported: names(|n| n == 0),
         strata_single: names(|n| n == 1),
+        strata_thin: names(|n| n > 1 && n < THIN_STRATUM),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pvt::design::{Strata, Stratum};
+
+    /// Each stratum is named by how much of its variance can be trusted:
+    /// none reported, one, a few (thin), or enough.
+    #[test]
+    fn strata_are_named_by_how_many_reports_they_have() {
+        let reported = [("North", 0u64), ("South", 1), ("East", 3), ("West", 5)];
+        let mut sample = Sample {
+            seed: "s".into(),
+            strata_by: Strata::Region,
+            registry_version: 1,
+            registry_digest: observer_core::record::Sha256Digest::of(b"r"),
+            strata: Vec::new(),
+            stations: BTreeMap::new(),
+        };
+        let mut counted = Vec::new();
+        let mut regions = BTreeMap::new();
+        for (h, (name, n)) in reported.iter().enumerate() {
+            sample.strata.push(Stratum {
+                name: name.to_string(),
+                stations: 100,
+                sample: 6,
+            });
+            for i in 0..6u64 {
+                let station = format!("{name}-{i}");
+                sample.stations.insert(station.clone(), name.to_string());
+                regions.insert(station.clone(), name.to_string());
+                if i < *n {
+                    counted.push(Counted {
+                        station,
+                        stratum: h,
+                        region: name.to_string(),
+                        registered: 1000,
+                        cast: 600 + i as i64,
+                        parties: BTreeMap::from([
+                            ("party_1".into(), 300 + i as i64),
+                            ("party_2".into(), 280),
+                        ]),
+                    });
+                }
+            }
+        }
+        let e = estimate(&sample, &regions, &counted);
+        assert_eq!(e.strata_unreported, ["North"]);
+        assert_eq!(e.strata_single, ["South"]);
+        assert_eq!(e.strata_thin, ["East"]);
+        assert_eq!(e.country.reported, 9);
     }
 }

@@ -4,7 +4,14 @@
 //! right)`, and the tree of `n` leaves splits at the largest power of two
 //! below `n`. [`Frontier`] appends in O(log n) memory and time, which is all
 //! a server needs to issue signed tree heads; checked against the
-//! transparency-dev / certificate-transparency test vectors.
+//! transparency-dev / certificate-transparency test vectors. `proof.rs`
+//! makes and checks inclusion and consistency proofs.
+
+mod proof;
+
+pub use proof::{
+    ProofError, consistency_proof, inclusion_proof, tree_hash, verify_consistency, verify_inclusion,
+};
 
 use ring::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};

@@ -179,18 +179,25 @@ pub fn protocols(
             Ok(())
         },
     )?;
-    let revoked: std::collections::BTreeSet<observer_core::identity::DeviceId> = storage
-        .devices()?
-        .into_iter()
-        .filter(|d| d.info.revoked_at_ms.is_some())
-        .map(|d| d.info.id)
-        .collect();
+    // Only the devices that sent protocols, each looked up once: the
+    // device list with its chains would read every record.
+    let mut revoked: BTreeMap<observer_core::identity::DeviceId, bool> = BTreeMap::new();
     let reviews = storage.review_store();
     let mut out = Protocols::default();
     for (station, by_device) in latest {
         let mut standing = Vec::with_capacity(by_device.len());
         for p in by_device.into_values() {
-            let why = if revoked.contains(&p.device) {
+            let is_revoked = match revoked.get(&p.device) {
+                Some(&known) => known,
+                None => {
+                    let known = storage
+                        .device(&p.device)?
+                        .is_some_and(|d| d.revoked_at_ms.is_some());
+                    revoked.insert(p.device.clone(), known);
+                    known
+                }
+            };
+            let why = if is_revoked {
                 Some(SetAside::DeviceRevoked)
             } else if reviews
                 .item(p.index, now_ms)?

@@ -5,13 +5,16 @@
 //! below `n`. [`Frontier`] appends in O(log n) memory and time, which is all
 //! a server needs to issue signed tree heads; checked against the
 //! transparency-dev / certificate-transparency test vectors. `proof.rs`
-//! makes and checks inclusion and consistency proofs.
+//! makes and checks inclusion and consistency proofs; `stored.rs` makes
+//! them from the nodes a coordinator's database keeps.
 
 mod proof;
+mod stored;
 
 pub use proof::{
     ProofError, consistency_proof, inclusion_proof, tree_hash, verify_consistency, verify_inclusion,
 };
+pub use stored::{MissingNode, NodeId, ProofPlan, STRIDE, stored_nodes};
 
 use ring::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
@@ -63,6 +66,16 @@ impl Frontier {
 
     /// Appends a leaf (its hash, from [`leaf_hash`]); returns its index.
     pub fn push(&mut self, leaf: Sha256Digest) -> u64 {
+        self.push_with(leaf, |_, _| {})
+    }
+
+    /// [`Frontier::push`], handing `completed` each perfect subtree (above
+    /// the leaves) that this leaf completes, smallest first.
+    fn push_with(
+        &mut self,
+        leaf: Sha256Digest,
+        mut completed: impl FnMut(NodeId, Sha256Digest),
+    ) -> u64 {
         let index = self.size;
         let mut node = (0u32, leaf);
         while let Some(&(h, left)) = self.subtrees.last() {
@@ -71,6 +84,11 @@ impl Frontier {
             }
             self.subtrees.pop();
             node = (h + 1, node_hash(&left, &node.1));
+            let id = NodeId {
+                level: node.0,
+                index: index >> node.0,
+            };
+            completed(id, node.1);
         }
         self.subtrees.push(node);
         self.size += 1;

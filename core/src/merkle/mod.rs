@@ -8,9 +8,11 @@
 //! makes and checks inclusion and consistency proofs; `stored.rs` makes
 //! them from the nodes a coordinator's database keeps.
 
+mod checkpoint;
 mod proof;
 mod stored;
 
+pub use checkpoint::{Checkpoint, CheckpointError};
 pub use proof::{
     ProofError, consistency_proof, inclusion_proof, tree_hash, verify_consistency, verify_inclusion,
 };

@@ -14,9 +14,10 @@ mod stored;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use proof::{
-    ProofError, consistency_proof, inclusion_proof, tree_hash, verify_consistency, verify_inclusion,
+    ProofError, ProofPlan, consistency_proof, inclusion_proof, tree_hash, verify_consistency,
+    verify_inclusion,
 };
-pub use stored::{MissingNode, NodeId, ProofPlan, STRIDE, stored_nodes};
+pub use stored::{MissingNode, NodeId, STRIDE, stored_nodes};
 
 use ring::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,10 @@
 //! without trusting it: a record is in the tree a signed head names, and a
 //! later head extends an earlier one instead of rewriting it.
 //!
+//! A [`ProofPlan`] is the RFC's recursion once, as the leaf ranges whose
+//! hashes make the proof: hashed here from every leaf, and in `stored.rs`
+//! from the nodes a database keeps.
+//!
 //! The checks are the RFC's algorithms over hashes only; they are tested
 //! against transparency-dev's published vectors
 //! (`tests/vectors/merkle-proofs.json`) and against the proofs made here
@@ -54,50 +58,83 @@ fn split(n: u64) -> u64 {
 /// The audit path of leaf `index` in the tree of `leaves` (RFC 6962
 /// §2.1.1), `None` when the index is outside the tree.
 pub fn inclusion_proof(leaves: &[Sha256Digest], index: u64) -> Option<Vec<Sha256Digest>> {
-    fn path(m: usize, d: &[Sha256Digest], out: &mut Vec<Sha256Digest>) {
-        if d.len() <= 1 {
-            return;
-        }
-        let k = split(d.len() as u64) as usize;
-        if m < k {
-            path(m, &d[..k], out);
-            out.push(tree_hash(&d[k..]));
-        } else {
-            path(m - k, &d[k..], out);
-            out.push(tree_hash(&d[..k]));
-        }
-    }
-    let index = usize::try_from(index).ok().filter(|&i| i < leaves.len())?;
-    let mut out = Vec::new();
-    path(index, leaves, &mut out);
-    Some(out)
+    let plan = ProofPlan::inclusion(index, leaves.len() as u64).ok()?;
+    Some(plan.hashed_from(leaves))
 }
 
 /// The proof that the tree of `leaves` extends its first `size` leaves
 /// (RFC 6962 §2.1.2), `None` when no such proof exists.
 pub fn consistency_proof(leaves: &[Sha256Digest], size: u64) -> Option<Vec<Sha256Digest>> {
-    fn subproof(m: usize, d: &[Sha256Digest], whole: bool, out: &mut Vec<Sha256Digest>) {
-        if m == d.len() {
-            if !whole {
-                out.push(tree_hash(d));
-            }
-            return;
-        }
-        let k = split(d.len() as u64) as usize;
-        if m <= k {
-            subproof(m, &d[..k], whole, out);
-            out.push(tree_hash(&d[k..]));
-        } else {
-            subproof(m - k, &d[k..], false, out);
-            out.push(tree_hash(&d[..k]));
-        }
+    let plan = ProofPlan::consistency(size, leaves.len() as u64).ok()?;
+    Some(plan.hashed_from(leaves))
+}
+
+/// A proof to be made: the subtree hashes it consists of, as leaf ranges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofPlan {
+    /// `[start, end)` of each hash of the proof, in proof order.
+    pub(super) ranges: Vec<(u64, u64)>,
+}
+
+impl ProofPlan {
+    /// The proof's hashes, from every leaf of the tree.
+    fn hashed_from(&self, leaves: &[Sha256Digest]) -> Vec<Sha256Digest> {
+        self.ranges
+            .iter()
+            .map(|&(s, e)| tree_hash(&leaves[s as usize..e as usize]))
+            .collect()
     }
-    let m = usize::try_from(size)
-        .ok()
-        .filter(|&m| m > 0 && m <= leaves.len())?;
-    let mut out = Vec::new();
-    subproof(m, leaves, true, &mut out);
-    Some(out)
+
+    /// The audit path of leaf `index` in the tree of `size` leaves
+    /// (RFC 6962 §2.1.1).
+    pub fn inclusion(index: u64, size: u64) -> Result<Self, ProofError> {
+        fn path(m: u64, start: u64, end: u64, out: &mut Vec<(u64, u64)>) {
+            if end - start <= 1 {
+                return;
+            }
+            let k = split(end - start);
+            if m < k {
+                path(m, start, start + k, out);
+                out.push((start + k, end));
+            } else {
+                path(m - k, start + k, end, out);
+                out.push((start, start + k));
+            }
+        }
+        if index >= size {
+            return Err(ProofError::IndexBeyondSize { index, size });
+        }
+        let mut ranges = Vec::new();
+        path(index, 0, size, &mut ranges);
+        Ok(Self { ranges })
+    }
+
+    /// The proof that the tree of `to` leaves extends its first `from`
+    /// leaves (RFC 6962 §2.1.2).
+    pub fn consistency(from: u64, to: u64) -> Result<Self, ProofError> {
+        fn subproof(m: u64, start: u64, end: u64, whole: bool, out: &mut Vec<(u64, u64)>) {
+            if m == end - start {
+                if !whole {
+                    out.push((start, end));
+                }
+                return;
+            }
+            let k = split(end - start);
+            if m <= k {
+                subproof(m, start, start + k, whole, out);
+                out.push((start + k, end));
+            } else {
+                subproof(m - k, start + k, end, false, out);
+                out.push((start, start + k));
+            }
+        }
+        if from == 0 || from > to {
+            return Err(ProofError::Sizes { from, to });
+        }
+        let mut ranges = Vec::new();
+        subproof(from, 0, to, true, &mut ranges);
+        Ok(Self { ranges })
+    }
 }
 
 /// Checks that `leaf` (a leaf hash) is leaf `index` of the tree of `size`

@@ -11,14 +11,14 @@
 //! 24 × 8 hashes, in one query.
 //!
 //! Making a proof is two steps with the database in between: a
-//! [`ProofPlan`] names the stored hashes it needs ([`ProofPlan::needs`]),
+//! [`ProofPlan`] (`proof.rs`) names the stored hashes it needs ([`ProofPlan::needs`]),
 //! the storage reads them, and [`ProofPlan::assemble`] hashes them into the
 //! RFC 6962 proof, the same bytes [`super::inclusion_proof`] and
 //! [`super::consistency_proof`] make from every leaf.
 
 use std::collections::HashMap;
 
-use super::{Frontier, ProofError, node_hash};
+use super::{Frontier, ProofPlan, node_hash};
 use crate::record::Sha256Digest;
 
 /// Every `STRIDE`-th level of the tree is stored (level 0, the leaves,
@@ -74,65 +74,7 @@ impl Frontier {
 #[error("the log's node at level {} index {} is not stored", .0.level, .0.index)]
 pub struct MissingNode(pub NodeId);
 
-/// A proof to be made: the subtree hashes it consists of, as leaf ranges.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProofPlan {
-    /// `[start, end)` of each hash of the proof, in proof order.
-    ranges: Vec<(u64, u64)>,
-}
-
 impl ProofPlan {
-    /// The audit path of leaf `index` in the tree of `size` leaves
-    /// (RFC 6962 §2.1.1).
-    pub fn inclusion(index: u64, size: u64) -> Result<Self, ProofError> {
-        fn path(m: u64, start: u64, end: u64, out: &mut Vec<(u64, u64)>) {
-            if end - start <= 1 {
-                return;
-            }
-            let k = split(end - start);
-            if m < k {
-                path(m, start, start + k, out);
-                out.push((start + k, end));
-            } else {
-                path(m - k, start + k, end, out);
-                out.push((start, start + k));
-            }
-        }
-        if index >= size {
-            return Err(ProofError::IndexBeyondSize { index, size });
-        }
-        let mut ranges = Vec::new();
-        path(index, 0, size, &mut ranges);
-        Ok(Self { ranges })
-    }
-
-    /// The proof that the tree of `to` leaves extends its first `from`
-    /// leaves (RFC 6962 §2.1.2).
-    pub fn consistency(from: u64, to: u64) -> Result<Self, ProofError> {
-        fn subproof(m: u64, start: u64, end: u64, whole: bool, out: &mut Vec<(u64, u64)>) {
-            if m == end - start {
-                if !whole {
-                    out.push((start, end));
-                }
-                return;
-            }
-            let k = split(end - start);
-            if m <= k {
-                subproof(m, start, start + k, whole, out);
-                out.push((start + k, end));
-            } else {
-                subproof(m - k, start + k, end, false, out);
-                out.push((start, start + k));
-            }
-        }
-        if from == 0 || from > to {
-            return Err(ProofError::Sizes { from, to });
-        }
-        let mut ranges = Vec::new();
-        subproof(from, 0, to, true, &mut ranges);
-        Ok(Self { ranges })
-    }
-
     /// The stored hashes (leaves at level 0, nodes at stored levels) the
     /// proof is made of, sorted and each once: one read of the storage.
     pub fn needs(&self) -> Vec<NodeId> {
@@ -167,11 +109,6 @@ impl ProofPlan {
             })
             .collect()
     }
-}
-
-/// The largest power of two smaller than `n` (`n` > 1).
-fn split(n: u64) -> u64 {
-    1 << (63 - (n - 1).leading_zeros())
 }
 
 /// The perfect subtrees that make up leaves `[start, end)`, largest first,
@@ -222,7 +159,7 @@ fn subtree_hash(
 mod tests {
     use super::*;
     use crate::merkle::{
-        consistency_proof, inclusion_proof, leaf_hash, tree_hash, verify_consistency,
+        ProofError, consistency_proof, inclusion_proof, leaf_hash, tree_hash, verify_consistency,
         verify_inclusion,
     };
 

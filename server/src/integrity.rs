@@ -68,6 +68,10 @@ pub struct Report {
     /// Whether the log root recomputed from the records matches the
     /// stored log head (and the sizes agree).
     pub root_matches: bool,
+    /// Whether the log's stored nodes (what its proofs are made of) are
+    /// the ones its records give: a proof from a wrong node would accuse
+    /// the coordinator of rewriting its log.
+    pub nodes_match: bool,
     /// Broken links and forks in the devices' chains, as their signed
     /// bodies declare them (the devices' own faults, also shown by
     /// `devices`; counted here so `verify` says everything).
@@ -80,7 +84,7 @@ pub const MAX_FINDINGS: usize = 1000;
 impl Report {
     /// No altered record and a matching root.
     pub fn is_intact(&self) -> bool {
-        self.root_matches && self.findings.is_empty() && self.more_findings == 0
+        self.root_matches && self.nodes_match && self.findings.is_empty() && self.more_findings == 0
     }
 
     fn find(&mut self, index: u64, id: RecordId, problem: Problem) {
@@ -149,19 +153,29 @@ pub fn check_row(
     }
 }
 
-/// Recomputes the log root from every record id and compares it with the
-/// stored head.
+/// Stored log nodes compared per read.
+const NODES_PER_READ: usize = 1024;
+
+/// Recomputes the log root and its stored nodes from every record id and
+/// compares them with the stored head and nodes.
 fn check_root(storage: &dyn Storage, report: &mut Report) -> Result<(), StorageError> {
     let mut frontier = Frontier::new();
     let mut in_order = true;
+    let mut nodes = Vec::new();
     storage.log_leaves(&mut |index, id| {
         in_order &= index == frontier.size();
-        frontier.push(leaf_hash(id.as_bytes()));
+        frontier.push_keeping(leaf_hash(id.as_bytes()), &mut nodes);
         Ok(())
     })?;
     let head = storage.tree_head()?;
     report.leaves = frontier.size();
     report.root_matches = in_order && head.size == frontier.size() && head.root == frontier.root();
+    report.nodes_match = true;
+    for part in nodes.chunks(NODES_PER_READ) {
+        let ids: Vec<_> = part.iter().map(|(id, _)| *id).collect();
+        let held = storage.log_hashes(&ids)?;
+        report.nodes_match &= part.iter().all(|(id, hash)| held.get(id) == Some(hash));
+    }
     Ok(())
 }
 

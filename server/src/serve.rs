@@ -37,10 +37,11 @@ pub fn refuse_if_altered(reader: &crate::reader::Reader<'_>) -> Result<(), Setup
     }
     Err(SetupError::Altered(match report.findings.first() {
         Some(f) => format!("record {} at log index {}: {}", f.id, f.index, f.problem),
-        None => format!(
+        None if !report.root_matches => format!(
             "the log root does not match the {} records it holds",
             report.leaves
         ),
+        None => "the log's stored nodes are not the ones its records give".into(),
     }))
 }
 

@@ -122,3 +122,35 @@ fn a_byte_changed_in_a_stored_record_is_found_by_verify_export_and_serve() {
     let (ok, text) = run(&other, &["verify"]);
     assert!(!ok && text.contains("ALTERED log"), "{text}");
 }
+
+/// The log's stored nodes are what its proofs are made of: one altered
+/// node would make an honest coordinator's proofs fail on the phones, so
+/// `serve` refuses it and `verify` names it.
+#[test]
+fn an_altered_log_node_is_found_by_verify_and_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("p"), &server, "S-1");
+    p.save_all(&(0..100).map(|n| record("S-1", n)).collect::<Vec<_>>())
+        .unwrap();
+    sync(&p, &SyncOptions::default()).unwrap();
+    server.kill();
+    let (ok, text) = run(&server, &["verify"]);
+    assert!(ok && text.contains("log root and nodes match"), "{text}");
+    let altered = server
+        .db()
+        .execute(
+            "UPDATE log_nodes SET hash = zeroblob(32) WHERE level = 4 AND idx = 2",
+            [],
+        )
+        .unwrap();
+    assert_eq!(altered, 1);
+    let (refused, stderr) = serve_refuses(&server);
+    assert!(refused);
+    assert!(stderr.contains("stored nodes"), "{stderr}");
+    let (ok, text) = run(&server, &["verify"]);
+    assert!(
+        !ok && text.contains("ALTERED log: its stored nodes"),
+        "{text}"
+    );
+}

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use observer_core::identity::SigningKey;
-use observer_core::merkle::{Frontier, leaf_hash};
+use observer_core::merkle::{
+    Frontier, NodeId, ProofPlan, consistency_proof, inclusion_proof, leaf_hash,
+};
 use observer_core::protocol::Heartbeat;
 use observer_core::record::{
     ChainPosition, NewRecord, RecordId, Sha256Digest, VerifiedRecord, sign_record, verify_envelope,
@@ -17,14 +19,23 @@ use observer_server::storage::postgres::{DatabaseUrl, PostgresStorage};
 use observer_server::storage::sqlite::SqliteStorage;
 use observer_server::storage::{
     FormCheck, Incoming, IngestBatch, NewToken, OfficialResult, OfficialVersion, Outcome,
-    PublishedForm, RecordFilter, Storage, TokenProblem,
+    PublishedForm, RecordFilter, Storage, StorageError, TokenProblem,
 };
 
 /// A backend under test: a fresh, empty store, and the same store opened
 /// again (what a restart or another node sees).
 trait Backend {
     fn fresh(&self) -> Arc<dyn Storage>;
-    fn reopen(&self) -> Arc<dyn Storage>;
+    fn reopen(&self) -> Arc<dyn Storage> {
+        self.open().unwrap()
+    }
+    /// The same store opened again, its refusal returned.
+    fn open(&self) -> Result<Arc<dyn Storage>, StorageError>;
+    /// Whether SQL for it is PostgreSQL's (else SQLite's).
+    fn postgres(&self) -> bool;
+    /// Runs SQL on the store behind the storage's back (what an upgrade
+    /// from an older version, or someone with the disk, leaves).
+    fn sql(&self, statement: &str);
 }
 
 struct Sqlite {
@@ -45,15 +56,24 @@ impl Backend for Sqlite {
         let _ = std::fs::remove_file(&self.path);
         Arc::new(SqliteStorage::open(&self.path).unwrap())
     }
-    fn reopen(&self) -> Arc<dyn Storage> {
-        Arc::new(SqliteStorage::open(&self.path).unwrap())
+    fn open(&self) -> Result<Arc<dyn Storage>, StorageError> {
+        Ok(Arc::new(SqliteStorage::open(&self.path)?))
+    }
+    fn postgres(&self) -> bool {
+        false
+    }
+    fn sql(&self, statement: &str) {
+        rusqlite::Connection::open(&self.path)
+            .unwrap()
+            .execute_batch(statement)
+            .unwrap();
     }
 }
 
 /// A fresh database on a private cluster for each story.
 struct Postgres {
     cluster: observer_testkit::PgCluster,
-    url: std::sync::Mutex<Option<DatabaseUrl>>,
+    url: std::sync::Mutex<Option<(DatabaseUrl, String)>>,
 }
 
 impl Postgres {
@@ -67,13 +87,21 @@ impl Postgres {
 
 impl Backend for Postgres {
     fn fresh(&self) -> Arc<dyn Storage> {
-        let url = DatabaseUrl::parse(&self.cluster.database()).unwrap();
-        *self.url.lock().unwrap() = Some(url.clone());
+        let name = self.cluster.create_database();
+        let url = DatabaseUrl::parse(&self.cluster.url(&name)).unwrap();
+        *self.url.lock().unwrap() = Some((url.clone(), name));
         Arc::new(PostgresStorage::open(&url).unwrap())
     }
-    fn reopen(&self) -> Arc<dyn Storage> {
-        let url = self.url.lock().unwrap().clone().unwrap();
-        Arc::new(PostgresStorage::open(&url).unwrap())
+    fn open(&self) -> Result<Arc<dyn Storage>, StorageError> {
+        let (url, _) = self.url.lock().unwrap().clone().unwrap();
+        Ok(Arc::new(PostgresStorage::open(&url)?))
+    }
+    fn postgres(&self) -> bool {
+        true
+    }
+    fn sql(&self, statement: &str) {
+        let (_, name) = self.url.lock().unwrap().clone().unwrap();
+        self.cluster.psql(&name, statement);
     }
 }
 
@@ -757,6 +785,97 @@ fn a_batch_is_decided_in_order_as_one_record_at_a_time_would_be(b: &dyn Backend)
     assert_eq!((view.records, view.conflicts), (3, 1));
 }
 
+/// The proof `plan` made from the hashes `s` stores.
+fn stored_proof(s: &dyn Storage, plan: &ProofPlan) -> Vec<Sha256Digest> {
+    let hashes = s.log_hashes(&plan.needs()).unwrap();
+    plan.assemble(&hashes).unwrap()
+}
+
+fn proofs_come_from_stored_hashes_and_survive_losing_them(b: &dyn Backend) {
+    let s = b.fresh();
+    let phones: Vec<SigningKey> = (0..3)
+        .map(|i| enrolled(s.as_ref(), &format!("p{i}")))
+        .collect();
+    let chains: Vec<Vec<VerifiedRecord>> = phones.iter().map(|k| chain(k, 70, "proofs")).collect();
+    // In batches of various sizes, interleaved, the last ones grouped:
+    // nodes written by single ingests and by a group commit alike.
+    for round in 0..7 {
+        for (key, records) in phones.iter().zip(&chains) {
+            ingest(s.as_ref(), key, &records[round * 9..(round + 1) * 9]);
+        }
+    }
+    let tails: Vec<IngestBatch> = phones
+        .iter()
+        .zip(&chains)
+        .map(|(key, records)| IngestBatch {
+            device: key.public_key().device_id(),
+            heartbeat: None,
+            records: incoming(&records[63..]),
+        })
+        .collect();
+    s.ingest_group(&tails.iter().collect::<Vec<_>>(), NOW)
+        .unwrap();
+    let mut leaves = Vec::new();
+    s.log_leaves(&mut |_, id| {
+        leaves.push(leaf_hash(id.as_bytes()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(leaves.len(), 210);
+    let check = |s: &dyn Storage| {
+        for size in [1u64, 16, 17, 64, 100, 199, 210] {
+            let prefix = &leaves[..size as usize];
+            for index in (0..size).step_by(13).chain([size - 1]) {
+                let plan = ProofPlan::inclusion(index, size).unwrap();
+                assert_eq!(
+                    stored_proof(s, &plan),
+                    inclusion_proof(prefix, index).unwrap(),
+                    "inclusion of {index} at {size}"
+                );
+            }
+            for from in [1u64, 15, 16, 33, 128].into_iter().filter(|&f| f <= size) {
+                let plan = ProofPlan::consistency(from, size).unwrap();
+                assert_eq!(
+                    stored_proof(s, &plan),
+                    consistency_proof(prefix, from).unwrap(),
+                    "consistency {from} to {size}"
+                );
+            }
+        }
+        // Nothing beyond the log is made up.
+        let beyond = [
+            NodeId {
+                level: 0,
+                index: 210,
+            },
+            NodeId {
+                level: 4,
+                index: 13,
+            },
+        ];
+        assert!(s.log_hashes(&beyond).unwrap().is_empty());
+    };
+    check(s.as_ref());
+    // A database from before nodes were kept has none: they are written
+    // from the records when it is opened.
+    drop(s);
+    b.sql("DELETE FROM log_nodes");
+    let s = b.reopen();
+    check(s.as_ref());
+    drop(s);
+    b.sql("DELETE FROM log_nodes WHERE level = 4 AND idx = 3");
+    check(b.reopen().as_ref());
+    // Records that do not give the log's root are refused, not papered
+    // over with new nodes.
+    b.sql(if b.postgres() {
+        "UPDATE records SET id = sha256(id) WHERE log_index = 5; DELETE FROM log_nodes"
+    } else {
+        "UPDATE records SET id = randomblob(32) WHERE log_index = 5; DELETE FROM log_nodes"
+    });
+    let refused = b.open().err().expect("refused");
+    assert!(matches!(refused, StorageError::Corrupt(_)), "{refused:?}");
+}
+
 fn writers_on_several_handles_append_one_gap_free_log(b: &dyn Backend) {
     let first = b.fresh();
     // Four handles on one database: four server nodes (or, on SQLite, a
@@ -1253,6 +1372,10 @@ const STORIES: &[(&str, Story)] = &[
         a_group_commit_decides_its_batches_in_order_and_stores_all_or_none,
     ),
     (
+        "proofs come from stored hashes and survive losing them",
+        proofs_come_from_stored_hashes_and_survive_losing_them,
+    ),
+    (
         "writers on several handles append one gap-free log",
         writers_on_several_handles_append_one_gap_free_log,
     ),
@@ -1295,7 +1418,6 @@ fn postgres_tells_every_story() {
 /// "retry"), and the pool recovers when it is back.
 #[test]
 fn postgres_failures_keep_their_kind() {
-    use observer_server::storage::StorageError;
     let pg = Postgres::new();
     let s = pg.fresh();
     token(s.as_ref(), "once", &["S-1"], NOW + 1000);

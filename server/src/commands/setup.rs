@@ -92,12 +92,18 @@ pub fn verify(at: &Resolved, out: &mut dyn Write) -> Result<()> {
             report.leaves
         )?;
     }
+    if !report.nodes_match {
+        writeln!(
+            out,
+            "ALTERED log: its stored nodes (what its proofs are made of) are not the ones its records give"
+        )?;
+    }
     if !report.is_intact() {
         return Err("this server's database was altered; restore it from a backup".into());
     }
     writeln!(
         out,
-        "{} records intact (id, signature and columns checked), log root matches, {} chain faults from the devices (see `devices`)",
+        "{} records intact (id, signature and columns checked), log root and nodes match, {} chain faults from the devices (see `devices`)",
         report.checked, report.chain_faults
     )?;
     Ok(())

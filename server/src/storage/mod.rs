@@ -12,8 +12,10 @@ pub mod postgres;
 pub mod review;
 pub mod sqlite;
 
+use std::collections::HashMap;
+
 use observer_core::identity::{DeviceId, PublicKey};
-use observer_core::merkle::TreeHead;
+use observer_core::merkle::{NodeId, TreeHead};
 use observer_core::protocol::Heartbeat;
 use observer_core::record::{ChainFault, ChainHead, RecordId, Sha256Digest, VerifiedRecord};
 use observer_core::seal::SealedRecord;
@@ -558,6 +560,13 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         each: &mut dyn FnMut(u64, RecordId) -> Result<(), StorageError>,
     ) -> Result<(), StorageError>;
+
+    /// The log's stored hashes named in `nodes`: a leaf (level 0) is the
+    /// leaf hash of the record at that index, a higher level a stored
+    /// node ([`observer_core::merkle::STRIDE`]). One read for a whole
+    /// proof; what the log does not hold is left out (the proof then
+    /// names the missing node).
+    fn log_hashes(&self, nodes: &[NodeId]) -> Result<HashMap<NodeId, Sha256Digest>, StorageError>;
 
     /// Answers when the database can be read (for the health check).
     fn ping(&self) -> Result<(), StorageError>;

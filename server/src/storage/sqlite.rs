@@ -8,11 +8,12 @@
 //! cached in memory: a second handle on the file, or another process,
 //! appends to the same log).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use observer_core::identity::{DeviceId, PublicKey};
-use observer_core::merkle::{Frontier, TreeHead, leaf_hash};
+use observer_core::merkle::{Frontier, NodeId, TreeHead, leaf_hash, stored_nodes};
 use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest};
 use observer_core::store::{configure, schema};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_review_and_coverage.sql"),
     include_str!("../../migrations/sqlite/0009_account_region_and_totp.sql"),
     include_str!("../../migrations/sqlite/0010_official_versions.sql"),
+    include_str!("../../migrations/sqlite/0011_log_nodes.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -93,6 +95,7 @@ impl SqliteStorage {
                 frontier.size()
             )));
         }
+        fill_nodes(&mut conn, &frontier)?;
         Ok(Self {
             conn: Mutex::new(conn),
             path: path.to_owned(),
@@ -134,6 +137,48 @@ fn read_frontier(conn: &Connection) -> Result<Frontier, StorageError> {
             .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}"))),
         None => Ok(Frontier::new()),
     }
+}
+
+/// Stores the log nodes a group's leaves completed.
+fn write_nodes(
+    tx: &rusqlite::Transaction<'_>,
+    kept: &[(NodeId, Sha256Digest)],
+) -> Result<(), StorageError> {
+    let mut insert =
+        tx.prepare_cached("INSERT INTO log_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+    for (id, hash) in kept {
+        insert.execute(params![id.level, id.index as i64, hash.as_bytes()])?;
+    }
+    Ok(())
+}
+
+/// Writes the log's nodes from its records when they are not all there (a
+/// database from before they were kept), checking that the records give
+/// the root the log's head names.
+fn fill_nodes(conn: &mut Connection, head: &Frontier) -> Result<(), StorageError> {
+    let held: i64 = conn.query_row("SELECT count(*) FROM log_nodes", [], |r| r.get(0))?;
+    if held as u64 == stored_nodes(head.size()) {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut frontier = Frontier::new();
+    let mut kept = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT id FROM records ORDER BY log_index")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            frontier.push_keeping(leaf_hash(&blob32(r, 0)?), &mut kept);
+        }
+    }
+    if frontier.root() != head.root() {
+        return Err(StorageError::Corrupt(
+            "the records do not give the root the log's head names".into(),
+        ));
+    }
+    tx.execute("DELETE FROM log_nodes", [])?;
+    write_nodes(&tx, &kept)?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn blob32(r: &Row<'_>, i: usize) -> rusqlite::Result<[u8; 32]> {
@@ -184,10 +229,12 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<(DeviceInfo, Option<ChainHead>)> 
 }
 
 /// Decides and writes one batch of a group inside its transaction,
-/// appending to `frontier`; returns its outcomes.
+/// appending to `frontier` (and to `kept` the log nodes that completes);
+/// returns its outcomes.
 fn ingest_one(
     tx: &rusqlite::Transaction<'_>,
     frontier: &mut Frontier,
+    kept: &mut Vec<(NodeId, Sha256Digest)>,
     batch: &IngestBatch,
     now_ms: i64,
 ) -> Result<Vec<Outcome>, StorageError> {
@@ -278,7 +325,7 @@ fn ingest_one(
                 });
                 continue;
             }
-            let index = frontier.push(leaf_hash(r.id.as_bytes()));
+            let index = frontier.push_keeping(leaf_hash(r.id.as_bytes()), kept);
             let triage = crate::triage::triage(b, check);
             insert.execute(params![
                 index as i64,
@@ -513,9 +560,11 @@ impl Storage for SqliteStorage {
         let mut frontier = read_frontier(&tx)?;
         let before = frontier.size();
         let mut all = Vec::with_capacity(batches.len());
+        let mut kept = Vec::new();
         for b in batches {
-            all.push(ingest_one(&tx, &mut frontier, b, now_ms)?);
+            all.push(ingest_one(&tx, &mut frontier, &mut kept, b, now_ms)?);
         }
+        write_nodes(&tx, &kept)?;
         if frontier.size() != before {
             tx.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
@@ -688,6 +737,37 @@ impl Storage for SqliteStorage {
             )?;
         }
         Ok(())
+    }
+
+    fn log_hashes(&self, nodes: &[NodeId]) -> Result<HashMap<NodeId, Sha256Digest>, StorageError> {
+        let (leaves, inner): (Vec<NodeId>, Vec<NodeId>) = nodes.iter().partition(|n| n.level == 0);
+        let conn = self.read()?;
+        // One snapshot for both reads.
+        let tx = conn.unchecked_transaction()?;
+        let mut out = HashMap::with_capacity(nodes.len());
+        let wanted: Vec<i64> = leaves.iter().map(|n| n.index as i64).collect();
+        let mut stmt = tx.prepare_cached(
+            "SELECT r.log_index, r.id FROM json_each(?1) j JOIN records r ON r.log_index = j.value",
+        )?;
+        let mut rows = stmt.query([serde_json::to_string(&wanted).expect("serialises")])?;
+        while let Some(r) = rows.next()? {
+            let index = r.get::<_, i64>(0)? as u64;
+            out.insert(NodeId { level: 0, index }, leaf_hash(&blob32(r, 1)?));
+        }
+        let wanted: Vec<(u32, i64)> = inner.iter().map(|n| (n.level, n.index as i64)).collect();
+        let mut stmt = tx.prepare_cached(
+            "SELECT n.level, n.idx, n.hash FROM json_each(?1) j JOIN log_nodes n
+             ON n.level = j.value ->> 0 AND n.idx = j.value ->> 1",
+        )?;
+        let mut rows = stmt.query([serde_json::to_string(&wanted).expect("serialises")])?;
+        while let Some(r) = rows.next()? {
+            let id = NodeId {
+                level: r.get(0)?,
+                index: r.get::<_, i64>(1)? as u64,
+            };
+            out.insert(id, Sha256Digest::from_bytes(blob32(r, 2)?));
+        }
+        Ok(out)
     }
 
     fn ping(&self) -> Result<(), StorageError> {

@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_review_and_coverage.sql"),
     include_str!("../../../migrations/postgres/0006_account_region_and_totp.sql"),
     include_str!("../../../migrations/postgres/0007_official_versions.sql"),
+    include_str!("../../../migrations/postgres/0008_log_nodes.sql"),
 ];
 
 /// An arbitrary but fixed key for `pg_advisory_xact_lock`: nodes that

@@ -19,7 +19,7 @@ mod review;
 use std::collections::HashMap;
 
 use observer_core::identity::{DeviceId, PublicKey};
-use observer_core::merkle::{Frontier, TreeHead, leaf_hash};
+use observer_core::merkle::{Frontier, NodeId, TreeHead, leaf_hash, stored_nodes};
 use observer_core::record::{ChainHead, ChainVerifier, RecordId, Sha256Digest};
 use postgres::Row;
 use postgres::fallible_iterator::FallibleIterator as _;
@@ -55,6 +55,7 @@ impl PostgresStorage {
                 frontier.size()
             )));
         }
+        fill_nodes(&mut c.client, &frontier)?;
         drop(c);
         Ok(s)
     }
@@ -75,6 +76,62 @@ fn read_frontier(
         )?
         .get(0);
     serde_json::from_slice(&raw).map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))
+}
+
+/// Stores log nodes (those a group's leaves completed), in one statement.
+const INSERT_NODES: &str = "INSERT INTO log_nodes (level, idx, hash)
+     SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[])";
+
+fn write_nodes(
+    tx: &mut impl postgres::GenericClient,
+    insert: &(impl postgres::ToStatement + ?Sized),
+    kept: &[(NodeId, Sha256Digest)],
+) -> Result<(), StorageError> {
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let levels: Vec<i16> = kept.iter().map(|(id, _)| id.level as i16).collect();
+    let idx: Vec<i64> = kept.iter().map(|(id, _)| id.index as i64).collect();
+    let hashes: Vec<&[u8]> = kept.iter().map(|(_, h)| h.as_bytes().as_slice()).collect();
+    tx.execute(insert, &[&levels, &idx, &hashes])?;
+    Ok(())
+}
+
+/// Writes the log's nodes from its records when they are not all there (a
+/// database from before they were kept), checking that the records give
+/// the root the log's head names. Under the append lock: nodes starting
+/// at once fill them once.
+fn fill_nodes(c: &mut postgres::Client, head: &Frontier) -> Result<(), StorageError> {
+    let count = "SELECT count(*) FROM log_nodes";
+    if c.query_one(count, &[])?.get::<_, i64>(0) as u64 == stored_nodes(head.size()) {
+        return Ok(());
+    }
+    let mut tx = c.transaction()?;
+    let head = read_frontier(&mut tx, "FOR UPDATE")?;
+    if tx.query_one(count, &[])?.get::<_, i64>(0) as u64 == stored_nodes(head.size()) {
+        return Ok(());
+    }
+    let mut frontier = Frontier::new();
+    let mut kept = Vec::new();
+    let mut rows = tx.query_raw(
+        "SELECT id FROM records ORDER BY log_index",
+        std::iter::empty::<&(dyn ToSql + Sync)>(),
+    )?;
+    while let Some(r) = rows.next()? {
+        frontier.push_keeping(leaf_hash(&id32(r.try_get(0)?, "a record id")?), &mut kept);
+    }
+    drop(rows);
+    if frontier.root() != head.root() {
+        return Err(StorageError::Corrupt(
+            "the records do not give the root the log's head names".into(),
+        ));
+    }
+    tx.execute("DELETE FROM log_nodes", &[])?;
+    for chunk in kept.chunks(50_000) {
+        write_nodes(&mut tx, INSERT_NODES, chunk)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 fn id32(v: Vec<u8>, what: &str) -> Result<[u8; 32], StorageError> {
@@ -412,6 +469,7 @@ impl Storage for PostgresStorage {
              JOIN UNNEST($1::text[], $2::bigint[]) AS t(d, s) ON r.device = t.d AND r.seq = t.s",
         )?;
         let insert = conn.prepared(INSERT_RECORDS)?;
+        let insert_nodes = conn.prepared(INSERT_NODES)?;
         let finish = conn.prepared(
             "WITH hb AS (
                  UPDATE devices d SET last_contact = $1,
@@ -478,6 +536,7 @@ impl Storage for PostgresStorage {
         // Decided in group order, batch by batch, exactly as one record at
         // a time would be.
         let mut rows = Rows::default();
+        let mut kept = Vec::new();
         let mut all = Vec::with_capacity(batches.len());
         let mut heartbeats: HashMap<&str, (i64, Option<Vec<u8>>)> = HashMap::new();
         // Per device: records stored, their highest seq.
@@ -514,7 +573,7 @@ impl Storage for PostgresStorage {
                     });
                     continue;
                 }
-                let index = frontier.push(leaf_hash(id));
+                let index = frontier.push_keeping(leaf_hash(id), &mut kept);
                 held.insert(*id, index);
                 at_seq.insert((dev.to_string(), b.seq as i64), *id);
                 rows.new.push(id, dev, b.seq, body, sig, sealed);
@@ -584,6 +643,7 @@ impl Storage for PostgresStorage {
             ];
             tx.execute(&insert, &params)?;
         }
+        write_nodes(&mut tx, &insert_nodes, &kept)?;
         if !rows.reported.is_empty() {
             // In key order, so that two nodes' groups lock these rows in
             // the same order (they also hold the log's lock, but a
@@ -828,6 +888,51 @@ impl Storage for PostgresStorage {
             )?;
         }
         Ok(())
+    }
+
+    fn log_hashes(&self, nodes: &[NodeId]) -> Result<HashMap<NodeId, Sha256Digest>, StorageError> {
+        let mut conn = self.conn()?;
+        // One snapshot for both reads.
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let leaves: Vec<i64> = nodes
+            .iter()
+            .filter(|n| n.level == 0)
+            .map(|n| n.index as i64)
+            .collect();
+        let (levels, idx): (Vec<i16>, Vec<i64>) = nodes
+            .iter()
+            .filter(|n| n.level > 0)
+            .map(|n| (n.level as i16, n.index as i64))
+            .unzip();
+        let mut out = HashMap::with_capacity(nodes.len());
+        for r in tx.query(
+            "SELECT log_index, id FROM records WHERE log_index = ANY($1)",
+            &[&leaves],
+        )? {
+            let index = r.try_get::<_, i64>(0)? as u64;
+            let id = id32(r.try_get(1)?, "a record id")?;
+            out.insert(NodeId { level: 0, index }, leaf_hash(&id));
+        }
+        for r in tx.query(
+            "SELECT n.level, n.idx, n.hash FROM log_nodes n
+             JOIN UNNEST($1::smallint[], $2::bigint[]) AS t(l, i) ON n.level = t.l AND n.idx = t.i",
+            &[&levels, &idx],
+        )? {
+            let id = NodeId {
+                level: r.try_get::<_, i16>(0)? as u32,
+                index: r.try_get::<_, i64>(1)? as u64,
+            };
+            out.insert(
+                id,
+                Sha256Digest::from_bytes(id32(r.try_get(2)?, "a log node")?),
+            );
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     fn ping(&self) -> Result<(), StorageError> {

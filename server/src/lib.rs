@@ -26,6 +26,7 @@ pub mod integrity;
 pub mod limits;
 pub mod media;
 pub mod metrics;
+pub mod proofs;
 pub mod proxy_header;
 pub mod publish;
 pub mod pvt;

@@ -127,6 +127,50 @@ impl Probe<'_> {
     }
 }
 
+/// `/v1/log/*`: the checkpoint and both proofs, for the device `me`
+/// speaks for (the revoked one's heartbeat is `them`).
+fn log_proofs(t: &mut Probe<'_>, me: &[(&str, &str)], them: &str, many: &[(&str, &str)]) {
+    let revoked = [("observer-heartbeat", them)];
+    let c = "/v1/log/checkpoint";
+    let i = "/v1/log/inclusion";
+    let k = "/v1/log/consistency";
+    let size = t.server.record_count().0;
+    assert!(size >= 2, "the phones' records are in the log");
+    for (template, ok) in [
+        (c, c.to_string()),
+        (i, format!("{i}?index=0&size={size}")),
+        (k, format!("{k}?from=1&to={size}")),
+    ] {
+        t.send("GET", template, &ok, me, vec![], 200);
+        t.send("GET", template, &ok, &[], vec![], 401);
+        t.send("GET", template, &ok, &revoked, vec![], 403);
+        t.send("GET", template, &ok, many, vec![], 431);
+    }
+    for bad in ["?index=0", "?index=x&size=1", "?index=3&size=2"] {
+        t.send("GET", i, &format!("{i}{bad}"), me, vec![], 400);
+    }
+    for bad in ["?from=1", "?from=-1&to=2", "?from=0&to=2", "?from=3&to=2"] {
+        t.send("GET", k, &format!("{k}{bad}"), me, vec![], 400);
+    }
+    let beyond = size + 1;
+    t.send(
+        "GET",
+        i,
+        &format!("{i}?index=0&size={beyond}"),
+        me,
+        vec![],
+        404,
+    );
+    t.send(
+        "GET",
+        k,
+        &format!("{k}?from=1&to={beyond}"),
+        me,
+        vec![],
+        404,
+    );
+}
+
 fn cookies(b: &web::Browser) -> String {
     b.cookies
         .iter()
@@ -1082,6 +1126,7 @@ fn every_documented_answer_of_every_operation_is_driven_and_conforms() {
         422,
     );
     t.send("PUT", m, &format!("{at}?offset=0"), &h, data.to_vec(), 200);
+    log_proofs(&mut t, &h, &them, &many);
     review_and_coverage(&mut t, &many);
     regions_accounts_and_evidence(&mut t, &many, &sha);
 

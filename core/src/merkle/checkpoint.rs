@@ -48,6 +48,17 @@ pub struct Checkpoint {
     pub head: TreeHead,
 }
 
+/// Names of Observer logs: [`origin_of`] the coordinator's key.
+const ORIGIN_PREFIX: &str = "observer-log/";
+
+/// The name of the log a coordinator's `key` signs: its checkpoints'
+/// origin and the key's signed-note name. Derived from the key the phones
+/// pinned at enrollment, so a phone, a witness and a verifier all know it
+/// without being told, and one key never names two logs.
+pub fn origin_of(key: &PublicKey) -> String {
+    format!("{ORIGIN_PREFIX}{}", key.device_id())
+}
+
 impl Checkpoint {
     /// The checkpoint's text: origin, size and root, a line each.
     pub fn text(&self) -> Result<Vec<u8>, CheckpointError> {
@@ -119,8 +130,12 @@ impl Checkpoint {
     }
 }
 
+/// Whether `origin` can name a log. No control character either: the
+/// coordinator's key also signs receipts and updates, whose messages all
+/// start with a domain ending in NUL, so no checkpoint text (whose first
+/// line is its origin) is ever one of those messages.
 fn check_origin(origin: &str) -> Result<(), CheckpointError> {
-    if signed_note::is_key_name_valid(origin) {
+    if signed_note::is_key_name_valid(origin) && !origin.chars().any(char::is_control) {
         Ok(())
     } else {
         Err(CheckpointError::Origin(origin.to_owned()))
@@ -238,9 +253,37 @@ mod tests {
     }
 
     #[test]
+    fn a_key_names_its_log() {
+        let key = SigningKey::generate().unwrap();
+        let origin = origin_of(&key.public_key());
+        assert_eq!(
+            origin,
+            format!("observer-log/{}", key.public_key().device_id())
+        );
+        assert_ne!(
+            origin,
+            origin_of(&SigningKey::generate().unwrap().public_key())
+        );
+        let c = Checkpoint {
+            origin: origin.clone(),
+            head: checkpoint(3).head,
+        };
+        assert_eq!(
+            Checkpoint::open(&c.sign(&key).unwrap(), &origin, &key.public_key()).unwrap(),
+            c
+        );
+    }
+
+    #[test]
     fn an_origin_that_cannot_name_a_key_is_refused() {
         let key = SigningKey::generate().unwrap();
-        for bad in ["", "two words", "a+b", "line\nbreak"] {
+        for bad in [
+            "",
+            "two words",
+            "a+b",
+            "line\nbreak",
+            "observer/receipt/v1\0",
+        ] {
             let mut c = checkpoint(1);
             c.origin = bad.into();
             assert!(

@@ -12,7 +12,7 @@ mod checkpoint;
 mod proof;
 mod stored;
 
-pub use checkpoint::{Checkpoint, CheckpointError};
+pub use checkpoint::{Checkpoint, CheckpointError, origin_of};
 pub use proof::{
     ProofError, ProofPlan, consistency_proof, inclusion_proof, tree_hash, verify_consistency,
     verify_inclusion,

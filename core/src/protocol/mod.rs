@@ -9,6 +9,7 @@
 
 pub(crate) mod enrollment;
 mod ingest;
+mod log;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,6 +23,7 @@ pub use ingest::{
     Ack, Batch, Heartbeat, Receipt, RejectReason, Rejection, SealedBatch, SyncAnswer, SyncRequest,
     WireRecord,
 };
+pub use log::{ConsistencyProof, InclusionProof};
 
 /// Signing domain of a heartbeat (device key).
 pub const HEARTBEAT_DOMAIN: &[u8] = b"observer/heartbeat/v1\0";

@@ -1,6 +1,6 @@
 //! `GET`/`PUT /v1/media/{sha256}`: resumable, content-addressed uploads of
 //! evidence media, answered only to the device whose own held records name
-//! the file (its signed heartbeat travels in [`HEARTBEAT_HEADER`]). The
+//! the file (its signed heartbeat travels in [`observer_core::protocol::HEARTBEAT_HEADER`]). The
 //! size a file must have comes from that device's records, and each device
 //! appends to its own partial file, so no other device, enrolled or not,
 //! can poison, block or probe another's evidence.
@@ -13,13 +13,12 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use observer_core::identity::DeviceId;
-use observer_core::protocol::{HEARTBEAT_HEADER, Signed};
 use observer_core::record::Sha256Digest;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 
-use super::request::{blocking, now_ms};
+use super::request::{blocking, heartbeat_header, now_ms};
 use super::{ApiError, AppState};
 use crate::auth::authenticate_active;
 use crate::body::BodyError;
@@ -57,18 +56,7 @@ async fn authorised(
     headers: &HeaderMap,
     sha256: Sha256Digest,
 ) -> Result<(DeviceId, u64), ApiError> {
-    let header = headers
-        .get(HEARTBEAT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "heartbeat_required",
-                format!("media requests carry the device's signed heartbeat in the {HEARTBEAT_HEADER} header"),
-            )
-        })?;
-    let signed = Signed::from_header(header)
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))?;
+    let signed = heartbeat_header(headers, "media requests")?;
     let app = app.clone();
     blocking(move || {
         let device = authenticate_active(app.storage.as_ref(), &app.rates, &signed)?.0.id;

@@ -12,6 +12,7 @@ mod enroll;
 mod error;
 mod forms;
 mod health;
+mod log;
 mod media;
 mod middleware;
 mod observers;
@@ -218,6 +219,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/updates", post(sync::updates))
         .route("/v2/sync", post(sync::sync))
         .route("/v1/media/{sha256}", get(media::state).put(media::put))
+        .route("/v1/log/checkpoint", get(log::checkpoint))
+        .route("/v1/log/inclusion", get(log::inclusion))
+        .route("/v1/log/consistency", get(log::consistency))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -5,10 +5,30 @@ use std::io::Read as _;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
-use observer_core::protocol::limits;
+use observer_core::protocol::{HEARTBEAT_HEADER, Signed, limits};
 
 use super::{ApiError, AppState};
 use crate::body::Held;
+
+/// The device's signed heartbeat from the [`HEARTBEAT_HEADER`] of a
+/// request that has no body to carry it (`what` names those requests in
+/// the refusal); its signature is checked by the caller, with the storage.
+pub fn heartbeat_header(headers: &HeaderMap, what: &str) -> Result<Signed, ApiError> {
+    let header = headers
+        .get(HEARTBEAT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "heartbeat_required",
+                format!(
+                    "{what} carry the device's signed heartbeat in the {HEARTBEAT_HEADER} header"
+                ),
+            )
+        })?;
+    Signed::from_header(header)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_heartbeat", e.to_string()))
+}
 
 /// Runs `f` on the blocking pool (every storage call is blocking).
 pub async fn blocking<T: Send + 'static>(

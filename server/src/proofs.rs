@@ -1,0 +1,83 @@
+//! The log's checkpoint and proofs (`docs/protocol.md`, "Log proofs"),
+//! made from what the storage keeps: a proof is planned, its stored hashes
+//! read in one snapshot ([`Storage::log_hashes`]), and assembled; O(log n)
+//! reads whatever the log's size. Nothing here knows HTTP.
+
+use observer_core::identity::SigningKey;
+use observer_core::merkle::{Checkpoint, MissingNode, ProofError, ProofPlan, TreeHead, origin_of};
+use observer_core::protocol::{ConsistencyProof, InclusionProof};
+use observer_core::record::Sha256Digest;
+
+use crate::storage::{Storage, StorageError};
+
+/// Why a proof was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofRefused {
+    /// The proof asks about a tree larger than the log is.
+    #[error("the log has {size} leaves; a tree of {asked} does not exist yet")]
+    BeyondLog { asked: u64, size: u64 },
+    /// No such proof exists (an index outside its tree, sizes out of order).
+    #[error(transparent)]
+    Impossible(#[from] ProofError),
+    /// A node the proof needs is not stored: the log's nodes are damaged.
+    #[error(transparent)]
+    Damaged(#[from] MissingNode),
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The log's head now and its signed checkpoint (C2SP `tlog-checkpoint`
+/// in a `signed-note`, under the log's name [`origin_of`] the key).
+pub fn checkpoint(
+    storage: &dyn Storage,
+    key: &SigningKey,
+) -> Result<(TreeHead, Vec<u8>), StorageError> {
+    let head = storage.tree_head()?;
+    let note = Checkpoint {
+        origin: origin_of(&key.public_key()),
+        head,
+    }
+    .sign(key)
+    .expect("a key's own origin names a log");
+    Ok((head, note))
+}
+
+/// The audit path of leaf `index` in the tree of `size` leaves.
+pub fn inclusion(
+    storage: &dyn Storage,
+    index: u64,
+    size: u64,
+) -> Result<InclusionProof, ProofRefused> {
+    let plan = ProofPlan::inclusion(index, size)?;
+    let proof = made(storage, &plan, size)?;
+    Ok(InclusionProof { index, size, proof })
+}
+
+/// The proof that the tree of `to` leaves extends its first `from`.
+pub fn consistency(
+    storage: &dyn Storage,
+    from: u64,
+    to: u64,
+) -> Result<ConsistencyProof, ProofRefused> {
+    let plan = ProofPlan::consistency(from, to)?;
+    let proof = made(storage, &plan, to)?;
+    Ok(ConsistencyProof { from, to, proof })
+}
+
+/// `plan`'s hashes for a tree of `size` leaves, which must exist: the log
+/// only grows, so every node of a tree it once had stays stored.
+fn made(
+    storage: &dyn Storage,
+    plan: &ProofPlan,
+    size: u64,
+) -> Result<Vec<Sha256Digest>, ProofRefused> {
+    let now = storage.tree_head()?.size;
+    if size > now {
+        return Err(ProofRefused::BeyondLog {
+            asked: size,
+            size: now,
+        });
+    }
+    Ok(plan.assemble(&storage.log_hashes(&plan.needs())?)?)
+}

@@ -321,6 +321,10 @@ pub struct SyncReport {
     /// The stations the coordinator now assigns this observer to, when
     /// they changed at this sync (show them; new records go there).
     pub stations_assigned: Option<Vec<String>>,
+    /// Proofs of the coordinator's log verified at this sync (that its log
+    /// extends the head this phone held, that sampled delivered records
+    /// are still in it).
+    pub log_proofs_verified: u64,
 }
 
 impl From<SyncSummary> for SyncReport {
@@ -334,6 +338,7 @@ impl From<SyncSummary> for SyncReport {
             media_delivered: s.media_delivered,
             forms_received: s.forms_received,
             stations_assigned: s.stations_assigned,
+            log_proofs_verified: s.log_proofs_verified,
             media_failed: s
                 .media_failed
                 .into_iter()

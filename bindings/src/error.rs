@@ -40,6 +40,12 @@ pub enum ObserverError {
     /// The coordinator revoked this device.
     #[error("{message}")]
     Revoked { message: String },
+    /// The coordinator's log failed its proofs: records it acknowledged
+    /// were dropped or its history rewritten. Nothing was marked
+    /// delivered; the evidence is kept. Do not retry: tell the
+    /// organisation.
+    #[error("{message}")]
+    LogRewritten { message: String },
     /// Stored records were deleted, altered or reordered.
     #[error("{message}")]
     Tampered { message: String },
@@ -139,6 +145,7 @@ impl From<SyncError> for ObserverError {
                 RetryKind::Never => ObserverError::Refused { message },
             },
             SyncError::Revoked => ObserverError::Revoked { message },
+            SyncError::LogRewritten(_) => ObserverError::LogRewritten { message },
             SyncError::Store(s) => s.into(),
             SyncError::Media(m) => m.into(),
         }

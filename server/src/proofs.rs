@@ -5,7 +5,7 @@
 
 use observer_core::identity::SigningKey;
 use observer_core::merkle::{Checkpoint, MissingNode, ProofError, ProofPlan, TreeHead, origin_of};
-use observer_core::protocol::{ConsistencyProof, InclusionProof};
+use observer_core::protocol::{ConsistencyProof, InclusionProof, LogProofs};
 use observer_core::record::Sha256Digest;
 
 use crate::storage::{Storage, StorageError};
@@ -80,4 +80,61 @@ fn made(
         });
     }
     Ok(plan.assemble(&storage.log_hashes(&plan.needs())?)?)
+}
+
+/// The proofs a phone asked for with its sync (`log_have`, `log_prove`),
+/// at the size of the tree head its receipt signs: one storage read for
+/// all of them. What cannot be proved (a size the log no longer reaches,
+/// an index beyond it) is left out, and the phone, finding it missing,
+/// says the log was rewritten.
+pub fn for_sync(
+    storage: &dyn Storage,
+    have: Option<u64>,
+    prove: &[u64],
+    size: u64,
+) -> Result<LogProofs, ProofRefused> {
+    let consistency = have
+        .filter(|&h| h > 0)
+        .and_then(|h| ProofPlan::consistency(h, size).ok().map(|p| (h, p)));
+    let inclusion: Vec<(u64, ProofPlan)> = prove
+        .iter()
+        .filter_map(|&i| ProofPlan::inclusion(i, size).ok().map(|p| (i, p)))
+        .collect();
+    let mut needs: Vec<_> = consistency
+        .iter()
+        .map(|(_, p)| p)
+        .chain(inclusion.iter().map(|(_, p)| p))
+        .flat_map(ProofPlan::needs)
+        .collect();
+    needs.sort_unstable();
+    needs.dedup();
+    let now = storage.tree_head()?.size;
+    if size > now {
+        return Err(ProofRefused::BeyondLog {
+            asked: size,
+            size: now,
+        });
+    }
+    let hashes = storage.log_hashes(&needs)?;
+    Ok(LogProofs {
+        consistency: consistency
+            .map(|(from, plan)| {
+                Ok::<_, MissingNode>(ConsistencyProof {
+                    from,
+                    to: size,
+                    proof: plan.assemble(&hashes)?,
+                })
+            })
+            .transpose()?,
+        inclusion: inclusion
+            .into_iter()
+            .map(|(index, plan)| {
+                Ok(InclusionProof {
+                    index,
+                    size,
+                    proof: plan.assemble(&hashes)?,
+                })
+            })
+            .collect::<Result<_, MissingNode>>()?,
+    })
 }

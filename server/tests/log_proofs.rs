@@ -105,3 +105,132 @@ fn a_phone_checks_the_checkpoint_and_every_proof_against_the_pinned_key() {
     )));
     assert!(verify_inclusion(3, newest.size, &all[4], &p.proof, &newest.root).is_err());
 }
+
+/// History rewritten behind the server's back, the way someone with the
+/// disk would do it so that the server still starts: a record the phone
+/// delivered is deleted, the later ones moved down, the log's frontier
+/// recomputed and its stored nodes dropped (the server rebuilds them).
+fn rewrite_history(server: &Server, drop_index: i64) {
+    let db = server.db();
+    db.execute("DELETE FROM records WHERE log_index = ?1", [drop_index])
+        .unwrap();
+    let later: Vec<i64> = {
+        let mut stmt = db
+            .prepare("SELECT log_index FROM records WHERE log_index > ?1 ORDER BY log_index")
+            .unwrap();
+        stmt.query_map([drop_index], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    for i in later {
+        db.execute(
+            "UPDATE records SET log_index = ?1 WHERE log_index = ?2",
+            [i - 1, i],
+        )
+        .unwrap();
+    }
+    let mut frontier = observer_core::merkle::Frontier::new();
+    for leaf in leaves(server) {
+        frontier.push(leaf);
+    }
+    db.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'frontier'",
+        [serde_json::to_vec(&frontier).unwrap()],
+    )
+    .unwrap();
+    db.execute("DELETE FROM log_nodes", []).unwrap();
+}
+
+#[test]
+fn a_phone_that_finds_the_log_rewritten_stops_marks_nothing_delivered_and_keeps_the_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("server"));
+    let phone = enrolled_phone(&dir.path().join("p"), &server, "S-1");
+    let other = enrolled_phone(&dir.path().join("q"), &server, "S-1");
+    // Several syncs of both phones: the phone holds a head and receipts.
+    let mut verified = 0;
+    for round in 0..4u64 {
+        for p in [&phone, &other] {
+            p.save_all(
+                &(round * 10..round * 10 + 10)
+                    .map(|i| record("S-1", i))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+            let s = sync(p, &SyncOptions::default()).unwrap();
+            assert_eq!(s.delivered(), 10);
+            if std::ptr::eq(p, &phone) {
+                verified += s.log_proofs_verified;
+            }
+        }
+    }
+    // From its second sync on, the phone checked the consistency proof
+    // and its sample each time.
+    assert!(verified >= 3 + 3, "{verified} proofs verified");
+    assert!(phone.log_faults().unwrap().is_empty());
+    let anchor = phone.log_anchor().unwrap().expect("a head is held");
+
+    // An honest restart changes nothing.
+    server.restart();
+    phone.save(record("S-1", 100)).unwrap();
+    let s = sync(&phone, &SyncOptions::default()).unwrap();
+    assert_eq!(s.delivered(), 1);
+    assert!(s.log_proofs_verified >= 1);
+
+    // The coordinator's database rewritten: the phone's third record gone.
+    server.kill();
+    rewrite_history(&server, 2);
+    server.restart();
+    phone.save(record("S-1", 101)).unwrap();
+    let held = phone.log_anchor().unwrap().unwrap();
+    assert_ne!(held, anchor, "the anchor moved with each verified sync");
+    let err = sync(&phone, &SyncOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, observer_core::sync::SyncError::LogRewritten(_)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("the coordinator's log was rewritten"),
+        "{err}"
+    );
+    assert_eq!(
+        err.retry_kind(),
+        observer_core::sync::RetryKind::Never,
+        "retrying cannot help"
+    );
+    // Nothing marked delivered, the held head unchanged, the evidence kept.
+    let counts = phone.counts().unwrap();
+    assert_eq!(counts.pending, 1, "{counts:?}");
+    assert_eq!(phone.log_anchor().unwrap().unwrap(), held);
+    let faults = phone.log_faults().unwrap();
+    assert_eq!(faults.len(), 1);
+    assert_eq!(faults[0].held.as_ref(), Some(&held));
+    let coordinator = server.coordinator_key();
+    let answered: observer_core::protocol::Receipt = faults[0]
+        .answered
+        .open(
+            "receipt",
+            observer_core::protocol::RECEIPT_DOMAIN,
+            &coordinator,
+        )
+        .expect("the answered head is the coordinator's signed statement");
+    let held_receipt: observer_core::protocol::Receipt = held
+        .open(
+            "receipt",
+            observer_core::protocol::RECEIPT_DOMAIN,
+            &coordinator,
+        )
+        .unwrap();
+    assert!(
+        answered.tree.size >= held_receipt.tree.size && answered.tree != held_receipt.tree,
+        "two signed heads that no consistency proof joins"
+    );
+    // It stays stopped: the next sync fails the same way.
+    assert!(matches!(
+        sync(&phone, &SyncOptions::default()),
+        Err(observer_core::sync::SyncError::LogRewritten(_))
+    ));
+    assert_eq!(phone.counts().unwrap().pending, 1);
+}

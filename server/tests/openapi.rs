@@ -799,6 +799,8 @@ fn sync_v2(heartbeat: Signed, records: Vec<WireRecord>) -> Vec<u8> {
         records,
         sealed: Vec::new(),
         updates_have: Sha256Digest::of(b"nothing yet"),
+        log_have: Some(1),
+        log_prove: vec![0],
     })
     .unwrap()
 }
@@ -1036,6 +1038,23 @@ fn every_documented_answer_of_every_operation_is_driven_and_conforms() {
         answer["updates"]["body"].is_string(),
         "a phone holding other updates gets them with its receipt: {answer}"
     );
+    assert!(
+        answer["log"]["consistency"]["proof"].is_array()
+            && answer["log"]["inclusion"][0]["index"] == 0,
+        "the log proofs asked for come with the receipt: {answer}"
+    );
+    let mut too_many: serde_json::Value =
+        serde_json::from_slice(&sync_v2(heartbeat(&key, &p), vec![])).unwrap();
+    too_many["log_prove"] = (0..65).collect::<Vec<u64>>().into();
+    let refused = t.send(
+        "POST",
+        v2,
+        v2,
+        &[J],
+        serde_json::to_vec(&too_many).unwrap(),
+        400,
+    );
+    assert_eq!(refused["error"], "too_many_proofs");
 
     // /v1/updates
     let u = "/v1/updates";

@@ -85,18 +85,42 @@ pub struct SyncRequest {
     /// [`super::updates_tag`] of the stations and form versions the phone
     /// holds.
     pub updates_have: Sha256Digest,
+    /// The size of the newest log head the phone holds under a receipt it
+    /// verified: the answer proves that the new head extends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_have: Option<u64>,
+    /// Leaf indexes of records this phone delivered earlier (a sample each
+    /// sync): the answer proves each is still in the log. At most
+    /// [`super::limits::MAX_LOG_PROVE`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_prove: Vec<u64>,
+}
+
+/// What a [`SyncRequest`] asks besides delivering its batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncAsks {
+    /// Its `updates_have`.
+    pub updates_have: Sha256Digest,
+    /// Its `log_have`.
+    pub log_have: Option<u64>,
+    /// Its `log_prove`.
+    pub log_prove: Vec<u64>,
 }
 
 impl SyncRequest {
-    /// The batch it carries.
-    pub fn into_batch(self) -> (Batch, Sha256Digest) {
+    /// The batch it carries, and what else it asks.
+    pub fn into_batch(self) -> (Batch, SyncAsks) {
         (
             Batch {
                 heartbeat: self.heartbeat,
                 records: self.records,
                 sealed: self.sealed,
             },
-            self.updates_have,
+            SyncAsks {
+                updates_have: self.updates_have,
+                log_have: self.log_have,
+                log_prove: self.log_prove,
+            },
         )
     }
 }
@@ -111,6 +135,22 @@ pub struct SyncAnswer {
     /// the phone said it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updates: Option<Signed>,
+    /// The proofs the request asked for, all at the receipt's tree size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogProofs>,
+}
+
+/// The proofs that hold a coordinator to its log at each sync, checked by
+/// the phone against the signed tree heads of its receipts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogProofs {
+    /// From the size the phone holds (`log_have`) to the receipt's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<super::ConsistencyProof>,
+    /// Of each index asked (`log_prove`), in the receipt's tree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inclusion: Vec<super::InclusionProof>,
 }
 
 /// The sealed outbox a wiped phone still delivers: records sealed to the

@@ -20,8 +20,8 @@ use crate::identity::{PublicKey, SigningKey};
 
 pub use enrollment::{ENROLLMENT_CODE_PREFIX, EnrollRequest, EnrollResponse, EnrollmentCode};
 pub use ingest::{
-    Ack, Batch, Heartbeat, Receipt, RejectReason, Rejection, SealedBatch, SyncAnswer, SyncRequest,
-    WireRecord,
+    Ack, Batch, Heartbeat, LogProofs, Receipt, RejectReason, Rejection, SealedBatch, SyncAnswer,
+    SyncAsks, SyncRequest, WireRecord,
 };
 pub use log::{ConsistencyProof, InclusionProof};
 
@@ -104,6 +104,8 @@ pub mod limits {
     pub const MAX_STATEMENT_BYTES: usize = 1024 * 1024;
     /// Longest enrollment code, in characters.
     pub const MAX_ENROLLMENT_CODE: usize = 2048;
+    /// Most inclusion proofs one sync asks for.
+    pub const MAX_LOG_PROVE: usize = 64;
 }
 
 /// Why a protocol message was refused.

@@ -30,6 +30,7 @@ mod error;
 mod forms;
 mod integrity;
 mod legacy;
+mod log_watch;
 mod media;
 mod outbox;
 mod query;
@@ -51,6 +52,7 @@ use crate::seal::SealedRecord;
 
 pub use error::StoreError;
 pub use integrity::{StoreFault, TamperReport};
+pub use log_watch::LogFault;
 pub use media::{ImportedMedia, MEDIA_DIR, MediaInfo};
 pub use outbox::{Counts, DeliveryState, PRIORITY_KIND, Refusal, StoredReceipt};
 pub use query::{Query, StateFilter, StoredRecord};

@@ -89,6 +89,24 @@ pub struct StoredReceipt {
 /// results protocol that the quick count estimates from.
 pub const PRIORITY_KIND: &str = "results";
 
+/// A `receipts` row read as `id, received_at, content`.
+pub(super) fn receipt_row(
+    vault: &crate::at_rest::DataKey,
+    r: &rusqlite::Row<'_>,
+) -> Result<StoredReceipt, StoreError> {
+    let number: i64 = r.get(0)?;
+    let bytes = encrypted::decrypt_receipt(vault, &r.get::<_, Vec<u8>>(2)?).map_err(|_| {
+        StoreError::Unreadable {
+            what: format!("receipt {number}"),
+        }
+    })?;
+    Ok(StoredReceipt {
+        number,
+        received_at: DateTime::from_timestamp_millis(r.get(1)?).unwrap_or_default(),
+        bytes,
+    })
+}
+
 impl Store {
     /// Every stored receipt, oldest first (to show or export as proof of
     /// delivery).
@@ -99,17 +117,7 @@ impl Store {
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let number: i64 = r.get(0)?;
-            let bytes = encrypted::decrypt_receipt(&self.vault, &r.get::<_, Vec<u8>>(2)?).map_err(
-                |_| StoreError::Unreadable {
-                    what: format!("receipt {number}"),
-                },
-            )?;
-            out.push(StoredReceipt {
-                number,
-                received_at: DateTime::from_timestamp_millis(r.get(1)?).unwrap_or_default(),
-                bytes,
-            });
+            out.push(receipt_row(&self.vault, r)?);
         }
         Ok(out)
     }

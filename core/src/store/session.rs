@@ -16,8 +16,17 @@ const META_ENROLLMENT: &str = "enrollment";
 const META_CLOCK: &str = "clock";
 const META_REVOKED: &str = "revoked";
 const META_UPDATES: &str = "updates_tag";
-/// The `meta` values this module keeps (all sealed).
-pub(super) const META_KEYS: [&str; 4] = [META_ENROLLMENT, META_CLOCK, META_REVOKED, META_UPDATES];
+pub(super) const META_LOG_ANCHOR: &str = "log_anchor";
+pub(super) const META_LOG_FAULTS: &str = "log_faults";
+/// The `meta` values this module and `log_watch` keep (all sealed).
+pub(super) const META_KEYS: [&str; 6] = [
+    META_ENROLLMENT,
+    META_CLOCK,
+    META_REVOKED,
+    META_UPDATES,
+    META_LOG_ANCHOR,
+    META_LOG_FAULTS,
+];
 
 /// The phone's enrollment with its coordinator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +65,7 @@ pub(super) struct Session {
     pub(super) updates_tag: Option<Sha256Digest>,
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(
+pub(super) fn read_json<T: for<'de> Deserialize<'de>>(
     conn: &Connection,
     vault: &DataKey,
     key: &str,
@@ -71,7 +80,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(
         .transpose()
 }
 
-fn write_json<T: Serialize>(
+pub(super) fn write_json<T: Serialize>(
     conn: &Connection,
     vault: &DataKey,
     key: &str,

@@ -24,6 +24,7 @@
 //! ```
 
 mod backoff;
+mod log_check;
 mod tls;
 
 use std::io::Read as _;
@@ -35,14 +36,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use backoff::Backoff;
+pub use log_check::{LogProblem, PROVE_PER_SYNC};
 
 pub use crate::cancel::Cancel;
 use crate::cancel::Cancelled;
 use crate::identity::{DeviceId, PublicKey};
 use crate::protocol::{
     Ack, Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, HEARTBEAT_DOMAIN,
-    HEARTBEAT_HEADER, Heartbeat, RECEIPT_DOMAIN, Receipt, SealedBatch, Signed, SyncAnswer,
-    SyncRequest, UPDATES_DOMAIN, Updates, WireRecord,
+    HEARTBEAT_HEADER, Heartbeat, LogProofs, RECEIPT_DOMAIN, Receipt, SealedBatch, Signed,
+    SyncAnswer, SyncRequest, UPDATES_DOMAIN, Updates, WireRecord,
 };
 use crate::record::{RecordId, Sha256Digest};
 use crate::store::{Enrollment, Refusal, SealedOutbox, Store, StoreError};
@@ -87,6 +89,12 @@ pub enum SyncError {
     /// An answer that is not a valid receipt signed by the pinned key.
     #[error("the coordinator's answer could not be verified ({0}); nothing was marked delivered")]
     BadReceipt(String),
+    /// The coordinator's signed log does not hold what it signed before:
+    /// records it acknowledged were dropped or its history rewritten.
+    #[error(
+        "the coordinator's log was rewritten: {0}. Nothing was marked delivered; both signed log heads are kept on this phone as evidence. Tell your organisation"
+    )]
+    LogRewritten(LogProblem),
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -142,6 +150,7 @@ impl SyncError {
             SyncError::Cancelled => "cancelled",
             SyncError::Revoked => "revoked",
             SyncError::BadReceipt(_) => "bad_receipt",
+            SyncError::LogRewritten(_) => "log_rewritten",
             SyncError::Store(_) => "store",
             SyncError::Media(_) => "media",
         }
@@ -258,6 +267,9 @@ pub struct SyncSummary {
     pub media_delivered: u64,
     /// Media not sent, and why (a damaged copy on this phone, say).
     pub media_failed: Vec<(Sha256Digest, String)>,
+    /// Log proofs verified: that the coordinator's log extends the head
+    /// this phone held, and that sampled delivered records are still in it.
+    pub log_proofs_verified: u64,
 }
 
 impl SyncSummary {
@@ -441,7 +453,7 @@ fn answer<T: DeserializeOwned>(resp: Response) -> Result<T, SyncError> {
 /// says why, and the phone stores the reasons instead of resending forever);
 /// or with 403 `device_revoked` (true), saying which records were kept and
 /// which quarantined.
-fn receipt_answer(resp: Response) -> Result<(Signed, bool, Option<Signed>), SyncError> {
+fn receipt_answer(resp: Response) -> Result<Answered, SyncError> {
     #[derive(serde::Deserialize)]
     struct WithReceipt {
         receipt: Signed,
@@ -449,10 +461,36 @@ fn receipt_answer(resp: Response) -> Result<(Signed, bool, Option<Signed>), Sync
     let a = read_answer(resp)?;
     if a.status == 422 || a.status == 403 {
         if let Ok(w) = serde_json::from_slice::<WithReceipt>(&a.bytes) {
-            return Ok((w.receipt, a.status == 403, None));
+            return Ok(Answered {
+                receipt: w.receipt,
+                revoked: a.status == 403,
+                stored: false,
+                updates: None,
+                log: None,
+            });
         }
     }
-    decode::<SyncAnswer>(&a).map(|w| (w.receipt, false, w.updates))
+    decode::<SyncAnswer>(&a).map(|w| Answered {
+        receipt: w.receipt,
+        revoked: false,
+        stored: true,
+        updates: w.updates,
+        log: w.log,
+    })
+}
+
+/// A batch's answer.
+struct Answered {
+    /// The signed receipt.
+    receipt: Signed,
+    /// 403: the device is revoked.
+    revoked: bool,
+    /// 200: the batch was stored (a 422 or 403 carries no proofs).
+    stored: bool,
+    /// Protocol version 2's updates.
+    updates: Option<Signed>,
+    /// Protocol version 2's log proofs.
+    log: Option<LogProofs>,
 }
 
 /// Enrolls this device with the coordinator named in `code`: proves
@@ -834,6 +872,7 @@ fn send_batch(
     let sent_at = Instant::now();
     let local_sent = now_ms();
     let mut answer = None;
+    let log = log_check::LogAsk::prepare(store, &enrollment.coordinator)?;
     if !conn.v1_only.load(Ordering::Relaxed) {
         let (bytes, compressed) = request_body(&SyncRequest {
             heartbeat: body.heartbeat.clone(),
@@ -841,9 +880,18 @@ fn send_batch(
             sealed: body.sealed.clone(),
             // A phone that never applied updates holds none: any tag differs.
             updates_have: store.updates_tag().unwrap_or(Sha256Digest::of(b"")),
+            log_have: log.have(),
+            log_prove: log.prove(),
         })?;
         let len = bytes.len();
         match receipt_answer(conn.post("/v2/sync", bytes, compressed)?) {
+            // A server of protocol version 2 that proved its log once
+            // cannot stop: answering as version 1 would escape the proofs.
+            Err(SyncError::Refused { status: 404, .. }) if log.have().is_some() => {
+                return Err(SyncError::LogRewritten(LogProblem::Unproved(
+                    "its log any more: it answers as a server of protocol version 1".into(),
+                )));
+            }
             // A server of protocol version 1: records and updates apart.
             Err(SyncError::Refused { status: 404, .. }) => {
                 conn.v1_only.store(true, Ordering::Relaxed);
@@ -854,7 +902,7 @@ fn send_batch(
             }
         }
     }
-    let (signed, revoked, updates) = match answer {
+    let answered = match answer {
         Some(a) => a,
         None => {
             let (bytes, compressed) = request_body(&body)?;
@@ -862,6 +910,13 @@ fn send_batch(
             receipt_answer(conn.post("/v1/records", bytes, compressed)?)?
         }
     };
+    let Answered {
+        receipt: signed,
+        revoked,
+        stored,
+        updates,
+        log: proofs,
+    } = answered;
     let rtt = sent_at.elapsed().as_millis() as i64;
     let receipt = open_receipt(
         &signed,
@@ -869,6 +924,19 @@ fn send_batch(
         store.device_id(),
         &enrollment.org,
     )?;
+    // Held to its log before anything is marked delivered: a version 2
+    // answer that stored the batch carries the proofs asked for.
+    let v2 = !conn.v1_only.load(Ordering::Relaxed);
+    if v2 && stored {
+        match log.check(&receipt, proofs.as_ref()) {
+            Ok(n) => summary.log_proofs_verified += n,
+            Err(problem) => {
+                store.add_log_fault(log.fault(&signed, proofs, &problem))?;
+                tracing::error!(problem = %problem, "the coordinator's log failed its proofs");
+                return Err(SyncError::LogRewritten(problem));
+            }
+        }
+    }
     let ours: std::collections::HashSet<RecordId> = batch.iter().map(|r| r.id).collect();
     let delivered: Vec<RecordId> = receipt
         .accepted
@@ -889,6 +957,9 @@ fn send_batch(
         .collect();
     let receipt_json = serde_json::to_vec(&signed).expect("serialises");
     store.apply_receipt(&receipt_json, &delivered, &rejected)?;
+    if v2 && stored {
+        store.set_log_anchor(&signed)?;
+    }
     count_acks(summary, &receipt, |a| ours.contains(&a.id));
     tracing::debug!(
         records = batch.len(),
@@ -938,7 +1009,11 @@ pub fn deliver_sealed(dir: &std::path::Path, opts: &SyncOptions) -> Result<SyncS
             sealed: chunk.to_vec(),
         })?;
         count_sent(&mut summary, chunk.len(), compressed.len());
-        let (signed, revoked, _) = receipt_answer(conn.post("/v1/sealed", compressed, true)?)?;
+        let Answered {
+            receipt: signed,
+            revoked,
+            ..
+        } = receipt_answer(conn.post("/v1/sealed", compressed, true)?)?;
         let receipt = open_receipt(&signed, &target.coordinator, &target.device, &target.org)?;
         let ours: std::collections::HashSet<u64> = chunk.iter().map(|s| s.seq).collect();
         let mut settled: Vec<u64> = receipt

@@ -3560,6 +3560,12 @@ public struct SyncReport: Equatable, Hashable {
      * they changed at this sync (show them; new records go there).
      */
     public var stationsAssigned: [String]?
+    /**
+     * Proofs of the coordinator's log verified at this sync (that its log
+     * extends the head this phone held, that sampled delivered records
+     * are still in it).
+     */
+    public var logProofsVerified: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3588,7 +3594,12 @@ public struct SyncReport: Equatable, Hashable {
         /**
          * The stations the coordinator now assigns this observer to, when
          * they changed at this sync (show them; new records go there).
-         */stationsAssigned: [String]?) {
+         */stationsAssigned: [String]?, 
+        /**
+         * Proofs of the coordinator's log verified at this sync (that its log
+         * extends the head this phone held, that sampled delivered records
+         * are still in it).
+         */logProofsVerified: UInt64) {
         self.sent = sent
         self.delivered = delivered
         self.rejected = rejected
@@ -3599,6 +3610,7 @@ public struct SyncReport: Equatable, Hashable {
         self.mediaFailed = mediaFailed
         self.formsReceived = formsReceived
         self.stationsAssigned = stationsAssigned
+        self.logProofsVerified = logProofsVerified
     }
 
     
@@ -3626,7 +3638,8 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 mediaDelivered: FfiConverterUInt64.read(from: &buf), 
                 mediaFailed: FfiConverterSequenceString.read(from: &buf), 
                 formsReceived: FfiConverterUInt64.read(from: &buf), 
-                stationsAssigned: FfiConverterOptionSequenceString.read(from: &buf)
+                stationsAssigned: FfiConverterOptionSequenceString.read(from: &buf), 
+                logProofsVerified: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -3641,6 +3654,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.mediaFailed, into: &buf)
         FfiConverterUInt64.write(value.formsReceived, into: &buf)
         FfiConverterOptionSequenceString.write(value.stationsAssigned, into: &buf)
+        FfiConverterUInt64.write(value.logProofsVerified, into: &buf)
     }
 }
 
@@ -4127,6 +4141,14 @@ enum ObserverError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     case Revoked(message: String)
     
     /**
+     * The coordinator's log failed its proofs: records it acknowledged
+     * were dropped or its history rewritten. Nothing was marked
+     * delivered; the evidence is kept. Do not retry: tell the
+     * organisation.
+     */
+    case LogRewritten(message: String)
+    
+    /**
      * Stored records were deleted, altered or reordered.
      */
     case Tampered(message: String)
@@ -4208,19 +4230,23 @@ public struct FfiConverterTypeObserverError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 9: return .Tampered(
+        case 9: return .LogRewritten(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .Wiped(
+        case 10: return .Tampered(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .KeyUnavailable(
+        case 11: return .Wiped(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 12: return .Storage(
+        case 12: return .KeyUnavailable(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 13: return .Storage(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -4251,14 +4277,16 @@ public struct FfiConverterTypeObserverError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(7))
         case .Revoked(_ /* message is ignored*/):
             writeInt(&buf, Int32(8))
-        case .Tampered(_ /* message is ignored*/):
+        case .LogRewritten(_ /* message is ignored*/):
             writeInt(&buf, Int32(9))
-        case .Wiped(_ /* message is ignored*/):
+        case .Tampered(_ /* message is ignored*/):
             writeInt(&buf, Int32(10))
-        case .KeyUnavailable(_ /* message is ignored*/):
+        case .Wiped(_ /* message is ignored*/):
             writeInt(&buf, Int32(11))
-        case .Storage(_ /* message is ignored*/):
+        case .KeyUnavailable(_ /* message is ignored*/):
             writeInt(&buf, Int32(12))
+        case .Storage(_ /* message is ignored*/):
+            writeInt(&buf, Int32(13))
 
         
         }

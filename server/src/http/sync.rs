@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use observer_core::protocol::{
-    Batch, SealedBatch, Signed, SyncAnswer, SyncRequest, UPDATES_DOMAIN, limits,
+    Batch, LogProofs, SealedBatch, Signed, SyncAnswer, SyncRequest, UPDATES_DOMAIN, limits,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -38,7 +38,10 @@ pub async fn records(
         Endpoint::Records,
         |app, headers, raw| {
             let batch: Batch = parse("batch", headers, raw)?;
-            Ok(app.ingest().prepare_batch(&batch).map(|p| (p, None)))
+            Ok(app
+                .ingest()
+                .prepare_batch(&batch)
+                .map(|p| (p, Answering::default())))
         },
     )
     .await
@@ -53,15 +56,27 @@ pub async fn sync(
 ) -> Result<Response, ApiError> {
     batch_endpoint(app, headers, body, Endpoint::Sync, |app, headers, raw| {
         let request: SyncRequest = parse("sync request", headers, raw)?;
-        let (batch, have) = request.into_batch();
+        let (batch, asks) = request.into_batch();
+        if asks.log_prove.len() > limits::MAX_LOG_PROVE {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "too_many_proofs",
+                format!(
+                    "a sync asks for at most {} inclusion proofs",
+                    limits::MAX_LOG_PROVE
+                ),
+            ));
+        }
         let prepared = match app.ingest().prepare_batch(&batch) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
         let device = prepared.device();
         if device.revoked_at_ms.is_some() {
-            return Ok(Ok((prepared, None)));
+            return Ok(Ok((prepared, Answering::default())));
         }
+        let log = (asks.log_have.is_some() || !asks.log_prove.is_empty())
+            .then_some((asks.log_have, asks.log_prove));
         let updates = app
             .sampled
             .get(app.storage.as_ref())
@@ -69,9 +84,15 @@ pub async fn sync(
                 crate::updates::current(app.storage.as_ref(), &app.org, device, &sampled, now_ms())
             })
             .map_err(|e| ApiError::from(IngestError::from(e)))?;
-        let changed =
-            (updates.tag != Some(have)).then(|| Signed::sign(UPDATES_DOMAIN, &updates, &app.key));
-        Ok(Ok((prepared, changed)))
+        let changed = (updates.tag != Some(asks.updates_have))
+            .then(|| Signed::sign(UPDATES_DOMAIN, &updates, &app.key));
+        Ok(Ok((
+            prepared,
+            Answering {
+                updates: changed,
+                log,
+            },
+        )))
     })
     .await
 }
@@ -83,18 +104,30 @@ pub async fn sealed_outbox(
 ) -> Result<Response, ApiError> {
     batch_endpoint(app, headers, body, Endpoint::Sealed, |app, headers, raw| {
         let batch: SealedBatch = parse("sealed batch", headers, raw)?;
-        Ok(app.ingest().prepare_sealed(&batch).map(|p| (p, None)))
+        Ok(app
+            .ingest()
+            .prepare_sealed(&batch)
+            .map(|p| (p, Answering::default())))
     })
     .await
 }
 
+/// What a batch's answer carries besides its receipt (protocol version 2
+/// only): the signed updates, and the log proofs asked for (`log_have`,
+/// `log_prove`), made once the receipt's tree head is known.
+#[derive(Default)]
+struct Answering {
+    updates: Option<Signed>,
+    log: Option<(Option<u64>, Vec<u64>)>,
+}
+
 /// What a batch endpoint decides on the blocking pool: the verified batch,
-/// and the signed updates to answer with (protocol version 2 only).
+/// and what its answer will carry.
 type Decide = fn(
     &AppState,
     &HeaderMap,
     &Bytes,
-) -> Result<Result<(Prepared, Option<Signed>), IngestError>, ApiError>;
+) -> Result<Result<(Prepared, Answering), IngestError>, ApiError>;
 
 /// A batch-sized JSON request: admitted if the backlog has room (503 with
 /// `Retry-After` at once if not), its body read within the limits,
@@ -129,16 +162,16 @@ async fn batch_endpoint(
     // Verified: the slot's core is free for the next batch while this one
     // waits for its group to be durable.
     drop(slot);
-    let (settled, updates) = match prepared {
-        Ok((p, updates)) => (
+    let (settled, answering) = match prepared {
+        Ok((p, answering)) => (
             app.commits
                 .commit(p)
                 .await
                 .map(|c| app.ingest().settle(c.prepared, c.result, c.now_ms))
                 .map_err(IngestError::from),
-            updates,
+            answering,
         ),
-        Err(e) => (Err(e), None),
+        Err(e) => (Err(e), Answering::default()),
     };
     app.metrics
         .batch(endpoint, started.elapsed(), settled.as_ref());
@@ -151,8 +184,9 @@ async fn batch_endpoint(
     span.record("rejected", r.rejected.len());
     match settled.verdict {
         Verdict::Stored => Ok(Json(SyncAnswer {
+            log: log_proofs(&app, answering.log, r.tree.size).await?,
             receipt: settled.signed,
-            updates,
+            updates: answering.updates,
         })
         .into_response()),
         Verdict::DeviceRevoked => Err(ApiError::revoked().with_receipt(&settled.signed)),
@@ -163,6 +197,26 @@ async fn batch_endpoint(
         )
         .with_receipt(&settled.signed)),
     }
+}
+
+/// The proofs a sync asked for, at the receipt's tree size. The records
+/// are committed already: a failure here is a 503 the phone retries, and
+/// its retry finds them `already` held.
+async fn log_proofs(
+    app: &Arc<AppState>,
+    asked: Option<(Option<u64>, Vec<u64>)>,
+    size: u64,
+) -> Result<Option<LogProofs>, ApiError> {
+    let Some((have, prove)) = asked else {
+        return Ok(None);
+    };
+    let app = app.clone();
+    blocking(move || {
+        crate::proofs::for_sync(app.storage.as_ref(), have, &prove, size)
+            .map(Some)
+            .map_err(|e| ApiError::internal("the log proofs of a sync", &e))
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -36,8 +36,9 @@ class SyncWorker(context: Context, params: WorkerParameters) : CoroutineWorker(c
             // Stopped by WorkManager: it schedules the work again.
             Result.retry()
         } catch (e: ObserverException) {
-            // Not enrolled, revoked, interception, tampering: retrying will
-            // not help; the app shows the message instead.
+            // Not enrolled, revoked, interception, tampering, a rewritten
+            // coordinator log: retrying will not help; the app shows the
+            // message instead.
             Result.failure()
         }
     }

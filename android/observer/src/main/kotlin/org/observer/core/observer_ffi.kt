@@ -4988,6 +4988,13 @@ data class SyncReport (
      * they changed at this sync (show them; new records go there).
      */
     var `stationsAssigned`: List<kotlin.String>?
+    , 
+    /**
+     * Proofs of the coordinator's log verified at this sync (that its log
+     * extends the head this phone held, that sampled delivered records
+     * are still in it).
+     */
+    var `logProofsVerified`: kotlin.ULong
     
 ){
     
@@ -5014,6 +5021,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterSequenceString.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalSequenceString.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -5027,7 +5035,8 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.allocationSize(value.`mediaDelivered`) +
             FfiConverterSequenceString.allocationSize(value.`mediaFailed`) +
             FfiConverterULong.allocationSize(value.`formsReceived`) +
-            FfiConverterOptionalSequenceString.allocationSize(value.`stationsAssigned`)
+            FfiConverterOptionalSequenceString.allocationSize(value.`stationsAssigned`) +
+            FfiConverterULong.allocationSize(value.`logProofsVerified`)
     )
 
     override fun write(value: SyncReport, buf: ByteBuffer) {
@@ -5041,6 +5050,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterSequenceString.write(value.`mediaFailed`, buf)
             FfiConverterULong.write(value.`formsReceived`, buf)
             FfiConverterOptionalSequenceString.write(value.`stationsAssigned`, buf)
+            FfiConverterULong.write(value.`logProofsVerified`, buf)
     }
 }
 
@@ -5411,6 +5421,14 @@ sealed class ObserverException(message: String): kotlin.Exception(message) {
         class Revoked(message: String) : ObserverException(message)
         
     /**
+     * The coordinator's log failed its proofs: records it acknowledged
+     * were dropped or its history rewritten. Nothing was marked
+     * delivered; the evidence is kept. Do not retry: tell the
+     * organisation.
+     */
+        class LogRewritten(message: String) : ObserverException(message)
+        
+    /**
      * Stored records were deleted, altered or reordered.
      */
         class Tampered(message: String) : ObserverException(message)
@@ -5452,10 +5470,11 @@ public object FfiConverterTypeObserverError : FfiConverterRustBuffer<ObserverExc
             6 -> ObserverException.Cancelled(FfiConverterString.read(buf))
             7 -> ObserverException.Refused(FfiConverterString.read(buf))
             8 -> ObserverException.Revoked(FfiConverterString.read(buf))
-            9 -> ObserverException.Tampered(FfiConverterString.read(buf))
-            10 -> ObserverException.Wiped(FfiConverterString.read(buf))
-            11 -> ObserverException.KeyUnavailable(FfiConverterString.read(buf))
-            12 -> ObserverException.Storage(FfiConverterString.read(buf))
+            9 -> ObserverException.LogRewritten(FfiConverterString.read(buf))
+            10 -> ObserverException.Tampered(FfiConverterString.read(buf))
+            11 -> ObserverException.Wiped(FfiConverterString.read(buf))
+            12 -> ObserverException.KeyUnavailable(FfiConverterString.read(buf))
+            13 -> ObserverException.Storage(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -5499,20 +5518,24 @@ public object FfiConverterTypeObserverError : FfiConverterRustBuffer<ObserverExc
                 buf.putInt(8)
                 Unit
             }
-            is ObserverException.Tampered -> {
+            is ObserverException.LogRewritten -> {
                 buf.putInt(9)
                 Unit
             }
-            is ObserverException.Wiped -> {
+            is ObserverException.Tampered -> {
                 buf.putInt(10)
                 Unit
             }
-            is ObserverException.KeyUnavailable -> {
+            is ObserverException.Wiped -> {
                 buf.putInt(11)
                 Unit
             }
-            is ObserverException.Storage -> {
+            is ObserverException.KeyUnavailable -> {
                 buf.putInt(12)
+                Unit
+            }
+            is ObserverException.Storage -> {
+                buf.putInt(13)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }

@@ -1,0 +1,77 @@
+//! The coordinator's log as this phone has verified it: the receipt whose
+//! signed tree head is the newest one proved to extend every earlier one
+//! (the anchor the next sync's consistency proof starts from), and the
+//! faults found, each kept whole as evidence: the two signed heads and the
+//! proofs that failed between them. Sealed at rest like every `meta` value.
+
+use serde::{Deserialize, Serialize};
+
+use super::outbox::receipt_row;
+use super::session::{META_LOG_ANCHOR, META_LOG_FAULTS, read_json, write_json};
+use super::{Store, StoreError, StoredReceipt};
+use crate::protocol::{LogProofs, Signed};
+
+/// Faults kept; older ones give way (each already stopped a sync and
+/// was reported when found).
+const MAX_FAULTS: usize = 32;
+
+/// A sync that found the coordinator's log rewritten.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFault {
+    /// When the phone found it, ms since the epoch (phone clock).
+    pub detected_at_ms: i64,
+    /// The receipt whose head the phone held (signed by the coordinator).
+    pub held: Option<Signed>,
+    /// The receipt the coordinator answered with (signed by it too).
+    pub answered: Signed,
+    /// The proofs it sent with it, if any.
+    pub proofs: Option<LogProofs>,
+    /// What did not hold, in words.
+    pub problem: String,
+}
+
+impl Store {
+    /// The receipt whose tree head the next sync's consistency proof
+    /// starts from, once a sync has verified one.
+    pub fn log_anchor(&self) -> Result<Option<Signed>, StoreError> {
+        read_json(&*self.conn()?, &self.vault, META_LOG_ANCHOR)
+    }
+
+    /// Keeps `receipt` as the anchor: its head was proved to extend the
+    /// previous anchor's (or is the first this phone saw).
+    pub fn set_log_anchor(&self, receipt: &Signed) -> Result<(), StoreError> {
+        write_json(&*self.conn()?, &self.vault, META_LOG_ANCHOR, receipt)
+    }
+
+    /// Every fault kept, oldest first.
+    pub fn log_faults(&self) -> Result<Vec<LogFault>, StoreError> {
+        Ok(read_json(&*self.conn()?, &self.vault, META_LOG_FAULTS)?.unwrap_or_default())
+    }
+
+    /// Keeps a fault as evidence.
+    pub fn add_log_fault(&self, fault: LogFault) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let mut faults: Vec<LogFault> =
+            read_json(&conn, &self.vault, META_LOG_FAULTS)?.unwrap_or_default();
+        faults.push(fault);
+        let excess = faults.len().saturating_sub(MAX_FAULTS);
+        faults.drain(..excess);
+        write_json(&conn, &self.vault, META_LOG_FAULTS, &faults)
+    }
+
+    /// Up to `n` stored receipts chosen at random: the delivered records
+    /// they acknowledge are the ones a sync asks the coordinator to prove
+    /// still in its log.
+    pub fn receipt_sample(&self, n: usize) -> Result<Vec<StoredReceipt>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, received_at, content FROM receipts ORDER BY random() LIMIT ?1",
+        )?;
+        let mut rows = stmt.query([n as i64])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(receipt_row(&self.vault, r)?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,198 @@
+//! Holding the coordinator to its log at every sync (`docs/protocol.md`,
+//! "The phone holds the coordinator to its log"). The phone keeps the
+//! receipt of the newest tree head it verified (its anchor); each sync asks
+//! for the proof that the new receipt's head extends it, and for the
+//! inclusion of a few of its delivered records, drawn at random from its
+//! receipts; nothing is marked delivered until both verify. A coordinator
+//! that dropped or rewrote records after signing for them cannot answer
+//! with proofs that do: the phone stops, and keeps both signed heads and
+//! the failed proofs as evidence.
+
+use ring::rand::{SecureRandom as _, SystemRandom};
+
+use crate::identity::PublicKey;
+use crate::merkle::{ProofError, TreeHead, leaf_hash, verify_consistency, verify_inclusion};
+use crate::protocol::{LogProofs, RECEIPT_DOMAIN, Receipt, Signed};
+use crate::record::RecordId;
+use crate::store::{LogFault, Store};
+
+use super::SyncError;
+
+/// Delivered records whose inclusion each sync asks to be proved.
+pub const PROVE_PER_SYNC: usize = 4;
+
+/// What a sync asks of the log, and what it checks the answer against.
+#[derive(Debug, Default)]
+pub(super) struct LogAsk {
+    /// The anchor: the receipt the phone holds and its head.
+    anchor: Option<(Signed, TreeHead)>,
+    /// Delivered records to prove: leaf index and id.
+    sample: Vec<(u64, RecordId)>,
+}
+
+/// Why the answer does not hold the coordinator to its log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogProblem {
+    /// The new head is smaller than one the coordinator signed before.
+    #[error("the log shrank from {held} records to {answered}")]
+    Shrank { held: u64, answered: u64 },
+    /// A proof the phone asked for is not in the answer.
+    #[error("the coordinator did not prove {0}")]
+    Unproved(String),
+    /// The new head does not extend the held one.
+    #[error(
+        "the log of {answered} records does not extend the one of {held} it signed before ({error})"
+    )]
+    Inconsistent {
+        held: u64,
+        answered: u64,
+        error: ProofError,
+    },
+    /// A delivered record is not in the new head's tree.
+    #[error("record {id} (log index {index}) is not in the log any more ({error})")]
+    Dropped {
+        id: RecordId,
+        index: u64,
+        error: ProofError,
+    },
+}
+
+impl LogAsk {
+    /// The anchor and a fresh sample, from what `store` keeps: receipts
+    /// that do not open under `coordinator` (another coordinator's, or
+    /// damaged) are not used.
+    pub(super) fn prepare(store: &Store, coordinator: &PublicKey) -> Result<Self, SyncError> {
+        let anchor = store
+            .log_anchor()?
+            .and_then(|s| opened(&s, coordinator).map(|r| (s, r.tree)));
+        let random = SystemRandom::new();
+        let mut sample = Vec::with_capacity(PROVE_PER_SYNC);
+        for stored in store.receipt_sample(PROVE_PER_SYNC)? {
+            let Some(receipt) = serde_json::from_slice::<Signed>(&stored.bytes)
+                .ok()
+                .and_then(|s| opened(&s, coordinator))
+            else {
+                continue;
+            };
+            let acks: Vec<_> = receipt
+                .accepted
+                .iter()
+                .chain(&receipt.already)
+                .filter(|a| a.index < receipt.tree.size)
+                .collect();
+            if acks.is_empty() {
+                continue;
+            }
+            let mut pick = [0u8; 8];
+            if random.fill(&mut pick).is_err() {
+                continue;
+            }
+            let ack = acks[(u64::from_le_bytes(pick) % acks.len() as u64) as usize];
+            if !sample.iter().any(|&(i, _)| i == ack.index) {
+                sample.push((ack.index, ack.id));
+            }
+        }
+        Ok(Self { anchor, sample })
+    }
+
+    /// `log_have` of the request.
+    pub(super) fn have(&self) -> Option<u64> {
+        self.anchor.as_ref().map(|(_, head)| head.size)
+    }
+
+    /// `log_prove` of the request.
+    pub(super) fn prove(&self) -> Vec<u64> {
+        self.sample.iter().map(|&(i, _)| i).collect()
+    }
+
+    /// Checks the proofs that came with `answered` (already verified as
+    /// the coordinator's) against the anchor and the sample; returns how
+    /// many proofs verified.
+    pub(super) fn check(
+        &self,
+        answered: &Receipt,
+        proofs: Option<&LogProofs>,
+    ) -> Result<u64, LogProblem> {
+        let new = answered.tree;
+        let mut verified = 0;
+        let none = LogProofs::default();
+        let proofs = proofs.unwrap_or(&none);
+        if let Some((_, held)) = &self.anchor {
+            if new.size < held.size {
+                return Err(LogProblem::Shrank {
+                    held: held.size,
+                    answered: new.size,
+                });
+            }
+            if held.size > 0 {
+                let p = proofs
+                    .consistency
+                    .as_ref()
+                    .filter(|p| p.from == held.size && p.to == new.size)
+                    .ok_or_else(|| {
+                        LogProblem::Unproved(format!(
+                            "that its log of {} records extends the one of {} it signed before",
+                            new.size, held.size
+                        ))
+                    })?;
+                verify_consistency(held.size, new.size, &held.root, &new.root, &p.proof).map_err(
+                    |error| LogProblem::Inconsistent {
+                        held: held.size,
+                        answered: new.size,
+                        error,
+                    },
+                )?;
+                verified += 1;
+            }
+        }
+        for &(index, id) in &self.sample {
+            let dropped = |error| LogProblem::Dropped { id, index, error };
+            if index >= new.size {
+                return Err(dropped(ProofError::IndexBeyondSize {
+                    index,
+                    size: new.size,
+                }));
+            }
+            let p = proofs
+                .inclusion
+                .iter()
+                .find(|p| p.index == index && p.size == new.size)
+                .ok_or_else(|| {
+                    LogProblem::Unproved(format!(
+                        "that record {id} (log index {index}) is still in its log"
+                    ))
+                })?;
+            verify_inclusion(
+                index,
+                new.size,
+                &leaf_hash(id.as_bytes()),
+                &p.proof,
+                &new.root,
+            )
+            .map_err(dropped)?;
+            verified += 1;
+        }
+        Ok(verified)
+    }
+
+    /// The evidence of a failed check.
+    pub(super) fn fault(
+        &self,
+        answered: &Signed,
+        proofs: Option<LogProofs>,
+        problem: &LogProblem,
+    ) -> LogFault {
+        LogFault {
+            detected_at_ms: chrono::Utc::now().timestamp_millis(),
+            held: self.anchor.as_ref().map(|(s, _)| s.clone()),
+            answered: answered.clone(),
+            proofs,
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// A stored receipt opened under the coordinator's key.
+fn opened(signed: &Signed, coordinator: &PublicKey) -> Option<Receipt> {
+    signed.open("receipt", RECEIPT_DOMAIN, coordinator).ok()
+}

@@ -299,6 +299,15 @@ pub struct RejectedRecord {
     pub detail: String,
 }
 
+/// What an audit of the coordinator's log proved.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct LogAuditReport {
+    /// Delivered records proved in the log.
+    pub records_proved: u64,
+    /// The size of the log head they were proved under.
+    pub log_size: u64,
+}
+
 /// What a sync did.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct SyncReport {

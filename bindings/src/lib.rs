@@ -336,6 +336,27 @@ impl ObserverCore {
         Ok(sync::sync_with_retry(&self.store, &opts, &Backoff::default(), 3)?.into())
     }
 
+    /// Proves every record this phone delivered still in the coordinator's
+    /// log, and the log extending every head it signed for this phone (a
+    /// dispute, or before a phone is handed back). Fails with
+    /// `LogRewritten`, keeping the evidence, if the coordinator dropped or
+    /// rewrote records; `cancel` stops it before its next request.
+    pub fn audit_log(
+        &self,
+        cancel: Option<Arc<CancelToken>>,
+    ) -> Result<LogAuditReport, ObserverError> {
+        let opts = SyncOptions {
+            cancel: cancel.map(|c| c.0.clone()).unwrap_or_default(),
+            link: self.link.clone(),
+            ..SyncOptions::default()
+        };
+        let a = sync::audit_log(&self.store, &opts)?;
+        Ok(LogAuditReport {
+            records_proved: a.records_proved,
+            log_size: a.size,
+        })
+    }
+
     /// Imports a photo, audio or video file as evidence: streamed (never
     /// whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
     /// directory, once however often it is imported. A JPEG loses its

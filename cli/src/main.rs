@@ -119,6 +119,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prove every delivered record still in the coordinator's log (and
+    /// the log extending the head this phone holds). Exits non-zero, keeping
+    /// the evidence, if the coordinator rewrote it.
+    AuditLog {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the forms available offline (shipped and published).
     Forms {
         /// Language for titles: kk, ru or en.
@@ -201,6 +209,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::DeliverSealed { json } => commands::deliver_sealed(&ctx, json, out),
         Command::StartOver { discard_sealed } => commands::start_over(&ctx, discard_sealed, out),
         Command::Sync { attempts, json } => commands::sync(&ctx, attempts, json, out),
+        Command::AuditLog { json } => commands::audit_log(&ctx, json, out),
         Command::Forms { lang, json } => commands::forms(&ctx, lang, json, out),
         Command::Validate {
             form,

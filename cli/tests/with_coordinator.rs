@@ -104,6 +104,19 @@ fn sync_says_what_arrived_and_status_shows_the_stations() {
         !again.contains("stations:"),
         "said once, when it changed: {again}"
     );
+    ok(observer(&phone, &["demo"]));
+    ok(observer(&phone, &["sync"]));
+    let delivered = ok(observer(
+        &phone,
+        &["list", "--state", "delivered", "--json"],
+    ))
+    .lines()
+    .count();
+    assert!(delivered > 0);
+    let audit: serde_json::Value =
+        serde_json::from_str(&ok(observer(&phone, &["audit-log", "--json"]))).unwrap();
+    assert_eq!(audit["records_proved"], delivered as u64, "{audit}");
+    assert_eq!(audit["log_size"], delivered as u64, "{audit}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use observer_core::merkle::{
 };
 use observer_core::protocol::{ConsistencyProof, InclusionProof};
 use observer_core::record::Sha256Digest;
-use observer_core::sync::{SyncOptions, sync};
+use observer_core::sync::{SyncOptions, audit_log, sync};
 use support::*;
 
 /// The log's leaves, read from the server's database.
@@ -177,6 +177,16 @@ fn a_phone_that_finds_the_log_rewritten_stops_marks_nothing_delivered_and_keeps_
     let s = sync(&phone, &SyncOptions::default()).unwrap();
     assert_eq!(s.delivered(), 1);
     assert!(s.log_proofs_verified >= 1);
+    // On demand, every delivered record (more than one request's worth
+    // of proofs for the other phone's 40 and this one's 41).
+    let audit = audit_log(&phone, &SyncOptions::default()).unwrap();
+    assert_eq!((audit.records_proved, audit.size), (41, 81));
+    let many = enrolled_phone(&dir.path().join("r"), &server, "S-1");
+    many.save_all(&(0..150).map(|i| record("S-1", i)).collect::<Vec<_>>())
+        .unwrap();
+    sync(&many, &SyncOptions::default()).unwrap();
+    let audit = audit_log(&many, &SyncOptions::default()).unwrap();
+    assert_eq!((audit.records_proved, audit.size), (150, 231));
 
     // The coordinator's database rewritten: the phone's third record gone.
     server.kill();
@@ -208,8 +218,10 @@ fn a_phone_that_finds_the_log_rewritten_stops_marks_nothing_delivered_and_keeps_
     assert_eq!(faults.len(), 1);
     assert_eq!(faults[0].held.as_ref(), Some(&held));
     let coordinator = server.coordinator_key();
-    let answered: observer_core::protocol::Receipt = faults[0]
-        .answered
+    let observer_core::store::SignedHead::Receipt(answered) = &faults[0].answered else {
+        panic!("a sync's fault keeps the receipt it was answered with");
+    };
+    let answered: observer_core::protocol::Receipt = answered
         .open(
             "receipt",
             observer_core::protocol::RECEIPT_DOMAIN,
@@ -227,10 +239,16 @@ fn a_phone_that_finds_the_log_rewritten_stops_marks_nothing_delivered_and_keeps_
         answered.tree.size >= held_receipt.tree.size && answered.tree != held_receipt.tree,
         "two signed heads that no consistency proof joins"
     );
-    // It stays stopped: the next sync fails the same way.
+    // It stays stopped: the next sync fails the same way, and so does an
+    // audit; each keeps its evidence.
     assert!(matches!(
         sync(&phone, &SyncOptions::default()),
         Err(observer_core::sync::SyncError::LogRewritten(_))
     ));
+    assert!(matches!(
+        audit_log(&phone, &SyncOptions::default()),
+        Err(observer_core::sync::SyncError::LogRewritten(_))
+    ));
     assert_eq!(phone.counts().unwrap().pending, 1);
+    assert_eq!(phone.log_faults().unwrap().len(), 3);
 }

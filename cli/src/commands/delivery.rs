@@ -1,4 +1,5 @@
-//! Delivery to the coordinator: `sync`, `deliver-sealed`.
+//! Delivery to the coordinator: `sync`, `deliver-sealed`, and `audit-log`
+//! (every delivered record proved still in the coordinator's log).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -88,6 +89,26 @@ pub fn deliver_sealed(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<Exit
             s.delivered(),
             s.rejected.len(),
             s.remaining
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit-log`: proves every delivered record in the coordinator's log.
+pub fn audit_log(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<ExitCode> {
+    let store = ctx.open()?;
+    let a = observer_core::sync::audit_log(&store, &SyncOptions::default())?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "records_proved": a.records_proved, "log_size": a.size })
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} delivered records proved in the coordinator's log of {} records, which extends every head it signed for this phone",
+            a.records_proved, a.size
         )?;
     }
     Ok(ExitCode::SUCCESS)

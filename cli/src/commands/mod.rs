@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use observer_core::identity::FileKeyStore;
 use observer_core::store::{OnTampering, Store, StoreError};
 
-pub use delivery::{deliver_sealed, sync};
+pub use delivery::{audit_log, deliver_sealed, sync};
 pub use device::{enroll, init, start_over, status, wipe};
 pub use forms::{forms, validate};
 pub use records::{RecordArgs, StateArg, demo, list, load, media, record, verify};

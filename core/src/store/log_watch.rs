@@ -15,19 +15,29 @@ use crate::protocol::{LogProofs, Signed};
 /// was reported when found).
 const MAX_FAULTS: usize = 32;
 
-/// A sync that found the coordinator's log rewritten.
+/// A check that found the coordinator's log rewritten.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogFault {
     /// When the phone found it, ms since the epoch (phone clock).
     pub detected_at_ms: i64,
     /// The receipt whose head the phone held (signed by the coordinator).
     pub held: Option<Signed>,
-    /// The receipt the coordinator answered with (signed by it too).
-    pub answered: Signed,
-    /// The proofs it sent with it, if any.
+    /// The head the coordinator answered with (signed by it too).
+    pub answered: SignedHead,
+    /// The proofs it sent for it, if any.
     pub proofs: Option<LogProofs>,
     /// What did not hold, in words.
     pub problem: String,
+}
+
+/// A log head the coordinator signed, as it arrived.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignedHead {
+    /// A receipt (a sync's answer).
+    Receipt(Signed),
+    /// A C2SP signed checkpoint note (an audit of every record).
+    Checkpoint(String),
 }
 
 impl Store {

@@ -12,9 +12,9 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 
 use crate::identity::PublicKey;
 use crate::merkle::{ProofError, TreeHead, leaf_hash, verify_consistency, verify_inclusion};
-use crate::protocol::{LogProofs, RECEIPT_DOMAIN, Receipt, Signed};
+use crate::protocol::{LogProofs, RECEIPT_DOMAIN, Receipt, Signed, limits};
 use crate::record::RecordId;
-use crate::store::{LogFault, Store};
+use crate::store::{LogFault, SignedHead, Store};
 
 use super::SyncError;
 
@@ -58,13 +58,22 @@ pub enum LogProblem {
 }
 
 impl LogAsk {
-    /// The anchor and a fresh sample, from what `store` keeps: receipts
-    /// that do not open under `coordinator` (another coordinator's, or
-    /// damaged) are not used.
-    pub(super) fn prepare(store: &Store, coordinator: &PublicKey) -> Result<Self, SyncError> {
+    /// The anchor and `sample`.
+    fn with(
+        store: &Store,
+        coordinator: &PublicKey,
+        sample: Vec<(u64, RecordId)>,
+    ) -> Result<Self, SyncError> {
         let anchor = store
             .log_anchor()?
             .and_then(|s| opened(&s, coordinator).map(|r| (s, r.tree)));
+        Ok(Self { anchor, sample })
+    }
+
+    /// The anchor and a fresh sample, from what `store` keeps: receipts
+    /// that do not open under `coordinator` (another coordinator's, or
+    /// damaged) are not used.
+    pub(super) fn sampled(store: &Store, coordinator: &PublicKey) -> Result<Self, SyncError> {
         let random = SystemRandom::new();
         let mut sample = Vec::with_capacity(PROVE_PER_SYNC);
         for stored in store.receipt_sample(PROVE_PER_SYNC)? {
@@ -92,7 +101,7 @@ impl LogAsk {
                 sample.push((ack.index, ack.id));
             }
         }
-        Ok(Self { anchor, sample })
+        Self::with(store, coordinator, sample)
     }
 
     /// `log_have` of the request.
@@ -185,7 +194,7 @@ impl LogAsk {
         LogFault {
             detected_at_ms: chrono::Utc::now().timestamp_millis(),
             held: self.anchor.as_ref().map(|(s, _)| s.clone()),
-            answered: answered.clone(),
+            answered: SignedHead::Receipt(answered.clone()),
             proofs,
             problem: problem.to_string(),
         }
@@ -195,4 +204,78 @@ impl LogAsk {
 /// A stored receipt opened under the coordinator's key.
 fn opened(signed: &Signed, coordinator: &PublicKey) -> Option<Receipt> {
     signed.open("receipt", RECEIPT_DOMAIN, coordinator).ok()
+}
+
+/// What an audit of every delivered record found (all of it held).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogAudit {
+    /// Delivered records proved in the coordinator's log.
+    pub records_proved: u64,
+    /// The size of the log head they were last proved under.
+    pub size: u64,
+}
+
+/// Every record this phone delivered, by log index, from its receipts.
+fn delivered(store: &Store, coordinator: &PublicKey) -> Result<Vec<(u64, RecordId)>, SyncError> {
+    let mut all = std::collections::BTreeMap::new();
+    for stored in store.receipts()? {
+        let Some(receipt) = serde_json::from_slice::<Signed>(&stored.bytes)
+            .ok()
+            .and_then(|s| opened(&s, coordinator))
+        else {
+            continue;
+        };
+        for ack in receipt.accepted.iter().chain(&receipt.already) {
+            if ack.index < receipt.tree.size {
+                all.insert(ack.index, ack.id);
+            }
+        }
+    }
+    Ok(all.into_iter().collect())
+}
+
+/// Proves every record this phone delivered still in the coordinator's
+/// log, on demand (a coordinator's dispute, before the phone is handed
+/// back): contacts with no records, each asking the inclusion of up to
+/// [`limits::MAX_LOG_PROVE`] of them and the consistency from the head
+/// held, checked as at every sync; any failure is the sync's
+/// [`SyncError::LogRewritten`], with its evidence kept. A coordinator of
+/// protocol version 1 serves no proofs: refused as such.
+pub fn audit_log(store: &Store, opts: &super::SyncOptions) -> Result<LogAudit, SyncError> {
+    let enrollment = store.enrollment().ok_or(SyncError::NotEnrolled)?;
+    let conn = opts
+        .link
+        .connection(&enrollment.url, enrollment.tls_sha256, opts.timeout)?;
+    let all = delivered(store, &enrollment.coordinator)?;
+    let mut summary = super::SyncSummary::default();
+    let mut audit = LogAudit::default();
+    // One contact even with nothing delivered: the head is still proved.
+    let mut chunks: Vec<&[(u64, RecordId)]> = all.chunks(limits::MAX_LOG_PROVE).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    for chunk in chunks {
+        opts.cancel.check()?;
+        let ask = LogAsk::with(store, &enrollment.coordinator, chunk.to_vec())?;
+        super::send_batch(store, &conn, &enrollment, &[], &mut summary, ask)?;
+        if conn.v1_only.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(SyncError::Refused {
+                status: 404,
+                code: "log_proofs_unsupported".into(),
+                message: "this coordinator (protocol version 1) serves no log proofs".into(),
+                retry_after_secs: None,
+            });
+        }
+        audit.records_proved += chunk.len() as u64;
+    }
+    audit.size = store
+        .log_anchor()?
+        .and_then(|s| opened(&s, &enrollment.coordinator))
+        .map_or(0, |r| r.tree.size);
+    tracing::info!(
+        records_proved = audit.records_proved,
+        size = audit.size,
+        "every delivered record proved in the coordinator's log"
+    );
+    Ok(audit)
 }

@@ -36,7 +36,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use backoff::Backoff;
-pub use log_check::{LogProblem, PROVE_PER_SYNC};
+pub use log_check::{LogAudit, LogProblem, PROVE_PER_SYNC, audit_log};
 
 pub use crate::cancel::Cancel;
 use crate::cancel::Cancelled;
@@ -563,7 +563,8 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
             break;
         }
         let ids: Vec<RecordId> = batch.iter().map(|r| r.id).collect();
-        let result = send_batch(store, &conn, &enrollment, &batch, &mut summary);
+        let log = log_check::LogAsk::sampled(store, &enrollment.coordinator)?;
+        let result = send_batch(store, &conn, &enrollment, &batch, &mut summary, log);
         // Whatever the receipt did not settle goes back to pending: only a
         // verified receipt proves delivery.
         store.return_to_pending(&ids)?;
@@ -852,12 +853,15 @@ fn apply_updates(
 /// sides a compression context.
 const COMPRESS_FROM_BYTES: usize = 4 * 1024;
 
+/// Sends one batch (or the heartbeat alone) and settles it by its verified
+/// receipt, holding the coordinator to its log with `log` first.
 fn send_batch(
     store: &Store,
     conn: &Connection,
     enrollment: &Enrollment,
     batch: &[crate::store::StoredRecord],
     summary: &mut SyncSummary,
+    log: log_check::LogAsk,
 ) -> Result<bool, SyncError> {
     use std::sync::atomic::Ordering;
     let (sealed, plain): (Vec<_>, Vec<_>) = batch.iter().partition(|r| r.for_org.is_some());
@@ -872,7 +876,6 @@ fn send_batch(
     let sent_at = Instant::now();
     let local_sent = now_ms();
     let mut answer = None;
-    let log = log_check::LogAsk::prepare(store, &enrollment.coordinator)?;
     if !conn.v1_only.load(Ordering::Relaxed) {
         let (bytes, compressed) = request_body(&SyncRequest {
             heartbeat: body.heartbeat.clone(),

@@ -389,6 +389,11 @@ uint64_t uniffi_observer_ffi_fn_constructor_observercore_open(RustBuffer data_di
 uint64_t uniffi_observer_ffi_fn_constructor_observercore_open_despite_tampering(RustBuffer data_dir, uint64_t key_store, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_AUDIT_LOG
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_AUDIT_LOG
+RustBuffer uniffi_observer_ffi_fn_method_observercore_audit_log(uint64_t ptr, RustBuffer cancel, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_COUNTS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_COUNTS
 RustBuffer uniffi_observer_ffi_fn_method_observercore_counts(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -865,6 +870,12 @@ uint16_t uniffi_observer_ffi_checksum_method_canceltoken_is_cancelled(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_IMPORTPROGRESS_ON_PROGRESS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_IMPORTPROGRESS_ON_PROGRESS
 uint16_t uniffi_observer_ffi_checksum_method_importprogress_on_progress(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_AUDIT_LOG
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_AUDIT_LOG
+uint16_t uniffi_observer_ffi_checksum_method_observercore_audit_log(void
     
 );
 #endif

@@ -1219,6 +1219,15 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 public protocol ObserverCoreProtocol: AnyObject, Sendable {
     
     /**
+     * Proves every record this phone delivered still in the coordinator's
+     * log, and the log extending every head it signed for this phone (a
+     * dispute, or before a phone is handed back). Fails with
+     * `LogRewritten`, keeping the evidence, if the coordinator dropped or
+     * rewrote records; `cancel` stops it before its next request.
+     */
+    func auditLog(cancel: CancelToken?) throws  -> LogAuditReport
+    
+    /**
      * How many records are in each delivery state.
      */
     func counts() throws  -> OutboxCounts
@@ -1403,6 +1412,23 @@ public static func openDespiteTampering(dataDir: String, keyStore: PlatformKeySt
 }
     
 
+    
+    /**
+     * Proves every record this phone delivered still in the coordinator's
+     * log, and the log extending every head it signed for this phone (a
+     * dispute, or before a phone is handed back). Fails with
+     * `LogRewritten`, keeping the evidence, if the coordinator dropped or
+     * rewrote records; `cancel` stops it before its next request.
+     */
+open func auditLog(cancel: CancelToken?)throws  -> LogAuditReport  {
+    return try  FfiConverterTypeLogAuditReport_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_audit_log(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeCancelToken.lower(cancel),uniffiCallStatus
+    )
+})
+}
     
     /**
      * How many records are in each delivery state.
@@ -2813,6 +2839,75 @@ public func FfiConverterTypeIntegrityReport_lift(_ buf: RustBuffer) throws -> In
 #endif
 public func FfiConverterTypeIntegrityReport_lower(_ value: IntegrityReport) -> RustBuffer {
     return FfiConverterTypeIntegrityReport.lower(value)
+}
+
+
+/**
+ * What an audit of the coordinator's log proved.
+ */
+public struct LogAuditReport: Equatable, Hashable {
+    /**
+     * Delivered records proved in the log.
+     */
+    public var recordsProved: UInt64
+    /**
+     * The size of the log head they were proved under.
+     */
+    public var logSize: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Delivered records proved in the log.
+         */recordsProved: UInt64, 
+        /**
+         * The size of the log head they were proved under.
+         */logSize: UInt64) {
+        self.recordsProved = recordsProved
+        self.logSize = logSize
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LogAuditReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLogAuditReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LogAuditReport {
+        return
+            try LogAuditReport(
+                recordsProved: FfiConverterUInt64.read(from: &buf), 
+                logSize: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LogAuditReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.recordsProved, into: &buf)
+        FfiConverterUInt64.write(value.logSize, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLogAuditReport_lift(_ buf: RustBuffer) throws -> LogAuditReport {
+    return try FfiConverterTypeLogAuditReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLogAuditReport_lower(_ value: LogAuditReport) -> RustBuffer {
+    return FfiConverterTypeLogAuditReport.lower(value)
 }
 
 
@@ -5166,6 +5261,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_importprogress_on_progress() != 30068) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_observercore_audit_log() != 38783) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_counts() != 36879) {

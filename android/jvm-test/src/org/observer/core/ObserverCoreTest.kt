@@ -157,6 +157,11 @@ class ObserverCoreTest {
             val moved = core.sync(null, null)
             assertEquals(listOf("KZ-ALA-0043"), moved.stationsAssigned)
             assertEquals(listOf("KZ-ALA-0043"), core.enrollment()?.stations)
+            assertTrue("the second sync checked the log", moved.logProofsVerified >= 1UL)
+            // Every delivered record proved still in the coordinator's log.
+            val audit = core.auditLog(null)
+            assertEquals(200UL, audit.recordsProved)
+            assertEquals(200UL, audit.logSize)
             core.deviceId()
         }
         // Closed; reopening finds the same identity and every record delivered.

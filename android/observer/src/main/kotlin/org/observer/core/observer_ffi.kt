@@ -791,6 +791,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_method_importprogress_on_progress(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_audit_log(
+    ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_counts(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_device_id(
@@ -887,6 +889,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_observer_ffi_fn_constructor_observercore_open_despite_tampering(`dataDir`: RustBuffer.ByValue,`keyStore`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_observer_ffi_fn_method_observercore_audit_log(`ptr`: Long,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_counts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_device_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1096,6 +1100,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_importprogress_on_progress() and 0xFFFF) != 30068) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_audit_log() and 0xFFFF) != 38783) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_counts() and 0xFFFF) != 36879) {
@@ -2603,6 +2610,15 @@ public object FfiConverterTypeLogSink: FfiConverter<LogSink, Long> {
 public interface ObserverCoreInterface {
     
     /**
+     * Proves every record this phone delivered still in the coordinator's
+     * log, and the log extending every head it signed for this phone (a
+     * dispute, or before a phone is handed back). Fails with
+     * `LogRewritten`, keeping the evidence, if the coordinator dropped or
+     * rewrote records; `cancel` stops it before its next request.
+     */
+    fun `auditLog`(`cancel`: CancelToken?): LogAuditReport
+    
+    /**
      * How many records are in each delivery state.
      */
     fun `counts`(): OutboxCounts
@@ -2807,6 +2823,28 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
             UniffiLib.uniffi_observer_ffi_fn_clone_observercore(handle, status)
         }
     }
+
+    
+    /**
+     * Proves every record this phone delivered still in the coordinator's
+     * log, and the log extending every head it signed for this phone (a
+     * dispute, or before a phone is handed back). Fails with
+     * `LogRewritten`, keeping the evidence, if the coordinator dropped or
+     * rewrote records; `cancel` stops it before its next request.
+     */
+    @Throws(ObserverException::class)override fun `auditLog`(`cancel`: CancelToken?): LogAuditReport {
+            return FfiConverterTypeLogAuditReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_audit_log(
+        it,
+        
+        FfiConverterOptionalTypeCancelToken.lower(`cancel`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -4394,6 +4432,53 @@ public object FfiConverterTypeIntegrityReport: FfiConverterRustBuffer<IntegrityR
             FfiConverterULong.write(value.`checked`, buf)
             FfiConverterBoolean.write(value.`intact`, buf)
             FfiConverterSequenceString.write(value.`problems`, buf)
+    }
+}
+
+
+
+/**
+ * What an audit of the coordinator's log proved.
+ */
+data class LogAuditReport (
+    /**
+     * Delivered records proved in the log.
+     */
+    var `recordsProved`: kotlin.ULong
+    , 
+    /**
+     * The size of the log head they were proved under.
+     */
+    var `logSize`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLogAuditReport: FfiConverterRustBuffer<LogAuditReport> {
+    override fun read(buf: ByteBuffer): LogAuditReport {
+        return LogAuditReport(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: LogAuditReport) = (
+            FfiConverterULong.allocationSize(value.`recordsProved`) +
+            FfiConverterULong.allocationSize(value.`logSize`)
+    )
+
+    override fun write(value: LogAuditReport, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`recordsProved`, buf)
+            FfiConverterULong.write(value.`logSize`, buf)
     }
 }
 

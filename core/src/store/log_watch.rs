@@ -11,8 +11,9 @@ use super::session::{META_LOG_ANCHOR, META_LOG_FAULTS, read_json, write_json};
 use super::{Store, StoreError, StoredReceipt};
 use crate::protocol::{LogProofs, Signed};
 
-/// Faults kept; older ones give way (each already stopped a sync and
-/// was reported when found).
+/// Faults kept: the first one found (the evidence that matters most) and
+/// the newest after it; those in between give way (each repeats a fault
+/// already kept, since the phone stops at the first).
 const MAX_FAULTS: usize = 32;
 
 /// A check that found the coordinator's log rewritten.
@@ -22,22 +23,12 @@ pub struct LogFault {
     pub detected_at_ms: i64,
     /// The receipt whose head the phone held (signed by the coordinator).
     pub held: Option<Signed>,
-    /// The head the coordinator answered with (signed by it too).
-    pub answered: SignedHead,
+    /// The receipt the coordinator answered with (signed by it too).
+    pub answered: Signed,
     /// The proofs it sent for it, if any.
     pub proofs: Option<LogProofs>,
     /// What did not hold, in words.
     pub problem: String,
-}
-
-/// A log head the coordinator signed, as it arrived.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignedHead {
-    /// A receipt (a sync's answer).
-    Receipt(Signed),
-    /// A C2SP signed checkpoint note (an audit of every record).
-    Checkpoint(String),
 }
 
 impl Store {
@@ -65,7 +56,7 @@ impl Store {
             read_json(&conn, &self.vault, META_LOG_FAULTS)?.unwrap_or_default();
         faults.push(fault);
         let excess = faults.len().saturating_sub(MAX_FAULTS);
-        faults.drain(..excess);
+        faults.drain(1..1 + excess);
         write_json(&conn, &self.vault, META_LOG_FAULTS, &faults)
     }
 

@@ -943,3 +943,41 @@ fn refusal(id: RecordId, reason: RejectReason, detail: &str) -> Refusal {
         detail: detail.into(),
     }
 }
+
+#[test]
+fn log_faults_keep_the_first_and_the_newest_sealed_across_reopening() {
+    let dir = Fixture::new();
+    let store = dir.open().unwrap();
+    let key = crate::identity::SigningKey::generate().unwrap();
+    let receipt = |n: u64| crate::protocol::Signed::sign(b"test\0", &n, &key);
+    assert!(store.log_anchor().unwrap().is_none());
+    store.set_log_anchor(&receipt(0)).unwrap();
+    for n in 1..=40 {
+        store
+            .add_log_fault(LogFault {
+                detected_at_ms: n as i64,
+                held: Some(receipt(0)),
+                answered: receipt(n),
+                proofs: None,
+                problem: format!("fault {n}"),
+            })
+            .unwrap();
+    }
+    drop(store);
+    let store = dir.open().unwrap();
+    assert_eq!(store.log_anchor().unwrap(), Some(receipt(0)));
+    let kept: Vec<i64> = store
+        .log_faults()
+        .unwrap()
+        .iter()
+        .map(|f| f.detected_at_ms)
+        .collect();
+    let mut expected = vec![1];
+    expected.extend(10..=40);
+    assert_eq!(kept, expected);
+    // Sealed: no problem text in the database or its write-ahead log.
+    for file in [DB_FILE.to_string(), format!("{DB_FILE}-wal")] {
+        let raw = std::fs::read(dir.dir.path().join(file)).unwrap_or_default();
+        assert!(!raw.windows(7).any(|w| w == b"fault 1"));
+    }
+}

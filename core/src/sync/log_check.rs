@@ -14,7 +14,7 @@ use crate::identity::PublicKey;
 use crate::merkle::{ProofError, TreeHead, leaf_hash, verify_consistency, verify_inclusion};
 use crate::protocol::{LogProofs, RECEIPT_DOMAIN, Receipt, Signed, limits};
 use crate::record::RecordId;
-use crate::store::{LogFault, SignedHead, Store};
+use crate::store::{LogFault, Store};
 
 use super::SyncError;
 
@@ -194,7 +194,7 @@ impl LogAsk {
         LogFault {
             detected_at_ms: chrono::Utc::now().timestamp_millis(),
             held: self.anchor.as_ref().map(|(s, _)| s.clone()),
-            answered: SignedHead::Receipt(answered.clone()),
+            answered: answered.clone(),
             proofs,
             problem: problem.to_string(),
         }

@@ -13,6 +13,7 @@ mod ffi_bench;
 mod forms_bench;
 mod local;
 mod media_bench;
+mod proofs_bench;
 mod pvt_bench;
 mod report;
 mod sample;
@@ -110,6 +111,17 @@ enum Which {
         /// Protocols to validate.
         #[arg(long, default_value_t = 20_000)]
         records: usize,
+    },
+    /// The log's inclusion and consistency proofs at ten million leaves
+    /// on SQLite and PostgreSQL, beside one indexed read and the hashing
+    /// alone; the nodes' first fill. Needs PostgreSQL.
+    Proofs {
+        /// Leaves in the log.
+        #[arg(long, default_value_t = 10_000_000)]
+        leaves: u64,
+        /// Proofs of each kind timed.
+        #[arg(long, default_value_t = 1000)]
+        rounds: usize,
     },
     /// A full quick-count estimate over a large sample, beside reading
     /// its figures once per area; the draw of the sample.
@@ -249,6 +261,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = forms_bench::run(&cli.scratch, parties, records, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "forms", &text)?;
+        }
+        Which::Proofs { leaves, rounds } => {
+            let text = proofs_bench::run(&cli.scratch, leaves, rounds, &command)?;
+            println!("{text}");
+            report::write_section(&cli.doc, "proofs", &text)?;
         }
         Which::Pvt {
             population,

@@ -173,7 +173,7 @@ fn check_root(storage: &dyn Storage, report: &mut Report) -> Result<(), StorageE
     report.nodes_match = true;
     for part in nodes.chunks(NODES_PER_READ) {
         let ids: Vec<_> = part.iter().map(|(id, _)| *id).collect();
-        let held = storage.log_hashes(&ids)?;
+        let held = storage.log_hashes(&ids)?.hashes;
         report.nodes_match &= part.iter().all(|(id, hash)| held.get(id) == Some(hash));
     }
     Ok(())

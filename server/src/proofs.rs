@@ -1,7 +1,8 @@
 //! The log's checkpoint and proofs (`docs/protocol.md`, "Log proofs"),
 //! made from what the storage keeps: a proof is planned, its stored hashes
-//! read in one snapshot ([`Storage::log_hashes`]), and assembled; O(log n)
-//! reads whatever the log's size. Nothing here knows HTTP.
+//! read with the log's size in one call ([`Storage::log_hashes`]), and
+//! assembled: the same few reads whatever the log's size. Nothing here
+//! knows HTTP.
 
 use observer_core::identity::SigningKey;
 use observer_core::merkle::{Checkpoint, MissingNode, ProofError, ProofPlan, TreeHead, origin_of};
@@ -72,14 +73,14 @@ fn made(
     plan: &ProofPlan,
     size: u64,
 ) -> Result<Vec<Sha256Digest>, ProofRefused> {
-    let now = storage.tree_head()?.size;
-    if size > now {
+    let read = storage.log_hashes(&plan.needs())?;
+    if size > read.size {
         return Err(ProofRefused::BeyondLog {
             asked: size,
-            size: now,
+            size: read.size,
         });
     }
-    Ok(plan.assemble(&storage.log_hashes(&plan.needs())?)?)
+    Ok(plan.assemble(&read.hashes)?)
 }
 
 /// The proofs a phone asked for with its sync (`log_have`, `log_prove`),
@@ -108,14 +109,14 @@ pub fn for_sync(
         .collect();
     needs.sort_unstable();
     needs.dedup();
-    let now = storage.tree_head()?.size;
-    if size > now {
+    let read = storage.log_hashes(&needs)?;
+    if size > read.size {
         return Err(ProofRefused::BeyondLog {
             asked: size,
-            size: now,
+            size: read.size,
         });
     }
-    let hashes = storage.log_hashes(&needs)?;
+    let hashes = read.hashes;
     Ok(LogProofs {
         consistency: consistency
             .map(|(from, plan)| {

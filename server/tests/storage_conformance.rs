@@ -787,8 +787,8 @@ fn a_batch_is_decided_in_order_as_one_record_at_a_time_would_be(b: &dyn Backend)
 
 /// The proof `plan` made from the hashes `s` stores.
 fn stored_proof(s: &dyn Storage, plan: &ProofPlan) -> Vec<Sha256Digest> {
-    let hashes = s.log_hashes(&plan.needs()).unwrap();
-    plan.assemble(&hashes).unwrap()
+    let read = s.log_hashes(&plan.needs()).unwrap();
+    plan.assemble(&read.hashes).unwrap()
 }
 
 fn proofs_come_from_stored_hashes_and_survive_losing_them(b: &dyn Backend) {
@@ -853,7 +853,9 @@ fn proofs_come_from_stored_hashes_and_survive_losing_them(b: &dyn Backend) {
                 index: 13,
             },
         ];
-        assert!(s.log_hashes(&beyond).unwrap().is_empty());
+        let read = s.log_hashes(&beyond).unwrap();
+        assert!(read.hashes.is_empty());
+        assert_eq!(read.size, 210);
     };
     check(s.as_ref());
     // A database from before nodes were kept has none: they are written

@@ -564,9 +564,9 @@ pub trait Storage: Send + Sync + 'static {
     /// The log's stored hashes named in `nodes`: a leaf (level 0) is the
     /// leaf hash of the record at that index, a higher level a stored
     /// node ([`observer_core::merkle::STRIDE`]). One read for a whole
-    /// proof; what the log does not hold is left out (the proof then
-    /// names the missing node).
-    fn log_hashes(&self, nodes: &[NodeId]) -> Result<HashMap<NodeId, Sha256Digest>, StorageError>;
+    /// proof, with the log's size; what the log does not hold is left out
+    /// (the proof then names the missing node).
+    fn log_hashes(&self, nodes: &[NodeId]) -> Result<LogHashes, StorageError>;
 
     /// Answers when the database can be read (for the health check).
     fn ping(&self) -> Result<(), StorageError>;
@@ -601,6 +601,16 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Review decisions, claims and the queue, in the same database.
     fn review_store(&self) -> &dyn ReviewStore;
+}
+
+/// Stored hashes of the log, and its size when they were read: every node
+/// of a tree no larger than that size is stored and never changes.
+#[derive(Debug, Default)]
+pub struct LogHashes {
+    /// The log's size.
+    pub size: u64,
+    /// The hashes asked for that the log holds.
+    pub hashes: HashMap<NodeId, Sha256Digest>,
 }
 
 /// A stored official version's file digest, read back.

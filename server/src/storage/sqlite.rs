@@ -19,7 +19,7 @@ use observer_core::store::{configure, schema};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken,
+    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, LogHashes, NewToken,
     OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
     RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals, official_digest,
 };
@@ -739,11 +739,12 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn log_hashes(&self, nodes: &[NodeId]) -> Result<HashMap<NodeId, Sha256Digest>, StorageError> {
+    fn log_hashes(&self, nodes: &[NodeId]) -> Result<LogHashes, StorageError> {
         let (leaves, inner): (Vec<NodeId>, Vec<NodeId>) = nodes.iter().partition(|n| n.level == 0);
         let conn = self.read()?;
         // One snapshot for both reads.
         let tx = conn.unchecked_transaction()?;
+        let size = read_frontier(&tx)?.size();
         let mut out = HashMap::with_capacity(nodes.len());
         let wanted: Vec<i64> = leaves.iter().map(|n| n.index as i64).collect();
         let mut stmt = tx.prepare_cached(
@@ -767,7 +768,7 @@ impl Storage for SqliteStorage {
             };
             out.insert(id, Sha256Digest::from_bytes(blob32(r, 2)?));
         }
-        Ok(out)
+        Ok(LogHashes { size, hashes: out })
     }
 
     fn ping(&self) -> Result<(), StorageError> {

@@ -28,7 +28,7 @@ use postgres::types::ToSql;
 pub use connect::{DatabaseUrl, UrlError};
 
 use super::{
-    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, NewToken,
+    AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, LogHashes, NewToken,
     OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
     RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals, official_digest,
 };
@@ -890,14 +890,28 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
-    fn log_hashes(&self, nodes: &[NodeId]) -> Result<HashMap<NodeId, Sha256Digest>, StorageError> {
+    fn log_hashes(&self, nodes: &[NodeId]) -> Result<LogHashes, StorageError> {
         let mut conn = self.conn()?;
-        // One snapshot for both reads.
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
+        // The nodes are looked up one by one on their key (the LIMIT keeps
+        // the planner from joining the whole table by hash, which it
+        // otherwise prefers for an array of unknown length).
+        // The size first: the nodes of any tree up to it are there for the
+        // statement after it to read (the log only grows). Both prepared
+        // once per connection, on one connection: a proof is two round
+        // trips after the pool's check.
+        let head = conn.prepared("SELECT frontier FROM log_head WHERE id = 1")?;
+        let raw: Vec<u8> = conn.query_one(&head, &[])?.get(0);
+        let size = serde_json::from_slice::<Frontier>(&raw)
+            .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))?
+            .size();
+        let read = conn.prepared(
+            "SELECT 0::smallint, log_index, id FROM records WHERE log_index = ANY($1)
+             UNION ALL
+             SELECT t.l, t.i, n.hash FROM UNNEST($2::smallint[], $3::bigint[]) AS t(l, i)
+             CROSS JOIN LATERAL (
+                 SELECT hash FROM log_nodes WHERE level = t.l AND idx = t.i LIMIT 1
+             ) AS n",
+        )?;
         let leaves: Vec<i64> = nodes
             .iter()
             .filter(|n| n.level == 0)
@@ -909,30 +923,20 @@ impl Storage for PostgresStorage {
             .map(|n| (n.level as i16, n.index as i64))
             .unzip();
         let mut out = HashMap::with_capacity(nodes.len());
-        for r in tx.query(
-            "SELECT log_index, id FROM records WHERE log_index = ANY($1)",
-            &[&leaves],
-        )? {
-            let index = r.try_get::<_, i64>(0)? as u64;
-            let id = id32(r.try_get(1)?, "a record id")?;
-            out.insert(NodeId { level: 0, index }, leaf_hash(&id));
-        }
-        for r in tx.query(
-            "SELECT n.level, n.idx, n.hash FROM log_nodes n
-             JOIN UNNEST($1::smallint[], $2::bigint[]) AS t(l, i) ON n.level = t.l AND n.idx = t.i",
-            &[&levels, &idx],
-        )? {
+        for r in conn.query(&read, &[&leaves, &levels, &idx])? {
             let id = NodeId {
                 level: r.try_get::<_, i16>(0)? as u32,
                 index: r.try_get::<_, i64>(1)? as u64,
             };
-            out.insert(
-                id,
-                Sha256Digest::from_bytes(id32(r.try_get(2)?, "a log node")?),
-            );
+            let bytes = id32(r.try_get(2)?, "a log hash")?;
+            let hash = if id.level == 0 {
+                leaf_hash(&bytes)
+            } else {
+                Sha256Digest::from_bytes(bytes)
+            };
+            out.insert(id, hash);
         }
-        tx.commit()?;
-        Ok(out)
+        Ok(LogHashes { size, hashes: out })
     }
 
     fn ping(&self) -> Result<(), StorageError> {
@@ -1315,7 +1319,11 @@ impl Storage for PostgresStorage {
     }
 
     fn tree_head(&self) -> Result<TreeHead, StorageError> {
-        let f = read_frontier(&mut self.conn()?.client, "")?;
+        let mut conn = self.conn()?;
+        let read = conn.prepared("SELECT frontier FROM log_head WHERE id = 1")?;
+        let raw: Vec<u8> = conn.query_one(&read, &[])?.get(0);
+        let f: Frontier = serde_json::from_slice(&raw)
+            .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))?;
         Ok(TreeHead {
             size: f.size(),
             root: f.root(),

@@ -6,13 +6,16 @@
 //! a server needs to issue signed tree heads; checked against the
 //! transparency-dev / certificate-transparency test vectors. `proof.rs`
 //! makes and checks inclusion and consistency proofs; `stored.rs` makes
-//! them from the nodes a coordinator's database keeps.
+//! them from the nodes a coordinator's database keeps; `checkpoint.rs`
+//! and `cosignature.rs` are the signed heads and witnesses' cosignatures.
 
 mod checkpoint;
+mod cosignature;
 mod proof;
 mod stored;
 
 pub use checkpoint::{Checkpoint, CheckpointError, origin_of};
+pub use cosignature::{CosignatureError, TrustedWitness, Witness};
 pub use proof::{
     ProofError, ProofPlan, consistency_proof, inclusion_proof, tree_hash, verify_consistency,
     verify_inclusion,

@@ -44,3 +44,4 @@ pub mod tls;
 pub mod triage;
 pub mod unlock;
 pub mod updates;
+pub mod witness;

@@ -87,6 +87,15 @@ impl Checkpoint {
         Ok(note.to_bytes())
     }
 
+    /// The origin a signed checkpoint names, before anything is verified:
+    /// what a witness following several logs looks its key up by.
+    pub fn claimed_origin(note: &[u8]) -> Result<String, CheckpointError> {
+        let note = Note::from_bytes(note).map_err(|_| CheckpointError::Malformed)?;
+        let c = tlog_tiles::Checkpoint::from_bytes(note.text())
+            .map_err(|_| CheckpointError::Malformed)?;
+        Ok(c.origin().to_owned())
+    }
+
     /// Reads a signed checkpoint of log `origin`, accepting it only with a
     /// valid signature of `key` under that name. Other signatures (a
     /// witness's cosignature) are left for their own checks.

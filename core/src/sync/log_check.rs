@@ -57,6 +57,18 @@ pub enum LogProblem {
     },
 }
 
+impl LogProblem {
+    /// A short, stable name for logs (no record id, no size).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LogProblem::Shrank { .. } => "shrank",
+            LogProblem::Unproved(_) => "unproved",
+            LogProblem::Inconsistent { .. } => "inconsistent",
+            LogProblem::Dropped { .. } => "dropped",
+        }
+    }
+}
+
 impl LogAsk {
     /// The anchor and `sample`.
     fn with(

@@ -935,7 +935,10 @@ fn send_batch(
             Ok(n) => summary.log_proofs_verified += n,
             Err(problem) => {
                 store.add_log_fault(log.fault(&signed, proofs, &problem))?;
-                tracing::error!(problem = %problem, "the coordinator's log failed its proofs");
+                tracing::error!(
+                    problem = problem.kind(),
+                    "the coordinator's log failed its proofs; evidence kept"
+                );
                 return Err(SyncError::LogRewritten(problem));
             }
         }

@@ -292,11 +292,16 @@ fn revocation_keeps_earlier_records_and_quarantines_later_ones() {
             .contains("revoked")
     );
 
+    let anchor = p.log_anchor().unwrap().expect("the first sync's head");
     let err = sync(&p, &SyncOptions::default()).unwrap_err();
     assert!(
         matches!(err, observer_core::sync::SyncError::Revoked),
         "{err:?}"
     );
+    // The revocation's receipt came with its log proofs, checked: the
+    // phone now holds its head.
+    assert_ne!(p.log_anchor().unwrap(), Some(anchor));
+    assert!(p.log_faults().unwrap().is_empty());
     assert_eq!(server.record_count(), (5, 5), "records 1-5 stay");
     let quarantined: Vec<i64> = server
         .db()

@@ -457,6 +457,8 @@ fn receipt_answer(resp: Response) -> Result<Answered, SyncError> {
     #[derive(serde::Deserialize)]
     struct WithReceipt {
         receipt: Signed,
+        #[serde(default)]
+        log: Option<LogProofs>,
     }
     let a = read_answer(resp)?;
     if a.status == 422 || a.status == 403 {
@@ -464,9 +466,11 @@ fn receipt_answer(resp: Response) -> Result<Answered, SyncError> {
             return Ok(Answered {
                 receipt: w.receipt,
                 revoked: a.status == 403,
-                stored: false,
+                // A revoked device's earlier records are stored and
+                // delivered by this receipt; a 422 stored nothing.
+                stored: a.status == 403,
                 updates: None,
-                log: None,
+                log: w.log,
             });
         }
     }
@@ -485,7 +489,9 @@ struct Answered {
     receipt: Signed,
     /// 403: the device is revoked.
     revoked: bool,
-    /// 200: the batch was stored (a 422 or 403 carries no proofs).
+    /// 200, or 403 (a revoked device's records from before its
+    /// revocation are stored): the receipt delivers records, so its
+    /// proofs are checked. A 422 stored nothing and carries none.
     stored: bool,
     /// Protocol version 2's updates.
     updates: Option<Signed>,

@@ -101,6 +101,16 @@ impl ApiError {
         self.extra = Some(json!({ "receipt": receipt }));
         self
     }
+
+    /// Adds the log proofs a sync asked for to a refusal that carries a
+    /// receipt (a revoked device's records stored before its revocation
+    /// are delivered by it, so they are held to the log too).
+    pub(super) fn with_log(mut self, log: Option<observer_core::protocol::LogProofs>) -> Self {
+        if let (Some(extra), Some(log)) = (self.extra.as_mut(), log) {
+            extra["log"] = json!(log);
+        }
+        self
+    }
 }
 
 impl From<BodyError> for ApiError {

@@ -72,11 +72,11 @@ pub async fn sync(
             Err(e) => return Ok(Err(e)),
         };
         let device = prepared.device();
-        if device.revoked_at_ms.is_some() {
-            return Ok(Ok((prepared, Answering::default())));
-        }
         let log = (asks.log_have.is_some() || !asks.log_prove.is_empty())
             .then_some((asks.log_have, asks.log_prove));
+        if device.revoked_at_ms.is_some() {
+            return Ok(Ok((prepared, Answering { updates: None, log })));
+        }
         let updates = app
             .sampled
             .get(app.storage.as_ref())
@@ -189,7 +189,9 @@ async fn batch_endpoint(
             updates: answering.updates,
         })
         .into_response()),
-        Verdict::DeviceRevoked => Err(ApiError::revoked().with_receipt(&settled.signed)),
+        Verdict::DeviceRevoked => Err(ApiError::revoked()
+            .with_receipt(&settled.signed)
+            .with_log(log_proofs(&app, answering.log, r.tree.size).await?)),
         Verdict::AllRefused(sentence) => Err(ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "records_rejected",

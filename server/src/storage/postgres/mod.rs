@@ -75,7 +75,19 @@ fn read_frontier(
             &[],
         )?
         .get(0);
-    serde_json::from_slice(&raw).map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))
+    frontier_from(&raw)
+}
+
+/// The log's frontier now, by a statement prepared once per connection
+/// (the head is read on every proof and every receipt's tree head).
+fn current_frontier(conn: &mut pool::Connection) -> Result<Frontier, StorageError> {
+    let read = conn.prepared("SELECT frontier FROM log_head WHERE id = 1")?;
+    let raw: Vec<u8> = conn.query_one(&read, &[])?.get(0);
+    frontier_from(&raw)
+}
+
+fn frontier_from(raw: &[u8]) -> Result<Frontier, StorageError> {
+    serde_json::from_slice(raw).map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))
 }
 
 /// Stores log nodes (those a group's leaves completed), in one statement.
@@ -493,8 +505,7 @@ impl Storage for PostgresStorage {
         let first = locked
             .first()
             .ok_or_else(|| StorageError::Constraint("a batch from a device not enrolled".into()))?;
-        let mut frontier: Frontier = serde_json::from_slice(first.try_get::<_, &[u8]>(0)?)
-            .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))?;
+        let mut frontier = frontier_from(first.try_get::<_, &[u8]>(0)?)?;
         let mut revoked_after: HashMap<String, Option<i64>> = HashMap::new();
         for r in &locked {
             revoked_after.insert(r.try_get(1)?, r.try_get(2)?);
@@ -899,11 +910,7 @@ impl Storage for PostgresStorage {
         // statement after it to read (the log only grows). Both prepared
         // once per connection, on one connection: a proof is two round
         // trips after the pool's check.
-        let head = conn.prepared("SELECT frontier FROM log_head WHERE id = 1")?;
-        let raw: Vec<u8> = conn.query_one(&head, &[])?.get(0);
-        let size = serde_json::from_slice::<Frontier>(&raw)
-            .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))?
-            .size();
+        let size = current_frontier(&mut conn)?.size();
         let read = conn.prepared(
             "SELECT 0::smallint, log_index, id FROM records WHERE log_index = ANY($1)
              UNION ALL
@@ -1319,11 +1326,7 @@ impl Storage for PostgresStorage {
     }
 
     fn tree_head(&self) -> Result<TreeHead, StorageError> {
-        let mut conn = self.conn()?;
-        let read = conn.prepared("SELECT frontier FROM log_head WHERE id = 1")?;
-        let raw: Vec<u8> = conn.query_one(&read, &[])?.get(0);
-        let f: Frontier = serde_json::from_slice(&raw)
-            .map_err(|e| StorageError::Corrupt(format!("log frontier: {e}")))?;
+        let f = current_frontier(&mut *self.conn()?)?;
         Ok(TreeHead {
             size: f.size(),
             root: f.root(),

@@ -5,7 +5,11 @@
 //! knows HTTP.
 
 use observer_core::identity::SigningKey;
-use observer_core::merkle::{Checkpoint, MissingNode, ProofError, ProofPlan, TreeHead, origin_of};
+use std::collections::HashMap;
+
+use observer_core::merkle::{
+    Checkpoint, MissingNode, NodeId, ProofError, ProofPlan, TreeHead, origin_of,
+};
 use observer_core::protocol::{ConsistencyProof, InclusionProof, LogProofs};
 use observer_core::record::Sha256Digest;
 
@@ -66,21 +70,31 @@ pub fn consistency(
     Ok(ConsistencyProof { from, to, proof })
 }
 
-/// `plan`'s hashes for a tree of `size` leaves, which must exist: the log
-/// only grows, so every node of a tree it once had stays stored.
+/// `plan`'s hashes for a tree of `size` leaves.
 fn made(
     storage: &dyn Storage,
     plan: &ProofPlan,
     size: u64,
 ) -> Result<Vec<Sha256Digest>, ProofRefused> {
-    let read = storage.log_hashes(&plan.needs())?;
+    Ok(plan.assemble(&stored(storage, &plan.needs(), size)?)?)
+}
+
+/// The stored hashes `needs` names, for a tree of `size` leaves, which
+/// must exist: the log only grows, so every node of a tree it once had
+/// stays stored.
+fn stored(
+    storage: &dyn Storage,
+    needs: &[NodeId],
+    size: u64,
+) -> Result<HashMap<NodeId, Sha256Digest>, ProofRefused> {
+    let read = storage.log_hashes(needs)?;
     if size > read.size {
         return Err(ProofRefused::BeyondLog {
             asked: size,
             size: read.size,
         });
     }
-    Ok(plan.assemble(&read.hashes)?)
+    Ok(read.hashes)
 }
 
 /// The proofs a phone asked for with its sync (`log_have`, `log_prove`),
@@ -109,14 +123,7 @@ pub fn for_sync(
         .collect();
     needs.sort_unstable();
     needs.dedup();
-    let read = storage.log_hashes(&needs)?;
-    if size > read.size {
-        return Err(ProofRefused::BeyondLog {
-            asked: size,
-            size: read.size,
-        });
-    }
-    let hashes = read.hashes;
+    let hashes = stored(storage, &needs, size)?;
     Ok(LogProofs {
         consistency: consistency
             .map(|(from, plan)| {

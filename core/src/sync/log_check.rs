@@ -89,10 +89,7 @@ impl LogAsk {
         let random = SystemRandom::new();
         let mut sample = Vec::with_capacity(PROVE_PER_SYNC);
         for stored in store.receipt_sample(PROVE_PER_SYNC)? {
-            let Some(receipt) = serde_json::from_slice::<Signed>(&stored.bytes)
-                .ok()
-                .and_then(|s| opened(&s, coordinator))
-            else {
+            let Some(receipt) = opened_stored(&stored.bytes, coordinator) else {
                 continue;
             };
             let acks: Vec<_> = receipt
@@ -213,9 +210,17 @@ impl LogAsk {
     }
 }
 
-/// A stored receipt opened under the coordinator's key.
+/// A receipt opened under the coordinator's key.
 fn opened(signed: &Signed, coordinator: &PublicKey) -> Option<Receipt> {
     signed.open("receipt", RECEIPT_DOMAIN, coordinator).ok()
+}
+
+/// A receipt as the store keeps it (its signed JSON), opened under the
+/// coordinator's key: `None` for another coordinator's or a damaged one.
+fn opened_stored(bytes: &[u8], coordinator: &PublicKey) -> Option<Receipt> {
+    serde_json::from_slice::<Signed>(bytes)
+        .ok()
+        .and_then(|s| opened(&s, coordinator))
 }
 
 /// What an audit of every delivered record found (all of it held).
@@ -231,10 +236,7 @@ pub struct LogAudit {
 fn delivered(store: &Store, coordinator: &PublicKey) -> Result<Vec<(u64, RecordId)>, SyncError> {
     let mut all = std::collections::BTreeMap::new();
     for stored in store.receipts()? {
-        let Some(receipt) = serde_json::from_slice::<Signed>(&stored.bytes)
-            .ok()
-            .and_then(|s| opened(&s, coordinator))
-        else {
+        let Some(receipt) = opened_stored(&stored.bytes, coordinator) else {
             continue;
         };
         for ack in receipt.accepted.iter().chain(&receipt.already) {

@@ -177,6 +177,10 @@ pub struct LimitSettings {
     /// [default: 256].
     #[arg(long, env = "OBSERVER_SERVER_GROUP_COMMIT_BATCHES")]
     pub group_commit_batches: Option<usize>,
+    /// Seconds between pushes of the checkpoint to the witnesses
+    /// (`observer-server witnesses`) [default: 30].
+    #[arg(long, env = "OBSERVER_SERVER_WITNESS_INTERVAL_SECS")]
+    pub witness_interval_secs: Option<u64>,
 }
 
 impl LimitSettings {
@@ -201,6 +205,7 @@ impl LimitSettings {
             proxy_protocol_from: self.proxy_protocol_from.or(file.proxy_protocol_from),
             max_queued_batches: self.max_queued_batches.or(file.max_queued_batches),
             group_commit_batches: self.group_commit_batches.or(file.group_commit_batches),
+            witness_interval_secs: self.witness_interval_secs.or(file.witness_interval_secs),
         }
     }
 
@@ -243,6 +248,7 @@ impl LimitSettings {
                 .group_commit_batches
                 .unwrap_or(d.group_commit_batches)
                 .max(1),
+            witness_interval: secs(self.witness_interval_secs, d.witness_interval, 1),
         }
     }
 }
@@ -265,6 +271,7 @@ impl From<&ServeLimits> for LimitSettings {
             proxy_protocol_from: Some(l.proxy_protocol_from.clone()),
             max_queued_batches: Some(l.max_queued_batches),
             group_commit_batches: Some(l.group_commit_batches),
+            witness_interval_secs: Some(l.witness_interval.as_secs()),
         }
     }
 }
@@ -344,6 +351,8 @@ proxy_protocol_from = []
 max_queued_batches = {queued}
 # Most batches sharing one durable commit (1: each batch commits alone).
 group_commit_batches = {group}
+# Seconds between pushes of the checkpoint to the witnesses.
+witness_interval_secs = {witness}
 "#,
         filter = DEFAULT_LOG_FILTER,
         listen = DEFAULT_LISTEN,
@@ -358,6 +367,7 @@ group_commit_batches = {group}
         per_addr_rate = d.rate_per_address,
         per_device_rate = d.rate_per_device,
         shutdown = d.shutdown_grace.as_secs(),
+        witness = d.witness_interval.as_secs(),
         queued = d.max_queued_batches,
         group = d.group_commit_batches,
     )

@@ -45,3 +45,4 @@ pub mod triage;
 pub mod unlock;
 pub mod updates;
 pub mod witness;
+pub mod witnesses;

@@ -53,6 +53,8 @@ pub struct ServeLimits {
     /// Most batches that share one durable commit (group commit). One
     /// makes every batch its own commit, as before group commit.
     pub group_commit_batches: usize,
+    /// Time between pushes of the checkpoint to the witnesses.
+    pub witness_interval: Duration,
 }
 
 impl Default for ServeLimits {
@@ -72,6 +74,7 @@ impl Default for ServeLimits {
             proxy_protocol_from: Vec::new(),
             max_queued_batches: 1024,
             group_commit_batches: 256,
+            witness_interval: Duration::from_secs(30),
         }
     }
 }

@@ -138,6 +138,17 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// The witnesses this coordinator asks to cosign its log's checkpoints.
+    Witnesses {
+        #[command(subcommand)]
+        action: WitnessesAction,
+    },
+    /// Run a witness for another organisation's coordinator: follow its
+    /// log, verify that it only grows, and cosign its checkpoints.
+    Witness {
+        #[command(subcommand)]
+        action: WitnessAction,
+    },
     /// Import the official per-station results (CSV: station, region, one
     /// column per figure such as ballots_cast, party_1) as their next
     /// version; earlier versions are kept, and what changed is listed.
@@ -308,6 +319,48 @@ enum AuditAction {
 }
 
 #[derive(Subcommand)]
+enum WitnessesAction {
+    /// Ask a witness (its key as its operator printed it, and its URL).
+    Add {
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// The witnesses asked and what each cosigned last.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop asking a witness.
+    Remove { name: String },
+}
+
+#[derive(Subcommand)]
+enum WitnessAction {
+    /// Make a witness in --data (a directory of its own) with a fresh key,
+    /// wrapped by --key-file or a passphrase; prints its key.
+    Init {
+        /// Its name, a URL without scheme (example.org/witness).
+        #[arg(long)]
+        name: String,
+    },
+    /// Follow a coordinator's log, by the key its `init` printed.
+    Follow {
+        #[arg(long)]
+        log_key: String,
+    },
+    /// The witness's key and the logs it follows.
+    Show,
+    /// Answer POST /add-checkpoint until interrupted.
+    Serve {
+        /// Address to listen on (plain HTTP; put TLS in front if wanted).
+        #[arg(long, default_value = "0.0.0.0:8444")]
+        listen: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum MediaAction {
     /// Re-hash every stored media file; exits 1 if any was altered.
     Verify,
@@ -349,7 +402,10 @@ fn run(cli: Cli) -> Result<()> {
         return commands::config_default(out);
     }
     let filter = match cli.command {
-        Command::Serve { .. } => observer_server::config::DEFAULT_LOG_FILTER,
+        Command::Serve { .. }
+        | Command::Witness {
+            action: WitnessAction::Serve { .. },
+        } => observer_server::config::DEFAULT_LOG_FILTER,
         // The demo's narrative is its output; its simulated phones' own
         // warnings (the seized one's gap) would only repeat it.
         #[cfg(feature = "demo")]
@@ -445,6 +501,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config {
             action: ConfigAction::Show { settings },
         } => commands::config_show(&at, settings, out),
+        Command::Witnesses { action } => match action {
+            WitnessesAction::Add { key, url } => commands::witnesses::add(&at, &key, &url, out),
+            WitnessesAction::List { json } => commands::witnesses::list(&at, json, out),
+            WitnessesAction::Remove { name } => commands::witnesses::remove(&at, &name, out),
+        },
+        Command::Witness { action } => match action {
+            WitnessAction::Init { name } => commands::witness::init(&at, &name, out),
+            WitnessAction::Follow { log_key } => commands::witness::follow(&at, &log_key, out),
+            WitnessAction::Show => commands::witness::show(&at, out),
+            WitnessAction::Serve { listen } => commands::witness::serve(&at, &listen, out),
+        },
         Command::ImportOfficial { file, dry_run } => {
             commands::import_official(&at, &file, dry_run, out)
         }

@@ -158,6 +158,8 @@ pub async fn serve_with(
         h.graceful_shutdown(Some(grace));
         let _ = stopping.send(true);
     });
+    crate::witnesses::spawn(state.clone(), limits.witness_interval, stop.clone())
+        .map_err(SetupError::Invalid)?;
     if let Some(m) = metrics_listener {
         let addr = m.local_addr().ok();
         let storage = c.storage.clone();

@@ -6,24 +6,11 @@
 mod support;
 
 use observer_core::merkle::{
-    Checkpoint, leaf_hash, origin_of, tree_hash, verify_consistency, verify_inclusion,
+    Checkpoint, origin_of, tree_hash, verify_consistency, verify_inclusion,
 };
 use observer_core::protocol::{ConsistencyProof, InclusionProof};
-use observer_core::record::Sha256Digest;
 use observer_core::sync::{SyncOptions, audit_log, sync};
 use support::*;
-
-/// The log's leaves, read from the server's database.
-fn leaves(server: &Server) -> Vec<Sha256Digest> {
-    let db = server.db();
-    let mut stmt = db
-        .prepare("SELECT id FROM records ORDER BY log_index")
-        .unwrap();
-    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
-        .unwrap()
-        .map(|id| leaf_hash(&id.unwrap()))
-        .collect()
-}
 
 #[test]
 fn a_phone_checks_the_checkpoint_and_every_proof_against_the_pinned_key() {
@@ -104,42 +91,6 @@ fn a_phone_checks_the_checkpoint_and_every_proof_against_the_pinned_key() {
         newest.size
     )));
     assert!(verify_inclusion(3, newest.size, &all[4], &p.proof, &newest.root).is_err());
-}
-
-/// History rewritten behind the server's back, the way someone with the
-/// disk would do it so that the server still starts: a record the phone
-/// delivered is deleted, the later ones moved down, the log's frontier
-/// recomputed and its stored nodes dropped (the server rebuilds them).
-fn rewrite_history(server: &Server, drop_index: i64) {
-    let db = server.db();
-    db.execute("DELETE FROM records WHERE log_index = ?1", [drop_index])
-        .unwrap();
-    let later: Vec<i64> = {
-        let mut stmt = db
-            .prepare("SELECT log_index FROM records WHERE log_index > ?1 ORDER BY log_index")
-            .unwrap();
-        stmt.query_map([drop_index], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
-    for i in later {
-        db.execute(
-            "UPDATE records SET log_index = ?1 WHERE log_index = ?2",
-            [i - 1, i],
-        )
-        .unwrap();
-    }
-    let mut frontier = observer_core::merkle::Frontier::new();
-    for leaf in leaves(server) {
-        frontier.push(leaf);
-    }
-    db.execute(
-        "UPDATE meta SET value = ?1 WHERE key = 'frontier'",
-        [serde_json::to_vec(&frontier).unwrap()],
-    )
-    .unwrap();
-    db.execute("DELETE FROM log_nodes", []).unwrap();
 }
 
 #[test]

@@ -7,6 +7,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use observer_core::identity::SigningKey;
 use observer_core::protocol::{
@@ -17,6 +18,7 @@ use observer_core::seal::SealedRecord;
 use observer_core::store::{Query, Store};
 use observer_core::sync::{SyncOptions, sync};
 use reqwest::blocking::Client;
+use support::witness::{WitnessProcess, witness_cli};
 use support::*;
 
 struct Probe<'a> {
@@ -152,6 +154,34 @@ fn log_proofs(t: &mut Probe<'_>, me: &[(&str, &str)], them: &str, many: &[(&str,
     for bad in ["?from=1", "?from=-1&to=2", "?from=0&to=2", "?from=3&to=2"] {
         t.send("GET", k, &format!("{k}{bad}"), me, vec![], 400);
     }
+    // Witnessed: none before a witness cosigns, then the checkpoint
+    // with its cosignature.
+    let w = "/v1/log/witnessed";
+    t.send("GET", w, w, me, vec![], 404);
+    t.send("GET", w, w, &[], vec![], 401);
+    t.send("GET", w, w, &revoked, vec![], 403);
+    t.send("GET", w, w, many, vec![], 431);
+    let wdata = t.server.data.with_file_name("witness");
+    let made = witness_cli(&wdata, &["init", "--name", "witness.example/openapi"]);
+    let vkey = made
+        .lines()
+        .find_map(|l| l.strip_prefix("witness key  "))
+        .unwrap()
+        .to_owned();
+    let log_key = t.server.coordinator_key().to_string();
+    witness_cli(&wdata, &["follow", "--log-key", &log_key]);
+    let witness = WitnessProcess::start(&wdata);
+    let url = format!("http://{}", witness.addr);
+    t.server
+        .cli(&["witnesses", "add", "--key", &vkey, "--url", &url]);
+    wait_until("a witnessed checkpoint", Duration::from_secs(30), || {
+        let mut asked = t.client.get(format!("{}{w}", t.server.url()));
+        for (k, v) in me {
+            asked = asked.header(*k, *v);
+        }
+        asked.send().unwrap().status() == 200
+    });
+    t.send("GET", w, w, me, vec![], 200);
     let beyond = size + 1;
     t.send(
         "GET",
@@ -819,7 +849,14 @@ fn every_documented_answer_of_every_operation_is_driven_and_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(
         &dir.path().join("server"),
-        &["--body-grace-secs", "1", "--body-idle-secs", "1"],
+        &[
+            "--body-grace-secs",
+            "1",
+            "--body-idle-secs",
+            "1",
+            "--witness-interval-secs",
+            "1",
+        ],
     );
     // Redirects are answers to check, not to follow.
     install_crypto();

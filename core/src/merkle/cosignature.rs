@@ -43,6 +43,9 @@ pub enum CosignatureError {
     /// The timestamp is zero or beyond 2^63 - 1.
     #[error("the cosignature of {0} carries no valid time")]
     Time(String),
+    /// Not a `cosignature/v1` verifier key `NAME+KEYID+BASE64`.
+    #[error("not a witness key (NAME+KEYID+BASE64 of an Ed25519 cosignature/v1 key): {0}")]
+    VerifierKey(&'static str),
 }
 
 /// A witness's cosigning key and name.
@@ -87,6 +90,60 @@ impl Witness<'_> {
 }
 
 impl TrustedWitness {
+    /// Whether `name` can name a witness's key: not empty, no space, no
+    /// `+` (C2SP suggests a URL without its scheme, `example.org/witness`).
+    pub fn valid_name(name: &str) -> bool {
+        signed_note::is_key_name_valid(name)
+            && !name.chars().any(char::is_control)
+            && name.len() <= 255
+    }
+
+    /// Reads a witness's verifier key as C2SP `signed-note` writes it,
+    /// `<name>+<key id, 8 hex digits>+<base64 of 0x04 || Ed25519 key>`,
+    /// which is what a witness's operator publishes and a coordinator,
+    /// phone or verifier is configured with.
+    pub fn from_vkey(vkey: &str) -> Result<Self, CosignatureError> {
+        let bad = CosignatureError::VerifierKey;
+        let mut parts = vkey.trim().splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("it does not have three '+'-separated parts"));
+        };
+        if !Self::valid_name(name) {
+            return Err(bad(
+                "the name is empty or holds a space, a control character or '+'",
+            ));
+        }
+        if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("the key id is not 8 hex digits"));
+        }
+        let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key)
+            .map_err(|_| bad("the key is not base64"))?;
+        let Some((&ALG_COSIGNATURE_V1, key)) = raw.split_first() else {
+            return Err(bad("the key is not of type 0x04 (cosignature/v1)"));
+        };
+        let key: [u8; 32] = key.try_into().map_err(|_| bad("the key is not 32 bytes"))?;
+        let witness = Self {
+            name: name.to_owned(),
+            key: PublicKey::from_bytes(key),
+        };
+        if u32::from_str_radix(id, 16).ok() != Some(key_id(name, &witness.key)) {
+            return Err(bad("the key id does not match the name and key"));
+        }
+        Ok(witness)
+    }
+
+    /// This witness's verifier key, as [`TrustedWitness::from_vkey`] reads it.
+    pub fn vkey(&self) -> String {
+        let mut encoded = vec![ALG_COSIGNATURE_V1];
+        encoded.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{}+{:08x}+{}",
+            self.name,
+            key_id(&self.name, &self.key),
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, encoded)
+        )
+    }
+
     /// The time at which this witness cosigned the checkpoint `note`, or
     /// `None` when no line of its name and key id is there. A line of its
     /// name and key id that does not verify is an error: the note was
@@ -249,6 +306,42 @@ mod tests {
             key: SigningKey::generate().unwrap().public_key(),
         };
         assert_eq!(other.cosigned_at(&cosigned).unwrap(), None);
+    }
+
+    #[test]
+    fn a_verifier_key_reads_back_and_a_damaged_one_is_refused() {
+        let key = SigningKey::generate().unwrap();
+        let trusted = TrustedWitness {
+            name: "witness.example/w1".into(),
+            key: key.public_key(),
+        };
+        let vkey = trusted.vkey();
+        assert!(vkey.starts_with("witness.example/w1+"), "{vkey}");
+        assert_eq!(TrustedWitness::from_vkey(&vkey).unwrap(), trusted);
+        let (_, tail) = vkey.split_once('+').unwrap();
+        let (id, key_b64) = tail.split_once('+').unwrap();
+        let mut raw =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key_b64).unwrap();
+        let retyped = {
+            raw[0] = 0x01;
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &raw)
+        };
+        for bad in [
+            format!("witness.example/w2+{id}+{key_b64}"),
+            format!("witness.example/w1+{id}+{retyped}"),
+            format!("witness.example/w1+{id}"),
+            format!("witness.example/w1+zz+{key_b64}"),
+            format!("two words+{id}+{key_b64}"),
+            format!("witness.example/w1+{id}+AAAA"),
+        ] {
+            assert!(
+                matches!(
+                    TrustedWitness::from_vkey(&bad),
+                    Err(CosignatureError::VerifierKey(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

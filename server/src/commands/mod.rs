@@ -12,6 +12,8 @@ mod serve;
 mod setup;
 mod stations;
 mod users;
+pub mod witness;
+pub mod witnesses;
 
 #[cfg(feature = "demo")]
 mod demo;

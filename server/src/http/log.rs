@@ -68,6 +68,29 @@ pub async fn checkpoint(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 
+/// The newest checkpoint the configured witnesses cosigned, with their
+/// cosignature lines (`text/plain`); 404 `not_witnessed` before any has.
+pub async fn witnessed(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let note = for_device(&app, &headers, |storage, app| {
+        crate::witnesses::witnessed(storage, &app.key).map_err(|e| match e {
+            crate::witnesses::WitnessesError::Storage(e) => e.into(),
+            e => ApiError::internal("the witnessed checkpoint", &e),
+        })
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_witnessed",
+            "no witness has cosigned a checkpoint of this log yet",
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {

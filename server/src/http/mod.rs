@@ -220,6 +220,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/sync", post(sync::sync))
         .route("/v1/media/{sha256}", get(media::state).put(media::put))
         .route("/v1/log/checkpoint", get(log::checkpoint))
+        .route("/v1/log/witnessed", get(log::witnessed))
         .route("/v1/log/inclusion", get(log::inclusion))
         .route("/v1/log/consistency", get(log::consistency))
         .fallback(|| async {

@@ -2,6 +2,8 @@
 //! on the real core, and a fault-injecting TCP proxy.
 #![allow(dead_code)] // each test binary uses a different part of it
 
+pub mod witness;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -374,4 +376,52 @@ pub fn scrape(port: u16) -> String {
         .unwrap();
     assert!(r.status().is_success());
     r.text().unwrap()
+}
+
+/// The log's leaves, read from the server's database.
+pub fn leaves(server: &Server) -> Vec<observer_core::record::Sha256Digest> {
+    let db = server.db();
+    let mut stmt = db
+        .prepare("SELECT id FROM records ORDER BY log_index")
+        .unwrap();
+    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|id| observer_core::merkle::leaf_hash(&id.unwrap()))
+        .collect()
+}
+
+/// History rewritten behind the server's back, the way someone with the
+/// disk would do it so that the server still starts: a record the phone
+/// delivered is deleted, the later ones moved down, the log's frontier
+/// recomputed and its stored nodes dropped (the server rebuilds them).
+pub fn rewrite_history(server: &Server, drop_index: i64) {
+    let db = server.db();
+    db.execute("DELETE FROM records WHERE log_index = ?1", [drop_index])
+        .unwrap();
+    let later: Vec<i64> = {
+        let mut stmt = db
+            .prepare("SELECT log_index FROM records WHERE log_index > ?1 ORDER BY log_index")
+            .unwrap();
+        stmt.query_map([drop_index], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    for i in later {
+        db.execute(
+            "UPDATE records SET log_index = ?1 WHERE log_index = ?2",
+            [i - 1, i],
+        )
+        .unwrap();
+    }
+    let mut frontier = observer_core::merkle::Frontier::new();
+    for leaf in leaves(server) {
+        frontier.push(leaf);
+    }
+    db.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'frontier'",
+        [serde_json::to_vec(&frontier).unwrap()],
+    )
+    .unwrap();
+    db.execute("DELETE FROM log_nodes", []).unwrap();
 }

@@ -1,14 +1,4 @@
-//! What a witness decides when a log asks it to cosign a checkpoint (C2SP
-//! `tlog-witness`, `add-checkpoint`), without HTTP or storage: the request
-//! parsed, the log's signature checked under the key the witness follows
-//! it with, the old size compared with the newest one it cosigned, the
-//! consistency proof verified, and the cosignature made. A coordinator
-//! that rewrote its history cannot pass: the proof from the size the
-//! witness holds fails, and the witness says so instead of cosigning.
-//!
-//! The caller keeps, per origin, the newest cosigned size and root, and
-//! must compare and update them atomically (two requests racing must not
-//! roll the witness's view back).
+//! The decision on one `add-checkpoint` request, without HTTP or storage.
 
 use observer_core::identity::PublicKey;
 use observer_core::merkle::{Checkpoint, CheckpointError, TreeHead, Witness, verify_consistency};

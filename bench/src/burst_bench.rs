@@ -129,12 +129,13 @@ fn prepare(coordinator: &Coordinator, url: &str, n: usize, records: usize) -> Re
                         sealed: Vec::new(),
                         // What the phone holds after enrolling: its station and
                         // no published form, as the server also has it.
-                        updates_have: updates_tag(&[station], &[], []),
+                        updates_have: updates_tag(&[station], &[], &[], []),
                         // A first sync: no head held yet, no delivered
                         // record to prove (the log-proof cost of later
                         // syncs is measured by the proofs benchmark).
                         log_have: None,
                         log_prove: Vec::new(),
+                        log_witnessed: None,
                     };
                     let json = serde_json::to_vec(&request).expect("json");
                     // As the sync client does: compress only what gains from it.

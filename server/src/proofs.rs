@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use observer_core::merkle::{
     Checkpoint, MissingNode, NodeId, ProofError, ProofPlan, TreeHead, origin_of,
 };
-use observer_core::protocol::{ConsistencyProof, InclusionProof, LogProofs};
+use observer_core::protocol::{ConsistencyProof, InclusionProof, LogProofs, WitnessedProof};
 use observer_core::record::Sha256Digest;
 
 use crate::storage::{Storage, StorageError};
@@ -102,15 +102,26 @@ fn stored(
 /// all of them. What cannot be proved (a size the log no longer reaches,
 /// an index beyond it) is left out, and the phone, finding it missing,
 /// says the log was rewritten.
+///
+/// `witnessed`, the newest witnessed checkpoint, goes with the proof from
+/// its size to `size` when it is no larger (a node whose receipt is older
+/// than the witnessed head leaves it for the next sync).
 pub fn for_sync(
     storage: &dyn Storage,
     have: Option<u64>,
     prove: &[u64],
+    witnessed: Option<(TreeHead, String)>,
     size: u64,
 ) -> Result<LogProofs, ProofRefused> {
     let consistency = have
         .filter(|&h| h > 0)
         .and_then(|h| ProofPlan::consistency(h, size).ok().map(|p| (h, p)));
+    let witnessed = witnessed.filter(|(head, _)| head.size <= size);
+    let witnessed_plan = witnessed
+        .as_ref()
+        .map(|(head, _)| head.size)
+        .filter(|&w| w > 0 && w < size)
+        .and_then(|w| ProofPlan::consistency(w, size).ok().map(|p| (w, p)));
     let inclusion: Vec<(u64, ProofPlan)> = prove
         .iter()
         .filter_map(|&i| ProofPlan::inclusion(i, size).ok().map(|p| (i, p)))
@@ -119,6 +130,7 @@ pub fn for_sync(
         .iter()
         .map(|(_, p)| p)
         .chain(inclusion.iter().map(|(_, p)| p))
+        .chain(witnessed_plan.iter().map(|(_, p)| p))
         .flat_map(ProofPlan::needs)
         .collect();
     needs.sort_unstable();
@@ -144,5 +156,21 @@ pub fn for_sync(
                 })
             })
             .collect::<Result<_, MissingNode>>()?,
+        witnessed: witnessed
+            .map(|(_, checkpoint)| {
+                Ok::<_, MissingNode>(WitnessedProof {
+                    checkpoint,
+                    consistency: witnessed_plan
+                        .map(|(from, plan)| {
+                            Ok::<_, MissingNode>(ConsistencyProof {
+                                from,
+                                to: size,
+                                proof: plan.assemble(&hashes)?,
+                            })
+                        })
+                        .transpose()?,
+                })
+            })
+            .transpose()?,
     })
 }

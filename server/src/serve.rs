@@ -116,6 +116,7 @@ pub async fn serve_with(
         issuer: c.issuer(),
         corroboration: crate::review::CorroborationRule::default(),
         sampled: Default::default(),
+        witnesses: Default::default(),
         zone: Default::default(),
         storage: c.storage.clone(),
         org: c.org.clone(),

@@ -12,12 +12,13 @@ use observer_core::protocol::{Updates, updates_tag};
 use crate::storage::{DeviceInfo, Storage, StorageError};
 
 /// The device's updates as of now; `sampled` are the stations of the
-/// quick count's sample.
+/// quick count's sample, `witnesses` the verifier keys of the witnesses.
 pub fn current(
     storage: &dyn Storage,
     org: &str,
     device: &DeviceInfo,
     sampled: &BTreeSet<String>,
+    witnesses: &[String],
     now_ms: i64,
 ) -> Result<Updates, StorageError> {
     let forms = storage.forms()?;
@@ -30,6 +31,7 @@ pub fn current(
     let tag = updates_tag(
         &device.stations,
         &priority,
+        witnesses,
         forms.iter().map(|f| (f.id.as_str(), f.version)),
     );
     Ok(Updates {
@@ -39,6 +41,7 @@ pub fn current(
         stations: device.stations.clone(),
         forms: forms.into_iter().map(|f| f.definition).collect(),
         priority_stations: priority,
+        witnesses: witnesses.to_vec(),
         tag: Some(tag),
     })
 }

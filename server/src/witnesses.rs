@@ -185,11 +185,12 @@ pub fn checkpoint_note(key: &SigningKey, head: TreeHead) -> Vec<u8> {
 }
 
 /// The newest checkpoint carrying the most cosignatures of the configured
-/// witnesses, each re-checked, or `None` when none has cosigned yet.
+/// witnesses, each re-checked, with its head, or `None` when none has
+/// cosigned yet.
 pub fn witnessed(
     storage: &dyn Storage,
     key: &SigningKey,
-) -> Result<Option<Vec<u8>>, WitnessesError> {
+) -> Result<Option<(TreeHead, Vec<u8>)>, WitnessesError> {
     let mut groups: HashMap<(u64, String), Vec<(TrustedWitness, Cosigned)>> = HashMap::new();
     for c in configured(storage)? {
         if let Some(cosig) = cosigned(storage, &c.witness.name)? {
@@ -209,13 +210,11 @@ pub fn witnessed(
         .ok()
         .and_then(|r| <[u8; 32]>::try_from(r).ok())
         .ok_or_else(|| WitnessesError::Damaged("a cosigned root is not 32 bytes".into()))?;
-    let mut note = checkpoint_note(
-        key,
-        TreeHead {
-            size,
-            root: Sha256Digest::from_bytes(root),
-        },
-    );
+    let head = TreeHead {
+        size,
+        root: Sha256Digest::from_bytes(root),
+    };
+    let mut note = checkpoint_note(key, head);
     for (witness, cosig) in lines {
         let with = [note.as_slice(), cosig.line.as_bytes()].concat();
         match witness.cosigned_at(&with) {
@@ -226,7 +225,61 @@ pub fn witnessed(
             ),
         }
     }
-    Ok(Some(note))
+    Ok(Some((head, note)))
+}
+
+/// What every sync's answer may name: the witnesses' keys (for the
+/// updates) and the witnessed checkpoint.
+#[derive(Debug, Default)]
+pub struct Current {
+    /// The configured witnesses' verifier keys.
+    pub keys: Vec<String>,
+    /// The newest witnessed checkpoint and its head.
+    pub witnessed: Option<(TreeHead, String)>,
+}
+
+/// How long [`CurrentCache`] answers without reading: a new witness or a
+/// new cosignature (every push interval) reaches syncs within it.
+const CURRENT_FOR: Duration = Duration::from_secs(2);
+
+/// [`Current`], read at most every [`CURRENT_FOR`], so that a burst of
+/// syncs does not read the witness list and re-check cosignatures each.
+#[derive(Default)]
+pub struct CurrentCache {
+    known: std::sync::RwLock<Option<(std::time::Instant, Arc<Current>)>>,
+}
+
+impl CurrentCache {
+    /// The witnesses and the witnessed checkpoint now.
+    pub fn get(
+        &self,
+        storage: &dyn Storage,
+        key: &SigningKey,
+    ) -> Result<Arc<Current>, WitnessesError> {
+        if let Some((at, known)) = &*self.known.read().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < CURRENT_FOR {
+                return Ok(known.clone());
+            }
+        }
+        let keys: Vec<String> = configured(storage)?
+            .iter()
+            .map(|c| c.witness.vkey())
+            .collect();
+        let witnessed = if keys.is_empty() {
+            None
+        } else {
+            witnessed(storage, key)?.map(|(head, note)| {
+                (
+                    head,
+                    String::from_utf8(note).expect("a signed note is UTF-8"),
+                )
+            })
+        };
+        let current = Arc::new(Current { keys, witnessed });
+        *self.known.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), current.clone()));
+        Ok(current)
+    }
 }
 
 /// What a push to a witness came to.

@@ -831,6 +831,7 @@ fn sync_v2(heartbeat: Signed, records: Vec<WireRecord>) -> Vec<u8> {
         updates_have: Sha256Digest::of(b"nothing yet"),
         log_have: Some(1),
         log_prove: vec![0],
+        log_witnessed: Some(0),
     })
     .unwrap()
 }

@@ -90,6 +90,19 @@ fn a_witness_cosigns_a_growing_log_and_refuses_a_rewritten_one() {
             .unwrap();
         sync(&phone, &SyncOptions::default()).unwrap();
         let note = wait_witnessed(from + n);
+        // The phone, told of the witness by its first sync's updates, asks
+        // for the witnessed checkpoint at each sync, checks it and keeps it
+        // (the server re-reads it every two seconds).
+        wait_until(
+            "the phone holds the witnessed checkpoint",
+            Duration::from_secs(30),
+            || {
+                let s = sync(&phone, &SyncOptions::default()).unwrap();
+                s.witnessed_size == Some(from + n)
+            },
+        );
+        let kept = phone.log_witnessed().unwrap().expect("kept");
+        assert_eq!(kept.as_bytes(), note.as_slice());
         let when = trusted
             .cosigned_at(&note)
             .unwrap()
@@ -117,6 +130,7 @@ fn a_witness_cosigns_a_growing_log_and_refuses_a_rewritten_one() {
     other
         .save_all(&(0..3).map(|i| record("S-1", i)).collect::<Vec<_>>())
         .unwrap();
+    // Its first sync trusts the head it gets: nothing to compare with yet.
     sync(&other, &SyncOptions::default()).unwrap();
     wait_until(
         "the witness refuses the rewritten log",
@@ -139,6 +153,21 @@ fn a_witness_cosigns_a_growing_log_and_refuses_a_rewritten_one() {
     let offered = Checkpoint::open(&offered, &origin_of(&coordinator), &coordinator).unwrap();
     assert_eq!(held.head.size, 37);
     assert_eq!(offered.head.size, 39);
+    // Its next sync gets the witnessed checkpoint, which the rewritten
+    // log does not extend: the coordinator shows it another history than
+    // the one it showed the witness, and it stops.
+    let err = sync(&other, &SyncOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            observer_core::sync::SyncError::LogRewritten(
+                observer_core::sync::LogProblem::Unwitnessed { witnessed: 37, .. }
+            )
+        ),
+        "{err:?}"
+    );
+    assert_eq!(other.log_faults().unwrap().len(), 1);
+    assert!(other.log_witnessed().unwrap().is_none());
     drop(w);
 }
 

@@ -94,6 +94,12 @@ pub struct SyncRequest {
     /// [`super::limits::MAX_LOG_PROVE`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_prove: Vec<u64>,
+    /// The size of the newest witnessed checkpoint the phone holds (0:
+    /// none yet), sent by a phone told of witnesses: the answer carries a
+    /// newer one, if there is, with the proof that the receipt's head
+    /// extends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_witnessed: Option<u64>,
 }
 
 /// What a [`SyncRequest`] asks besides delivering its batch.
@@ -105,6 +111,8 @@ pub struct SyncAsks {
     pub log_have: Option<u64>,
     /// Its `log_prove`.
     pub log_prove: Vec<u64>,
+    /// Its `log_witnessed`.
+    pub log_witnessed: Option<u64>,
 }
 
 impl SyncRequest {
@@ -120,6 +128,7 @@ impl SyncRequest {
                 updates_have: self.updates_have,
                 log_have: self.log_have,
                 log_prove: self.log_prove,
+                log_witnessed: self.log_witnessed,
             },
         )
     }
@@ -151,6 +160,24 @@ pub struct LogProofs {
     /// Of each index asked (`log_prove`), in the receipt's tree.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inclusion: Vec<super::InclusionProof>,
+    /// A witnessed checkpoint newer than the one the phone holds
+    /// (`log_witnessed`), no larger than the receipt's head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<WitnessedProof>,
+}
+
+/// The newest witnessed checkpoint and the proof that the receipt's head
+/// extends it: a phone that holds it knows its own receipts show the
+/// history the witnesses saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessedProof {
+    /// The checkpoint (signed note) with its witnesses' cosignatures.
+    pub checkpoint: String,
+    /// From its size to the receipt's (absent when they are equal or it
+    /// is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<super::ConsistencyProof>,
 }
 
 /// The sealed outbox a wiped phone still delivers: records sealed to the

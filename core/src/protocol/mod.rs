@@ -21,7 +21,7 @@ use crate::identity::{PublicKey, SigningKey};
 pub use enrollment::{ENROLLMENT_CODE_PREFIX, EnrollRequest, EnrollResponse, EnrollmentCode};
 pub use ingest::{
     Ack, Batch, Heartbeat, LogProofs, Receipt, RejectReason, Rejection, SealedBatch, SyncAnswer,
-    SyncAsks, SyncRequest, WireRecord,
+    SyncAsks, SyncRequest, WireRecord, WitnessedProof,
 };
 pub use log::{ConsistencyProof, InclusionProof};
 
@@ -62,6 +62,12 @@ pub struct Updates {
     /// before it), so updates without it keep their tag.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub priority_stations: Vec<String>,
+    /// The verifier keys (C2SP signed-note text) of the witnesses the
+    /// coordinator asks to cosign its checkpoints: a checkpoint cosigned
+    /// by all of them is one the phone holds as witnessed. Absent when
+    /// there are none (and from servers before witnesses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<String>,
     /// [`updates_tag`] of these stations and forms, which the phone sends
     /// back at its next sync (protocol version 2; absent from a server of
     /// version 1, and ignored by a phone of version 1).
@@ -79,16 +85,19 @@ pub struct Updates {
 pub fn updates_tag<'a>(
     stations: &[String],
     priority: &[String],
+    witnesses: &[String],
     forms: impl IntoIterator<Item = (&'a str, u32)>,
 ) -> crate::record::Sha256Digest {
     let mut forms: Vec<(&str, u32)> = forms.into_iter().collect();
     forms.sort_unstable();
     forms.dedup();
-    let held = if priority.is_empty() {
-        serde_json::json!({ "stations": stations, "forms": forms })
-    } else {
-        serde_json::json!({ "stations": stations, "priority": priority, "forms": forms })
-    };
+    let mut held = serde_json::json!({ "stations": stations, "forms": forms });
+    if !priority.is_empty() {
+        held["priority"] = serde_json::json!(priority);
+    }
+    if !witnesses.is_empty() {
+        held["witnesses"] = serde_json::json!(witnesses);
+    }
     crate::record::Sha256Digest::of(&serde_json::to_vec(&held).expect("serialises"))
 }
 

@@ -2,12 +2,13 @@
 //! signed tree head is the newest one proved to extend every earlier one
 //! (the anchor the next sync's consistency proof starts from), and the
 //! faults found, each kept whole as evidence: the two signed heads and the
-//! proofs that failed between them. Sealed at rest like every `meta` value.
+//! proofs that failed between them; and the newest witnessed checkpoint.
+//! Sealed at rest like every `meta` value.
 
 use serde::{Deserialize, Serialize};
 
 use super::outbox::receipt_row;
-use super::session::{META_LOG_ANCHOR, META_LOG_FAULTS, read_json, write_json};
+use super::session::{META_LOG_ANCHOR, META_LOG_FAULTS, META_LOG_WITNESSED, read_json, write_json};
 use super::{Store, StoreError, StoredReceipt};
 use crate::protocol::{LogProofs, Signed};
 
@@ -42,6 +43,18 @@ impl Store {
     /// previous anchor's (or is the first this phone saw).
     pub fn set_log_anchor(&self, receipt: &Signed) -> Result<(), StoreError> {
         write_json(&*self.conn()?, &self.vault, META_LOG_ANCHOR, receipt)
+    }
+
+    /// The newest checkpoint this phone verified as witnessed (cosigned
+    /// by every witness the coordinator names, and extended by a receipt
+    /// it verified), as a signed note.
+    pub fn log_witnessed(&self) -> Result<Option<String>, StoreError> {
+        read_json(&*self.conn()?, &self.vault, META_LOG_WITNESSED)
+    }
+
+    /// Keeps `checkpoint` as the newest witnessed one.
+    pub fn set_log_witnessed(&self, checkpoint: &str) -> Result<(), StoreError> {
+        write_json(&*self.conn()?, &self.vault, META_LOG_WITNESSED, &checkpoint)
     }
 
     /// Every fault kept, oldest first.

@@ -18,14 +18,16 @@ const META_REVOKED: &str = "revoked";
 const META_UPDATES: &str = "updates_tag";
 pub(super) const META_LOG_ANCHOR: &str = "log_anchor";
 pub(super) const META_LOG_FAULTS: &str = "log_faults";
+pub(super) const META_LOG_WITNESSED: &str = "log_witnessed";
 /// The `meta` values this module and `log_watch` keep (all sealed).
-pub(super) const META_KEYS: [&str; 6] = [
+pub(super) const META_KEYS: [&str; 7] = [
     META_ENROLLMENT,
     META_CLOCK,
     META_REVOKED,
     META_UPDATES,
     META_LOG_ANCHOR,
     META_LOG_FAULTS,
+    META_LOG_WITNESSED,
 ];
 
 /// The phone's enrollment with its coordinator.
@@ -52,6 +54,10 @@ pub struct Enrollment {
     /// of the forms it seals are sealed to it before they leave the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal_key: Option<crate::seal::OrgPublicKey>,
+    /// The verifier keys of the coordinator's witnesses
+    /// ([`crate::protocol::Updates::witnesses`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<String>,
 }
 
 /// The in-memory copy of what new records are signed with.

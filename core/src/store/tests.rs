@@ -178,6 +178,7 @@ fn a_priority_stations_results_protocol_is_delivered_before_older_records() {
             stations: vec!["S1".into(), "S2".into()],
             priority_stations: vec!["S2".into()],
             seal_key: None,
+            witnesses: Vec::new(),
         })
         .unwrap();
     for station in ["S1", "S2", "S1"] {
@@ -590,6 +591,7 @@ fn records_carry_the_enrollment_org_and_the_server_clock_across_reopening() {
         stations: vec!["S1".into()],
         priority_stations: Vec::new(),
         seal_key: None,
+        witnesses: Vec::new(),
     };
     store.set_enrollment(&enrollment).unwrap();
     let after = crate::record::Sha256Digest::of(b"receipt");
@@ -694,6 +696,7 @@ fn what_was_observed_is_not_readable_in_the_database_files() {
             stations: vec!["KZ-ALA-0042".into()],
             priority_stations: Vec::new(),
             seal_key: None,
+            witnesses: Vec::new(),
         })
         .unwrap();
     let id_text = saved.id.to_string();
@@ -805,6 +808,7 @@ fn enroll_with_seal_key(store: &Store) -> crate::seal::OrgSecretKey {
             stations: vec!["KZ-WIPE-STATION".into()],
             priority_stations: Vec::new(),
             seal_key: Some(org.public_key()),
+            witnesses: Vec::new(),
         })
         .unwrap();
     org

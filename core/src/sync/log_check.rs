@@ -11,8 +11,11 @@
 use ring::rand::{SecureRandom as _, SystemRandom};
 
 use crate::identity::PublicKey;
-use crate::merkle::{ProofError, TreeHead, leaf_hash, verify_consistency, verify_inclusion};
-use crate::protocol::{LogProofs, RECEIPT_DOMAIN, Receipt, Signed, limits};
+use crate::merkle::{
+    Checkpoint, ProofError, TreeHead, TrustedWitness, leaf_hash, origin_of, verify_consistency,
+    verify_inclusion,
+};
+use crate::protocol::{LogProofs, RECEIPT_DOMAIN, Receipt, Signed, WitnessedProof, limits};
 use crate::record::RecordId;
 use crate::store::{LogFault, Store};
 
@@ -28,6 +31,23 @@ pub(super) struct LogAsk {
     anchor: Option<(Signed, TreeHead)>,
     /// Delivered records to prove: leaf index and id.
     sample: Vec<(u64, RecordId)>,
+    /// The coordinator's log key and name, for witnessed checkpoints.
+    coordinator: Option<PublicKey>,
+    /// The witnesses the coordinator names; a checkpoint is witnessed
+    /// when every one of them cosigned it.
+    witnesses: Vec<TrustedWitness>,
+    /// The size of the newest witnessed checkpoint held.
+    witnessed: Option<u64>,
+}
+
+/// What a check verified.
+#[derive(Debug, Default)]
+pub(super) struct Checked {
+    /// Proofs verified.
+    pub verified: u64,
+    /// A newer witnessed checkpoint the receipt's head extends: its size
+    /// and the signed note, to keep.
+    pub witnessed: Option<(u64, String)>,
 }
 
 /// Why the answer does not hold the coordinator to its log.
@@ -39,6 +59,17 @@ pub enum LogProblem {
     /// A proof the phone asked for is not in the answer.
     #[error("the coordinator did not prove {0}")]
     Unproved(String),
+    /// The receipt's head does not extend the checkpoint the witnesses
+    /// cosigned: the coordinator shows this phone another history than
+    /// the one it showed them.
+    #[error(
+        "the log of {answered} records does not extend the one of {witnessed} its witnesses cosigned ({error})"
+    )]
+    Unwitnessed {
+        witnessed: u64,
+        answered: u64,
+        error: ProofError,
+    },
     /// The new head does not extend the held one.
     #[error(
         "the log of {answered} records does not extend the one of {held} it signed before ({error})"
@@ -65,6 +96,7 @@ impl LogProblem {
             LogProblem::Unproved(_) => "unproved",
             LogProblem::Inconsistent { .. } => "inconsistent",
             LogProblem::Dropped { .. } => "dropped",
+            LogProblem::Unwitnessed { .. } => "unwitnessed",
         }
     }
 }
@@ -79,7 +111,32 @@ impl LogAsk {
         let anchor = store
             .log_anchor()?
             .and_then(|s| opened(&s, coordinator).map(|r| (s, r.tree)));
-        Ok(Self { anchor, sample })
+        let witnesses: Vec<TrustedWitness> = store
+            .enrollment()
+            .map(|e| e.witnesses)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|vkey| TrustedWitness::from_vkey(vkey).ok())
+            .collect();
+        let witnessed = match witnesses.is_empty() {
+            true => None,
+            false => Some(
+                store
+                    .log_witnessed()?
+                    .and_then(|note| {
+                        let origin = origin_of(coordinator);
+                        Checkpoint::open(note.as_bytes(), &origin, coordinator).ok()
+                    })
+                    .map_or(0, |c| c.head.size),
+            ),
+        };
+        Ok(Self {
+            anchor,
+            sample,
+            coordinator: Some(*coordinator),
+            witnesses,
+            witnessed,
+        })
     }
 
     /// The anchor and a fresh sample, from what `store` keeps: receipts
@@ -123,6 +180,62 @@ impl LogAsk {
         self.sample.iter().map(|&(i, _)| i).collect()
     }
 
+    /// `log_witnessed` of the request: asked by a phone told of witnesses.
+    pub(super) fn witnessed_have(&self) -> Option<u64> {
+        self.witnessed
+    }
+
+    /// A witnessed checkpoint that came with `new`: kept if the coordinator
+    /// signed it, every named witness cosigned it, it is newer than the
+    /// one held, and `new` extends it. One that is not cosigned by all
+    /// is not taken (a witness may be down); one that `new` does not
+    /// extend is a split view.
+    fn witnessed(
+        &self,
+        new: &TreeHead,
+        w: &WitnessedProof,
+    ) -> Result<Option<(u64, String)>, LogProblem> {
+        let (Some(coordinator), Some(held)) = (&self.coordinator, self.witnessed) else {
+            return Ok(None);
+        };
+        let note = w.checkpoint.as_bytes();
+        let Ok(checkpoint) = Checkpoint::open(note, &origin_of(coordinator), coordinator) else {
+            return Ok(None);
+        };
+        let head = checkpoint.head;
+        let all = self
+            .witnesses
+            .iter()
+            .all(|t| matches!(t.cosigned_at(note), Ok(Some(_))));
+        if !all || head.size <= held || head.size > new.size {
+            return Ok(None);
+        }
+        let unwitnessed = |error| LogProblem::Unwitnessed {
+            witnessed: head.size,
+            answered: new.size,
+            error,
+        };
+        if head.size == new.size {
+            if head.root != new.root {
+                return Err(unwitnessed(ProofError::RootMismatch));
+            }
+        } else {
+            let p = w
+                .consistency
+                .as_ref()
+                .filter(|p| p.from == head.size && p.to == new.size)
+                .ok_or_else(|| {
+                    LogProblem::Unproved(format!(
+                        "that its log of {} records extends the one of {} its witnesses cosigned",
+                        new.size, head.size
+                    ))
+                })?;
+            verify_consistency(head.size, new.size, &head.root, &new.root, &p.proof)
+                .map_err(unwitnessed)?;
+        }
+        Ok(Some((head.size, w.checkpoint.clone())))
+    }
+
     /// Checks the proofs that came with `answered` (already verified as
     /// the coordinator's) against the anchor and the sample; returns how
     /// many proofs verified.
@@ -130,7 +243,7 @@ impl LogAsk {
         &self,
         answered: &Receipt,
         proofs: Option<&LogProofs>,
-    ) -> Result<u64, LogProblem> {
+    ) -> Result<Checked, LogProblem> {
         let new = answered.tree;
         let mut verified = 0;
         let none = LogProofs::default();
@@ -190,7 +303,17 @@ impl LogAsk {
             .map_err(dropped)?;
             verified += 1;
         }
-        Ok(verified)
+        let witnessed = match &proofs.witnessed {
+            Some(w) => self.witnessed(&new, w)?,
+            None => None,
+        };
+        if witnessed.is_some() {
+            verified += 1;
+        }
+        Ok(Checked {
+            verified,
+            witnessed,
+        })
     }
 
     /// The evidence of a failed check.

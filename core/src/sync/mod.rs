@@ -270,6 +270,10 @@ pub struct SyncSummary {
     /// Log proofs verified: that the coordinator's log extends the head
     /// this phone held, and that sampled delivered records are still in it.
     pub log_proofs_verified: u64,
+    /// The size of a newer witnessed checkpoint this sync verified and
+    /// kept (cosigned by every witness the coordinator names, extended by
+    /// the receipt's head).
+    pub witnessed_size: Option<u64>,
 }
 
 impl SyncSummary {
@@ -536,6 +540,7 @@ pub fn enroll(
         stations: resp.stations,
         priority_stations: Vec::new(),
         seal_key: resp.seal_key,
+        witnesses: Vec::new(),
     };
     store.set_enrollment(&enrollment)?;
     // Records signed before the first receipt still carry the server's
@@ -818,6 +823,7 @@ fn apply_updates(
     let current = store.enrollment().unwrap_or_else(|| enrollment.clone());
     if updates.stations != current.stations
         || updates.priority_stations != current.priority_stations
+        || updates.witnesses != current.witnesses
     {
         if updates.stations != current.stations {
             summary.stations_assigned = Some(updates.stations.clone());
@@ -825,6 +831,7 @@ fn apply_updates(
         store.set_enrollment(&Enrollment {
             stations: updates.stations,
             priority_stations: updates.priority_stations,
+            witnesses: updates.witnesses,
             ..current
         })?;
     }
@@ -891,6 +898,7 @@ fn send_batch(
             updates_have: store.updates_tag().unwrap_or(Sha256Digest::of(b"")),
             log_have: log.have(),
             log_prove: log.prove(),
+            log_witnessed: log.witnessed_have(),
         })?;
         let len = bytes.len();
         match receipt_answer(conn.post("/v2/sync", bytes, compressed)?) {
@@ -936,9 +944,13 @@ fn send_batch(
     // Held to its log before anything is marked delivered: a version 2
     // answer that stored the batch carries the proofs asked for.
     let v2 = !conn.v1_only.load(Ordering::Relaxed);
+    let mut witnessed = None;
     if v2 && stored {
         match log.check(&receipt, proofs.as_ref()) {
-            Ok(n) => summary.log_proofs_verified += n,
+            Ok(checked) => {
+                summary.log_proofs_verified += checked.verified;
+                witnessed = checked.witnessed;
+            }
             Err(problem) => {
                 store.add_log_fault(log.fault(&signed, proofs, &problem))?;
                 tracing::error!(
@@ -971,6 +983,10 @@ fn send_batch(
     store.apply_receipt(&receipt_json, &delivered, &rejected)?;
     if v2 && stored {
         store.set_log_anchor(&signed)?;
+        if let Some((size, checkpoint)) = witnessed {
+            store.set_log_witnessed(&checkpoint)?;
+            summary.witnessed_size = Some(size);
+        }
     }
     count_acks(summary, &receipt, |a| ours.contains(&a.id));
     tracing::debug!(

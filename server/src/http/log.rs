@@ -75,10 +75,12 @@ pub async fn witnessed(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let note = for_device(&app, &headers, |storage, app| {
-        crate::witnesses::witnessed(storage, &app.key).map_err(|e| match e {
-            crate::witnesses::WitnessesError::Storage(e) => e.into(),
-            e => ApiError::internal("the witnessed checkpoint", &e),
-        })
+        crate::witnesses::witnessed(storage, &app.key)
+            .map(|w| w.map(|(_, note)| note))
+            .map_err(|e| match e {
+                crate::witnesses::WitnessesError::Storage(e) => e.into(),
+                e => ApiError::internal("the witnessed checkpoint", &e),
+            })
     })
     .await?
     .ok_or_else(|| {

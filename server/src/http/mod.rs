@@ -90,6 +90,8 @@ pub struct AppState {
     pub corroboration: crate::review::CorroborationRule,
     /// The quick count's sampled stations, which the updates name.
     pub sampled: crate::pvt::store::SampledStations,
+    /// The witnesses and the witnessed checkpoint, which syncs name.
+    pub witnesses: crate::witnesses::CurrentCache,
     /// The centre's time zone as last read from the day's plan, and when.
     pub zone: std::sync::RwLock<Option<(std::time::Instant, chrono_tz::Tz)>>,
 }

@@ -72,8 +72,23 @@ pub async fn sync(
             Err(e) => return Ok(Err(e)),
         };
         let device = prepared.device();
-        let log = (asks.log_have.is_some() || !asks.log_prove.is_empty())
-            .then_some((asks.log_have, asks.log_prove));
+        let witnesses = app
+            .witnesses
+            .get(app.storage.as_ref(), &app.key)
+            .map_err(witnesses_failed)?;
+        // A witnessed checkpoint newer than the one the phone holds.
+        let witnessed = asks.log_witnessed.and_then(|held| {
+            witnesses
+                .witnessed
+                .clone()
+                .filter(|(head, _)| head.size > held)
+        });
+        let log = (asks.log_have.is_some() || !asks.log_prove.is_empty() || witnessed.is_some())
+            .then_some(LogAsked {
+                have: asks.log_have,
+                prove: asks.log_prove,
+                witnessed,
+            });
         if device.revoked_at_ms.is_some() {
             return Ok(Ok((prepared, Answering { updates: None, log })));
         }
@@ -81,7 +96,14 @@ pub async fn sync(
             .sampled
             .get(app.storage.as_ref())
             .and_then(|sampled| {
-                crate::updates::current(app.storage.as_ref(), &app.org, device, &sampled, now_ms())
+                crate::updates::current(
+                    app.storage.as_ref(),
+                    &app.org,
+                    device,
+                    &sampled,
+                    &witnesses.keys,
+                    now_ms(),
+                )
             })
             .map_err(|e| ApiError::from(IngestError::from(e)))?;
         let changed = (updates.tag != Some(asks.updates_have))
@@ -118,7 +140,22 @@ pub async fn sealed_outbox(
 #[derive(Default)]
 struct Answering {
     updates: Option<Signed>,
-    log: Option<(Option<u64>, Vec<u64>)>,
+    log: Option<LogAsked>,
+}
+
+/// The log proofs a sync asked for.
+struct LogAsked {
+    have: Option<u64>,
+    prove: Vec<u64>,
+    /// The witnessed checkpoint to send, newer than the phone's.
+    witnessed: Option<(observer_core::merkle::TreeHead, String)>,
+}
+
+fn witnesses_failed(e: crate::witnesses::WitnessesError) -> ApiError {
+    match e {
+        crate::witnesses::WitnessesError::Storage(e) => ApiError::from(IngestError::from(e)),
+        e => ApiError::internal("the witnesses", &e),
+    }
 }
 
 /// What a batch endpoint decides on the blocking pool: the verified batch,
@@ -206,17 +243,23 @@ async fn batch_endpoint(
 /// its retry finds them `already` held.
 async fn log_proofs(
     app: &Arc<AppState>,
-    asked: Option<(Option<u64>, Vec<u64>)>,
+    asked: Option<LogAsked>,
     size: u64,
 ) -> Result<Option<LogProofs>, ApiError> {
-    let Some((have, prove)) = asked else {
+    let Some(asked) = asked else {
         return Ok(None);
     };
     let app = app.clone();
     blocking(move || {
-        crate::proofs::for_sync(app.storage.as_ref(), have, &prove, size)
-            .map(Some)
-            .map_err(|e| ApiError::internal("the log proofs of a sync", &e))
+        crate::proofs::for_sync(
+            app.storage.as_ref(),
+            asked.have,
+            &asked.prove,
+            asked.witnessed,
+            size,
+        )
+        .map(Some)
+        .map_err(|e| ApiError::internal("the log proofs of a sync", &e))
     })
     .await
 }
@@ -240,11 +283,16 @@ pub async fn updates(
         let req: UpdatesRequest = parse("updates request", &headers, &held.bytes)?;
         let (device, _) = authenticate_active(app2.storage.as_ref(), &app2.rates, &req.heartbeat)?;
         let sampled = app2.sampled.get(app2.storage.as_ref())?;
+        let witnesses = app2
+            .witnesses
+            .get(app2.storage.as_ref(), &app2.key)
+            .map_err(witnesses_failed)?;
         let updates = crate::updates::current(
             app2.storage.as_ref(),
             &app2.org,
             &device,
             &sampled,
+            &witnesses.keys,
             now_ms(),
         )?;
         Ok((device.id, Signed::sign(UPDATES_DOMAIN, &updates, &app2.key)))

@@ -29,17 +29,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "store")]
 mod at_rest;
 pub mod cancel;
+pub mod evidence;
 pub mod forms;
 pub mod i18n;
 pub mod identity;
+#[cfg(feature = "store")]
 pub mod media;
 pub mod merkle;
 pub mod protocol;
 pub mod record;
 pub mod seal;
 
+#[cfg(feature = "store")]
 pub mod store;
 #[cfg(feature = "sync")]
 pub mod sync;

@@ -18,6 +18,7 @@ pub mod dashboard;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod enrollment;
+pub mod evidence;
 pub mod guard;
 pub mod http;
 pub mod i18n;

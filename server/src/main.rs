@@ -138,6 +138,11 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Evidence packages that an outsider checks with observer-verify.
+    Evidence {
+        #[command(subcommand)]
+        action: EvidenceAction,
+    },
     /// The witnesses this coordinator asks to cosign its log's checkpoints.
     Witnesses {
         #[command(subcommand)]
@@ -316,6 +321,37 @@ enum AuditAction {
     /// Check every entry's link and the coordinator's signature; exits 1
     /// naming each fault.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum EvidenceAction {
+    /// Write the records, their devices' keys and audit entries, a signed
+    /// checkpoint with an inclusion proof for each, the witnessed
+    /// checkpoint, the forms and the media, to one file.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["record", "station", "device", "all"])))]
+    Export {
+        /// One record, by id.
+        #[arg(long)]
+        record: Option<String>,
+        /// A station's records.
+        #[arg(long)]
+        station: Option<String>,
+        /// A device's records.
+        #[arg(long)]
+        device: Option<String>,
+        /// Every record.
+        #[arg(long)]
+        all: bool,
+        /// Put records that arrived sealed in opened (their content shown).
+        #[arg(long)]
+        open_sealed: bool,
+        /// Leave media files out (their hashes stay).
+        #[arg(long)]
+        no_media: bool,
+        /// The package to write (a ZIP archive).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -501,6 +537,37 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config {
             action: ConfigAction::Show { settings },
         } => commands::config_show(&at, settings, out),
+        Command::Evidence {
+            action:
+                EvidenceAction::Export {
+                    record,
+                    station,
+                    device,
+                    all: _,
+                    open_sealed,
+                    no_media,
+                    out: file,
+                },
+        } => {
+            use observer_server::evidence::{Options, Selection};
+            let selection = match (record, station, device) {
+                (Some(r), _, _) => Selection::Record(
+                    r.parse()
+                        .map_err(|_| format!("--record {r}: not a record id"))?,
+                ),
+                (_, Some(s), _) => Selection::Station(s),
+                (_, _, Some(d)) => Selection::Device(
+                    observer_core::identity::DeviceId::try_from(d)
+                        .map_err(|e| format!("--device: {e}"))?,
+                ),
+                _ => Selection::All,
+            };
+            let options = Options {
+                open_sealed,
+                media: !no_media,
+            };
+            commands::evidence::export(&at, selection, options, &file, out)
+        }
         Command::Witnesses { action } => match action {
             WitnessesAction::Add { key, url } => commands::witnesses::add(&at, &key, &url, out),
             WitnessesAction::List { json } => commands::witnesses::list(&at, json, out),

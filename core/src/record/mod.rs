@@ -38,6 +38,7 @@ pub mod unique_keys;
 pub use body::{BODY_VERSION, Body, Clock};
 pub use chain::{ChainFault, ChainHead, ChainReport, ChainVerifier, SeqRange, verify_chain};
 pub use digest::{RecordId, Sha256Digest};
+#[cfg(feature = "store")]
 pub(crate) use envelope::now_ms;
 pub use envelope::{
     ChainPosition, Envelope, SIGNING_DOMAIN, VerifiedRecord, VerifyError, sign_record,

@@ -5,6 +5,7 @@
 mod access;
 mod audit;
 mod devices;
+pub mod evidence;
 pub mod pvt;
 mod records;
 mod results;

@@ -42,9 +42,28 @@ pub async fn enroll(
     let app2 = app.clone();
     let info = blocking(move || {
         let hash = Sha256Digest::of(req.token.as_bytes());
-        Ok(app2
-            .storage
-            .enroll(&hash, &req.public_key, req.name.as_deref(), now_ms())?)
+        let enrolled =
+            app2.storage
+                .enroll(&hash, &req.public_key, req.name.as_deref(), now_ms())?;
+        // Who enrolled which key, signed into the audit chain: what an
+        // evidence package shows for each device.
+        if let Ok(info) = &enrolled {
+            crate::audit::append(
+                app2.storage.as_ref(),
+                &app2.key,
+                crate::audit::Draft {
+                    actor: "enrollment code".into(),
+                    action: "device.enrolled",
+                    subject: info.id.to_string(),
+                    detail: serde_json::json!({
+                        "key": info.key.to_string(),
+                        "stations": info.stations,
+                    }),
+                },
+                now_ms(),
+            )?;
+        }
+        Ok(enrolled)
     })
     .await?
     .map_err(|p| {

@@ -161,8 +161,7 @@ impl MediaFiles {
 
     /// Where a complete file lives.
     pub fn path(&self, sha256: &Sha256Digest) -> PathBuf {
-        let hex = sha256.to_string();
-        self.dir.join(&hex[..2]).join(hex)
+        self.dir.join(relative_path(sha256))
     }
 
     /// Where `device`'s upload of a file grows.
@@ -280,4 +279,11 @@ mod tests {
         }
         assert_eq!(files.writers(), 0);
     }
+}
+
+/// Where a complete file lives under the media directory:
+/// `<first two hex digits>/<sha256>`.
+pub fn relative_path(sha256: &Sha256Digest) -> PathBuf {
+    let hex = sha256.to_string();
+    PathBuf::from(&hex[..2]).join(hex)
 }

@@ -1,0 +1,496 @@
+//! Checking a package offline (`docs/evidence.md`, "Verifying"). Each
+//! check adds a [`Finding`]; a package passes when none failed. Nothing
+//! here trusts the package's own word where it can be checked: the
+//! coordinator's key is the one the caller pins when given, ids are
+//! recomputed, signatures verified, proofs led to the signed roots.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::Package;
+use super::layout::{
+    CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, RecordFile, WITNESSED_FILE,
+    device_path, media_path, record_path,
+};
+use crate::identity::PublicKey;
+use crate::merkle::{
+    Checkpoint, TreeHead, TrustedWitness, leaf_hash, origin_of, verify_consistency,
+    verify_inclusion,
+};
+use crate::record::{
+    ChainFault, Envelope, Sha256Digest, VerifiedRecord, verify_chain, verify_envelope,
+};
+
+/// What the verifier trusts from outside the package.
+#[derive(Clone, Debug, Default)]
+pub struct Trust {
+    /// The coordinator's key as the organisation publishes it; without
+    /// it, the key the package states is used and the report says so.
+    pub coordinator: Option<PublicKey>,
+    /// The witnesses the verifier trusts; without them, the ones the
+    /// package names (the coordinator's choice) are checked.
+    pub witnesses: Option<Vec<TrustedWitness>>,
+}
+
+/// One check and its outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What was checked (a file, a record, a device).
+    pub subject: String,
+    /// Whether it held.
+    pub ok: bool,
+    /// What was found, in words.
+    pub detail: String,
+}
+
+/// What a verification found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Every check, in the order made.
+    pub findings: Vec<Finding>,
+    /// Records in the package.
+    pub records: u64,
+    /// Records whose signature, id and inclusion all verified.
+    pub records_verified: u64,
+    /// Records left sealed (their inclusion verified, their content not).
+    pub sealed: u64,
+    /// Records in the log no later than the witnesses' cosignature.
+    pub witnessed_records: u64,
+}
+
+impl Report {
+    /// Whether every check held.
+    pub fn passed(&self) -> bool {
+        self.findings.iter().all(|f| f.ok)
+    }
+
+    /// The checks that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| !f.ok)
+    }
+
+    fn ok(&mut self, subject: impl Into<String>, detail: impl Into<String>) {
+        self.findings.push(Finding {
+            subject: subject.into(),
+            ok: true,
+            detail: detail.into(),
+        });
+    }
+
+    fn fail(&mut self, subject: impl Into<String>, detail: impl Into<String>) {
+        self.findings.push(Finding {
+            subject: subject.into(),
+            ok: false,
+            detail: detail.into(),
+        });
+    }
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Checks `package` against `trust`.
+pub fn verify(package: &Package, trust: &Trust) -> Report {
+    let mut r = Report::default();
+    let Some(manifest) = manifest(package, &mut r) else {
+        return r;
+    };
+    files(package, &manifest, &mut r);
+    let Some(key) = coordinator(&manifest, trust, &mut r) else {
+        return r;
+    };
+    let Some(head) = checkpoint(package, &key, &mut r) else {
+        return r;
+    };
+    let witnessed = witnessed(package, &manifest, trust, &key, head, &mut r);
+    let keys = devices(package, &manifest, &mut r);
+    records(package, &manifest, &keys, head, witnessed, &mut r);
+    media(package, &manifest, &mut r);
+    r
+}
+
+fn manifest(package: &Package, r: &mut Report) -> Option<Manifest> {
+    let Some(bytes) = package.files.get(MANIFEST_FILE) else {
+        r.fail(MANIFEST_FILE, "missing: this is not an evidence package");
+        return None;
+    };
+    match serde_json::from_slice::<Manifest>(bytes) {
+        Ok(m) if m.format == FORMAT => {
+            r.ok(
+                MANIFEST_FILE,
+                format!(
+                    "{FORMAT}, organisation {}, made {} ({})",
+                    m.org,
+                    time(m.created_at_ms),
+                    m.selection
+                ),
+            );
+            Some(m)
+        }
+        Ok(m) => {
+            r.fail(
+                MANIFEST_FILE,
+                format!("format {:?}; this verifier reads {FORMAT}", m.format),
+            );
+            None
+        }
+        Err(e) => {
+            r.fail(MANIFEST_FILE, format!("not a manifest: {e}"));
+            None
+        }
+    }
+}
+
+/// Every file the manifest lists is there with its hash, and nothing else is.
+fn files(package: &Package, manifest: &Manifest, r: &mut Report) {
+    let mut bad = 0;
+    for (name, expected) in &manifest.files {
+        match package.files.get(name) {
+            None => {
+                bad += 1;
+                r.fail(name, "listed in the manifest but missing");
+            }
+            Some(bytes) if Sha256Digest::of(bytes) != *expected => {
+                bad += 1;
+                r.fail(
+                    name,
+                    "altered: its SHA-256 is not the one the manifest lists",
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    for name in package.files.keys() {
+        if name != MANIFEST_FILE && !manifest.files.contains_key(name) {
+            bad += 1;
+            r.fail(name, "not listed in the manifest");
+        }
+    }
+    if bad == 0 {
+        r.ok(
+            "files",
+            format!(
+                "all {} files are the ones the manifest lists",
+                manifest.files.len()
+            ),
+        );
+    }
+}
+
+fn coordinator(manifest: &Manifest, trust: &Trust, r: &mut Report) -> Option<PublicKey> {
+    let stated: Option<PublicKey> = manifest.coordinator_key.parse().ok();
+    match (trust.coordinator, stated) {
+        (Some(pinned), Some(stated)) if pinned == stated => {
+            r.ok("coordinator key", format!("{pinned}, as pinned"));
+            Some(pinned)
+        }
+        (Some(pinned), _) => {
+            r.fail(
+                "coordinator key",
+                format!(
+                    "the package names {} but the key given is {pinned}",
+                    manifest.coordinator_key
+                ),
+            );
+            None
+        }
+        (None, Some(stated)) => {
+            r.ok(
+                "coordinator key",
+                format!(
+                    "{stated}, as the package states it (not pinned: compare it with the key the organisation publishes)"
+                ),
+            );
+            Some(stated)
+        }
+        (None, None) => {
+            r.fail("coordinator key", "the manifest's key is not a key");
+            None
+        }
+    }
+}
+
+fn checkpoint(package: &Package, key: &PublicKey, r: &mut Report) -> Option<TreeHead> {
+    let Some(note) = package.files.get(CHECKPOINT_FILE) else {
+        r.fail(CHECKPOINT_FILE, "missing");
+        return None;
+    };
+    match Checkpoint::open(note, &origin_of(key), key) {
+        Ok(c) => {
+            r.ok(
+                CHECKPOINT_FILE,
+                format!(
+                    "signed by the coordinator: log {} of {} records",
+                    c.origin, c.head.size
+                ),
+            );
+            Some(c.head)
+        }
+        Err(e) => {
+            r.fail(
+                CHECKPOINT_FILE,
+                format!("not the coordinator's checkpoint: {e}"),
+            );
+            None
+        }
+    }
+}
+
+/// The witnessed head and the earliest time all trusted witnesses vouch
+/// for, when the package has one that holds.
+fn witnessed(
+    package: &Package,
+    manifest: &Manifest,
+    trust: &Trust,
+    key: &PublicKey,
+    head: TreeHead,
+    r: &mut Report,
+) -> Option<(TreeHead, u64)> {
+    let part = manifest.witnessed.as_ref()?;
+    let Some(note) = package.files.get(WITNESSED_FILE) else {
+        r.fail(WITNESSED_FILE, "named by the manifest but missing");
+        return None;
+    };
+    let w = match Checkpoint::open(note, &origin_of(key), key) {
+        Ok(c) => c.head,
+        Err(e) => {
+            r.fail(
+                WITNESSED_FILE,
+                format!("not the coordinator's checkpoint: {e}"),
+            );
+            return None;
+        }
+    };
+    let witnesses: Vec<TrustedWitness> = match &trust.witnesses {
+        Some(w) => w.clone(),
+        None => manifest
+            .witnesses
+            .iter()
+            .filter_map(|v| TrustedWitness::from_vkey(v).ok())
+            .collect(),
+    };
+    let mut latest = 0u64;
+    let mut names = Vec::new();
+    for witness in &witnesses {
+        match witness.cosigned_at(note) {
+            Ok(Some(t)) => {
+                latest = latest.max(t);
+                names.push(witness.name.clone());
+            }
+            Ok(None) => r.fail(
+                WITNESSED_FILE,
+                format!("no cosignature of witness {}", witness.name),
+            ),
+            Err(e) => r.fail(WITNESSED_FILE, e.to_string()),
+        }
+    }
+    if names.is_empty() || names.len() != witnesses.len() {
+        return None;
+    }
+    let extends = if w.size == head.size {
+        w.root == head.root
+    } else {
+        part.consistency
+            .as_ref()
+            .filter(|p| p.from == w.size && p.to == head.size)
+            .is_some_and(|p| {
+                w.size > 0
+                    && verify_consistency(w.size, head.size, &w.root, &head.root, &p.proof).is_ok()
+            })
+    };
+    if !extends {
+        r.fail(
+            WITNESSED_FILE,
+            format!(
+                "the checkpoint of {} records does not extend the witnessed one of {}",
+                head.size, w.size
+            ),
+        );
+        return None;
+    }
+    r.ok(
+        WITNESSED_FILE,
+        format!(
+            "{} records cosigned by {} by {}; the checkpoint extends it",
+            w.size,
+            names.join(", "),
+            time(latest as i64 * 1000)
+        ),
+    );
+    Some((w, latest))
+}
+
+fn devices(package: &Package, manifest: &Manifest, r: &mut Report) -> BTreeMap<String, PublicKey> {
+    let mut keys = BTreeMap::new();
+    for device in &manifest.devices {
+        let path = device_path(device);
+        let parsed = package
+            .files
+            .get(&path)
+            .and_then(|b| serde_json::from_slice::<DeviceFile>(b).ok());
+        let Some(file) = parsed else {
+            r.fail(&path, "missing or not a device file");
+            continue;
+        };
+        match file.key.parse::<PublicKey>() {
+            Ok(key) if key.device_id().as_str() == device && file.device == *device => {
+                keys.insert(device.clone(), key);
+            }
+            _ => r.fail(&path, "its key is not the key of the device it names"),
+        }
+    }
+    r.ok("devices", format!("{} device keys", keys.len()));
+    keys
+}
+
+fn records(
+    package: &Package,
+    manifest: &Manifest,
+    keys: &BTreeMap<String, PublicKey>,
+    head: TreeHead,
+    witnessed: Option<(TreeHead, u64)>,
+    r: &mut Report,
+) {
+    let mut chains: BTreeMap<&str, Vec<VerifiedRecord>> = BTreeMap::new();
+    for id in &manifest.records {
+        r.records += 1;
+        let path = record_path(id);
+        let Some(file) = package
+            .files
+            .get(&path)
+            .and_then(|b| serde_json::from_slice::<RecordFile>(b).ok())
+        else {
+            r.fail(&path, "missing or not a record file");
+            continue;
+        };
+        if file.id != *id {
+            r.fail(&path, "it holds another record");
+            continue;
+        }
+        let p = &file.inclusion;
+        if p.index != file.index
+            || p.size != head.size
+            || verify_inclusion(
+                file.index,
+                head.size,
+                &leaf_hash(id.as_bytes()),
+                &p.proof,
+                &head.root,
+            )
+            .is_err()
+        {
+            r.fail(
+                &path,
+                format!(
+                    "not in the log at index {} under the checkpoint",
+                    file.index
+                ),
+            );
+            continue;
+        }
+        if witnessed.is_some_and(|(w, _)| file.index < w.size) {
+            r.witnessed_records += 1;
+        }
+        let Some(wire) = &file.envelope else {
+            r.sealed += 1;
+            continue;
+        };
+        let Some(key) = keys.get(&file.device) else {
+            r.fail(
+                &path,
+                format!("its device {} is not in the package", file.device),
+            );
+            continue;
+        };
+        let Some(envelope): Option<Envelope> = wire.envelope() else {
+            r.fail(&path, "its signature is not 64 bytes");
+            continue;
+        };
+        if envelope.id() != *id {
+            r.fail(&path, "altered: the body's SHA-256 is not the record's id");
+            continue;
+        }
+        match verify_envelope(&envelope, key) {
+            Ok(v) => {
+                r.records_verified += 1;
+                chains
+                    .entry(keys.get_key_value(&file.device).expect("held").0)
+                    .or_default()
+                    .push(v);
+            }
+            Err(e) => r.fail(&path, e.to_string()),
+        }
+    }
+    r.ok(
+        "records",
+        format!(
+            "{} of {} records signed by their enrolled device, unaltered, and in the log ({} left sealed: in the log, content not shown)",
+            r.records_verified, r.records, r.sealed
+        ),
+    );
+    if let Some((w, t)) = witnessed {
+        r.ok(
+            "received no later than",
+            format!(
+                "{} records were in the log of {} records that the witnesses cosigned by {}",
+                r.witnessed_records,
+                w.size,
+                time(t as i64 * 1000)
+            ),
+        );
+    }
+    for (device, mut records) in chains {
+        records.sort_by_key(|v| v.body.seq);
+        let report = verify_chain(records.iter(), None);
+        let mut broken = false;
+        for fault in &report.faults {
+            match fault {
+                // A selection leaves records out: gaps are stated, not faults.
+                ChainFault::Missing { range } => r.ok(
+                    format!("device {device}"),
+                    format!("records {range} are not in this package"),
+                ),
+                other => {
+                    broken = true;
+                    r.fail(format!("device {device}"), other.to_string());
+                }
+            }
+        }
+        if !broken {
+            r.ok(
+                format!("device {device}"),
+                format!("{} records, each linked to the one before", report.records),
+            );
+        }
+    }
+}
+
+fn media(package: &Package, manifest: &Manifest, r: &mut Report) {
+    let mut held = 0;
+    let mut named: BTreeSet<Sha256Digest> = BTreeSet::new();
+    for entry in &manifest.media {
+        named.insert(entry.sha256);
+        if !entry.included {
+            continue;
+        }
+        let path = media_path(&entry.sha256);
+        match package.files.get(&path) {
+            Some(bytes) if Sha256Digest::of(bytes) == entry.sha256 => held += 1,
+            Some(_) => r.fail(&path, "altered: its SHA-256 is not its name"),
+            None => r.fail(&path, "listed as included but missing"),
+        }
+    }
+    if !named.is_empty() {
+        r.ok(
+            "media",
+            format!(
+                "{held} of {} media files included and matching the hashes the records sign",
+                named.len()
+            ),
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! `observer-server evidence export`: an evidence package
+//! (`docs/evidence.md`) of the records a selection names, with what an
+//! outsider needs to check them without trusting this server: the device
+//! keys and the audit entries that enrolled and revoked them, a checkpoint
+//! signed by the coordinator with an inclusion proof for every record, the
+//! newest witnessed checkpoint with the proof that the checkpoint extends
+//! it, the forms the records name, and the media files (or their hashes).
+//! The package is written as a ZIP archive of stored (uncompressed) files,
+//! which every operating system opens.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Seek, Write};
+use std::path::Path;
+
+use observer_core::evidence::layout::{device_path, form_path, media_path, record_path};
+use observer_core::evidence::{
+    CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, MediaEntry, Package, RecordFile,
+    WITNESSED_FILE, Witnessed,
+};
+use observer_core::identity::DeviceId;
+use observer_core::protocol::WireRecord;
+use observer_core::record::{Body, Sha256Digest};
+
+use crate::coordinator::Coordinator;
+use crate::integrity::{DeviceKeys, check_row};
+use crate::storage::{RecordFilter, RecordRow, StorageError};
+
+/// What to put in a package.
+#[derive(Clone, Debug)]
+pub enum Selection {
+    /// One record, by id.
+    Record(observer_core::record::RecordId),
+    /// A station's records.
+    Station(String),
+    /// A device's records.
+    Device(DeviceId),
+    /// Every record.
+    All,
+}
+
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selection::Record(id) => write!(f, "record {id}"),
+            Selection::Station(s) => write!(f, "station {s}"),
+            Selection::Device(d) => write!(f, "device {d}"),
+            Selection::All => f.write_str("every record"),
+        }
+    }
+}
+
+/// How the package is made.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Records that arrived sealed go in opened (their content shown).
+    pub open_sealed: bool,
+    /// Media files go in (otherwise only their hashes).
+    pub media: bool,
+}
+
+/// Why a package could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The storage failed, or a record was altered on this server.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A proof could not be made.
+    #[error(transparent)]
+    Proof(#[from] crate::proofs::ProofRefused),
+    /// The witnesses could not be read.
+    #[error(transparent)]
+    Witnesses(#[from] crate::witnesses::WitnessesError),
+    /// Nothing matched.
+    #[error("no record matches {0}")]
+    Empty(String),
+    /// The archive could not be written.
+    #[error("writing the package: {0}")]
+    Write(String),
+}
+
+/// The package of `selection`, as files.
+pub fn package(
+    c: &Coordinator,
+    selection: &Selection,
+    options: &Options,
+    now_ms: i64,
+) -> Result<Package, ExportError> {
+    let storage = c.storage.as_ref();
+    let (head, checkpoint) = crate::proofs::checkpoint(storage, &c.key)?;
+    let filter = match selection {
+        Selection::Station(s) => RecordFilter {
+            station: Some(s.clone()),
+            ..RecordFilter::default()
+        },
+        Selection::Device(d) => RecordFilter {
+            device: Some(d.clone()),
+            ..RecordFilter::default()
+        },
+        Selection::Record(_) | Selection::All => RecordFilter::default(),
+    };
+    // Rows first: a record stream holds the database while it runs.
+    let keys = DeviceKeys::load(storage)?;
+    let mut rows: Vec<RecordRow> = Vec::new();
+    c.reader().records(&filter, &mut |r| {
+        let wanted = match selection {
+            Selection::Record(id) => r.id == *id,
+            _ => true,
+        };
+        if wanted && r.index < head.size {
+            check_row(&r, keys.of(&r.device)).map_err(|problem| {
+                StorageError::Corrupt(format!(
+                    "record {} at log index {} was altered on this server ({problem}); run `observer-server verify`",
+                    r.id, r.index
+                ))
+            })?;
+            rows.push(r);
+        }
+        Ok(())
+    })?;
+    if rows.is_empty() {
+        return Err(ExportError::Empty(selection.to_string()));
+    }
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    files.insert(CHECKPOINT_FILE.into(), checkpoint);
+    let witnesses: Vec<String> = crate::witnesses::configured(storage)?
+        .iter()
+        .map(|w| w.witness.vkey())
+        .collect();
+    let witnessed = match crate::witnesses::witnessed(storage, &c.key)? {
+        Some((w, note)) if w.size <= head.size => {
+            files.insert(WITNESSED_FILE.into(), note);
+            let consistency = if w.size > 0 && w.size < head.size {
+                Some(crate::proofs::consistency(storage, w.size, head.size)?)
+            } else {
+                None
+            };
+            Some(Witnessed { consistency })
+        }
+        _ => None,
+    };
+    let mut devices: BTreeSet<DeviceId> = BTreeSet::new();
+    let mut forms: BTreeSet<(String, u32)> = BTreeSet::new();
+    let mut media: BTreeSet<Sha256Digest> = BTreeSet::new();
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        devices.insert(row.device.clone());
+        if let Ok(body) = serde_json::from_slice::<Body>(&row.body) {
+            forms.insert((body.form.id.clone(), body.form.version));
+            media.extend(body.attachments.iter().map(|a| a.sha256));
+        }
+        let envelope = (row.sealed.is_none() || options.open_sealed).then(|| WireRecord {
+            body: row.body.clone(),
+            sig: row.sig.clone(),
+        });
+        let file = RecordFile {
+            id: row.id,
+            device: row.device.to_string(),
+            index: row.index,
+            received_at_ms: row.received_at_ms,
+            envelope,
+            inclusion: crate::proofs::inclusion(storage, row.index, head.size)?,
+        };
+        files.insert(record_path(&row.id), json(&file));
+        records.push(row.id);
+    }
+    let audit = device_audit(c, &devices)?;
+    for id in &devices {
+        let Some(info) = storage.device(id)? else {
+            continue;
+        };
+        let file = DeviceFile {
+            device: id.to_string(),
+            key: info.key.to_string(),
+            enrolled_at_ms: info.enrolled_at_ms,
+            revoked_at_ms: info.revoked_at_ms,
+            audit: audit.get(id.as_str()).cloned().unwrap_or_default(),
+        };
+        files.insert(device_path(id.as_str()), json(&file));
+    }
+    let mut form_names = Vec::new();
+    for (id, version) in &forms {
+        if let Some(form) = storage.form(id, *version)? {
+            files.insert(form_path(id, *version), form.definition.into_bytes());
+            form_names.push(format!("{id}@{version}"));
+        }
+    }
+    let mut media_entries = Vec::new();
+    for sha256 in media {
+        let bytes = match (&c.media_store, options.media) {
+            (None, true) => std::fs::read(c.media_dir.join(crate::media::relative_path(&sha256)))
+                .ok()
+                .filter(|b| Sha256Digest::of(b) == sha256),
+            _ => None,
+        };
+        let included = bytes.is_some();
+        if let Some(b) = bytes {
+            files.insert(media_path(&sha256), b);
+        }
+        media_entries.push(MediaEntry { sha256, included });
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        org: c.org.clone(),
+        coordinator_key: c.key.public_key().to_string(),
+        created_at_ms: now_ms,
+        selection: selection.to_string(),
+        witnesses,
+        witnessed,
+        devices: devices.iter().map(|d| d.to_string()).collect(),
+        records,
+        media: media_entries,
+        forms: form_names,
+        files: files
+            .iter()
+            .map(|(name, bytes)| (name.clone(), Sha256Digest::of(bytes)))
+            .collect(),
+    };
+    files.insert(MANIFEST_FILE.into(), json(&manifest));
+    Ok(Package { files })
+}
+
+/// The audit entries that name each of `devices`, as stored (signed).
+fn device_audit(
+    c: &Coordinator,
+    devices: &BTreeSet<DeviceId>,
+) -> Result<BTreeMap<String, Vec<serde_json::Value>>, StorageError> {
+    let wanted: BTreeSet<String> = devices.iter().map(|d| d.to_string()).collect();
+    let mut out: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = c.storage.audit_entries(after, 1000)?;
+        let Some(last) = page.last() else {
+            return Ok(out);
+        };
+        after = last.seq;
+        for entry in page {
+            if wanted.contains(&entry.subject) {
+                out.entry(entry.subject.clone())
+                    .or_default()
+                    .push(serde_json::to_value(&entry).expect("serialises"));
+            }
+        }
+    }
+}
+
+/// Writes `package` to `out` as a ZIP archive of stored files, manifest
+/// first.
+pub fn write_zip(package: &Package, out: impl Write + Seek) -> Result<(), ExportError> {
+    let fail = |e: &dyn std::fmt::Display| ExportError::Write(e.to_string());
+    let mut zip = zip::ZipWriter::new(out);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    let names = std::iter::once(MANIFEST_FILE).chain(
+        package
+            .files
+            .keys()
+            .map(String::as_str)
+            .filter(|n| *n != MANIFEST_FILE),
+    );
+    for name in names {
+        let Some(bytes) = package.files.get(name) else {
+            continue;
+        };
+        zip.start_file(name, options).map_err(|e| fail(&e))?;
+        zip.write_all(bytes).map_err(|e| fail(&e))?;
+    }
+    zip.finish().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+/// Writes the package to `path`, through a temporary file renamed into
+/// place, so that a package cut short never looks whole.
+pub fn write_file(package: &Package, path: &Path) -> Result<(), ExportError> {
+    let fail = |e: &dyn std::fmt::Display| ExportError::Write(format!("{}: {e}", path.display()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?;
+    write_zip(package, tmp.as_file_mut())?;
+    tmp.as_file().sync_all().map_err(|e| fail(&e))?;
+    tmp.persist(path).map_err(|e| fail(&e.error))?;
+    Ok(())
+}
+
+/// A JSON file of the package: pretty, newline-terminated, the same way
+/// each time.
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(value).expect("serialises");
+    out.push(b'\n');
+    out
+}

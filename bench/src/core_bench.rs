@@ -108,7 +108,7 @@ pub fn run(scratch: &Path, saves: usize, records: u64, command: &str) -> Result<
         q = q.after_seq(last.seq);
         seen += page.len() as u64;
         pages += 1;
-        if pages % 50 == 0 {
+        if pages.is_multiple_of(50) {
             peak = peak.max(rss_kib());
         }
     }

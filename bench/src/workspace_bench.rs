@@ -67,7 +67,7 @@ fn record(station: &str, n: usize) -> (NewRecord, bool) {
         0 => (
             "opening",
             "checklist",
-            json!({"opened_on_time": n % 3 != 0}),
+            json!({"opened_on_time": !n.is_multiple_of(3)}),
         ),
         1..=5 => ("voting", "checklist", json!({"voters_in_queue": n % 40})),
         6 => ("closing", "checklist", json!({"seals_intact": true})),

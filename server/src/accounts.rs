@@ -300,10 +300,10 @@ impl Account {
 /// name is bounded and printable (whether the registry knows it is the
 /// caller's check: the registry may be imported later).
 pub fn check_scope(role: Role, region: Option<&str>) -> Result<(), AccountError> {
-    if let Some(r) = region {
-        if r.trim().is_empty() || r.len() > MAX_REGION_BYTES || r.chars().any(char::is_control) {
-            return Err(AccountError::BadRegion);
-        }
+    if let Some(r) = region
+        && (r.trim().is_empty() || r.len() > MAX_REGION_BYTES || r.chars().any(char::is_control))
+    {
+        return Err(AccountError::BadRegion);
     }
     match (role, region) {
         (Role::Admin, Some(_)) => Err(AccountError::AdminWithRegion),

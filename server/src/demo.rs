@@ -41,7 +41,7 @@ fn observation(station: &str, i: usize) -> NewRecord {
             "checklist",
             json!({
             "arrival_time": "06:00", "admitted_on_time": false, "admitted_time": "07:00",
-            "boxes_empty_shown": true, "boxes_sealed": i % 7 != 0, "ballots_received": 1500,
+            "boxes_empty_shown": true, "boxes_sealed": !i.is_multiple_of(7), "ballots_received": 1500,
             "voter_list_available": true, "opened_on_time": true}),
         ),
         1 => (
@@ -49,14 +49,14 @@ fn observation(station: &str, i: usize) -> NewRecord {
             "checklist",
             json!({
             "time": "10:30", "voters_in_queue": i * 3, "secrecy_respected": true,
-            "unauthorised_persons": i % 5 == 0, "supplementary_list_used": false,
+            "unauthorised_persons": i.is_multiple_of(5), "supplementary_list_used": false,
             "recording_allowed": false}),
         ),
         2 => (
             "incident",
             "incident",
             json!({
-            "type": if i % 3 == 0 { "carousel_voting" } else { "ballot_stuffing" },
+            "type": if i.is_multiple_of(3) { "carousel_voting" } else { "ballot_stuffing" },
             "time": "11:40", "description": "seen from the observer area", "reported_to_chair": false}),
         ),
         _ => (

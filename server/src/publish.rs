@@ -57,10 +57,10 @@ pub fn publish(
         }
         return Ok((def, Published::Shipped));
     }
-    if let Some(old) = storage.form(&def.id, def.version)? {
-        if old.definition != text {
-            return Err(taken(false));
-        }
+    if let Some(old) = storage.form(&def.id, def.version)?
+        && old.definition != text
+    {
+        return Err(taken(false));
     }
     let new = storage.publish_form(
         &PublishedForm {

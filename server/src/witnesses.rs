@@ -256,10 +256,10 @@ impl CurrentCache {
         storage: &dyn Storage,
         key: &SigningKey,
     ) -> Result<Arc<Current>, WitnessesError> {
-        if let Some((at, known)) = &*self.known.read().unwrap_or_else(|p| p.into_inner()) {
-            if at.elapsed() < CURRENT_FOR {
-                return Ok(known.clone());
-            }
+        if let Some((at, known)) = &*self.known.read().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < CURRENT_FOR
+        {
+            return Ok(known.clone());
         }
         let keys: Vec<String> = configured(storage)?
             .iter()

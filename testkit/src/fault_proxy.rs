@@ -66,7 +66,7 @@ impl FaultProxy {
                 } else {
                     u64::MAX
                 };
-                let up_first = always_up || rng.next() % 2 == 0;
+                let up_first = always_up || rng.next().is_multiple_of(2);
                 let (a, b) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
                 let (cuts3, cuts4, up2) = (cuts2.clone(), cuts2.clone(), up.clone());
                 std::thread::spawn(move || {

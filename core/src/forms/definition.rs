@@ -285,19 +285,19 @@ fn field(i: usize, v: &Value) -> Result<Field, FormError> {
         "yes_no" => (FieldType::YesNo, &[]),
         "integer" => {
             let (min, max) = (r.int("min")?, r.int("max")?);
-            if let (Some(a), Some(b)) = (min, max) {
-                if a > b {
-                    return Err(r.bad(format!("min {a} is above max {b}")));
-                }
+            if let (Some(a), Some(b)) = (min, max)
+                && a > b
+            {
+                return Err(r.bad(format!("min {a} is above max {b}")));
             }
             (FieldType::Integer { min, max }, &["min", "max"])
         }
         "decimal" => {
             let (min, max) = (r.num("min")?, r.num("max")?);
-            if let (Some(a), Some(b)) = (min, max) {
-                if a > b {
-                    return Err(r.bad(format!("min {a} is above max {b}")));
-                }
+            if let (Some(a), Some(b)) = (min, max)
+                && a > b
+            {
+                return Err(r.bad(format!("min {a} is above max {b}")));
             }
             (FieldType::Decimal { min, max }, &["min", "max"])
         }

@@ -210,10 +210,10 @@ impl FormDefinition {
                 None => true,
                 Some(e) => e.eval(&shown) == Eval::Bool(true),
             };
-            if visible[i] {
-                if let Some(v) = answers.get(&f.id).filter(|v| !v.is_null()) {
-                    shown.insert(f.id.clone(), v.clone());
-                }
+            if visible[i]
+                && let Some(v) = answers.get(&f.id).filter(|v| !v.is_null())
+            {
+                shown.insert(f.id.clone(), v.clone());
             }
         }
         let mut out = Validation::default();

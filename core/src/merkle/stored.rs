@@ -36,7 +36,7 @@ pub struct NodeId {
 impl NodeId {
     /// Whether the storage keeps this node (leaves are kept as records).
     pub fn is_stored(self) -> bool {
-        self.level % STRIDE == 0
+        self.level.is_multiple_of(STRIDE)
     }
 }
 

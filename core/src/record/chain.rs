@@ -192,14 +192,14 @@ impl ChainVerifier {
     /// its position counts, and the next record's link is left unchecked
     /// rather than reported broken.
     pub fn push_unreadable(&mut self, seq: u64) {
-        if let Some(last) = self.last {
-            if seq <= last.seq {
-                self.fault(ChainFault::OutOfOrder {
-                    seq,
-                    after: last.seq,
-                });
-                return;
-            }
+        if let Some(last) = self.last
+            && seq <= last.seq
+        {
+            self.fault(ChainFault::OutOfOrder {
+                seq,
+                after: last.seq,
+            });
+            return;
         }
         self.push(seq, RecordId::from_bytes([0; 32]), None);
         self.from = seq + 1;

@@ -223,13 +223,13 @@ impl MediaMeta {
             ("taken_from", &self.taken_from, MAX_TAKEN_FROM_BYTES),
             ("note", &self.note, MAX_MEDIA_NOTE_BYTES),
         ] {
-            if let Some(t) = text {
-                if t.len() > limit {
-                    return Err(format!(
-                        "{name} is {} bytes, over the limit of {limit}",
-                        t.len()
-                    ));
-                }
+            if let Some(t) = text
+                && t.len() > limit
+            {
+                return Err(format!(
+                    "{name} is {} bytes, over the limit of {limit}",
+                    t.len()
+                ));
             }
         }
         Ok(())

@@ -285,13 +285,13 @@ impl Store {
         }
         rows_from(&conn, 1, |row| checker.row(row))?;
         let newest = row_at(&conn, None)?;
-        if let (Some(h), Some((n, _))) = (head, newest) {
-            if n > h.seq {
-                checker.fault(StoreFault::HeadMismatch {
-                    expected: h,
-                    found: Some(n),
-                });
-            }
+        if let (Some(h), Some((n, _))) = (head, newest)
+            && n > h.seq
+        {
+            checker.fault(StoreFault::HeadMismatch {
+                expected: h,
+                found: Some(n),
+            });
         }
         Ok(checker.finish(head, true))
     }

@@ -204,11 +204,11 @@ impl Store {
                 }
                 // About once a MiB (and at the end): an app's callback may
                 // cross a language boundary.
-                if let Some(p) = progress {
-                    if done - reported >= 1 << 20 || done >= total {
-                        reported = done;
-                        p(done, total.max(done));
-                    }
+                if let Some(p) = progress
+                    && (done - reported >= 1 << 20 || done >= total)
+                {
+                    reported = done;
+                    p(done, total.max(done));
                 }
                 Ok(())
             })

@@ -253,10 +253,10 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for (new, seal_to) in news.iter().zip(seals) {
-                if let Some(old) = new.supersedes() {
-                    if !known.exists([self.vault.tag(old.as_bytes())])? {
-                        return Err(StoreError::UnknownSupersedes(old));
-                    }
+                if let Some(old) = new.supersedes()
+                    && !known.exists([self.vault.tag(old.as_bytes())])?
+                {
+                    return Err(StoreError::UnknownSupersedes(old));
                 }
                 let env = sign_record(new, &pos, &self.key)?;
                 let id = env.id();

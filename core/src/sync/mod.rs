@@ -226,10 +226,12 @@ impl Link {
         timeout: Duration,
     ) -> Result<std::sync::Arc<Connection>, SyncError> {
         let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = held.as_ref() {
-            if c.url == url.trim_end_matches('/') && c.pin == pin && c.timeout == timeout {
-                return Ok(c.clone());
-            }
+        if let Some(c) = held.as_ref()
+            && c.url == url.trim_end_matches('/')
+            && c.pin == pin
+            && c.timeout == timeout
+        {
+            return Ok(c.clone());
         }
         let c = std::sync::Arc::new(Connection::new(url, pin, timeout)?);
         *held = Some(c.clone());
@@ -465,18 +467,18 @@ fn receipt_answer(resp: Response) -> Result<Answered, SyncError> {
         log: Option<LogProofs>,
     }
     let a = read_answer(resp)?;
-    if a.status == 422 || a.status == 403 {
-        if let Ok(w) = serde_json::from_slice::<WithReceipt>(&a.bytes) {
-            return Ok(Answered {
-                receipt: w.receipt,
-                revoked: a.status == 403,
-                // A revoked device's earlier records are stored and
-                // delivered by this receipt; a 422 stored nothing.
-                stored: a.status == 403,
-                updates: None,
-                log: w.log,
-            });
-        }
+    if (a.status == 422 || a.status == 403)
+        && let Ok(w) = serde_json::from_slice::<WithReceipt>(&a.bytes)
+    {
+        return Ok(Answered {
+            receipt: w.receipt,
+            revoked: a.status == 403,
+            // A revoked device's earlier records are stored and
+            // delivered by this receipt; a 422 stored nothing.
+            stored: a.status == 403,
+            updates: None,
+            log: w.log,
+        });
     }
     decode::<SyncAnswer>(&a).map(|w| Answered {
         receipt: w.receipt,

@@ -46,15 +46,15 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + S
 pub fn closed_output(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::BrokenPipe {
-                return true;
-            }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return true;
         }
-        if let Some(csv) = err.downcast_ref::<csv::Error>() {
-            if let csv::ErrorKind::Io(io) = csv.kind() {
-                return io.kind() == std::io::ErrorKind::BrokenPipe;
-            }
+        if let Some(csv) = err.downcast_ref::<csv::Error>()
+            && let csv::ErrorKind::Io(io) = csv.kind()
+        {
+            return io.kind() == std::io::ErrorKind::BrokenPipe;
         }
         cur = err.source();
     }

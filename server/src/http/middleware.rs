@@ -23,10 +23,10 @@ pub async fn rate_by_address(
     // Put there by `serve`'s acceptor (the peer, or the client a trusted
     // balancer named); an in-process test router without it is not
     // rate-limited by address.
-    if let Some(ClientAddr(client)) = request.extensions().get::<ClientAddr>() {
-        if let Err(limited) = app.rates.address(AddressKey::of(client.ip())) {
-            return ApiError::rate_limited(limited).into_response();
-        }
+    if let Some(ClientAddr(client)) = request.extensions().get::<ClientAddr>()
+        && let Err(limited) = app.rates.address(AddressKey::of(client.ip()))
+    {
+        return ApiError::rate_limited(limited).into_response();
     }
     next.run(request).await
 }

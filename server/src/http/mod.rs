@@ -105,10 +105,10 @@ impl AppState {
     /// [`ZONE_FOR`]; UTC when it cannot be read.
     pub async fn zone(self: &Arc<Self>) -> chrono_tz::Tz {
         let known = *self.zone.read().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, zone)) = known {
-            if at.elapsed() < ZONE_FOR {
-                return zone;
-            }
+        if let Some((at, zone)) = known
+            && at.elapsed() < ZONE_FOR
+        {
+            return zone;
         }
         let app = self.clone();
         let read =

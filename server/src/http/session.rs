@@ -279,19 +279,19 @@ async fn try_login(
             Some(Texts::current().get("login-expired")),
         ));
     }
-    if let Some(Extension(ClientAddr(addr))) = client {
-        if let Err(limited) = app.rates.login(AddressKey::of(addr.ip())) {
-            let mut r = login_form(
-                StatusCode::TOO_MANY_REQUESTS,
-                String::new(),
-                Some(Texts::current().arg("login-address-limit", "secs", limited.retry_after_secs)),
-            );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(limited.retry_after_secs),
-            );
-            return Ok(r);
-        }
+    if let Some(Extension(ClientAddr(addr))) = client
+        && let Err(limited) = app.rates.login(AddressKey::of(addr.ip()))
+    {
+        let mut r = login_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            String::new(),
+            Some(Texts::current().arg("login-address-limit", "secs", limited.retry_after_secs)),
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(limited.retry_after_secs),
+        );
+        return Ok(r);
     }
     let name = form.name.trim().to_string();
     let password = form.password;

@@ -252,6 +252,13 @@ pub fn hash_file(path: &Path) -> std::io::Result<Sha256Digest> {
     ))
 }
 
+/// Where a complete file lives under the media directory:
+/// `<first two hex digits>/<sha256>`.
+pub fn relative_path(sha256: &Sha256Digest) -> PathBuf {
+    let hex = sha256.to_string();
+    PathBuf::from(&hex[..2]).join(hex)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,11 +286,4 @@ mod tests {
         }
         assert_eq!(files.writers(), 0);
     }
-}
-
-/// Where a complete file lives under the media directory:
-/// `<first two hex digits>/<sha256>`.
-pub fn relative_path(sha256: &Sha256Digest) -> PathBuf {
-    let hex = sha256.to_string();
-    PathBuf::from(&hex[..2]).join(hex)
 }

@@ -76,10 +76,10 @@ pub struct SampledStations {
 impl SampledStations {
     /// The stations in the sample in force (none when no sample was drawn).
     pub fn get(&self, storage: &dyn Storage) -> Result<Arc<BTreeSet<String>>, StorageError> {
-        if let Some((at, known)) = &*self.known.read().unwrap_or_else(|p| p.into_inner()) {
-            if at.elapsed() < SAMPLED_FOR {
-                return Ok(known.clone());
-            }
+        if let Some((at, known)) = &*self.known.read().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < SAMPLED_FOR
+        {
+            return Ok(known.clone());
         }
         let stations = Arc::new(
             load(storage)?

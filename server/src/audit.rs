@@ -22,9 +22,8 @@ use serde::Serialize;
 
 use crate::storage::{Storage, StorageError};
 
-/// What the hash covers first, so that no other signed message of the
-/// coordinator can be taken for an audit entry.
-const DOMAIN: &[u8] = b"observer/audit/v1\0";
+pub use observer_core::evidence::audit::entry_hash;
+use observer_core::evidence::audit::signed_message;
 
 /// Longest actor, action or subject, in bytes.
 const MAX_FIELD: usize = 512;
@@ -67,35 +66,6 @@ pub struct Draft {
     pub action: &'static str,
     pub subject: String,
     pub detail: serde_json::Value,
-}
-
-/// The hash of an entry: SHA-256 of the domain, the previous hash, the
-/// seq and time (8 bytes each, big-endian), then actor, action, subject
-/// and detail, each as a 4-byte big-endian length and its bytes.
-pub fn entry_hash(
-    prev: &Sha256Digest,
-    seq: u64,
-    at_ms: i64,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    detail: &str,
-) -> Sha256Digest {
-    let mut m = Vec::with_capacity(DOMAIN.len() + 48 + actor.len() + detail.len() + 64);
-    m.extend_from_slice(DOMAIN);
-    m.extend_from_slice(prev.as_bytes());
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend_from_slice(&at_ms.to_be_bytes());
-    for field in [actor, action, subject, detail] {
-        m.extend_from_slice(&(field.len() as u32).to_be_bytes());
-        m.extend_from_slice(field.as_bytes());
-    }
-    Sha256Digest::of(&m)
-}
-
-/// What the signature covers.
-fn signed_message(hash: &Sha256Digest) -> Vec<u8> {
-    [DOMAIN, hash.as_bytes()].concat()
 }
 
 /// The entry that follows `prev` (the newest entry, `None` for the first).

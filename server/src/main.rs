@@ -383,7 +383,8 @@ enum WitnessAction {
     },
     /// Follow a coordinator's log, by the key its `init` printed.
     Follow {
-        #[arg(long)]
+        // A key's text may begin with '-'.
+        #[arg(long, allow_hyphen_values = true)]
         log_key: String,
     },
     /// The witness's key and the logs it follows.
@@ -605,5 +606,24 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory as _;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_key_whose_text_begins_with_a_hyphen_is_a_value_not_a_flag() {
+        use clap::Parser as _;
+        let cli = super::Cli::try_parse_from([
+            "observer-server",
+            "witness",
+            "follow",
+            "--log-key",
+            "-uzY7mVNqhjotDvIkfnQanVXObO1r_knGuHc0RUQfhU",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            super::Command::Witness {
+                action: super::WitnessAction::Follow { log_key }
+            } if log_key.starts_with("-uzY")
+        ));
     }
 }

@@ -250,6 +250,24 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     });
     let f = failures(&verify(&t, &trust));
     assert!(f.iter().any(|l| l.starts_with(&dev)), "{f:?}");
+    // The coordinator's account of the device, checked under its key...
+    assert!(
+        verify(&s1, &trust)
+            .findings
+            .iter()
+            .any(|f| f.ok && f.detail.starts_with("device.enrolled")),
+    );
+    // ... and an entry rewritten (the stations it was enrolled for).
+    let mut t = s1.clone();
+    forge(&mut t, &dev, |v| {
+        v["audit"][0]["detail"] = serde_json::json!("{\"stations\":[\"S-9\"]}");
+    });
+    let f = failures(&verify(&t, &trust));
+    assert!(
+        f.iter()
+            .any(|l| l.starts_with(&dev) && l.contains("audit entry")),
+        "{f:?}"
+    );
     // The clip swapped.
     let mut t = all.clone();
     let clip_file = format!("media/{}", media.sha256);

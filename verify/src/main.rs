@@ -20,7 +20,7 @@ struct Cli {
     file: PathBuf,
     /// The coordinator's key as the organisation publishes it (without
     /// it, the key the package states is used, and the report says so).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     coordinator_key: Option<String>,
     /// A witness you trust, by its published key (repeatable; without
     /// any, the witnesses the package names are checked).

@@ -12,6 +12,7 @@
 //! Everything here builds without the phone's store: the outside verifier
 //! uses it with no database and no network code.
 
+pub mod audit;
 pub mod layout;
 mod verify;
 

@@ -107,7 +107,7 @@ pub fn verify(package: &Package, trust: &Trust) -> Report {
         return r;
     };
     let witnessed = witnessed(package, &manifest, trust, &key, head, &mut r);
-    let keys = devices(package, &manifest, &mut r);
+    let keys = devices(package, &manifest, &key, &mut r);
     records(package, &manifest, &keys, head, witnessed, &mut r);
     media(package, &manifest, &mut r);
     r
@@ -324,7 +324,12 @@ fn witnessed(
     Some((w, latest))
 }
 
-fn devices(package: &Package, manifest: &Manifest, r: &mut Report) -> BTreeMap<String, PublicKey> {
+fn devices(
+    package: &Package,
+    manifest: &Manifest,
+    coordinator: &PublicKey,
+    r: &mut Report,
+) -> BTreeMap<String, PublicKey> {
     let mut keys = BTreeMap::new();
     for device in &manifest.devices {
         let path = device_path(device);
@@ -340,7 +345,36 @@ fn devices(package: &Package, manifest: &Manifest, r: &mut Report) -> BTreeMap<S
             Ok(key) if key.device_id().as_str() == device && file.device == *device => {
                 keys.insert(device.clone(), key);
             }
-            _ => r.fail(&path, "its key is not the key of the device it names"),
+            _ => {
+                r.fail(&path, "its key is not the key of the device it names");
+                continue;
+            }
+        }
+        // The coordinator's own signed account of the device: its audit
+        // entries, each re-hashed and its signature checked.
+        let mut actions = Vec::new();
+        for entry in &file.audit {
+            match serde_json::from_value::<super::audit::Entry>(entry.clone()) {
+                Ok(e) if e.subject == *device && e.holds(coordinator) => {
+                    actions.push(format!(
+                        "{} {} (audit entry {})",
+                        e.action,
+                        time(e.at_ms),
+                        e.seq
+                    ));
+                }
+                Ok(e) => r.fail(
+                    &path,
+                    format!(
+                        "audit entry {} is altered, not the coordinator's, or about another device",
+                        e.seq
+                    ),
+                ),
+                Err(_) => r.fail(&path, "an audit entry is not one"),
+            }
+        }
+        if !actions.is_empty() {
+            r.ok(format!("device {device}"), actions.join("; "));
         }
     }
     r.ok("devices", format!("{} device keys", keys.len()));

@@ -343,3 +343,14 @@ col-difference = difference (points)
 col-verdict = verdict
 col-reason = reason
 col-observers-copy = observers' copy
+
+# The summary in an evidence package (summary.en.txt).
+evidence-title = Evidence package of { $org }
+evidence-made = Made { $time } by the coordinator. Contents: { $selection }.
+evidence-records = { $records } records from { $devices } observers' phones at { $stations } polling stations, captured between { $first } and { $last } (the phones' clocks).
+evidence-log = Every record is in the coordinator's log of { $size } records, under a checkpoint signed with the coordinator key { $key }.
+evidence-witnessed = { $count } of them were in that log no later than { $time }, as these independent witnesses cosigned: { $witnesses }.
+evidence-not-witnessed = No independent witness had cosigned the log when this package was made.
+evidence-sealed = Records kept sealed: { $sealed }. Their place in the log is proved; their content is not shown.
+evidence-media = Media files: { $included } included, { $hashes } named by their SHA-256 hash only.
+evidence-how = To check this package without trusting the organisation or its server: observer-verify FILE --coordinator-key { $key }. The format is specified in docs/evidence.md of Observer's source.

@@ -342,3 +342,14 @@ col-difference = разница (п. п.)
 col-verdict = вывод
 col-reason = причина
 col-observers-copy = копия наблюдателей
+
+# Сводка в пакете доказательств (summary.ru.txt).
+evidence-title = Пакет доказательств организации { $org }
+evidence-made = Составлен координатором { $time }. Содержание: { $selection }.
+evidence-records = Записей: { $records } с телефонов наблюдателей ({ $devices }) на избирательных участках ({ $stations }), сделаны между { $first } и { $last } (по часам телефонов).
+evidence-log = Каждая запись входит в журнал координатора из { $size } записей, под контрольной точкой, подписанной ключом координатора { $key }.
+evidence-witnessed = Из них { $count } были в этом журнале не позднее { $time }, что подписали независимые свидетели: { $witnesses }.
+evidence-not-witnessed = Ко времени составления пакета ни один независимый свидетель не подписал журнал.
+evidence-sealed = Записей остаются запечатанными: { $sealed }. Их место в журнале доказано, содержание не показано.
+evidence-media = Медиафайлы: включено { $included }, только по хешу SHA-256 названо { $hashes }.
+evidence-how = Чтобы проверить пакет, не доверяя организации и её серверу: observer-verify ФАЙЛ --coordinator-key { $key }. Формат описан в docs/evidence.md исходного кода Observer.

@@ -126,8 +126,10 @@ pub fn package(
         .iter()
         .map(|w| w.witness.vkey())
         .collect();
+    let mut witnessed_size = None;
     let witnessed = match crate::witnesses::witnessed(storage, &c.key)? {
         Some((w, note)) if w.size <= head.size => {
+            witnessed_size = Some(w.size);
             files.insert(WITNESSED_FILE.into(), note);
             let consistency = if w.size > 0 && w.size < head.size {
                 Some(crate::proofs::consistency(storage, w.size, head.size)?)
@@ -198,6 +200,30 @@ pub fn package(
         }
         media_entries.push(MediaEntry { sha256, included });
     }
+    let summary = Summary {
+        org: &c.org,
+        selection,
+        now_ms,
+        rows: &rows,
+        devices: devices.len(),
+        size: head.size,
+        key: c.key.public_key().to_string(),
+        witnessed: match witnessed_size {
+            Some(size) => Some(witnessed_summary(&files, storage, size)?),
+            None => None,
+        },
+        sealed: rows
+            .iter()
+            .filter(|r| r.sealed.is_some() && !options.open_sealed)
+            .count(),
+        media: &media_entries,
+    };
+    for lang in crate::i18n::Lang::ALL {
+        files.insert(
+            format!("summary.{}.txt", lang.tag()),
+            summary.text(lang).into_bytes(),
+        );
+    }
     let manifest = Manifest {
         format: FORMAT.into(),
         org: c.org.clone(),
@@ -217,6 +243,122 @@ pub fn package(
     };
     files.insert(MANIFEST_FILE.into(), json(&manifest));
     Ok(Package { files })
+}
+
+/// What the package's summary says, in each language.
+struct Summary<'a> {
+    org: &'a str,
+    selection: &'a Selection,
+    now_ms: i64,
+    rows: &'a [RecordRow],
+    devices: usize,
+    size: u64,
+    key: String,
+    /// The witnessed size, the newest cosignature time and the witnesses.
+    witnessed: Option<(u64, i64, Vec<String>)>,
+    sealed: usize,
+    media: &'a [MediaEntry],
+}
+
+impl Summary<'_> {
+    /// The summary in `lang`: what is inside, what it proves, how to check it.
+    fn text(&self, lang: crate::i18n::Lang) -> String {
+        let t = crate::i18n::Texts::new(lang);
+        let stations: BTreeSet<&str> = self.rows.iter().map(|r| r.station.as_str()).collect();
+        let first = self
+            .rows
+            .iter()
+            .map(|r| r.captured_at_ms)
+            .min()
+            .unwrap_or(0);
+        let last = self
+            .rows
+            .iter()
+            .map(|r| r.captured_at_ms)
+            .max()
+            .unwrap_or(0);
+        let included = self.media.iter().filter(|m| m.included).count();
+        let s = |v: &dyn ToString| v.to_string();
+        let mut lines = vec![
+            t.args("evidence-title", &[("org", s(&self.org))]),
+            String::new(),
+            t.args(
+                "evidence-made",
+                &[
+                    ("time", t.time(&self.now_ms)),
+                    ("selection", s(self.selection)),
+                ],
+            ),
+            t.args(
+                "evidence-records",
+                &[
+                    ("records", s(&self.rows.len())),
+                    ("devices", s(&self.devices)),
+                    ("stations", s(&stations.len())),
+                    ("first", t.time(&first)),
+                    ("last", t.time(&last)),
+                ],
+            ),
+            t.args(
+                "evidence-log",
+                &[("size", s(&self.size)), ("key", self.key.clone())],
+            ),
+        ];
+        lines.push(match &self.witnessed {
+            Some((size, time, names)) => t.args(
+                "evidence-witnessed",
+                &[
+                    (
+                        "count",
+                        s(&self.rows.iter().filter(|r| r.index < *size).count()),
+                    ),
+                    ("time", t.time(time)),
+                    ("witnesses", names.join(", ")),
+                ],
+            ),
+            None => t.get("evidence-not-witnessed"),
+        });
+        if self.sealed > 0 {
+            lines.push(t.args("evidence-sealed", &[("sealed", s(&self.sealed))]));
+        }
+        if !self.media.is_empty() {
+            lines.push(t.args(
+                "evidence-media",
+                &[
+                    ("included", s(&included)),
+                    ("hashes", s(&(self.media.len() - included))),
+                ],
+            ));
+        }
+        lines.push(String::new());
+        lines.push(t.args("evidence-how", &[("key", self.key.clone())]));
+        let mut text = lines.join("\n");
+        text.push('\n');
+        text
+    }
+}
+
+/// The witnessed checkpoint in `files` (of `size` records): its size, the
+/// newest cosignature time (ms) and the configured witnesses that
+/// cosigned it.
+fn witnessed_summary(
+    files: &BTreeMap<String, Vec<u8>>,
+    storage: &dyn crate::storage::Storage,
+    size: u64,
+) -> Result<(u64, i64, Vec<String>), ExportError> {
+    let note = files
+        .get(WITNESSED_FILE)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut newest = 0u64;
+    let mut names = Vec::new();
+    for w in crate::witnesses::configured(storage)? {
+        if let Ok(Some(t)) = w.witness.cosigned_at(note) {
+            newest = newest.max(t);
+            names.push(w.witness.name);
+        }
+    }
+    Ok((size, newest as i64 * 1000, names))
 }
 
 /// The audit entries that name each of `devices`, as stored (signed).

@@ -145,6 +145,38 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     assert!(report.passed(), "{:?}", failures(&report));
     assert_eq!((report.records_verified, report.sealed), (18, 0));
     assert!(all.files.contains_key(&format!("media/{}", media.sha256)));
+    // A summary a reader can take in, in each language.
+    let summary =
+        |lang: &str| String::from_utf8(all.files[&format!("summary.{lang}.txt")].clone()).unwrap();
+    assert!(
+        summary("en").contains("18 records from 2 observers' phones at 2 polling stations"),
+        "{}",
+        summary("en")
+    );
+    assert!(
+        summary("en").contains("18 of them were in that log no later than"),
+        "{}",
+        summary("en")
+    );
+    assert!(summary("en").contains("press.example/witness"));
+    assert!(
+        summary("en").contains("Records kept sealed: 1."),
+        "{}",
+        summary("en")
+    );
+    assert!(
+        summary("ru").starts_with("Пакет доказательств организации test-org"),
+        "{}",
+        summary("ru")
+    );
+    assert!(
+        summary("kk").starts_with("test-org ұйымының дәлелдер пакеті"),
+        "{}",
+        summary("kk")
+    );
+    for lang in ["en", "ru", "kk"] {
+        assert!(summary(lang).contains(&format!("--coordinator-key {coordinator}")));
+    }
     let audit = |p: &Package, device: &str| -> Vec<String> {
         let f: serde_json::Value =
             serde_json::from_slice(&p.files[&format!("devices/{device}.json")]).unwrap();

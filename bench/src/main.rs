@@ -9,6 +9,7 @@
 mod abuse_bench;
 mod burst_bench;
 mod core_bench;
+mod evidence_bench;
 mod ffi_bench;
 mod forms_bench;
 mod local;
@@ -111,6 +112,17 @@ enum Which {
         /// Protocols to validate.
         #[arg(long, default_value_t = 20_000)]
         records: usize,
+    },
+    /// Checking an evidence package of many records with observer-verify's
+    /// reader and verifier, its size per record, beside the hashing and
+    /// signature checks alone.
+    Evidence {
+        /// Records in the package.
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        /// Phones they come from.
+        #[arg(long, default_value_t = 200)]
+        devices: usize,
     },
     /// The log's inclusion and consistency proofs at ten million leaves
     /// on SQLite and PostgreSQL, beside one indexed read and the hashing
@@ -261,6 +273,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = forms_bench::run(&cli.scratch, parties, records, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "forms", &text)?;
+        }
+        Which::Evidence { records, devices } => {
+            let text = evidence_bench::run(&cli.scratch, records, devices, &command)?;
+            println!("{text}");
+            report::write_section(&cli.doc, "evidence", &text)?;
         }
         Which::Proofs { leaves, rounds } => {
             let text = proofs_bench::run(&cli.scratch, leaves, rounds, &command)?;

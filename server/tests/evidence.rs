@@ -81,6 +81,10 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     let pa = dir.path().join("a");
     let a = enrolled_phone(&pa, &server, "S-1");
     let b = enrolled_phone(&dir.path().join("b"), &server, "S-2");
+    // A second observer at the first station.
+    let c = enrolled_phone(&dir.path().join("c"), &server, "S-1");
+    c.save_all(&(0..3).map(|i| record("S-1", 100 + i)).collect::<Vec<_>>())
+        .unwrap();
     a.save_all(&(0..12).map(|i| record("S-1", i)).collect::<Vec<_>>())
         .unwrap();
     b.save_all(&(0..5).map(|i| record("S-2", i)).collect::<Vec<_>>())
@@ -114,12 +118,13 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     .unwrap();
     sync(&a, &SyncOptions::default()).unwrap();
     sync(&b, &SyncOptions::default()).unwrap();
-    assert_eq!(server.record_count().0, 18);
+    sync(&c, &SyncOptions::default()).unwrap();
+    assert_eq!(server.record_count().0, 21);
     let list = || server.cli(&["witnesses", "list"]);
     wait_until(
-        "the witness cosigned all 18",
+        "the witness cosigned all 21",
         Duration::from_secs(30),
-        || list().contains("cosigned size 18"),
+        || list().contains("cosigned size 21"),
     );
 
     let trust = Trust {
@@ -133,9 +138,9 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     // its place in the log is proved, its content not shown.
     assert_eq!(
         (report.records, report.records_verified, report.sealed),
-        (18, 17, 1)
+        (21, 20, 1)
     );
-    assert_eq!(report.witnessed_records, 18);
+    assert_eq!(report.witnessed_records, 21);
     let opened = export(
         &server,
         &["--all", "--open-sealed"],
@@ -143,18 +148,18 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     );
     let report = verify(&opened, &trust);
     assert!(report.passed(), "{:?}", failures(&report));
-    assert_eq!((report.records_verified, report.sealed), (18, 0));
+    assert_eq!((report.records_verified, report.sealed), (21, 0));
     assert!(all.files.contains_key(&format!("media/{}", media.sha256)));
     // A summary a reader can take in, in each language.
     let summary =
         |lang: &str| String::from_utf8(all.files[&format!("summary.{lang}.txt")].clone()).unwrap();
     assert!(
-        summary("en").contains("18 records from 2 observers' phones at 2 polling stations"),
+        summary("en").contains("21 records from 3 observers' phones at 2 polling stations"),
         "{}",
         summary("en")
     );
     assert!(
-        summary("en").contains("18 of them were in that log no later than"),
+        summary("en").contains("21 of them were in that log no later than"),
         "{}",
         summary("en")
     );
@@ -198,7 +203,19 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     let s1 = export(&server, &["--station", "S-1"], &dir.path().join("s1.zip"));
     let report = verify(&s1, &trust);
     assert!(report.passed(), "{:?}", failures(&report));
-    assert_eq!(report.records, 13);
+    // Both observers of the station, each chain whole.
+    assert_eq!((report.records, report.records_verified), (16, 15));
+    assert!(
+        s1.files
+            .contains_key(&format!("devices/{}.json", c.device_id()))
+    );
+    let whole = |r: &Report, d: String| {
+        r.findings
+            .iter()
+            .any(|f| f.ok && f.subject == format!("device {d}") && f.detail.contains("each linked"))
+    };
+    assert!(whole(&report, a.device_id().to_string()));
+    assert!(whole(&report, c.device_id().to_string()));
     assert!(
         !s1.files
             .contains_key(&format!("devices/{}.json", b.device_id()))
@@ -300,6 +317,81 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
             .any(|l| l.starts_with(&dev) && l.contains("audit entry")),
         "{f:?}"
     );
+    // Two records' places in the log swapped.
+    let manifest: serde_json::Value = serde_json::from_slice(&s1.files["manifest.json"]).unwrap();
+    let ids: Vec<String> = manifest["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let (x, y) = (
+        format!("records/{}.json", ids[1]),
+        format!("records/{}.json", ids[2]),
+    );
+    let rx: serde_json::Value = serde_json::from_slice(&s1.files[&x]).unwrap();
+    let ry: serde_json::Value = serde_json::from_slice(&s1.files[&y]).unwrap();
+    let mut t = s1.clone();
+    forge(&mut t, &x, |v| {
+        v["index"] = ry["index"].clone();
+        v["inclusion"] = ry["inclusion"].clone();
+    });
+    forge(&mut t, &y, |v| {
+        v["index"] = rx["index"].clone();
+        v["inclusion"] = rx["inclusion"].clone();
+    });
+    let f = failures(&verify(&t, &trust));
+    assert!(
+        f.iter().filter(|l| l.contains("not in the log")).count() == 2,
+        "{f:?}"
+    );
+    // A record of a key the coordinator never enrolled, added with its
+    // device: it is not in the log.
+    let mut t = s1.clone();
+    let intruder = observer_core::identity::SigningKey::generate().unwrap();
+    let forged = observer_core::record::sign_record(
+        &record("S-1", 7),
+        &observer_core::record::ChainPosition::first(&intruder),
+        &intruder,
+    )
+    .unwrap();
+    let intruder_id = intruder.public_key().device_id().to_string();
+    let mut file: serde_json::Value = serde_json::from_slice(&s1.files[&x]).unwrap();
+    file["id"] = serde_json::json!(forged.id().to_string());
+    file["device"] = serde_json::json!(intruder_id);
+    file["envelope"] =
+        serde_json::to_value(observer_core::protocol::WireRecord::from(&forged)).unwrap();
+    let forged_path = format!("records/{}.json", forged.id());
+    t.files
+        .insert(forged_path.clone(), serde_json::to_vec(&file).unwrap());
+    t.files.insert(
+        format!("devices/{intruder_id}.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "device": intruder_id, "key": intruder.public_key().to_string(),
+            "enrolled_at_ms": 0, "audit": []
+        }))
+        .unwrap(),
+    );
+    let mut m: serde_json::Value = serde_json::from_slice(&t.files["manifest.json"]).unwrap();
+    m["records"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(forged.id().to_string()));
+    m["devices"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(intruder_id));
+    t.files
+        .insert("manifest.json".into(), serde_json::to_vec(&m).unwrap());
+    for name in [forged_path.clone(), format!("devices/{intruder_id}.json")] {
+        forge(&mut t, &name, |_| {});
+    }
+    let f = failures(&verify(&t, &trust));
+    assert!(
+        f.iter()
+            .any(|l| l.starts_with(&forged_path) && l.contains("not in the log")),
+        "{f:?}"
+    );
     // The clip swapped.
     let mut t = all.clone();
     let clip_file = format!("media/{}", media.sha256);
@@ -332,5 +424,28 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
             .any(|l| l.contains("no cosignature of witness other.example/w")),
         "{f:?}"
     );
+
+    // The witness goes away; the log grows past what it cosigned. The
+    // package proves the growth from the witnessed checkpoint...
     drop(w);
+    b.save_all(&(5..7).map(|i| record("S-2", i)).collect::<Vec<_>>())
+        .unwrap();
+    sync(&b, &SyncOptions::default()).unwrap();
+    let grown = export(&server, &["--all"], &dir.path().join("grown.zip"));
+    let report = verify(&grown, &trust);
+    assert!(report.passed(), "{:?}", failures(&report));
+    assert_eq!((report.records, report.witnessed_records), (23, 21));
+    // ... and a proof from a forked log does not lead there.
+    let mut t = grown.clone();
+    let mut m: serde_json::Value = serde_json::from_slice(&t.files["manifest.json"]).unwrap();
+    m["witnessed"]["consistency"]["proof"][0] =
+        serde_json::json!(Sha256Digest::of(b"a forked log").to_string());
+    t.files
+        .insert("manifest.json".into(), serde_json::to_vec(&m).unwrap());
+    let f = failures(&verify(&t, &trust));
+    assert!(
+        f.iter()
+            .any(|l| l.contains("does not extend the witnessed one")),
+        "{f:?}"
+    );
 }

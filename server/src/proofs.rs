@@ -136,8 +136,10 @@ pub fn for_sync(
     needs.sort_unstable();
     needs.dedup();
     let hashes = stored(storage, &needs, size)?;
-    Ok(LogProofs {
-        consistency: consistency
+    // Both consistency proofs (from the phone's head, from the witnessed
+    // one) end at `size` and are made from the same read.
+    let to_size = |planned: Option<(u64, ProofPlan)>| {
+        planned
             .map(|(from, plan)| {
                 Ok::<_, MissingNode>(ConsistencyProof {
                     from,
@@ -145,7 +147,10 @@ pub fn for_sync(
                     proof: plan.assemble(&hashes)?,
                 })
             })
-            .transpose()?,
+            .transpose()
+    };
+    Ok(LogProofs {
+        consistency: to_size(consistency)?,
         inclusion: inclusion
             .into_iter()
             .map(|(index, plan)| {
@@ -160,15 +165,7 @@ pub fn for_sync(
             .map(|(_, checkpoint)| {
                 Ok::<_, MissingNode>(WitnessedProof {
                     checkpoint,
-                    consistency: witnessed_plan
-                        .map(|(from, plan)| {
-                            Ok::<_, MissingNode>(ConsistencyProof {
-                                from,
-                                to: size,
-                                proof: plan.assemble(&hashes)?,
-                            })
-                        })
-                        .transpose()?,
+                    consistency: to_size(witnessed_plan)?,
                 })
             })
             .transpose()?,

@@ -44,6 +44,13 @@ pub enum WitnessError {
         "{0} holds a coordinator's data; a witness runs apart from the log it witnesses, with its own data directory"
     )]
     Coordinator(PathBuf),
+    /// The data directory could not be made.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The cosigning key could not be wrapped or unwrapped.
     #[error("the witness's key: {0}")]
     Key(String),
@@ -114,7 +121,10 @@ impl WitnessStore {
         if path.exists() {
             return Err(WitnessError::Exists(dir.to_path_buf()));
         }
-        std::fs::create_dir_all(dir).map_err(|e| WitnessError::Key(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|source| WitnessError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let store = Self::connect(&path)?;
         let key = SigningKey::generate().map_err(|e| WitnessError::Key(e.to_string()))?;
         let wrapped = key

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use observer_core::evidence::audit::{DEVICE_ENROLLED, Entry};
 use observer_core::evidence::layout::{device_path, record_path};
 use observer_core::evidence::{
     CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, Package, RecordFile, Trust,
@@ -88,8 +89,20 @@ fn package(records: usize, devices: usize) -> Result<(Package, SigningKey)> {
         }
         .sign(&coordinator)?,
     );
-    for key in &keys {
+    // Each device with the coordinator's signed enrollment entry.
+    for (n, key) in keys.iter().enumerate() {
         let id = key.public_key().device_id().to_string();
+        let detail = serde_json::json!({ "key": key.public_key().to_string() }).to_string();
+        let entry = Entry::signed(
+            Sha256Digest::of(&n.to_be_bytes()),
+            n as u64 + 1,
+            0,
+            "enrollment code",
+            DEVICE_ENROLLED,
+            &id,
+            &detail,
+            &coordinator,
+        );
         files.insert(
             device_path(&id),
             json(&DeviceFile {
@@ -97,7 +110,7 @@ fn package(records: usize, devices: usize) -> Result<(Package, SigningKey)> {
                 key: key.public_key().to_string(),
                 enrolled_at_ms: 0,
                 revoked_at_ms: None,
-                audit: vec![],
+                audit: vec![serde_json::to_value(&entry)?],
             }),
         );
     }

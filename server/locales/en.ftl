@@ -353,4 +353,5 @@ evidence-witnessed = { $count } of them were in that log no later than { $time }
 evidence-not-witnessed = No independent witness had cosigned the log when this package was made.
 evidence-sealed = Records kept sealed: { $sealed }. Their place in the log is proved; their content is not shown.
 evidence-media = Media files: { $included } included, { $hashes } named by their SHA-256 hash only.
+evidence-pvt = Quick-count sample { $digest } of { $stations } stations, committed { $time } in the coordinator's signed audit log (entry { $seq }), is in pvt/sample.txt.
 evidence-how = To check this package without trusting the organisation or its server: observer-verify FILE --coordinator-key { $key }. The format is specified in docs/evidence.md of Observer's source.

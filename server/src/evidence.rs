@@ -4,7 +4,8 @@
 //! keys and the audit entries that enrolled and revoked them, a checkpoint
 //! signed by the coordinator with an inclusion proof for every record, the
 //! newest witnessed checkpoint with the proof that the checkpoint extends
-//! it, the forms the records name, and the media files (or their hashes).
+//! it, the forms the records name, the media files (or their hashes), and
+//! the quick-count sample with its signed commitments.
 //! The package is written as a ZIP archive of stored (uncompressed) files,
 //! which every operating system opens.
 
@@ -12,10 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Seek, Write};
 use std::path::Path;
 
+use observer_core::evidence::audit::PVT_SAMPLE_DRAWN;
 use observer_core::evidence::layout::{device_path, form_path, media_path, record_path};
 use observer_core::evidence::{
-    CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, MediaEntry, Package, RecordFile,
-    WITNESSED_FILE, Witnessed,
+    CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, MediaEntry, PVT_COMMITMENTS_FILE,
+    PVT_SAMPLE_FILE, Package, RecordFile, WITNESSED_FILE, Witnessed,
 };
 use observer_core::identity::DeviceId;
 use observer_core::protocol::WireRecord;
@@ -165,7 +167,7 @@ pub fn package(
         files.insert(record_path(&row.id), json(&file));
         records.push(row.id);
     }
-    let audit = device_audit(c, &devices)?;
+    let audit = audit_entries(c, &devices)?;
     for id in &devices {
         let Some(info) = storage.device(id)? else {
             continue;
@@ -175,9 +177,25 @@ pub fn package(
             key: info.key.to_string(),
             enrolled_at_ms: info.enrolled_at_ms,
             revoked_at_ms: info.revoked_at_ms,
-            audit: audit.get(id.as_str()).cloned().unwrap_or_default(),
+            audit: audit.devices.get(id.as_str()).cloned().unwrap_or_default(),
         };
         files.insert(device_path(id.as_str()), json(&file));
+    }
+    // The quick count's commitments and the sample in force: whoever
+    // reads a results protocol can see the stations were chosen, and
+    // committed to, before it arrived.
+    let mut pvt = None;
+    if !audit.pvt.is_empty() {
+        files.insert(PVT_COMMITMENTS_FILE.into(), json(&audit.pvt));
+        if let Some((sample, commitment)) = crate::pvt::store::load(storage)? {
+            files.insert(PVT_SAMPLE_FILE.into(), sample.text().into_bytes());
+            pvt = Some(PvtSummary {
+                digest: commitment.digest.to_string(),
+                stations: sample.size(),
+                at_ms: commitment.drawn_at_ms,
+                seq: commitment.audit_seq,
+            });
+        }
     }
     let mut form_names = Vec::new();
     for (id, version) in &forms {
@@ -217,6 +235,7 @@ pub fn package(
             .filter(|r| r.sealed.is_some() && !options.open_sealed)
             .count(),
         media: &media_entries,
+        pvt,
     };
     for lang in crate::i18n::Lang::ALL {
         files.insert(
@@ -258,6 +277,15 @@ struct Summary<'a> {
     witnessed: Option<(u64, i64, Vec<String>)>,
     sealed: usize,
     media: &'a [MediaEntry],
+    pvt: Option<PvtSummary>,
+}
+
+/// The quick-count commitment a summary names.
+struct PvtSummary {
+    digest: String,
+    stations: u64,
+    at_ms: i64,
+    seq: u64,
 }
 
 impl Summary<'_> {
@@ -330,6 +358,17 @@ impl Summary<'_> {
                 ],
             ));
         }
+        if let Some(p) = &self.pvt {
+            lines.push(t.args(
+                "evidence-pvt",
+                &[
+                    ("digest", p.digest.clone()),
+                    ("stations", s(&p.stations)),
+                    ("time", t.time(&p.at_ms)),
+                    ("seq", s(&p.seq)),
+                ],
+            ));
+        }
         lines.push(String::new());
         lines.push(t.args("evidence-how", &[("key", self.key.clone())]));
         let mut text = lines.join("\n");
@@ -361,13 +400,22 @@ fn witnessed_summary(
     Ok((size, newest as i64 * 1000, names))
 }
 
-/// The audit entries that name each of `devices`, as stored (signed).
-fn device_audit(
-    c: &Coordinator,
-    devices: &BTreeSet<DeviceId>,
-) -> Result<BTreeMap<String, Vec<serde_json::Value>>, StorageError> {
+/// The signed audit entries a package carries.
+struct AuditPart {
+    /// The entries that name each device, by device id.
+    devices: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Every quick-count sample commitment, oldest first.
+    pvt: Vec<serde_json::Value>,
+}
+
+/// The audit entries that name each of `devices`, and every sample
+/// commitment, as stored (signed), read in one pass over the log.
+fn audit_entries(c: &Coordinator, devices: &BTreeSet<DeviceId>) -> Result<AuditPart, StorageError> {
     let wanted: BTreeSet<String> = devices.iter().map(|d| d.to_string()).collect();
-    let mut out: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut out = AuditPart {
+        devices: BTreeMap::new(),
+        pvt: Vec::new(),
+    };
     let mut after = 0;
     loop {
         let page = c.storage.audit_entries(after, 1000)?;
@@ -376,10 +424,14 @@ fn device_audit(
         };
         after = last.seq;
         for entry in page {
-            if wanted.contains(&entry.subject) {
-                out.entry(entry.subject.clone())
+            let value = || serde_json::to_value(&entry).expect("serialises");
+            if entry.action == PVT_SAMPLE_DRAWN {
+                out.pvt.push(value());
+            } else if wanted.contains(&entry.subject) {
+                out.devices
+                    .entry(entry.subject.clone())
                     .or_default()
-                    .push(serde_json::to_value(&entry).expect("serialises"));
+                    .push(value());
             }
         }
     }

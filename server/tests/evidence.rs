@@ -392,6 +392,33 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
             .any(|l| l.starts_with(&forged_path) && l.contains("not in the log")),
         "{f:?}"
     );
+    // ... and its device is not one the coordinator signed as enrolled.
+    assert!(
+        f.iter()
+            .any(|l| l.starts_with(&format!("devices/{intruder_id}.json"))
+                && l.contains("not enrolled")),
+        "{f:?}"
+    );
+    // An enrolled device's enrollment entry dropped from its file: its
+    // records are no longer those of an enrolled device.
+    let mut t = s1.clone();
+    forge(&mut t, &dev, |v| {
+        v["audit"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|e| e["action"] != "device.enrolled");
+    });
+    let f = failures(&verify(&t, &trust));
+    assert!(
+        f.iter()
+            .any(|l| l.starts_with(&dev) && l.contains("not enrolled")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter()
+            .any(|l| l.starts_with("records/") && l.contains("not enrolled")),
+        "{f:?}"
+    );
     // The clip swapped.
     let mut t = all.clone();
     let clip_file = format!("media/{}", media.sha256);
@@ -446,6 +473,40 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     assert!(
         f.iter()
             .any(|l| l.contains("does not extend the witnessed one")),
+        "{f:?}"
+    );
+
+    // The second observer at S-1 is revoked: its package says so under
+    // the coordinator's signature, and its records, all received before,
+    // still verify...
+    let c_id = c.device_id().to_string();
+    server.cli(&["revoke", &c_id]);
+    let revoked = export(
+        &server,
+        &["--device", &c_id],
+        &dir.path().join("revoked.zip"),
+    );
+    let report = verify(&revoked, &trust);
+    assert!(report.passed(), "{:?}", failures(&report));
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.subject == format!("device {c_id}") && f.detail.contains("device.revoked")),
+        "{:?}",
+        report.findings
+    );
+    // ... but one said to have arrived after the revocation does not.
+    let m: serde_json::Value = serde_json::from_slice(&revoked.files["manifest.json"]).unwrap();
+    let late = format!("records/{}.json", m["records"][0].as_str().unwrap());
+    let mut t = revoked.clone();
+    forge(&mut t, &late, |v| {
+        v["received_at_ms"] = serde_json::json!(chrono::Utc::now().timestamp_millis() + 60_000);
+    });
+    let f = failures(&verify(&t, &trust));
+    assert!(
+        f.iter()
+            .any(|l| l.starts_with(&late) && l.contains("after the coordinator revoked")),
         "{f:?}"
     );
 }

@@ -258,6 +258,78 @@ fn a_committed_sample_its_estimate_and_a_verdict_on_a_shifted_official_result() 
     assert_eq!(priority(&phones[5]), vec![sampled[5].clone()]);
     assert_eq!(priority(&second), vec![odd[0].clone()]);
     assert!(priority(&outsider).is_empty());
+
+    // An evidence package of the station with two observers carries the
+    // commitment and the sample, and an outsider's verifier shows both.
+    let out = dir.path().join("odd0.zip");
+    server.cli(&[
+        "evidence",
+        "export",
+        "--station",
+        &odd[0],
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let package = observer_verify::read_package(&out).unwrap();
+    // The coordinator's key as a phone learns it (an enrollment code).
+    let trust = observer_core::evidence::Trust {
+        coordinator: Some(server.code(&odd[0]).coordinator),
+        witnesses: None,
+    };
+    let report = observer_core::evidence::verify(&package, &trust);
+    assert!(report.passed(), "{:?}", report.findings);
+    let said = |subject: &str| -> String {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.subject == subject)
+            .map(|f| f.detail.clone())
+            .collect()
+    };
+    let commitment = said("quick-count sample");
+    assert!(
+        commitment.contains(&digest)
+            && commitment.contains("80 stations drawn with seed \"public dice 3 1 4 1 5\"")
+            && commitment.contains("0 results protocols held then"),
+        "{commitment}"
+    );
+    assert!(
+        said("pvt/sample.txt").contains(
+            "the committed sample of 80 stations; 2 results protocols in this package are from sampled stations, none received before"
+        ),
+        "{:?}",
+        report.findings
+    );
+    let summary = String::from_utf8(package.files["summary.en.txt"].clone()).unwrap();
+    assert!(
+        summary.contains(&format!("Quick-count sample {digest} of 80 stations")),
+        "{summary}"
+    );
+    // A station swapped into the sample afterwards: named.
+    let mut forged = package.clone();
+    let text = String::from_utf8(forged.files["pvt/sample.txt"].clone())
+        .unwrap()
+        .replacen(&format!("station \"{}\"", odd[0]), "station \"QQ-1\"", 1);
+    let mut manifest: Value = serde_json::from_slice(&forged.files["manifest.json"]).unwrap();
+    manifest["files"]["pvt/sample.txt"] = json!(Sha256Digest::of(text.as_bytes()).to_string());
+    forged
+        .files
+        .insert("pvt/sample.txt".into(), text.into_bytes());
+    forged.files.insert(
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    let failed: Vec<String> = observer_core::evidence::verify(&forged, &trust)
+        .failures()
+        .map(|f| format!("{}: {}", f.subject, f.detail))
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.starts_with("pvt/sample.txt") && l.contains("not the committed sample")),
+        "{failed:?}"
+    );
+
     let revoked = sampled.iter().position(|s| *s == odd[2]).unwrap();
     server.cli(&["revoke", &phones[revoked].device_id().to_string()]);
     let qc: Value = serde_json::from_str(&server.cli(&["pvt", "estimate", "--json"])).unwrap();

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use observer_core::evidence::audit::{DEVICE_ENROLLED, Entry};
 use observer_core::evidence::layout::{device_path, media_path, record_path};
 use observer_core::evidence::{
     CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, MediaEntry, Package, RecordFile,
@@ -124,14 +125,30 @@ fn good() -> (Package, String, String) {
     files.insert(CHECKPOINT_FILE.into(), checkpoint);
     files.insert(WITNESSED_FILE.into(), witnessed);
     let dev_id = device.public_key().device_id().to_string();
+    // The coordinator's signed audit entry of the enrollment (the chain's
+    // seventh entry: its predecessors are not the package's business).
+    let (at_ms, actor, subject) = (1_763_990_000_000, "enrollment code", dev_id.as_str());
+    let detail =
+        serde_json::json!({ "key": device.public_key().to_string(), "stations": ["KZ-0001"] })
+            .to_string();
+    let enrolled = Entry::signed(
+        Sha256Digest::of(b"the sixth entry"),
+        7,
+        at_ms,
+        actor,
+        DEVICE_ENROLLED,
+        subject,
+        &detail,
+        &coordinator,
+    );
     files.insert(
         device_path(&dev_id),
         json(&DeviceFile {
             device: dev_id.clone(),
             key: device.public_key().to_string(),
-            enrolled_at_ms: 1_763_990_000_000,
+            enrolled_at_ms: at_ms,
             revoked_at_ms: None,
-            audit: vec![],
+            audit: vec![serde_json::to_value(&enrolled).unwrap()],
         }),
     );
     let mut records = Vec::new();
@@ -217,9 +234,15 @@ fn variants(good: &Package) -> Vec<(&'static str, Package)> {
     let dev = device_path(&manifest.devices[0]);
     let mut d: DeviceFile = serde_json::from_slice(&p.files[&dev]).unwrap();
     d.key = SigningKey::generate().unwrap().public_key().to_string();
-    p.files.insert(dev, json(&d));
+    p.files.insert(dev.clone(), json(&d));
     reseal(&mut p);
     out.push(("forged-device-key", p));
+    let mut p = good.clone();
+    let mut d: DeviceFile = serde_json::from_slice(&p.files[&dev]).unwrap();
+    d.audit.clear();
+    p.files.insert(dev.clone(), json(&d));
+    reseal(&mut p);
+    out.push(("unenrolled-device", p));
     let mut p = good.clone();
     let text = String::from_utf8(p.files[CHECKPOINT_FILE].clone()).unwrap();
     let mut lines: Vec<&str> = text.split('\n').collect();
@@ -289,6 +312,10 @@ fn expected_verdicts() -> BTreeMap<String, (i32, String)> {
             (1, "not the coordinator's checkpoint"),
         ),
         ("altered-media.zip", (1, "its SHA-256 is not its name")),
+        (
+            "unenrolled-device.zip",
+            (1, "not enrolled: no device.enrolled audit entry"),
+        ),
         ("unlisted-file.zip", (1, "not listed in the manifest")),
     ]
     .into_iter()

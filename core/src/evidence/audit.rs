@@ -40,8 +40,20 @@ pub fn signed_message(hash: &Sha256Digest) -> Vec<u8> {
     [AUDIT_DOMAIN, hash.as_bytes()].concat()
 }
 
+/// The action of the entry that records a device's enrollment; its
+/// detail's `key` is the enrolled public key.
+pub const DEVICE_ENROLLED: &str = "device.enrolled";
+
+/// The action of the entry that records a device's revocation.
+pub const DEVICE_REVOKED: &str = "device.revoked";
+
+/// The action of the entry that commits to a quick-count sample; its
+/// subject and its detail's `digest` are the SHA-256 of the sample's
+/// canonical text.
+pub const PVT_SAMPLE_DRAWN: &str = "pvt.sample_drawn";
+
 /// An entry as the server writes it into a package (JSON).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub seq: u64,
     pub at_ms: i64,
@@ -56,6 +68,45 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Entry `seq` after the entry whose hash is `prev`, signed with
+    /// `coordinator`: how a package's entries are made (the server appends
+    /// its own with [`entry_hash`] and [`signed_message`] too).
+    #[allow(clippy::too_many_arguments)]
+    pub fn signed(
+        prev: Sha256Digest,
+        seq: u64,
+        at_ms: i64,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+        coordinator: &crate::identity::SigningKey,
+    ) -> Self {
+        let hash = entry_hash(&prev, seq, at_ms, actor, action, subject, detail);
+        Self {
+            seq,
+            at_ms,
+            actor: actor.into(),
+            action: action.into(),
+            subject: subject.into(),
+            detail: detail.into(),
+            prev,
+            hash,
+            sig: hex::encode(coordinator.sign(&signed_message(&hash))),
+        }
+    }
+
+    /// A field of its detail (JSON text): a string as it is, any other
+    /// value as JSON; `None` when absent or the detail is not JSON.
+    pub fn detail_field(&self, name: &str) -> Option<String> {
+        let detail: serde_json::Value = serde_json::from_str(&self.detail).ok()?;
+        match &detail[name] {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
     /// Whether its hash is the hash of its fields and `coordinator`
     /// signed it.
     pub fn holds(&self, coordinator: &PublicKey) -> bool {

@@ -8,6 +8,8 @@
 //! records/<record id>.json   RecordFile: the record as received, its log index and inclusion proof
 //! forms/<id>@<version>.json  the form definitions the records name
 //! media/<sha256>             media files included (the others are named by hash only)
+//! pvt/commitments.json       the audit entries that committed to a quick-count sample (if any)
+//! pvt/sample.txt             the sample in force, as its canonical text (if one was drawn)
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,14 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.txt";
 
 /// The witnessed checkpoint's file name.
 pub const WITNESSED_FILE: &str = "witnessed.txt";
+
+/// The quick-count commitments' file name: a JSON array of the
+/// coordinator's signed `pvt.sample_drawn` audit entries, oldest first.
+pub const PVT_COMMITMENTS_FILE: &str = "pvt/commitments.json";
+
+/// The quick-count sample's file name: its canonical text, whose SHA-256
+/// the newest commitment names.
+pub const PVT_SAMPLE_FILE: &str = "pvt/sample.txt";
 
 /// What the package holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

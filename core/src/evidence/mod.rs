@@ -17,8 +17,8 @@ pub mod layout;
 mod verify;
 
 pub use layout::{
-    CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, MediaEntry, RecordFile,
-    WITNESSED_FILE, Witnessed,
+    CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, MediaEntry, PVT_COMMITMENTS_FILE,
+    PVT_SAMPLE_FILE, RecordFile, WITNESSED_FILE, Witnessed,
 };
 pub use verify::{Finding, Report, Trust, verify};
 

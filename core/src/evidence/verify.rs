@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::Package;
+use super::audit::{DEVICE_ENROLLED, DEVICE_REVOKED, Entry, PVT_SAMPLE_DRAWN};
 use super::layout::{
-    CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, RecordFile, WITNESSED_FILE,
-    device_path, media_path, record_path,
+    CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, PVT_COMMITMENTS_FILE,
+    PVT_SAMPLE_FILE, RecordFile, WITNESSED_FILE, device_path, media_path, record_path,
 };
 use crate::identity::PublicKey;
 use crate::merkle::{
@@ -108,8 +109,9 @@ pub fn verify(package: &Package, trust: &Trust) -> Report {
     };
     let witnessed = witnessed(package, &manifest, trust, &key, head, &mut r);
     let keys = devices(package, &manifest, &key, &mut r);
-    records(package, &manifest, &keys, head, witnessed, &mut r);
+    let results = records(package, &manifest, &keys, head, witnessed, &mut r);
     media(package, &manifest, &mut r);
+    pvt(package, &key, &results, &mut r);
     r
 }
 
@@ -324,12 +326,22 @@ fn witnessed(
     Some((w, latest))
 }
 
+/// A device as the coordinator's signed audit entries attest it.
+struct Enrolled {
+    key: PublicKey,
+    /// When the coordinator revoked it, if it did (its earliest
+    /// revocation entry).
+    revoked_at_ms: Option<i64>,
+}
+
+/// The devices whose key the coordinator's signed `device.enrolled` entry
+/// names: only their records count as signed by an enrolled device.
 fn devices(
     package: &Package,
     manifest: &Manifest,
     coordinator: &PublicKey,
     r: &mut Report,
-) -> BTreeMap<String, PublicKey> {
+) -> BTreeMap<String, Enrolled> {
     let mut keys = BTreeMap::new();
     for device in &manifest.devices {
         let path = device_path(device);
@@ -341,21 +353,29 @@ fn devices(
             r.fail(&path, "missing or not a device file");
             continue;
         };
-        match file.key.parse::<PublicKey>() {
-            Ok(key) if key.device_id().as_str() == device && file.device == *device => {
-                keys.insert(device.clone(), key);
-            }
+        let key = match file.key.parse::<PublicKey>() {
+            Ok(key) if key.device_id().as_str() == device && file.device == *device => key,
             _ => {
                 r.fail(&path, "its key is not the key of the device it names");
                 continue;
             }
-        }
+        };
         // The coordinator's own signed account of the device: its audit
         // entries, each re-hashed and its signature checked.
         let mut actions = Vec::new();
+        let mut enrolled = false;
+        let mut revoked_at_ms: Option<i64> = None;
         for entry in &file.audit {
-            match serde_json::from_value::<super::audit::Entry>(entry.clone()) {
+            match serde_json::from_value::<Entry>(entry.clone()) {
                 Ok(e) if e.subject == *device && e.holds(coordinator) => {
+                    if e.action == DEVICE_ENROLLED
+                        && e.detail_field("key").as_deref() == Some(file.key.as_str())
+                    {
+                        enrolled = true;
+                    }
+                    if e.action == DEVICE_REVOKED {
+                        revoked_at_ms = Some(revoked_at_ms.map_or(e.at_ms, |t| t.min(e.at_ms)));
+                    }
                     actions.push(format!(
                         "{} {} (audit entry {})",
                         e.action,
@@ -373,22 +393,39 @@ fn devices(
                 Err(_) => r.fail(&path, "an audit entry is not one"),
             }
         }
-        if !actions.is_empty() {
-            r.ok(format!("device {device}"), actions.join("; "));
+        if !enrolled {
+            r.fail(
+                &path,
+                format!(
+                    "not enrolled: no {DEVICE_ENROLLED} audit entry signed by the coordinator names this key"
+                ),
+            );
+            continue;
         }
+        r.ok(format!("device {device}"), actions.join("; "));
+        keys.insert(device.clone(), Enrolled { key, revoked_at_ms });
     }
-    r.ok("devices", format!("{} device keys", keys.len()));
+    r.ok("devices", format!("{} enrolled device keys", keys.len()));
     keys
 }
 
+/// A verified record's place in a quick count: its station, and when the
+/// coordinator says it arrived.
+struct Protocol {
+    station: String,
+    received_at_ms: i64,
+}
+
+/// Checks every record; answers the verified results protocols.
 fn records(
     package: &Package,
     manifest: &Manifest,
-    keys: &BTreeMap<String, PublicKey>,
+    keys: &BTreeMap<String, Enrolled>,
     head: TreeHead,
     witnessed: Option<(TreeHead, u64)>,
     r: &mut Report,
-) {
+) -> Vec<Protocol> {
+    let mut results = Vec::new();
     let mut chains: BTreeMap<&str, Vec<VerifiedRecord>> = BTreeMap::new();
     for id in &manifest.records {
         r.records += 1;
@@ -433,13 +470,27 @@ fn records(
             r.sealed += 1;
             continue;
         };
-        let Some(key) = keys.get(&file.device) else {
+        let Some(device) = keys.get(&file.device) else {
             r.fail(
                 &path,
-                format!("its device {} is not in the package", file.device),
+                format!(
+                    "its device {} is not in the package or not enrolled",
+                    file.device
+                ),
             );
             continue;
         };
+        if let Some(at) = device.revoked_at_ms.filter(|at| file.received_at_ms > *at) {
+            r.fail(
+                &path,
+                format!(
+                    "received {}, after the coordinator revoked its device ({})",
+                    time(file.received_at_ms),
+                    time(at)
+                ),
+            );
+            continue;
+        }
         let Some(envelope): Option<Envelope> = wire.envelope() else {
             r.fail(&path, "its signature is not 64 bytes");
             continue;
@@ -448,9 +499,15 @@ fn records(
             r.fail(&path, "altered: the body's SHA-256 is not the record's id");
             continue;
         }
-        match verify_envelope(&envelope, key) {
+        match verify_envelope(&envelope, &device.key) {
             Ok(v) => {
                 r.records_verified += 1;
+                if v.body.kind.as_str() == "results" {
+                    results.push(Protocol {
+                        station: v.body.station.as_str().to_string(),
+                        received_at_ms: file.received_at_ms,
+                    });
+                }
                 chains
                     .entry(keys.get_key_value(&file.device).expect("held").0)
                     .or_default()
@@ -501,6 +558,7 @@ fn records(
             );
         }
     }
+    results
 }
 
 fn media(package: &Package, manifest: &Manifest, r: &mut Report) {
@@ -527,4 +585,114 @@ fn media(package: &Package, manifest: &Manifest, r: &mut Report) {
             ),
         );
     }
+}
+
+/// The quick-count sample's commitments (the coordinator's signed
+/// `pvt.sample_drawn` entries), the sample itself against the newest of
+/// them, and the results protocols in the package from sampled stations.
+fn pvt(package: &Package, coordinator: &PublicKey, results: &[Protocol], r: &mut Report) {
+    let sample = package.files.get(PVT_SAMPLE_FILE);
+    let Some(bytes) = package.files.get(PVT_COMMITMENTS_FILE) else {
+        if sample.is_some() {
+            r.fail(PVT_SAMPLE_FILE, "a quick-count sample with no commitment");
+        }
+        return;
+    };
+    let Ok(entries) = serde_json::from_slice::<Vec<Entry>>(bytes) else {
+        r.fail(PVT_COMMITMENTS_FILE, "not a list of audit entries");
+        return;
+    };
+    let mut newest: Option<&Entry> = None;
+    for e in &entries {
+        let digest = e.detail_field("digest");
+        if e.action != PVT_SAMPLE_DRAWN
+            || digest.as_deref() != Some(e.subject.as_str())
+            || !e.holds(coordinator)
+        {
+            r.fail(
+                PVT_COMMITMENTS_FILE,
+                format!(
+                    "audit entry {} is altered, not the coordinator's, or not a sample's commitment",
+                    e.seq
+                ),
+            );
+            continue;
+        }
+        let field = |name| e.detail_field(name).unwrap_or_else(|| "?".into());
+        let replaces = e
+            .detail_field("replaces")
+            .map(|d| format!(", replacing sample {d}"))
+            .unwrap_or_default();
+        r.ok(
+            "quick-count sample",
+            format!(
+                "{} committed {} (audit entry {}): {} stations drawn with seed {:?} from registry version {} ({}), {} results protocols held then{replaces}",
+                e.subject,
+                time(e.at_ms),
+                e.seq,
+                field("stations"),
+                field("seed"),
+                field("registry_version"),
+                field("registry_digest"),
+                field("results_held"),
+            ),
+        );
+        if newest.is_none_or(|n| e.seq > n.seq) {
+            newest = Some(e);
+        }
+    }
+    let Some(newest) = newest else {
+        return;
+    };
+    let Some(text) = sample else {
+        r.ok(
+            "quick-count sample",
+            "its station list is not in this package",
+        );
+        return;
+    };
+    if Sha256Digest::of(text).to_string() != newest.subject {
+        r.fail(
+            PVT_SAMPLE_FILE,
+            format!(
+                "altered: its SHA-256 is not the committed sample's {}",
+                newest.subject
+            ),
+        );
+        return;
+    }
+    let sampled = sampled_stations(text);
+    let mut in_sample = 0;
+    let mut before = 0;
+    for p in results.iter().filter(|p| sampled.contains(&p.station)) {
+        in_sample += 1;
+        if p.received_at_ms < newest.at_ms {
+            before += 1;
+        }
+    }
+    r.ok(
+        PVT_SAMPLE_FILE,
+        format!(
+            "the committed sample of {} stations; {in_sample} results protocols in this package are from sampled stations, {}",
+            sampled.len(),
+            if before == 0 {
+                "none received before the sample was committed".to_string()
+            } else {
+                format!("{before} of them received before the sample was committed")
+            }
+        ),
+    );
+}
+
+/// The station ids of a sample's canonical text (`station "<id>"
+/// "<stratum>"` lines, each string in JSON quoting).
+fn sampled_stations(text: &[u8]) -> BTreeSet<String> {
+    let text = String::from_utf8_lossy(text);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("station "))
+        .filter_map(|rest| {
+            let mut parts = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+            parts.next()?.ok()
+        })
+        .collect()
 }

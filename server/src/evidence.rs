@@ -14,13 +14,15 @@ use std::io::{Seek, Write};
 use std::path::Path;
 
 use observer_core::evidence::audit::PVT_SAMPLE_DRAWN;
-use observer_core::evidence::layout::{device_path, form_path, media_path, record_path};
+use observer_core::evidence::layout::{
+    device_path, form_path, media_path, receipt_path, record_path,
+};
 use observer_core::evidence::{
     CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, MediaEntry, PVT_COMMITMENTS_FILE,
     PVT_SAMPLE_FILE, Package, RecordFile, WITNESSED_FILE, Witnessed,
 };
 use observer_core::identity::DeviceId;
-use observer_core::protocol::WireRecord;
+use observer_core::protocol::{Receipt, WireRecord};
 use observer_core::record::{Body, Sha256Digest};
 
 use crate::coordinator::Coordinator;
@@ -142,15 +144,24 @@ pub fn package(
         }
         _ => None,
     };
-    let mut devices: BTreeSet<DeviceId> = BTreeSet::new();
+    let devices: BTreeSet<DeviceId> = rows.iter().map(|r| r.device.clone()).collect();
+    let receipts = Receipts::of(storage, &devices)?;
     let mut forms: BTreeSet<(String, u32)> = BTreeSet::new();
     let mut media: BTreeSet<Sha256Digest> = BTreeSet::new();
     let mut records = Vec::with_capacity(rows.len());
     for row in &rows {
-        devices.insert(row.device.clone());
+        // Sealed bodies are parsed too: a sealed record's clock and form
+        // are the coordinator's to show only when it opens the record.
+        let shown = row.sealed.is_none() || options.open_sealed;
         if let Ok(body) = serde_json::from_slice::<Body>(&row.body) {
             forms.insert((body.form.id.clone(), body.form.version));
             media.extend(body.attachments.iter().map(|a| a.sha256));
+            if shown && let Some(after) = body.clock.after {
+                receipts.include(&after, &mut files);
+            }
+        }
+        if let Some(hash) = receipts.acknowledging(&row.id) {
+            receipts.include(&hash, &mut files);
         }
         let envelope = (row.sealed.is_none() || options.open_sealed).then(|| WireRecord {
             body: row.body.clone(),
@@ -398,6 +409,52 @@ fn witnessed_summary(
         }
     }
     Ok((size, newest as i64 * 1000, names))
+}
+
+/// The receipts kept for a package's devices, by hash, and which one
+/// first acknowledged each record.
+struct Receipts {
+    by_hash: BTreeMap<Sha256Digest, Vec<u8>>,
+    first_ack: BTreeMap<observer_core::record::RecordId, Sha256Digest>,
+}
+
+impl Receipts {
+    fn of(
+        storage: &dyn crate::storage::Storage,
+        devices: &BTreeSet<DeviceId>,
+    ) -> Result<Self, StorageError> {
+        let mut out = Self {
+            by_hash: BTreeMap::new(),
+            first_ack: BTreeMap::new(),
+        };
+        for device in devices {
+            // Oldest first: the first receipt naming a record is the one
+            // that acknowledged its arrival.
+            for kept in storage.receipts(device)? {
+                let hash = kept.hash();
+                if let Ok(receipt) = serde_json::from_slice::<Receipt>(&kept.signed.body) {
+                    for ack in receipt.accepted.iter().chain(&receipt.already) {
+                        out.first_ack.entry(ack.id).or_insert(hash);
+                    }
+                }
+                out.by_hash.insert(hash, json(&kept.signed));
+            }
+        }
+        Ok(out)
+    }
+
+    fn acknowledging(&self, id: &observer_core::record::RecordId) -> Option<Sha256Digest> {
+        self.first_ack.get(id).copied()
+    }
+
+    /// Puts receipt `hash` in `files`, if it is kept.
+    fn include(&self, hash: &Sha256Digest, files: &mut BTreeMap<String, Vec<u8>>) {
+        if let Some(bytes) = self.by_hash.get(hash) {
+            files
+                .entry(receipt_path(hash))
+                .or_insert_with(|| bytes.clone());
+        }
+    }
 }
 
 /// The signed audit entries a package carries.

@@ -33,6 +33,7 @@ pub mod publish;
 pub mod pvt;
 pub mod rate;
 pub mod reader;
+pub mod receipts;
 pub mod record_view;
 pub mod registry;
 pub mod review;

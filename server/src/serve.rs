@@ -141,6 +141,12 @@ pub async fn serve_with(
             path: "group-commit thread".into(),
             source,
         })?,
+        receipts: crate::receipts::ReceiptArchive::start(c.storage.clone()).map_err(|source| {
+            SetupError::Io {
+                path: "receipt-archive thread".into(),
+                source,
+            }
+        })?,
         disks: match &c.media_store {
             Some(_) => vec![c.dir.clone()],
             None => vec![c.dir.clone(), c.media_dir.clone()],
@@ -198,12 +204,17 @@ pub async fn serve_with(
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(PARSER_HEADER_BYTES)
         .max_headers(PARSER_HEADER_COUNT);
-    server
+    let served = server
         .handle(handle)
-        .serve(router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .serve(router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .await
         .map_err(|source| SetupError::Io {
             path: "server".into(),
             source,
-        })
+        });
+    // The receipts sent in the last moments, written before the process
+    // ends.
+    let receipts = state.receipts.clone();
+    let _ = tokio::task::spawn_blocking(move || receipts.flush()).await;
+    served
 }

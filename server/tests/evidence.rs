@@ -458,10 +458,127 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     b.save_all(&(5..7).map(|i| record("S-2", i)).collect::<Vec<_>>())
         .unwrap();
     sync(&b, &SyncOptions::default()).unwrap();
+    // The receipts are archived a moment after they are sent.
+    let b_id = b.device_id().to_string();
+    wait_until("b's two receipts archived", Duration::from_secs(10), || {
+        server
+            .db()
+            .query_row(
+                "SELECT count(*) FROM receipts WHERE device = ?1",
+                [&b_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+            >= 2
+    });
     let grown = export(&server, &["--all"], &dir.path().join("grown.zip"));
     let report = verify(&grown, &trust);
     assert!(report.passed(), "{:?}", failures(&report));
     assert_eq!((report.records, report.witnessed_records), (23, 21));
+    // b's two new records were made after the receipt of its first sync
+    // (their signed clock names it), and every record shown was received
+    // no later than the receipt that acknowledged it.
+    let said = |r: &Report, subject: &str| -> Vec<String> {
+        r.findings
+            .iter()
+            .filter(|f| f.ok && f.subject == subject)
+            .map(|f| f.detail.clone())
+            .collect()
+    };
+    assert_eq!(
+        said(&report, "time bracket"),
+        vec![
+            "2 records made after the signed receipt their clock names; 22 received no later than the signed receipt that acknowledged them"
+        ],
+        "{:?}",
+        report.findings
+    );
+    let m: serde_json::Value = serde_json::from_slice(&grown.files["manifest.json"]).unwrap();
+    let newest = m["records"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let latest = export(
+        &server,
+        &["--record", &newest],
+        &dir.path().join("latest.zip"),
+    );
+    let report = verify(&latest, &trust);
+    assert!(report.passed(), "{:?}", failures(&report));
+    let bracket = said(&report, "time bracket").join(" | ");
+    assert!(
+        bracket.contains(&format!("record {newest}: made after "))
+            && bracket.contains("and received no later than"),
+        "{bracket}"
+    );
+    let receipts: Vec<String> = latest
+        .files
+        .keys()
+        .filter(|n| n.starts_with("receipts/"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        receipts.len(),
+        2,
+        "the clock's receipt and the acknowledging one"
+    );
+    // A receipt's time moved and signed again by someone else: not the
+    // coordinator's.
+    for name in &receipts {
+        let mut t = latest.clone();
+        let signed: observer_core::protocol::Signed =
+            serde_json::from_slice(&t.files[name]).unwrap();
+        let mut body: serde_json::Value = serde_json::from_slice(&signed.body).unwrap();
+        body["server_time_ms"] = serde_json::json!(0);
+        let forged = observer_core::protocol::Signed::sign(
+            observer_core::protocol::RECEIPT_DOMAIN,
+            &body,
+            &observer_core::identity::SigningKey::generate().unwrap(),
+        );
+        let renamed = format!("receipts/{}.json", Sha256Digest::of(&forged.body));
+        t.files.remove(name);
+        t.files
+            .insert(renamed.clone(), serde_json::to_vec(&forged).unwrap());
+        let mut m: serde_json::Value = serde_json::from_slice(&t.files["manifest.json"]).unwrap();
+        let files = m["files"].as_object_mut().unwrap();
+        files.remove(name);
+        files.insert(
+            renamed.clone(),
+            serde_json::json!(Sha256Digest::of(&t.files[&renamed]).to_string()),
+        );
+        t.files
+            .insert("manifest.json".into(), serde_json::to_vec(&m).unwrap());
+        let f = failures(&verify(&t, &trust));
+        assert!(
+            f.iter()
+                .any(|l| l.starts_with(&renamed) && l.contains("not the coordinator's receipt")),
+            "{f:?}"
+        );
+    }
+    // A receipt's body changed under its name.
+    let mut t = latest.clone();
+    forge(&mut t, &receipts[0], |v| {
+        let mut body = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            v["body"].as_str().unwrap(),
+        )
+        .unwrap();
+        body.push(b' ');
+        v["body"] = serde_json::json!(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            body
+        ));
+    });
+    let f = failures(&verify(&t, &trust));
+    assert!(
+        f.iter().any(|l| l.starts_with(&receipts[0])
+            && l.contains("not a receipt whose body's SHA-256 is its name")),
+        "{f:?}"
+    );
     // ... and a proof from a forked log does not lead there.
     let mut t = grown.clone();
     let mut m: serde_json::Value = serde_json::from_slice(&t.files["manifest.json"]).unwrap();
@@ -509,4 +626,30 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
             .any(|l| l.starts_with(&late) && l.contains("after the coordinator revoked")),
         "{f:?}"
     );
+}
+
+/// Receipts are archived off the sync's path, a moment after they are
+/// sent; a graceful stop writes the ones still queued, so the receipt of
+/// a sync made just before it is there for the next evidence package.
+#[test]
+fn a_receipt_sent_just_before_a_graceful_stop_is_archived() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("server"));
+    let phone = enrolled_phone(&dir.path().join("p"), &server, "S-1");
+    phone.save(record("S-1", 1)).unwrap();
+    assert_eq!(sync(&phone, &SyncOptions::default()).unwrap().accepted, 1);
+    assert!(server.terminate().success());
+    let kept: Vec<(Vec<u8>, Vec<u8>)> = server
+        .db()
+        .prepare("SELECT hash, body FROM receipts WHERE device = ?1")
+        .unwrap()
+        .query_map([phone.device_id().as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    let (hash, body) = &kept[0];
+    assert_eq!(hash.as_slice(), Sha256Digest::of(body).as_bytes());
+    let receipt: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(receipt["accepted"].as_array().unwrap().len(), 1);
 }

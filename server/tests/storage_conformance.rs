@@ -1389,7 +1389,41 @@ const STORIES: &[(&str, Story)] = &[
         "reviews, claims and coverage are kept alike",
         reviews_claims_and_coverage_are_kept_alike,
     ),
+    (
+        "receipts are kept once, byte for byte, per device",
+        receipts_are_kept_once_byte_for_byte_per_device,
+    ),
 ];
+
+fn receipts_are_kept_once_byte_for_byte_per_device(b: &dyn Backend) {
+    use observer_core::protocol::Signed;
+    use observer_server::storage::StoredReceipt;
+    let s = b.fresh();
+    let key = SigningKey::generate().unwrap();
+    let (a, c) = (
+        SigningKey::generate().unwrap().public_key().device_id(),
+        SigningKey::generate().unwrap().public_key().device_id(),
+    );
+    let receipt = |device: &observer_core::identity::DeviceId, t: i64| StoredReceipt {
+        device: device.clone(),
+        server_time_ms: t,
+        signed: Signed::sign(
+            b"observer/test/v1\0",
+            &serde_json::json!({ "device": device.as_str(), "t": t }),
+            &key,
+        ),
+    };
+    let (a1, a2, c1) = (receipt(&a, 2_000), receipt(&a, 1_000), receipt(&c, 1_500));
+    s.put_receipts(&[a1.clone(), c1.clone()]).unwrap();
+    // A receipt kept twice (a retried write) stays one.
+    s.put_receipts(&[a2.clone(), a1.clone()]).unwrap();
+    s.put_receipts(&[]).unwrap();
+    let s = b.reopen();
+    assert_eq!(s.receipts(&a).unwrap(), vec![a2, a1.clone()]);
+    assert_eq!(s.receipts(&c).unwrap(), vec![c1]);
+    assert_eq!(a1.hash(), Sha256Digest::of(&a1.signed.body));
+    assert!(s.receipts(&stranger()).unwrap().is_empty());
+}
 
 fn every_story(b: &dyn Backend) {
     for (name, story) in STORIES {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use observer_core::evidence::audit::{DEVICE_ENROLLED, Entry};
-use observer_core::evidence::layout::{device_path, media_path, record_path};
+use observer_core::evidence::layout::{device_path, media_path, receipt_path, record_path};
 use observer_core::evidence::{
     CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, MediaEntry, Package, RecordFile,
     WITNESSED_FILE, Witnessed,
@@ -24,7 +24,9 @@ use observer_core::merkle::{
     Checkpoint, TreeHead, TrustedWitness, Witness, consistency_proof, inclusion_proof, leaf_hash,
     origin_of, tree_hash,
 };
-use observer_core::protocol::{ConsistencyProof, InclusionProof, WireRecord};
+use observer_core::protocol::{
+    Ack, ConsistencyProof, InclusionProof, RECEIPT_DOMAIN, Receipt, Signed, WireRecord,
+};
 use observer_core::record::{ChainPosition, NewRecord, Sha256Digest, sign_record};
 use serde::Deserialize;
 
@@ -64,7 +66,50 @@ fn good() -> (Package, String, String) {
     let mut envelopes = Vec::new();
     let mut pos = ChainPosition::first(&device);
     pos.org = Some("observers".into());
+    // The receipt of the phone's first sync (records 1 to 3), which the
+    // fourth and fifth records' clock names: they were made after it.
+    let receipt = |accepted: Vec<Ack>, tree: TreeHead, server_time_ms| {
+        Signed::sign(
+            RECEIPT_DOMAIN,
+            &Receipt {
+                org: "observers".into(),
+                device: device.public_key().device_id(),
+                server_time_ms,
+                accepted,
+                already: vec![],
+                rejected: vec![],
+                tree,
+            },
+            &coordinator,
+        )
+    };
+    let mut first_sync = None;
     for i in 0..5u64 {
+        if i == 3 {
+            let acks: Vec<Ack> = envelopes
+                .iter()
+                .enumerate()
+                .map(|(n, e): (usize, &observer_core::record::Envelope)| Ack {
+                    id: e.id(),
+                    seq: n as u64 + 1,
+                    index: n as u64,
+                })
+                .collect();
+            let leaves: Vec<Sha256Digest> = envelopes
+                .iter()
+                .map(|e| leaf_hash(e.id().as_bytes()))
+                .collect();
+            let signed = receipt(
+                acks,
+                TreeHead {
+                    size: 3,
+                    root: tree_hash(&leaves),
+                },
+                1_763_995_000_000,
+            );
+            pos.clock.after = Some(Sha256Digest::of(&signed.body));
+            first_sync = Some(signed);
+        }
         let mut b = NewRecord::builder("KZ-0001", "voting", 1, "checklist")
             .payload(serde_json::json!({ "n": i }));
         if i == 3 {
@@ -172,6 +217,23 @@ fn good() -> (Package, String, String) {
         records.push(env.id());
     }
     files.insert(media_path(&photo_hash), photo);
+    // The second sync's receipt acknowledges the fourth and fifth.
+    let second_sync = receipt(
+        envelopes[3..]
+            .iter()
+            .enumerate()
+            .map(|(n, e)| Ack {
+                id: e.id(),
+                seq: n as u64 + 4,
+                index: n as u64 + 4,
+            })
+            .collect(),
+        head,
+        1_763_999_500_000,
+    );
+    for signed in [first_sync.expect("made"), second_sync] {
+        files.insert(receipt_path(&Sha256Digest::of(&signed.body)), json(&signed));
+    }
     let manifest = Manifest {
         format: FORMAT.into(),
         org: "observers".into(),
@@ -243,6 +305,23 @@ fn variants(good: &Package) -> Vec<(&'static str, Package)> {
     p.files.insert(dev.clone(), json(&d));
     reseal(&mut p);
     out.push(("unenrolled-device", p));
+    // The first sync's receipt made a day older and signed by someone else.
+    let mut p = good.clone();
+    let name = p
+        .files
+        .keys()
+        .find(|n| n.starts_with("receipts/"))
+        .expect("a receipt")
+        .clone();
+    let signed: Signed = serde_json::from_slice(&p.files[&name]).unwrap();
+    let mut r: Receipt = serde_json::from_slice(&signed.body).unwrap();
+    r.server_time_ms -= 86_400_000;
+    let forged = Signed::sign(RECEIPT_DOMAIN, &r, &SigningKey::generate().unwrap());
+    p.files.remove(&name);
+    p.files
+        .insert(receipt_path(&Sha256Digest::of(&forged.body)), json(&forged));
+    reseal(&mut p);
+    out.push(("forged-receipt", p));
     let mut p = good.clone();
     let text = String::from_utf8(p.files[CHECKPOINT_FILE].clone()).unwrap();
     let mut lines: Vec<&str> = text.split('\n').collect();
@@ -316,6 +395,7 @@ fn expected_verdicts() -> BTreeMap<String, (i32, String)> {
             "unenrolled-device.zip",
             (1, "not enrolled: no device.enrolled audit entry"),
         ),
+        ("forged-receipt.zip", (1, "not the coordinator's receipt")),
         ("unlisted-file.zip", (1, "not listed in the manifest")),
     ]
     .into_iter()

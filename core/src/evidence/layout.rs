@@ -8,6 +8,7 @@
 //! records/<record id>.json   RecordFile: the record as received, its log index and inclusion proof
 //! forms/<id>@<version>.json  the form definitions the records name
 //! media/<sha256>             media files included (the others are named by hash only)
+//! receipts/<sha256>.json    a receipt the coordinator signed (body and signature as sent)
 //! pvt/commitments.json       the audit entries that committed to a quick-count sample (if any)
 //! pvt/sample.txt             the sample in force, as its canonical text (if one was drawn)
 //! ```
@@ -148,6 +149,12 @@ pub fn record_path(id: &RecordId) -> String {
 /// A form's file name.
 pub fn form_path(id: &str, version: u32) -> String {
     format!("forms/{id}@{version}.json")
+}
+
+/// A receipt's file name: the SHA-256 of its body, which a record's
+/// `clock.after` names.
+pub fn receipt_path(hash: &Sha256Digest) -> String {
+    format!("receipts/{hash}.json")
 }
 
 /// A media file's name.

@@ -19,6 +19,7 @@ use crate::merkle::{
     Checkpoint, TreeHead, TrustedWitness, leaf_hash, origin_of, verify_consistency,
     verify_inclusion,
 };
+use crate::protocol::{RECEIPT_DOMAIN, Receipt, Signed};
 use crate::record::{
     ChainFault, Envelope, Sha256Digest, VerifiedRecord, verify_chain, verify_envelope,
 };
@@ -109,7 +110,10 @@ pub fn verify(package: &Package, trust: &Trust) -> Report {
     };
     let witnessed = witnessed(package, &manifest, trust, &key, head, &mut r);
     let keys = devices(package, &manifest, &key, &mut r);
-    let results = records(package, &manifest, &keys, head, witnessed, &mut r);
+    let receipts = receipts(package, &key, &mut r);
+    let results = records(
+        package, &manifest, &keys, &receipts, head, witnessed, &mut r,
+    );
     media(package, &manifest, &mut r);
     pvt(package, &key, &results, &mut r);
     r
@@ -405,8 +409,62 @@ fn devices(
         r.ok(format!("device {device}"), actions.join("; "));
         keys.insert(device.clone(), Enrolled { key, revoked_at_ms });
     }
-    r.ok("devices", format!("{} enrolled device keys", keys.len()));
+    r.ok(
+        "devices",
+        format!("devices enrolled by the coordinator: {}", keys.len()),
+    );
     keys
+}
+
+/// The package's receipts whose signature holds, by the hash of their
+/// body.
+type Receipts = BTreeMap<String, Receipt>;
+
+/// Each `receipts/<hash>.json`: named for its body's SHA-256 and signed by
+/// the coordinator.
+fn receipts(package: &Package, coordinator: &PublicKey, r: &mut Report) -> Receipts {
+    let mut out = Receipts::new();
+    for (name, bytes) in package.files.range("receipts/".to_string()..) {
+        let Some(rest) = name.strip_prefix("receipts/") else {
+            break;
+        };
+        let Some(hash) = rest.strip_suffix(".json") else {
+            r.fail(name, "not a receipt file name");
+            continue;
+        };
+        let opened = serde_json::from_slice::<Signed>(bytes)
+            .ok()
+            .filter(|s| Sha256Digest::of(&s.body).to_string() == hash)
+            .map(|s| s.open::<Receipt>("receipt", RECEIPT_DOMAIN, coordinator));
+        match opened {
+            Some(Ok(receipt)) => {
+                out.insert(hash.to_string(), receipt);
+            }
+            Some(Err(e)) => r.fail(name, format!("not the coordinator's receipt: {e}")),
+            None => r.fail(name, "not a receipt whose body's SHA-256 is its name"),
+        }
+    }
+    if !out.is_empty() {
+        r.ok(
+            "receipts",
+            format!("{} receipts signed by the coordinator", out.len()),
+        );
+    }
+    out
+}
+
+/// When a record was made and received, as the receipts in the package
+/// bracket it.
+#[derive(Default)]
+struct Brackets {
+    /// Records made after a receipt the package holds.
+    after: u64,
+    /// Records acknowledged by a receipt the package holds.
+    acknowledged: u64,
+    /// Records whose clock names a receipt the package does not hold.
+    after_not_held: u64,
+    /// The single record's bracket, said in words (for a one-record package).
+    said: Option<String>,
 }
 
 /// A verified record's place in a quick count: its station, and when the
@@ -421,11 +479,28 @@ fn records(
     package: &Package,
     manifest: &Manifest,
     keys: &BTreeMap<String, Enrolled>,
+    receipts: &Receipts,
     head: TreeHead,
     witnessed: Option<(TreeHead, u64)>,
     r: &mut Report,
 ) -> Vec<Protocol> {
     let mut results = Vec::new();
+    let mut brackets = Brackets::default();
+    // The receipt that first acknowledged each record: its time and the
+    // index it gave.
+    let mut acks: BTreeMap<&crate::record::RecordId, (i64, u64, &str)> = BTreeMap::new();
+    for (hash, receipt) in receipts {
+        for ack in receipt.accepted.iter().chain(&receipt.already) {
+            let at = (receipt.server_time_ms, ack.index, hash.as_str());
+            acks.entry(&ack.id)
+                .and_modify(|held| {
+                    if at.0 < held.0 {
+                        *held = at;
+                    }
+                })
+                .or_insert(at);
+        }
+    }
     let mut chains: BTreeMap<&str, Vec<VerifiedRecord>> = BTreeMap::new();
     for id in &manifest.records {
         r.records += 1;
@@ -501,6 +576,9 @@ fn records(
         }
         match verify_envelope(&envelope, &device.key) {
             Ok(v) => {
+                if !bracket(&file, &v, receipts, acks.get(id).copied(), &mut brackets, r) {
+                    continue;
+                }
                 r.records_verified += 1;
                 if v.body.kind.as_str() == "results" {
                     results.push(Protocol {
@@ -523,6 +601,27 @@ fn records(
             r.records_verified, r.records, r.sealed
         ),
     );
+    if brackets.after + brackets.acknowledged + brackets.after_not_held > 0 {
+        r.ok(
+            "time bracket",
+            format!(
+                "{} records made after the signed receipt their clock names; {} received no later than the signed receipt that acknowledged them{}",
+                brackets.after,
+                brackets.acknowledged,
+                if brackets.after_not_held > 0 {
+                    format!(
+                        "; {} name a receipt this package does not hold",
+                        brackets.after_not_held
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+    if let (Some(said), 1) = (brackets.said.take(), r.records) {
+        r.ok("time bracket", said);
+    }
     if let Some((w, t)) = witnessed {
         r.ok(
             "received no later than",
@@ -559,6 +658,79 @@ fn records(
         }
     }
     results
+}
+
+/// The receipts' bracket of one verified record: made after the receipt
+/// its clock names, received no later than the receipt that acknowledged
+/// it (which must name the record's place in the log). `false` when they
+/// contradict it.
+fn bracket(
+    file: &RecordFile,
+    record: &VerifiedRecord,
+    receipts: &Receipts,
+    ack: Option<(i64, u64, &str)>,
+    b: &mut Brackets,
+    r: &mut Report,
+) -> bool {
+    let path = record_path(&file.id);
+    let mut lower = None;
+    if let Some(after) = &record.body.clock.after {
+        match receipts.get(&after.to_string()) {
+            Some(receipt) if receipt.device != record.body.device => {
+                r.fail(
+                    &path,
+                    format!("its clock names receipt {after}, which was sent to another device"),
+                );
+                return false;
+            }
+            Some(receipt) => {
+                b.after += 1;
+                lower = Some(receipt.server_time_ms);
+            }
+            None => b.after_not_held += 1,
+        }
+    }
+    let mut upper = None;
+    if let Some((at, index, hash)) = ack {
+        if index != file.index {
+            r.fail(
+                &path,
+                format!(
+                    "receipt {hash} acknowledged it at log index {index}, not {}",
+                    file.index
+                ),
+            );
+            return false;
+        }
+        b.acknowledged += 1;
+        upper = Some(at);
+    }
+    if let (Some(lo), Some(hi)) = (lower, upper)
+        && lo > hi
+    {
+        r.fail(
+            &path,
+            format!(
+                "made after a receipt of {} but acknowledged by one of {}: impossible",
+                time(lo),
+                time(hi)
+            ),
+        );
+        return false;
+    }
+    let said = match (lower, upper) {
+        (Some(lo), Some(hi)) => format!(
+            "record {}: made after {} and received no later than {} (the coordinator's signed receipts)",
+            file.id,
+            time(lo),
+            time(hi)
+        ),
+        (Some(lo), None) => format!("record {}: made after {}", file.id, time(lo)),
+        (None, Some(hi)) => format!("record {}: received no later than {}", file.id, time(hi)),
+        (None, None) => format!("record {}: no receipt brackets it", file.id),
+    };
+    b.said = Some(said);
+    true
 }
 
 fn media(package: &Package, manifest: &Manifest, r: &mut Report) {

@@ -82,6 +82,8 @@ pub struct AppState {
     pub backlog: Arc<crate::backlog::Backlog>,
     /// Verified batches wait here for their durable (group) commit.
     pub commits: GroupCommit,
+    /// Signed receipts wait here to be kept for evidence packages.
+    pub receipts: crate::receipts::ReceiptArchive,
     /// Directories whose free space the health check watches.
     pub disks: Vec<PathBuf>,
     /// What `/metrics` reports.

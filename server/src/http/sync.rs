@@ -213,8 +213,13 @@ async fn batch_endpoint(
     app.metrics
         .batch(endpoint, started.elapsed(), settled.as_ref());
     let settled = settled?;
-    let span = tracing::Span::current();
     let r = &settled.receipt;
+    app.receipts.keep(crate::receipts::StoredReceipt {
+        device: r.device.clone(),
+        server_time_ms: r.server_time_ms,
+        signed: settled.signed.clone(),
+    });
+    let span = tracing::Span::current();
     span.record("device", tracing::field::display(&r.device));
     span.record("accepted", r.accepted.len());
     span.record("already", r.already.len());

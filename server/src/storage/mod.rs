@@ -22,6 +22,7 @@ use observer_core::seal::SealedRecord;
 use serde::Serialize;
 
 pub use crate::audit::AuditEntry;
+pub use crate::receipts::StoredReceipt;
 pub use crate::registry::{RegistryVersion, Station};
 pub use accounts::AccountStore;
 pub use review::ReviewStore;
@@ -589,6 +590,13 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Whether media `sha256` arrived complete, its hash checked.
     fn media_held(&self, sha256: &Sha256Digest) -> Result<bool, StorageError>;
+
+    /// Keeps signed receipts, in one transaction; one kept already (the
+    /// same body) stays as it is.
+    fn put_receipts(&self, receipts: &[StoredReceipt]) -> Result<(), StorageError>;
+
+    /// The receipts kept for `device`, oldest first.
+    fn receipts(&self, device: &DeviceId) -> Result<Vec<StoredReceipt>, StorageError>;
 
     /// Overview numbers.
     fn totals(&self) -> Result<Totals, StorageError>;

@@ -21,8 +21,10 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use super::{
     AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, LogHashes, NewToken,
     OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
-    RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals, official_digest,
+    RegistryVersion, Station, Storage, StorageError, StoredReceipt, TokenProblem, Totals,
+    official_digest,
 };
+use observer_core::protocol::Signed;
 
 mod accounts;
 mod review;
@@ -39,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_account_region_and_totp.sql"),
     include_str!("../../migrations/sqlite/0010_official_versions.sql"),
     include_str!("../../migrations/sqlite/0011_log_nodes.sql"),
+    include_str!("../../migrations/sqlite/0012_receipts.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -816,6 +819,46 @@ impl Storage for SqliteStorage {
             [sha256.to_string()],
             |r| r.get(0),
         )?)
+    }
+
+    fn put_receipts(&self, receipts: &[StoredReceipt]) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO receipts (hash, device, server_time, body, sig)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in receipts {
+                insert.execute(params![
+                    r.hash().as_bytes().as_slice(),
+                    r.device.as_str(),
+                    r.server_time_ms,
+                    r.signed.body,
+                    r.signed.sig
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn receipts(&self, device: &DeviceId) -> Result<Vec<StoredReceipt>, StorageError> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT server_time, body, sig FROM receipts WHERE device = ?1 ORDER BY server_time, hash",
+        )?;
+        let rows = stmt.query_map([device.as_str()], |r| {
+            Ok(StoredReceipt {
+                device: device.clone(),
+                server_time_ms: r.get(0)?,
+                signed: Signed {
+                    body: r.get(1)?,
+                    sig: r.get(2)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn totals(&self) -> Result<Totals, StorageError> {

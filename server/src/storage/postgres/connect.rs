@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0006_account_region_and_totp.sql"),
     include_str!("../../../migrations/postgres/0007_official_versions.sql"),
     include_str!("../../../migrations/postgres/0008_log_nodes.sql"),
+    include_str!("../../../migrations/postgres/0009_receipts.sql"),
 ];
 
 /// An arbitrary but fixed key for `pg_advisory_xact_lock`: nodes that

@@ -30,8 +30,10 @@ pub use connect::{DatabaseUrl, UrlError};
 use super::{
     AuditEntry, DeviceInfo, DeviceView, FormCheck, IngestBatch, IngestResult, LogHashes, NewToken,
     OfficialResult, OfficialVersion, Outcome, PublishedForm, RecordFilter, RecordRow,
-    RegistryVersion, Station, Storage, StorageError, TokenProblem, Totals, official_digest,
+    RegistryVersion, Station, Storage, StorageError, StoredReceipt, TokenProblem, Totals,
+    official_digest,
 };
+use observer_core::protocol::Signed;
 
 /// The PostgreSQL storage: a pool of connections, no state of its own.
 pub struct PostgresStorage {
@@ -995,6 +997,49 @@ impl Storage for PostgresStorage {
                 &[&sha256.to_string()],
             )?
             .try_get(0)?)
+    }
+
+    fn put_receipts(&self, receipts: &[StoredReceipt]) -> Result<(), StorageError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let insert = tx.prepare(
+            "INSERT INTO receipts (hash, device, server_time, body, sig)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING",
+        )?;
+        for r in receipts {
+            tx.execute(
+                &insert,
+                &[
+                    &r.hash().as_bytes().as_slice(),
+                    &r.device.as_str(),
+                    &r.server_time_ms,
+                    &r.signed.body,
+                    &r.signed.sig,
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn receipts(&self, device: &DeviceId) -> Result<Vec<StoredReceipt>, StorageError> {
+        self.conn()?
+            .query(
+                "SELECT server_time, body, sig FROM receipts WHERE device = $1 ORDER BY server_time, hash",
+                &[&device.as_str()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(StoredReceipt {
+                    device: device.clone(),
+                    server_time_ms: r.try_get(0)?,
+                    signed: Signed {
+                        body: r.try_get(1)?,
+                        sig: r.try_get(2)?,
+                    },
+                })
+            })
+            .collect()
     }
 
     fn totals(&self) -> Result<Totals, StorageError> {

@@ -334,6 +334,11 @@ pub struct SyncReport {
     /// extends the head this phone held, that sampled delivered records
     /// are still in it).
     pub log_proofs_verified: u64,
+    /// The size of the newest log checkpoint that every witness the
+    /// coordinator names has cosigned, verified at this sync and extended
+    /// by its receipt; `None` when no witness is named or none has
+    /// cosigned yet (show "witnessed up to N records").
+    pub witnessed_size: Option<u64>,
 }
 
 impl From<SyncSummary> for SyncReport {
@@ -348,6 +353,7 @@ impl From<SyncSummary> for SyncReport {
             forms_received: s.forms_received,
             stations_assigned: s.stations_assigned,
             log_proofs_verified: s.log_proofs_verified,
+            witnessed_size: s.witnessed_size,
             media_failed: s
                 .media_failed
                 .into_iter()

@@ -493,6 +493,15 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
         "{:?}",
         report.findings
     );
+    // The same, record by record, for a program reading the report.
+    assert_eq!(report.times.len(), 22);
+    let bracketed: Vec<_> = report
+        .times
+        .iter()
+        .filter_map(|t| Some((t.made_after_ms?, t.received_by_ms?)))
+        .collect();
+    assert_eq!(bracketed.len(), 2);
+    assert!(bracketed.iter().all(|(after, by)| after <= by));
     let m: serde_json::Value = serde_json::from_slice(&grown.files["manifest.json"]).unwrap();
     let newest = m["records"]
         .as_array()

@@ -20,7 +20,7 @@ pub use layout::{
     CHECKPOINT_FILE, DeviceFile, FORMAT, MANIFEST_FILE, Manifest, MediaEntry, PVT_COMMITMENTS_FILE,
     PVT_SAMPLE_FILE, RecordFile, WITNESSED_FILE, Witnessed,
 };
-pub use verify::{Finding, Report, Trust, verify};
+pub use verify::{Finding, RecordTime, Report, Trust, verify};
 
 use std::collections::BTreeMap;
 

@@ -59,6 +59,25 @@ pub struct Report {
     pub sealed: u64,
     /// Records in the log no later than the witnesses' cosignature.
     pub witnessed_records: u64,
+    /// Each verified record's time bracket from the receipts, where one
+    /// bounds it (the plain report states them in sum).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub times: Vec<RecordTime>,
+}
+
+/// When a record was made and received, as the coordinator's signed
+/// receipts in the package bound it (ms since the epoch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordTime {
+    /// The record.
+    pub id: crate::record::RecordId,
+    /// Made after this: the `server_time_ms` of the receipt its clock names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made_after_ms: Option<i64>,
+    /// Received no later than this: the `server_time_ms` of the first
+    /// receipt that acknowledged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_by_ms: Option<i64>,
 }
 
 impl Report {
@@ -717,6 +736,13 @@ fn bracket(
             ),
         );
         return false;
+    }
+    if lower.is_some() || upper.is_some() {
+        r.times.push(RecordTime {
+            id: file.id,
+            made_after_ms: lower,
+            received_by_ms: upper,
+        });
     }
     let said = match (lower, upper) {
         (Some(lo), Some(hi)) => format!(

@@ -3661,6 +3661,13 @@ public struct SyncReport: Equatable, Hashable {
      * are still in it).
      */
     public var logProofsVerified: UInt64
+    /**
+     * The size of the newest log checkpoint that every witness the
+     * coordinator names has cosigned, verified at this sync and extended
+     * by its receipt; `None` when no witness is named or none has
+     * cosigned yet (show "witnessed up to N records").
+     */
+    public var witnessedSize: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3694,7 +3701,13 @@ public struct SyncReport: Equatable, Hashable {
          * Proofs of the coordinator's log verified at this sync (that its log
          * extends the head this phone held, that sampled delivered records
          * are still in it).
-         */logProofsVerified: UInt64) {
+         */logProofsVerified: UInt64, 
+        /**
+         * The size of the newest log checkpoint that every witness the
+         * coordinator names has cosigned, verified at this sync and extended
+         * by its receipt; `None` when no witness is named or none has
+         * cosigned yet (show "witnessed up to N records").
+         */witnessedSize: UInt64?) {
         self.sent = sent
         self.delivered = delivered
         self.rejected = rejected
@@ -3706,6 +3719,7 @@ public struct SyncReport: Equatable, Hashable {
         self.formsReceived = formsReceived
         self.stationsAssigned = stationsAssigned
         self.logProofsVerified = logProofsVerified
+        self.witnessedSize = witnessedSize
     }
 
     
@@ -3734,7 +3748,8 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 mediaFailed: FfiConverterSequenceString.read(from: &buf), 
                 formsReceived: FfiConverterUInt64.read(from: &buf), 
                 stationsAssigned: FfiConverterOptionSequenceString.read(from: &buf), 
-                logProofsVerified: FfiConverterUInt64.read(from: &buf)
+                logProofsVerified: FfiConverterUInt64.read(from: &buf), 
+                witnessedSize: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -3750,6 +3765,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.formsReceived, into: &buf)
         FfiConverterOptionSequenceString.write(value.stationsAssigned, into: &buf)
         FfiConverterUInt64.write(value.logProofsVerified, into: &buf)
+        FfiConverterOptionUInt64.write(value.witnessedSize, into: &buf)
     }
 }
 

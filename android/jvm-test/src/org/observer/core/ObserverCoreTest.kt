@@ -152,6 +152,7 @@ class ObserverCoreTest {
             assertTrue("progress is reported per batch", progress.size >= 1 && progress.last() == 200UL)
             assertEquals(OutboxCounts(0UL, 0UL, 200UL, 0UL), core.counts())
             assertEquals(null, report.stationsAssigned)
+            assertEquals("no witness is named, so nothing is witnessed", null, report.witnessedSize)
             // The coordinator moves the observer: the next sync says so.
             server.cli("assign", core.deviceId(), "--station", "KZ-ALA-0043")
             val moved = core.sync(null, null)

@@ -5080,6 +5080,14 @@ data class SyncReport (
      * are still in it).
      */
     var `logProofsVerified`: kotlin.ULong
+    , 
+    /**
+     * The size of the newest log checkpoint that every witness the
+     * coordinator names has cosigned, verified at this sync and extended
+     * by its receipt; `None` when no witness is named or none has
+     * cosigned yet (show "witnessed up to N records").
+     */
+    var `witnessedSize`: kotlin.ULong?
     
 ){
     
@@ -5107,6 +5115,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.read(buf),
             FfiConverterOptionalSequenceString.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -5121,7 +5130,8 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterSequenceString.allocationSize(value.`mediaFailed`) +
             FfiConverterULong.allocationSize(value.`formsReceived`) +
             FfiConverterOptionalSequenceString.allocationSize(value.`stationsAssigned`) +
-            FfiConverterULong.allocationSize(value.`logProofsVerified`)
+            FfiConverterULong.allocationSize(value.`logProofsVerified`) +
+            FfiConverterOptionalULong.allocationSize(value.`witnessedSize`)
     )
 
     override fun write(value: SyncReport, buf: ByteBuffer) {
@@ -5136,6 +5146,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.write(value.`formsReceived`, buf)
             FfiConverterOptionalSequenceString.write(value.`stationsAssigned`, buf)
             FfiConverterULong.write(value.`logProofsVerified`, buf)
+            FfiConverterOptionalULong.write(value.`witnessedSize`, buf)
     }
 }
 

@@ -90,6 +90,7 @@ pub struct Metrics {
     group_batches: Histogram,
     commit_seconds: Histogram,
     shed: Counter,
+    receipts_unarchived: Counter,
     handshakes: Family<HandshakeLabels, Counter>,
     live: Arc<Live>,
 }
@@ -189,6 +190,12 @@ impl Metrics {
             "Batches answered 503 with Retry-After before their body was read, the queue being full",
             shed.clone(),
         );
+        let receipts_unarchived = Counter::default();
+        registry.register(
+            "receipts_unarchived",
+            "Signed receipts sent but not kept for evidence packages (the archive was full or the database failed); their phones keep them",
+            receipts_unarchived.clone(),
+        );
         let handshakes = Family::<HandshakeLabels, Counter>::default();
         registry.register(
             "tls_handshakes",
@@ -214,6 +221,7 @@ impl Metrics {
             group_batches,
             commit_seconds,
             shed,
+            receipts_unarchived,
             handshakes,
             live,
         }
@@ -234,6 +242,11 @@ impl Metrics {
     /// Counts a batch refused early because the queue was full.
     pub fn shed(&self) {
         self.shed.inc();
+    }
+
+    /// Counts receipts the archive did not keep.
+    pub fn receipts_unarchived(&self, n: usize) {
+        self.receipts_unarchived.inc_by(n as u64);
     }
 
     /// Counts a completed TLS handshake.

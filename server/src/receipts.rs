@@ -21,6 +21,7 @@ use observer_core::identity::DeviceId;
 use observer_core::protocol::Signed;
 use observer_core::record::Sha256Digest;
 
+use crate::metrics::Metrics;
 use crate::storage::Storage;
 
 /// A receipt as signed and sent.
@@ -70,29 +71,37 @@ enum Job {
 #[derive(Clone)]
 pub struct ReceiptArchive {
     jobs: SyncSender<Job>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl ReceiptArchive {
     /// Starts the archiving thread for `storage`; it stops when every
     /// clone of the handle is dropped, after writing what is queued.
-    pub fn start(storage: Arc<dyn Storage>) -> std::io::Result<Self> {
+    pub fn start(
+        storage: Arc<dyn Storage>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
+        let m = metrics.clone();
         std::thread::Builder::new()
             .name("receipt-archive".into())
-            .spawn(move || run(storage.as_ref(), &queue))?;
-        Ok(Self { jobs })
+            .spawn(move || run(storage.as_ref(), &queue, m.as_deref()))?;
+        Ok(Self { jobs, metrics })
     }
 
     /// Queues `receipt` to be written; never waits.
     pub fn keep(&self, receipt: StoredReceipt) {
-        match self.jobs.try_send(Job::Keep(receipt)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => tracing::warn!(
-                "the receipt archive is full: a receipt is not archived (its phone keeps it)"
-            ),
-            Err(TrySendError::Disconnected(_)) => {
-                tracing::error!("the receipt archive has stopped: a receipt is not archived")
-            }
+        let lost = match self.jobs.try_send(Job::Keep(receipt)) {
+            Ok(()) => return,
+            Err(TrySendError::Full(_)) => "the receipt archive is full",
+            Err(TrySendError::Disconnected(_)) => "the receipt archive has stopped",
+        };
+        tracing::warn!(
+            cause = lost,
+            "a receipt is not archived (its phone keeps it)"
+        );
+        if let Some(m) = &self.metrics {
+            m.receipts_unarchived(1);
         }
     }
 
@@ -106,7 +115,7 @@ impl ReceiptArchive {
     }
 }
 
-fn run(storage: &dyn Storage, queue: &mpsc::Receiver<Job>) {
+fn run(storage: &dyn Storage, queue: &mpsc::Receiver<Job>, metrics: Option<&Metrics>) {
     let mut group: Vec<StoredReceipt> = Vec::new();
     let mut waiting: Vec<mpsc::Sender<()>> = Vec::new();
     loop {
@@ -136,7 +145,7 @@ fn run(storage: &dyn Storage, queue: &mpsc::Receiver<Job>) {
                 Err(RecvTimeoutError::Disconnected) => closed = true,
             }
         }
-        write(storage, &mut group);
+        write(storage, &mut group, metrics);
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
@@ -147,7 +156,7 @@ fn run(storage: &dyn Storage, queue: &mpsc::Receiver<Job>) {
 }
 
 /// Writes `group` (emptying it), retrying a failing database a few times.
-fn write(storage: &dyn Storage, group: &mut Vec<StoredReceipt>) {
+fn write(storage: &dyn Storage, group: &mut Vec<StoredReceipt>, metrics: Option<&Metrics>) {
     if group.is_empty() {
         return;
     }
@@ -170,6 +179,9 @@ fn write(storage: &dyn Storage, group: &mut Vec<StoredReceipt>) {
                         receipts = group.len(),
                         "receipts not archived (their phones keep them)"
                     );
+                    if let Some(m) = metrics {
+                        m.receipts_unarchived(group.len());
+                    }
                     break;
                 }
             },

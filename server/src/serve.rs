@@ -141,12 +141,11 @@ pub async fn serve_with(
             path: "group-commit thread".into(),
             source,
         })?,
-        receipts: crate::receipts::ReceiptArchive::start(c.storage.clone()).map_err(|source| {
-            SetupError::Io {
+        receipts: crate::receipts::ReceiptArchive::start(c.storage.clone(), Some(metrics.clone()))
+            .map_err(|source| SetupError::Io {
                 path: "receipt-archive thread".into(),
                 source,
-            }
-        })?,
+            })?,
         disks: match &c.media_store {
             Some(_) => vec![c.dir.clone()],
             None => vec![c.dir.clone(), c.media_dir.clone()],

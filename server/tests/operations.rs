@@ -98,6 +98,8 @@ fn the_metrics_endpoint_moves_with_a_sync() {
     );
     assert!(get(r#"observer_tls_handshakes_total{kind="full"}"#) >= 3.0);
     assert_eq!(get("observer_enrollments_total"), 1.0);
+    // Every receipt sent was queued for the archive.
+    assert_eq!(get("observer_receipts_unarchived_total"), 0.0);
     assert_eq!(get("observer_devices_enrolled"), 1.0);
     assert_eq!(get(r#"observer_devices_seen{within_minutes="15"}"#), 1.0);
     assert_eq!(get("observer_records_held"), 8.0);

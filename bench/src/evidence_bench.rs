@@ -128,16 +128,18 @@ fn package(records: usize, devices: usize) -> Result<(Package, SigningKey)> {
     for (n, key) in keys.iter().enumerate() {
         let id = key.public_key().device_id().to_string();
         let detail = serde_json::json!({ "key": key.public_key().to_string() }).to_string();
-        let entry = Entry::signed(
-            Sha256Digest::of(&n.to_be_bytes()),
-            n as u64 + 1,
-            0,
-            "enrollment code",
-            DEVICE_ENROLLED,
-            &id,
-            &detail,
-            &coordinator,
-        );
+        let entry = Entry {
+            seq: n as u64 + 1,
+            at_ms: 0,
+            actor: "enrollment code".into(),
+            action: DEVICE_ENROLLED.into(),
+            subject: id.clone(),
+            detail,
+            prev: Sha256Digest::of(&n.to_be_bytes()),
+            hash: Sha256Digest::from_bytes([0; 32]),
+            sig: String::new(),
+        }
+        .seal(&coordinator);
         files.insert(
             device_path(&id),
             json(&DeviceFile {

@@ -51,6 +51,15 @@ fn forge(p: &mut Package, name: &str, edit: impl FnOnce(&mut serde_json::Value))
     );
 }
 
+/// Changes the bytes a base64 JSON string holds.
+fn edit_base64(v: &mut serde_json::Value, edit: impl FnOnce(&mut Vec<u8>)) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut raw = b64.decode(v.as_str().unwrap()).unwrap();
+    edit(&mut raw);
+    *v = serde_json::json!(b64.encode(raw));
+}
+
 #[test]
 fn a_package_verifies_offline_and_every_tampering_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -253,15 +262,10 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     // A body altered, the manifest made to match.
     let mut t = s1.clone();
     forge(&mut t, &record_file, |v| {
-        let body = v["envelope"]["body"].as_str().unwrap().to_owned();
-        let mut raw =
-            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).unwrap();
-        let at = raw.iter().position(|&c| c == b'0').unwrap_or(10);
-        raw[at] = b'9';
-        v["envelope"]["body"] = serde_json::json!(base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            raw
-        ));
+        edit_base64(&mut v["envelope"]["body"], |raw| {
+            let at = raw.iter().position(|&c| c == b'0').unwrap_or(10);
+            raw[at] = b'9';
+        })
     });
     let f = failures(&verify(&t, &trust));
     assert!(
@@ -571,16 +575,7 @@ fn a_package_verifies_offline_and_every_tampering_is_named() {
     // A receipt's body changed under its name.
     let mut t = latest.clone();
     forge(&mut t, &receipts[0], |v| {
-        let mut body = base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            v["body"].as_str().unwrap(),
-        )
-        .unwrap();
-        body.push(b' ');
-        v["body"] = serde_json::json!(base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            body
-        ));
+        edit_base64(&mut v["body"], |body| body.push(b' '))
     });
     let f = failures(&verify(&t, &trust));
     assert!(

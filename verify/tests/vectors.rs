@@ -176,16 +176,18 @@ fn good() -> (Package, String, String) {
     let detail =
         serde_json::json!({ "key": device.public_key().to_string(), "stations": ["KZ-0001"] })
             .to_string();
-    let enrolled = Entry::signed(
-        Sha256Digest::of(b"the sixth entry"),
-        7,
+    let enrolled = Entry {
+        seq: 7,
         at_ms,
-        actor,
-        DEVICE_ENROLLED,
-        subject,
-        &detail,
-        &coordinator,
-    );
+        actor: actor.into(),
+        action: DEVICE_ENROLLED.into(),
+        subject: subject.into(),
+        detail,
+        prev: Sha256Digest::of(b"the sixth entry"),
+        hash: Sha256Digest::from_bytes([0; 32]),
+        sig: String::new(),
+    }
+    .seal(&coordinator);
     files.insert(
         device_path(&dev_id),
         json(&DeviceFile {

@@ -68,32 +68,25 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Entry `seq` after the entry whose hash is `prev`, signed with
+    /// The entry with its hash set from its fields and signed with
     /// `coordinator`: how a package's entries are made (the server appends
     /// its own with [`entry_hash`] and [`signed_message`] too).
-    #[allow(clippy::too_many_arguments)]
-    pub fn signed(
-        prev: Sha256Digest,
-        seq: u64,
-        at_ms: i64,
-        actor: &str,
-        action: &str,
-        subject: &str,
-        detail: &str,
-        coordinator: &crate::identity::SigningKey,
-    ) -> Self {
-        let hash = entry_hash(&prev, seq, at_ms, actor, action, subject, detail);
-        Self {
-            seq,
-            at_ms,
-            actor: actor.into(),
-            action: action.into(),
-            subject: subject.into(),
-            detail: detail.into(),
-            prev,
-            hash,
-            sig: hex::encode(coordinator.sign(&signed_message(&hash))),
-        }
+    pub fn seal(mut self, coordinator: &crate::identity::SigningKey) -> Self {
+        self.hash = self.computed_hash();
+        self.sig = hex::encode(coordinator.sign(&signed_message(&self.hash)));
+        self
+    }
+
+    fn computed_hash(&self) -> Sha256Digest {
+        entry_hash(
+            &self.prev,
+            self.seq,
+            self.at_ms,
+            &self.actor,
+            &self.action,
+            &self.subject,
+            &self.detail,
+        )
     }
 
     /// A field of its detail (JSON text): a string as it is, any other
@@ -110,16 +103,7 @@ impl Entry {
     /// Whether its hash is the hash of its fields and `coordinator`
     /// signed it.
     pub fn holds(&self, coordinator: &PublicKey) -> bool {
-        let hash = entry_hash(
-            &self.prev,
-            self.seq,
-            self.at_ms,
-            &self.actor,
-            &self.action,
-            &self.subject,
-            &self.detail,
-        );
-        hash == self.hash
+        self.computed_hash() == self.hash
             && hex::decode(&self.sig)
                 .is_ok_and(|sig| coordinator.verify(&signed_message(&self.hash), &sig))
     }

@@ -427,18 +427,17 @@ impl Receipts {
             by_hash: BTreeMap::new(),
             first_ack: BTreeMap::new(),
         };
-        for device in devices {
-            // Oldest first: the first receipt naming a record is the one
-            // that acknowledged its arrival.
-            for kept in storage.receipts(device)? {
-                let hash = kept.hash();
-                if let Ok(receipt) = serde_json::from_slice::<Receipt>(&kept.signed.body) {
-                    for ack in receipt.accepted.iter().chain(&receipt.already) {
-                        out.first_ack.entry(ack.id).or_insert(hash);
-                    }
+        // In the order kept, which is the order sent: the first receipt
+        // naming a record is the one that acknowledged its arrival. A
+        // receipt kept twice (a write retried) is one hash.
+        for kept in storage.receipts(devices)? {
+            let hash = kept.hash();
+            if let Ok(receipt) = serde_json::from_slice::<Receipt>(&kept.signed.body) {
+                for ack in receipt.accepted.iter().chain(&receipt.already) {
+                    out.first_ack.entry(ack.id).or_insert(hash);
                 }
-                out.by_hash.insert(hash, json(&kept.signed));
             }
+            out.by_hash.insert(hash, json(&kept.signed));
         }
         Ok(out)
     }

@@ -645,15 +645,20 @@ fn a_receipt_sent_just_before_a_graceful_stop_is_archived() {
     assert!(server.terminate().success());
     let kept: Vec<(Vec<u8>, Vec<u8>)> = server
         .db()
-        .prepare("SELECT hash, body FROM receipts WHERE device = ?1")
+        .prepare("SELECT body, sig FROM receipts WHERE device = ?1")
         .unwrap()
         .query_map([phone.device_id().as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(kept.len(), 1);
-    let (hash, body) = &kept[0];
-    assert_eq!(hash.as_slice(), Sha256Digest::of(body).as_bytes());
-    let receipt: serde_json::Value = serde_json::from_slice(body).unwrap();
-    assert_eq!(receipt["accepted"].as_array().unwrap().len(), 1);
+    let (body, sig) = kept[0].clone();
+    let receipt: observer_core::protocol::Receipt = observer_core::protocol::Signed { body, sig }
+        .open(
+            "receipt",
+            observer_core::protocol::RECEIPT_DOMAIN,
+            &server.coordinator_key(),
+        )
+        .unwrap();
+    assert_eq!(receipt.accepted.len(), 1);
 }

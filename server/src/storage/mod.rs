@@ -591,12 +591,16 @@ pub trait Storage: Send + Sync + 'static {
     /// Whether media `sha256` arrived complete, its hash checked.
     fn media_held(&self, sha256: &Sha256Digest) -> Result<bool, StorageError>;
 
-    /// Keeps signed receipts, in one transaction; one kept already (the
-    /// same body) stays as it is.
+    /// Appends signed receipts, in one transaction.
     fn put_receipts(&self, receipts: &[StoredReceipt]) -> Result<(), StorageError>;
 
-    /// The receipts kept for `device`, oldest first.
-    fn receipts(&self, device: &DeviceId) -> Result<Vec<StoredReceipt>, StorageError>;
+    /// The receipts kept for any of `devices`, in the order kept. Reads
+    /// the whole archive (it has no index to keep its appends cheap): for
+    /// exports, not for answering syncs.
+    fn receipts(
+        &self,
+        devices: &std::collections::BTreeSet<DeviceId>,
+    ) -> Result<Vec<StoredReceipt>, StorageError>;
 
     /// Overview numbers.
     fn totals(&self) -> Result<Totals, StorageError>;

@@ -826,12 +826,10 @@ impl Storage for SqliteStorage {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO receipts (hash, device, server_time, body, sig)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO receipts (device, server_time, body, sig) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for r in receipts {
                 insert.execute(params![
-                    r.hash().as_bytes().as_slice(),
                     r.device.as_str(),
                     r.server_time_ms,
                     r.signed.body,
@@ -843,22 +841,31 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn receipts(&self, device: &DeviceId) -> Result<Vec<StoredReceipt>, StorageError> {
+    fn receipts(
+        &self,
+        devices: &std::collections::BTreeSet<DeviceId>,
+    ) -> Result<Vec<StoredReceipt>, StorageError> {
+        let wanted: HashMap<&str, &DeviceId> = devices.iter().map(|d| (d.as_str(), d)).collect();
         let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT server_time, body, sig FROM receipts WHERE device = ?1 ORDER BY server_time, hash",
-        )?;
-        let rows = stmt.query_map([device.as_str()], |r| {
-            Ok(StoredReceipt {
-                device: device.clone(),
-                server_time_ms: r.get(0)?,
+        let mut stmt =
+            conn.prepare_cached("SELECT device, server_time, body, sig FROM receipts ORDER BY n")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let device: String = r.get(0)?;
+            let Some(device) = wanted.get(device.as_str()) else {
+                continue;
+            };
+            out.push(StoredReceipt {
+                device: (*device).clone(),
+                server_time_ms: r.get(1)?,
                 signed: Signed {
-                    body: r.get(1)?,
-                    sig: r.get(2)?,
+                    body: r.get(2)?,
+                    sig: r.get(3)?,
                 },
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            });
+        }
+        Ok(out)
     }
 
     fn totals(&self) -> Result<Totals, StorageError> {

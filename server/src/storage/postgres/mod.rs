@@ -1000,46 +1000,52 @@ impl Storage for PostgresStorage {
     }
 
     fn put_receipts(&self, receipts: &[StoredReceipt]) -> Result<(), StorageError> {
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction()?;
-        let insert = tx.prepare(
-            "INSERT INTO receipts (hash, device, server_time, body, sig)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING",
-        )?;
-        for r in receipts {
-            tx.execute(
-                &insert,
-                &[
-                    &r.hash().as_bytes().as_slice(),
-                    &r.device.as_str(),
-                    &r.server_time_ms,
-                    &r.signed.body,
-                    &r.signed.sig,
-                ],
-            )?;
+        if receipts.is_empty() {
+            return Ok(());
         }
-        tx.commit()?;
+        // One statement whatever the count (arrays in, UNNEST out, in
+        // order): a round trip per receipt would cost the database's share
+        // of the cores more than the receipts are worth.
+        let devices: Vec<&str> = receipts.iter().map(|r| r.device.as_str()).collect();
+        let times: Vec<i64> = receipts.iter().map(|r| r.server_time_ms).collect();
+        let bodies: Vec<&[u8]> = receipts.iter().map(|r| r.signed.body.as_slice()).collect();
+        let sigs: Vec<&[u8]> = receipts.iter().map(|r| r.signed.sig.as_slice()).collect();
+        self.conn()?.execute(
+            "INSERT INTO receipts (device, server_time, body, sig)
+             SELECT d, t, b, s FROM UNNEST($1::text[], $2::bigint[], $3::bytea[], $4::bytea[])
+                 WITH ORDINALITY AS u(d, t, b, s, o) ORDER BY o",
+            &[&devices, &times, &bodies, &sigs],
+        )?;
         Ok(())
     }
 
-    fn receipts(&self, device: &DeviceId) -> Result<Vec<StoredReceipt>, StorageError> {
-        self.conn()?
-            .query(
-                "SELECT server_time, body, sig FROM receipts WHERE device = $1 ORDER BY server_time, hash",
-                &[&device.as_str()],
-            )?
-            .iter()
-            .map(|r| {
-                Ok(StoredReceipt {
-                    device: device.clone(),
-                    server_time_ms: r.try_get(0)?,
-                    signed: Signed {
-                        body: r.try_get(1)?,
-                        sig: r.try_get(2)?,
-                    },
-                })
-            })
-            .collect()
+    fn receipts(
+        &self,
+        devices: &std::collections::BTreeSet<DeviceId>,
+    ) -> Result<Vec<StoredReceipt>, StorageError> {
+        // Streamed: the archive can be larger than memory should hold.
+        let wanted: HashMap<&str, &DeviceId> = devices.iter().map(|d| (d.as_str(), d)).collect();
+        let mut conn = self.conn()?;
+        let mut rows = conn.query_raw(
+            "SELECT device, server_time, body, sig FROM receipts ORDER BY n",
+            std::iter::empty::<&(dyn ToSql + Sync)>(),
+        )?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let device: &str = r.try_get(0)?;
+            let Some(device) = wanted.get(device) else {
+                continue;
+            };
+            out.push(StoredReceipt {
+                device: (*device).clone(),
+                server_time_ms: r.try_get(1)?,
+                signed: Signed {
+                    body: r.try_get(2)?,
+                    sig: r.try_get(3)?,
+                },
+            });
+        }
+        Ok(out)
     }
 
     fn totals(&self) -> Result<Totals, StorageError> {

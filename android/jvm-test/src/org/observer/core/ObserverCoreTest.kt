@@ -51,7 +51,7 @@ class AesKeyStore : PlatformKeyStore {
 }
 
 /** A real observer-server process on loopback. */
-class Server(val data: File) {
+class Server(val data: File, vararg serveArgs: String) {
     private val bin = System.getenv("OBSERVER_SERVER_BIN") ?: error("set OBSERVER_SERVER_BIN")
     val port = ServerSocket(0).use { it.localPort }
     private val process: Process
@@ -60,13 +60,13 @@ class Server(val data: File) {
 
     init {
         cli("init", "--url", "https://127.0.0.1:$port", "--org", "kotlin-test")
-        process = ProcessBuilder(bin, "--data", data.path, "--key-file", keyFile.path, "serve", "--listen", "127.0.0.1:$port")
+        process = ProcessBuilder(listOf(bin, "--data", data.path, "--key-file", keyFile.path, "serve", "--listen", "127.0.0.1:$port") + serveArgs)
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start()
         val out = process.inputStream.bufferedReader()
         val first = out.readLine() ?: error("server exited")
         check(first.contains("listening")) { first }
-        Thread { out.readLines() }.apply { isDaemon = true }.start()
+        Thread { runCatching { out.readLines() } }.apply { isDaemon = true }.start()
     }
 
     fun cli(vararg args: String): String {
@@ -81,6 +81,37 @@ class Server(val data: File) {
 
     fun stop() {
         process.destroyForcibly().waitFor(10, TimeUnit.SECONDS)
+    }
+}
+
+/** A witness another organisation runs: its own directory, key and process. */
+class WitnessProcess(val data: File) {
+    private val bin = System.getenv("OBSERVER_SERVER_BIN") ?: error("set OBSERVER_SERVER_BIN")
+    private val keyFile = File(data.path + ".key")
+    private var process: Process? = null
+
+    fun cli(vararg args: String): String {
+        val p = ProcessBuilder(listOf(bin, "--data", data.path, "--key-file", keyFile.path, "witness") + args)
+            .redirectErrorStream(true).start()
+        val text = p.inputStream.bufferedReader().readText()
+        check(p.waitFor() == 0) { "observer-server witness ${args.toList()}: $text" }
+        return text
+    }
+
+    /** Serves on a free loopback port; answers its address. */
+    fun serve(): String {
+        val p = ProcessBuilder(bin, "--data", data.path, "--key-file", keyFile.path, "witness", "serve", "--listen", "127.0.0.1:0")
+            .redirectError(ProcessBuilder.Redirect.INHERIT)
+            .start()
+        process = p
+        val out = p.inputStream.bufferedReader()
+        val first = out.readLine() ?: error("the witness exited")
+        Thread { runCatching { out.readLines() } }.apply { isDaemon = true }.start()
+        return "http://" + first.substringAfter("http://").substringBefore('/')
+    }
+
+    fun stop() {
+        process?.destroyForcibly()?.waitFor(10, TimeUnit.SECONDS)
     }
 }
 
@@ -255,6 +286,40 @@ class ObserverCoreTest {
             val priority = core.listForms("en").filter { it.priority }
             assertTrue(priority.isNotEmpty())
             assertTrue(priority.all { it.kind == "results" })
+        }
+    }
+
+    @Test
+    fun aSyncReportsTheCheckpointAnIndependentWitnessCosigned() {
+        server.stop()
+        server = Server(File(tmp, "witnessed"), "--witness-interval-secs", "1")
+        val code = server.code("KZ-ALA-0042")
+        val json = String(Base64.getUrlDecoder().decode(code.removePrefix("OBS1:")))
+        val coordinator = Regex("\"coordinator\":\"([^\"]+)\"").find(json)!!.groupValues[1]
+        val witness = WitnessProcess(File(tmp, "witness"))
+        try {
+            val vkey = witness.cli("init", "--name", "press.example/witness")
+                .lines().first { it.startsWith("witness key") }.substringAfter("witness key").trim()
+            witness.cli("follow", "--log-key", coordinator)
+            server.cli("witnesses", "add", "--key", vkey, "--url", witness.serve())
+            ObserverCore.open(File(tmp, "phone").path, AesKeyStore()).use { core ->
+                core.enroll(code, null)
+                repeat(3) { core.save(observation("KZ-ALA-0042", it)) }
+                val first = core.sync(null, null)
+                assertEquals(3UL, first.delivered)
+                // The first sync's signed updates name the witness; once it has
+                // cosigned the log of three, a sync brings that checkpoint, which
+                // the phone checks against the witness's key before reporting it.
+                val deadline = System.nanoTime() + 30_000_000_000L
+                var size: ULong? = first.witnessedSize
+                while (size != 3UL && System.nanoTime() < deadline) {
+                    Thread.sleep(500)
+                    size = core.sync(null, null).witnessedSize
+                }
+                assertEquals("the witnessed checkpoint reached the phone", 3UL, size)
+            }
+        } finally {
+            witness.stop()
         }
     }
 

@@ -42,6 +42,42 @@ impl StoredReceipt {
     }
 }
 
+/// The receipts of some devices, gathered from the archive as a backend
+/// reads it through in order (it has no index to ask).
+pub struct Gather<'a> {
+    wanted: std::collections::HashMap<&'a str, &'a DeviceId>,
+    found: Vec<StoredReceipt>,
+}
+
+impl<'a> Gather<'a> {
+    pub fn new(devices: &'a std::collections::BTreeSet<DeviceId>) -> Self {
+        Self {
+            wanted: devices.iter().map(|d| (d.as_str(), d)).collect(),
+            found: Vec::new(),
+        }
+    }
+
+    /// The device of a row, if its receipt is wanted (read the rest of the
+    /// row only then).
+    pub fn wants(&self, device: &str) -> Option<DeviceId> {
+        self.wanted.get(device).map(|d| (*d).clone())
+    }
+
+    /// Keeps a wanted row.
+    pub fn keep(&mut self, device: DeviceId, server_time_ms: i64, body: Vec<u8>, sig: Vec<u8>) {
+        self.found.push(StoredReceipt {
+            device,
+            server_time_ms,
+            signed: Signed { body, sig },
+        });
+    }
+
+    /// What was kept, in the order read.
+    pub fn found(self) -> Vec<StoredReceipt> {
+        self.found
+    }
+}
+
 /// How long a receipt waits for company before it is written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
 

@@ -24,7 +24,6 @@ use super::{
     RegistryVersion, Station, Storage, StorageError, StoredReceipt, TokenProblem, Totals,
     official_digest,
 };
-use observer_core::protocol::Signed;
 
 mod accounts;
 mod review;
@@ -845,27 +844,18 @@ impl Storage for SqliteStorage {
         &self,
         devices: &std::collections::BTreeSet<DeviceId>,
     ) -> Result<Vec<StoredReceipt>, StorageError> {
-        let wanted: HashMap<&str, &DeviceId> = devices.iter().map(|d| (d.as_str(), d)).collect();
+        let mut gather = crate::receipts::Gather::new(devices);
         let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached("SELECT device, server_time, body, sig FROM receipts ORDER BY n")?;
         let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let device: String = r.get(0)?;
-            let Some(device) = wanted.get(device.as_str()) else {
-                continue;
-            };
-            out.push(StoredReceipt {
-                device: (*device).clone(),
-                server_time_ms: r.get(1)?,
-                signed: Signed {
-                    body: r.get(2)?,
-                    sig: r.get(3)?,
-                },
-            });
+            if let Some(device) = gather.wants(&device) {
+                gather.keep(device, r.get(1)?, r.get(2)?, r.get(3)?);
+            }
         }
-        Ok(out)
+        Ok(gather.found())
     }
 
     fn totals(&self) -> Result<Totals, StorageError> {

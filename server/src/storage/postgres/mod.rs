@@ -33,7 +33,6 @@ use super::{
     RegistryVersion, Station, Storage, StorageError, StoredReceipt, TokenProblem, Totals,
     official_digest,
 };
-use observer_core::protocol::Signed;
 
 /// The PostgreSQL storage: a pool of connections, no state of its own.
 pub struct PostgresStorage {
@@ -1024,28 +1023,18 @@ impl Storage for PostgresStorage {
         devices: &std::collections::BTreeSet<DeviceId>,
     ) -> Result<Vec<StoredReceipt>, StorageError> {
         // Streamed: the archive can be larger than memory should hold.
-        let wanted: HashMap<&str, &DeviceId> = devices.iter().map(|d| (d.as_str(), d)).collect();
+        let mut gather = crate::receipts::Gather::new(devices);
         let mut conn = self.conn()?;
         let mut rows = conn.query_raw(
             "SELECT device, server_time, body, sig FROM receipts ORDER BY n",
             std::iter::empty::<&(dyn ToSql + Sync)>(),
         )?;
-        let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let device: &str = r.try_get(0)?;
-            let Some(device) = wanted.get(device) else {
-                continue;
-            };
-            out.push(StoredReceipt {
-                device: (*device).clone(),
-                server_time_ms: r.try_get(1)?,
-                signed: Signed {
-                    body: r.try_get(2)?,
-                    sig: r.try_get(3)?,
-                },
-            });
+            if let Some(device) = gather.wants(r.try_get(0)?) {
+                gather.keep(device, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            }
         }
-        Ok(out)
+        Ok(gather.found())
     }
 
     fn totals(&self) -> Result<Totals, StorageError> {

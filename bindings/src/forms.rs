@@ -34,12 +34,20 @@ pub struct FormField {
     pub label: String,
     pub help: Option<String>,
     /// `yes_no`, `integer`, `decimal`, `text`, `single_choice`,
-    /// `multiple_choice`, `time`, `photo`, `audio` or `video`.
+    /// `multiple_choice`, `time`, `date` (`YYYY-MM-DD`), `datetime`
+    /// (`YYYY-MM-DDTHH:MM`), `note` (shown, not answered), `acknowledge`
+    /// (answer `true`), `photo`, `audio` or `video`. Calculated values are
+    /// not listed: `validate_answers` computes them.
     pub field_type: String,
     pub required: bool,
-    /// Whether it depends on other answers (ask `validate_answers` which
-    /// fields are visible).
+    /// Whether it depends on other answers, its own condition or its
+    /// section's (ask `validate_answers` which fields are visible).
     pub conditional: bool,
+    /// The headings of the sections it is in, outermost first, in the
+    /// requested language (empty for a field outside any section).
+    pub sections: Vec<String>,
+    /// The answer to fill in before the observer changes it, as JSON.
+    pub default_json: Option<String>,
     pub options: Vec<FormOption>,
     pub min: Option<f64>,
     pub max: Option<f64>,
@@ -51,8 +59,8 @@ pub struct FormField {
 pub struct AnswerProblem {
     pub field: String,
     /// Stable code: `missing`, `wrong_type`, `out_of_range`, `too_long`,
-    /// `unknown_option`, `bad_time`, `not_an_attachment`, `unknown_field`,
-    /// `hidden_answered`.
+    /// `unknown_option`, `bad_time`, `bad_date`, `not_an_attachment`,
+    /// `unknown_field`, `hidden_answered`, `miscalculated`.
     pub problem: String,
     pub message: String,
 }
@@ -118,6 +126,7 @@ pub(crate) fn summary(f: &FormDefinition, lang: &str, sampled: bool) -> FormSumm
 pub(crate) fn fields(f: &FormDefinition, lang: &str) -> Vec<FormField> {
     f.fields
         .iter()
+        .filter(|field| !matches!(field.kind, FieldType::Calculate { .. }))
         .map(|field| {
             let (field_type, options, min, max, max_length) = match &field.kind {
                 FieldType::YesNo => ("yes_no", vec![], None, None, None),
@@ -139,6 +148,11 @@ pub(crate) fn fields(f: &FormDefinition, lang: &str) -> Vec<FormField> {
                     ("multiple_choice", options.clone(), None, None, None)
                 }
                 FieldType::Time => ("time", vec![], None, None, None),
+                FieldType::Date => ("date", vec![], None, None, None),
+                FieldType::DateTime => ("datetime", vec![], None, None, None),
+                FieldType::Note => ("note", vec![], None, None, None),
+                FieldType::Acknowledge => ("acknowledge", vec![], None, None, None),
+                FieldType::Calculate { .. } => ("calculate", vec![], None, None, None),
                 FieldType::Evidence {
                     media: Media::Photo,
                 } => ("photo", vec![], None, None, None),
@@ -158,7 +172,14 @@ pub(crate) fn fields(f: &FormDefinition, lang: &str) -> Vec<FormField> {
                     .map(|h| FormDefinition::localise(h, lang).to_string()),
                 field_type: field_type.into(),
                 required: field.required,
-                conditional: field.show_if.is_some(),
+                conditional: f.condition(&field.id).is_some(),
+                sections: f
+                    .sections(field)
+                    .iter()
+                    .filter_map(|g| g.label.as_ref())
+                    .map(|l| FormDefinition::localise(l, lang).to_string())
+                    .collect(),
+                default_json: field.default.as_ref().map(|d| d.to_string()),
                 options: options
                     .iter()
                     .map(|o| FormOption {

@@ -49,6 +49,20 @@ pub enum FieldType {
     },
     /// Local time of day, `HH:MM`.
     Time,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A local date and time, `YYYY-MM-DDTHH:MM`.
+    DateTime,
+    /// Text shown to the observer; takes no answer.
+    Note,
+    /// A statement the observer confirms (answer `true`), such as having
+    /// read the safety briefing.
+    Acknowledge,
+    /// A value computed from other answers (not asked); rules and
+    /// conditions read it like an answer.
+    Calculate {
+        calculation: Expr,
+    },
     /// An evidence slot: SHA-256 references of attached media.
     Evidence {
         media: Media,
@@ -73,6 +87,21 @@ pub struct Field {
     pub required: bool,
     /// Shown (and validated) only when this holds.
     pub show_if: Option<Expr>,
+    /// The answer the app fills in before the observer changes it.
+    pub default: Option<Value>,
+    /// The group (section) the field is in.
+    pub group: Option<String>,
+}
+
+/// A section of a form: a heading, and a condition that hides every field
+/// in it at once. Groups nest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub id: String,
+    pub label: Option<Text>,
+    pub show_if: Option<Expr>,
+    /// The group this one is in.
+    pub group: Option<String>,
 }
 
 /// How serious a failed rule is. Neither blocks saving: an observer must be
@@ -116,8 +145,11 @@ pub struct FormDefinition {
     /// Whether answers are sealed to the organisation's key (issue 6).
     pub sealed: bool,
     pub fields: Vec<Field>,
+    pub groups: Vec<Group>,
     pub rules: Vec<Rule>,
     index: HashMap<String, usize>,
+    /// Per field: its own condition and those of every group around it.
+    pub(super) conditions: Vec<Option<Expr>>,
     /// Field indexes with every field after the fields its condition reads.
     pub(super) order: Vec<usize>,
 }
@@ -326,6 +358,18 @@ fn field(i: usize, v: &Value) -> Result<Field, FormError> {
             &["options"],
         ),
         "time" => (FieldType::Time, &[]),
+        "date" => (FieldType::Date, &[]),
+        "datetime" => (FieldType::DateTime, &[]),
+        "note" => (FieldType::Note, &[]),
+        "acknowledge" => (FieldType::Acknowledge, &[]),
+        "calculate" => (
+            FieldType::Calculate {
+                calculation: r
+                    .expr("calculation")?
+                    .ok_or_else(|| r.bad("a calculate field needs a calculation"))?,
+            },
+            &["calculation"],
+        ),
         "photo" => (
             FieldType::Evidence {
                 media: Media::Photo,
@@ -351,15 +395,54 @@ fn field(i: usize, v: &Value) -> Result<Field, FormError> {
             });
         }
     };
-    let mut keys = vec!["id", "type", "label", "help", "required", "show_if"];
+    let mut keys = vec![
+        "id", "type", "label", "help", "required", "show_if", "default", "group",
+    ];
     keys.extend_from_slice(extra);
     r.known(&keys)?;
+    let default = match r.obj.get("default") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            if matches!(kind, FieldType::Note | FieldType::Calculate { .. }) {
+                return Err(r.bad("a note or a calculation takes no default"));
+            }
+            if let Some((_, m)) = super::validate::check_type(&kind, v) {
+                return Err(r.bad(format!("default {v}: {}", m.render("en"))));
+            }
+            Some(v.clone())
+        }
+    };
+    let group = match r.obj.get("group") {
+        None => None,
+        Some(_) => Some(r.id("group")?),
+    };
     Ok(Field {
         label: r.text("label")?,
         help: r.opt_text("help")?,
         required: r.bool("required")?,
         show_if: r.expr("show_if")?,
+        default,
+        group,
         kind,
+        id,
+    })
+}
+
+fn group(i: usize, v: &Value) -> Result<Group, FormError> {
+    let r = Reader::new(format!("group {}", i + 1), v)?;
+    let id = r.id("id")?;
+    let r = Reader {
+        place: format!("group {id:?}"),
+        obj: r.obj,
+    };
+    r.known(&["id", "label", "show_if", "group"])?;
+    Ok(Group {
+        label: r.opt_text("label")?,
+        show_if: r.expr("show_if")?,
+        group: match r.obj.get("group") {
+            None => None,
+            Some(_) => Some(r.id("group")?),
+        },
         id,
     })
 }
@@ -403,7 +486,7 @@ impl FormDefinition {
         let v: Value = serde_json::from_str(json).map_err(|e| FormError::Json(e.to_string()))?;
         let r = Reader::new("the form", &v)?;
         r.known(&[
-            "format", "id", "version", "kind", "title", "sealed", "fields", "rules",
+            "format", "id", "version", "kind", "title", "sealed", "fields", "groups", "rules",
         ])?;
         match r.obj.get("format").and_then(Value::as_u64) {
             Some(1) => {}
@@ -424,6 +507,15 @@ impl FormDefinition {
             .enumerate()
             .map(|(i, f)| field(i, f))
             .collect::<Result<_, _>>()?;
+        let groups: Vec<Group> = match r.obj.get("groups") {
+            None => Vec::new(),
+            Some(_) => r
+                .list("groups")?
+                .iter()
+                .enumerate()
+                .map(|(i, g)| group(i, g))
+                .collect::<Result<_, _>>()?,
+        };
         let rules: Vec<Rule> = match r.obj.get("rules") {
             None => Vec::new(),
             Some(_) => r
@@ -443,6 +535,54 @@ impl FormDefinition {
                 });
             }
         }
+        let mut group_index: HashMap<&str, usize> = HashMap::new();
+        for (i, g) in groups.iter().enumerate() {
+            if index.contains_key(&g.id) || group_index.insert(&g.id, i).is_some() {
+                return Err(FormError::Duplicate {
+                    place: "the form".into(),
+                    what: "field or group",
+                    id: g.id.clone(),
+                });
+            }
+            // A group is inside one defined before it, so groups cannot
+            // contain each other in a loop.
+            if let Some(parent) = &g.group
+                && group_index.get(parent.as_str()).is_none_or(|&p| p >= i)
+            {
+                return Err(FormError::Invalid {
+                    place: format!("group {:?}", g.id),
+                    detail: format!("group {parent:?} is not a group defined before it"),
+                });
+            }
+        }
+        for f in &fields {
+            if let Some(g) = &f.group
+                && !group_index.contains_key(g.as_str())
+            {
+                return Err(FormError::Invalid {
+                    place: format!("field {:?}", f.id),
+                    detail: format!("group {g:?} is not a group of the form"),
+                });
+            }
+        }
+        let conditions = fields
+            .iter()
+            .map(|f| {
+                let mut all = Vec::new();
+                let mut at = f.group.as_deref();
+                while let Some(g) = at.and_then(|g| group_index.get(g)).map(|&i| &groups[i]) {
+                    all.extend(g.show_if.clone());
+                    at = g.group.as_deref();
+                }
+                all.reverse();
+                all.extend(f.show_if.clone());
+                match all.len() {
+                    0 => None,
+                    1 => all.pop(),
+                    _ => Some(Expr::And(all)),
+                }
+            })
+            .collect();
         let mut rule_ids = HashSet::new();
         for rule in &rules {
             if !rule_ids.insert(rule.id.clone()) {
@@ -460,8 +600,10 @@ impl FormDefinition {
             sealed: r.bool("sealed")?,
             version,
             fields,
+            groups,
             rules,
             index,
+            conditions,
             order: Vec::new(),
         };
         form.check_references()?;
@@ -471,16 +613,28 @@ impl FormDefinition {
 
     fn check_references(&self) -> Result<(), FormError> {
         let mut refs = Vec::new();
+        let mut exprs: Vec<(String, &Expr)> = Vec::new();
         for f in &self.fields {
             if let Some(e) = &f.show_if {
-                refs.clear();
-                e.fields(&mut refs);
-                if let Some(missing) = refs.iter().find(|r| !self.index.contains_key(*r)) {
-                    return Err(FormError::UnknownField {
-                        place: format!("field {:?} show_if", f.id),
-                        field: missing.clone(),
-                    });
-                }
+                exprs.push((format!("field {:?} show_if", f.id), e));
+            }
+            if let FieldType::Calculate { calculation } = &f.kind {
+                exprs.push((format!("field {:?} calculation", f.id), calculation));
+            }
+        }
+        for g in &self.groups {
+            if let Some(e) = &g.show_if {
+                exprs.push((format!("group {:?} show_if", g.id), e));
+            }
+        }
+        for (place, e) in exprs {
+            refs.clear();
+            e.fields(&mut refs);
+            if let Some(missing) = refs.iter().find(|r| !self.index.contains_key(*r)) {
+                return Err(FormError::UnknownField {
+                    place,
+                    field: missing.clone(),
+                });
             }
         }
         for rule in &self.rules {
@@ -497,7 +651,8 @@ impl FormDefinition {
     }
 
     /// A field shown only if another holds, which is shown only if the first
-    /// holds, could never be shown: refused, naming the loop.
+    /// holds, could never be shown: refused, naming the loop. Calculations
+    /// count as dependencies too (a value computed from itself has none).
     fn dependency_order(&self) -> Result<Vec<usize>, FormError> {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
@@ -508,12 +663,18 @@ impl FormDefinition {
         let deps: Vec<Vec<usize>> = self
             .fields
             .iter()
-            .map(|f| {
+            .zip(&self.conditions)
+            .map(|(f, condition)| {
                 let mut refs = Vec::new();
-                if let Some(e) = &f.show_if {
+                if let Some(e) = condition {
                     e.fields(&mut refs);
                 }
-                refs.iter().map(|r| self.index[r]).collect()
+                if let FieldType::Calculate { calculation } = &f.kind {
+                    calculation.fields(&mut refs);
+                }
+                refs.iter()
+                    .filter_map(|r| self.index.get(r).copied())
+                    .collect()
             })
             .collect();
         let mut mark = vec![Mark::New; self.fields.len()];
@@ -557,6 +718,162 @@ impl FormDefinition {
     /// The field with this id.
     pub fn field(&self, id: &str) -> Option<&Field> {
         self.index.get(id).map(|&i| &self.fields[i])
+    }
+
+    /// The condition under which a field is shown: its own and those of
+    /// every group around it.
+    pub fn condition(&self, id: &str) -> Option<&Expr> {
+        self.index
+            .get(id)
+            .and_then(|&i| self.conditions[i].as_ref())
+    }
+
+    /// The headings of the groups around a field, outermost first.
+    pub fn sections(&self, field: &Field) -> Vec<&Group> {
+        let mut out = Vec::new();
+        let mut at = field.group.as_deref();
+        while let Some(g) = at.and_then(|g| self.group(g)) {
+            out.push(g);
+            at = g.group.as_deref();
+        }
+        out.reverse();
+        out
+    }
+
+    /// The group with this id.
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// The definition as JSON in the published format, the inverse of
+    /// [`FormDefinition::parse`] (what the XLSForm importer publishes).
+    pub fn to_json(&self) -> Value {
+        use serde_json::json;
+        let text = |t: &Text| json!(t);
+        let choices = |o: &[Choice]| {
+            Value::Array(
+                o.iter()
+                    .map(|c| json!({"id": c.id, "label": text(&c.label)}))
+                    .collect(),
+            )
+        };
+        let fields: Vec<Value> = self
+            .fields
+            .iter()
+            .map(|f| {
+                let mut o = Map::new();
+                o.insert("id".into(), json!(f.id));
+                let ty = match &f.kind {
+                    FieldType::YesNo => "yes_no",
+                    FieldType::Integer { min, max } => {
+                        if let Some(m) = min {
+                            o.insert("min".into(), json!(m));
+                        }
+                        if let Some(m) = max {
+                            o.insert("max".into(), json!(m));
+                        }
+                        "integer"
+                    }
+                    FieldType::Decimal { min, max } => {
+                        if let Some(m) = min {
+                            o.insert("min".into(), json!(m));
+                        }
+                        if let Some(m) = max {
+                            o.insert("max".into(), json!(m));
+                        }
+                        "decimal"
+                    }
+                    FieldType::Text { max_length } => {
+                        o.insert("max_length".into(), json!(max_length));
+                        "text"
+                    }
+                    FieldType::SingleChoice { options } => {
+                        o.insert("options".into(), choices(options));
+                        "single_choice"
+                    }
+                    FieldType::MultipleChoice { options } => {
+                        o.insert("options".into(), choices(options));
+                        "multiple_choice"
+                    }
+                    FieldType::Time => "time",
+                    FieldType::Date => "date",
+                    FieldType::DateTime => "datetime",
+                    FieldType::Note => "note",
+                    FieldType::Acknowledge => "acknowledge",
+                    FieldType::Calculate { calculation } => {
+                        o.insert("calculation".into(), calculation.to_json());
+                        "calculate"
+                    }
+                    FieldType::Evidence { media } => match media {
+                        Media::Photo => "photo",
+                        Media::Audio => "audio",
+                        Media::Video => "video",
+                    },
+                };
+                o.insert("type".into(), json!(ty));
+                o.insert("label".into(), text(&f.label));
+                if let Some(h) = &f.help {
+                    o.insert("help".into(), text(h));
+                }
+                if f.required {
+                    o.insert("required".into(), json!(true));
+                }
+                if let Some(e) = &f.show_if {
+                    o.insert("show_if".into(), e.to_json());
+                }
+                if let Some(d) = &f.default {
+                    o.insert("default".into(), d.clone());
+                }
+                if let Some(g) = &f.group {
+                    o.insert("group".into(), json!(g));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        let mut form = json!({
+            "format": 1,
+            "id": self.id,
+            "version": self.version,
+            "kind": self.kind,
+            "title": text(&self.title),
+            "fields": fields,
+        });
+        if self.sealed {
+            form["sealed"] = json!(true);
+        }
+        if !self.groups.is_empty() {
+            form["groups"] = Value::Array(
+                self.groups
+                    .iter()
+                    .map(|g| {
+                        let mut o = Map::new();
+                        o.insert("id".into(), json!(g.id));
+                        if let Some(l) = &g.label {
+                            o.insert("label".into(), text(l));
+                        }
+                        if let Some(e) = &g.show_if {
+                            o.insert("show_if".into(), e.to_json());
+                        }
+                        if let Some(p) = &g.group {
+                            o.insert("group".into(), json!(p));
+                        }
+                        Value::Object(o)
+                    })
+                    .collect(),
+            );
+        }
+        if !self.rules.is_empty() {
+            form["rules"] = Value::Array(
+                self.rules
+                    .iter()
+                    .map(|r| {
+                        json!({"id": r.id, "severity": r.severity.code(),
+                               "check": r.check.to_json(), "message": text(&r.message)})
+                    })
+                    .collect(),
+            );
+        }
+        form
     }
 
     /// `text` in `lang`, falling back to English, then to any language.

@@ -38,6 +38,14 @@ pub(crate) enum Message {
         value: String,
     },
     ExpectedTime,
+    ExpectedDate,
+    ExpectedDateTime,
+    ExpectedAcknowledge,
+    TakesNoAnswer,
+    Miscalculated {
+        value: String,
+        expected: String,
+    },
     ExpectedMedia,
     HiddenAnswered,
     UnknownField {
@@ -82,6 +90,15 @@ impl Message {
                 "not-an-option-or-twice"
             }
             Message::ExpectedTime => "expected-time",
+            Message::ExpectedDate => "expected-date",
+            Message::ExpectedDateTime => "expected-datetime",
+            Message::ExpectedAcknowledge => "expected-acknowledge",
+            Message::TakesNoAnswer => "takes-no-answer",
+            Message::Miscalculated { value, expected } => {
+                args.push(("value", value.clone()));
+                args.push(("expected", expected.clone()));
+                "miscalculated"
+            }
             Message::ExpectedMedia => "expected-media",
             Message::HiddenAnswered => "hidden-answered",
             Message::UnknownField { key, form, version } => {
@@ -119,6 +136,11 @@ mod tests {
         "not-an-option",
         "not-an-option-or-twice",
         "expected-time",
+        "expected-date",
+        "expected-datetime",
+        "expected-acknowledge",
+        "takes-no-answer",
+        "miscalculated",
         "expected-media",
         "hidden-answered",
         "unknown-field",

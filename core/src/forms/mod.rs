@@ -22,10 +22,10 @@ mod validate;
 
 pub use defaults::default_forms;
 pub use definition::{
-    Choice, Field, FieldType, FormDefinition, MAX_DEFINITION_BYTES, MAX_FIELDS, Media, Rule,
+    Choice, Field, FieldType, FormDefinition, Group, MAX_DEFINITION_BYTES, MAX_FIELDS, Media, Rule,
     Severity, Text,
 };
-pub use expr::{Cmp, Eval, Expr, Num};
+pub use expr::{Arith, Cmp, Eval, Expr, MAX_PATTERN_BYTES, Num, Pattern};
 pub use filing::{FilingFlag, filing_flags};
 pub use validate::{FieldProblem, Problem, RuleFinding, Validation};
 
@@ -51,8 +51,8 @@ pub enum FormError {
     /// A condition or rule reads a field the form does not have.
     #[error("{place} refers to field {field:?}, which the form does not have")]
     UnknownField { place: String, field: String },
-    /// Conditions that depend on each other in a loop.
-    #[error("the conditions of fields {} depend on each other in a loop, so none could ever be shown", fields.join(" -> "))]
+    /// Conditions (or calculations) that depend on each other in a loop.
+    #[error("the conditions or calculations of fields {} depend on each other in a loop, so none could ever be shown", fields.join(" -> "))]
     ConditionCycle { fields: Vec<String> },
     /// Anything else malformed, with where and what.
     #[error("{place}: {detail}")]

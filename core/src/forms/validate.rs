@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::definition::{FieldType, FormDefinition, Severity};
-use super::expr::Eval;
+use super::expr::{Eval, Num};
 use super::messages::Message;
 
 /// What is wrong with one answer.
@@ -26,6 +26,10 @@ pub enum Problem {
     UnknownOption,
     /// Not `HH:MM`.
     BadTime,
+    /// Not `YYYY-MM-DD` (or, for a date and time, `YYYY-MM-DDTHH:MM`).
+    BadDate,
+    /// A calculated field's answer differs from what its calculation gives.
+    Miscalculated,
     /// Not a SHA-256 attachment reference.
     NotAnAttachment,
     /// No such field in the form.
@@ -45,6 +49,8 @@ impl Problem {
             Problem::TooLong => "too_long",
             Problem::UnknownOption => "unknown_option",
             Problem::BadTime => "bad_time",
+            Problem::BadDate => "bad_date",
+            Problem::Miscalculated => "miscalculated",
             Problem::NotAnAttachment => "not_an_attachment",
             Problem::UnknownField => "unknown_field",
             Problem::HiddenAnswered => "hidden_answered",
@@ -112,8 +118,19 @@ fn is_time(s: &str) -> bool {
         && s[3..].parse::<u8>().is_ok_and(|m| m < 60)
 }
 
+fn is_date(s: &str) -> bool {
+    s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+}
+
+/// `YYYY-MM-DDTHH:MM` as a phone writes it, or a full RFC 3339 time with
+/// an offset as ODK Collect writes it.
+fn is_datetime(s: &str) -> bool {
+    (s.len() == 16 && chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").is_ok())
+        || chrono::DateTime::parse_from_rfc3339(s).is_ok()
+}
+
 /// Checks one present answer against its type.
-fn check_type(kind: &FieldType, v: &Value) -> Option<(Problem, Message)> {
+pub(super) fn check_type(kind: &FieldType, v: &Value) -> Option<(Problem, Message)> {
     let wrong = |what: Message| Some((Problem::WrongType, what));
     let out_of_range = |n: String, min: String, max: String| {
         Some((
@@ -182,12 +199,46 @@ fn check_type(kind: &FieldType, v: &Value) -> Option<(Problem, Message)> {
             Some(s) if is_time(s) => None,
             _ => Some((Problem::BadTime, Message::ExpectedTime)),
         },
+        FieldType::Date => match v.as_str() {
+            Some(s) if is_date(s) => None,
+            _ => Some((Problem::BadDate, Message::ExpectedDate)),
+        },
+        FieldType::DateTime => match v.as_str() {
+            Some(s) if is_datetime(s) => None,
+            _ => Some((Problem::BadDate, Message::ExpectedDateTime)),
+        },
+        FieldType::Acknowledge => {
+            (v != &Value::Bool(true)).then_some((Problem::WrongType, Message::ExpectedAcknowledge))
+        }
+        FieldType::Note => Some((Problem::WrongType, Message::TakesNoAnswer)),
+        // Compared with the computed value by `validate`.
+        FieldType::Calculate { .. } => None,
         FieldType::Evidence { .. } => {
             let ok = is_sha256(v)
                 || v.as_array()
                     .is_some_and(|a| !a.is_empty() && a.len() <= 32 && a.iter().all(is_sha256));
             (!ok).then_some((Problem::NotAnAttachment, Message::ExpectedMedia))
         }
+    }
+}
+
+/// A computed value as an answer would hold it; unknown is no value.
+fn to_json(e: Eval) -> Option<Value> {
+    match e {
+        Eval::Num(Num::Int(i)) => i64::try_from(i).ok().map(Value::from),
+        Eval::Num(Num::Float(f)) => serde_json::Number::from_f64(f).map(Value::Number),
+        Eval::Bool(b) => Some(Value::Bool(b)),
+        Eval::Text(t) => Some(Value::String(t)),
+        Eval::List(l) => Some(Value::from(l)),
+        Eval::Unknown => None,
+    }
+}
+
+/// Equal as answers: numbers by value (`2` and `2.0` agree).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
     }
 }
 
@@ -202,17 +253,25 @@ impl FormDefinition {
     pub fn validate(&self, answers: &Map<String, Value>, lang: &str) -> Validation {
         let mut visible = vec![false; self.fields.len()];
         // Answers of visible fields only: hidden answers never feed a
-        // condition or a rule.
+        // condition or a rule. Calculations are computed here, in
+        // dependency order, from what is shown.
         let mut shown = Map::new();
+        let mut computed = Map::new();
         for &i in &self.order {
             let f = &self.fields[i];
-            visible[i] = match &f.show_if {
+            visible[i] = match &self.conditions[i] {
                 None => true,
                 Some(e) => e.eval(&shown) == Eval::Bool(true),
             };
-            if visible[i]
-                && let Some(v) = answers.get(&f.id).filter(|v| !v.is_null())
-            {
+            if !visible[i] {
+                continue;
+            }
+            if let FieldType::Calculate { calculation } = &f.kind {
+                if let Some(v) = to_json(calculation.eval(&shown)) {
+                    shown.insert(f.id.clone(), v.clone());
+                    computed.insert(f.id.clone(), v);
+                }
+            } else if let Some(v) = answers.get(&f.id).filter(|v| !v.is_null()) {
                 shown.insert(f.id.clone(), v.clone());
             }
         }
@@ -231,6 +290,26 @@ impl FormDefinition {
             if !visible[i] {
                 if answer.is_some() {
                     problem(Problem::HiddenAnswered, Message::HiddenAnswered);
+                }
+                continue;
+            }
+            if let FieldType::Calculate { .. } = f.kind {
+                // Not asked: the computed value is what rules read, and an
+                // answer the app stored must agree with it.
+                let value = computed.get(&f.id);
+                if let (Some(a), Some(c)) = (answer, value)
+                    && !same_value(a, c)
+                {
+                    problem(
+                        Problem::Miscalculated,
+                        Message::Miscalculated {
+                            value: a.to_string(),
+                            expected: c.to_string(),
+                        },
+                    );
+                }
+                if let Some(c) = value {
+                    typed_ok.insert(f.id.clone(), c.clone());
                 }
                 continue;
             }

@@ -304,6 +304,13 @@ forms-definition = The form's definition (JSON, as docs/forms.md describes it)
 forms-publish-button = Publish
 form-taken = { $id } version { $version } exists already with other content; publish the change as a new version.
 form-invalid = This is not a form definition Observer accepts: { $reason }
+forms-upload = Convert an XLSForm workbook
+forms-upload-intro = A spreadsheet in ODK's XLSForm format (survey, choices and settings sheets), as docs/forms.md describes. It is converted and shown below to read before you publish it.
+forms-workbook = The workbook (.xlsx)
+forms-convert-button = Convert
+forms-converted = The workbook converts to { $id } version { $version }. Read the definition below, then publish it.
+forms-workbook-refused = This workbook cannot be converted: { $reason }
+forms-notes = What the conversion noticed
 may-forms = publish forms
 
 # The quick count (parallel vote tabulation)

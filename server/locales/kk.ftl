@@ -303,6 +303,13 @@ forms-definition = Пішін сипаттамасы (JSON, docs/forms.md сип
 forms-publish-button = Жариялау
 form-taken = { $id } пішінінің { $version } нұсқасы басқа мазмұнмен бар; өзгерісті жаңа нұсқа ретінде жариялаңыз.
 form-invalid = Observer мұндай пішін сипаттамасын қабылдамайды: { $reason }
+forms-upload = XLSForm кітабын түрлендіру
+forms-upload-intro = ODK-тің XLSForm пішіміндегі кесте (survey, choices және settings парақтары), docs/forms.md сипаттағандай. Ол түрлендіріліп, жарияламас бұрын оқуыңыз үшін төменде көрсетіледі.
+forms-workbook = Кітап (.xlsx)
+forms-convert-button = Түрлендіру
+forms-converted = Кітап { $id } пішінінің { $version } нұсқасына түрлендірілді. Төмендегі сипаттаманы оқып, содан кейін жариялаңыз.
+forms-workbook-refused = Бұл кітапты түрлендіру мүмкін емес: { $reason }
+forms-notes = Түрлендіру байқағандар
 may-forms = пішіндерді жариялау
 
 # Дауыстарды параллель санау

@@ -303,6 +303,13 @@ forms-definition = Описание формы (JSON, как в docs/forms.md)
 forms-publish-button = Опубликовать
 form-taken = { $id } версии { $version } уже есть с другим содержимым; опубликуйте изменение как новую версию.
 form-invalid = Observer не принимает такое описание формы: { $reason }
+forms-upload = Преобразовать книгу XLSForm
+forms-upload-intro = Таблица в формате XLSForm от ODK (листы survey, choices и settings), как описано в docs/forms.md. Она будет преобразована и показана ниже, чтобы вы прочли её перед публикацией.
+forms-workbook = Книга (.xlsx)
+forms-convert-button = Преобразовать
+forms-converted = Книга преобразована в { $id }, версия { $version }. Прочтите описание ниже, затем опубликуйте его.
+forms-workbook-refused = Эту книгу нельзя преобразовать: { $reason }
+forms-notes = Что заметило преобразование
 may-forms = публиковать формы
 
 # Параллельный подсчёт голосов

@@ -229,6 +229,33 @@ enum FormsAction {
         /// The definition (JSON, format 1; see docs/forms.md).
         file: PathBuf,
     },
+    /// Convert an XLSForm workbook (ODK, KoboToolbox: survey, choices,
+    /// settings sheets) into a form definition, listing what it does not
+    /// read; with --publish, publish it.
+    Import {
+        /// The workbook (.xlsx; see docs/forms.md for what is supported).
+        file: PathBuf,
+        /// Publish the converted form (otherwise only check it).
+        #[arg(long)]
+        publish: bool,
+        /// Also write the converted definition (JSON) to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Write a published or shipped form as a workbook to edit and import
+    /// again (or as JSON).
+    Export {
+        /// The form id.
+        form: String,
+        /// The version (default: the newest).
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long, value_enum, default_value = "xlsx")]
+        format: commands::FormFormat,
+        /// Where to write it.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// List published forms.
     List,
 }
@@ -479,6 +506,23 @@ fn run(cli: Cli) -> Result<()> {
         Command::Forms {
             action: FormsAction::Publish { file },
         } => commands::forms_publish(&at, &file, out),
+        Command::Forms {
+            action:
+                FormsAction::Import {
+                    file,
+                    publish,
+                    json,
+                },
+        } => commands::forms_import(&at, &file, publish, json.as_deref(), out),
+        Command::Forms {
+            action:
+                FormsAction::Export {
+                    form,
+                    version,
+                    format,
+                    output,
+                },
+        } => commands::forms_export(&at, &form, version, format, &output, out),
         Command::Forms {
             action: FormsAction::List,
         } => commands::forms_list(&at, out),

@@ -78,3 +78,9 @@ pub fn publish(
     };
     Ok((def, how))
 }
+
+/// A definition as it is published when it comes from a workbook: pretty
+/// JSON, so the same workbook imported twice is the same publication.
+pub fn definition_text(def: &FormDefinition) -> String {
+    serde_json::to_string_pretty(&def.to_json()).unwrap_or_default()
+}

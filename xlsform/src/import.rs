@@ -104,12 +104,7 @@ fn is_id(s: &str) -> bool {
 
 const ID_RULE: &str = "must be 1 to 64 of a-z 0-9 _ - . (Observer ids are lower case)";
 
-fn line(
-    sheet: &Sheet,
-    row: &Row,
-    ty: &str,
-    choices: &Choices,
-) -> Result<Line, ImportError> {
+fn line(sheet: &Sheet, row: &Row, ty: &str, choices: &Choices) -> Result<Line, ImportError> {
     let words: Vec<&str> = ty.split_whitespace().collect();
     let bad = |detail: String| Err(sheet.at(row, Some("type"), detail));
     let list = |l: &str| -> Result<String, ImportError> {

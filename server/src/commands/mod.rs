@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod devices;
 pub mod evidence;
+mod forms;
 pub mod pvt;
 mod records;
 mod results;
@@ -24,12 +25,14 @@ pub use audit::{audit, audit_verify};
 #[cfg(feature = "demo")]
 pub use demo::demo;
 pub use devices::{assign, devices, enroll, revoke};
+pub use forms::{
+    FormFormat, export as forms_export, import as forms_import, list as forms_list,
+    publish_file as forms_publish,
+};
 pub use records::{ExportFormat, export, records};
 pub use results::{By, compare, import_official, official_versions, results};
 pub use serve::serve;
-pub use setup::{
-    config_default, config_show, forms_list, forms_publish, init, media_verify, rekey, verify,
-};
+pub use setup::{config_default, config_show, init, media_verify, rekey, verify};
 pub use stations::{
     import as stations_import, list as stations_list, versions as stations_versions,
 };

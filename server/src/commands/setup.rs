@@ -5,12 +5,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::access::Resolved;
-use super::{Result, audited, now_ms};
+use super::{Result, audited};
 use crate::config::{ConfigFile, LimitSettings, ServeSettings};
 use crate::coordinator::{Coordinator, Placement};
 use crate::media::MediaFiles;
 use crate::media::objects::ObjectMedia;
-use crate::publish::{Published, publish};
 use crate::unlock::Unlock;
 
 /// `init`: creates the coordinator's keys, certificate and database.
@@ -137,45 +136,6 @@ pub fn media_verify(at: &Resolved, out: &mut dyn Write) -> Result<()> {
         .into());
     }
     writeln!(out, "{count} media files intact (every SHA-256 checked)")?;
-    Ok(())
-}
-
-/// `forms publish FILE`.
-pub fn forms_publish(at: &Resolved, file: &Path, out: &mut dyn Write) -> Result<()> {
-    let c = at.open()?;
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let (def, how) = publish(c.storage.as_ref(), &text, now_ms())
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    if let Published::New = how {
-        audited(
-            &c,
-            "form.published",
-            format!("{} v{}", def.id, def.version),
-            serde_json::json!({ "id": def.id, "version": def.version, "file": file.display().to_string() }),
-        )?;
-    }
-    let what = match how {
-        Published::New => "published",
-        Published::Already => "already published:",
-        Published::Shipped => "ships with Observer already:",
-    };
-    writeln!(
-        out,
-        "{what} {} v{} ({} fields, {} rules); phones receive it at their next sync",
-        def.id,
-        def.version,
-        def.fields.len(),
-        def.rules.len()
-    )?;
-    Ok(())
-}
-
-/// `forms list`.
-pub fn forms_list(at: &Resolved, out: &mut dyn Write) -> Result<()> {
-    let c = at.open()?;
-    for f in c.storage.forms()? {
-        writeln!(out, "{:<12} v{}", f.id, f.version)?;
-    }
     Ok(())
 }
 

@@ -1,7 +1,9 @@
 //! The forms in the workspace: every version phones may fill in (those
 //! that ship with Observer and those the organisation published), and for
 //! an admin a form to publish a new version by pasting its definition
-//! (`docs/forms.md`), checked exactly as `forms publish` checks a file.
+//! (`docs/forms.md`), checked exactly as `forms publish` checks a file,
+//! or by uploading an XLSForm workbook, which is converted and shown for
+//! review (with what the conversion noticed) before it is published.
 //! A published version is never changed; each publication is audited.
 
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use super::session::SignedIn;
 use crate::accounts::Permission;
 use crate::audit::{self, Draft};
 use crate::i18n::Texts;
-use crate::publish::{PublishError, Published, publish};
+use crate::publish::{PublishError, Published, definition_text, publish};
 
 /// One form version as the list shows it.
 #[derive(Debug, Serialize)]
@@ -98,6 +100,7 @@ async fn forms_page_with(
     status: StatusCode,
     problem: Option<String>,
     definition: String,
+    notes: Vec<String>,
 ) -> Result<Response, WebError> {
     Ok(page(
         status,
@@ -108,6 +111,7 @@ async fn forms_page_with(
             may_publish: signed.account.may(Permission::PublishForms),
             problem,
             definition,
+            notes,
         },
     ))
 }
@@ -118,7 +122,15 @@ pub async fn forms_page(
     signed: SignedIn,
 ) -> Result<Response, WebError> {
     signed.require(&app.org, "may-read", Permission::Read)?;
-    forms_page_with(&app, &signed, StatusCode::OK, None, String::new()).await
+    forms_page_with(
+        &app,
+        &signed,
+        StatusCode::OK,
+        None,
+        String::new(),
+        Vec::new(),
+    )
+    .await
 }
 
 /// `GET /api/v1/forms`: the same list as JSON.
@@ -215,6 +227,100 @@ pub async fn publish_form(
                 StatusCode::BAD_REQUEST,
                 Some(why),
                 form.definition,
+                Vec::new(),
+            )
+            .await
+        }
+    }
+}
+
+/// Longest body `POST /forms/xlsx` reads: a workbook at its limit and the
+/// multipart framing around it and the token.
+pub const MAX_WORKBOOK_BODY_BYTES: usize = observer_xlsform::MAX_WORKBOOK_BYTES + 16 * 1024;
+
+/// The CSRF token and the workbook of a multipart upload.
+async fn workbook_upload(
+    headers: &HeaderMap,
+    bytes: bytes::Bytes,
+) -> Result<(String, bytes::Bytes), WebError> {
+    let refused = || WebError::BadQuery("refused-form");
+    let boundary = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| multer::parse_boundary(t).ok())
+        .ok_or_else(refused)?;
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let mut parts = multer::Multipart::new(body, boundary);
+    let (mut csrf, mut workbook) = (None, None);
+    while let Some(part) = parts.next_field().await.map_err(|_| refused())? {
+        match part.name() {
+            Some("csrf") => csrf = Some(part.text().await.map_err(|_| refused())?),
+            Some("workbook") => workbook = Some(part.bytes().await.map_err(|_| refused())?),
+            _ => {}
+        }
+    }
+    Ok((csrf.ok_or_else(refused)?, workbook.ok_or_else(refused)?))
+}
+
+/// `POST /forms/xlsx`: converts an uploaded XLSForm workbook and shows the
+/// definition it gives, with every warning, ready to publish. Nothing is
+/// published here: the admin reads it first. The body is read as
+/// `POST /forms` reads its own (the body policy, after the role check).
+pub async fn convert_workbook(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    signed: Result<SignedIn, WebError>,
+    body: Body,
+) -> Result<Response, WebError> {
+    let allowed = signed.and_then(|s| {
+        s.require(&app.org, "may-forms", Permission::PublishForms)?;
+        Ok(s)
+    });
+    let signed = match allowed {
+        Ok(s) => s,
+        Err(refusal) => {
+            let mut stream = body.into_data_stream();
+            app.body
+                .drain(&mut stream, tokio::time::Instant::now(), 0)
+                .await;
+            return Err(refusal);
+        }
+    };
+    let held = app.body.read(body, MAX_WORKBOOK_BODY_BYTES).await?;
+    let (csrf, workbook) = workbook_upload(&headers, held.bytes.clone()).await?;
+    drop(held);
+    signed.check_form(&headers, &csrf)?;
+    let converted = blocking(move || Ok(observer_xlsform::import(&workbook, "form"))).await?;
+    let t = Texts::current();
+    match converted {
+        Ok(imported) => {
+            let notes = imported.warnings.iter().map(ToString::to_string).collect();
+            let what = t.arg2(
+                "forms-converted",
+                "id",
+                &imported.form.id,
+                "version",
+                imported.form.version,
+            );
+            forms_page_with(
+                &app,
+                &signed,
+                StatusCode::OK,
+                Some(what),
+                definition_text(&imported.form),
+                notes,
+            )
+            .await
+        }
+        Err(refused) => {
+            let why = t.arg("forms-workbook-refused", "reason", refused.to_string());
+            forms_page_with(
+                &app,
+                &signed,
+                StatusCode::BAD_REQUEST,
+                Some(why),
+                String::new(),
+                Vec::new(),
             )
             .await
         }

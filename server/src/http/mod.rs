@@ -195,6 +195,7 @@ fn workspace_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         // A pasted form definition is read by the body policy, bounded
         // there (`forms::MAX_BODY_BYTES`).
         .route("/forms", get(forms::forms_page).post(forms::publish_form))
+        .route("/forms/xlsx", post(forms::convert_workbook))
         .route("/pvt", get(pvt::pvt_page))
         .route("/api/v1/pvt", get(pvt::pvt_json))
         // A batch of observers is a longer form than any other.

@@ -174,8 +174,12 @@ pub struct FormsPage {
     pub forms: Vec<super::forms::FormLine>,
     pub may_publish: bool,
     pub problem: Option<String>,
-    /// What was pasted, shown again beside a problem.
+    /// What was pasted, shown again beside a problem (or what a workbook
+    /// converted to, to review before publishing).
     pub definition: String,
+    /// What converting a workbook noticed (missing translations, columns
+    /// not read), one line each.
+    pub notes: Vec<String>,
 }
 
 /// A second-factor key being set up, as the account page shows it once.

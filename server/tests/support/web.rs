@@ -33,6 +33,24 @@ impl Answer {
     }
 
     /// The value of the page's first hidden field `name`.
+    /// The text of a `<textarea>`, unescaped as a browser would.
+    pub fn field_text(&self, id: &str) -> Option<String> {
+        let open = format!("<textarea id=\"{id}\"");
+        let at = self.text.find(&open)?;
+        let start = at + self.text[at..].find('>')? + 1;
+        let end = start + self.text[start..].find("</textarea>")?;
+        // The five entities the template engine writes.
+        Some(
+            self.text[start..end]
+                .replace("&#34;", "\"")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&"),
+        )
+    }
+
     pub fn field(&self, name: &str) -> Option<String> {
         let marker = format!("name=\"{name}\" value=\"");
         let at = self.text.find(&marker)? + marker.len();
@@ -113,6 +131,24 @@ impl Browser {
                 "application/x-www-form-urlencoded",
             )
             .body(serde_urlencoded::to_string(form).unwrap());
+        if let Some(o) = &self.origin {
+            req = req.header(reqwest::header::ORIGIN, o);
+        }
+        let r = req.send().unwrap();
+        self.keep(r)
+    }
+
+    /// POSTs a multipart form (a file upload).
+    pub fn post_multipart(
+        &mut self,
+        path: &str,
+        form: reqwest::blocking::multipart::Form,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .multipart(form);
         if let Some(o) = &self.origin {
             req = req.header(reqwest::header::ORIGIN, o);
         }

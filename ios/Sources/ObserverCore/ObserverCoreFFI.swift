@@ -2228,8 +2228,8 @@ public struct AnswerProblem: Equatable, Hashable {
     public var field: String
     /**
      * Stable code: `missing`, `wrong_type`, `out_of_range`, `too_long`,
-     * `unknown_option`, `bad_time`, `not_an_attachment`, `unknown_field`,
-     * `hidden_answered`.
+     * `unknown_option`, `bad_time`, `bad_date`, `not_an_attachment`,
+     * `unknown_field`, `hidden_answered`, `miscalculated`.
      */
     public var problem: String
     public var message: String
@@ -2239,8 +2239,8 @@ public struct AnswerProblem: Equatable, Hashable {
     public init(field: String, 
         /**
          * Stable code: `missing`, `wrong_type`, `out_of_range`, `too_long`,
-         * `unknown_option`, `bad_time`, `not_an_attachment`, `unknown_field`,
-         * `hidden_answered`.
+         * `unknown_option`, `bad_time`, `bad_date`, `not_an_attachment`,
+         * `unknown_field`, `hidden_answered`, `miscalculated`.
          */problem: String, message: String) {
         self.field = field
         self.problem = problem
@@ -2444,15 +2444,27 @@ public struct FormField: Equatable, Hashable {
     public var help: String?
     /**
      * `yes_no`, `integer`, `decimal`, `text`, `single_choice`,
-     * `multiple_choice`, `time`, `photo`, `audio` or `video`.
+     * `multiple_choice`, `time`, `date` (`YYYY-MM-DD`), `datetime`
+     * (`YYYY-MM-DDTHH:MM`), `note` (shown, not answered), `acknowledge`
+     * (answer `true`), `photo`, `audio` or `video`. Calculated values are
+     * not listed: `validate_answers` computes them.
      */
     public var fieldType: String
     public var required: Bool
     /**
-     * Whether it depends on other answers (ask `validate_answers` which
-     * fields are visible).
+     * Whether it depends on other answers, its own condition or its
+     * section's (ask `validate_answers` which fields are visible).
      */
     public var conditional: Bool
+    /**
+     * The headings of the sections it is in, outermost first, in the
+     * requested language (empty for a field outside any section).
+     */
+    public var sections: [String]
+    /**
+     * The answer to fill in before the observer changes it, as JSON.
+     */
+    public var defaultJson: String?
     public var options: [FormOption]
     public var min: Double?
     public var max: Double?
@@ -2463,18 +2475,30 @@ public struct FormField: Equatable, Hashable {
     public init(id: String, label: String, help: String?, 
         /**
          * `yes_no`, `integer`, `decimal`, `text`, `single_choice`,
-         * `multiple_choice`, `time`, `photo`, `audio` or `video`.
+         * `multiple_choice`, `time`, `date` (`YYYY-MM-DD`), `datetime`
+         * (`YYYY-MM-DDTHH:MM`), `note` (shown, not answered), `acknowledge`
+         * (answer `true`), `photo`, `audio` or `video`. Calculated values are
+         * not listed: `validate_answers` computes them.
          */fieldType: String, required: Bool, 
         /**
-         * Whether it depends on other answers (ask `validate_answers` which
-         * fields are visible).
-         */conditional: Bool, options: [FormOption], min: Double?, max: Double?, maxLength: UInt32?) {
+         * Whether it depends on other answers, its own condition or its
+         * section's (ask `validate_answers` which fields are visible).
+         */conditional: Bool, 
+        /**
+         * The headings of the sections it is in, outermost first, in the
+         * requested language (empty for a field outside any section).
+         */sections: [String], 
+        /**
+         * The answer to fill in before the observer changes it, as JSON.
+         */defaultJson: String?, options: [FormOption], min: Double?, max: Double?, maxLength: UInt32?) {
         self.id = id
         self.label = label
         self.help = help
         self.fieldType = fieldType
         self.required = required
         self.conditional = conditional
+        self.sections = sections
+        self.defaultJson = defaultJson
         self.options = options
         self.min = min
         self.max = max
@@ -2503,6 +2527,8 @@ public struct FfiConverterTypeFormField: FfiConverterRustBuffer {
                 fieldType: FfiConverterString.read(from: &buf), 
                 required: FfiConverterBool.read(from: &buf), 
                 conditional: FfiConverterBool.read(from: &buf), 
+                sections: FfiConverterSequenceString.read(from: &buf), 
+                defaultJson: FfiConverterOptionString.read(from: &buf), 
                 options: FfiConverterSequenceTypeFormOption.read(from: &buf), 
                 min: FfiConverterOptionDouble.read(from: &buf), 
                 max: FfiConverterOptionDouble.read(from: &buf), 
@@ -2517,6 +2543,8 @@ public struct FfiConverterTypeFormField: FfiConverterRustBuffer {
         FfiConverterString.write(value.fieldType, into: &buf)
         FfiConverterBool.write(value.required, into: &buf)
         FfiConverterBool.write(value.conditional, into: &buf)
+        FfiConverterSequenceString.write(value.sections, into: &buf)
+        FfiConverterOptionString.write(value.defaultJson, into: &buf)
         FfiConverterSequenceTypeFormOption.write(value.options, into: &buf)
         FfiConverterOptionDouble.write(value.min, into: &buf)
         FfiConverterOptionDouble.write(value.max, into: &buf)

@@ -336,6 +336,8 @@ class ObserverCoreTest {
             assertEquals("single_choice", event.fieldType)
             assertTrue(event.options.any { it.id == "expelled" && it.label == "Удалён" })
             assertTrue(fields.first { it.id == "reason_given" }.conditional)
+            // The shipped access log has no sections and no defaults.
+            assertTrue(fields.all { it.sections.isEmpty() && it.defaultJson == null })
 
             val denied = core.validateAnswers("access", null, """{"event": "denied", "time": "06:00"}""", "en")
             assertTrue(denied.visible.contains("reason_given"))

@@ -3971,8 +3971,8 @@ data class AnswerProblem (
     , 
     /**
      * Stable code: `missing`, `wrong_type`, `out_of_range`, `too_long`,
-     * `unknown_option`, `bad_time`, `not_an_attachment`, `unknown_field`,
-     * `hidden_answered`.
+     * `unknown_option`, `bad_time`, `bad_date`, `not_an_attachment`,
+     * `unknown_field`, `hidden_answered`, `miscalculated`.
      */
     var `problem`: kotlin.String
     , 
@@ -4138,17 +4138,31 @@ data class FormField (
     , 
     /**
      * `yes_no`, `integer`, `decimal`, `text`, `single_choice`,
-     * `multiple_choice`, `time`, `photo`, `audio` or `video`.
+     * `multiple_choice`, `time`, `date` (`YYYY-MM-DD`), `datetime`
+     * (`YYYY-MM-DDTHH:MM`), `note` (shown, not answered), `acknowledge`
+     * (answer `true`), `photo`, `audio` or `video`. Calculated values are
+     * not listed: `validate_answers` computes them.
      */
     var `fieldType`: kotlin.String
     , 
     var `required`: kotlin.Boolean
     , 
     /**
-     * Whether it depends on other answers (ask `validate_answers` which
-     * fields are visible).
+     * Whether it depends on other answers, its own condition or its
+     * section's (ask `validate_answers` which fields are visible).
      */
     var `conditional`: kotlin.Boolean
+    , 
+    /**
+     * The headings of the sections it is in, outermost first, in the
+     * requested language (empty for a field outside any section).
+     */
+    var `sections`: List<kotlin.String>
+    , 
+    /**
+     * The answer to fill in before the observer changes it, as JSON.
+     */
+    var `defaultJson`: kotlin.String?
     , 
     var `options`: List<FormOption>
     , 
@@ -4179,6 +4193,8 @@ public object FfiConverterTypeFormField: FfiConverterRustBuffer<FormField> {
             FfiConverterString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypeFormOption.read(buf),
             FfiConverterOptionalDouble.read(buf),
             FfiConverterOptionalDouble.read(buf),
@@ -4193,6 +4209,8 @@ public object FfiConverterTypeFormField: FfiConverterRustBuffer<FormField> {
             FfiConverterString.allocationSize(value.`fieldType`) +
             FfiConverterBoolean.allocationSize(value.`required`) +
             FfiConverterBoolean.allocationSize(value.`conditional`) +
+            FfiConverterSequenceString.allocationSize(value.`sections`) +
+            FfiConverterOptionalString.allocationSize(value.`defaultJson`) +
             FfiConverterSequenceTypeFormOption.allocationSize(value.`options`) +
             FfiConverterOptionalDouble.allocationSize(value.`min`) +
             FfiConverterOptionalDouble.allocationSize(value.`max`) +
@@ -4206,6 +4224,8 @@ public object FfiConverterTypeFormField: FfiConverterRustBuffer<FormField> {
             FfiConverterString.write(value.`fieldType`, buf)
             FfiConverterBoolean.write(value.`required`, buf)
             FfiConverterBoolean.write(value.`conditional`, buf)
+            FfiConverterSequenceString.write(value.`sections`, buf)
+            FfiConverterOptionalString.write(value.`defaultJson`, buf)
             FfiConverterSequenceTypeFormOption.write(value.`options`, buf)
             FfiConverterOptionalDouble.write(value.`min`, buf)
             FfiConverterOptionalDouble.write(value.`max`, buf)

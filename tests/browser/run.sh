@@ -38,6 +38,19 @@ for who in aigerim:admin saule:supervisor dana:verifier erlan:analyst; do
     srv users add "${who%%:*}" --role "${who##*:}" --password-file "$work/password" >/dev/null
 done
 srv users add nurlan --role coordinator --region Almaty --password-file "$work/password" >/dev/null
+# The workbook an admin uploads: the shipped counting form as XLSForm, its
+# version raised as a coordinator editing it in a spreadsheet would
+# (openpyxl, from PyPI, as pyxform brings it).
+python3 -c 'import openpyxl' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'openpyxl==3.1.5'
+srv forms export counting --output "$work/counting.xlsx" >/dev/null
+python3 - "$work/counting.xlsx" "$work/counting-v2.xlsx" <<'PY'
+import sys, openpyxl
+book = openpyxl.load_workbook(sys.argv[1])
+settings = book["settings"]
+column = [c.value for c in settings[1]].index("version") + 1
+settings.cell(row=2, column=column).value = "2"
+book.save(sys.argv[2])
+PY
 srv serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
@@ -47,7 +60,7 @@ done
 
 if ! OBSERVER_URL="https://127.0.0.1:$port" OBSERVER_PASSWORD='correct horse battery staple' \
     OBSERVER_CLI="$bin/observer" OBSERVER_SERVER_CLI="$bin/observer-server" OBSERVER_SERVER_DATA="$work/server" \
-    OBSERVER_PHONE="$work/phone" OBSERVER_SHOTS="$shots" \
+    OBSERVER_PHONE="$work/phone" OBSERVER_SHOTS="$shots" OBSERVER_WORKBOOK="$work/counting-v2.xlsx" \
     node tests/browser/workspace.mjs; then
     echo "--- serve.log" >&2
     tail -n 40 "$work/serve.log" >&2

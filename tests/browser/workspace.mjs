@@ -218,6 +218,23 @@ check((await admin.page.locator('#forms tbody tr').count()) >= 6, 'the forms lis
 check((await admin.page.locator('textarea#definition').count()) === 1, 'an admin may publish a form version here');
 await look(admin.page, 'forms');
 
+// An admin uploads an XLSForm workbook, reads what it converts to, and
+// publishes it.
+await admin.page.setInputFiles('#workbook', env('OBSERVER_WORKBOOK'));
+await Promise.all([
+  admin.page.waitForURL(`${url}/forms/xlsx`),
+  admin.page.click('form[action="/forms/xlsx"] button[type=submit]'),
+]);
+check((await admin.page.textContent('main')).includes('converts to counting version 2'), 'the workbook is converted and shown for review');
+check((await admin.page.inputValue('textarea#definition')).includes('"party_5"'), 'its definition is ready to read in the publishing form');
+check(!server('forms', 'list').includes('counting'), 'converting published nothing');
+await look(admin.page, 'forms-converted');
+await Promise.all([
+  admin.page.waitForURL(`${url}/forms`),
+  admin.page.click('form[action="/forms"] button[type=submit]'),
+]);
+check(server('forms', 'list').includes('counting     v2'), 'publishing it makes version 2 the newest');
+
 // Accounts and the audit log.
 await admin.page.click('text=Accounts');
 await look(admin.page, 'accounts');

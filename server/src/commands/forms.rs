@@ -46,13 +46,21 @@ fn publish_text(c: &Coordinator, text: &str, file: &Path, out: &mut dyn Write) -
     };
     writeln!(
         out,
-        "{what} {} v{} ({} fields, {} rules); phones receive it at their next sync",
+        "{what} {}; phones receive it at their next sync",
+        summary(&def)
+    )?;
+    Ok(())
+}
+
+/// `counting v2 (17 fields, 5 rules)`.
+fn summary(def: &FormDefinition) -> String {
+    format!(
+        "{} v{} ({} fields, {} rules)",
         def.id,
         def.version,
         def.fields.len(),
         def.rules.len()
-    )?;
-    Ok(())
+    )
 }
 
 /// `forms import FILE.xlsx [--publish] [--json OUT]`.
@@ -81,14 +89,10 @@ pub fn import(
         let c = at.open()?;
         return publish_text(&c, &text, file, out);
     }
-    let def = &imported.form;
     writeln!(
         out,
-        "checked {} v{} ({} fields, {} rules); not published (add --publish)",
-        def.id,
-        def.version,
-        def.fields.len(),
-        def.rules.len()
+        "checked {}; not published (add --publish)",
+        summary(&imported.form)
     )?;
     Ok(())
 }

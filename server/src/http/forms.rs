@@ -152,6 +152,29 @@ pub struct PublishForm {
 /// URL-encoded (three bytes for each of its own), and the token.
 pub const MAX_BODY_BYTES: usize = 3 * observer_core::forms::MAX_DEFINITION_BYTES + 4 * 1024;
 
+/// The admin who may publish forms, with the body still to read; or the
+/// refusal, after the body was read and discarded so that it reaches a
+/// client still sending instead of a cut connection.
+async fn publisher(
+    app: &AppState,
+    signed: Result<SignedIn, WebError>,
+    body: Body,
+) -> Result<(SignedIn, Body), WebError> {
+    match signed.and_then(|s| {
+        s.require(&app.org, "may-forms", Permission::PublishForms)?;
+        Ok(s)
+    }) {
+        Ok(s) => Ok((s, body)),
+        Err(refusal) => {
+            let mut stream = body.into_data_stream();
+            app.body
+                .drain(&mut stream, tokio::time::Instant::now(), 0)
+                .await;
+            Err(refusal)
+        }
+    }
+}
+
 /// `POST /forms`: publishes the pasted definition. Its body is larger than
 /// any other form's, so it is read by the server's body policy (a pace, the
 /// shared memory budget) and only once the session and role allow it;
@@ -164,20 +187,7 @@ pub async fn publish_form(
     signed: Result<SignedIn, WebError>,
     body: Body,
 ) -> Result<Response, WebError> {
-    let allowed = signed.and_then(|s| {
-        s.require(&app.org, "may-forms", Permission::PublishForms)?;
-        Ok(s)
-    });
-    let signed = match allowed {
-        Ok(s) => s,
-        Err(refusal) => {
-            let mut stream = body.into_data_stream();
-            app.body
-                .drain(&mut stream, tokio::time::Instant::now(), 0)
-                .await;
-            return Err(refusal);
-        }
-    };
+    let (signed, body) = publisher(&app, signed, body).await?;
     let held = app.body.read(body, MAX_BODY_BYTES).await?;
     let form_type = headers
         .get(axum::http::header::CONTENT_TYPE)
@@ -272,20 +282,7 @@ pub async fn convert_workbook(
     signed: Result<SignedIn, WebError>,
     body: Body,
 ) -> Result<Response, WebError> {
-    let allowed = signed.and_then(|s| {
-        s.require(&app.org, "may-forms", Permission::PublishForms)?;
-        Ok(s)
-    });
-    let signed = match allowed {
-        Ok(s) => s,
-        Err(refusal) => {
-            let mut stream = body.into_data_stream();
-            app.body
-                .drain(&mut stream, tokio::time::Instant::now(), 0)
-                .await;
-            return Err(refusal);
-        }
-    };
+    let (signed, body) = publisher(&app, signed, body).await?;
     let held = app.body.read(body, MAX_WORKBOOK_BODY_BYTES).await?;
     let (csrf, workbook) = workbook_upload(&headers, held.bytes.clone()).await?;
     drop(held);

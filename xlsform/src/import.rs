@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use observer_core::forms::{Cmp, Expr, FormDefinition};
+use observer_core::forms::{Cmp, Expr, FormDefinition, FormError};
 use serde_json::{Map, Value, json};
 
 use crate::workbook::{Row, Sheet, Workbook, language_code};
@@ -804,7 +804,24 @@ pub fn import(bytes: &[u8], file_stem: &str) -> Result<crate::Imported, ImportEr
     if !rules.is_empty() {
         form["rules"] = Value::Array(rules.into_iter().map(|r| r.2).collect());
     }
-    let form = FormDefinition::parse(&form.to_string()).map_err(ImportError::Form)?;
+    let form = FormDefinition::parse(&form.to_string()).map_err(|error| {
+        // Name the rows of the questions the error names.
+        let named: Vec<&String> = match &error {
+            FormError::ConditionCycle { fields } => fields.iter().collect(),
+            FormError::UnknownField { field, .. } | FormError::UnknownType { field, .. } => {
+                vec![field]
+            }
+            _ => Vec::new(),
+        };
+        let mut rows: Vec<u32> = named
+            .into_iter()
+            .filter_map(|n| survey.rows.iter().find(|r| survey.get(r, "name") == n))
+            .map(|r| r.number)
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        ImportError::Form { rows, error }
+    })?;
     Ok(crate::Imported { form, warnings })
 }
 

@@ -69,7 +69,22 @@ pub enum ImportError {
     #[error("the group {0:?} is never ended (`end group`)")]
     Unclosed(String),
     /// The converted definition failed the phones' own checks (a loop
-    /// between conditions, say).
-    #[error("the converted form was refused: {0}")]
-    Form(FormError),
+    /// between conditions, say), with the survey rows of the questions it
+    /// names.
+    #[error("{}the converted form was refused: {error}", rows_prefix(rows))]
+    Form { rows: Vec<u32>, error: FormError },
+}
+
+fn rows_prefix(rows: &[u32]) -> String {
+    match rows {
+        [] => String::new(),
+        [r] => format!("survey row {r}: "),
+        rows => format!(
+            "survey rows {}: ",
+            rows.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }

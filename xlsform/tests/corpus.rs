@@ -331,7 +331,7 @@ fn unsupported_constructs_are_refused_by_name_and_place() {
         (
             "cycle",
             "| integer | b | B | | ${c} > 1 | |\n| integer | c | C | | ${b} > 1 | |",
-            "depend on each other in a loop",
+            "survey rows 3, 4: the converted form was refused: the conditions or calculations of fields b -> c -> b depend on each other in a loop",
         ),
     ];
     for (name, rows, want) in cases {

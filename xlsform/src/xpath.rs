@@ -571,6 +571,9 @@ pub fn print(e: &Expr, this: Option<&str>) -> Result<String, PrintError> {
 /// How tightly an expression binds as an operand: XPath's precedence, from
 /// `or` (1) to a value or function call (7).
 fn precedence(e: &Expr) -> u8 {
+    if negation(e).is_some() {
+        return 7;
+    }
     match e {
         Expr::Or(l) if l.len() > 1 => 1,
         Expr::And(l) if l.len() > 1 => 2,
@@ -581,6 +584,20 @@ fn precedence(e: &Expr) -> u8 {
         Expr::Arith(..) => 6,
         Expr::Sum(l) | Expr::And(l) | Expr::Or(l) => l.first().map_or(7, precedence),
         _ => 7,
+    }
+}
+
+/// `0 - e`, which is how the parser reads unary minus before anything but
+/// a number: printed back as `-e`, so it reads back at the same depth.
+fn negation(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Arith(Arith::Sub, zero, operand)
+            if matches!(zero.as_ref(), Expr::Literal(Value::Number(n)) if n.as_i64() == Some(0))
+                && !matches!(operand.as_ref(), Expr::Literal(Value::Number(_))) =>
+        {
+            Some(operand)
+        }
+        _ => None,
     }
 }
 
@@ -614,6 +631,25 @@ fn join(
     Ok(())
 }
 
+/// A number as XPath writes it: XPath 1.0 has no exponent (`3e+19`), and a
+/// decimal keeps its point so it reads back as a decimal.
+fn number_text(n: &serde_json::Number) -> String {
+    match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => i.to_string(),
+        (None, Some(f)) => {
+            // Rust writes the shortest digits that read back to the same
+            // number, never with an exponent.
+            let text = f.to_string();
+            if text.contains('.') {
+                text
+            } else {
+                format!("{text}.0")
+            }
+        }
+        (None, None) => n.to_string(),
+    }
+}
+
 fn quote(s: &str) -> Result<String, PrintError> {
     if !s.contains('\'') {
         Ok(format!("'{s}'"))
@@ -645,9 +681,13 @@ fn call(
 }
 
 fn write(e: &Expr, this: Option<&str>, out: &mut String) -> Result<(), PrintError> {
+    if let Some(operand) = negation(e) {
+        out.push('-');
+        return self::operand(operand, 6, this, out);
+    }
     match e {
         Expr::Literal(v) => match v {
-            Value::Number(n) => out.push_str(&n.to_string()),
+            Value::Number(n) => out.push_str(&number_text(n)),
             Value::String(s) => out.push_str(&quote(s)?),
             Value::Bool(b) => out.push_str(if *b { "true()" } else { "false()" }),
             other => {
@@ -668,7 +708,18 @@ fn write(e: &Expr, this: Option<&str>, out: &mut String) -> Result<(), PrintErro
         }
         // One operand: XPath has no word for it, and it means its operand.
         Expr::Sum(l) | Expr::And(l) | Expr::Or(l) if l.len() == 1 => write(&l[0], this, out)?,
-        Expr::Sum(l) => join(l, " + ", 5, this, out)?,
+        Expr::Sum(l) => {
+            // `a - b + c` reads as a sum whose first operand is `a - b`:
+            // only a sum there needs brackets (it would merge).
+            match l.first() {
+                Some(first @ Expr::Arith(..)) => {
+                    operand(first, 4, this, out)?;
+                    out.push_str(" + ");
+                    join(&l[1..], " + ", 5, this, out)?;
+                }
+                _ => join(l, " + ", 5, this, out)?,
+            }
+        }
         Expr::And(l) => join(l, " and ", 2, this, out)?,
         Expr::Or(l) => join(l, " or ", 1, this, out)?,
         Expr::Not(e) => call("not", &[e], this, out)?,
@@ -776,6 +827,9 @@ mod tests {
             "${a} + ${b} - ${c} = ${a} + (${b} - ${c})",
             "${a} * (${b} div ${c}) < -1 and (${x} or ${y}) and (${p} and ${q})",
             "(${a} = 1) = (${b} = 2)",
+            "29999999999999999999.791584 > 0.0000001",
+            "9 - 9 - --(${a} * 2) - -${b} - 0 - 5 = 0.0 - ${c}",
+            "9 * 99 - 9 + 909 - 29 + 9 - 2 + (${a} + 1) + ${b}",
         ] {
             let e = p(src);
             let printed = print(&e, Some("me")).unwrap();
@@ -792,6 +846,11 @@ mod tests {
                 "${r} = (${i} + ${s}) + ${u}",
             ),
             ("${r} = ${i} + ${s} + ${u}", "${r} = ${i} + ${s} + ${u}"),
+            ("-(${a}) < --${b}", "-${a} < --${b}"),
+            (
+                "${a} - ${b} + ${c} - ${d} + ${e}",
+                "${a} - ${b} + ${c} - ${d} + ${e}",
+            ),
         ] {
             assert_eq!(print(&p(src), None).unwrap(), printed);
         }

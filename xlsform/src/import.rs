@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use observer_core::forms::{Cmp, Expr, FormDefinition, FormError};
+use observer_core::forms::{Cmp, Expr, FormDefinition, FormError, is_id};
 use serde_json::{Map, Value, json};
 
 use crate::workbook::{Row, Sheet, Workbook, language_code};
@@ -93,14 +93,6 @@ enum Line {
 
 /// The choice list Observer reads as its yes/no type.
 pub const YES_NO_LIST: &str = "yes_no";
-
-fn is_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.'
-        })
-}
 
 const ID_RULE: &str = "must be 1 to 64 of a-z 0-9 _ - . (Observer ids are lower case)";
 

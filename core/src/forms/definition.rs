@@ -154,7 +154,9 @@ pub struct FormDefinition {
     pub(super) order: Vec<usize>,
 }
 
-fn is_id(s: &str) -> bool {
+/// Whether `s` is a valid id for a form, field, group, option or rule
+/// (what the XLSForm importer checks cell by cell before converting).
+pub fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes().all(|b| {

@@ -23,7 +23,7 @@ mod validate;
 pub use defaults::default_forms;
 pub use definition::{
     Choice, Field, FieldType, FormDefinition, Group, MAX_DEFINITION_BYTES, MAX_FIELDS, Media, Rule,
-    Severity, Text,
+    Severity, Text, is_id,
 };
 pub use expr::{Arith, Cmp, Eval, Expr, MAX_PATTERN_BYTES, Num, Pattern};
 pub use filing::{FilingFlag, filing_flags};

@@ -285,9 +285,15 @@ pub async fn convert_workbook(
     let (signed, body) = publisher(&app, signed, body).await?;
     let held = app.body.read(body, MAX_WORKBOOK_BODY_BYTES).await?;
     let (csrf, workbook) = workbook_upload(&headers, held.bytes.clone()).await?;
-    drop(held);
     signed.check_form(&headers, &csrf)?;
-    let converted = blocking(move || Ok(observer_xlsform::import(&workbook, "form"))).await?;
+    // The workbook shares the body's buffer: its share of the memory
+    // budget is given back only once the conversion is done with it.
+    let converted = blocking(move || {
+        let converted = observer_xlsform::import(&workbook, "form");
+        drop(held);
+        Ok(converted)
+    })
+    .await?;
     let t = Texts::current();
     match converted {
         Ok(imported) => {

@@ -41,6 +41,7 @@ pub mod media;
 pub mod merkle;
 pub mod protocol;
 pub mod record;
+pub mod relay;
 pub mod seal;
 
 #[cfg(feature = "store")]

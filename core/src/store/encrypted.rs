@@ -180,3 +180,31 @@ impl From<crate::at_rest::Unavailable> for StoreError {
         StoreError::NoRandomness
     }
 }
+
+/// A relayed record's lookup tag: its device and seq under the data key,
+/// so that importing a bundle twice stores it once.
+pub(super) fn relay_tag(key: &DataKey, device: &DeviceId, seq: u64) -> [u8; 32] {
+    let mut v = b"relay\0".to_vec();
+    v.extend_from_slice(device.as_str().as_bytes());
+    v.extend_from_slice(&seq.to_be_bytes());
+    key.tag(&v)
+}
+
+/// A relayed record as the `relay` table keeps it: `device (32 hex
+/// characters) || seq || enc || ct`, encrypted under the data key.
+pub(super) fn encrypt_relayed(key: &DataKey, s: &SealedRecord) -> Result<Vec<u8>, StoreError> {
+    let mut plain = s.device.as_str().as_bytes().to_vec();
+    plain.extend_from_slice(&s.seq.to_be_bytes());
+    plain.extend_from_slice(&org_copy_bytes(s));
+    Ok(key.encrypt(&context("relay", None), &plain)?)
+}
+
+/// Reverses [`encrypt_relayed`].
+pub(super) fn decrypt_relayed(key: &DataKey, blob: &[u8]) -> Result<SealedRecord, Unreadable> {
+    let plain = key.decrypt(&context("relay", None), blob)?;
+    let (device, rest) = plain.split_at_checked(32).ok_or(Unreadable)?;
+    let (seq, sealed) = rest.split_first_chunk::<8>().ok_or(Unreadable)?;
+    let device = DeviceId::try_from(String::from_utf8(device.to_vec()).map_err(|_| Unreadable)?)
+        .map_err(|_| Unreadable)?;
+    org_copy(&device, u64::from_be_bytes(*seq), sealed).ok_or(Unreadable)
+}

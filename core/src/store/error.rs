@@ -54,6 +54,10 @@ pub enum StoreError {
     /// Sealing a record to the organisation failed; nothing was written.
     #[error("the record could not be sealed to the organisation: {0}; nothing was saved")]
     Seal(#[source] crate::seal::SealError),
+    /// A relay bundle was refused, or cannot be written; this phone's own
+    /// records and relay outbox are unchanged.
+    #[error(transparent)]
+    Relay(#[from] crate::relay::RelayError),
     /// The system's random generator failed; nothing was written.
     #[error("the system random generator failed; nothing was written. Restart the app")]
     NoRandomness,

@@ -985,3 +985,6 @@ fn log_faults_keep_the_first_and_the_newest_sealed_across_reopening() {
         assert!(!raw.windows(7).any(|w| w == b"fault 1"));
     }
 }
+
+#[path = "relay_tests.rs"]
+mod relay;

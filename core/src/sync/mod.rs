@@ -25,6 +25,7 @@
 
 mod backoff;
 mod log_check;
+mod relay;
 mod tls;
 
 use std::io::Read as _;
@@ -276,6 +277,14 @@ pub struct SyncSummary {
     /// kept (cosigned by every witness the coordinator names, extended by
     /// the receipt's head).
     pub witnessed_size: Option<u64>,
+    /// Records carried for other phones (relay bundles) that the
+    /// coordinator now holds.
+    pub relayed: u64,
+    /// Records carried for other phones that the coordinator refused for
+    /// good (and this phone therefore dropped).
+    pub relay_refused: u64,
+    /// Records still carried for other phones afterwards.
+    pub relay_remaining: u64,
 }
 
 impl SyncSummary {
@@ -600,6 +609,9 @@ pub fn sync(store: &Store, opts: &SyncOptions) -> Result<SyncSummary, SyncError>
     if !updates_applied {
         fetch_updates(store, &conn, &enrollment, &mut summary)?;
     }
+    // Other phones' records before this phone's media: a report someone
+    // could not send matters more than a video.
+    relay::deliver_relayed(store, &conn, &enrollment, opts, &mut summary)?;
     upload_media(store, &conn, opts, &mut summary)?;
     summary.remaining = store.counts()?.pending;
     tracing::info!(

@@ -110,6 +110,10 @@ enum Command {
         #[arg(long)]
         discard_sealed: bool,
     },
+    /// Carry records for a phone without a link: export its undelivered
+    /// records as a file, import another phone's file for the next sync.
+    #[command(subcommand)]
+    Relay(RelayCommand),
     /// Deliver pending records to the coordinator, retrying with backoff.
     Sync {
         /// Attempts before giving up (each after a randomised, growing wait).
@@ -170,6 +174,29 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum RelayCommand {
+    /// Write this device's undelivered records, sealed to the organisation
+    /// and signed, to a file another phone can carry.
+    Export {
+        /// The bundle file to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// Largest bundle in bytes (the oldest records that fit go first).
+        #[arg(long, default_value_t = observer_core::relay::MAX_BUNDLE_BYTES)]
+        max_bytes: usize,
+    },
+    /// Take another phone's bundle into this phone's relay outbox; its
+    /// records are delivered at the next sync.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -208,6 +235,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Wipe { keep_sealed, yes } => commands::wipe(&ctx, keep_sealed, yes, out),
         Command::DeliverSealed { json } => commands::deliver_sealed(&ctx, json, out),
         Command::StartOver { discard_sealed } => commands::start_over(&ctx, discard_sealed, out),
+        Command::Relay(RelayCommand::Export { output, max_bytes }) => {
+            commands::relay::export(&ctx, &output, max_bytes, out)
+        }
+        Command::Relay(RelayCommand::Import { file, json }) => {
+            commands::relay::import(&ctx, &file, json, out)
+        }
         Command::Sync { attempts, json } => commands::sync(&ctx, attempts, json, out),
         Command::AuditLog { json } => commands::audit_log(&ctx, json, out),
         Command::Forms { lang, json } => commands::forms(&ctx, lang, json, out),

@@ -134,3 +134,70 @@ fn after_a_wipe_every_refusal_names_the_way_out() {
         "{stderr}"
     );
 }
+
+/// Phone A has no link; phone B carries A's records as a file and delivers
+/// them at its own sync; A later sees them `already` delivered. A damaged
+/// or truncated file is refused with a sentence and changes nothing.
+#[test]
+fn a_relay_bundle_carries_records_from_a_phone_without_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Local::start(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(observer(&a, &["enroll", &server.code("KZ-0001")]));
+    ok(observer(&b, &["enroll", &server.code("KZ-0002")]));
+    ok(observer(&a, &["demo"]));
+    let made = ok(observer(&a, &["list", "--json"])).lines().count();
+    let bundle = dir.path().join("from-a.obsrelay");
+    let wrote = ok(observer(
+        &a,
+        &["relay", "export", "--output", bundle.to_str().unwrap()],
+    ));
+    assert!(
+        wrote.contains(&format!("wrote {made} undelivered records")),
+        "{wrote}"
+    );
+
+    let bytes = std::fs::read(&bundle).unwrap();
+    let cut = dir.path().join("cut.obsrelay");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let refused = observer(&b, &["relay", "import", cut.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("the bundle is incomplete"), "{said}");
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 100;
+    flipped[at] ^= 1;
+    std::fs::write(&cut, &flipped).unwrap();
+    let said =
+        String::from_utf8_lossy(&observer(&b, &["relay", "import", cut.to_str().unwrap()]).stderr)
+            .into_owned();
+    assert!(
+        said.contains("altered after the sending phone wrote it"),
+        "{said}"
+    );
+    assert!(!ok(observer(&b, &["status"])).contains("relaying"));
+
+    let took: serde_json::Value = serde_json::from_str(&ok(observer(
+        &b,
+        &["relay", "import", bundle.to_str().unwrap(), "--json"],
+    )))
+    .unwrap();
+    assert_eq!(took["added"], made as u64, "{took}");
+    assert!(ok(observer(&b, &["status"])).contains(&format!("relaying    {made} records")));
+    let synced = ok(observer(&b, &["sync"]));
+    assert!(
+        synced.contains(&format!(
+            "relay: delivered {made} records for other phones, refused 0, still carrying 0"
+        )),
+        "{synced}"
+    );
+    assert!(
+        synced.contains("delivered 0 (0 new"),
+        "B's own outbox was empty: {synced}"
+    );
+    let a_synced = ok(observer(&a, &["sync"]));
+    assert!(
+        a_synced.contains(&format!("delivered {made} (0 new, {made} already there)")),
+        "{a_synced}"
+    );
+}

@@ -39,6 +39,13 @@ pub fn sync(ctx: &Ctx, attempts: u32, json: bool, out: &mut dyn Write) -> Result
                 r.detail
             )?;
         }
+        if s.relayed + s.relay_refused + s.relay_remaining > 0 {
+            writeln!(
+                out,
+                "relay: delivered {} records for other phones, refused {}, still carrying {}",
+                s.relayed, s.relay_refused, s.relay_remaining
+            )?;
+        }
         if s.forms_received > 0 {
             writeln!(
                 out,

@@ -37,6 +37,7 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<ExitCode> {
     let store = ctx.open()?;
     let c = store.counts()?;
     let head = store.head()?;
+    let relaying = store.relay_count()?;
     if json {
         writeln!(
             out,
@@ -47,6 +48,7 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<ExitCode> {
                 "schema_version": SCHEMA_VERSION,
                 "head": head,
                 "counts": c,
+                "relaying": relaying,
                 "tampering": store.tampering(),
                 "stations": store.enrollment().map(|e| e.stations),
             })
@@ -69,6 +71,9 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<ExitCode> {
         writeln!(out, "in flight   {}", c.in_flight)?;
         writeln!(out, "delivered   {}", c.delivered)?;
         writeln!(out, "rejected    {}", c.rejected)?;
+        if relaying > 0 {
+            writeln!(out, "relaying    {relaying} records of other phones")?;
+        }
         if store.revoked_at_ms().is_some() {
             writeln!(
                 out,

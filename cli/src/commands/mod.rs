@@ -5,6 +5,7 @@ mod delivery;
 mod device;
 mod forms;
 mod records;
+pub mod relay;
 
 use std::path::PathBuf;
 

@@ -339,6 +339,14 @@ pub struct SyncReport {
     /// by its receipt; `None` when no witness is named or none has
     /// cosigned yet (show "witnessed up to N records").
     pub witnessed_size: Option<u64>,
+    /// Records carried for other phones (relay bundles) that the
+    /// coordinator now holds.
+    pub relayed: u64,
+    /// Records carried for other phones that the coordinator refused for
+    /// good (dropped: they would never be taken).
+    pub relay_refused: u64,
+    /// Records still carried for other phones.
+    pub relay_remaining: u64,
 }
 
 impl From<SyncSummary> for SyncReport {
@@ -354,6 +362,9 @@ impl From<SyncSummary> for SyncReport {
             stations_assigned: s.stations_assigned,
             log_proofs_verified: s.log_proofs_verified,
             witnessed_size: s.witnessed_size,
+            relayed: s.relayed,
+            relay_refused: s.relay_refused,
+            relay_remaining: s.relay_remaining,
             media_failed: s
                 .media_failed
                 .into_iter()

@@ -99,6 +99,12 @@ impl From<StoreError> for ObserverError {
                 ObserverError::InvalidInput { message }
             }
             StoreError::Tampered(_) => ObserverError::Tampered { message },
+            StoreError::Relay(observer_core::relay::RelayError::NoSealKey) => {
+                ObserverError::NotEnrolled { message }
+            }
+            // A bundle that is damaged, cut, foreign or this phone's own:
+            // ask for the file again.
+            StoreError::Relay(_) => ObserverError::InvalidInput { message },
             StoreError::Revoked => ObserverError::Revoked { message },
             StoreError::Wiped { .. } => ObserverError::Wiped { message },
             StoreError::KeyUnavailable(_) | StoreError::KeyMissing => {

@@ -409,6 +409,44 @@ impl ObserverCore {
             .collect())
     }
 
+    /// Writes this phone's undelivered records (oldest first, at most
+    /// `max_bytes`, at most 16 MiB) as a relay bundle: each record sealed
+    /// to the organisation, the whole signed with the device key. Another
+    /// phone of the organisation imports it ([`ObserverCore::import_relay_bundle`])
+    /// and delivers the records at its next sync; they stay pending here
+    /// until this phone's own sync hears they were delivered. Save the
+    /// bytes to a file and offer the share sheet, Nearby Share, Bluetooth
+    /// or a USB stick.
+    pub fn export_relay_bundle(&self, max_bytes: u64) -> Result<RelayExport, ObserverError> {
+        let e = self
+            .store
+            .export_relay_bundle(usize::try_from(max_bytes).unwrap_or(usize::MAX))?;
+        Ok(RelayExport {
+            bundle: e.bytes,
+            records: e.records,
+            left_out: e.left_out,
+        })
+    }
+
+    /// Takes another phone's relay bundle into this phone's relay outbox,
+    /// which never mixes with its own records and which this phone cannot
+    /// read. A damaged, truncated or foreign bundle is refused
+    /// (`InvalidInput`, with a sentence naming the problem) and changes
+    /// nothing. Importing the same bundle twice adds nothing.
+    pub fn import_relay_bundle(&self, bundle: Vec<u8>) -> Result<RelayImport, ObserverError> {
+        let i = self.store.import_relay_bundle(&bundle)?;
+        Ok(RelayImport {
+            device: i.device.to_string(),
+            records: i.records,
+            added: i.added,
+        })
+    }
+
+    /// Records this phone carries for others, not yet delivered.
+    pub fn relay_count(&self) -> Result<u64, ObserverError> {
+        Ok(self.store.relay_count()?)
+    }
+
     /// Panic wipe: destroys the keys (through the platform key store) and
     /// every readable record, at once. With `keep_sealed`, undelivered
     /// records of the forms the organisation seals are kept, unreadable
@@ -431,6 +469,56 @@ pub struct WipeReport {
     pub wiped_at_ms: i64,
     /// Sealed records kept for delivery.
     pub sealed_waiting: u64,
+}
+
+/// A relay bundle written by [`ObserverCore::export_relay_bundle`].
+#[derive(Debug, uniffi::Record)]
+pub struct RelayExport {
+    /// The file's bytes.
+    pub bundle: Vec<u8>,
+    /// Records in it.
+    pub records: u64,
+    /// Undelivered records that did not fit (export again later).
+    pub left_out: u64,
+}
+
+/// What [`ObserverCore::import_relay_bundle`] took.
+#[derive(Debug, uniffi::Record)]
+pub struct RelayImport {
+    /// The phone that wrote the bundle.
+    pub device: String,
+    /// Records in the bundle.
+    pub records: u64,
+    /// Of them, new to this phone's relay outbox.
+    pub added: u64,
+}
+
+/// What a relay bundle says of itself, once its signature is verified.
+#[derive(Debug, uniffi::Record)]
+pub struct RelayBundleInfo {
+    /// The phone that wrote it.
+    pub device: String,
+    /// The organisation sealing key its records are sealed to (hex).
+    pub org_key: String,
+    /// The seqs of its records, ascending.
+    pub seqs: Vec<u64>,
+}
+
+/// Reads a relay bundle without a store: checks its layout and the
+/// sending device's signature (the shared test vectors, or showing what a
+/// file is before importing it).
+#[uniffi::export]
+pub fn read_relay_bundle(bundle: Vec<u8>) -> Result<RelayBundleInfo, ObserverError> {
+    let b = observer_core::relay::RelayBundle::read(&bundle).map_err(|e| {
+        ObserverError::InvalidInput {
+            message: e.to_string(),
+        }
+    })?;
+    Ok(RelayBundleInfo {
+        device: b.device().to_string(),
+        org_key: hex::encode(b.org().as_bytes()),
+        seqs: b.records().iter().map(|r| r.seq).collect(),
+    })
 }
 
 /// Delivers the sealed records a wipe kept in `data_dir` to the

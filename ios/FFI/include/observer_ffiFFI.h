@@ -414,6 +414,11 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_enroll(uint64_t ptr, RustB
 RustBuffer uniffi_observer_ffi_fn_method_observercore_enrollment(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_EXPORT_RELAY_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_EXPORT_RELAY_BUNDLE
+RustBuffer uniffi_observer_ffi_fn_method_observercore_export_relay_bundle(uint64_t ptr, uint64_t max_bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_FORM_FIELDS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_FORM_FIELDS
 RustBuffer uniffi_observer_ffi_fn_method_observercore_form_fields(uint64_t ptr, RustBuffer form_id, RustBuffer version, RustBuffer lang, RustCallStatus *_Nonnull out_status
@@ -422,6 +427,11 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_form_fields(uint64_t ptr, 
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
 RustBuffer uniffi_observer_ffi_fn_method_observercore_import_media(uint64_t ptr, RustBuffer path, RustBuffer mime, int8_t keep_photo_tags, RustBuffer progress, RustBuffer cancel, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_RELAY_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_RELAY_BUNDLE
+RustBuffer uniffi_observer_ffi_fn_method_observercore_import_relay_bundle(uint64_t ptr, RustBuffer bundle, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_LIST
@@ -442,6 +452,11 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_list_media(uint64_t ptr, R
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_PUBLIC_KEY
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_PUBLIC_KEY
 RustBuffer uniffi_observer_ffi_fn_method_observercore_public_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_RELAY_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_RELAY_COUNT
+uint64_t uniffi_observer_ffi_fn_method_observercore_relay_count(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SAVE
@@ -542,6 +557,11 @@ void uniffi_observer_ffi_fn_method_logsink_log(uint64_t ptr, RustBuffer level, R
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_DELIVER_SEALED_OUTBOX
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_DELIVER_SEALED_OUTBOX
 RustBuffer uniffi_observer_ffi_fn_func_deliver_sealed_outbox(RustBuffer data_dir, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_READ_RELAY_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_READ_RELAY_BUNDLE
+RustBuffer uniffi_observer_ffi_fn_func_read_relay_bundle(RustBuffer bundle, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_START_OVER
@@ -831,6 +851,12 @@ uint16_t uniffi_observer_ffi_checksum_func_deliver_sealed_outbox(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_READ_RELAY_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_READ_RELAY_BUNDLE
+uint16_t uniffi_observer_ffi_checksum_func_read_relay_bundle(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_START_OVER
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_START_OVER
 uint16_t uniffi_observer_ffi_checksum_func_start_over(void
@@ -903,6 +929,12 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_enrollment(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_EXPORT_RELAY_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_EXPORT_RELAY_BUNDLE
+uint16_t uniffi_observer_ffi_checksum_method_observercore_export_relay_bundle(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_FORM_FIELDS
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_FORM_FIELDS
 uint16_t uniffi_observer_ffi_checksum_method_observercore_form_fields(void
@@ -912,6 +944,12 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_form_fields(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_IMPORT_MEDIA
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_IMPORT_MEDIA
 uint16_t uniffi_observer_ffi_checksum_method_observercore_import_media(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_IMPORT_RELAY_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_IMPORT_RELAY_BUNDLE
+uint16_t uniffi_observer_ffi_checksum_method_observercore_import_relay_bundle(void
     
 );
 #endif
@@ -936,6 +974,12 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_list_media(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_PUBLIC_KEY
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_PUBLIC_KEY
 uint16_t uniffi_observer_ffi_checksum_method_observercore_public_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_RELAY_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_RELAY_COUNT
+uint16_t uniffi_observer_ffi_checksum_method_observercore_relay_count(void
     
 );
 #endif

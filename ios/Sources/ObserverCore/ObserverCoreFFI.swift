@@ -1248,6 +1248,18 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
     func enrollment()  -> EnrollmentInfo?
     
     /**
+     * Writes this phone's undelivered records (oldest first, at most
+     * `max_bytes`, at most 16 MiB) as a relay bundle: each record sealed
+     * to the organisation, the whole signed with the device key. Another
+     * phone of the organisation imports it ([`ObserverCore::import_relay_bundle`])
+     * and delivers the records at its next sync; they stay pending here
+     * until this phone's own sync hears they were delivered. Save the
+     * bytes to a file and offer the share sheet, Nearby Share, Bluetooth
+     * or a USB stick.
+     */
+    func exportRelayBundle(maxBytes: UInt64) throws  -> RelayExport
+    
+    /**
      * The questions of form `form_id` (at `version`, or its newest), with
      * labels in `lang`.
      */
@@ -1264,6 +1276,15 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
      * next chunk, storing nothing.
      */
     func importMedia(path: String, mime: String, keepPhotoTags: Bool, progress: ImportProgress?, cancel: CancelToken?) throws  -> AttachmentInput
+    
+    /**
+     * Takes another phone's relay bundle into this phone's relay outbox,
+     * which never mixes with its own records and which this phone cannot
+     * read. A damaged, truncated or foreign bundle is refused
+     * (`InvalidInput`, with a sentence naming the problem) and changes
+     * nothing. Importing the same bundle twice adds nothing.
+     */
+    func importRelayBundle(bundle: Data) throws  -> RelayImport
     
     /**
      * Records matching `query`, in chain order (page with `after_seq`).
@@ -1287,6 +1308,11 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
      * This device's public key (base64url).
      */
     func publicKey()  -> String
+    
+    /**
+     * Records this phone carries for others, not yet delivered.
+     */
+    func relayCount() throws  -> UInt64
     
     /**
      * Signs and durably saves one observation. When this returns, the
@@ -1481,6 +1507,26 @@ open func enrollment() -> EnrollmentInfo?  {
 }
     
     /**
+     * Writes this phone's undelivered records (oldest first, at most
+     * `max_bytes`, at most 16 MiB) as a relay bundle: each record sealed
+     * to the organisation, the whole signed with the device key. Another
+     * phone of the organisation imports it ([`ObserverCore::import_relay_bundle`])
+     * and delivers the records at its next sync; they stay pending here
+     * until this phone's own sync hears they were delivered. Save the
+     * bytes to a file and offer the share sheet, Nearby Share, Bluetooth
+     * or a USB stick.
+     */
+open func exportRelayBundle(maxBytes: UInt64)throws  -> RelayExport  {
+    return try  FfiConverterTypeRelayExport_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_export_relay_bundle(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(maxBytes),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The questions of form `form_id` (at `version`, or its newest), with
      * labels in `lang`.
      */
@@ -1516,6 +1562,23 @@ open func importMedia(path: String, mime: String, keepPhotoTags: Bool, progress:
         FfiConverterBool.lower(keepPhotoTags),
         FfiConverterOptionTypeImportProgress.lower(progress),
         FfiConverterOptionTypeCancelToken.lower(cancel),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Takes another phone's relay bundle into this phone's relay outbox,
+     * which never mixes with its own records and which this phone cannot
+     * read. A damaged, truncated or foreign bundle is refused
+     * (`InvalidInput`, with a sentence naming the problem) and changes
+     * nothing. Importing the same bundle twice adds nothing.
+     */
+open func importRelayBundle(bundle: Data)throws  -> RelayImport  {
+    return try  FfiConverterTypeRelayImport_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_import_relay_bundle(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(bundle),uniffiCallStatus
     )
 })
 }
@@ -1568,6 +1631,18 @@ open func publicKey() -> String  {
     return try!  FfiConverterString.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_observer_ffi_fn_method_observercore_public_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records this phone carries for others, not yet delivered.
+     */
+open func relayCount()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_relay_count(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -3511,6 +3586,243 @@ public func FfiConverterTypeRejectedRecord_lower(_ value: RejectedRecord) -> Rus
 
 
 /**
+ * What a relay bundle says of itself, once its signature is verified.
+ */
+public struct RelayBundleInfo: Equatable, Hashable {
+    /**
+     * The phone that wrote it.
+     */
+    public var device: String
+    /**
+     * The organisation sealing key its records are sealed to (hex).
+     */
+    public var orgKey: String
+    /**
+     * The seqs of its records, ascending.
+     */
+    public var seqs: [UInt64]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The phone that wrote it.
+         */device: String, 
+        /**
+         * The organisation sealing key its records are sealed to (hex).
+         */orgKey: String, 
+        /**
+         * The seqs of its records, ascending.
+         */seqs: [UInt64]) {
+        self.device = device
+        self.orgKey = orgKey
+        self.seqs = seqs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RelayBundleInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRelayBundleInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RelayBundleInfo {
+        return
+            try RelayBundleInfo(
+                device: FfiConverterString.read(from: &buf), 
+                orgKey: FfiConverterString.read(from: &buf), 
+                seqs: FfiConverterSequenceUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RelayBundleInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.device, into: &buf)
+        FfiConverterString.write(value.orgKey, into: &buf)
+        FfiConverterSequenceUInt64.write(value.seqs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayBundleInfo_lift(_ buf: RustBuffer) throws -> RelayBundleInfo {
+    return try FfiConverterTypeRelayBundleInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayBundleInfo_lower(_ value: RelayBundleInfo) -> RustBuffer {
+    return FfiConverterTypeRelayBundleInfo.lower(value)
+}
+
+
+/**
+ * A relay bundle written by [`ObserverCore::export_relay_bundle`].
+ */
+public struct RelayExport: Equatable, Hashable {
+    /**
+     * The file's bytes.
+     */
+    public var bundle: Data
+    /**
+     * Records in it.
+     */
+    public var records: UInt64
+    /**
+     * Undelivered records that did not fit (export again later).
+     */
+    public var leftOut: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The file's bytes.
+         */bundle: Data, 
+        /**
+         * Records in it.
+         */records: UInt64, 
+        /**
+         * Undelivered records that did not fit (export again later).
+         */leftOut: UInt64) {
+        self.bundle = bundle
+        self.records = records
+        self.leftOut = leftOut
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RelayExport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRelayExport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RelayExport {
+        return
+            try RelayExport(
+                bundle: FfiConverterData.read(from: &buf), 
+                records: FfiConverterUInt64.read(from: &buf), 
+                leftOut: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RelayExport, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.bundle, into: &buf)
+        FfiConverterUInt64.write(value.records, into: &buf)
+        FfiConverterUInt64.write(value.leftOut, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayExport_lift(_ buf: RustBuffer) throws -> RelayExport {
+    return try FfiConverterTypeRelayExport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayExport_lower(_ value: RelayExport) -> RustBuffer {
+    return FfiConverterTypeRelayExport.lower(value)
+}
+
+
+/**
+ * What [`ObserverCore::import_relay_bundle`] took.
+ */
+public struct RelayImport: Equatable, Hashable {
+    /**
+     * The phone that wrote the bundle.
+     */
+    public var device: String
+    /**
+     * Records in the bundle.
+     */
+    public var records: UInt64
+    /**
+     * Of them, new to this phone's relay outbox.
+     */
+    public var added: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The phone that wrote the bundle.
+         */device: String, 
+        /**
+         * Records in the bundle.
+         */records: UInt64, 
+        /**
+         * Of them, new to this phone's relay outbox.
+         */added: UInt64) {
+        self.device = device
+        self.records = records
+        self.added = added
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RelayImport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRelayImport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RelayImport {
+        return
+            try RelayImport(
+                device: FfiConverterString.read(from: &buf), 
+                records: FfiConverterUInt64.read(from: &buf), 
+                added: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RelayImport, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.device, into: &buf)
+        FfiConverterUInt64.write(value.records, into: &buf)
+        FfiConverterUInt64.write(value.added, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayImport_lift(_ buf: RustBuffer) throws -> RelayImport {
+    return try FfiConverterTypeRelayImport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayImport_lower(_ value: RelayImport) -> RustBuffer {
+    return FfiConverterTypeRelayImport.lower(value)
+}
+
+
+/**
  * A failed rule.
  */
 public struct RuleProblem: Equatable, Hashable {
@@ -3696,6 +4008,20 @@ public struct SyncReport: Equatable, Hashable {
      * cosigned yet (show "witnessed up to N records").
      */
     public var witnessedSize: UInt64?
+    /**
+     * Records carried for other phones (relay bundles) that the
+     * coordinator now holds.
+     */
+    public var relayed: UInt64
+    /**
+     * Records carried for other phones that the coordinator refused for
+     * good (dropped: they would never be taken).
+     */
+    public var relayRefused: UInt64
+    /**
+     * Records still carried for other phones.
+     */
+    public var relayRemaining: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3735,7 +4061,18 @@ public struct SyncReport: Equatable, Hashable {
          * coordinator names has cosigned, verified at this sync and extended
          * by its receipt; `None` when no witness is named or none has
          * cosigned yet (show "witnessed up to N records").
-         */witnessedSize: UInt64?) {
+         */witnessedSize: UInt64?, 
+        /**
+         * Records carried for other phones (relay bundles) that the
+         * coordinator now holds.
+         */relayed: UInt64, 
+        /**
+         * Records carried for other phones that the coordinator refused for
+         * good (dropped: they would never be taken).
+         */relayRefused: UInt64, 
+        /**
+         * Records still carried for other phones.
+         */relayRemaining: UInt64) {
         self.sent = sent
         self.delivered = delivered
         self.rejected = rejected
@@ -3748,6 +4085,9 @@ public struct SyncReport: Equatable, Hashable {
         self.stationsAssigned = stationsAssigned
         self.logProofsVerified = logProofsVerified
         self.witnessedSize = witnessedSize
+        self.relayed = relayed
+        self.relayRefused = relayRefused
+        self.relayRemaining = relayRemaining
     }
 
     
@@ -3777,7 +4117,10 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 formsReceived: FfiConverterUInt64.read(from: &buf), 
                 stationsAssigned: FfiConverterOptionSequenceString.read(from: &buf), 
                 logProofsVerified: FfiConverterUInt64.read(from: &buf), 
-                witnessedSize: FfiConverterOptionUInt64.read(from: &buf)
+                witnessedSize: FfiConverterOptionUInt64.read(from: &buf), 
+                relayed: FfiConverterUInt64.read(from: &buf), 
+                relayRefused: FfiConverterUInt64.read(from: &buf), 
+                relayRemaining: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -3794,6 +4137,9 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterOptionSequenceString.write(value.stationsAssigned, into: &buf)
         FfiConverterUInt64.write(value.logProofsVerified, into: &buf)
         FfiConverterOptionUInt64.write(value.witnessedSize, into: &buf)
+        FfiConverterUInt64.write(value.relayed, into: &buf)
+        FfiConverterUInt64.write(value.relayRefused, into: &buf)
+        FfiConverterUInt64.write(value.relayRemaining, into: &buf)
     }
 }
 
@@ -4958,6 +5304,31 @@ fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = [UInt64]
+
+    public static func write(_ value: [UInt64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterUInt64.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UInt64] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UInt64]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterUInt64.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -5219,6 +5590,19 @@ public func deliverSealedOutbox(dataDir: String)throws  -> SyncReport  {
 })
 }
 /**
+ * Reads a relay bundle without a store: checks its layout and the
+ * sending device's signature (the shared test vectors, or showing what a
+ * file is before importing it).
+ */
+public func readRelayBundle(bundle: Data)throws  -> RelayBundleInfo  {
+    return try  FfiConverterTypeRelayBundleInfo_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_func_read_relay_bundle(
+        FfiConverterData.lower(bundle),uniffiCallStatus
+    )
+})
+}
+/**
  * Clears a wiped `data_dir` so the app can start again with a new
  * identity. Refuses while sealed records wait, unless `discard_sealed`.
  */
@@ -5286,6 +5670,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_func_deliver_sealed_outbox() != 27776) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_func_read_relay_bundle() != 8472) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_func_start_over() != 21285) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5322,10 +5709,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_enrollment() != 17349) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_method_observercore_export_relay_bundle() != 30507) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_method_observercore_form_fields() != 17628) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_import_media() != 40918) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_observercore_import_relay_bundle() != 27087) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_list() != 13715) {
@@ -5338,6 +5731,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_public_key() != 24025) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_observercore_relay_count() != 44257) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_save() != 33330) {

@@ -494,6 +494,66 @@ class ObserverCoreTest {
     }
 
     @Test
+    fun aPhoneWithoutALinkHandsItsRecordsToAnotherWhichDeliversThem() {
+        val a = ObserverCore.open(File(tmp, "a").path, AesKeyStore())
+        val b = ObserverCore.open(File(tmp, "b").path, AesKeyStore())
+        a.use {
+            b.use {
+                a.enroll(server.code("KZ-ALA-0042"), null)
+                b.enroll(server.code("KZ-ALA-0043"), null)
+                repeat(3) { n -> a.save(observation("KZ-ALA-0042", n)) }
+                val export = a.exportRelayBundle(16UL * 1024UL * 1024UL)
+                assertEquals(3UL, export.records)
+                assertEquals(0UL, export.leftOut)
+
+                val cut = export.bundle.copyOf(export.bundle.size - 1)
+                val refused = expect<ObserverException.InvalidInput> { b.importRelayBundle(cut) }
+                assertTrue(refused.message!!, refused.message!!.contains("incomplete"))
+                assertEquals(0UL, b.relayCount())
+
+                val took = b.importRelayBundle(export.bundle)
+                assertEquals(a.deviceId(), took.device)
+                assertEquals(3UL, took.added)
+                assertEquals(0UL, b.counts().pending)
+                val synced = b.sync(null, null)
+                assertEquals(3UL, synced.relayed)
+                assertEquals(0UL, synced.relayRemaining)
+
+                val own = a.sync(null, null)
+                assertEquals(3UL, own.delivered)
+                assertEquals(0UL, own.remaining)
+                expect<ObserverException.InvalidInput> { a.importRelayBundle(export.bundle) }
+            }
+        }
+    }
+
+    @Test
+    fun sharedRelayBundlesReadAlikeFromKotlin() {
+        val path = System.getenv("OBSERVER_RELAY_VECTORS") ?: error("set OBSERVER_RELAY_VECTORS")
+        val json = File(path)
+        val text = json.readText()
+        fun field(name: String) = Regex("\"$name\":\\s*\"([^\"]+)\"").find(text)!!.groupValues[1]
+        val validFile = Regex("\"file\":\\s*\"(relay/valid[^\"]*)\"").find(text)!!.groupValues[1]
+        val info = readRelayBundle(File(json.parentFile, validFile).readBytes())
+        assertEquals(field("device"), info.device)
+        assertEquals(field("org_key"), info.orgKey)
+        assertEquals(listOf(1UL, 2UL, 3UL), info.seqs)
+        val said = mapOf(
+            "altered" to "altered after the sending phone wrote it",
+            "truncated" to "incomplete",
+            "not_a_bundle" to "not an Observer relay bundle",
+        )
+        val damaged = Regex("\"error\":\\s*\"([a-z_]+)\",\\s*\"file\":\\s*\"([^\"]+)\"").findAll(text).toList()
+        assertEquals(3, damaged.size)
+        for (m in damaged) {
+            val e = expect<ObserverException.InvalidInput> {
+                readRelayBundle(File(json.parentFile, m.groupValues[2]).readBytes())
+            }
+            assertTrue(e.message!!, e.message!!.contains(said.getValue(m.groupValues[1])))
+        }
+    }
+
+    @Test
     fun sharedVectorsVerifyFromKotlin() {
         val path = System.getenv("OBSERVER_VECTORS") ?: error("set OBSERVER_VECTORS")
         val text = File(path).readText()

@@ -777,6 +777,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_observer_ffi_checksum_func_deliver_sealed_outbox(
     ): Int
+    external fun uniffi_observer_ffi_checksum_func_read_relay_bundle(
+    ): Int
     external fun uniffi_observer_ffi_checksum_func_start_over(
     ): Int
     external fun uniffi_observer_ffi_checksum_func_verify_record(
@@ -801,9 +803,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_enrollment(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_export_relay_bundle(
+    ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_form_fields(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_import_media(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_import_relay_bundle(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_list(
     ): Int
@@ -812,6 +818,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_observer_ffi_checksum_method_observercore_list_media(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_public_key(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_relay_count(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_save(
     ): Int
@@ -899,9 +907,13 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_enrollment(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_export_relay_bundle(`ptr`: Long,`maxBytes`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_form_fields(`ptr`: Long,`formId`: RustBuffer.ByValue,`version`: RustBuffer.ByValue,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_import_media(`ptr`: Long,`path`: RustBuffer.ByValue,`mime`: RustBuffer.ByValue,`keepPhotoTags`: Byte,`progress`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_import_relay_bundle(`ptr`: Long,`bundle`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_list(`ptr`: Long,`query`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -911,6 +923,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_public_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_relay_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_observer_ffi_fn_method_observercore_save(`ptr`: Long,`observation`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_sync(`ptr`: Long,`progress`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -950,6 +964,8 @@ internal object UniffiLib {
     external fun uniffi_observer_ffi_fn_method_logsink_log(`ptr`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_observer_ffi_fn_func_deliver_sealed_outbox(`dataDir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_func_read_relay_bundle(`bundle`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_func_start_over(`dataDir`: RustBuffer.ByValue,`discardSealed`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1081,6 +1097,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_func_deliver_sealed_outbox() and 0xFFFF) != 27776) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_func_read_relay_bundle() and 0xFFFF) != 8472) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_func_start_over() and 0xFFFF) != 21285) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1117,10 +1136,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_enrollment() and 0xFFFF) != 17349) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_export_relay_bundle() and 0xFFFF) != 30507) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_form_fields() and 0xFFFF) != 17628) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_import_media() and 0xFFFF) != 40918) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_import_relay_bundle() and 0xFFFF) != 27087) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_list() and 0xFFFF) != 13715) {
@@ -1133,6 +1158,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_public_key() and 0xFFFF) != 24025) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_relay_count() and 0xFFFF) != 44257) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_save() and 0xFFFF) != 33330) {
@@ -2639,6 +2667,18 @@ public interface ObserverCoreInterface {
     fun `enrollment`(): EnrollmentInfo?
     
     /**
+     * Writes this phone's undelivered records (oldest first, at most
+     * `max_bytes`, at most 16 MiB) as a relay bundle: each record sealed
+     * to the organisation, the whole signed with the device key. Another
+     * phone of the organisation imports it ([`ObserverCore::import_relay_bundle`])
+     * and delivers the records at its next sync; they stay pending here
+     * until this phone's own sync hears they were delivered. Save the
+     * bytes to a file and offer the share sheet, Nearby Share, Bluetooth
+     * or a USB stick.
+     */
+    fun `exportRelayBundle`(`maxBytes`: kotlin.ULong): RelayExport
+    
+    /**
      * The questions of form `form_id` (at `version`, or its newest), with
      * labels in `lang`.
      */
@@ -2655,6 +2695,15 @@ public interface ObserverCoreInterface {
      * next chunk, storing nothing.
      */
     fun `importMedia`(`path`: kotlin.String, `mime`: kotlin.String, `keepPhotoTags`: kotlin.Boolean, `progress`: ImportProgress?, `cancel`: CancelToken?): AttachmentInput
+    
+    /**
+     * Takes another phone's relay bundle into this phone's relay outbox,
+     * which never mixes with its own records and which this phone cannot
+     * read. A damaged, truncated or foreign bundle is refused
+     * (`InvalidInput`, with a sentence naming the problem) and changes
+     * nothing. Importing the same bundle twice adds nothing.
+     */
+    fun `importRelayBundle`(`bundle`: kotlin.ByteArray): RelayImport
     
     /**
      * Records matching `query`, in chain order (page with `after_seq`).
@@ -2678,6 +2727,11 @@ public interface ObserverCoreInterface {
      * This device's public key (base64url).
      */
     fun `publicKey`(): kotlin.String
+    
+    /**
+     * Records this phone carries for others, not yet delivered.
+     */
+    fun `relayCount`(): kotlin.ULong
     
     /**
      * Signs and durably saves one observation. When this returns, the
@@ -2916,6 +2970,31 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
 
     
     /**
+     * Writes this phone's undelivered records (oldest first, at most
+     * `max_bytes`, at most 16 MiB) as a relay bundle: each record sealed
+     * to the organisation, the whole signed with the device key. Another
+     * phone of the organisation imports it ([`ObserverCore::import_relay_bundle`])
+     * and delivers the records at its next sync; they stay pending here
+     * until this phone's own sync hears they were delivered. Save the
+     * bytes to a file and offer the share sheet, Nearby Share, Bluetooth
+     * or a USB stick.
+     */
+    @Throws(ObserverException::class)override fun `exportRelayBundle`(`maxBytes`: kotlin.ULong): RelayExport {
+            return FfiConverterTypeRelayExport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_export_relay_bundle(
+        it,
+        
+        FfiConverterULong.lower(`maxBytes`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The questions of form `form_id` (at `version`, or its newest), with
      * labels in `lang`.
      */
@@ -2958,6 +3037,28 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
         FfiConverterBoolean.lower(`keepPhotoTags`),
         FfiConverterOptionalTypeImportProgress.lower(`progress`),
         FfiConverterOptionalTypeCancelToken.lower(`cancel`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Takes another phone's relay bundle into this phone's relay outbox,
+     * which never mixes with its own records and which this phone cannot
+     * read. A damaged, truncated or foreign bundle is refused
+     * (`InvalidInput`, with a sentence naming the problem) and changes
+     * nothing. Importing the same bundle twice adds nothing.
+     */
+    @Throws(ObserverException::class)override fun `importRelayBundle`(`bundle`: kotlin.ByteArray): RelayImport {
+            return FfiConverterTypeRelayImport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_import_relay_bundle(
+        it,
+        
+        FfiConverterByteArray.lower(`bundle`),_status)
 }
     }
     )
@@ -3028,6 +3129,23 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_observer_ffi_fn_method_observercore_public_key(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Records this phone carries for others, not yet delivered.
+     */
+    @Throws(ObserverException::class)override fun `relayCount`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_relay_count(
         it,
         _status)
 }
@@ -4948,6 +5066,171 @@ public object FfiConverterTypeRejectedRecord: FfiConverterRustBuffer<RejectedRec
 
 
 /**
+ * What a relay bundle says of itself, once its signature is verified.
+ */
+data class RelayBundleInfo (
+    /**
+     * The phone that wrote it.
+     */
+    var `device`: kotlin.String
+    , 
+    /**
+     * The organisation sealing key its records are sealed to (hex).
+     */
+    var `orgKey`: kotlin.String
+    , 
+    /**
+     * The seqs of its records, ascending.
+     */
+    var `seqs`: List<kotlin.ULong>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRelayBundleInfo: FfiConverterRustBuffer<RelayBundleInfo> {
+    override fun read(buf: ByteBuffer): RelayBundleInfo {
+        return RelayBundleInfo(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RelayBundleInfo) = (
+            FfiConverterString.allocationSize(value.`device`) +
+            FfiConverterString.allocationSize(value.`orgKey`) +
+            FfiConverterSequenceULong.allocationSize(value.`seqs`)
+    )
+
+    override fun write(value: RelayBundleInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`device`, buf)
+            FfiConverterString.write(value.`orgKey`, buf)
+            FfiConverterSequenceULong.write(value.`seqs`, buf)
+    }
+}
+
+
+
+/**
+ * A relay bundle written by [`ObserverCore::export_relay_bundle`].
+ */
+data class RelayExport (
+    /**
+     * The file's bytes.
+     */
+    var `bundle`: kotlin.ByteArray
+    , 
+    /**
+     * Records in it.
+     */
+    var `records`: kotlin.ULong
+    , 
+    /**
+     * Undelivered records that did not fit (export again later).
+     */
+    var `leftOut`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRelayExport: FfiConverterRustBuffer<RelayExport> {
+    override fun read(buf: ByteBuffer): RelayExport {
+        return RelayExport(
+            FfiConverterByteArray.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RelayExport) = (
+            FfiConverterByteArray.allocationSize(value.`bundle`) +
+            FfiConverterULong.allocationSize(value.`records`) +
+            FfiConverterULong.allocationSize(value.`leftOut`)
+    )
+
+    override fun write(value: RelayExport, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`bundle`, buf)
+            FfiConverterULong.write(value.`records`, buf)
+            FfiConverterULong.write(value.`leftOut`, buf)
+    }
+}
+
+
+
+/**
+ * What [`ObserverCore::import_relay_bundle`] took.
+ */
+data class RelayImport (
+    /**
+     * The phone that wrote the bundle.
+     */
+    var `device`: kotlin.String
+    , 
+    /**
+     * Records in the bundle.
+     */
+    var `records`: kotlin.ULong
+    , 
+    /**
+     * Of them, new to this phone's relay outbox.
+     */
+    var `added`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRelayImport: FfiConverterRustBuffer<RelayImport> {
+    override fun read(buf: ByteBuffer): RelayImport {
+        return RelayImport(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RelayImport) = (
+            FfiConverterString.allocationSize(value.`device`) +
+            FfiConverterULong.allocationSize(value.`records`) +
+            FfiConverterULong.allocationSize(value.`added`)
+    )
+
+    override fun write(value: RelayImport, buf: ByteBuffer) {
+            FfiConverterString.write(value.`device`, buf)
+            FfiConverterULong.write(value.`records`, buf)
+            FfiConverterULong.write(value.`added`, buf)
+    }
+}
+
+
+
+/**
  * A failed rule.
  */
 data class RuleProblem (
@@ -5108,6 +5391,23 @@ data class SyncReport (
      * cosigned yet (show "witnessed up to N records").
      */
     var `witnessedSize`: kotlin.ULong?
+    , 
+    /**
+     * Records carried for other phones (relay bundles) that the
+     * coordinator now holds.
+     */
+    var `relayed`: kotlin.ULong
+    , 
+    /**
+     * Records carried for other phones that the coordinator refused for
+     * good (dropped: they would never be taken).
+     */
+    var `relayRefused`: kotlin.ULong
+    , 
+    /**
+     * Records still carried for other phones.
+     */
+    var `relayRemaining`: kotlin.ULong
     
 ){
     
@@ -5136,6 +5436,9 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterOptionalSequenceString.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -5151,7 +5454,10 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.allocationSize(value.`formsReceived`) +
             FfiConverterOptionalSequenceString.allocationSize(value.`stationsAssigned`) +
             FfiConverterULong.allocationSize(value.`logProofsVerified`) +
-            FfiConverterOptionalULong.allocationSize(value.`witnessedSize`)
+            FfiConverterOptionalULong.allocationSize(value.`witnessedSize`) +
+            FfiConverterULong.allocationSize(value.`relayed`) +
+            FfiConverterULong.allocationSize(value.`relayRefused`) +
+            FfiConverterULong.allocationSize(value.`relayRemaining`)
     )
 
     override fun write(value: SyncReport, buf: ByteBuffer) {
@@ -5167,6 +5473,9 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterOptionalSequenceString.write(value.`stationsAssigned`, buf)
             FfiConverterULong.write(value.`logProofsVerified`, buf)
             FfiConverterOptionalULong.write(value.`witnessedSize`, buf)
+            FfiConverterULong.write(value.`relayed`, buf)
+            FfiConverterULong.write(value.`relayRefused`, buf)
+            FfiConverterULong.write(value.`relayRemaining`, buf)
     }
 }
 
@@ -6131,6 +6440,34 @@ public object FfiConverterOptionalSequenceString: FfiConverterRustBuffer<List<ko
 /**
  * @suppress
  */
+public object FfiConverterSequenceULong: FfiConverterRustBuffer<List<kotlin.ULong>> {
+    override fun read(buf: ByteBuffer): List<kotlin.ULong> {
+        val len = buf.getInt()
+        return List<kotlin.ULong>(len) {
+            FfiConverterULong.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.ULong>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterULong.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.ULong>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterULong.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -6417,6 +6754,23 @@ public object FfiConverterSequenceTypeRuleProblem: FfiConverterRustBuffer<List<R
     
         
         FfiConverterString.lower(`dataDir`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * Reads a relay bundle without a store: checks its layout and the
+         * sending device's signature (the shared test vectors, or showing what a
+         * file is before importing it).
+         */
+    @Throws(ObserverException::class) fun `readRelayBundle`(`bundle`: kotlin.ByteArray): RelayBundleInfo {
+            return FfiConverterTypeRelayBundleInfo.lift(
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_func_read_relay_bundle(
+    
+        
+        FfiConverterByteArray.lower(`bundle`),_status)
 }
     )
     }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for FUZZ_SECONDS (default 60) with libFuzzer and
+# Runs every fuzz target for FUZZ_SECONDS (default 45) with libFuzzer and
 # AddressSanitizer, starting from its committed seed corpus
 # (tests/fuzz/corpus/TARGET). New inputs go to target/fuzz-corpus, not the
 # tree; a crash fails the run and leaves its input under
 # tests/fuzz/artifacts/TARGET (add it to the seeds once fixed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds="${FUZZ_SECONDS:-60}"
+seconds="${FUZZ_SECONDS:-45}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --version 0.13.2
@@ -15,7 +15,7 @@ fi
 # accepts them only with RUSTC_BOOTSTRAP. Nothing else is built this way.
 export RUSTC_BOOTSTRAP=1
 
-targets=(envelope batch enrollment_code form_definition jpeg_scrub log_note xpath)
+targets=(envelope batch enrollment_code form_definition jpeg_scrub log_note xpath relay_bundle)
 cargo fuzz build --fuzz-dir tests/fuzz
 for t in "${targets[@]}"; do
     mkdir -p "target/fuzz-corpus/$t"

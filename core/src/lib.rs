@@ -43,6 +43,7 @@ pub mod protocol;
 pub mod record;
 pub mod relay;
 pub mod seal;
+pub mod sms;
 
 #[cfg(feature = "store")]
 pub mod store;

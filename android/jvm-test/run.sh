@@ -24,6 +24,7 @@ mkdir -p "$out"
 OBSERVER_SERVER_BIN="$target/debug/observer-server" \
 OBSERVER_VECTORS="$PWD/tests/vectors/record-v1.json" \
 OBSERVER_RELAY_VECTORS="$PWD/tests/vectors/relay-v1.json" \
+OBSERVER_SMS_VECTORS="$PWD/tests/vectors/sms-v1.json" \
 java -Djna.library.path="$target/debug" \
     -cp "$out/observer-test.jar:$cp:$lib/kotlin-stdlib.jar" \
     org.junit.runner.JUnitCore org.observer.core.ObserverCoreTest

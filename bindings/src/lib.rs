@@ -409,6 +409,39 @@ impl ObserverCore {
             .collect())
     }
 
+    /// The SMS texts of record `record_id`, exactly as signed: each is one
+    /// GSM 7-bit segment (160 characters) and they may arrive in any
+    /// order. Send each to the coordinator's gateway number (Android:
+    /// `SmsManager.sendTextMessage` per text, with sent and delivery
+    /// intents; iOS: `MFMessageComposeViewController`, the observer
+    /// confirming), then call [`ObserverCore::mark_sent_by_sms`]. Fails
+    /// with `InvalidInput` for a record too large for SMS (send it over the
+    /// internet or in a relay bundle).
+    pub fn sms_parts(&self, record_id: String) -> Result<Vec<String>, ObserverError> {
+        Ok(self.store.sms_parts(&record_id_of(&record_id)?)?)
+    }
+
+    /// A signed heartbeat as one SMS text: the coordinator learns how many
+    /// records this phone holds, so a phone seized later cannot hide them.
+    pub fn heartbeat_sms_parts(&self) -> Result<Vec<String>, ObserverError> {
+        Ok(self.store.heartbeat_sms_parts()?)
+    }
+
+    /// Notes that record `record_id` was sent by SMS now: show "sent by
+    /// SMS, receipt awaited". It stays pending until a receipt proves it
+    /// arrived (the next sync sends it again and hears `already`).
+    pub fn mark_sent_by_sms(&self, record_id: String) -> Result<(), ObserverError> {
+        Ok(self.store.mark_sent_by_sms(&record_id_of(&record_id)?)?)
+    }
+
+    /// When record `record_id` was last sent by SMS (ms since the epoch).
+    pub fn sent_by_sms_at_ms(&self, record_id: String) -> Result<Option<i64>, ObserverError> {
+        Ok(self
+            .store
+            .sent_by_sms_at(&record_id_of(&record_id)?)?
+            .map(|t| t.timestamp_millis()))
+    }
+
     /// Writes this phone's undelivered records (oldest first, at most
     /// `max_bytes`, at most 16 MiB) as a relay bundle: each record sealed
     /// to the organisation, the whole signed with the device key. Another
@@ -565,6 +598,38 @@ impl ObserverCore {
             link: sync::Link::default(),
         }))
     }
+}
+
+/// A record id from its text form.
+fn record_id_of(text: &str) -> Result<RecordId, ObserverError> {
+    text.parse().map_err(|e| ObserverError::InvalidInput {
+        message: format!("{text:?} is not a record id: {e}"),
+    })
+}
+
+/// The SMS texts of a signed record given as bytes (`body`, `signature`),
+/// for organisation `org`, answers packed by the shipped forms: the same
+/// texts every implementation must produce (the shared test vectors).
+#[uniffi::export]
+pub fn sms_parts_for_record(
+    body: Vec<u8>,
+    signature: Vec<u8>,
+    org: Option<String>,
+) -> Result<Vec<String>, ObserverError> {
+    let sig: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| ObserverError::InvalidInput {
+            message: "a signature is 64 bytes".into(),
+        })?;
+    let env = observer_core::record::Envelope { body, sig };
+    observer_core::sms::record_parts(
+        &env,
+        &observer_core::sms::Forms::shipped(org.as_deref()),
+        None,
+    )
+    .map_err(|e| ObserverError::InvalidInput {
+        message: e.to_string(),
+    })
 }
 
 /// Verifies a record signature made by the device with `public_key`

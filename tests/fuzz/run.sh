@@ -15,7 +15,7 @@ fi
 # accepts them only with RUSTC_BOOTSTRAP. Nothing else is built this way.
 export RUSTC_BOOTSTRAP=1
 
-targets=(envelope batch enrollment_code form_definition jpeg_scrub log_note xpath relay_bundle)
+targets=(envelope batch enrollment_code form_definition jpeg_scrub log_note xpath relay_bundle sms)
 cargo fuzz build --fuzz-dir tests/fuzz
 for t in "${targets[@]}"; do
     mkdir -p "target/fuzz-corpus/$t"

@@ -58,6 +58,9 @@ pub enum StoreError {
     /// records and relay outbox are unchanged.
     #[error(transparent)]
     Relay(#[from] crate::relay::RelayError),
+    /// A record or heartbeat could not be written as SMS.
+    #[error(transparent)]
+    Sms(#[from] crate::sms::SmsError),
     /// The system's random generator failed; nothing was written.
     #[error("the system random generator failed; nothing was written. Restart the app")]
     NoRandomness,

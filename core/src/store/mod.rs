@@ -38,6 +38,7 @@ mod rekey;
 mod relay;
 pub mod schema;
 mod session;
+mod sms;
 mod wipe;
 
 use std::path::{Path, PathBuf};

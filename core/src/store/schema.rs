@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_encryption_at_rest.sql"),
     include_str!("../../migrations/0004_media.sql"),
     include_str!("../../migrations/0005_relay.sql"),
+    include_str!("../../migrations/0006_sms.sql"),
 ];
 
 /// The schema version this code writes.

@@ -988,3 +988,6 @@ fn log_faults_keep_the_first_and_the_newest_sealed_across_reopening() {
 
 #[path = "relay_tests.rs"]
 mod relay;
+
+#[path = "sms_tests.rs"]
+mod sms;

@@ -43,9 +43,9 @@ pub use crate::cancel::Cancel;
 use crate::cancel::Cancelled;
 use crate::identity::{DeviceId, PublicKey};
 use crate::protocol::{
-    Ack, Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, HEARTBEAT_DOMAIN,
-    HEARTBEAT_HEADER, Heartbeat, LogProofs, RECEIPT_DOMAIN, Receipt, SealedBatch, Signed,
-    SyncAnswer, SyncRequest, UPDATES_DOMAIN, Updates, WireRecord,
+    Ack, Batch, EnrollRequest, EnrollResponse, EnrollmentCode, ErrorBody, HEARTBEAT_HEADER,
+    LogProofs, RECEIPT_DOMAIN, Receipt, SealedBatch, Signed, SyncAnswer, SyncRequest,
+    UPDATES_DOMAIN, Updates, WireRecord,
 };
 use crate::record::{RecordId, Sha256Digest};
 use crate::store::{Enrollment, Refusal, SealedOutbox, Store, StoreError};
@@ -779,14 +779,7 @@ fn open_receipt(
 }
 
 fn heartbeat(store: &Store) -> Result<Signed, SyncError> {
-    let head = store.head()?;
-    let hb = Heartbeat {
-        device: store.device_id().clone(),
-        seq: head.map_or(0, |h| h.seq),
-        head: head.map(|h| h.id),
-        at_ms: now_ms(),
-    };
-    Ok(Signed::sign(HEARTBEAT_DOMAIN, &hb, store.signing_key()))
+    Ok(store.signed_heartbeat()?)
 }
 
 /// Pulls the coordinator's updates from a server of protocol version 1

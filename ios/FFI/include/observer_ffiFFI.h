@@ -424,6 +424,11 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_export_relay_bundle(uint64
 RustBuffer uniffi_observer_ffi_fn_method_observercore_form_fields(uint64_t ptr, RustBuffer form_id, RustBuffer version, RustBuffer lang, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_HEARTBEAT_SMS_PARTS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_HEARTBEAT_SMS_PARTS
+RustBuffer uniffi_observer_ffi_fn_method_observercore_heartbeat_sms_parts(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_IMPORT_MEDIA
 RustBuffer uniffi_observer_ffi_fn_method_observercore_import_media(uint64_t ptr, RustBuffer path, RustBuffer mime, int8_t keep_photo_tags, RustBuffer progress, RustBuffer cancel, RustCallStatus *_Nonnull out_status
@@ -449,6 +454,11 @@ RustBuffer uniffi_observer_ffi_fn_method_observercore_list_forms(uint64_t ptr, R
 RustBuffer uniffi_observer_ffi_fn_method_observercore_list_media(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_MARK_SENT_BY_SMS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_MARK_SENT_BY_SMS
+void uniffi_observer_ffi_fn_method_observercore_mark_sent_by_sms(uint64_t ptr, RustBuffer record_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_PUBLIC_KEY
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_PUBLIC_KEY
 RustBuffer uniffi_observer_ffi_fn_method_observercore_public_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -462,6 +472,16 @@ uint64_t uniffi_observer_ffi_fn_method_observercore_relay_count(uint64_t ptr, Ru
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SAVE
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SAVE
 RustBuffer uniffi_observer_ffi_fn_method_observercore_save(uint64_t ptr, RustBuffer observation, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SENT_BY_SMS_AT_MS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SENT_BY_SMS_AT_MS
+RustBuffer uniffi_observer_ffi_fn_method_observercore_sent_by_sms_at_ms(uint64_t ptr, RustBuffer record_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SMS_PARTS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SMS_PARTS
+RustBuffer uniffi_observer_ffi_fn_method_observercore_sms_parts(uint64_t ptr, RustBuffer record_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_METHOD_OBSERVERCORE_SYNC
@@ -562,6 +582,11 @@ RustBuffer uniffi_observer_ffi_fn_func_deliver_sealed_outbox(RustBuffer data_dir
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_READ_RELAY_BUNDLE
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_READ_RELAY_BUNDLE
 RustBuffer uniffi_observer_ffi_fn_func_read_relay_bundle(RustBuffer bundle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_SMS_PARTS_FOR_RECORD
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_SMS_PARTS_FOR_RECORD
+RustBuffer uniffi_observer_ffi_fn_func_sms_parts_for_record(RustBuffer body, RustBuffer signature, RustBuffer org, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_FN_FUNC_START_OVER
@@ -857,6 +882,12 @@ uint16_t uniffi_observer_ffi_checksum_func_read_relay_bundle(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_SMS_PARTS_FOR_RECORD
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_SMS_PARTS_FOR_RECORD
+uint16_t uniffi_observer_ffi_checksum_func_sms_parts_for_record(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_START_OVER
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_FUNC_START_OVER
 uint16_t uniffi_observer_ffi_checksum_func_start_over(void
@@ -941,6 +972,12 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_form_fields(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_HEARTBEAT_SMS_PARTS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_HEARTBEAT_SMS_PARTS
+uint16_t uniffi_observer_ffi_checksum_method_observercore_heartbeat_sms_parts(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_IMPORT_MEDIA
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_IMPORT_MEDIA
 uint16_t uniffi_observer_ffi_checksum_method_observercore_import_media(void
@@ -971,6 +1008,12 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_list_media(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_MARK_SENT_BY_SMS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_MARK_SENT_BY_SMS
+uint16_t uniffi_observer_ffi_checksum_method_observercore_mark_sent_by_sms(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_PUBLIC_KEY
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_PUBLIC_KEY
 uint16_t uniffi_observer_ffi_checksum_method_observercore_public_key(void
@@ -986,6 +1029,18 @@ uint16_t uniffi_observer_ffi_checksum_method_observercore_relay_count(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_SAVE
 #define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_SAVE
 uint16_t uniffi_observer_ffi_checksum_method_observercore_save(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_SENT_BY_SMS_AT_MS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_SENT_BY_SMS_AT_MS
+uint16_t uniffi_observer_ffi_checksum_method_observercore_sent_by_sms_at_ms(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_SMS_PARTS
+#define UNIFFI_FFIDEF_UNIFFI_OBSERVER_FFI_CHECKSUM_METHOD_OBSERVERCORE_SMS_PARTS
+uint16_t uniffi_observer_ffi_checksum_method_observercore_sms_parts(void
     
 );
 #endif

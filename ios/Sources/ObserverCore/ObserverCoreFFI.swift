@@ -1266,6 +1266,12 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
     func formFields(formId: String, version: UInt32?, lang: String) throws  -> [FormField]
     
     /**
+     * A signed heartbeat as one SMS text: the coordinator learns how many
+     * records this phone holds, so a phone seized later cannot hide them.
+     */
+    func heartbeatSmsParts() throws  -> [String]
+    
+    /**
      * Imports a photo, audio or video file as evidence: streamed (never
      * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
      * directory, once however often it is imported. A JPEG loses its
@@ -1305,6 +1311,13 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
     func listMedia() throws  -> [MediaItem]
     
     /**
+     * Notes that record `record_id` was sent by SMS now: show "sent by
+     * SMS, receipt awaited". It stays pending until a receipt proves it
+     * arrived (the next sync sends it again and hears `already`).
+     */
+    func markSentBySms(recordId: String) throws 
+    
+    /**
      * This device's public key (base64url).
      */
     func publicKey()  -> String
@@ -1319,6 +1332,23 @@ public protocol ObserverCoreProtocol: AnyObject, Sendable {
      * record survives a crash or power cut.
      */
     func save(observation: NewObservation) throws  -> SavedObservation
+    
+    /**
+     * When record `record_id` was last sent by SMS (ms since the epoch).
+     */
+    func sentBySmsAtMs(recordId: String) throws  -> Int64?
+    
+    /**
+     * The SMS texts of record `record_id`, exactly as signed: each is one
+     * GSM 7-bit segment (160 characters) and they may arrive in any
+     * order. Send each to the coordinator's gateway number (Android:
+     * `SmsManager.sendTextMessage` per text, with sent and delivery
+     * intents; iOS: `MFMessageComposeViewController`, the observer
+     * confirming), then call [`ObserverCore::mark_sent_by_sms`]. Fails
+     * with `InvalidInput` for a record too large for SMS (send it over the
+     * internet or in a relay bundle).
+     */
+    func smsParts(recordId: String) throws  -> [String]
     
     /**
      * Delivers pending records to the coordinator, retrying network
@@ -1543,6 +1573,19 @@ open func formFields(formId: String, version: UInt32?, lang: String)throws  -> [
 }
     
     /**
+     * A signed heartbeat as one SMS text: the coordinator learns how many
+     * records this phone holds, so a phone seized later cannot hide them.
+     */
+open func heartbeatSmsParts()throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_heartbeat_sms_parts(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Imports a photo, audio or video file as evidence: streamed (never
      * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
      * directory, once however often it is imported. A JPEG loses its
@@ -1625,6 +1668,20 @@ open func listMedia()throws  -> [MediaItem]  {
 }
     
     /**
+     * Notes that record `record_id` was sent by SMS now: show "sent by
+     * SMS, receipt awaited". It stays pending until a receipt proves it
+     * arrived (the next sync sends it again and hears `already`).
+     */
+open func markSentBySms(recordId: String)throws   {try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_mark_sent_by_sms(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(recordId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * This device's public key (base64url).
      */
 open func publicKey() -> String  {
@@ -1658,6 +1715,39 @@ open func save(observation: NewObservation)throws  -> SavedObservation  {
     uniffi_observer_ffi_fn_method_observercore_save(
             self.uniffiCloneHandle(),
         FfiConverterTypeNewObservation_lower(observation),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * When record `record_id` was last sent by SMS (ms since the epoch).
+     */
+open func sentBySmsAtMs(recordId: String)throws  -> Int64?  {
+    return try  FfiConverterOptionInt64.lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_sent_by_sms_at_ms(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(recordId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The SMS texts of record `record_id`, exactly as signed: each is one
+     * GSM 7-bit segment (160 characters) and they may arrive in any
+     * order. Send each to the coordinator's gateway number (Android:
+     * `SmsManager.sendTextMessage` per text, with sent and delivery
+     * intents; iOS: `MFMessageComposeViewController`, the observer
+     * confirming), then call [`ObserverCore::mark_sent_by_sms`]. Fails
+     * with `InvalidInput` for a record too large for SMS (send it over the
+     * internet or in a relay bundle).
+     */
+open func smsParts(recordId: String)throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_sms_parts(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(recordId),uniffiCallStatus
     )
 })
 }
@@ -5603,6 +5693,21 @@ public func readRelayBundle(bundle: Data)throws  -> RelayBundleInfo  {
 })
 }
 /**
+ * The SMS texts of a signed record given as bytes (`body`, `signature`),
+ * for organisation `org`, answers packed by the shipped forms: the same
+ * texts every implementation must produce (the shared test vectors).
+ */
+public func smsPartsForRecord(body: Data, signature: Data, org: String?)throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_func_sms_parts_for_record(
+        FfiConverterData.lower(body),
+        FfiConverterData.lower(signature),
+        FfiConverterOptionString.lower(org),uniffiCallStatus
+    )
+})
+}
+/**
  * Clears a wiped `data_dir` so the app can start again with a new
  * identity. Refuses while sealed records wait, unless `discard_sealed`.
  */
@@ -5673,6 +5778,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_func_read_relay_bundle() != 8472) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_func_sms_parts_for_record() != 42579) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_func_start_over() != 21285) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5715,6 +5823,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_form_fields() != 17628) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_method_observercore_heartbeat_sms_parts() != 44359) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_method_observercore_import_media() != 40918) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5730,6 +5841,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_observer_ffi_checksum_method_observercore_list_media() != 16900) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_observer_ffi_checksum_method_observercore_mark_sent_by_sms() != 59830) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_observer_ffi_checksum_method_observercore_public_key() != 24025) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5737,6 +5851,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_save() != 33330) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_observercore_sent_by_sms_at_ms() != 8517) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_observercore_sms_parts() != 33870) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_sync() != 60321) {

@@ -554,6 +554,41 @@ class ObserverCoreTest {
     }
 
     @Test
+    fun sharedSmsReportsPackAlikeFromKotlin() {
+        val path = System.getenv("OBSERVER_SMS_VECTORS") ?: error("set OBSERVER_SMS_VECTORS")
+        val text = File(path).readText()
+        val str = "\"((?:[^\"\\\\]|\\\\.)*)\""
+        val org = unescapeJson(Regex("\"org\":\\s*$str").find(text)!!.groupValues[1])
+        val record = Regex("\\{\\s*\"body\":\\s*$str,\\s*\"id\":\\s*\"[0-9a-f]{64}\",\\s*\"sig\":\\s*\"([0-9a-f]{128})\",\\s*\"texts\":\\s*\\[([^\\]]*)\\]")
+        val found = record.findAll(text).toList()
+        assertEquals(2, found.size)
+        for (m in found) {
+            val body = unescapeJson(m.groupValues[1]).toByteArray(Charsets.UTF_8)
+            val sig = m.groupValues[2].chunked(2).map { it.toInt(16).toByte() }.toByteArray()
+            val want = Regex(str).findAll(m.groupValues[3]).map { unescapeJson(it.groupValues[1]) }.toList()
+            assertEquals(want, smsPartsForRecord(body, sig, org))
+        }
+
+        // A stored record: at most two texts of one segment, and "sent by
+        // SMS" leaves it pending.
+        ObserverCore.open(File(tmp, "sms-phone").path, AesKeyStore()).use { core ->
+            val saved = core.save(NewObservation(
+                station = "KZ-ALA-0042", formId = "access", formVersion = 1u, kind = "access",
+                payloadJson = """{"event": "denied_entry", "time": "07:40", "reason_given": "аккредитация жоқ"}""",
+                attachments = emptyList(), supersedes = null,
+            ))
+            val texts = core.smsParts(saved.id)
+            assertTrue(texts.size in 1..2)
+            assertTrue(texts.all { it.length <= 160 && it.startsWith("O1") })
+            assertEquals(1, core.heartbeatSmsParts().size)
+            assertEquals(null, core.sentBySmsAtMs(saved.id))
+            core.markSentBySms(saved.id)
+            assertTrue(core.sentBySmsAtMs(saved.id) != null)
+            assertEquals(1UL, core.counts().pending)
+        }
+    }
+
+    @Test
     fun sharedVectorsVerifyFromKotlin() {
         val path = System.getenv("OBSERVER_VECTORS") ?: error("set OBSERVER_VECTORS")
         val text = File(path).readText()

@@ -779,6 +779,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_func_read_relay_bundle(
     ): Int
+    external fun uniffi_observer_ffi_checksum_func_sms_parts_for_record(
+    ): Int
     external fun uniffi_observer_ffi_checksum_func_start_over(
     ): Int
     external fun uniffi_observer_ffi_checksum_func_verify_record(
@@ -807,6 +809,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_form_fields(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_heartbeat_sms_parts(
+    ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_import_media(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_import_relay_bundle(
@@ -817,11 +821,17 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_list_media(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_mark_sent_by_sms(
+    ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_public_key(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_relay_count(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_save(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_sent_by_sms_at_ms(
+    ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_sms_parts(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_sync(
     ): Int
@@ -911,6 +921,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_form_fields(`ptr`: Long,`formId`: RustBuffer.ByValue,`version`: RustBuffer.ByValue,`lang`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_heartbeat_sms_parts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_import_media(`ptr`: Long,`path`: RustBuffer.ByValue,`mime`: RustBuffer.ByValue,`keepPhotoTags`: Byte,`progress`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_import_relay_bundle(`ptr`: Long,`bundle`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -921,11 +933,17 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_list_media(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_mark_sent_by_sms(`ptr`: Long,`recordId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_observer_ffi_fn_method_observercore_public_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_relay_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_observer_ffi_fn_method_observercore_save(`ptr`: Long,`observation`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_sent_by_sms_at_ms(`ptr`: Long,`recordId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_method_observercore_sms_parts(`ptr`: Long,`recordId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_sync(`ptr`: Long,`progress`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -966,6 +984,8 @@ internal object UniffiLib {
     external fun uniffi_observer_ffi_fn_func_deliver_sealed_outbox(`dataDir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_func_read_relay_bundle(`bundle`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_observer_ffi_fn_func_sms_parts_for_record(`body`: RustBuffer.ByValue,`signature`: RustBuffer.ByValue,`org`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_func_start_over(`dataDir`: RustBuffer.ByValue,`discardSealed`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1100,6 +1120,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_func_read_relay_bundle() and 0xFFFF) != 8472) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_func_sms_parts_for_record() and 0xFFFF) != 42579) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_func_start_over() and 0xFFFF) != 21285) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1142,6 +1165,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_form_fields() and 0xFFFF) != 17628) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_heartbeat_sms_parts() and 0xFFFF) != 44359) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_import_media() and 0xFFFF) != 40918) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1157,6 +1183,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_list_media() and 0xFFFF) != 16900) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_mark_sent_by_sms() and 0xFFFF) != 59830) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_public_key() and 0xFFFF) != 24025) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1164,6 +1193,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_save() and 0xFFFF) != 33330) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_sent_by_sms_at_ms() and 0xFFFF) != 8517) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_sms_parts() and 0xFFFF) != 33870) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_sync() and 0xFFFF) != 60321) {
@@ -2685,6 +2720,12 @@ public interface ObserverCoreInterface {
     fun `formFields`(`formId`: kotlin.String, `version`: kotlin.UInt?, `lang`: kotlin.String): List<FormField>
     
     /**
+     * A signed heartbeat as one SMS text: the coordinator learns how many
+     * records this phone holds, so a phone seized later cannot hide them.
+     */
+    fun `heartbeatSmsParts`(): List<kotlin.String>
+    
+    /**
      * Imports a photo, audio or video file as evidence: streamed (never
      * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
      * directory, once however often it is imported. A JPEG loses its
@@ -2724,6 +2765,13 @@ public interface ObserverCoreInterface {
     fun `listMedia`(): List<MediaItem>
     
     /**
+     * Notes that record `record_id` was sent by SMS now: show "sent by
+     * SMS, receipt awaited". It stays pending until a receipt proves it
+     * arrived (the next sync sends it again and hears `already`).
+     */
+    fun `markSentBySms`(`recordId`: kotlin.String)
+    
+    /**
      * This device's public key (base64url).
      */
     fun `publicKey`(): kotlin.String
@@ -2738,6 +2786,23 @@ public interface ObserverCoreInterface {
      * record survives a crash or power cut.
      */
     fun `save`(`observation`: NewObservation): SavedObservation
+    
+    /**
+     * When record `record_id` was last sent by SMS (ms since the epoch).
+     */
+    fun `sentBySmsAtMs`(`recordId`: kotlin.String): kotlin.Long?
+    
+    /**
+     * The SMS texts of record `record_id`, exactly as signed: each is one
+     * GSM 7-bit segment (160 characters) and they may arrive in any
+     * order. Send each to the coordinator's gateway number (Android:
+     * `SmsManager.sendTextMessage` per text, with sent and delivery
+     * intents; iOS: `MFMessageComposeViewController`, the observer
+     * confirming), then call [`ObserverCore::mark_sent_by_sms`]. Fails
+     * with `InvalidInput` for a record too large for SMS (send it over the
+     * internet or in a relay bundle).
+     */
+    fun `smsParts`(`recordId`: kotlin.String): List<kotlin.String>
     
     /**
      * Delivers pending records to the coordinator, retrying network
@@ -3016,6 +3081,24 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
 
     
     /**
+     * A signed heartbeat as one SMS text: the coordinator learns how many
+     * records this phone holds, so a phone seized later cannot hide them.
+     */
+    @Throws(ObserverException::class)override fun `heartbeatSmsParts`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_heartbeat_sms_parts(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Imports a photo, audio or video file as evidence: streamed (never
      * whole in memory, up to 2 GiB), hashed, stored encrypted in the app's
      * directory, once however often it is imported. A JPEG loses its
@@ -3123,6 +3206,25 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
 
     
     /**
+     * Notes that record `record_id` was sent by SMS now: show "sent by
+     * SMS, receipt awaited". It stays pending until a receipt proves it
+     * arrived (the next sync sends it again and hears `already`).
+     */
+    @Throws(ObserverException::class)override fun `markSentBySms`(`recordId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_mark_sent_by_sms(
+        it,
+        
+        FfiConverterString.lower(`recordId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * This device's public key (base64url).
      */override fun `publicKey`(): kotlin.String {
             return FfiConverterString.lift(
@@ -3167,6 +3269,49 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
         it,
         
         FfiConverterTypeNewObservation.lower(`observation`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * When record `record_id` was last sent by SMS (ms since the epoch).
+     */
+    @Throws(ObserverException::class)override fun `sentBySmsAtMs`(`recordId`: kotlin.String): kotlin.Long? {
+            return FfiConverterOptionalLong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_sent_by_sms_at_ms(
+        it,
+        
+        FfiConverterString.lower(`recordId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The SMS texts of record `record_id`, exactly as signed: each is one
+     * GSM 7-bit segment (160 characters) and they may arrive in any
+     * order. Send each to the coordinator's gateway number (Android:
+     * `SmsManager.sendTextMessage` per text, with sent and delivery
+     * intents; iOS: `MFMessageComposeViewController`, the observer
+     * confirming), then call [`ObserverCore::mark_sent_by_sms`]. Fails
+     * with `InvalidInput` for a record too large for SMS (send it over the
+     * internet or in a relay bundle).
+     */
+    @Throws(ObserverException::class)override fun `smsParts`(`recordId`: kotlin.String): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_sms_parts(
+        it,
+        
+        FfiConverterString.lower(`recordId`),_status)
 }
     }
     )
@@ -6771,6 +6916,25 @@ public object FfiConverterSequenceTypeRuleProblem: FfiConverterRustBuffer<List<R
     
         
         FfiConverterByteArray.lower(`bundle`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The SMS texts of a signed record given as bytes (`body`, `signature`),
+         * for organisation `org`, answers packed by the shipped forms: the same
+         * texts every implementation must produce (the shared test vectors).
+         */
+    @Throws(ObserverException::class) fun `smsPartsForRecord`(`body`: kotlin.ByteArray, `signature`: kotlin.ByteArray, `org`: kotlin.String?): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_func_sms_parts_for_record(
+    
+        
+        FfiConverterByteArray.lower(`body`),
+        FfiConverterByteArray.lower(`signature`),
+        FfiConverterOptionalString.lower(`org`),_status)
 }
     )
     }

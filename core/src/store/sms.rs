@@ -1,0 +1,77 @@
+//! The store's side of SMS reports (see [`crate::sms`]): a record's or a
+//! heartbeat's texts, and which records went by SMS. A record sent by SMS
+//! stays pending: only the coordinator's receipt, by SMS or at the next
+//! sync, proves it arrived.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError};
+use crate::forms::FormDefinition;
+use crate::protocol::{HEARTBEAT_DOMAIN, Heartbeat, Signed};
+use crate::record::{RecordId, now_ms};
+use crate::sms::{self, Context, SmsError};
+
+/// What the phone's receiver needs: its organisation and its forms.
+struct Held<'a>(&'a Store, Option<String>);
+
+impl Context for Held<'_> {
+    fn org(&self) -> Option<&str> {
+        self.1.as_deref()
+    }
+    fn form(&self, id: &str, version: u32) -> Option<FormDefinition> {
+        self.0.form(id, Some(version)).ok().flatten()
+    }
+}
+
+impl Store {
+    /// This device's signed heartbeat now: its newest seq and record.
+    pub fn signed_heartbeat(&self) -> Result<Signed, StoreError> {
+        let head = self.head()?;
+        let hb = Heartbeat {
+            device: self.device.clone(),
+            seq: head.map_or(0, |h| h.seq),
+            head: head.map(|h| h.id),
+            at_ms: now_ms().timestamp_millis(),
+        };
+        Ok(Signed::sign(HEARTBEAT_DOMAIN, &hb, &self.key))
+    }
+
+    /// The SMS texts (one segment each, GSM 7-bit) of record `id`, exactly
+    /// as signed: send them in any order to the coordinator's gateway.
+    pub fn sms_parts(&self, id: &RecordId) -> Result<Vec<String>, StoreError> {
+        let rec = self
+            .get(id)?
+            .ok_or_else(|| SmsError::NotPackable(format!("record {id} is not on this device")))?;
+        let held = Held(self, self.enrollment().map(|e| e.org));
+        Ok(sms::record_parts(&rec.envelope, &held, None)?)
+    }
+
+    /// A signed heartbeat as one SMS text: tells the coordinator how many
+    /// records this phone holds even when none of them can be sent.
+    pub fn heartbeat_sms_parts(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sms::heartbeat_parts(&self.signed_heartbeat()?)?)
+    }
+
+    /// Notes that record `id` was sent by SMS now (the app calls it when
+    /// the platform reports the texts sent). It stays pending.
+    pub fn mark_sent_by_sms(&self, id: &RecordId) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached("INSERT OR REPLACE INTO sms_sent (tag, sent_at) VALUES (?1, ?2)")?
+            .execute(params![
+                self.vault.tag(id.as_bytes()),
+                Utc::now().timestamp_millis()
+            ])?;
+        Ok(())
+    }
+
+    /// When record `id` was last sent by SMS, if it was.
+    pub fn sent_by_sms_at(&self, id: &RecordId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<i64> = self
+            .conn()?
+            .prepare_cached("SELECT sent_at FROM sms_sent WHERE tag = ?1")?
+            .query_row([self.vault.tag(id.as_bytes())], |r| r.get(0))
+            .optional()?;
+        Ok(at.and_then(DateTime::from_timestamp_millis))
+    }
+}

@@ -1393,7 +1393,90 @@ const STORIES: &[(&str, Story)] = &[
         "receipts are kept in order, byte for byte, per device",
         receipts_are_kept_in_order_byte_for_byte_per_device,
     ),
+    (
+        "sms parts wait per sender and message, once each, until dropped or expired",
+        sms_parts_wait_per_sender_and_message_once_each_until_dropped_or_expired,
+    ),
 ];
+
+fn sms_parts_wait_per_sender_and_message_once_each_until_dropped_or_expired(b: &dyn Backend) {
+    use observer_core::sms::Part;
+    use observer_server::storage::{SmsLogEntry, WaitingSms};
+    let part = |message: &str, index: usize, data: &str| Part {
+        message: message.into(),
+        index,
+        total: 3,
+        data: data.into(),
+    };
+    let s = b.fresh();
+    let sms = s.sms_store();
+    assert_eq!(
+        sms.hold_sms_part("+7701", &part("abc", 2, "c"), 1_000)
+            .unwrap()
+            .len(),
+        1
+    );
+    // A copy already held changes nothing; another sender's parts are apart.
+    assert_eq!(
+        sms.hold_sms_part("+7701", &part("abc", 2, "c"), 1_100)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        sms.hold_sms_part("+7702", &part("abc", 0, "a"), 1_200)
+            .unwrap()
+            .len(),
+        1
+    );
+    sms.hold_sms_part("+7701", &part("xyz", 0, "x"), 5_000)
+        .unwrap();
+    let s = b.reopen();
+    let sms = s.sms_store();
+    let held = sms
+        .hold_sms_part("+7701", &part("abc", 0, "a"), 2_000)
+        .unwrap();
+    assert_eq!(held, vec![part("abc", 0, "a"), part("abc", 2, "c")]);
+    let waiting = |sender: &str, message: &str, held: usize, first_ms: i64| WaitingSms {
+        sender: sender.into(),
+        message: message.into(),
+        total: 3,
+        held,
+        first_ms,
+    };
+    assert_eq!(
+        sms.sms_waiting().unwrap(),
+        vec![
+            waiting("+7701", "abc", 2, 1_000),
+            waiting("+7702", "abc", 1, 1_200),
+            waiting("+7701", "xyz", 1, 5_000),
+        ]
+    );
+    sms.drop_sms_message("+7701", "abc", 3).unwrap();
+    assert_eq!(
+        sms.expire_sms(3_000).unwrap(),
+        vec![waiting("+7702", "abc", 1, 1_200)]
+    );
+    assert_eq!(
+        sms.sms_waiting().unwrap(),
+        vec![waiting("+7701", "xyz", 1, 5_000)]
+    );
+    let entry = |at_ms: i64, outcome: &str| SmsLogEntry {
+        at_ms,
+        sender: "+7701".into(),
+        gateway: "twilio".into(),
+        outcome: outcome.into(),
+        detail: format!("{outcome} детали"),
+    };
+    sms.log_sms(&entry(1, "waiting")).unwrap();
+    sms.log_sms(&entry(2, "accepted")).unwrap();
+    let s = b.reopen();
+    assert_eq!(
+        s.sms_store().sms_log(10).unwrap(),
+        vec![entry(2, "accepted"), entry(1, "waiting")]
+    );
+    assert_eq!(s.sms_store().sms_log(1).unwrap().len(), 1);
+}
 
 fn receipts_are_kept_in_order_byte_for_byte_per_device(b: &dyn Backend) {
     use observer_core::protocol::Signed;

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod postgres;
 pub mod review;
+pub mod sms;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ pub use crate::receipts::StoredReceipt;
 pub use crate::registry::{RegistryVersion, Station};
 pub use accounts::AccountStore;
 pub use review::ReviewStore;
+pub use sms::{SmsLogEntry, SmsStore, WaitingSms};
 
 /// A storage failure (not a refusal: those are typed outcomes), by kind:
 /// what an operator does about a busy database differs from a full disk.
@@ -613,6 +615,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Review decisions, claims and the queue, in the same database.
     fn review_store(&self) -> &dyn ReviewStore;
+
+    /// SMS report parts and the SMS log.
+    fn sms_store(&self) -> &dyn SmsStore;
 }
 
 /// Stored hashes of the log, and its size when they were read: every node

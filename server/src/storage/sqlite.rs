@@ -27,6 +27,7 @@ use super::{
 
 mod accounts;
 mod review;
+mod sms;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_devices_records_log.sql"),
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_official_versions.sql"),
     include_str!("../../migrations/sqlite/0011_log_nodes.sql"),
     include_str!("../../migrations/sqlite/0012_receipts.sql"),
+    include_str!("../../migrations/sqlite/0013_sms.sql"),
 ];
 
 const META_FRONTIER: &str = "frontier";
@@ -420,6 +422,10 @@ impl Storage for SqliteStorage {
     }
 
     fn review_store(&self) -> &dyn super::ReviewStore {
+        self
+    }
+
+    fn sms_store(&self) -> &dyn super::SmsStore {
         self
     }
 

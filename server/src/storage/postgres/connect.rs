@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0007_official_versions.sql"),
     include_str!("../../../migrations/postgres/0008_log_nodes.sql"),
     include_str!("../../../migrations/postgres/0009_receipts.sql"),
+    include_str!("../../../migrations/postgres/0010_sms.sql"),
 ];
 
 /// An arbitrary but fixed key for `pg_advisory_xact_lock`: nodes that

@@ -15,6 +15,7 @@ mod accounts;
 mod connect;
 mod pool;
 mod review;
+mod sms;
 
 use std::collections::HashMap;
 
@@ -322,6 +323,10 @@ impl Storage for PostgresStorage {
     }
 
     fn review_store(&self) -> &dyn super::ReviewStore {
+        self
+    }
+
+    fn sms_store(&self) -> &dyn super::SmsStore {
         self
     }
 

@@ -39,6 +39,7 @@ pub mod registry;
 pub mod review;
 pub mod second_factor;
 pub mod serve;
+pub mod sms;
 pub mod storage;
 pub mod tabulate;
 pub mod telemetry;

@@ -143,6 +143,11 @@ enum Command {
         #[command(subcommand)]
         action: EvidenceAction,
     },
+    /// SMS reports: the gateways they arrive through, and what arrived.
+    Sms {
+        #[command(subcommand)]
+        action: SmsAction,
+    },
     /// The witnesses this coordinator asks to cosign its log's checkpoints.
     Witnesses {
         #[command(subcommand)]
@@ -382,6 +387,35 @@ enum EvidenceAction {
 }
 
 #[derive(Subcommand)]
+enum SmsAction {
+    /// Set the gateways SMS reports arrive through (replacing what was
+    /// set); secrets are read from files and kept sealed.
+    Gateways {
+        /// A file holding the Twilio account's auth token.
+        #[arg(long)]
+        twilio_token_file: Option<PathBuf>,
+        /// The exact URL configured at Twilio for incoming messages
+        /// (its signature covers it), e.g. https://coordinator.example/v1/sms/twilio.
+        #[arg(long)]
+        twilio_url: Option<String>,
+        /// A file holding the webhook signing key of "SMS Gateway for Android".
+        #[arg(long)]
+        android_key_file: Option<PathBuf>,
+        /// Hours an incomplete message's parts are kept.
+        #[arg(long, default_value_t = observer_server::sms::DEFAULT_EXPIRY_HOURS)]
+        expiry_hours: u32,
+    },
+    /// Messages waiting for parts, and the newest texts received with
+    /// what each came to and the number it came from.
+    Status {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum WitnessesAction {
     /// Ask a witness (its key as its operator printed it, and its URL).
     Add {
@@ -613,6 +647,22 @@ fn run(cli: Cli) -> Result<()> {
             };
             commands::evidence::export(&at, selection, options, &file, out)
         }
+        Command::Sms { action } => match action {
+            SmsAction::Gateways {
+                twilio_token_file,
+                twilio_url,
+                android_key_file,
+                expiry_hours,
+            } => commands::sms::gateways(
+                &at,
+                twilio_token_file.as_deref(),
+                twilio_url.as_deref(),
+                android_key_file.as_deref(),
+                expiry_hours,
+                out,
+            ),
+            SmsAction::Status { limit, json } => commands::sms::status(&at, limit, json, out),
+        },
         Command::Witnesses { action } => match action {
             WitnessesAction::Add { key, url } => commands::witnesses::add(&at, &key, &url, out),
             WitnessesAction::List { json } => commands::witnesses::list(&at, json, out),

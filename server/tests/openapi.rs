@@ -1145,6 +1145,105 @@ fn every_documented_answer_of_every_operation_is_driven_and_conforms() {
     t.send("POST", s, s, &many, b"{}".to_vec(), 431);
     t.slow("POST", s, s, &[J]);
 
+    // /v1/sms/twilio and /v1/sms/android: not found until set up, then
+    // each gateway's signature decides.
+    let (tw, an) = ("/v1/sms/twilio", "/v1/sms/android");
+    const F: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+    t.send("POST", tw, tw, &[F], b"From=1&Body=x".to_vec(), 404);
+    t.send("POST", an, an, &[J], b"{}".to_vec(), 404);
+    support::sms::set_up_gateways(&server, dir.path(), 48);
+    let url = support::sms::twilio_url(&server);
+    let part = p.heartbeat_sms_parts().unwrap().remove(0);
+    let (body, sig) = support::sms::twilio(&url, support::sms::TWILIO_TOKEN, "+77011234567", &part);
+    t.send(
+        "POST",
+        tw,
+        tw,
+        &[F, ("x-twilio-signature", &sig)],
+        body.clone(),
+        200,
+    );
+    let (_, wrong) = support::sms::twilio(&url, "another-token", "+77011234567", &part);
+    t.send(
+        "POST",
+        tw,
+        tw,
+        &[F, ("x-twilio-signature", &wrong)],
+        body,
+        403,
+    );
+    let no_body = b"From=%2B77011234567".to_vec();
+    let sig = {
+        use base64::Engine as _;
+        let key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            support::sms::TWILIO_TOKEN.as_bytes(),
+        );
+        base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(
+            &key,
+            format!("{url}From+77011234567").as_bytes(),
+        ))
+    };
+    t.send(
+        "POST",
+        tw,
+        tw,
+        &[F, ("x-twilio-signature", &sig)],
+        no_body,
+        400,
+    );
+    t.send("POST", tw, tw, &[F], vec![b'a'; 20_000], 413);
+    t.send("POST", tw, tw, &many, vec![], 431);
+    t.slow("POST", tw, tw, &[F]);
+    let now = support::sms::now_secs();
+    let (body, sig, ts) =
+        support::sms::android(support::sms::ANDROID_KEY, "+77011234567", &part, now);
+    let signed = [
+        J,
+        ("x-signature", sig.as_str()),
+        ("x-timestamp", ts.as_str()),
+    ];
+    t.send("POST", an, an, &signed, body.clone(), 200);
+    let stale = (now - 3_600).to_string();
+    t.send(
+        "POST",
+        an,
+        an,
+        &[
+            J,
+            ("x-signature", sig.as_str()),
+            ("x-timestamp", stale.as_str()),
+        ],
+        body,
+        403,
+    );
+    let junk = b"not json".to_vec();
+    let junk_sig = {
+        let key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            support::sms::ANDROID_KEY.as_bytes(),
+        );
+        hex::encode(ring::hmac::sign(
+            &key,
+            &[junk.as_slice(), ts.as_bytes()].concat(),
+        ))
+    };
+    t.send(
+        "POST",
+        an,
+        an,
+        &[
+            J,
+            ("x-signature", junk_sig.as_str()),
+            ("x-timestamp", ts.as_str()),
+        ],
+        junk,
+        400,
+    );
+    t.send("POST", an, an, &[J], vec![b' '; 20_000], 413);
+    t.send("POST", an, an, &many, b"{}".to_vec(), 431);
+    t.slow("POST", an, an, &[J]);
+
     // /v1/media/{sha256}
     let m = "/v1/media/{sha256}";
     let at = format!("/v1/media/{sha}");

@@ -12,6 +12,7 @@ mod records;
 mod results;
 mod serve;
 mod setup;
+pub mod sms;
 mod stations;
 mod users;
 pub mod witness;

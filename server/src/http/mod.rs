@@ -22,6 +22,7 @@ mod request;
 mod review;
 mod scope;
 mod session;
+mod sms;
 mod sync;
 mod trace;
 mod workspace;
@@ -221,6 +222,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/enroll", post(enroll::enroll))
         .route("/v1/records", post(sync::records))
         .route("/v1/sealed", post(sync::sealed_outbox))
+        .route("/v1/sms/twilio", post(sms::twilio))
+        .route("/v1/sms/android", post(sms::android))
         .route("/v1/updates", post(sync::updates))
         .route("/v2/sync", post(sync::sync))
         .route("/v1/media/{sha256}", get(media::state).put(media::put))

@@ -121,6 +121,33 @@ impl Ingest<'_> {
         self.commit_alone(prepared)
     }
 
+    /// A record that arrived by SMS (see [`crate::sms`]): no heartbeat and
+    /// no seal; it proves itself by its device's signature. The device it
+    /// names is only looked up here (the signature is checked against that
+    /// device's enrolled key); a device not enrolled gets the same answer
+    /// as a sealed batch of one: nothing verified, nothing changed.
+    pub fn sms_record(&self, wire: &WireRecord) -> Result<Settled, IngestError> {
+        #[derive(serde::Deserialize)]
+        struct Names {
+            device: observer_core::identity::DeviceId,
+        }
+        let names: Names =
+            serde_json::from_slice(&wire.body).map_err(|_| IngestError::NothingVerified)?;
+        let device = self
+            .storage
+            .device(&names.device)?
+            .ok_or(IngestError::NothingVerified)?;
+        let prepared = self.prepare(device, None, std::slice::from_ref(wire), &[])?;
+        self.commit_alone(prepared)
+    }
+
+    /// A heartbeat that arrived by SMS, kept as a sync of no records is.
+    pub fn sms_heartbeat(&self, heartbeat: &Signed) -> Result<Settled, IngestError> {
+        let (device, heartbeat) = authenticate(self.storage, self.rates, heartbeat)?;
+        let prepared = self.prepare(device, Some(heartbeat), &[], &[])?;
+        self.commit_alone(prepared)
+    }
+
     fn commit_alone(&self, prepared: Prepared) -> Result<Settled, IngestError> {
         let now = now_ms();
         let result = self

@@ -18,6 +18,7 @@ use observer_core::sync::enroll;
 #[allow(unused_imports)] // not every test binary cuts links
 pub use observer_testkit::FaultProxy;
 
+pub mod sms;
 pub mod web;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_observer-server");

@@ -1,0 +1,140 @@
+//! `sms gateways|status`: the SMS gateways this coordinator takes reports
+//! from, and what arrived by SMS (messages still waiting for parts, and
+//! the log of every text with the number it came from).
+
+use std::io::Write;
+use std::path::Path;
+
+use super::access::Resolved;
+use super::{Result, audited};
+use crate::sms::GatewaySettings;
+
+/// A secret read from a file, trimmed (never from the command line, where
+/// other users of the machine and the shell history could read it).
+fn secret(path: &Path) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = text.trim();
+    if text.is_empty() || text.len() > 512 {
+        return Err(format!("{} must hold one secret of 1 to 512 bytes", path.display()).into());
+    }
+    Ok(text.as_bytes().to_vec())
+}
+
+/// `sms gateways`: sets the gateways (replacing what was set), their
+/// secrets sealed to the organisation's key.
+pub fn gateways(
+    at: &Resolved,
+    twilio_token_file: Option<&Path>,
+    twilio_url: Option<&str>,
+    android_key_file: Option<&Path>,
+    expiry_hours: u32,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let c = at.open()?;
+    let twilio = match (twilio_token_file, twilio_url) {
+        (Some(f), Some(u)) => Some((secret(f)?, u.to_string())),
+        (None, None) => None,
+        _ => return Err("Twilio needs both --twilio-token-file and --twilio-url".into()),
+    };
+    let android = android_key_file.map(secret).transpose()?;
+    let settings = GatewaySettings::seal(
+        &c.seal.public_key(),
+        twilio.as_ref().map(|(t, u)| (t.as_slice(), u.as_str())),
+        android.as_deref(),
+        expiry_hours,
+    )?;
+    settings.store(c.storage.as_ref())?;
+    audited(
+        &c,
+        "sms.gateways",
+        "sms",
+        serde_json::json!({
+            "twilio_url": twilio.as_ref().map(|(_, u)| u),
+            "android": android.is_some(),
+            "expiry_hours": settings.expiry_hours,
+        }),
+    )?;
+    writeln!(
+        out,
+        "SMS reports taken from: {}{}; incomplete messages kept {} hours",
+        if twilio.is_some() {
+            format!(
+                "Twilio at {}/v1/sms/twilio (as {})",
+                c.url,
+                twilio.as_ref().map_or("", |t| t.1.as_str())
+            )
+        } else {
+            "no Twilio".into()
+        },
+        if android.is_some() {
+            format!(", SMS Gateway for Android at {}/v1/sms/android", c.url)
+        } else {
+            String::new()
+        },
+        settings.expiry_hours
+    )?;
+    Ok(())
+}
+
+/// `sms status`: messages waiting for parts, and the newest log entries.
+pub fn status(at: &Resolved, limit: u32, json: bool, out: &mut dyn Write) -> Result<()> {
+    let c = at.open()?;
+    let sms = c.storage.sms_store();
+    let waiting = sms.sms_waiting()?;
+    let log = sms.sms_log(limit)?;
+    if json {
+        let waiting: Vec<_> = waiting
+            .iter()
+            .map(|w| {
+                serde_json::json!({"sender": w.sender, "message": w.message, "parts": w.total,
+                    "held": w.held, "first_ms": w.first_ms})
+            })
+            .collect();
+        let log: Vec<_> = log
+            .iter()
+            .map(|e| {
+                serde_json::json!({"at_ms": e.at_ms, "sender": e.sender, "gateway": e.gateway,
+                    "outcome": e.outcome, "detail": e.detail})
+            })
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "waiting": waiting, "log": log })
+        )?;
+        return Ok(());
+    }
+    writeln!(out, "waiting for parts: {}", waiting.len())?;
+    for w in &waiting {
+        writeln!(
+            out,
+            "  {} from {}: {} of {} parts since {}",
+            w.message,
+            w.sender,
+            w.held,
+            w.total,
+            time(w.first_ms)
+        )?;
+    }
+    writeln!(out, "received, newest first:")?;
+    for e in &log {
+        writeln!(
+            out,
+            "  {} {} via {}: {}: {}",
+            time(e.at_ms),
+            e.sender,
+            e.gateway,
+            e.outcome,
+            e.detail
+        )?;
+    }
+    Ok(())
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}

@@ -1,0 +1,217 @@
+//! The SMS gateways' webhooks: `POST /v1/sms/twilio` (form-encoded, Twilio's
+//! request signature) and `POST /v1/sms/android` ("SMS Gateway for
+//! Android" on an organisation's own phone: JSON, an HMAC-SHA256 signature
+//! and timestamp). A request whose signature does not verify is refused
+//! before its text is read and changes nothing; a gateway not set up
+//! (`observer-server sms gateways`) is not found. What a text comes to is
+//! [`crate::sms`]'s decision.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use ring::hmac;
+
+use super::request::{blocking, now_ms, read_body};
+use super::{ApiError, AppState};
+use crate::sms::{GatewaySettings, Gateways, MAX_TEXT_CHARS};
+
+/// Largest webhook body.
+const MAX_WEBHOOK_BYTES: usize = 16 * 1024;
+
+/// How far an Android gateway's timestamp may be from this server's clock.
+const MAX_SKEW_SECS: i64 = 300;
+
+/// What an unconfigured gateway's URL answers: as any unknown endpoint.
+fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+fn forged() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "bad_gateway_signature",
+        "the request is not signed by a gateway this coordinator is set up for",
+    )
+}
+
+async fn gateways(app: &Arc<AppState>) -> Result<Gateways, ApiError> {
+    let app = app.clone();
+    blocking(move || {
+        let settings = GatewaySettings::load(app.storage.as_ref())
+            .map_err(|e| ApiError::internal("the SMS gateway settings", &e))?
+            .ok_or_else(not_found)?;
+        settings
+            .open(&app.seal)
+            .map_err(|e| ApiError::internal("the SMS gateway settings", &e))
+    })
+    .await
+}
+
+/// Takes one text (after its gateway's signature verified).
+async fn take(
+    app: &Arc<AppState>,
+    gateway: &'static str,
+    sender: String,
+    text: String,
+    expiry_ms: i64,
+) -> Result<&'static str, ApiError> {
+    if text.chars().count() > MAX_TEXT_CHARS || sender.len() > 64 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "sms_too_long",
+            format!("an SMS report part is at most {MAX_TEXT_CHARS} characters"),
+        ));
+    }
+    let app2 = app.clone();
+    let received = blocking(move || {
+        crate::sms::receive(&app2.ingest(), gateway, &sender, &text, now_ms(), expiry_ms)
+            .map_err(|e| ApiError::from(crate::ingest::IngestError::from(e)))
+    })
+    .await?;
+    if let Some(s) = &received.settled {
+        app.receipts.keep(crate::receipts::StoredReceipt {
+            device: s.receipt.device.clone(),
+            server_time_ms: s.receipt.server_time_ms,
+            signed: s.signed.clone(),
+        });
+    }
+    Ok(received.outcome)
+}
+
+/// What Twilio signs (HMAC-SHA1 with the auth token, base64 in
+/// `X-Twilio-Signature`): the URL it posted to, then every parameter
+/// sorted by name, as name then value.
+fn twilio_signed_data(url: &str, params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort();
+    let mut data = url.to_string();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    data
+}
+
+pub async fn twilio(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let g = gateways(&app).await?;
+    let (token, url) = g.twilio.as_ref().ok_or_else(not_found)?;
+    let held = read_body(&app, body, MAX_WEBHOOK_BYTES).await?;
+    let params: Vec<(String, String)> = form_urlencoded::parse(&held.bytes)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let given = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .ok_or_else(forged)?;
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, token);
+    hmac::verify(&key, twilio_signed_data(url, &params).as_bytes(), &given)
+        .map_err(|_| forged())?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_webhook",
+                    format!("the webhook has no {name}"),
+                )
+            })
+    };
+    take(&app, "twilio", param("From")?, param("Body")?, g.expiry_ms).await?;
+    // An empty TwiML answer: nothing is sent back by this webhook.
+    Ok((
+        [(header::CONTENT_TYPE, "text/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+    )
+        .into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct AndroidEvent {
+    event: String,
+    #[serde(default)]
+    payload: Option<AndroidMessage>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AndroidMessage {
+    message: String,
+    phone_number: String,
+}
+
+pub async fn android(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let g = gateways(&app).await?;
+    let key = g.android.as_ref().ok_or_else(not_found)?;
+    let held = read_body(&app, body, MAX_WEBHOOK_BYTES).await?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let timestamp = header("x-timestamp").ok_or_else(forged)?;
+    let signature = header("x-signature")
+        .and_then(|s| hex::decode(s.trim()).ok())
+        .ok_or_else(forged)?;
+    let at: i64 = timestamp.trim().parse().map_err(|_| forged())?;
+    if (now_ms() / 1000 - at).abs() > MAX_SKEW_SECS {
+        return Err(forged());
+    }
+    let mut signed = held.bytes.to_vec();
+    signed.extend_from_slice(timestamp.as_bytes());
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), &signed, &signature)
+        .map_err(|_| forged())?;
+    let event: AndroidEvent = serde_json::from_slice(&held.bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_webhook", e.to_string()))?;
+    let outcome = match (event.event.as_str(), event.payload) {
+        ("sms:received", Some(m)) => {
+            take(&app, "android", m.phone_number, m.message, g.expiry_ms).await?
+        }
+        _ => "ignored",
+    };
+    Ok(Json(serde_json::json!({ "outcome": outcome })))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Twilio's documented example: this token, URL and parameters give
+    /// this signature.
+    #[test]
+    fn the_twilio_signature_matches_its_documented_example() {
+        let params: Vec<(String, String)> = [
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+12349013030"),
+            ("Digits", "1234"),
+            ("From", "+12349013030"),
+            ("To", "+18005551212"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let data =
+            super::twilio_signed_data("https://mycompany.com/myapp.php?foo=1&bar=2", &params);
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, b"12345");
+        use base64::Engine as _;
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .encode(ring::hmac::sign(&key, data.as_bytes())),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! SMS reports as the coordinator receives them from its gateways: each
+//! text is a part of a signed record or heartbeat (`observer_core::sms`);
+//! parts wait in storage until their message is whole (in any order, a
+//! copy counted once) or expires; a whole message is rebuilt to the exact
+//! signed bytes and ingested like any record, so the same record arriving
+//! later over the internet is `already`. The sender's number is kept in the
+//! SMS log and never taken as identity: the signature is. Decisions only;
+//! the gateways' HTTP is `http::sms`.
+
+use std::sync::Arc;
+
+use observer_core::forms::FormDefinition;
+use observer_core::protocol::WireRecord;
+use observer_core::seal::{OrgPublicKey, OrgSecretKey, open_secret, seal_secret};
+use observer_core::sms::{self, Context, SmsError, Unpacked};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::ingest::{Ingest, IngestError, Settled};
+use crate::storage::{SmsLogEntry, Storage, StorageError};
+
+/// Where the gateway settings are kept (`meta`), their secrets sealed to
+/// the organisation's key.
+pub const GATEWAYS_META: &str = "sms.gateways";
+
+/// How long the parts of an incomplete message are kept by default.
+pub const DEFAULT_EXPIRY_HOURS: u32 = 48;
+
+/// Longest text a gateway may hand over (a part is one segment; this
+/// leaves room for a gateway's own padding).
+pub const MAX_TEXT_CHARS: usize = 480;
+
+/// The gateways this coordinator takes SMS from, as kept in `meta`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// Twilio: the auth token (sealed) and the exact public URL Twilio
+    /// posts to (its signature covers it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twilio: Option<SealedTwilio>,
+    /// "SMS Gateway for Android" (an observer organisation's own phone):
+    /// the webhook signing key (sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub android: Option<String>,
+    /// Hours an incomplete message's parts are kept.
+    pub expiry_hours: u32,
+}
+
+/// Twilio's settings, the token sealed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedTwilio {
+    /// The auth token, sealed (hex).
+    pub token: String,
+    /// The URL configured at Twilio for incoming messages.
+    pub url: String,
+}
+
+/// The gateways' secrets, opened.
+pub struct Gateways {
+    /// Twilio's auth token and URL.
+    pub twilio: Option<(Zeroizing<Vec<u8>>, String)>,
+    /// The Android gateway's signing key.
+    pub android: Option<Zeroizing<Vec<u8>>>,
+    /// Milliseconds an incomplete message is kept.
+    pub expiry_ms: i64,
+}
+
+/// Why the gateway settings could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The stored settings do not open with this organisation's key.
+    #[error("the stored SMS gateway settings do not open: {0}")]
+    Unreadable(String),
+}
+
+fn context(gateway: &str) -> Vec<u8> {
+    format!("sms-gateway\0{gateway}").into_bytes()
+}
+
+impl GatewaySettings {
+    /// Settings with `twilio` (token, URL) and `android` (key) sealed to `org`.
+    pub fn seal(
+        org: &OrgPublicKey,
+        twilio: Option<(&[u8], &str)>,
+        android: Option<&[u8]>,
+        expiry_hours: u32,
+    ) -> Result<Self, GatewayError> {
+        let sealed = |name: &str, secret: &[u8]| {
+            seal_secret(org, &context(name), secret)
+                .map(hex::encode)
+                .map_err(|e| GatewayError::Unreadable(e.to_string()))
+        };
+        Ok(Self {
+            twilio: twilio
+                .map(|(token, url)| {
+                    Ok::<_, GatewayError>(SealedTwilio {
+                        token: sealed("twilio", token)?,
+                        url: url.to_string(),
+                    })
+                })
+                .transpose()?,
+            android: android.map(|key| sealed("android", key)).transpose()?,
+            expiry_hours: expiry_hours.max(1),
+        })
+    }
+
+    /// The settings kept, if any.
+    pub fn load(storage: &dyn Storage) -> Result<Option<Self>, GatewayError> {
+        storage
+            .meta(GATEWAYS_META)?
+            .map(|b| {
+                serde_json::from_slice(&b).map_err(|e| GatewayError::Unreadable(e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// Keeps these settings.
+    pub fn store(&self, storage: &dyn Storage) -> Result<(), GatewayError> {
+        let bytes = serde_json::to_vec(self).expect("settings serialise");
+        Ok(storage.set_metas(&[(GATEWAYS_META, bytes)])?)
+    }
+
+    /// Opens the secrets with the organisation's key.
+    pub fn open(&self, org: &OrgSecretKey) -> Result<Gateways, GatewayError> {
+        let opened = |name: &str, sealed: &str| {
+            let bytes = hex::decode(sealed).map_err(|e| GatewayError::Unreadable(e.to_string()))?;
+            open_secret(org, &context(name), &bytes)
+                .map_err(|e| GatewayError::Unreadable(e.to_string()))
+        };
+        Ok(Gateways {
+            twilio: self
+                .twilio
+                .as_ref()
+                .map(|t| Ok::<_, GatewayError>((opened("twilio", &t.token)?, t.url.clone())))
+                .transpose()?,
+            android: self
+                .android
+                .as_ref()
+                .map(|k| opened("android", k))
+                .transpose()?,
+            expiry_ms: i64::from(self.expiry_hours) * 3_600_000,
+        })
+    }
+}
+
+/// What one received text came to: the code kept in the SMS log, and the
+/// receipt when a whole record or heartbeat was ingested.
+#[derive(Debug)]
+pub struct Received {
+    /// See [`SmsLogEntry::outcome`].
+    pub outcome: &'static str,
+    /// A sentence for people.
+    pub detail: String,
+    /// The signed receipt, when a message was ingested.
+    pub settled: Option<Settled>,
+}
+
+impl Received {
+    fn said(outcome: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            detail: detail.into(),
+            settled: None,
+        }
+    }
+}
+
+/// The coordinator's side of unpacking: its organisation and its forms
+/// (shipped and published).
+struct Coordinator<'a> {
+    ingest: &'a Ingest<'a>,
+}
+
+impl Context for Coordinator<'_> {
+    fn org(&self) -> Option<&str> {
+        Some(self.ingest.org)
+    }
+    fn form(&self, id: &str, version: u32) -> Option<FormDefinition> {
+        self.ingest
+            .forms
+            .get(self.ingest.storage, id, version)
+            .ok()
+            .flatten()
+            .map(Arc::unwrap_or_clone)
+    }
+}
+
+/// The device a rebuilt record or heartbeat names.
+#[derive(Deserialize)]
+struct Names {
+    device: observer_core::identity::DeviceId,
+}
+
+/// Takes one text from `sender` through `gateway`: expires old parts,
+/// holds this one, and when its message is whole rebuilds and ingests it.
+/// Every outcome is written to the SMS log with the sender's number.
+pub fn receive(
+    ingest: &Ingest<'_>,
+    gateway: &str,
+    sender: &str,
+    text: &str,
+    now_ms: i64,
+    expiry_ms: i64,
+) -> Result<Received, StorageError> {
+    let store = ingest.storage.sms_store();
+    let log = |outcome: &str, detail: &str| {
+        store.log_sms(&SmsLogEntry {
+            at_ms: now_ms,
+            sender: sender.to_string(),
+            gateway: gateway.to_string(),
+            outcome: outcome.to_string(),
+            detail: detail.to_string(),
+        })
+    };
+    for w in store.expire_sms(now_ms - expiry_ms)? {
+        store.log_sms(&SmsLogEntry {
+            at_ms: now_ms,
+            sender: w.sender,
+            gateway: gateway.to_string(),
+            outcome: "expired".into(),
+            detail: format!(
+                "message {} expired with {} of {} parts",
+                w.message, w.held, w.total
+            ),
+        })?;
+    }
+    let received = decide(ingest, sender, text, now_ms)?;
+    log(received.outcome, &received.detail)?;
+    tracing::info!(gateway, outcome = received.outcome, "sms received");
+    Ok(received)
+}
+
+fn decide(
+    ingest: &Ingest<'_>,
+    sender: &str,
+    text: &str,
+    now_ms: i64,
+) -> Result<Received, StorageError> {
+    let part = match sms::parse(text) {
+        Ok(p) => p,
+        Err(SmsError::NotAPart) => {
+            return Ok(Received::said("not_a_report", "not an Observer report"));
+        }
+        Err(e @ SmsError::AlteredPart { .. }) => {
+            return Ok(Received::said("altered", e.to_string()));
+        }
+        Err(e) => return Ok(Received::said("malformed", e.to_string())),
+    };
+    let store = ingest.storage.sms_store();
+    let held = store.hold_sms_part(sender, &part, now_ms)?;
+    if held.len() < part.total {
+        return Ok(Received::said(
+            "waiting",
+            format!(
+                "message {}: part {} of {} held, {} of {} so far",
+                part.message,
+                part.index + 1,
+                part.total,
+                held.len(),
+                part.total
+            ),
+        ));
+    }
+    // Whole: whatever it comes to, its parts are done with.
+    store.drop_sms_message(sender, &part.message, part.total)?;
+    let bytes = match sms::join(&held) {
+        Ok(b) => b,
+        Err(e) => return Ok(Received::said("malformed", e.to_string())),
+    };
+    let unpacked = match sms::unpack(&bytes, &Coordinator { ingest }) {
+        Ok(u) => u,
+        Err(e @ SmsError::UnknownForm { .. }) => {
+            return Ok(Received::said("unknown_form", e.to_string()));
+        }
+        Err(e) => return Ok(Received::said("malformed", e.to_string())),
+    };
+    // Which device it names, to tell an unknown device from a bad
+    // signature in the log (the sender is told neither).
+    let named = match &unpacked {
+        Unpacked::Record(env) => serde_json::from_slice::<Names>(&env.body).ok(),
+        Unpacked::Heartbeat(hb) => serde_json::from_slice::<Names>(&hb.body).ok(),
+    };
+    let settled = match unpacked {
+        Unpacked::Record(env) => ingest.sms_record(&WireRecord::from(&env)),
+        Unpacked::Heartbeat(hb) => ingest.sms_heartbeat(&hb),
+    };
+    let enrolled = match &named {
+        Some(n) => ingest.storage.device(&n.device)?.is_some(),
+        None => false,
+    };
+    Ok(match settled {
+        Ok(s) => {
+            let r = &s.receipt;
+            let (outcome, detail) = if let Some(a) = r.accepted.first() {
+                (
+                    "accepted",
+                    format!("record {} (seq {}) stored", a.id, a.seq),
+                )
+            } else if let Some(a) = r.already.first() {
+                (
+                    "already",
+                    format!("record {} (seq {}) already held", a.id, a.seq),
+                )
+            } else if let Some(x) = r.rejected.first() {
+                (
+                    if x.reason == observer_core::protocol::RejectReason::BadSignature {
+                        "bad_signature"
+                    } else {
+                        "rejected"
+                    },
+                    format!("{}: {}", x.reason.code(), x.detail),
+                )
+            } else if s.verdict == crate::ingest::Verdict::DeviceRevoked {
+                ("rejected", format!("device {} is revoked", r.device))
+            } else {
+                ("heartbeat", format!("device {} heartbeat kept", r.device))
+            };
+            Received {
+                outcome,
+                detail,
+                settled: Some(s),
+            }
+        }
+        Err(IngestError::NothingVerified) if enrolled => Received::said(
+            "bad_signature",
+            "the signature is not the enrolled key's of the device it names",
+        ),
+        Err(IngestError::NothingVerified)
+        | Err(IngestError::Auth(crate::auth::AuthError::UnknownDevice(_))) => {
+            Received::said("unknown_device", "no enrolled device signed it")
+        }
+        Err(IngestError::Auth(crate::auth::AuthError::Revoked)) => {
+            Received::said("rejected", "the coordinator revoked this device")
+        }
+        Err(IngestError::Auth(e)) => Received::said("bad_signature", e.to_string()),
+        Err(IngestError::Storage(e)) => return Err(e),
+        Err(e) => Received::said("malformed", e.to_string()),
+    })
+}

@@ -1,0 +1,195 @@
+//! SMS reports end to end, against a real server process and its gateway
+//! webhooks: parts in any order, duplicated, missing until later (across a
+//! server kill), altered; a report replayed from another number; a
+//! revoked device; a forged signature; the same record by SMS and by the
+//! internet, stored once.
+
+mod support;
+
+use observer_core::record::NewRecord;
+use observer_core::sync::{SyncOptions, sync};
+use support::sms::{set_up_gateways, status, via_android, via_twilio};
+use support::*;
+
+fn access(note: &str) -> NewRecord {
+    NewRecord::builder("KZ-0001", "access", 1, "access")
+        .payload(serde_json::json!({"event": "expelled", "time": "14:20",
+            "reason_given": note, "by_whom": "председатель УИК", "credentials_disputed": true}))
+        .build()
+        .unwrap()
+}
+
+fn outcomes(server: &Server) -> Vec<String> {
+    status(server)["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| e["outcome"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn parts_in_any_order_duplicated_or_late_make_one_record_held_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("server"));
+    set_up_gateways(&server, dir.path(), 48);
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let first = p.save(access("нет направления от партии")).unwrap();
+    let texts = p.sms_parts(&first.id).unwrap();
+    assert_eq!(texts.len(), 2);
+
+    // The second part first, then again, then the first: one record.
+    assert_eq!(via_android(&server, "+77011112233", &texts[1]), "waiting");
+    assert_eq!(via_android(&server, "+77011112233", &texts[1]), "waiting");
+    assert_eq!(via_android(&server, "+77011112233", &texts[0]), "accepted");
+    assert_eq!(server.record_count(), (1, 1));
+
+    // A part missing while the server is killed and restarted: kept, and
+    // shown as waiting, until it arrives.
+    let second = p.save(access("аккредитация жоқ")).unwrap();
+    let texts = p.sms_parts(&second.id).unwrap();
+    assert_eq!(via_android(&server, "+77011112233", &texts[0]), "waiting");
+    server.kill();
+    server.restart();
+    let waiting = &status(&server)["waiting"];
+    assert_eq!(waiting.as_array().unwrap().len(), 1, "{waiting}");
+    assert_eq!(
+        (waiting[0]["held"].as_u64(), waiting[0]["parts"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(waiting[0]["sender"], "+77011112233");
+    assert_eq!(via_android(&server, "+77011112233", &texts[1]), "accepted");
+    assert!(status(&server)["waiting"].as_array().unwrap().is_empty());
+
+    // The whole report again from another number, by another gateway:
+    // already held, nothing stored twice.
+    for t in &texts {
+        via_twilio(&server, "+77770000000", t);
+    }
+    assert_eq!(outcomes(&server).last().unwrap(), "already");
+    assert_eq!(server.record_count(), (2, 2));
+
+    // The phone's own sync later: both are `already`; a third record sent
+    // only by the internet, then by SMS, is `already` too.
+    let third = p.save(access("кіргізбеді")).unwrap();
+    let s = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!((s.accepted, s.already), (1, 2), "{s:?}");
+    for t in p.sms_parts(&third.id).unwrap() {
+        via_android(&server, "+77011112233", &t);
+    }
+    assert_eq!(outcomes(&server).last().unwrap(), "already");
+    assert_eq!(server.record_count(), (3, 3));
+    assert!(server.cli(&["verify"]).contains("3 records intact"));
+
+    // Every text is in the log with the number it came from.
+    let log = status(&server)["log"].as_array().unwrap().clone();
+    assert!(
+        log.iter()
+            .any(|e| e["sender"] == "+77770000000" && e["gateway"] == "twilio")
+    );
+    assert!(
+        log.iter()
+            .all(|e| e["sender"].as_str().unwrap().starts_with("+77"))
+    );
+}
+
+#[test]
+fn altered_forged_and_revoked_reports_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    set_up_gateways(&server, dir.path(), 48);
+    let pdir = dir.path().join("phone");
+    let p = enrolled_phone(&pdir, &server, "KZ-0001");
+    let saved = p.save(access("нет направления")).unwrap();
+    let texts = p.sms_parts(&saved.id).unwrap();
+
+    // A part altered on the way: refused and named; the true part later
+    // completes the report.
+    let mut altered: Vec<char> = texts[0].chars().collect();
+    let i = altered.len() - 4;
+    altered[i] = if altered[i] == 'a' { 'b' } else { 'a' };
+    let altered: String = altered.into_iter().collect();
+    assert_eq!(via_android(&server, "+77011112233", &altered), "altered");
+    let log = status(&server)["log"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(log.contains("part 1 of 2"), "{log}");
+    assert_eq!(via_android(&server, "+77011112233", &texts[1]), "waiting");
+    assert_eq!(via_android(&server, "+77011112233", &texts[0]), "accepted");
+
+    // A report whose signature is not the device's: nothing stored.
+    let mut forged = p.get(&saved.id).unwrap().unwrap().envelope;
+    forged.sig[0] ^= 1;
+    let forms = observer_core::sms::Forms::shipped(Some(&p.enrollment().unwrap().org));
+    for t in observer_core::sms::record_parts(&forged, &forms, None).unwrap() {
+        via_android(&server, "+77019999999", &t);
+    }
+    assert_eq!(outcomes(&server).last().unwrap(), "bad_signature");
+
+    // A device nobody enrolled: refused, the sender learns nothing more.
+    let stranger = phone(&dir.path().join("stranger"));
+    let mut e = p.enrollment().unwrap();
+    e.device = stranger.device_id().clone();
+    stranger.set_enrollment(&e).unwrap();
+    let s = stranger.save(access("fake")).unwrap();
+    for t in stranger.sms_parts(&s.id).unwrap() {
+        via_android(&server, "+77019999999", &t);
+    }
+    assert_eq!(outcomes(&server).last().unwrap(), "unknown_device");
+
+    // A revoked device: what it signs afterwards is quarantined.
+    server.cli(&["revoke", p.device_id().as_str()]);
+    let late = p.save(access("после отзыва")).unwrap();
+    for t in p.sms_parts(&late.id).unwrap() {
+        via_android(&server, "+77011112233", &t);
+    }
+    let last = &status(&server)["log"][0];
+    assert_eq!(last["outcome"], "rejected", "{last}");
+    assert!(
+        last["detail"].as_str().unwrap().contains("quarantined"),
+        "{last}"
+    );
+    assert_eq!(server.record_count().0, 1);
+
+    // A revoked device's heartbeat by SMS is refused as well.
+    assert_eq!(
+        via_android(
+            &server,
+            "+77011112233",
+            &p.heartbeat_sms_parts().unwrap()[0]
+        ),
+        "rejected",
+        "a revoked device's heartbeat is refused"
+    );
+    // Ordinary texts are logged as such.
+    assert_eq!(
+        via_android(&server, "+77015550000", "Встречаемся у школы в 7"),
+        "not_a_report"
+    );
+}
+
+#[test]
+fn a_heartbeat_by_sms_tells_the_coordinator_what_the_phone_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    set_up_gateways(&server, dir.path(), 48);
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    for i in 0..3 {
+        p.save(record("KZ-0001", i)).unwrap();
+    }
+    let hb = p.heartbeat_sms_parts().unwrap();
+    assert_eq!(hb.len(), 1);
+    assert_eq!(via_android(&server, "+77011112233", &hb[0]), "heartbeat");
+    let devices: serde_json::Value =
+        serde_json::from_str(&server.cli(&["devices", "--json"])).unwrap();
+    let d = &devices[0];
+    assert_eq!(d["heartbeat"]["seq"], 3, "{d}");
+    assert_eq!(d["records"], 0);
+    assert_eq!(d["faults"][0]["fault"], "missing");
+    assert_eq!(
+        d["faults"][0]["range"]["last"], 3,
+        "named missing before any arrived"
+    );
+}

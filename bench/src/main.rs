@@ -20,6 +20,7 @@ mod report;
 mod sample;
 mod scale_bench;
 mod server_bench;
+mod sms_bench;
 mod wipe_bench;
 mod workspace_bench;
 
@@ -62,6 +63,13 @@ struct FfiArgs {
 
 #[derive(Subcommand)]
 enum Which {
+    /// SMS segments per shipped form in kk/ru/en, and the time to write
+    /// and read a report.
+    Sms {
+        /// Rounds over every report, for the timings.
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+    },
     /// Durable save latency against raw SQLite + raw Ed25519; opening and
     /// paging through a large store.
     Core {
@@ -268,6 +276,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let text = wipe_bench::run(&cli.scratch, records, rounds, &command)?;
             println!("{text}");
             report::write_section(&cli.doc, "wipe", &text)?;
+        }
+        Which::Sms { rounds } => {
+            let text = sms_bench::run(&cli.scratch, rounds, &command)?;
+            println!("{text}");
+            report::write_section(&cli.doc, "sms", &text)?;
         }
         Which::Forms { parties, records } => {
             let text = forms_bench::run(&cli.scratch, parties, records, &command)?;

@@ -43,6 +43,17 @@ impl Store {
         let rec = self
             .get(id)?
             .ok_or_else(|| SmsError::NotPackable(format!("record {id} is not on this device")))?;
+        let body: crate::record::Body = serde_json::from_slice(&rec.envelope.body)
+            .map_err(|e| SmsError::NotPackable(e.to_string()))?;
+        // SMS is readable by every mobile operator on the way: what the
+        // organisation seals must never travel in it.
+        if self.form_seals(&body.form.id, body.form.version)? {
+            return Err(SmsError::NotPackable(format!(
+                "the organisation seals the {} form, and SMS would show it to the mobile network; send it over the internet or in a relay bundle",
+                body.form.id
+            ))
+            .into());
+        }
         let held = Held(self, self.enrollment().map(|e| e.org));
         Ok(sms::record_parts(&rec.envelope, &held, None)?)
     }

@@ -52,4 +52,10 @@ fn a_stored_record_goes_as_sms_and_stays_pending_until_a_receipt() {
         store.sms_parts(&RecordId::from_bytes([1; 32])),
         Err(StoreError::Sms(_))
     ));
+    // A sealed form's record never goes by SMS: the operator would read it.
+    let sealed = store.save(incident("seen by Aigerim")).unwrap();
+    match store.sms_parts(&sealed.id) {
+        Err(StoreError::Sms(e)) => assert!(e.to_string().contains("seals"), "{e}"),
+        other => panic!("{other:?}"),
+    }
 }

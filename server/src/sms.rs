@@ -26,6 +26,10 @@ pub const GATEWAYS_META: &str = "sms.gateways";
 /// How long the parts of an incomplete message are kept by default.
 pub const DEFAULT_EXPIRY_HOURS: u32 = 48;
 
+/// Most parts waiting from one number: enough for 16 reports of the
+/// longest kind at once.
+pub const MAX_PARTS_PER_SENDER: u64 = 256;
+
 /// Longest text a gateway may hand over (a part is one segment; this
 /// leaves room for a gateway's own padding).
 pub const MAX_TEXT_CHARS: usize = 480;
@@ -251,6 +255,15 @@ fn decide(
         Err(e) => return Ok(Received::said("malformed", e.to_string())),
     };
     let store = ingest.storage.sms_store();
+    // A number sending parts that never complete (a flood, a broken
+    // phone) is held to a bound; its complete reports still arrive once
+    // its old parts expire.
+    if store.sms_parts_held(sender)? >= MAX_PARTS_PER_SENDER {
+        return Ok(Received::said(
+            "too_many_waiting",
+            format!("{MAX_PARTS_PER_SENDER} parts from this number already wait; not kept"),
+        ));
+    }
     let held = store.hold_sms_part(sender, &part, now_ms)?;
     if held.len() < part.total {
         return Ok(Received::said(

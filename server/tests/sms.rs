@@ -193,3 +193,29 @@ fn a_heartbeat_by_sms_tells_the_coordinator_what_the_phone_holds() {
         "named missing before any arrived"
     );
 }
+
+/// A number sending parts that never complete is held to a bound, and
+/// every one is logged.
+#[test]
+fn a_number_flooding_incomplete_parts_is_held_to_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    set_up_gateways(&server, dir.path(), 48);
+    let bound = observer_server::sms::MAX_PARTS_PER_SENDER as usize;
+    for i in 0..bound {
+        let junk: Vec<u8> = (0..200).map(|j| (i * 7 + j) as u8 | 1).collect();
+        let first = observer_core::sms::split(&junk).unwrap().remove(0);
+        assert_eq!(via_android(&server, "+77010000001", &first), "waiting");
+    }
+    let one_more = observer_core::sms::split(&[3; 200]).unwrap().remove(0);
+    assert_eq!(
+        via_android(&server, "+77010000001", &one_more),
+        "too_many_waiting"
+    );
+    // Another number is not held back by it.
+    assert_eq!(via_android(&server, "+77010000002", &one_more), "waiting");
+    assert_eq!(
+        status(&server)["waiting"].as_array().unwrap().len(),
+        bound + 1
+    );
+}

@@ -1452,7 +1452,10 @@ fn sms_parts_wait_per_sender_and_message_once_each_until_dropped_or_expired(b: &
             waiting("+7701", "xyz", 1, 5_000),
         ]
     );
+    assert_eq!(sms.sms_parts_held("+7701").unwrap(), 3);
+    assert_eq!(sms.sms_parts_held("+7709").unwrap(), 0);
     sms.drop_sms_message("+7701", "abc", 3).unwrap();
+    assert_eq!(sms.sms_parts_held("+7701").unwrap(), 1);
     assert_eq!(
         sms.expire_sms(3_000).unwrap(),
         vec![waiting("+7702", "abc", 1, 1_200)]

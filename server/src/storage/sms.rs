@@ -51,6 +51,9 @@ pub trait SmsStore: Send + Sync {
         now_ms: i64,
     ) -> Result<Vec<Part>, StorageError>;
 
+    /// How many parts are held from `sender`, of every message.
+    fn sms_parts_held(&self, sender: &str) -> Result<u64, StorageError>;
+
     /// Forgets a message's parts (it was complete, or refused whole).
     fn drop_sms_message(
         &self,

@@ -53,6 +53,17 @@ impl SmsStore for PostgresStorage {
             .collect()
     }
 
+    fn sms_parts_held(&self, sender: &str) -> Result<u64, StorageError> {
+        let n: i64 = self
+            .conn()?
+            .query_one(
+                "SELECT count(*) FROM sms_parts WHERE sender = $1",
+                &[&sender],
+            )?
+            .try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
     fn drop_sms_message(
         &self,
         sender: &str,

@@ -60,6 +60,15 @@ impl SmsStore for SqliteStorage {
         Ok(parts)
     }
 
+    fn sms_parts_held(&self, sender: &str) -> Result<u64, StorageError> {
+        let n: i64 = self.read()?.query_row(
+            "SELECT count(*) FROM sms_parts WHERE sender = ?1",
+            [sender],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
     fn drop_sms_message(
         &self,
         sender: &str,

@@ -607,6 +607,19 @@ fn record_id_of(text: &str) -> Result<RecordId, ObserverError> {
     })
 }
 
+/// A signed record from its body and signature bytes.
+fn envelope(
+    body: Vec<u8>,
+    signature: Vec<u8>,
+) -> Result<observer_core::record::Envelope, ObserverError> {
+    let sig: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| ObserverError::InvalidInput {
+            message: "a signature is 64 bytes".into(),
+        })?;
+    Ok(observer_core::record::Envelope { body, sig })
+}
+
 /// The SMS texts of a signed record given as bytes (`body`, `signature`),
 /// for organisation `org`, answers packed by the shipped forms: the same
 /// texts every implementation must produce (the shared test vectors).
@@ -616,12 +629,7 @@ pub fn sms_parts_for_record(
     signature: Vec<u8>,
     org: Option<String>,
 ) -> Result<Vec<String>, ObserverError> {
-    let sig: [u8; 64] = signature
-        .try_into()
-        .map_err(|_| ObserverError::InvalidInput {
-            message: "a signature is 64 bytes".into(),
-        })?;
-    let env = observer_core::record::Envelope { body, sig };
+    let env = envelope(body, signature)?;
     observer_core::sms::record_parts(
         &env,
         &observer_core::sms::Forms::shipped(org.as_deref()),
@@ -649,12 +657,7 @@ pub fn verify_record(
                     message: e.to_string(),
                 },
             )?;
-    let sig: [u8; 64] = signature
-        .try_into()
-        .map_err(|_| ObserverError::InvalidInput {
-            message: "a signature is 64 bytes".into(),
-        })?;
-    let env = observer_core::record::Envelope { body, sig };
+    let env = envelope(body, signature)?;
     let rec = observer_core::record::verify_envelope(&env, &key).map_err(|e| {
         ObserverError::Tampered {
             message: e.to_string(),

@@ -10,7 +10,7 @@ use observer_core::protocol::{HEARTBEAT_DOMAIN, Heartbeat, Signed};
 use observer_core::record::{
     ChainPosition, Clock, Envelope, NewRecord, RecordId, Sha256Digest, sign_record,
 };
-use observer_core::sms::{self, Forms, Unpacked};
+use observer_core::sms::{self, Context as _, Forms, Unpacked};
 use serde_json::{Value, json};
 
 use crate::report::{Samples, machine, us};
@@ -89,7 +89,7 @@ pub fn run(scratch: &std::path::Path, rounds: usize, command: &str) -> Result<St
     for form in ["access", "opening", "voting", "closing", "counting"] {
         for lang in ["kk", "ru", "en"] {
             let env = signed(&key, form, answers(form, lang))?;
-            let packed = sms::pack_record(&env, &forms, None)?;
+            let packed = sms::pack_record(&env, &forms, forms.form(form, 1).as_ref())?;
             let texts = sms::record_parts(&env, &forms, None)?;
             let target = match form {
                 "access" => "≤ 2",

@@ -129,7 +129,7 @@ fn prepare(coordinator: &Coordinator, url: &str, n: usize, records: usize) -> Re
                         sealed: Vec::new(),
                         // What the phone holds after enrolling: its station and
                         // no published form, as the server also has it.
-                        updates_have: updates_tag(&[station], &[], &[], []),
+                        updates_have: updates_tag(&[station], &[], &[], None, []),
                         // A first sync: no head held yet, no delivered
                         // record to prove (the log-proof cost of later
                         // syncs is measured by the proofs benchmark).

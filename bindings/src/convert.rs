@@ -276,6 +276,9 @@ pub struct EnrollmentInfo {
     /// Those of `stations` in the quick count's sample: their results
     /// protocol is the one to send first.
     pub priority_stations: Vec<String>,
+    /// The coordinator's SMS gateway number, where `smsParts` texts go
+    /// when mobile data is blocked; learnt at sync, `None` until one is set.
+    pub sms_number: Option<String>,
 }
 
 impl From<Enrollment> for EnrollmentInfo {
@@ -286,6 +289,7 @@ impl From<Enrollment> for EnrollmentInfo {
             device_id: e.device.to_string(),
             stations: e.stations,
             priority_stations: e.priority_stations,
+            sms_number: e.sms_number,
         }
     }
 }

@@ -401,6 +401,10 @@ enum SmsAction {
         /// A file holding the webhook signing key of "SMS Gateway for Android".
         #[arg(long)]
         android_key_file: Option<PathBuf>,
+        /// The number observers text their reports to (phones learn it at
+        /// their next sync), e.g. +77010000000.
+        #[arg(long)]
+        number: Option<String>,
         /// Hours an incomplete message's parts are kept.
         #[arg(long, default_value_t = observer_server::sms::DEFAULT_EXPIRY_HOURS)]
         expiry_hours: u32,
@@ -652,12 +656,14 @@ fn run(cli: Cli) -> Result<()> {
                 twilio_token_file,
                 twilio_url,
                 android_key_file,
+                number,
                 expiry_hours,
             } => commands::sms::gateways(
                 &at,
                 twilio_token_file.as_deref(),
                 twilio_url.as_deref(),
                 android_key_file.as_deref(),
+                number.as_deref(),
                 expiry_hours,
                 out,
             ),

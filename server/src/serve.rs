@@ -117,6 +117,7 @@ pub async fn serve_with(
         corroboration: crate::review::CorroborationRule::default(),
         sampled: Default::default(),
         witnesses: Default::default(),
+        sms_number: Default::default(),
         zone: Default::default(),
         storage: c.storage.clone(),
         org: c.org.clone(),

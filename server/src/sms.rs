@@ -48,6 +48,10 @@ pub struct GatewaySettings {
     pub android: Option<String>,
     /// Hours an incomplete message's parts are kept.
     pub expiry_hours: u32,
+    /// The number observers text their reports to, which phones learn
+    /// with their updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
 }
 
 /// Twilio's settings, the token sealed.
@@ -91,6 +95,7 @@ impl GatewaySettings {
         org: &OrgPublicKey,
         twilio: Option<(&[u8], &str)>,
         android: Option<&[u8]>,
+        number: Option<&str>,
         expiry_hours: u32,
     ) -> Result<Self, GatewayError> {
         let sealed = |name: &str, secret: &[u8]| {
@@ -109,6 +114,7 @@ impl GatewaySettings {
                 .transpose()?,
             android: android.map(|key| sealed("android", key)).transpose()?,
             expiry_hours: expiry_hours.max(1),
+            number: number.map(str::to_string),
         })
     }
 
@@ -148,6 +154,38 @@ impl GatewaySettings {
                 .transpose()?,
             expiry_ms: i64::from(self.expiry_hours) * 3_600_000,
         })
+    }
+}
+
+/// How long the gateway number read from the settings is believed: a
+/// change reaches phones at their next sync after it.
+const NUMBER_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The gateway number phones are told, read from the settings at most
+/// every few seconds rather than at every sync.
+#[derive(Default)]
+pub struct NumberCache {
+    known: std::sync::RwLock<Option<(std::time::Instant, Option<String>)>>,
+}
+
+impl NumberCache {
+    /// The number now, if one is set.
+    pub fn get(&self, storage: &dyn Storage) -> Result<Option<String>, StorageError> {
+        if let Some((at, n)) = &*self.known.read().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < NUMBER_FOR
+        {
+            return Ok(n.clone());
+        }
+        let number = match GatewaySettings::load(storage) {
+            Ok(s) => s.and_then(|s| s.number),
+            Err(GatewayError::Storage(e)) => return Err(e),
+            // Unreadable settings name no number; `sms status` and the
+            // webhooks say why.
+            Err(GatewayError::Unreadable(_)) => None,
+        };
+        *self.known.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), number.clone()));
+        Ok(number)
     }
 }
 

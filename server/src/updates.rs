@@ -12,13 +12,15 @@ use observer_core::protocol::{Updates, updates_tag};
 use crate::storage::{DeviceInfo, Storage, StorageError};
 
 /// The device's updates as of now; `sampled` are the stations of the
-/// quick count's sample, `witnesses` the verifier keys of the witnesses.
+/// quick count's sample, `witnesses` the verifier keys of the witnesses,
+/// `sms_number` the SMS gateway's number.
 pub fn current(
     storage: &dyn Storage,
     org: &str,
     device: &DeviceInfo,
     sampled: &BTreeSet<String>,
     witnesses: &[String],
+    sms_number: Option<&str>,
     now_ms: i64,
 ) -> Result<Updates, StorageError> {
     let forms = storage.forms()?;
@@ -32,6 +34,7 @@ pub fn current(
         &device.stations,
         &priority,
         witnesses,
+        sms_number,
         forms.iter().map(|f| (f.id.as_str(), f.version)),
     );
     Ok(Updates {
@@ -42,6 +45,7 @@ pub fn current(
         forms: forms.into_iter().map(|f| f.definition).collect(),
         priority_stations: priority,
         witnesses: witnesses.to_vec(),
+        sms_number: sms_number.map(str::to_string),
         tag: Some(tag),
     })
 }

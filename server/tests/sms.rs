@@ -219,3 +219,36 @@ fn a_number_flooding_incomplete_parts_is_held_to_a_bound() {
         bound + 1
     );
 }
+
+/// Phones learn the gateway number with their updates: one that synced
+/// before it was set learns it at its next sync, and a changed number too.
+#[test]
+fn phones_learn_the_gateway_number_at_their_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!(p.enrollment().unwrap().sms_number, None);
+    set_up_gateways(&server, dir.path(), 48);
+    // The server reads the settings again after a few seconds.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!(
+        p.enrollment().unwrap().sms_number.as_deref(),
+        Some(support::sms::NUMBER)
+    );
+    let out = server.cli(&["sms", "gateways", "--number", "+77019998877"]);
+    assert!(out.contains("+77019998877"), "{out}");
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!(
+        p.enrollment().unwrap().sms_number.as_deref(),
+        Some("+77019998877")
+    );
+    // Not a number: refused, nothing changed.
+    let refused = support::command(&server.data)
+        .args(["sms", "gateways", "--number", "call me"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+}

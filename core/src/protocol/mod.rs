@@ -68,6 +68,11 @@ pub struct Updates {
     /// there are none (and from servers before witnesses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<String>,
+    /// The number of the coordinator's SMS gateway: where the phone texts
+    /// its reports when mobile data is blocked (`crate::sms`). Absent when
+    /// none is set (and from servers before SMS reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_number: Option<String>,
     /// [`updates_tag`] of these stations and forms, which the phone sends
     /// back at its next sync (protocol version 2; absent from a server of
     /// version 1, and ignored by a phone of version 1).
@@ -80,12 +85,13 @@ pub struct Updates {
 /// and the form versions it keeps. The server computes it and the phone
 /// sends it back; when they differ, the answer to a sync carries the
 /// updates. Published form versions never change, so an id and version
-/// name a definition. No priority stations digest as before there were
-/// any, so a phone is not sent updates it already holds.
+/// name a definition. No priority stations (witnesses, SMS number) digest
+/// as before there were any, so a phone is not sent updates it already holds.
 pub fn updates_tag<'a>(
     stations: &[String],
     priority: &[String],
     witnesses: &[String],
+    sms_number: Option<&str>,
     forms: impl IntoIterator<Item = (&'a str, u32)>,
 ) -> crate::record::Sha256Digest {
     let mut forms: Vec<(&str, u32)> = forms.into_iter().collect();
@@ -97,6 +103,9 @@ pub fn updates_tag<'a>(
     }
     if !witnesses.is_empty() {
         held["witnesses"] = serde_json::json!(witnesses);
+    }
+    if let Some(n) = sms_number {
+        held["sms"] = serde_json::json!(n);
     }
     crate::record::Sha256Digest::of(&serde_json::to_vec(&held).expect("serialises"))
 }

@@ -58,6 +58,10 @@ pub struct Enrollment {
     /// ([`crate::protocol::Updates::witnesses`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<String>,
+    /// The coordinator's SMS gateway number
+    /// ([`crate::protocol::Updates::sms_number`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_number: Option<String>,
 }
 
 /// The in-memory copy of what new records are signed with.

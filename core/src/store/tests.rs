@@ -179,6 +179,7 @@ fn a_priority_stations_results_protocol_is_delivered_before_older_records() {
             priority_stations: vec!["S2".into()],
             seal_key: None,
             witnesses: Vec::new(),
+            sms_number: None,
         })
         .unwrap();
     for station in ["S1", "S2", "S1"] {
@@ -592,6 +593,7 @@ fn records_carry_the_enrollment_org_and_the_server_clock_across_reopening() {
         priority_stations: Vec::new(),
         seal_key: None,
         witnesses: Vec::new(),
+        sms_number: None,
     };
     store.set_enrollment(&enrollment).unwrap();
     let after = crate::record::Sha256Digest::of(b"receipt");
@@ -697,6 +699,7 @@ fn what_was_observed_is_not_readable_in_the_database_files() {
             priority_stations: Vec::new(),
             seal_key: None,
             witnesses: Vec::new(),
+            sms_number: None,
         })
         .unwrap();
     let id_text = saved.id.to_string();
@@ -809,6 +812,7 @@ fn enroll_with_seal_key(store: &Store) -> crate::seal::OrgSecretKey {
             priority_stations: Vec::new(),
             seal_key: Some(org.public_key()),
             witnesses: Vec::new(),
+            sms_number: None,
         })
         .unwrap();
     org

@@ -552,6 +552,8 @@ pub fn enroll(
         priority_stations: Vec::new(),
         seal_key: resp.seal_key,
         witnesses: Vec::new(),
+        // The first sync brings it with the other updates.
+        sms_number: None,
     };
     store.set_enrollment(&enrollment)?;
     // Records signed before the first receipt still carry the server's
@@ -831,6 +833,7 @@ fn apply_updates(
     if updates.stations != current.stations
         || updates.priority_stations != current.priority_stations
         || updates.witnesses != current.witnesses
+        || updates.sms_number != current.sms_number
     {
         if updates.stations != current.stations {
             summary.stations_assigned = Some(updates.stations.clone());
@@ -839,6 +842,7 @@ fn apply_updates(
             stations: updates.stations,
             priority_stations: updates.priority_stations,
             witnesses: updates.witnesses,
+            sms_number: updates.sms_number,
             ..current
         })?;
     }

@@ -2536,6 +2536,11 @@ public struct EnrollmentInfo: Equatable, Hashable {
      * protocol is the one to send first.
      */
     public var priorityStations: [String]
+    /**
+     * The coordinator's SMS gateway number, where `smsParts` texts go
+     * when mobile data is blocked; learnt at sync, `None` until one is set.
+     */
+    public var smsNumber: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2543,12 +2548,17 @@ public struct EnrollmentInfo: Equatable, Hashable {
         /**
          * Those of `stations` in the quick count's sample: their results
          * protocol is the one to send first.
-         */priorityStations: [String]) {
+         */priorityStations: [String], 
+        /**
+         * The coordinator's SMS gateway number, where `smsParts` texts go
+         * when mobile data is blocked; learnt at sync, `None` until one is set.
+         */smsNumber: String?) {
         self.serverUrl = serverUrl
         self.org = org
         self.deviceId = deviceId
         self.stations = stations
         self.priorityStations = priorityStations
+        self.smsNumber = smsNumber
     }
 
     
@@ -2571,7 +2581,8 @@ public struct FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer {
                 org: FfiConverterString.read(from: &buf), 
                 deviceId: FfiConverterString.read(from: &buf), 
                 stations: FfiConverterSequenceString.read(from: &buf), 
-                priorityStations: FfiConverterSequenceString.read(from: &buf)
+                priorityStations: FfiConverterSequenceString.read(from: &buf), 
+                smsNumber: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -2581,6 +2592,7 @@ public struct FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer {
         FfiConverterString.write(value.deviceId, into: &buf)
         FfiConverterSequenceString.write(value.stations, into: &buf)
         FfiConverterSequenceString.write(value.priorityStations, into: &buf)
+        FfiConverterOptionString.write(value.smsNumber, into: &buf)
     }
 }
 

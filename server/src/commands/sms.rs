@@ -28,9 +28,19 @@ pub fn gateways(
     twilio_token_file: Option<&Path>,
     twilio_url: Option<&str>,
     android_key_file: Option<&Path>,
+    number: Option<&str>,
     expiry_hours: u32,
     out: &mut dyn Write,
 ) -> Result<()> {
+    if let Some(n) = number {
+        let digits = n.strip_prefix('+').unwrap_or(n);
+        if !(3..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "--number {n:?} is not a phone number (digits, an optional leading +)"
+            )
+            .into());
+        }
+    }
     let c = at.open()?;
     let twilio = match (twilio_token_file, twilio_url) {
         (Some(f), Some(u)) => Some((secret(f)?, u.to_string())),
@@ -42,6 +52,7 @@ pub fn gateways(
         &c.seal.public_key(),
         twilio.as_ref().map(|(t, u)| (t.as_slice(), u.as_str())),
         android.as_deref(),
+        number,
         expiry_hours,
     )?;
     settings.store(c.storage.as_ref())?;
@@ -52,6 +63,7 @@ pub fn gateways(
         serde_json::json!({
             "twilio_url": twilio.as_ref().map(|(_, u)| u),
             "android": android.is_some(),
+            "number": number,
             "expiry_hours": settings.expiry_hours,
         }),
     )?;
@@ -74,6 +86,9 @@ pub fn gateways(
         },
         settings.expiry_hours
     )?;
+    if let Some(n) = number {
+        writeln!(out, "phones learn the number {n} at their next sync")?;
+    }
     Ok(())
 }
 

@@ -93,6 +93,8 @@ pub struct AppState {
     pub corroboration: crate::review::CorroborationRule,
     /// The quick count's sampled stations, which the updates name.
     pub sampled: crate::pvt::store::SampledStations,
+    /// The SMS gateway's number, which the updates name.
+    pub sms_number: crate::sms::NumberCache,
     /// The witnesses and the witnessed checkpoint, which syncs name.
     pub witnesses: crate::witnesses::CurrentCache,
     /// The centre's time zone as last read from the day's plan, and when.

@@ -102,6 +102,7 @@ pub async fn sync(
                     device,
                     &sampled,
                     &witnesses.keys,
+                    app.sms_number.get(app.storage.as_ref())?.as_deref(),
                     now_ms(),
                 )
             })
@@ -292,12 +293,14 @@ pub async fn updates(
             .witnesses
             .get(app2.storage.as_ref(), &app2.key)
             .map_err(witnesses_failed)?;
+        let sms_number = app2.sms_number.get(app2.storage.as_ref())?;
         let updates = crate::updates::current(
             app2.storage.as_ref(),
             &app2.org,
             &device,
             &sampled,
             &witnesses.keys,
+            sms_number.as_deref(),
             now_ms(),
         )?;
         Ok((device.id, Signed::sign(UPDATES_DOMAIN, &updates, &app2.key)))

@@ -11,6 +11,7 @@ use super::Server;
 
 pub const TWILIO_TOKEN: &str = "twilio-auth-token-for-tests";
 pub const ANDROID_KEY: &str = "android-gateway-signing-key";
+pub const NUMBER: &str = "+77010000000";
 
 /// Sets `server` up to take both gateways (secrets in files under `dir`).
 pub fn set_up_gateways(server: &Server, dir: &Path, expiry_hours: u32) {
@@ -27,6 +28,8 @@ pub fn set_up_gateways(server: &Server, dir: &Path, expiry_hours: u32) {
         &twilio_url(server),
         "--android-key-file",
         key.to_str().unwrap(),
+        "--number",
+        NUMBER,
         "--expiry-hours",
         &expiry_hours.to_string(),
     ]);

@@ -4346,6 +4346,12 @@ data class EnrollmentInfo (
      * protocol is the one to send first.
      */
     var `priorityStations`: List<kotlin.String>
+    , 
+    /**
+     * The coordinator's SMS gateway number, where `smsParts` texts go
+     * when mobile data is blocked; learnt at sync, `None` until one is set.
+     */
+    var `smsNumber`: kotlin.String?
     
 ){
     
@@ -4367,6 +4373,7 @@ public object FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer<EnrollmentI
             FfiConverterString.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -4375,7 +4382,8 @@ public object FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer<EnrollmentI
             FfiConverterString.allocationSize(value.`org`) +
             FfiConverterString.allocationSize(value.`deviceId`) +
             FfiConverterSequenceString.allocationSize(value.`stations`) +
-            FfiConverterSequenceString.allocationSize(value.`priorityStations`)
+            FfiConverterSequenceString.allocationSize(value.`priorityStations`) +
+            FfiConverterOptionalString.allocationSize(value.`smsNumber`)
     )
 
     override fun write(value: EnrollmentInfo, buf: ByteBuffer) {
@@ -4384,6 +4392,7 @@ public object FfiConverterTypeEnrollmentInfo: FfiConverterRustBuffer<EnrollmentI
             FfiConverterString.write(value.`deviceId`, buf)
             FfiConverterSequenceString.write(value.`stations`, buf)
             FfiConverterSequenceString.write(value.`priorityStations`, buf)
+            FfiConverterOptionalString.write(value.`smsNumber`, buf)
     }
 }
 

@@ -231,7 +231,7 @@ impl Context for Coordinator<'_> {
     }
 }
 
-/// The device a rebuilt record or heartbeat names.
+/// The device a rebuilt record names.
 #[derive(Deserialize)]
 struct Names {
     device: observer_core::identity::DeviceId,
@@ -329,19 +329,9 @@ fn decide(
         }
         Err(e) => return Ok(Received::said("malformed", e.to_string())),
     };
-    // Which device it names, to tell an unknown device from a bad
-    // signature in the log (the sender is told neither).
-    let named = match &unpacked {
-        Unpacked::Record(env) => serde_json::from_slice::<Names>(&env.body).ok(),
-        Unpacked::Heartbeat(hb) => serde_json::from_slice::<Names>(&hb.body).ok(),
-    };
-    let settled = match unpacked {
-        Unpacked::Record(env) => ingest.sms_record(&WireRecord::from(&env)),
-        Unpacked::Heartbeat(hb) => ingest.sms_heartbeat(&hb),
-    };
-    let enrolled = match &named {
-        Some(n) => ingest.storage.device(&n.device)?.is_some(),
-        None => false,
+    let (settled, record) = match unpacked {
+        Unpacked::Record(env) => (ingest.sms_record(&WireRecord::from(&env)), Some(env)),
+        Unpacked::Heartbeat(hb) => (ingest.sms_heartbeat(&hb), None),
     };
     Ok(match settled {
         Ok(s) => {
@@ -376,12 +366,24 @@ fn decide(
                 settled: Some(s),
             }
         }
-        Err(IngestError::NothingVerified) if enrolled => Received::said(
-            "bad_signature",
-            "the signature is not the enrolled key's of the device it names",
-        ),
-        Err(IngestError::NothingVerified)
-        | Err(IngestError::Auth(crate::auth::AuthError::UnknownDevice(_))) => {
+        Err(IngestError::NothingVerified) => {
+            // Ingest answers an unknown device and a bad signature alike
+            // (the sender learns neither); the log tells them apart, by
+            // the device the record names.
+            let named = record
+                .and_then(|env| serde_json::from_slice::<Names>(&env.body).ok())
+                .map(|n| ingest.storage.device(&n.device))
+                .transpose()?
+                .flatten();
+            match named {
+                Some(_) => Received::said(
+                    "bad_signature",
+                    "the signature is not the enrolled key's of the device it names",
+                ),
+                None => Received::said("unknown_device", "no enrolled device signed it"),
+            }
+        }
+        Err(IngestError::Auth(crate::auth::AuthError::UnknownDevice(_))) => {
             Received::said("unknown_device", "no enrolled device signed it")
         }
         Err(IngestError::Auth(crate::auth::AuthError::Revoked)) => {

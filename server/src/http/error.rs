@@ -37,6 +37,17 @@ impl ApiError {
         }
     }
 
+    /// What a path that serves nothing answers: the same for an unknown
+    /// endpoint and for one not set up (an SMS gateway), so a prober
+    /// cannot tell them apart.
+    pub(super) fn not_found() -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint; see /openapi.json",
+        )
+    }
+
     /// The stable code (`docs/protocol.md`).
     pub fn code(&self) -> &str {
         &self.body.error

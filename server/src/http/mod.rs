@@ -233,13 +233,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/log/witnessed", get(log::witnessed))
         .route("/v1/log/inclusion", get(log::inclusion))
         .route("/v1/log/consistency", get(log::consistency))
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such endpoint; see /openapi.json",
-            )
-        })
+        .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -26,15 +26,6 @@ const MAX_WEBHOOK_BYTES: usize = 16 * 1024;
 /// How far an Android gateway's timestamp may be from this server's clock.
 const MAX_SKEW_SECS: i64 = 300;
 
-/// What an unconfigured gateway's URL answers: as any unknown endpoint.
-fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such endpoint; see /openapi.json",
-    )
-}
-
 fn forged() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
@@ -48,7 +39,7 @@ async fn gateways(app: &Arc<AppState>) -> Result<Gateways, ApiError> {
     blocking(move || {
         let settings = GatewaySettings::load(app.storage.as_ref())
             .map_err(|e| ApiError::internal("the SMS gateway settings", &e))?
-            .ok_or_else(not_found)?;
+            .ok_or_else(ApiError::not_found)?;
         settings
             .open(&app.seal)
             .map_err(|e| ApiError::internal("the SMS gateway settings", &e))
@@ -107,7 +98,7 @@ pub async fn twilio(
     body: Body,
 ) -> Result<Response, ApiError> {
     let g = gateways(&app).await?;
-    let (token, url) = g.twilio.as_ref().ok_or_else(not_found)?;
+    let (token, url) = g.twilio.as_ref().ok_or_else(ApiError::not_found)?;
     let held = read_body(&app, body, MAX_WEBHOOK_BYTES).await?;
     let params: Vec<(String, String)> = form_urlencoded::parse(&held.bytes)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -162,7 +153,7 @@ pub async fn android(
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let g = gateways(&app).await?;
-    let key = g.android.as_ref().ok_or_else(not_found)?;
+    let key = g.android.as_ref().ok_or_else(ApiError::not_found)?;
     let held = read_body(&app, body, MAX_WEBHOOK_BYTES).await?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let timestamp = header("x-timestamp").ok_or_else(forged)?;

@@ -281,6 +281,27 @@ pub struct EnrollmentInfo {
     pub sms_number: Option<String>,
 }
 
+/// What a receipt by SMS settled.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SmsReceiptInfo {
+    /// The records it names (hex ids), now delivered.
+    pub delivered: Vec<String>,
+    /// How many of them were still pending here.
+    pub newly_delivered: u32,
+    /// The coordinator's clock when it stored them, ms since the epoch.
+    pub server_time_ms: i64,
+}
+
+impl From<observer_core::store::SmsReceipt> for SmsReceiptInfo {
+    fn from(r: observer_core::store::SmsReceipt) -> Self {
+        Self {
+            delivered: r.delivered.iter().map(ToString::to_string).collect(),
+            newly_delivered: u32::try_from(r.newly_delivered).unwrap_or(u32::MAX),
+            server_time_ms: r.server_time_ms,
+        }
+    }
+}
+
 impl From<Enrollment> for EnrollmentInfo {
     fn from(e: Enrollment) -> Self {
         Self {

@@ -105,7 +105,11 @@ impl From<StoreError> for ObserverError {
             // A bundle that is damaged, cut, foreign or this phone's own:
             // ask for the file again.
             StoreError::Relay(_) => ObserverError::InvalidInput { message },
-            // A record too large or not packable for SMS: send it otherwise.
+            StoreError::Sms(observer_core::sms::SmsError::NotEnrolled) => {
+                ObserverError::NotEnrolled { message }
+            }
+            // A record too large or not packable for SMS (send it
+            // otherwise), or a text that is not the coordinator's receipt.
             StoreError::Sms(_) => ObserverError::InvalidInput { message },
             StoreError::Revoked => ObserverError::Revoked { message },
             StoreError::Wiped { .. } => ObserverError::Wiped { message },

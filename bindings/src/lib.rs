@@ -434,6 +434,18 @@ impl ObserverCore {
         Ok(self.store.mark_sent_by_sms(&record_id_of(&record_id)?)?)
     }
 
+    /// Takes the coordinator's receipt that its gateway texted back (the
+    /// texts of one message from the gateway number, in any order): it is
+    /// rebuilt, verified with the pinned coordinator key, and the records
+    /// it names are delivered, as at a sync. Android: pass the bodies of
+    /// an incoming SMS from the gateway number that start with `O1`; a
+    /// message still missing parts fails with `InvalidInput` (keep its
+    /// texts and pass them again with the rest). A text anyone else made
+    /// fails with `InvalidInput` and changes nothing.
+    pub fn accept_sms_receipt(&self, texts: Vec<String>) -> Result<SmsReceiptInfo, ObserverError> {
+        Ok(self.store.accept_sms_receipt(&texts)?.into())
+    }
+
     /// When record `record_id` was last sent by SMS (ms since the epoch).
     pub fn sent_by_sms_at_ms(&self, record_id: String) -> Result<Option<i64>, ObserverError> {
         Ok(self

@@ -202,6 +202,25 @@ pub struct Received {
 }
 
 impl Received {
+    /// The coordinator's receipt as SMS texts, for the gateway to text
+    /// back to the sender: only when a record was stored or was held
+    /// already (a refusal's reason waits for the phone's next sync, and a
+    /// heartbeat settles nothing). Anyone may text a copy of a report and
+    /// be answered with its receipt, which tells them nothing the report
+    /// did not.
+    pub fn reply(&self) -> Vec<String> {
+        let Some(s) = &self.settled else {
+            return Vec::new();
+        };
+        if !matches!(self.outcome, "accepted" | "already") {
+            return Vec::new();
+        }
+        sms::receipt_parts(&s.signed).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a receipt could not be written as SMS");
+            Vec::new()
+        })
+    }
+
     fn said(outcome: &'static str, detail: impl Into<String>) -> Self {
         Self {
             outcome,

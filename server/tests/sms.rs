@@ -252,3 +252,53 @@ fn phones_learn_the_gateway_number_at_their_next_sync() {
         .unwrap();
     assert!(!refused.status.success());
 }
+
+#[test]
+fn the_coordinators_receipt_comes_back_by_sms_and_settles_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    set_up_gateways(&server, dir.path(), 48);
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let saved = p.save(access("бақылаушыны шығарып жіберді")).unwrap();
+    let texts = p.sms_parts(&saved.id).unwrap();
+
+    // Nothing comes back while the report is incomplete.
+    assert!(via_twilio(&server, "+77011112233", &texts[1]).is_empty());
+    let receipt = via_twilio(&server, "+77011112233", &texts[0]);
+    assert_eq!(receipt.len(), 1, "one segment: {receipt:?}");
+    assert!(observer_core::sms::is_gsm7(&receipt[0]));
+
+    // The phone rebuilds it, checks it with the pinned key: delivered.
+    let got = p.accept_sms_receipt(&receipt).unwrap();
+    assert_eq!((got.delivered, got.newly_delivered), (vec![saved.id], 1));
+    assert_eq!(p.counts().unwrap().pending, 0);
+    // The phone keeps the coordinator's signed statement as evidence.
+    let held = p.receipts().unwrap();
+    let signed: observer_core::protocol::Signed = serde_json::from_slice(&held[0].bytes).unwrap();
+    let r: observer_core::protocol::Receipt = serde_json::from_slice(&signed.body).unwrap();
+    assert_eq!(r.accepted[0].id, saved.id);
+
+    // A replay from another number is answered with an `already` receipt,
+    // which settles nothing new; the next internet sync sends nothing.
+    let mut replayed = Vec::new();
+    for t in &texts {
+        replayed = via_twilio(&server, "+77770000000", t);
+    }
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(p.accept_sms_receipt(&replayed).unwrap().newly_delivered, 0);
+    let s = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!((s.accepted, s.already), (0, 0), "{s:?}");
+    assert_eq!(server.record_count(), (1, 1));
+
+    // A refused report brings no receipt; text that is not the
+    // coordinator's receipt changes nothing on the phone.
+    let revoked = enrolled_phone(&dir.path().join("revoked"), &server, "KZ-0001");
+    let r2 = revoked.save(access("later")).unwrap();
+    server.cli(&["revoke", revoked.device_id().as_str()]);
+    let mut answer = Vec::new();
+    for t in revoked.sms_parts(&r2.id).unwrap() {
+        answer = via_twilio(&server, "+77011110000", &t);
+    }
+    assert!(answer.is_empty(), "{answer:?}");
+    assert!(p.accept_sms_receipt(&texts).is_err());
+}

@@ -28,11 +28,13 @@
 
 mod pack;
 mod parts;
+mod receipt;
 
 pub use pack::{Context, Unpacked, pack_heartbeat, pack_record, unpack};
 pub use parts::{
     ALPHABET, DATA_CHARS, MAX_PARTS, PART_MAGIC, Part, SEGMENT_CHARS, is_gsm7, join, parse, split,
 };
+pub use receipt::{ReceiptContext, pack_receipt, unpack_receipt};
 
 use crate::forms::FormDefinition;
 use crate::protocol::Signed;
@@ -68,6 +70,13 @@ pub enum SmsError {
     /// Anything else out of place.
     #[error("malformed report: {0}")]
     Malformed(String),
+    /// A receipt by SMS that the pinned coordinator key did not sign, or
+    /// that speaks of another phone: nothing was marked delivered.
+    #[error("this SMS is not a receipt signed by your coordinator; nothing was marked delivered")]
+    NotFromCoordinator,
+    /// A receipt by SMS reached a phone that is not enrolled.
+    #[error("this phone is not enrolled, so it has no coordinator's receipt to check")]
+    NotEnrolled,
 }
 
 /// The usual [`Context`]: an organisation and a set of form definitions
@@ -126,6 +135,25 @@ pub fn record_parts(
 /// A signed heartbeat as SMS texts (one, for every heartbeat).
 pub fn heartbeat_parts(hb: &Signed) -> Result<Vec<String>, SmsError> {
     split(&pack_heartbeat(hb)?)
+}
+
+/// A signed receipt that settles records as SMS texts (one segment for a
+/// report's receipt), for a gateway to text back to the phone.
+pub fn receipt_parts(receipt: &Signed) -> Result<Vec<String>, SmsError> {
+    split(&pack_receipt(receipt)?)
+}
+
+/// Rebuilds the coordinator's receipt from the texts it came in (in any
+/// order; a copy counts once). The caller verifies it with the pinned key.
+pub fn read_receipt<S: AsRef<str>>(
+    texts: &[S],
+    ctx: &dyn ReceiptContext,
+) -> Result<Signed, SmsError> {
+    let parts: Vec<Part> = texts
+        .iter()
+        .map(|t| parse(t.as_ref()))
+        .collect::<Result<_, _>>()?;
+    unpack_receipt(&join(&parts)?, ctx)
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ use crate::record::{
 pub(super) const TYPE_RECORD: u8 = 1;
 /// First byte: a heartbeat.
 pub(super) const TYPE_HEARTBEAT: u8 = 2;
+/// First byte: the coordinator's receipt ([`super::receipt`]).
+pub(super) const TYPE_RECEIPT: u8 = 3;
 
 // Record flags (second byte).
 const HAS_ORG: u8 = 1;
@@ -37,7 +39,7 @@ const PAYLOAD_PACKED: u8 = 1 << 6;
 const HAS_ATTACHMENTS: u8 = 1 << 7;
 
 /// Largest value of the 6-byte times.
-const MAX_U48: u64 = (1 << 48) - 1;
+pub(super) const MAX_U48: u64 = (1 << 48) - 1;
 
 /// What a packed message rebuilds into.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +60,7 @@ pub trait Context {
     fn form(&self, id: &str, version: u32) -> Option<FormDefinition>;
 }
 
-fn unpackable(why: impl Into<String>) -> SmsError {
+pub(super) fn unpackable(why: impl Into<String>) -> SmsError {
     SmsError::NotPackable(why.into())
 }
 
@@ -176,6 +178,9 @@ pub fn unpack(bytes: &[u8], ctx: &dyn Context) -> Result<Unpacked, SmsError> {
     match r.u8()? {
         TYPE_RECORD => unpack_record(&mut r, ctx).map(Unpacked::Record),
         TYPE_HEARTBEAT => unpack_heartbeat(&mut r).map(Unpacked::Heartbeat),
+        TYPE_RECEIPT => Err(SmsError::Malformed(
+            "a coordinator's receipt, not a report".into(),
+        )),
         t => Err(SmsError::Malformed(format!("unknown message type {t}"))),
     }
 }
@@ -423,7 +428,7 @@ fn device(b: [u8; 16]) -> Result<DeviceId, SmsError> {
     DeviceId::try_from(hex::encode(b)).map_err(SmsError::Malformed)
 }
 
-fn u48(r: &mut Reader<'_>) -> Result<u64, SmsError> {
+pub(super) fn u48(r: &mut Reader<'_>) -> Result<u64, SmsError> {
     let mut b = [0u8; 8];
     b[2..].copy_from_slice(&r.array::<6>()?);
     Ok(u64::from_be_bytes(b))
@@ -443,12 +448,12 @@ fn long_text(out: &mut Vec<u8>, b: &[u8]) -> Result<(), SmsError> {
 }
 
 /// Reads fixed-size pieces; running out is a malformed message.
-struct Reader<'a> {
-    rest: &'a [u8],
+pub(super) struct Reader<'a> {
+    pub(super) rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], SmsError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], SmsError> {
         if self.rest.len() < n {
             return Err(SmsError::Malformed("the message ends early".into()));
         }
@@ -457,11 +462,11 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], SmsError> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], SmsError> {
         Ok(self.take(N)?.try_into().expect("took N bytes"))
     }
 
-    fn u8(&mut self) -> Result<u8, SmsError> {
+    pub(super) fn u8(&mut self) -> Result<u8, SmsError> {
         Ok(self.take(1)?[0])
     }
 
@@ -476,7 +481,7 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
 
-    fn end(&self) -> Result<(), SmsError> {
+    pub(super) fn end(&self) -> Result<(), SmsError> {
         if self.rest.is_empty() {
             Ok(())
         } else {

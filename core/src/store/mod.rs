@@ -61,6 +61,7 @@ pub use query::{Query, StateFilter, StoredRecord};
 pub use relay::{RelayExport, RelayImport, Relayed};
 pub use schema::SCHEMA_VERSION;
 pub use session::Enrollment;
+pub use sms::SmsReceipt;
 pub use wipe::{SealedOutbox, WIPED_FILE, WipeSummary};
 
 /// The database file's name inside the store directory.

@@ -8,9 +8,10 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
 use crate::forms::FormDefinition;
-use crate::protocol::{HEARTBEAT_DOMAIN, Heartbeat, Signed};
+use crate::identity::DeviceId;
+use crate::protocol::{HEARTBEAT_DOMAIN, Heartbeat, RECEIPT_DOMAIN, Receipt, Signed};
 use crate::record::{RecordId, now_ms};
-use crate::sms::{self, Context, SmsError};
+use crate::sms::{self, Context, ReceiptContext, SmsError};
 
 /// What the phone's receiver needs: its organisation and its forms.
 struct Held<'a>(&'a Store, Option<String>);
@@ -24,7 +25,77 @@ impl Context for Held<'_> {
     }
 }
 
+/// What the phone knows that a receipt by SMS leaves out.
+struct Mine<'a> {
+    store: &'a Store,
+    org: String,
+}
+
+impl ReceiptContext for Mine<'_> {
+    fn org(&self) -> &str {
+        &self.org
+    }
+    fn device(&self) -> &DeviceId {
+        &self.store.device
+    }
+    fn record_id(&self, seq: u64) -> Option<RecordId> {
+        let q = super::Query::new().after_seq(seq.checked_sub(1)?).limit(1);
+        let found = self.store.list(&q).ok()?.into_iter().next()?;
+        (found.seq == seq).then_some(found.id)
+    }
+}
+
+/// What a receipt by SMS settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsReceipt {
+    /// The records it names (stored now, or held already), now delivered.
+    pub delivered: Vec<RecordId>,
+    /// Of those, how many this phone still held as pending.
+    pub newly_delivered: usize,
+    /// The coordinator's clock when it stored them, ms since the Unix epoch.
+    pub server_time_ms: i64,
+}
+
 impl Store {
+    /// Takes the coordinator's receipt texted back by its gateway (the
+    /// texts in any order): rebuilds the signed receipt, verifies it with
+    /// the pinned coordinator key, and marks the records it names
+    /// delivered, exactly as a receipt at sync does. A text from anyone
+    /// else changes nothing. The log's proofs wait for the next sync,
+    /// which asks for them from the newest head it checked.
+    pub fn accept_sms_receipt<S: AsRef<str>>(&self, texts: &[S]) -> Result<SmsReceipt, StoreError> {
+        let enrollment = self.enrollment().ok_or(SmsError::NotEnrolled)?;
+        let mine = Mine {
+            store: self,
+            org: enrollment.org.clone(),
+        };
+        let signed = sms::read_receipt(texts, &mine)?;
+        let receipt: Receipt = signed
+            .open("receipt", RECEIPT_DOMAIN, &enrollment.coordinator)
+            .map_err(|_| SmsError::NotFromCoordinator)?;
+        if receipt.device != self.device || receipt.org != enrollment.org {
+            return Err(SmsError::NotFromCoordinator.into());
+        }
+        let delivered: Vec<RecordId> = receipt
+            .accepted
+            .iter()
+            .chain(&receipt.already)
+            .map(|a| a.id)
+            .collect();
+        let json = serde_json::to_vec(&signed).expect("serialises");
+        let newly_delivered = self.apply_receipt(&json, &delivered, &[])?;
+        tracing::info!(
+            records = delivered.len(),
+            newly = newly_delivered,
+            "a receipt by SMS verified"
+        );
+        Ok(SmsReceipt {
+            delivered,
+            newly_delivered,
+            server_time_ms: receipt.server_time_ms,
+        })
+    }
+
     /// This device's signed heartbeat now: its newest seq and record.
     pub fn signed_heartbeat(&self) -> Result<Signed, StoreError> {
         let head = self.head()?;

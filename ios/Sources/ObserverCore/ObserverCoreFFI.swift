@@ -1219,6 +1219,18 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 public protocol ObserverCoreProtocol: AnyObject, Sendable {
     
     /**
+     * Takes the coordinator's receipt that its gateway texted back (the
+     * texts of one message from the gateway number, in any order): it is
+     * rebuilt, verified with the pinned coordinator key, and the records
+     * it names are delivered, as at a sync. Android: pass the bodies of
+     * an incoming SMS from the gateway number that start with `O1`; a
+     * message still missing parts fails with `InvalidInput` (keep its
+     * texts and pass them again with the rest). A text anyone else made
+     * fails with `InvalidInput` and changes nothing.
+     */
+    func acceptSmsReceipt(texts: [String]) throws  -> SmsReceiptInfo
+    
+    /**
      * Proves every record this phone delivered still in the coordinator's
      * log, and the log extending every head it signed for this phone (a
      * dispute, or before a phone is handed back). Fails with
@@ -1468,6 +1480,26 @@ public static func openDespiteTampering(dataDir: String, keyStore: PlatformKeySt
 }
     
 
+    
+    /**
+     * Takes the coordinator's receipt that its gateway texted back (the
+     * texts of one message from the gateway number, in any order): it is
+     * rebuilt, verified with the pinned coordinator key, and the records
+     * it names are delivered, as at a sync. Android: pass the bodies of
+     * an incoming SMS from the gateway number that start with `O1`; a
+     * message still missing parts fails with `InvalidInput` (keep its
+     * texts and pass them again with the rest). A text anyone else made
+     * fails with `InvalidInput` and changes nothing.
+     */
+open func acceptSmsReceipt(texts: [String])throws  -> SmsReceiptInfo  {
+    return try  FfiConverterTypeSmsReceiptInfo_lift(try rustCallWithError(FfiConverterTypeObserverError_lift) {
+        uniffiCallStatus in
+    uniffi_observer_ffi_fn_method_observercore_accept_sms_receipt(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceString.lower(texts),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Proves every record this phone delivered still in the coordinator's
@@ -4059,6 +4091,85 @@ public func FfiConverterTypeSavedObservation_lower(_ value: SavedObservation) ->
 
 
 /**
+ * What a receipt by SMS settled.
+ */
+public struct SmsReceiptInfo: Equatable, Hashable {
+    /**
+     * The records it names (hex ids), now delivered.
+     */
+    public var delivered: [String]
+    /**
+     * How many of them were still pending here.
+     */
+    public var newlyDelivered: UInt32
+    /**
+     * The coordinator's clock when it stored them, ms since the epoch.
+     */
+    public var serverTimeMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The records it names (hex ids), now delivered.
+         */delivered: [String], 
+        /**
+         * How many of them were still pending here.
+         */newlyDelivered: UInt32, 
+        /**
+         * The coordinator's clock when it stored them, ms since the epoch.
+         */serverTimeMs: Int64) {
+        self.delivered = delivered
+        self.newlyDelivered = newlyDelivered
+        self.serverTimeMs = serverTimeMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SmsReceiptInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSmsReceiptInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SmsReceiptInfo {
+        return
+            try SmsReceiptInfo(
+                delivered: FfiConverterSequenceString.read(from: &buf), 
+                newlyDelivered: FfiConverterUInt32.read(from: &buf), 
+                serverTimeMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SmsReceiptInfo, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.delivered, into: &buf)
+        FfiConverterUInt32.write(value.newlyDelivered, into: &buf)
+        FfiConverterInt64.write(value.serverTimeMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSmsReceiptInfo_lift(_ buf: RustBuffer) throws -> SmsReceiptInfo {
+    return try FfiConverterTypeSmsReceiptInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSmsReceiptInfo_lower(_ value: SmsReceiptInfo) -> RustBuffer {
+    return FfiConverterTypeSmsReceiptInfo.lower(value)
+}
+
+
+/**
  * What a sync did.
  */
 public struct SyncReport: Equatable, Hashable {
@@ -5812,6 +5923,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_importprogress_on_progress() != 30068) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_observer_ffi_checksum_method_observercore_accept_sms_receipt() != 58681) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_observer_ffi_checksum_method_observercore_audit_log() != 38783) {

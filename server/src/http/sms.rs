@@ -47,14 +47,15 @@ async fn gateways(app: &Arc<AppState>) -> Result<Gateways, ApiError> {
     .await
 }
 
-/// Takes one text (after its gateway's signature verified).
+/// Takes one text (after its gateway's signature verified): what it came
+/// to, and the receipt's texts to send back (none unless a record settled).
 async fn take(
     app: &Arc<AppState>,
     gateway: &'static str,
     sender: String,
     text: String,
     expiry_ms: i64,
-) -> Result<&'static str, ApiError> {
+) -> Result<(&'static str, Vec<String>), ApiError> {
     if text.chars().count() > MAX_TEXT_CHARS || sender.len() > 64 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -75,7 +76,15 @@ async fn take(
             signed: s.signed.clone(),
         });
     }
-    Ok(received.outcome)
+    Ok((received.outcome, received.reply()))
+}
+
+/// A TwiML answer: Twilio texts each message back to the sender, from the
+/// gateway number. Askama escapes the texts for XML.
+#[derive(askama::Template)]
+#[template(path = "twiml.xml")]
+struct TwiMl {
+    messages: Vec<String>,
 }
 
 /// What Twilio signs (HMAC-SHA1 with the auth token, base64 in
@@ -124,13 +133,10 @@ pub async fn twilio(
                 )
             })
     };
-    take(&app, "twilio", param("From")?, param("Body")?, g.expiry_ms).await?;
-    // An empty TwiML answer: nothing is sent back by this webhook.
-    Ok((
-        [(header::CONTENT_TYPE, "text/xml")],
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
-    )
-        .into_response())
+    let (_, messages) = take(&app, "twilio", param("From")?, param("Body")?, g.expiry_ms).await?;
+    let twiml = askama::Template::render(&TwiMl { messages })
+        .map_err(|e| ApiError::internal("the TwiML answer", &e))?;
+    Ok(([(header::CONTENT_TYPE, "text/xml")], twiml).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -172,7 +178,9 @@ pub async fn android(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_webhook", e.to_string()))?;
     let outcome = match (event.event.as_str(), event.payload) {
         ("sms:received", Some(m)) => {
-            take(&app, "android", m.phone_number, m.message, g.expiry_ms).await?
+            take(&app, "android", m.phone_number, m.message, g.expiry_ms)
+                .await?
+                .0
         }
         _ => "ignored",
     };

@@ -112,8 +112,9 @@ pub fn via_android(server: &Server, from: &str, text: &str) -> String {
     v["outcome"].as_str().unwrap().to_string()
 }
 
-/// Posts one text through Twilio.
-pub fn via_twilio(server: &Server, from: &str, text: &str) {
+/// Posts one text through Twilio, returning the texts its TwiML answer
+/// has Twilio send back to the sender (the receipt, when a record settled).
+pub fn via_twilio(server: &Server, from: &str, text: &str) -> Vec<String> {
     let (body, sig) = twilio(&twilio_url(server), TWILIO_TOKEN, from, text);
     let resp = super::raw_client()
         .post(twilio_url(server))
@@ -123,6 +124,39 @@ pub fn via_twilio(server: &Server, from: &str, text: &str) {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/xml");
+    twiml_messages(&resp.text().unwrap())
+}
+
+/// The texts of a TwiML answer's `<Message>` verbs, read by an XML parser.
+pub fn twiml_messages(xml: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let (mut out, mut inside) = (Vec::new(), false);
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(e) if e.name().as_ref() == b"Message" => {
+                inside = true;
+                out.push(String::new());
+            }
+            Event::End(e) if e.name().as_ref() == b"Message" => inside = false,
+            Event::Text(t) if inside => {
+                let raw = std::str::from_utf8(t.as_ref()).unwrap().to_string();
+                out.last_mut()
+                    .unwrap()
+                    .push_str(&quick_xml::escape::unescape(&raw).unwrap());
+            }
+            Event::GeneralRef(r) if inside => {
+                let name = std::str::from_utf8(r.as_ref()).unwrap();
+                out.last_mut()
+                    .unwrap()
+                    .push_str(&quick_xml::escape::unescape(&format!("&{name};")).unwrap());
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `sms status --json`.

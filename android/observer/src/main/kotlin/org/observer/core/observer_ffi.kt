@@ -795,6 +795,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_observer_ffi_checksum_method_importprogress_on_progress(
     ): Int
+    external fun uniffi_observer_ffi_checksum_method_observercore_accept_sms_receipt(
+    ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_audit_log(
     ): Int
     external fun uniffi_observer_ffi_checksum_method_observercore_counts(
@@ -907,6 +909,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_observer_ffi_fn_constructor_observercore_open_despite_tampering(`dataDir`: RustBuffer.ByValue,`keyStore`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_observer_ffi_fn_method_observercore_accept_sms_receipt(`ptr`: Long,`texts`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_audit_log(`ptr`: Long,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_observer_ffi_fn_method_observercore_counts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1142,6 +1146,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_importprogress_on_progress() and 0xFFFF) != 30068) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_observer_ffi_checksum_method_observercore_accept_sms_receipt() and 0xFFFF) != 58681) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_observer_ffi_checksum_method_observercore_audit_log() and 0xFFFF) != 38783) {
@@ -2673,6 +2680,18 @@ public object FfiConverterTypeLogSink: FfiConverter<LogSink, Long> {
 public interface ObserverCoreInterface {
     
     /**
+     * Takes the coordinator's receipt that its gateway texted back (the
+     * texts of one message from the gateway number, in any order): it is
+     * rebuilt, verified with the pinned coordinator key, and the records
+     * it names are delivered, as at a sync. Android: pass the bodies of
+     * an incoming SMS from the gateway number that start with `O1`; a
+     * message still missing parts fails with `InvalidInput` (keep its
+     * texts and pass them again with the rest). A text anyone else made
+     * fails with `InvalidInput` and changes nothing.
+     */
+    fun `acceptSmsReceipt`(`texts`: List<kotlin.String>): SmsReceiptInfo
+    
+    /**
      * Proves every record this phone delivered still in the coordinator's
      * log, and the log extending every head it signed for this phone (a
      * dispute, or before a phone is handed back). Fails with
@@ -2942,6 +2961,31 @@ open class ObserverCore: Disposable, AutoCloseable, ObserverCoreInterface
             UniffiLib.uniffi_observer_ffi_fn_clone_observercore(handle, status)
         }
     }
+
+    
+    /**
+     * Takes the coordinator's receipt that its gateway texted back (the
+     * texts of one message from the gateway number, in any order): it is
+     * rebuilt, verified with the pinned coordinator key, and the records
+     * it names are delivered, as at a sync. Android: pass the bodies of
+     * an incoming SMS from the gateway number that start with `O1`; a
+     * message still missing parts fails with `InvalidInput` (keep its
+     * texts and pass them again with the rest). A text anyone else made
+     * fails with `InvalidInput` and changes nothing.
+     */
+    @Throws(ObserverException::class)override fun `acceptSmsReceipt`(`texts`: List<kotlin.String>): SmsReceiptInfo {
+            return FfiConverterTypeSmsReceiptInfo.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ObserverException) { _status ->
+    UniffiLib.uniffi_observer_ffi_fn_method_observercore_accept_sms_receipt(
+        it,
+        
+        FfiConverterSequenceString.lower(`texts`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -5477,6 +5521,61 @@ public object FfiConverterTypeSavedObservation: FfiConverterRustBuffer<SavedObse
             FfiConverterString.write(value.`id`, buf)
             FfiConverterULong.write(value.`seq`, buf)
             FfiConverterLong.write(value.`capturedAtMs`, buf)
+    }
+}
+
+
+
+/**
+ * What a receipt by SMS settled.
+ */
+data class SmsReceiptInfo (
+    /**
+     * The records it names (hex ids), now delivered.
+     */
+    var `delivered`: List<kotlin.String>
+    , 
+    /**
+     * How many of them were still pending here.
+     */
+    var `newlyDelivered`: kotlin.UInt
+    , 
+    /**
+     * The coordinator's clock when it stored them, ms since the epoch.
+     */
+    var `serverTimeMs`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSmsReceiptInfo: FfiConverterRustBuffer<SmsReceiptInfo> {
+    override fun read(buf: ByteBuffer): SmsReceiptInfo {
+        return SmsReceiptInfo(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SmsReceiptInfo) = (
+            FfiConverterSequenceString.allocationSize(value.`delivered`) +
+            FfiConverterUInt.allocationSize(value.`newlyDelivered`) +
+            FfiConverterLong.allocationSize(value.`serverTimeMs`)
+    )
+
+    override fun write(value: SmsReceiptInfo, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`delivered`, buf)
+            FfiConverterUInt.write(value.`newlyDelivered`, buf)
+            FfiConverterLong.write(value.`serverTimeMs`, buf)
     }
 }
 

@@ -15,6 +15,7 @@ cargo build -q -p observer-ffi -p observer-server
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 out="$target/kotlin-test"
 mkdir -p "$out"
+rm -f "$out/observer-test.jar"  # never run a stale suite when kotlinc fails
 "$kotlinc" -nowarn -language-version 2.0 \
     android/observer/src/main/kotlin/org/observer/core/observer_ffi.kt \
     android/jvm-test/src/org/observer/core/*.kt \

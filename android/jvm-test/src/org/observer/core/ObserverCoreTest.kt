@@ -2,15 +2,24 @@ package org.observer.core
 
 import java.io.File
 import java.net.ServerSocket
+import java.net.URL
+import java.net.URLEncoder
 import java.nio.file.Files
+import java.security.KeyStore
 import java.security.SecureRandom
+import java.security.cert.CertificateFactory
 import java.util.Base64
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
 import javax.crypto.Cipher
+import javax.crypto.Mac
 import javax.crypto.spec.GCMParameterSpec
 import javax.crypto.spec.SecretKeySpec
+import javax.net.ssl.HttpsURLConnection
+import javax.net.ssl.SSLContext
+import javax.net.ssl.TrustManagerFactory
+import javax.xml.parsers.DocumentBuilderFactory
 import org.junit.After
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
@@ -82,6 +91,42 @@ class Server(val data: File, vararg serveArgs: String) {
     fun stop() {
         process.destroyForcibly().waitFor(10, TimeUnit.SECONDS)
     }
+}
+
+/**
+ * Twilio posting one incoming SMS to the coordinator's webhook, signed as
+ * Twilio signs (HMAC-SHA1 over the URL and the sorted parameters), over
+ * TLS that trusts only this server's certificate. Returns the texts the
+ * TwiML answer has Twilio send back to the sender.
+ */
+fun viaTwilio(server: Server, token: String, from: String, text: String): List<String> {
+    val url = "https://127.0.0.1:${server.port}/v1/sms/twilio"
+    val params = sortedMapOf("AccountSid" to "AC0123456789abcdef0123456789abcdef", "Body" to text,
+        "From" to from, "MessageSid" to "SM0123456789abcdef0123456789abcdef", "To" to "+77010000000")
+    val mac = Mac.getInstance("HmacSHA1").apply { init(SecretKeySpec(token.toByteArray(), "HmacSHA1")) }
+    val signed = url + params.entries.joinToString("") { it.key + it.value }
+    val signature = Base64.getEncoder().encodeToString(mac.doFinal(signed.toByteArray(Charsets.UTF_8)))
+    val body = params.entries.joinToString("&") {
+        it.key + "=" + URLEncoder.encode(it.value, Charsets.UTF_8)
+    }.toByteArray(Charsets.UTF_8)
+    val cert = File(server.data, "tls/cert.der").inputStream().use {
+        CertificateFactory.getInstance("X.509").generateCertificate(it)
+    }
+    val trusted = KeyStore.getInstance(KeyStore.getDefaultType()).apply { load(null); setCertificateEntry("server", cert) }
+    val tls = SSLContext.getInstance("TLS").apply {
+        init(null, TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm()).apply { init(trusted) }.trustManagers, null)
+    }
+    val conn = URL(url).openConnection() as HttpsURLConnection
+    conn.sslSocketFactory = tls.socketFactory
+    conn.requestMethod = "POST"
+    conn.doOutput = true
+    conn.setRequestProperty("Content-Type", "application/x-www-form-urlencoded")
+    conn.setRequestProperty("X-Twilio-Signature", signature)
+    conn.outputStream.use { it.write(body) }
+    assertEquals(200, conn.responseCode)
+    val doc = conn.inputStream.use { DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(it) }
+    val messages = doc.getElementsByTagName("Message")
+    return (0 until messages.length).map { messages.item(it).textContent }
 }
 
 /** A witness another organisation runs: its own directory, key and process. */
@@ -585,6 +630,37 @@ class ObserverCoreTest {
             core.markSentBySms(saved.id)
             assertTrue(core.sentBySmsAtMs(saved.id) != null)
             assertEquals(1UL, core.counts().pending)
+        }
+    }
+
+    @Test
+    fun aReportTextedToTheGatewayIsSettledByTheReceiptTextedBack() {
+        val token = "kotlin-twilio-token"
+        val tokenFile = File(tmp, "twilio-token").apply { writeText(token) }
+        server.cli("sms", "gateways", "--twilio-token-file", tokenFile.path,
+            "--twilio-url", "https://127.0.0.1:${server.port}/v1/sms/twilio", "--number", "+77010000000")
+        ObserverCore.open(File(tmp, "sms-receipt-phone").path, AesKeyStore()).use { core ->
+            core.enroll(server.code("KZ-ALA-0042"), "Aigerim")
+            val saved = core.save(NewObservation(
+                station = "KZ-ALA-0042", formId = "access", formVersion = 1u, kind = "access",
+                payloadJson = """{"event": "expelled", "time": "14:20", "reason_given": "бақылаушыны шығарды"}""",
+                attachments = emptyList(), supersedes = null,
+            ))
+            val texts = core.smsParts(saved.id)
+            // In any order; nothing comes back until the report is whole.
+            val answers = texts.reversed().map { viaTwilio(server, token, "+77011112233", it) }
+            assertTrue(answers.dropLast(1).all { it.isEmpty() })
+            val receipt = answers.last()
+            assertEquals(1, receipt.size)
+            core.markSentBySms(saved.id)
+            assertEquals(1UL, core.counts().pending)
+
+            val got = core.acceptSmsReceipt(receipt)
+            assertEquals(listOf(saved.id), got.delivered)
+            assertEquals(1u, got.newlyDelivered)
+            assertEquals(0UL, core.counts().pending)
+            // A report's own texts are not a receipt: refused, nothing changes.
+            expect<ObserverException.InvalidInput> { core.acceptSmsReceipt(texts) }
         }
     }
 

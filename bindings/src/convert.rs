@@ -277,7 +277,8 @@ pub struct EnrollmentInfo {
     /// protocol is the one to send first.
     pub priority_stations: Vec<String>,
     /// The coordinator's SMS gateway number, where `smsParts` texts go
-    /// when mobile data is blocked; learnt at sync, `None` until one is set.
+    /// when mobile data is blocked: from the enrollment when one was set
+    /// then, kept current at each sync; `None` until one is set.
     pub sms_number: Option<String>,
 }
 

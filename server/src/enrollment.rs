@@ -130,6 +130,10 @@ impl CodeIssuer {
             coordinator: self.coordinator,
             org: self.org.clone(),
             token,
+            sms: crate::sms::GatewaySettings::load(storage)
+                .ok()
+                .flatten()
+                .and_then(|s| s.number),
         })
     }
 }

@@ -223,7 +223,7 @@ fn a_number_flooding_incomplete_parts_is_held_to_a_bound() {
 /// Phones learn the gateway number with their updates: one that synced
 /// before it was set learns it at its next sync, and a changed number too.
 #[test]
-fn phones_learn_the_gateway_number_at_their_next_sync() {
+fn phones_learn_the_gateway_number_at_enrollment_and_at_their_next_sync() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("server"));
     let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
@@ -243,6 +243,17 @@ fn phones_learn_the_gateway_number_at_their_next_sync() {
     sync(&p, &SyncOptions::default()).unwrap();
     assert_eq!(
         p.enrollment().unwrap().sms_number.as_deref(),
+        Some("+77019998877")
+    );
+    // A phone enrolled now knows the number before its first sync, from
+    // the code and from the enrollment answer (the newer of the two).
+    let code = server.code("KZ-0001");
+    let parsed = observer_core::protocol::EnrollmentCode::parse(&code.to_text()).unwrap();
+    assert_eq!(parsed.sms.as_deref(), Some("+77019998877"));
+    let fresh = phone(&dir.path().join("fresh"));
+    observer_core::sync::enroll(&fresh, &parsed, None).unwrap();
+    assert_eq!(
+        fresh.enrollment().unwrap().sms_number.as_deref(),
         Some("+77019998877")
     );
     // Not a number: refused, nothing changed.

@@ -33,6 +33,12 @@ pub struct EnrollmentCode {
     pub org: String,
     /// The one-time enrollment token.
     pub token: String,
+    /// The coordinator's SMS gateway number, when one was set as the code
+    /// was issued: a phone knows where to text its reports from the start.
+    /// (Absent otherwise; a phone of a version before SMS reports refuses
+    /// a code that carries it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<String>,
 }
 
 pub(crate) mod public_key_text {
@@ -92,6 +98,13 @@ impl EnrollmentCode {
         if code.org.is_empty() || code.org.len() > 64 {
             return Err(bad("the organisation id is malformed"));
         }
+        if code
+            .sms
+            .as_deref()
+            .is_some_and(|n| !crate::sms::is_gateway_number(n))
+        {
+            return Err(bad("the SMS gateway number is malformed"));
+        }
         Ok(code)
     }
 }
@@ -134,6 +147,10 @@ pub struct EnrollResponse {
     /// The organisation's key that records of sealed forms are sealed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal_key: Option<crate::seal::OrgPublicKey>,
+    /// The coordinator's SMS gateway number now, if one is set (absent
+    /// from servers before SMS reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_number: Option<String>,
 }
 
 #[cfg(test)]
@@ -148,6 +165,7 @@ mod tests {
             coordinator: SigningKey::generate().unwrap().public_key(),
             org: "org-1".into(),
             token: "abcdefghijklmnopqrstuvwx".into(),
+            sms: None,
         }
     }
 
@@ -160,8 +178,20 @@ mod tests {
         let mut http = c.clone();
         http.url = "http://example".into();
         assert!(EnrollmentCode::parse(&http.to_text()).is_err());
-        let mut short = c;
+        let mut short = c.clone();
         short.token = "x".into();
         assert!(EnrollmentCode::parse(&short.to_text()).is_err());
+        // A gateway number travels with the code, and only a number does.
+        let mut sms = c.clone();
+        sms.sms = Some("+77010000000".into());
+        assert_eq!(EnrollmentCode::parse(&sms.to_text()).unwrap(), sms);
+        sms.sms = Some("call Aigerim".into());
+        assert!(EnrollmentCode::parse(&sms.to_text()).is_err());
+        // A code without one reads as before (the field is left out).
+        assert!(
+            !String::from_utf8(URL_SAFE_NO_PAD.decode(&c.to_text()[5..]).unwrap())
+                .unwrap()
+                .contains("sms")
+        );
     }
 }

@@ -137,6 +137,14 @@ pub fn heartbeat_parts(hb: &Signed) -> Result<Vec<String>, SmsError> {
     split(&pack_heartbeat(hb)?)
 }
 
+/// Whether `number` is a gateway number a phone can text: digits (3 to
+/// 20) with an optional leading `+`. Coordinators set it, phones check it
+/// wherever it arrives (the enrollment code, the enrollment answer).
+pub fn is_gateway_number(number: &str) -> bool {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    (3..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A signed receipt that settles records as SMS texts (one segment for a
 /// report's receipt), for a gateway to text back to the phone.
 pub fn receipt_parts(receipt: &Signed) -> Result<Vec<String>, SmsError> {

@@ -552,8 +552,12 @@ pub fn enroll(
         priority_stations: Vec::new(),
         seal_key: resp.seal_key,
         witnesses: Vec::new(),
-        // The first sync brings it with the other updates.
-        sms_number: None,
+        // The server's answer is newer than the code; the signed updates
+        // of each sync keep it current.
+        sms_number: resp
+            .sms_number
+            .filter(|n| crate::sms::is_gateway_number(n))
+            .or_else(|| code.sms.clone()),
     };
     store.set_enrollment(&enrollment)?;
     // Records signed before the first receipt still carry the server's

@@ -32,14 +32,13 @@ pub fn gateways(
     expiry_hours: u32,
     out: &mut dyn Write,
 ) -> Result<()> {
-    if let Some(n) = number {
-        let digits = n.strip_prefix('+').unwrap_or(n);
-        if !(3..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "--number {n:?} is not a phone number (digits, an optional leading +)"
-            )
-            .into());
-        }
+    if let Some(n) = number
+        && !observer_core::sms::is_gateway_number(n)
+    {
+        return Err(format!(
+            "--number {n:?} is not a phone number (digits, an optional leading +)"
+        )
+        .into());
     }
     let c = at.open()?;
     let twilio = match (twilio_token_file, twilio_url) {
@@ -87,7 +86,10 @@ pub fn gateways(
         settings.expiry_hours
     )?;
     if let Some(n) = number {
-        writeln!(out, "phones learn the number {n} at their next sync")?;
+        writeln!(
+            out,
+            "phones learn the number {n} at their next sync, and phones enrolled from now on at enrollment"
+        )?;
     }
     Ok(())
 }

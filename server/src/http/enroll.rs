@@ -63,10 +63,12 @@ pub async fn enroll(
                 now_ms(),
             )?;
         }
-        Ok(enrolled)
+        let number = app2.sms_number.get(app2.storage.as_ref())?;
+        Ok((enrolled, number))
     })
-    .await?
-    .map_err(|p| {
+    .await?;
+    let (enrolled, sms_number) = info;
+    let info = enrolled.map_err(|p| {
         tracing::info!(problem = ?p, "enrollment refused");
         match p {
             TokenProblem::Unknown => ApiError::new(
@@ -96,5 +98,6 @@ pub async fn enroll(
         stations: info.stations,
         server_time_ms: now_ms(),
         seal_key: Some(app.seal.public_key()),
+        sms_number,
     }))
 }

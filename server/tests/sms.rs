@@ -313,3 +313,58 @@ fn the_coordinators_receipt_comes_back_by_sms_and_settles_the_record() {
     assert!(answer.is_empty(), "{answer:?}");
     assert!(p.accept_sms_receipt(&texts).is_err());
 }
+
+/// Moves the received time of message `message`'s waiting parts back by
+/// `hours`, in the server's database while the server is down: the wall
+/// time a real hour would take.
+fn age_parts(server: &Server, message: &str, hours: i64) {
+    let db = rusqlite::Connection::open(server.data.join("server.db")).unwrap();
+    let n = db
+        .execute(
+            "UPDATE sms_parts SET received_at = received_at - ?1 WHERE message = ?2",
+            rusqlite::params![hours * 3_600_000, message],
+        )
+        .unwrap();
+    assert!(n > 0, "no parts of {message} wait");
+}
+
+#[test]
+fn a_part_arriving_an_hour_later_completes_its_report_and_one_after_expiry_starts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("server"));
+    set_up_gateways(&server, dir.path(), 2);
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let late = p
+        .sms_parts(&p.save(access("бір сағаттан кейін")).unwrap().id)
+        .unwrap();
+    let lost = p
+        .sms_parts(&p.save(access("екі сағаттан кейін")).unwrap().id)
+        .unwrap();
+    let message = |texts: &[String]| observer_core::sms::parse(&texts[0]).unwrap().message;
+    assert_eq!(via_android(&server, "+77011112233", &late[0]), "waiting");
+    assert_eq!(via_android(&server, "+77011112233", &lost[0]), "waiting");
+
+    // An hour passes for one (inside the 2-hour expiry), three for the other.
+    server.kill();
+    age_parts(&server, &message(&late), 1);
+    age_parts(&server, &message(&lost), 3);
+    server.restart();
+
+    assert_eq!(via_android(&server, "+77011112233", &late[1]), "accepted");
+    // The other's first part expired (logged with its number); its second
+    // part starts the message again, and the phone's resend completes it.
+    assert_eq!(via_android(&server, "+77011112233", &lost[1]), "waiting");
+    let log = status(&server)["log"].as_array().unwrap().clone();
+    let expired: Vec<_> = log.iter().filter(|e| e["outcome"] == "expired").collect();
+    assert_eq!(expired.len(), 1, "{log:?}");
+    assert!(
+        expired[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&message(&lost))
+    );
+    assert_eq!(expired[0]["sender"], "+77011112233");
+    assert_eq!(server.record_count(), (1, 1));
+    assert_eq!(via_android(&server, "+77011112233", &lost[0]), "accepted");
+    assert_eq!(server.record_count(), (2, 2));
+}

@@ -401,6 +401,18 @@ enum SmsAction {
         /// A file holding the webhook signing key of "SMS Gateway for Android".
         #[arg(long)]
         android_key_file: Option<PathBuf>,
+        /// That gateway's API for sending, so receipts are texted back
+        /// (Twilio's are, through its answer), e.g.
+        /// http://192.168.1.20:8080/message or
+        /// https://api.sms-gate.app/3rdparty/v1/message.
+        #[arg(long)]
+        android_send_url: Option<String>,
+        /// The user of that API.
+        #[arg(long)]
+        android_send_user: Option<String>,
+        /// A file holding the password of that API.
+        #[arg(long)]
+        android_send_password_file: Option<PathBuf>,
         /// The number observers text their reports to (phones learn it at
         /// their next sync), e.g. +77010000000.
         #[arg(long)]
@@ -656,15 +668,23 @@ fn run(cli: Cli) -> Result<()> {
                 twilio_token_file,
                 twilio_url,
                 android_key_file,
+                android_send_url,
+                android_send_user,
+                android_send_password_file,
                 number,
                 expiry_hours,
             } => commands::sms::gateways(
                 &at,
-                twilio_token_file.as_deref(),
-                twilio_url.as_deref(),
-                android_key_file.as_deref(),
-                number.as_deref(),
-                expiry_hours,
+                &commands::sms::GatewayOptions {
+                    twilio_token_file: twilio_token_file.as_deref(),
+                    twilio_url: twilio_url.as_deref(),
+                    android_key_file: android_key_file.as_deref(),
+                    android_send_url: android_send_url.as_deref(),
+                    android_send_user: android_send_user.as_deref(),
+                    android_send_password_file: android_send_password_file.as_deref(),
+                    number: number.as_deref(),
+                    expiry_hours,
+                },
                 out,
             ),
             SmsAction::Status { limit, json } => commands::sms::status(&at, limit, json, out),

@@ -46,6 +46,10 @@ pub struct GatewaySettings {
     /// the webhook signing key (sealed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub android: Option<String>,
+    /// Where that gateway's own API sends texts, for receipts texted back
+    /// (its webhooks cannot answer with a text, unlike Twilio's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub android_send: Option<SealedAndroidSend>,
     /// Hours an incomplete message's parts are kept.
     pub expiry_hours: u32,
     /// The number observers text their reports to, which phones learn
@@ -64,12 +68,39 @@ pub struct SealedTwilio {
     pub url: String,
 }
 
+/// The Android gateway's API for sending (its local server
+/// `http://PHONE:8080/message`, or its cloud's
+/// `https://api.sms-gate.app/3rdparty/v1/message`) and its Basic
+/// credentials, the password sealed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedAndroidSend {
+    /// The `message` endpoint's URL.
+    pub url: String,
+    /// The API user.
+    pub user: String,
+    /// The API password, sealed (hex).
+    pub password: String,
+}
+
+/// The Android gateway's send API, its password opened.
+pub struct AndroidSend {
+    /// The `message` endpoint's URL.
+    pub url: String,
+    /// The API user.
+    pub user: String,
+    /// The API password.
+    pub password: Zeroizing<Vec<u8>>,
+}
+
 /// The gateways' secrets, opened.
 pub struct Gateways {
     /// Twilio's auth token and URL.
     pub twilio: Option<(Zeroizing<Vec<u8>>, String)>,
     /// The Android gateway's signing key.
     pub android: Option<Zeroizing<Vec<u8>>>,
+    /// The Android gateway's send API, when receipts are texted back.
+    pub android_send: Option<AndroidSend>,
     /// Milliseconds an incomplete message is kept.
     pub expiry_ms: i64,
 }
@@ -90,11 +121,13 @@ fn context(gateway: &str) -> Vec<u8> {
 }
 
 impl GatewaySettings {
-    /// Settings with `twilio` (token, URL) and `android` (key) sealed to `org`.
+    /// Settings with `twilio` (token, URL), `android` (key) and
+    /// `android_send` (URL, user, password) sealed to `org`.
     pub fn seal(
         org: &OrgPublicKey,
         twilio: Option<(&[u8], &str)>,
         android: Option<&[u8]>,
+        android_send: Option<(&str, &str, &[u8])>,
         number: Option<&str>,
         expiry_hours: u32,
     ) -> Result<Self, GatewayError> {
@@ -113,6 +146,15 @@ impl GatewaySettings {
                 })
                 .transpose()?,
             android: android.map(|key| sealed("android", key)).transpose()?,
+            android_send: android_send
+                .map(|(url, user, password)| {
+                    Ok::<_, GatewayError>(SealedAndroidSend {
+                        url: url.to_string(),
+                        user: user.to_string(),
+                        password: sealed("android-send", password)?,
+                    })
+                })
+                .transpose()?,
             expiry_hours: expiry_hours.max(1),
             number: number.map(str::to_string),
         })
@@ -151,6 +193,17 @@ impl GatewaySettings {
                 .android
                 .as_ref()
                 .map(|k| opened("android", k))
+                .transpose()?,
+            android_send: self
+                .android_send
+                .as_ref()
+                .map(|s| {
+                    Ok::<_, GatewayError>(AndroidSend {
+                        url: s.url.clone(),
+                        user: s.user.clone(),
+                        password: opened("android-send", &s.password)?,
+                    })
+                })
                 .transpose()?,
             expiry_ms: i64::from(self.expiry_hours) * 3_600_000,
         })

@@ -368,3 +368,141 @@ fn a_part_arriving_an_hour_later_completes_its_report_and_one_after_expiry_start
     assert_eq!(via_android(&server, "+77011112233", &lost[0]), "accepted");
     assert_eq!(server.record_count(), (2, 2));
 }
+
+/// SMS Gateway for Android's own API as the coordinator calls it to send a
+/// text: an HTTP server on loopback that keeps every request's Basic
+/// credentials and JSON, and answers `status` (202 as the app does).
+struct FakeGatewayApi {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+impl FakeGatewayApi {
+    fn start(status: u16) -> Self {
+        use axum::http::{HeaderMap, StatusCode};
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/message", listener.local_addr().unwrap());
+        let kept = got.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().route(
+                    "/message",
+                    axum::routing::post(move |headers: HeaderMap, body: String| async move {
+                        let auth = headers["authorization"].to_str().unwrap().to_string();
+                        kept.lock()
+                            .unwrap()
+                            .push((auth, serde_json::from_str(&body).unwrap()));
+                        StatusCode::from_u16(status).unwrap()
+                    }),
+                );
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Self { url, got }
+    }
+
+    /// Waits up to 10 s for `n` requests.
+    fn requests(&self, n: usize) -> Vec<(String, serde_json::Value)> {
+        for _ in 0..100 {
+            if self.got.lock().unwrap().len() >= n {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn set_up_android_send(server: &Server, dir: &std::path::Path, url: &str) {
+    let key = dir.join("android-key");
+    let password = dir.join("android-api-password");
+    std::fs::write(&key, support::sms::ANDROID_KEY).unwrap();
+    std::fs::write(&password, "gateway-api-password\n").unwrap();
+    let out = server.cli(&[
+        "sms",
+        "gateways",
+        "--android-key-file",
+        key.to_str().unwrap(),
+        "--android-send-url",
+        url,
+        "--android-send-user",
+        "sms",
+        "--android-send-password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert!(out.contains("receipts texted back through"), "{out}");
+}
+
+#[test]
+fn the_android_gateway_texts_the_receipt_back_through_its_own_api() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let api = FakeGatewayApi::start(202);
+    set_up_android_send(&server, dir.path(), &api.url);
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let saved = p.save(access("шығарып жіберді")).unwrap();
+    for t in p.sms_parts(&saved.id).unwrap() {
+        via_android(&server, "+77011112233", &t);
+    }
+    let sent = api.requests(1);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (auth, body) = &sent[0];
+    assert_eq!(
+        auth,
+        &format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("sms:gateway-api-password")
+        )
+    );
+    assert_eq!(body["phoneNumbers"], serde_json::json!(["+77011112233"]));
+    let text = body["textMessage"]["text"].as_str().unwrap().to_string();
+    let got = p.accept_sms_receipt(&[text]).unwrap();
+    assert_eq!(got.delivered, vec![saved.id]);
+    assert_eq!(p.counts().unwrap().pending, 0);
+}
+
+#[test]
+fn a_receipt_the_android_gateway_would_not_send_is_logged_unsent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let api = FakeGatewayApi::start(500);
+    set_up_android_send(&server, dir.path(), &api.url);
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let saved = p.save(access("шығарып жіберді")).unwrap();
+    for t in p.sms_parts(&saved.id).unwrap() {
+        assert_ne!(via_android(&server, "+77011112233", &t), "malformed");
+    }
+    // Three tries, then the log says so with the number.
+    assert_eq!(api.requests(3).len(), 3);
+    let mut unsent = None;
+    for _ in 0..50 {
+        unsent = status(&server)["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["outcome"] == "receipt_unsent")
+            .cloned();
+        if unsent.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let unsent = unsent.expect("receipt_unsent logged");
+    assert_eq!(unsent["sender"], "+77011112233");
+    assert!(
+        unsent["detail"].as_str().unwrap().contains("500"),
+        "{unsent}"
+    );
+    // The report itself is held; the phone hears of it at its next sync.
+    assert_eq!(server.record_count(), (1, 1));
+    let s = sync(&p, &SyncOptions::default()).unwrap();
+    assert_eq!(s.already, 1, "{s:?}");
+}

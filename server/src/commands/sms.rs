@@ -21,17 +21,30 @@ fn secret(path: &Path) -> Result<Vec<u8>> {
     Ok(text.as_bytes().to_vec())
 }
 
+/// What `sms gateways` is given.
+pub struct GatewayOptions<'a> {
+    /// A file holding Twilio's auth token.
+    pub twilio_token_file: Option<&'a Path>,
+    /// The URL configured at Twilio.
+    pub twilio_url: Option<&'a str>,
+    /// A file holding SMS Gateway for Android's webhook signing key.
+    pub android_key_file: Option<&'a Path>,
+    /// That gateway's `message` API URL, for receipts texted back.
+    pub android_send_url: Option<&'a str>,
+    /// Its API user.
+    pub android_send_user: Option<&'a str>,
+    /// A file holding its API password.
+    pub android_send_password_file: Option<&'a Path>,
+    /// The number observers text.
+    pub number: Option<&'a str>,
+    /// Hours an incomplete message is kept.
+    pub expiry_hours: u32,
+}
+
 /// `sms gateways`: sets the gateways (replacing what was set), their
 /// secrets sealed to the organisation's key.
-pub fn gateways(
-    at: &Resolved,
-    twilio_token_file: Option<&Path>,
-    twilio_url: Option<&str>,
-    android_key_file: Option<&Path>,
-    number: Option<&str>,
-    expiry_hours: u32,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn gateways(at: &Resolved, o: &GatewayOptions<'_>, out: &mut dyn Write) -> Result<()> {
+    let number = o.number;
     if let Some(n) = number
         && !observer_core::sms::is_gateway_number(n)
     {
@@ -40,19 +53,38 @@ pub fn gateways(
         )
         .into());
     }
+    let android_send = match (
+        o.android_send_url,
+        o.android_send_user,
+        o.android_send_password_file,
+    ) {
+        (Some(u), Some(user), Some(f)) if o.android_key_file.is_some() => {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(format!("--android-send-url {u:?} is not an http(s) URL").into());
+            }
+            Some((u.to_string(), user.to_string(), secret(f)?))
+        }
+        (None, None, None) => None,
+        _ => {
+            return Err("texting receipts back through SMS Gateway for Android needs --android-key-file, --android-send-url, --android-send-user and --android-send-password-file".into());
+        }
+    };
     let c = at.open()?;
-    let twilio = match (twilio_token_file, twilio_url) {
+    let twilio = match (o.twilio_token_file, o.twilio_url) {
         (Some(f), Some(u)) => Some((secret(f)?, u.to_string())),
         (None, None) => None,
         _ => return Err("Twilio needs both --twilio-token-file and --twilio-url".into()),
     };
-    let android = android_key_file.map(secret).transpose()?;
+    let android = o.android_key_file.map(secret).transpose()?;
     let settings = GatewaySettings::seal(
         &c.seal.public_key(),
         twilio.as_ref().map(|(t, u)| (t.as_slice(), u.as_str())),
         android.as_deref(),
+        android_send
+            .as_ref()
+            .map(|(u, user, p)| (u.as_str(), user.as_str(), p.as_slice())),
         number,
-        expiry_hours,
+        o.expiry_hours,
     )?;
     settings.store(c.storage.as_ref())?;
     audited(
@@ -62,6 +94,7 @@ pub fn gateways(
         serde_json::json!({
             "twilio_url": twilio.as_ref().map(|(_, u)| u),
             "android": android.is_some(),
+            "android_send_url": android_send.as_ref().map(|(u, _, _)| u),
             "number": number,
             "expiry_hours": settings.expiry_hours,
         }),
@@ -79,7 +112,15 @@ pub fn gateways(
             "no Twilio".into()
         },
         if android.is_some() {
-            format!(", SMS Gateway for Android at {}/v1/sms/android", c.url)
+            format!(
+                ", SMS Gateway for Android at {}/v1/sms/android{}",
+                c.url,
+                android_send
+                    .as_ref()
+                    .map_or(String::new(), |(u, _, _)| format!(
+                        " (receipts texted back through {u})"
+                    ))
+            )
         } else {
             String::new()
         },

@@ -18,7 +18,8 @@ use ring::hmac;
 
 use super::request::{blocking, now_ms, read_body};
 use super::{ApiError, AppState};
-use crate::sms::{GatewaySettings, Gateways, MAX_TEXT_CHARS};
+use crate::sms::{AndroidSend, GatewaySettings, Gateways, MAX_TEXT_CHARS};
+use crate::storage::SmsLogEntry;
 
 /// Largest webhook body.
 const MAX_WEBHOOK_BYTES: usize = 16 * 1024;
@@ -178,13 +179,102 @@ pub async fn android(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_webhook", e.to_string()))?;
     let outcome = match (event.event.as_str(), event.payload) {
         ("sms:received", Some(m)) => {
-            take(&app, "android", m.phone_number, m.message, g.expiry_ms)
-                .await?
-                .0
+            let (outcome, receipt) = take(
+                &app,
+                "android",
+                m.phone_number.clone(),
+                m.message,
+                g.expiry_ms,
+            )
+            .await?;
+            if let Some(send) = g.android_send
+                && !receipt.is_empty()
+            {
+                text_back(app.clone(), send, m.phone_number, receipt);
+            }
+            outcome
         }
         _ => "ignored",
     };
     Ok(Json(serde_json::json!({ "outcome": outcome })))
+}
+
+/// How long one call to the Android gateway's API may take.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Pauses before the second and third tries of a text.
+const SEND_RETRY: [std::time::Duration; 2] = [
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_secs(2),
+];
+
+/// Texts a receipt back through SMS Gateway for Android's own API
+/// (`POST {"phoneNumbers": [to], "textMessage": {"text": ...}}` with Basic
+/// credentials), after the webhook has answered: the gateway waits for no
+/// one. Each text is tried three times; one that could not be sent is
+/// logged `receipt_unsent` with the number (the phone hears of delivery
+/// at its next internet sync all the same).
+fn text_back(app: Arc<AppState>, send: AndroidSend, to: String, texts: Vec<String>) {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+        std::sync::OnceLock::new();
+    tokio::spawn(async move {
+        let client = match CLIENT.get_or_init(crate::witnesses::client) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "no HTTP client for the Android gateway");
+                return;
+            }
+        };
+        let password = String::from_utf8_lossy(&send.password).into_owned();
+        for text in texts {
+            let body = serde_json::json!({"phoneNumbers": [to], "textMessage": {"text": text}});
+            let mut problem = String::new();
+            for pause in std::iter::once(None).chain(SEND_RETRY.iter().map(Some)) {
+                if let Some(p) = pause {
+                    tokio::time::sleep(*p).await;
+                }
+                let answer = client
+                    .post(&send.url)
+                    .basic_auth(&send.user, Some(&password))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string())
+                    .timeout(SEND_TIMEOUT)
+                    .send()
+                    .await;
+                match answer {
+                    Ok(a) if a.status().is_success() => {
+                        problem.clear();
+                        break;
+                    }
+                    Ok(a) => problem = format!("the gateway answered {}", a.status().as_u16()),
+                    Err(e) => problem = format!("the gateway could not be reached: {e}"),
+                }
+            }
+            if problem.is_empty() {
+                tracing::info!("a receipt text handed to the Android gateway");
+                continue;
+            }
+            tracing::warn!(problem = %problem, "a receipt could not be texted back");
+            let entry = SmsLogEntry {
+                at_ms: now_ms(),
+                sender: to.clone(),
+                gateway: "android".into(),
+                outcome: "receipt_unsent".into(),
+                detail: problem,
+            };
+            let app = app.clone();
+            let logged = blocking(move || {
+                app.storage
+                    .sms_store()
+                    .log_sms(&entry)
+                    .map_err(|e| ApiError::internal("the SMS log", &e))
+            })
+            .await;
+            if logged.is_err() {
+                tracing::error!("an unsent receipt could not be logged");
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -153,3 +153,124 @@ fn the_shared_reports_pack_to_the_same_texts_and_back() {
         assert_eq!(code(&got.unwrap_err()), d["error"], "{d}");
     }
 }
+
+fn receipt_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/sms-receipt-v1.json")
+}
+
+/// What the phone supplies, as the vector gives it.
+struct Phone {
+    org: String,
+    device: observer_core::identity::DeviceId,
+    records: Vec<(u64, RecordId)>,
+}
+
+impl sms::ReceiptContext for Phone {
+    fn org(&self) -> &str {
+        &self.org
+    }
+    fn device(&self) -> &observer_core::identity::DeviceId {
+        &self.device
+    }
+    fn record_id(&self, seq: u64) -> Option<RecordId> {
+        self.records
+            .iter()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, id)| *id)
+    }
+}
+
+fn generate_receipt() -> Value {
+    use observer_core::protocol::{Ack, RECEIPT_DOMAIN, Receipt};
+    let coordinator = SigningKey::generate().unwrap();
+    let device = SigningKey::generate().unwrap().public_key().device_id();
+    let id = |b: u8| RecordId::from_bytes([b; 32]);
+    let receipt = Receipt {
+        org: ORG.into(),
+        device: device.clone(),
+        server_time_ms: 1_728_224_123_456,
+        accepted: vec![Ack {
+            id: id(0x41),
+            seq: 41,
+            index: 90_211,
+        }],
+        already: vec![Ack {
+            id: id(0x40),
+            seq: 40,
+            index: 88_007,
+        }],
+        rejected: Vec::new(),
+        tree: observer_core::merkle::TreeHead {
+            size: 90_240,
+            root: Sha256Digest::from_bytes([0x7e; 32]),
+        },
+    };
+    let signed = Signed::sign(RECEIPT_DOMAIN, &receipt, &coordinator);
+    json!({
+        "description": "Observer receipts by SMS v1 (docs/protocol.md, Receipts by SMS): the coordinator's signed receipt, its texts, and what the phone supplies to rebuild it",
+        "coordinator": coordinator.public_key().to_string(),
+        "org": ORG,
+        "device": device.to_string(),
+        "records": [{"seq": 40, "id": id(0x40).to_string()}, {"seq": 41, "id": id(0x41).to_string()}],
+        "body": String::from_utf8(signed.body.clone()).unwrap(),
+        "sig": hex::encode(&signed.sig),
+        "texts": sms::receipt_parts(&signed).unwrap(),
+    })
+}
+
+#[test]
+fn the_shared_receipt_writes_the_same_texts_and_reads_back_to_the_signed_bytes() {
+    if std::env::var_os("OBSERVER_WRITE_VECTORS").is_some() {
+        std::fs::write(
+            receipt_path(),
+            serde_json::to_string_pretty(&generate_receipt()).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(receipt_path()).unwrap()).unwrap();
+    let signed = Signed {
+        body: v["body"].as_str().unwrap().as_bytes().to_vec(),
+        sig: hex::decode(v["sig"].as_str().unwrap()).unwrap(),
+    };
+    let coordinator: observer_core::identity::PublicKey =
+        v["coordinator"].as_str().unwrap().parse().unwrap();
+    let _: observer_core::protocol::Receipt = signed
+        .open(
+            "receipt",
+            observer_core::protocol::RECEIPT_DOMAIN,
+            &coordinator,
+        )
+        .unwrap();
+    let want = texts(&v["texts"]);
+    assert_eq!(sms::receipt_parts(&signed).unwrap(), want);
+    let phone = Phone {
+        org: v["org"].as_str().unwrap().into(),
+        device: v["device"]
+            .as_str()
+            .unwrap()
+            .to_string()
+            .try_into()
+            .unwrap(),
+        records: v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["seq"].as_u64().unwrap(),
+                    r["id"].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect(),
+    };
+    assert_eq!(sms::read_receipt(&want, &phone).unwrap(), signed);
+    // A phone that does not hold a named record cannot rebuild it.
+    let stranger = Phone {
+        records: Vec::new(),
+        ..phone
+    };
+    assert!(matches!(
+        sms::read_receipt(&want, &stranger),
+        Err(SmsError::Malformed(_))
+    ));
+}

@@ -1,12 +1,12 @@
 //! Issue 19's figures: how many SMS segments each shipped form's record
 //! takes with realistic answers in Kazakh, Russian and English, and the
-//! heartbeat; beside the floor (the bytes any signed, chained record must
+//! heartbeat and the coordinator's receipt texted back; beside the floor (the bytes any signed, chained record must
 //! carry) and the time to write and read a report.
 
 use std::time::Instant;
 
 use observer_core::identity::SigningKey;
-use observer_core::protocol::{HEARTBEAT_DOMAIN, Heartbeat, Signed};
+use observer_core::protocol::{Ack, HEARTBEAT_DOMAIN, Heartbeat, RECEIPT_DOMAIN, Receipt, Signed};
 use observer_core::record::{
     ChainPosition, Clock, Envelope, NewRecord, RecordId, Sha256Digest, sign_record,
 };
@@ -116,10 +116,39 @@ pub fn run(scratch: &std::path::Path, rounds: usize, command: &str) -> Result<St
         &key,
     );
     out.push_str(&format!(
-        "| heartbeat | | {} B | {} B | {} | 1 |\n\n",
+        "| heartbeat | | {} B | {} B | {} | 1 |\n",
         hb.body.len(),
         sms::pack_heartbeat(&hb)?.len(),
         sms::heartbeat_parts(&hb)?.len()
+    ));
+    // The coordinator's receipt for one report, as a national election's
+    // log would have it (seq and index in the millions).
+    let coordinator = SigningKey::generate()?;
+    let receipt = Signed::sign(
+        RECEIPT_DOMAIN,
+        &Receipt {
+            org: ORG.into(),
+            device: key.public_key().device_id(),
+            server_time_ms: 1_728_200_000_000,
+            accepted: vec![Ack {
+                id: RecordId::from_bytes([8; 32]),
+                seq: 57,
+                index: 4_812_733,
+            }],
+            already: Vec::new(),
+            rejected: Vec::new(),
+            tree: observer_core::merkle::TreeHead {
+                size: 4_812_901,
+                root: Sha256Digest::from_bytes([3; 32]),
+            },
+        },
+        &coordinator,
+    );
+    out.push_str(&format!(
+        "| receipt (coordinator to phone) | | {} B | {} B | {} | 1 |\n\n",
+        receipt.body.len(),
+        sms::pack_receipt(&receipt)?.len(),
+        sms::receipt_parts(&receipt)?.len()
     ));
     // Time to write a report's texts, and to read them back (parse, join,
     // rebuild), per report, over every report above.

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError};
+use super::{DeliveryState, Store, StoreError};
 use crate::forms::FormDefinition;
 use crate::identity::DeviceId;
 use crate::protocol::{HEARTBEAT_DOMAIN, Heartbeat, RECEIPT_DOMAIN, Receipt, Signed};
@@ -82,8 +82,21 @@ impl Store {
             .chain(&receipt.already)
             .map(|a| a.id)
             .collect();
-        let json = serde_json::to_vec(&signed).expect("serialises");
-        let newly_delivered = self.apply_receipt(&json, &delivered, &[])?;
+        // A receipt that settles nothing new (the same text again, a copy
+        // sent twice) is not kept again: texts cannot grow the store.
+        let mut settles = false;
+        for id in &delivered {
+            settles |= matches!(
+                self.get(id)?.map(|r| r.state),
+                Some(DeliveryState::Pending | DeliveryState::InFlight)
+            );
+        }
+        let newly_delivered = if settles {
+            let json = serde_json::to_vec(&signed).expect("serialises");
+            self.apply_receipt(&json, &delivered, &[])?
+        } else {
+            0
+        };
         tracing::info!(
             records = delivered.len(),
             newly = newly_delivered,

@@ -125,8 +125,9 @@ fn a_receipt_texted_back_by_the_gateway_marks_the_record_delivered() {
     // The receipt is kept as evidence, exactly as signed.
     let kept = store.receipts().unwrap();
     assert_eq!(kept.len(), 1);
-    // The same text again settles nothing new.
+    // The same text again settles nothing new, and is not kept twice.
     assert_eq!(store.accept_sms_receipt(&texts).unwrap().newly_delivered, 0);
+    assert_eq!(store.receipts().unwrap().len(), 1);
 
     // `already` settles too.
     let again = receipt_for(&store, &coordinator, &[], &[(first.id, 1, 17)]);

@@ -388,8 +388,9 @@ enum EvidenceAction {
 
 #[derive(Subcommand)]
 enum SmsAction {
-    /// Set the gateways SMS reports arrive through (replacing what was
-    /// set); secrets are read from files and kept sealed.
+    /// Set the gateways SMS reports arrive through: what is given
+    /// replaces that gateway's settings, the rest are kept (--remove drops
+    /// one); secrets are read from files and kept sealed.
     Gateways {
         /// A file holding the Twilio account's auth token.
         #[arg(long)]
@@ -417,9 +418,13 @@ enum SmsAction {
         /// their next sync), e.g. +77010000000.
         #[arg(long)]
         number: Option<String>,
-        /// Hours an incomplete message's parts are kept.
-        #[arg(long, default_value_t = observer_server::sms::DEFAULT_EXPIRY_HOURS)]
-        expiry_hours: u32,
+        /// Hours an incomplete message's parts are kept (48 when never set).
+        #[arg(long)]
+        expiry_hours: Option<u32>,
+        /// Drop a setting: twilio, android (with its send API),
+        /// android-send, number. May be given more than once.
+        #[arg(long, value_enum)]
+        remove: Vec<observer_server::commands::sms::Removable>,
     },
     /// Messages waiting for parts, and the newest texts received with
     /// what each came to and the number it came from.
@@ -673,6 +678,7 @@ fn run(cli: Cli) -> Result<()> {
                 android_send_password_file,
                 number,
                 expiry_hours,
+                remove,
             } => commands::sms::gateways(
                 &at,
                 &commands::sms::GatewayOptions {
@@ -684,6 +690,7 @@ fn run(cli: Cli) -> Result<()> {
                     android_send_password_file: android_send_password_file.as_deref(),
                     number: number.as_deref(),
                     expiry_hours,
+                    remove: &remove,
                 },
                 out,
             ),

@@ -506,3 +506,63 @@ fn a_receipt_the_android_gateway_would_not_send_is_logged_unsent() {
     let s = sync(&p, &SyncOptions::default()).unwrap();
     assert_eq!(s.already, 1, "{s:?}");
 }
+
+#[test]
+fn changing_one_gateway_setting_keeps_the_others_and_remove_drops_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    set_up_gateways(&server, dir.path(), 48);
+    // Election morning: a new number, nothing else given.
+    let out = server.cli(&["sms", "gateways", "--number", "+77019998877"]);
+    assert!(
+        out.contains("Twilio at") && out.contains("SMS Gateway for Android"),
+        "{out}"
+    );
+    assert_eq!(
+        via_android(&server, "+77011112233", "hello"),
+        "not_a_report"
+    );
+    assert!(via_twilio(&server, "+77011112233", "hello").is_empty());
+    assert_eq!(server.code("KZ-0001").sms.as_deref(), Some("+77019998877"));
+
+    // Twilio dropped: its webhook is not found; Android still answers.
+    let out = server.cli(&["sms", "gateways", "--remove", "twilio"]);
+    assert!(out.contains("no Twilio"), "{out}");
+    let url = support::sms::twilio_url(&server);
+    let (body, sig) = support::sms::twilio(&url, support::sms::TWILIO_TOKEN, "+7701", "hello");
+    let resp = raw_client()
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", sig)
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(
+        via_android(&server, "+77011112233", "hello"),
+        "not_a_report"
+    );
+
+    // A send API needs the Android gateway it sends through.
+    server.cli(&[
+        "sms", "gateways", "--remove", "android", "--remove", "number",
+    ]);
+    let password = dir.path().join("pw");
+    std::fs::write(&password, "pw").unwrap();
+    let refused = support::command(&server.data)
+        .args([
+            "sms",
+            "gateways",
+            "--android-send-url",
+            "http://127.0.0.1:9/message",
+            "--android-send-user",
+            "sms",
+            "--android-send-password-file",
+            password.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--android-key-file"));
+    assert_eq!(server.code("KZ-0001").sms, None);
+}

@@ -21,7 +21,20 @@ fn secret(path: &Path) -> Result<Vec<u8>> {
     Ok(text.as_bytes().to_vec())
 }
 
-/// What `sms gateways` is given.
+/// A gateway setting `sms gateways --remove` drops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Removable {
+    /// Twilio's token and URL.
+    Twilio,
+    /// SMS Gateway for Android: its webhook key and its send API.
+    Android,
+    /// Only the Android gateway's send API (receipts stop being texted back).
+    AndroidSend,
+    /// The number phones text.
+    Number,
+}
+
+/// What `sms gateways` is given. Settings not given keep their values.
 pub struct GatewayOptions<'a> {
     /// A file holding Twilio's auth token.
     pub twilio_token_file: Option<&'a Path>,
@@ -38,14 +51,16 @@ pub struct GatewayOptions<'a> {
     /// The number observers text.
     pub number: Option<&'a str>,
     /// Hours an incomplete message is kept.
-    pub expiry_hours: u32,
+    pub expiry_hours: Option<u32>,
+    /// Settings to drop.
+    pub remove: &'a [Removable],
 }
 
-/// `sms gateways`: sets the gateways (replacing what was set), their
-/// secrets sealed to the organisation's key.
+/// `sms gateways`: sets the gateways given and keeps the others (so
+/// changing the number on election day keeps every gateway's secret);
+/// `--remove` drops one. Secrets are sealed to the organisation's key.
 pub fn gateways(at: &Resolved, o: &GatewayOptions<'_>, out: &mut dyn Write) -> Result<()> {
-    let number = o.number;
-    if let Some(n) = number
+    if let Some(n) = o.number
         && !observer_core::sms::is_gateway_number(n)
     {
         return Err(format!(
@@ -58,7 +73,7 @@ pub fn gateways(at: &Resolved, o: &GatewayOptions<'_>, out: &mut dyn Write) -> R
         o.android_send_user,
         o.android_send_password_file,
     ) {
-        (Some(u), Some(user), Some(f)) if o.android_key_file.is_some() => {
+        (Some(u), Some(user), Some(f)) => {
             if !(u.starts_with("https://") || u.starts_with("http://")) {
                 return Err(format!("--android-send-url {u:?} is not an http(s) URL").into());
             }
@@ -66,71 +81,104 @@ pub fn gateways(at: &Resolved, o: &GatewayOptions<'_>, out: &mut dyn Write) -> R
         }
         (None, None, None) => None,
         _ => {
-            return Err("texting receipts back through SMS Gateway for Android needs --android-key-file, --android-send-url, --android-send-user and --android-send-password-file".into());
+            return Err("texting receipts back through SMS Gateway for Android needs --android-send-url, --android-send-user and --android-send-password-file".into());
         }
     };
-    let c = at.open()?;
     let twilio = match (o.twilio_token_file, o.twilio_url) {
         (Some(f), Some(u)) => Some((secret(f)?, u.to_string())),
         (None, None) => None,
         _ => return Err("Twilio needs both --twilio-token-file and --twilio-url".into()),
     };
     let android = o.android_key_file.map(secret).transpose()?;
-    let settings = GatewaySettings::seal(
+    let c = at.open()?;
+    let given = GatewaySettings::seal(
         &c.seal.public_key(),
         twilio.as_ref().map(|(t, u)| (t.as_slice(), u.as_str())),
         android.as_deref(),
         android_send
             .as_ref()
             .map(|(u, user, p)| (u.as_str(), user.as_str(), p.as_slice())),
-        number,
-        o.expiry_hours,
+        o.number,
+        o.expiry_hours.unwrap_or(crate::sms::DEFAULT_EXPIRY_HOURS),
     )?;
+    let kept = GatewaySettings::load(c.storage.as_ref())?.unwrap_or_default();
+    let removed = |r: Removable| o.remove.contains(&r);
+    let settings = GatewaySettings {
+        twilio: if removed(Removable::Twilio) {
+            None
+        } else {
+            given.twilio.or(kept.twilio)
+        },
+        android: if removed(Removable::Android) {
+            None
+        } else {
+            given.android.or(kept.android)
+        },
+        android_send: if removed(Removable::Android) || removed(Removable::AndroidSend) {
+            None
+        } else {
+            given.android_send.or(kept.android_send)
+        },
+        number: if removed(Removable::Number) {
+            None
+        } else {
+            given.number.or(kept.number)
+        },
+        expiry_hours: match (o.expiry_hours, kept.expiry_hours) {
+            (Some(_), _) | (None, 0) => given.expiry_hours,
+            (None, h) => h,
+        },
+    };
+    if settings.android_send.is_some() && settings.android.is_none() {
+        return Err("receipts go back through SMS Gateway for Android only when it is set up: give --android-key-file too".into());
+    }
     settings.store(c.storage.as_ref())?;
+    let send_url = settings.android_send.as_ref().map(|s| s.url.as_str());
     audited(
         &c,
         "sms.gateways",
         "sms",
         serde_json::json!({
-            "twilio_url": twilio.as_ref().map(|(_, u)| u),
-            "android": android.is_some(),
-            "android_send_url": android_send.as_ref().map(|(u, _, _)| u),
-            "number": number,
+            "twilio_url": settings.twilio.as_ref().map(|t| &t.url),
+            "android": settings.android.is_some(),
+            "android_send_url": send_url,
+            "number": settings.number,
             "expiry_hours": settings.expiry_hours,
+            "changed": {
+                "twilio": twilio.is_some(),
+                "android": android.is_some(),
+                "android_send": android_send.is_some(),
+                "number": o.number,
+                "removed": o.remove.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>(),
+            },
         }),
     )?;
     writeln!(
         out,
         "SMS reports taken from: {}{}; incomplete messages kept {} hours",
-        if twilio.is_some() {
-            format!(
-                "Twilio at {}/v1/sms/twilio (as {})",
-                c.url,
-                twilio.as_ref().map_or("", |t| t.1.as_str())
-            )
-        } else {
-            "no Twilio".into()
+        match &settings.twilio {
+            Some(t) => format!("Twilio at {}/v1/sms/twilio (as {})", c.url, t.url),
+            None => "no Twilio".into(),
         },
-        if android.is_some() {
+        if settings.android.is_some() {
             format!(
                 ", SMS Gateway for Android at {}/v1/sms/android{}",
                 c.url,
-                android_send
-                    .as_ref()
-                    .map_or(String::new(), |(u, _, _)| format!(
-                        " (receipts texted back through {u})"
-                    ))
+                send_url.map_or(String::new(), |u| format!(
+                    " (receipts texted back through {u})"
+                ))
             )
         } else {
             String::new()
         },
         settings.expiry_hours
     )?;
-    if let Some(n) = number {
-        writeln!(
+    match &settings.number {
+        Some(n) => writeln!(
             out,
             "phones learn the number {n} at their next sync, and phones enrolled from now on at enrollment"
-        )?;
+        )?,
+        None => writeln!(out, "no number is set: phones do not offer SMS")?,
     }
     Ok(())
 }

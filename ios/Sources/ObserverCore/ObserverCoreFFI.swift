@@ -2570,7 +2570,8 @@ public struct EnrollmentInfo: Equatable, Hashable {
     public var priorityStations: [String]
     /**
      * The coordinator's SMS gateway number, where `smsParts` texts go
-     * when mobile data is blocked; learnt at sync, `None` until one is set.
+     * when mobile data is blocked: from the enrollment when one was set
+     * then, kept current at each sync; `None` until one is set.
      */
     public var smsNumber: String?
 
@@ -2583,7 +2584,8 @@ public struct EnrollmentInfo: Equatable, Hashable {
          */priorityStations: [String], 
         /**
          * The coordinator's SMS gateway number, where `smsParts` texts go
-         * when mobile data is blocked; learnt at sync, `None` until one is set.
+         * when mobile data is blocked: from the enrollment when one was set
+         * then, kept current at each sync; `None` until one is set.
          */smsNumber: String?) {
         self.serverUrl = serverUrl
         self.org = org

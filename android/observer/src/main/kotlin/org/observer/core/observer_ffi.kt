@@ -4393,7 +4393,8 @@ data class EnrollmentInfo (
     , 
     /**
      * The coordinator's SMS gateway number, where `smsParts` texts go
-     * when mobile data is blocked; learnt at sync, `None` until one is set.
+     * when mobile data is blocked: from the enrollment when one was set
+     * then, kept current at each sync; `None` until one is set.
      */
     var `smsNumber`: kotlin.String?
     

@@ -88,6 +88,9 @@ pub enum Permission {
     /// The quick count: its sample, estimates and verdict (national: the
     /// sample and its margins are the country's).
     QuickCount,
+    /// The SMS reports' log and gateways (national: a sender's number is
+    /// an observer's phone number and belongs to no one region).
+    ReadSms,
 }
 
 impl Permission {
@@ -101,6 +104,7 @@ impl Permission {
                 | Permission::PlanDay
                 | Permission::PublishForms
                 | Permission::QuickCount
+                | Permission::ReadSms
         )
     }
 }
@@ -132,7 +136,12 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Coordinator => !p.national(),
-            Role::Supervisor => matches!(p, P::Read | P::Enroll | P::PlanDay | P::QuickCount),
+            Role::Supervisor => {
+                matches!(
+                    p,
+                    P::Read | P::Enroll | P::PlanDay | P::QuickCount | P::ReadSms
+                )
+            }
             Role::Verifier => matches!(p, P::Read | P::Review | P::QuickCount),
             Role::Analyst => matches!(p, P::Read | P::Export | P::QuickCount),
         }

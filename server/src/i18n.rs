@@ -269,6 +269,17 @@ mod tests {
         );
     }
 
+    /// The SMS log's outcomes are named by code: each has its name.
+    #[test]
+    fn every_sms_outcome_has_a_name_in_every_language() {
+        for lang in Lang::ALL {
+            for o in crate::sms::OUTCOMES {
+                let id = format!("sms-outcome-{o}");
+                assert!(catalog().has(lang.tag(), &id), "{} lacks {id}", lang.tag());
+            }
+        }
+    }
+
     #[test]
     fn the_browsers_preference_picks_the_language() {
         assert_eq!(

@@ -30,6 +30,78 @@ pub const DEFAULT_EXPIRY_HOURS: u32 = 48;
 /// longest kind at once.
 pub const MAX_PARTS_PER_SENDER: u64 = 256;
 
+/// Every outcome the SMS log holds (`docs/protocol.md`, "The
+/// coordinator's gateways"); the workspace names each in its language.
+pub const OUTCOMES: [&str; 14] = [
+    "waiting",
+    "accepted",
+    "already",
+    "rejected",
+    "bad_signature",
+    "unknown_device",
+    "heartbeat",
+    "altered",
+    "malformed",
+    "unknown_form",
+    "not_a_report",
+    "too_many_waiting",
+    "expired",
+    "receipt_unsent",
+];
+
+/// What `sms status` and the workspace show: how the gateways are set up,
+/// the messages waiting for parts, and the newest texts.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// The gateways (no secrets).
+    pub gateways: Setup,
+    /// Messages waiting for parts, oldest first.
+    pub waiting: Vec<crate::storage::WaitingSms>,
+    /// The newest texts, newest first.
+    pub log: Vec<SmsLogEntry>,
+}
+
+/// The gateways as set up, without their secrets.
+#[derive(Debug, Default, Serialize)]
+pub struct Setup {
+    /// The URL Twilio posts to, when Twilio is set up.
+    pub twilio_url: Option<String>,
+    /// Whether SMS Gateway for Android is set up.
+    pub android: bool,
+    /// Its send API, when receipts are texted back through it.
+    pub android_send_url: Option<String>,
+    /// The number phones text.
+    pub number: Option<String>,
+    /// Hours an incomplete message is kept.
+    pub expiry_hours: u32,
+}
+
+impl Status {
+    /// Reads it: the newest `limit` texts.
+    pub fn read(storage: &dyn Storage, limit: u32) -> Result<Self, GatewayError> {
+        let settings = GatewaySettings::load(storage)?;
+        let gateways = settings.map_or_else(
+            || Setup {
+                expiry_hours: DEFAULT_EXPIRY_HOURS,
+                ..Setup::default()
+            },
+            |s| Setup {
+                twilio_url: s.twilio.map(|t| t.url),
+                android: s.android.is_some(),
+                android_send_url: s.android_send.map(|a| a.url),
+                number: s.number,
+                expiry_hours: s.expiry_hours,
+            },
+        );
+        let sms = storage.sms_store();
+        Ok(Self {
+            gateways,
+            waiting: sms.sms_waiting()?,
+            log: sms.sms_log(limit)?,
+        })
+    }
+}
+
 /// Longest text a gateway may hand over (a part is one segment; this
 /// leaves room for a gateway's own padding).
 pub const MAX_TEXT_CHARS: usize = 480;

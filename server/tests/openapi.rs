@@ -234,9 +234,16 @@ fn workspace(t: &mut Probe<'_>, many: &[(&str, &str)], revocable: &str) {
         "/users",
         "/api/v1/audit",
         "/api/v1/users",
+        "/sms",
+        "/api/v1/sms",
     ] {
         t.send("GET", path, path, &[], vec![], 303);
         t.send("GET", path, path, &a[..1], vec![], 200);
+    }
+    // The SMS reports are national supervisors' and admins'.
+    for path in ["/sms", "/api/v1/sms"] {
+        t.send("GET", path, path, &n[..1], vec![], 403);
+        t.send("GET", path, path, many, vec![], 431);
     }
     for (method, template, path) in [
         ("GET", "/api/v1/overview", "/api/v1/overview"),

@@ -566,3 +566,54 @@ fn changing_one_gateway_setting_keeps_the_others_and_remove_drops_one() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--android-key-file"));
     assert_eq!(server.code("KZ-0001").sms, None);
 }
+
+#[test]
+fn national_supervisors_see_the_sms_reports_in_the_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    set_up_gateways(&server, dir.path(), 48);
+    let p = enrolled_phone(&dir.path().join("phone"), &server, "KZ-0001");
+    let texts = p
+        .sms_parts(&p.save(access("кіргізбеді")).unwrap().id)
+        .unwrap();
+    via_android(&server, "+77011112233", &texts[0]);
+    let late = p.sms_parts(&p.save(access("кейін")).unwrap().id).unwrap();
+    via_android(&server, "+77015556677", &late[1]);
+    via_android(&server, "+77011112233", &texts[1]);
+
+    let mut supervisor = server.signed_in("dana", "supervisor");
+    let page = supervisor.get("/sms");
+    assert_eq!(page.status, 200, "{}", page.text);
+    for shown in [
+        "+77011112233",
+        "+77015556677",
+        support::sms::NUMBER,
+        "data-outcome=\"accepted\">stored",
+        "data-outcome=\"waiting\">waiting for parts",
+        "1 of 2",
+    ] {
+        assert!(page.text.contains(shown), "{shown} in {}", page.text);
+    }
+    assert!(page.text.contains("href=\"/sms\""), "the menu links it");
+    let json: serde_json::Value =
+        serde_json::from_str(&supervisor.get("/api/v1/sms").text).unwrap();
+    assert_eq!(json["gateways"]["number"], support::sms::NUMBER);
+    assert_eq!(json["gateways"]["android"], true);
+    assert_eq!(json["waiting"][0]["sender"], "+77015556677");
+    assert_eq!(json["log"][0]["outcome"], "accepted");
+    // No secret of a gateway is on the page or in the JSON.
+    for secret in [support::sms::TWILIO_TOKEN, support::sms::ANDROID_KEY] {
+        assert!(!page.text.contains(secret) && !json.to_string().contains(secret));
+    }
+
+    // In Russian, the outcome has its Russian name.
+    let ru = supervisor.get("/language?lang=ru&back=/sms");
+    assert!(ru.status == 303 || ru.status == 200, "{}", ru.status);
+    assert!(supervisor.get("/sms").text.contains("сохранён"));
+
+    // A verifier reviews records; the senders' numbers are not theirs to read.
+    let mut verifier = server.signed_in("aigerim", "verifier");
+    assert_eq!(verifier.get("/sms").status, 403);
+    assert_eq!(verifier.get("/api/v1/sms").status, 403);
+    assert!(!verifier.get("/queue").text.contains("href=\"/sms\""));
+}

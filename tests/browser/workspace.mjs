@@ -294,6 +294,13 @@ await admin.page.click('nav.langs a[lang=en]');
   await context.close();
 }
 
+// The SMS reports, reached from the menu (nothing arrived by SMS here).
+await admin.page.goto(`${url}/`);
+await admin.page.click('header nav a[href="/sms"]');
+check((await admin.page.textContent('h1')) === 'SMS reports', 'the SMS reports page opens from the menu');
+check((await admin.page.textContent('#sms-gateways')).includes('not set up'), 'and says no gateway is set up');
+await look(admin.page, 'sms');
+
 // Signing out ends the session.
 await admin.page.click('header button[type=submit]');
 check(admin.page.url() === `${url}/login`, 'signing out leads to the sign-in page');

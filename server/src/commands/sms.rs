@@ -186,33 +186,14 @@ pub fn gateways(at: &Resolved, o: &GatewayOptions<'_>, out: &mut dyn Write) -> R
 /// `sms status`: messages waiting for parts, and the newest log entries.
 pub fn status(at: &Resolved, limit: u32, json: bool, out: &mut dyn Write) -> Result<()> {
     let c = at.open()?;
-    let sms = c.storage.sms_store();
-    let waiting = sms.sms_waiting()?;
-    let log = sms.sms_log(limit)?;
+    let status = crate::sms::Status::read(c.storage.as_ref(), limit)?;
     if json {
-        let waiting: Vec<_> = waiting
-            .iter()
-            .map(|w| {
-                serde_json::json!({"sender": w.sender, "message": w.message, "parts": w.total,
-                    "held": w.held, "first_ms": w.first_ms})
-            })
-            .collect();
-        let log: Vec<_> = log
-            .iter()
-            .map(|e| {
-                serde_json::json!({"at_ms": e.at_ms, "sender": e.sender, "gateway": e.gateway,
-                    "outcome": e.outcome, "detail": e.detail})
-            })
-            .collect();
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({ "waiting": waiting, "log": log })
-        )?;
+        writeln!(out, "{}", serde_json::to_string(&status)?)?;
         return Ok(());
     }
+    let (waiting, log) = (&status.waiting, &status.log);
     writeln!(out, "waiting for parts: {}", waiting.len())?;
-    for w in &waiting {
+    for w in waiting {
         writeln!(
             out,
             "  {} from {}: {} of {} parts since {}",
@@ -224,7 +205,7 @@ pub fn status(at: &Resolved, limit: u32, json: bool, out: &mut dyn Write) -> Res
         )?;
     }
     writeln!(out, "received, newest first:")?;
-    for e in &log {
+    for e in log {
         writeln!(
             out,
             "  {} {} via {}: {}: {}",

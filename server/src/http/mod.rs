@@ -23,6 +23,7 @@ mod review;
 mod scope;
 mod session;
 mod sms;
+mod sms_log;
 mod sync;
 mod trace;
 mod workspace;
@@ -199,6 +200,8 @@ fn workspace_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         // there (`forms::MAX_BODY_BYTES`).
         .route("/forms", get(forms::forms_page).post(forms::publish_form))
         .route("/forms/xlsx", post(forms::convert_workbook))
+        .route("/sms", get(sms_log::sms_page))
+        .route("/api/v1/sms", get(sms_log::sms_json))
         .route("/pvt", get(pvt::pvt_page))
         .route("/api/v1/pvt", get(pvt::pvt_json))
         // A batch of observers is a longer form than any other.

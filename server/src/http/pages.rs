@@ -27,6 +27,7 @@ pub struct Nav {
     pub audit: bool,
     pub users: bool,
     pub quick_count: bool,
+    pub sms: bool,
 }
 
 impl Nav {
@@ -42,6 +43,7 @@ impl Nav {
             audit: account.may(Permission::ReadAudit),
             users: account.may(Permission::ManageUsers),
             quick_count: account.may(Permission::QuickCount),
+            sms: account.may(Permission::ReadSms),
         }
     }
 }
@@ -256,6 +258,14 @@ impl CodeLine {
             device: c.device.clone().unwrap_or_default(),
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "sms.html")]
+pub struct SmsPage {
+    pub t: Texts,
+    pub nav: Nav,
+    pub status: crate::sms::Status,
 }
 
 #[derive(Template)]

@@ -7,13 +7,14 @@ use observer_core::sms::Part;
 use super::StorageError;
 
 /// A message not yet complete: parts held, from one sender.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct WaitingSms {
     /// The number it came from (as the gateway gave it; never identity).
     pub sender: String,
     /// The message id (3 characters).
     pub message: String,
     /// Parts it has.
+    #[serde(rename = "parts")]
     pub total: usize,
     /// Parts held.
     pub held: usize,
@@ -22,7 +23,7 @@ pub struct WaitingSms {
 }
 
 /// What one received SMS came to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SmsLogEntry {
     /// When.
     pub at_ms: i64,
@@ -30,9 +31,7 @@ pub struct SmsLogEntry {
     pub sender: String,
     /// Which gateway delivered it.
     pub gateway: String,
-    /// A stable code: `accepted`, `already`, `rejected`, `heartbeat`,
-    /// `waiting`, `duplicate`, `unknown_device`, `bad_signature`,
-    /// `altered`, `malformed`, `unknown_form`, `not_a_report`, `expired`.
+    /// A stable code: [`crate::sms::OUTCOMES`].
     pub outcome: String,
     /// A sentence for people.
     pub detail: String,

@@ -8,7 +8,7 @@
 mod keys;
 mod keystore;
 
-pub use keys::{DeviceId, PublicKey, SIGNATURE_LEN, SigningKey};
+pub use keys::{DeviceId, PublicKey, SIGNATURE_LEN, SigningKey, Verifier};
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError, SecretKeyStore};
 
 /// Errors about the device identity.

@@ -20,7 +20,6 @@
 //! the `timestamp || signature` layout are the C2SP text's, over ring's
 //! Ed25519.
 
-use ring::signature::{ED25519, UnparsedPublicKey};
 use signed_note::{Note, NoteError, Signer, Verifier, VerifierList};
 
 use crate::identity::{PublicKey, SigningKey};
@@ -230,9 +229,7 @@ impl Verifier for CosignatureV1Verifier {
         sig.len() == 64
             && timestamp != 0
             && timestamp <= i64::MAX as u64
-            && UnparsedPublicKey::new(&ED25519, self.key.as_bytes())
-                .verify(&message(timestamp, text), sig)
-                .is_ok()
+            && self.key.verify(&message(timestamp, text), sig)
     }
 }
 
@@ -284,9 +281,12 @@ mod tests {
         let mut expected = b"cosignature/v1\ntime 1679315147\n".to_vec();
         expected.extend_from_slice(&text);
         assert!(
-            UnparsedPublicKey::new(&ED25519, key.public_key().as_bytes())
-                .verify(&expected, &raw[12..])
-                .is_ok()
+            ring::signature::UnparsedPublicKey::new(
+                &ring::signature::ED25519,
+                key.public_key().as_bytes()
+            )
+            .verify(&expected, &raw[12..])
+            .is_ok()
         );
         // Appended to the checkpoint, it is read back, and the log's own
         // signature still opens it.

@@ -10,7 +10,7 @@ pub(crate) fn now_ms() -> DateTime<Utc> {
 
 use super::limits::MAX_BODY_BYTES;
 use super::{BODY_VERSION, Body, Clock, NewRecord, RecordError, RecordId};
-use crate::identity::{DeviceId, PublicKey, SIGNATURE_LEN, SigningKey};
+use crate::identity::{DeviceId, PublicKey, SIGNATURE_LEN, SigningKey, Verifier};
 
 /// Prefix of every signed message, so a record signature can never be
 /// mistaken for a signature over anything else the device key signs.
@@ -156,6 +156,12 @@ pub enum VerifyError {
 /// (over the bytes, before parsing), body format, and that the body names
 /// this key's device. Does not check the chain: see [`super::verify_chain`].
 pub fn verify_envelope(env: &Envelope, key: &PublicKey) -> Result<VerifiedRecord, VerifyError> {
+    verify_envelope_by(env, &Verifier::new(*key))
+}
+
+/// [`verify_envelope`] with the key decoded once, for a batch of one
+/// device's records.
+pub fn verify_envelope_by(env: &Envelope, key: &Verifier) -> Result<VerifiedRecord, VerifyError> {
     if env.body.len() > MAX_BODY_BYTES {
         return Err(VerifyError::TooLarge {
             bytes: env.body.len(),
@@ -177,11 +183,10 @@ pub fn verify_envelope(env: &Envelope, key: &PublicKey) -> Result<VerifiedRecord
     let body: Body = serde_json::from_slice(&env.body).map_err(|e| VerifyError::Malformed {
         detail: e.to_string(),
     })?;
-    let signer = key.device_id();
-    if body.device != signer {
+    if body.device != *key.device() {
         return Err(VerifyError::WrongDevice {
             claimed: body.device,
-            signer,
+            signer: key.device().clone(),
         });
     }
     let detail = match (body.seq, body.prev) {

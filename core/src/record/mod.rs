@@ -42,7 +42,7 @@ pub use digest::{RecordId, Sha256Digest};
 pub(crate) use envelope::now_ms;
 pub use envelope::{
     ChainPosition, Envelope, SIGNING_DOMAIN, VerifiedRecord, VerifyError, sign_record,
-    verify_envelope,
+    verify_envelope, verify_envelope_by,
 };
 pub use fields::{AttachmentRef, Consent, FormRef, Kind, MediaMeta, Mime, StationId};
 pub use new::{NewRecord, NewRecordBuilder};

@@ -12,7 +12,7 @@ pub use filing::FormCache;
 pub use group::{GroupCommit, GroupLimits};
 pub use verify::{check_record, check_sealed, open_sealed};
 
-use observer_core::identity::SigningKey;
+use observer_core::identity::{SigningKey, Verifier};
 use observer_core::protocol::{
     Ack, Batch, Heartbeat, RECEIPT_DOMAIN, Receipt, RejectReason, Rejection, SealedBatch, Signed,
     WireRecord, limits::MAX_BATCH_RECORDS,
@@ -198,6 +198,7 @@ impl Ingest<'_> {
         let mut verified = Vec::with_capacity(records.len() + sealed.len());
         let mut positions = Vec::with_capacity(records.len() + sealed.len());
         let mut rejected = Vec::new();
+        let key = Verifier::new(device.key);
         let mut arrived = |i: usize, r: VerifiedRecord, s: Option<&SealedRecord>| {
             self.forms
                 .check(self.storage, &r, &device.stations)
@@ -211,7 +212,7 @@ impl Ingest<'_> {
                 })
         };
         for (i, w) in records.iter().enumerate() {
-            match check_record(i, w, &device.key, self.org) {
+            match check_record(i, w, &key, self.org) {
                 Ok(r) => arrived(i, r, None)?,
                 Err(r) => rejected.push(r),
             }
@@ -219,7 +220,7 @@ impl Ingest<'_> {
         for (j, s) in sealed.iter().enumerate() {
             let i = records.len() + j;
             match open_sealed(i, s, self.seal, &device.id)
-                .and_then(|w| check_sealed(i, s, check_record(i, &w, &device.key, self.org)?))
+                .and_then(|w| check_sealed(i, s, check_record(i, &w, &key, self.org)?))
             {
                 Ok(r) => arrived(i, r, Some(s))?,
                 Err(r) => rejected.push(r),

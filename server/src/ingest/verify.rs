@@ -2,10 +2,10 @@
 //! enrolled key, its organisation; a sealed one opened with the
 //! organisation's key and held to its label.
 
-use observer_core::identity::{DeviceId, PublicKey};
+use observer_core::identity::{DeviceId, Verifier};
 use observer_core::protocol::{RejectReason, Rejection, WireRecord};
 use observer_core::record::{
-    RecordId, VerifiedRecord, VerifyError, limits::MAX_BODY_BYTES, verify_envelope,
+    RecordId, VerifiedRecord, VerifyError, limits::MAX_BODY_BYTES, verify_envelope_by,
 };
 use observer_core::seal::{OrgSecretKey, SealedRecord};
 
@@ -13,7 +13,7 @@ use observer_core::seal::{OrgSecretKey, SealedRecord};
 pub fn check_record(
     position: usize,
     wire: &WireRecord,
-    key: &PublicKey,
+    key: &Verifier,
     org: &str,
 ) -> Result<VerifiedRecord, Rejection> {
     let reject = |reason, detail: String| Rejection {
@@ -37,7 +37,7 @@ pub fn check_record(
             "the signature is not 64 bytes".into(),
         )
     })?;
-    let rec = verify_envelope(&env, key).map_err(|e| {
+    let rec = verify_envelope_by(&env, key).map_err(|e| {
         let reason = match e {
             VerifyError::BadSignature => RejectReason::BadSignature,
             VerifyError::TooLarge { .. } => RejectReason::TooLarge,

@@ -1360,3 +1360,50 @@ mod error_kinds {
         );
     }
 }
+
+#[cfg(test)]
+mod readers {
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+
+    use observer_core::identity::SigningKey;
+    use observer_core::record::Sha256Digest;
+
+    use crate::storage::Storage as _;
+
+    /// What a sync looks up before its batch joins a group (the device,
+    /// settings, a form, an expected upload) is read beside the writer: a
+    /// group commit holding the writing connection, mid-transaction, must
+    /// not make the next batches wait for its flush. (It did: the device
+    /// lookup shared the writer's lock, and a fifth of the CPU sat idle in
+    /// a burst of twenty-record syncs.)
+    #[test]
+    fn lookups_on_the_sync_path_do_not_wait_for_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(super::SqliteStorage::open(&dir.path().join("s.db")).unwrap());
+        let device = SigningKey::generate().unwrap().public_key().device_id();
+        let writer = storage.conn();
+        writer
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('k', x'00')")
+            .unwrap();
+        let (answered, answers) = mpsc::channel();
+        let reader = storage.clone();
+        std::thread::spawn(move || {
+            let looked = (
+                reader.device(&device).unwrap().is_none(),
+                reader.meta("k").unwrap(),
+                reader.form("f", 1).unwrap(),
+                reader
+                    .expected_media(&device, &Sha256Digest::of(b"m"))
+                    .unwrap(),
+            );
+            answered.send(looked).unwrap();
+        });
+        let looked = answers
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the lookups answered while the writer held its transaction");
+        // And they read the last committed state, not the open transaction.
+        assert_eq!(looked, (true, None, None, None));
+        writer.execute_batch("ROLLBACK").unwrap();
+    }
+}

@@ -118,6 +118,7 @@ pub async fn serve_with(
         sampled: Default::default(),
         witnesses: Default::default(),
         sms_number: Default::default(),
+        published: Default::default(),
         zone: Default::default(),
         storage: c.storage.clone(),
         org: c.org.clone(),

@@ -57,6 +57,39 @@ fn report(p: &Store, station: &str, answers: Value) {
     .unwrap();
 }
 
+/// Every sync's updates name the published forms, which a node re-reads
+/// every few seconds rather than at each of thousands of syncs a second: a
+/// version published on the command line (another process) while phones
+/// sync still reaches a phone that synced just before, within seconds.
+#[test]
+fn a_form_published_on_the_command_line_reaches_a_syncing_phone_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let p = enrolled_phone(&dir.path().join("p"), &server, "KZ-0001");
+    assert_eq!(sync(&p, &SyncOptions::default()).unwrap().forms_received, 0);
+    let def = dir.path().join("counting-v2.json");
+    std::fs::write(&def, counting_v2()).unwrap();
+    assert!(
+        server
+            .cli(&["forms", "publish", def.to_str().unwrap()])
+            .contains("published counting v2")
+    );
+    let published = std::time::Instant::now();
+    while sync(&p, &SyncOptions::default()).unwrap().forms_received == 0 {
+        assert!(
+            published.elapsed() < std::time::Duration::from_secs(15),
+            "the form was not offered within 15 s of its publication"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(p.form("counting", Some(2)).unwrap().is_some());
+    assert_eq!(
+        sync(&p, &SyncOptions::default()).unwrap().forms_received,
+        0,
+        "offered once: the phone's tag now matches"
+    );
+}
+
 #[test]
 fn a_published_counting_form_reaches_phones_and_results_are_checked_tabulated_and_compared() {
     let dir = tempfile::tempdir().unwrap();
@@ -289,6 +322,9 @@ fn an_admin_publishes_a_form_in_the_workspace_and_phones_receive_it() {
         "{}",
         taken.text
     );
+    // A phone that synced before the form was published...
+    let p = enrolled_phone(&dir.path().join("p"), &server, "KZ-0001");
+    assert_eq!(sync(&p, &SyncOptions::default()).unwrap().forms_received, 0);
     assert_eq!(publish(&mut admin, &csrf, &v2).status, 303);
     assert_eq!(
         publish(&mut admin, &csrf, &v2).status,
@@ -299,8 +335,8 @@ fn an_admin_publishes_a_form_in_the_workspace_and_phones_receive_it() {
     let audit = server.cli(&["audit", "--json"]);
     assert_eq!(audit.matches("\"form.published\"").count(), 1, "{audit}");
     assert!(audit.contains("account:aigerim"));
-    // A phone receives it at its next sync, as from `forms publish`.
-    let p = enrolled_phone(&dir.path().join("p"), &server, "KZ-0001");
+    // ...receives it at its very next sync: publishing in the workspace
+    // makes this node read the published forms afresh.
     assert_eq!(sync(&p, &SyncOptions::default()).unwrap().forms_received, 1);
     assert!(p.form("counting", Some(2)).unwrap().is_some());
     // A coordinator of one region may not: forms are national.

@@ -210,6 +210,7 @@ pub async fn publish_form(
             Err(refused) => return Ok(Err(refused)),
         };
         if how == Published::New {
+            app2.published.forget();
             let draft = Draft {
                 actor,
                 action: "form.published",

@@ -96,6 +96,8 @@ pub struct AppState {
     pub sampled: crate::pvt::store::SampledStations,
     /// The SMS gateway's number, which the updates name.
     pub sms_number: crate::sms::NumberCache,
+    /// The published form versions, which the updates carry.
+    pub published: crate::updates::PublishedForms,
     /// The witnesses and the witnessed checkpoint, which syncs name.
     pub witnesses: crate::witnesses::CurrentCache,
     /// The centre's time zone as last read from the day's plan, and when.

@@ -92,23 +92,20 @@ pub async fn sync(
         if device.revoked_at_ms.is_some() {
             return Ok(Ok((prepared, Answering { updates: None, log })));
         }
-        let updates = app
-            .sampled
-            .get(app.storage.as_ref())
-            .and_then(|sampled| {
-                crate::updates::current(
-                    app.storage.as_ref(),
-                    &app.org,
-                    device,
-                    &sampled,
-                    &witnesses.keys,
-                    app.sms_number.get(app.storage.as_ref())?.as_deref(),
-                    now_ms(),
-                )
-            })
-            .map_err(|e| ApiError::from(IngestError::from(e)))?;
-        let changed = (updates.tag != Some(asks.updates_have))
-            .then(|| Signed::sign(UPDATES_DOMAIN, &updates, &app.key));
+        let storage = app.storage.as_ref();
+        let failed = |e: crate::storage::StorageError| ApiError::from(IngestError::from(e));
+        let sampled = app.sampled.get(storage).map_err(failed)?;
+        let forms = app.published.get(storage).map_err(failed)?;
+        let sms_number = app.sms_number.get(storage).map_err(failed)?;
+        let changed = crate::updates::Shared {
+            org: &app.org,
+            sampled: &sampled,
+            forms: &forms,
+            witnesses: &witnesses.keys,
+            sms_number: sms_number.as_deref(),
+        }
+        .unless_held(device, &asks.updates_have, now_ms())
+        .map(|updates| Signed::sign(UPDATES_DOMAIN, &updates, &app.key));
         Ok(Ok((
             prepared,
             Answering {
@@ -294,15 +291,15 @@ pub async fn updates(
             .get(app2.storage.as_ref(), &app2.key)
             .map_err(witnesses_failed)?;
         let sms_number = app2.sms_number.get(app2.storage.as_ref())?;
-        let updates = crate::updates::current(
-            app2.storage.as_ref(),
-            &app2.org,
-            &device,
-            &sampled,
-            &witnesses.keys,
-            sms_number.as_deref(),
-            now_ms(),
-        )?;
+        let forms = app2.published.get(app2.storage.as_ref())?;
+        let updates = crate::updates::Shared {
+            org: &app2.org,
+            sampled: &sampled,
+            forms: &forms,
+            witnesses: &witnesses.keys,
+            sms_number: sms_number.as_deref(),
+        }
+        .for_device(&device, now_ms());
         Ok((device.id, Signed::sign(UPDATES_DOMAIN, &updates, &app2.key)))
     })
     .await?;

@@ -36,6 +36,7 @@ pub mod reader;
 pub mod receipts;
 pub mod record_view;
 pub mod registry;
+pub mod remembered;
 pub mod review;
 pub mod second_factor;
 pub mod serve;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::ingest::{Ingest, IngestError, Settled};
+use crate::remembered::Remembered;
 use crate::storage::{SmsLogEntry, Storage, StorageError};
 
 /// Where the gateway settings are kept (`meta`), their secrets sealed to
@@ -288,29 +289,24 @@ const NUMBER_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The gateway number phones are told, read from the settings at most
 /// every few seconds rather than at every sync.
-#[derive(Default)]
-pub struct NumberCache {
-    known: std::sync::RwLock<Option<(std::time::Instant, Option<String>)>>,
+pub struct NumberCache(Remembered<Option<String>>);
+
+impl Default for NumberCache {
+    fn default() -> Self {
+        Self(Remembered::new(NUMBER_FOR))
+    }
 }
 
 impl NumberCache {
     /// The number now, if one is set.
     pub fn get(&self, storage: &dyn Storage) -> Result<Option<String>, StorageError> {
-        if let Some((at, n)) = &*self.known.read().unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < NUMBER_FOR
-        {
-            return Ok(n.clone());
-        }
-        let number = match GatewaySettings::load(storage) {
-            Ok(s) => s.and_then(|s| s.number),
-            Err(GatewayError::Storage(e)) => return Err(e),
+        self.0.get(|| match GatewaySettings::load(storage) {
+            Ok(s) => Ok(s.and_then(|s| s.number)),
+            Err(GatewayError::Storage(e)) => Err(e),
             // Unreadable settings name no number; `sms status` and the
             // webhooks say why.
-            Err(GatewayError::Unreadable(_)) => None,
-        };
-        *self.known.write().unwrap_or_else(|p| p.into_inner()) =
-            Some((std::time::Instant::now(), number.clone()));
-        Ok(number)
+            Err(GatewayError::Unreadable(_)) => Ok(None),
+        })
     }
 }
 

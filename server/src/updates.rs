@@ -6,12 +6,13 @@
 //! updates only when they differ, so a sync is one exchange.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use observer_core::protocol::{Updates, updates_tag};
 use observer_core::record::Sha256Digest;
 
+use crate::remembered::Remembered;
 use crate::storage::{DeviceInfo, PublishedForm, Storage, StorageError};
 
 /// What every device's updates are made of on this node.
@@ -93,30 +94,24 @@ impl Shared<'_> {
 const PUBLISHED_FOR: Duration = Duration::from_secs(5);
 
 /// The published form versions, read from the storage at most every
-/// [`PUBLISHED_FOR`]: every sync's updates tag names them, and reading
-/// every definition at each of thousands of syncs a second would cost more
-/// than the rest of the sync.
-#[derive(Debug, Default)]
-pub struct PublishedForms {
-    known: RwLock<Option<(Instant, Arc<Vec<PublishedForm>>)>>,
+/// [`PUBLISHED_FOR`]: every sync's updates tag names them.
+#[derive(Debug)]
+pub struct PublishedForms(Remembered<Arc<Vec<PublishedForm>>>);
+
+impl Default for PublishedForms {
+    fn default() -> Self {
+        Self(Remembered::new(PUBLISHED_FOR))
+    }
 }
 
 impl PublishedForms {
     /// Every published form version.
     pub fn get(&self, storage: &dyn Storage) -> Result<Arc<Vec<PublishedForm>>, StorageError> {
-        if let Some((at, known)) = &*self.known.read().unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < PUBLISHED_FOR
-        {
-            return Ok(known.clone());
-        }
-        let forms = Arc::new(storage.forms()?);
-        *self.known.write().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), forms.clone()));
-        Ok(forms)
+        self.0.get(|| Ok(Arc::new(storage.forms()?)))
     }
 
     /// Reads the list afresh at the next sync (a form was just published).
     pub fn forget(&self) {
-        *self.known.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.0.forget()
     }
 }

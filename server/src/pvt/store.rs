@@ -6,13 +6,14 @@
 //! holds its seed, registry version and allocation, which redraw it.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use observer_core::record::Sha256Digest;
 use serde::{Deserialize, Serialize};
 
 use super::design::Sample;
+use crate::remembered::Remembered;
 use crate::storage::{Storage, StorageError};
 
 const SAMPLE: &str = "pvt.sample";
@@ -68,26 +69,24 @@ const SAMPLED_FOR: Duration = Duration::from_secs(10);
 /// [`SAMPLED_FOR`]: every sync's updates name the device's sampled
 /// stations, and reading and checking the whole sample at each of
 /// thousands of syncs a second would cost more than the sync.
-#[derive(Debug, Default)]
-pub struct SampledStations {
-    known: RwLock<Option<(Instant, Arc<BTreeSet<String>>)>>,
+#[derive(Debug)]
+pub struct SampledStations(Remembered<Arc<BTreeSet<String>>>);
+
+impl Default for SampledStations {
+    fn default() -> Self {
+        Self(Remembered::new(SAMPLED_FOR))
+    }
 }
 
 impl SampledStations {
     /// The stations in the sample in force (none when no sample was drawn).
     pub fn get(&self, storage: &dyn Storage) -> Result<Arc<BTreeSet<String>>, StorageError> {
-        if let Some((at, known)) = &*self.known.read().unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < SAMPLED_FOR
-        {
-            return Ok(known.clone());
-        }
-        let stations = Arc::new(
-            load(storage)?
-                .map(|(sample, _)| sample.stations.into_keys().collect::<BTreeSet<_>>())
-                .unwrap_or_default(),
-        );
-        *self.known.write().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), stations.clone()));
-        Ok(stations)
+        self.0.get(|| {
+            Ok(Arc::new(
+                load(storage)?
+                    .map(|(sample, _)| sample.stations.into_keys().collect::<BTreeSet<_>>())
+                    .unwrap_or_default(),
+            ))
+        })
     }
 }

@@ -112,7 +112,6 @@ impl PublicKey {
 /// would change which evidence verifies.
 #[derive(Clone, Debug)]
 pub struct Verifier {
-    key: PublicKey,
     device: DeviceId,
     /// `None` when the bytes are not a point: every check fails.
     point: Option<ed25519_dalek::VerifyingKey>,
@@ -122,15 +121,9 @@ impl Verifier {
     /// Decodes `key`.
     pub fn new(key: PublicKey) -> Self {
         Self {
-            key,
             device: key.device_id(),
             point: ed25519_dalek::VerifyingKey::from_bytes(&key.0).ok(),
         }
-    }
-
-    /// The key this checks with.
-    pub fn key(&self) -> &PublicKey {
-        &self.key
     }
 
     /// The device the key names.

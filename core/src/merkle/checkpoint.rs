@@ -5,11 +5,11 @@
 //! and can check them with any signed-note implementation.
 //!
 //! The text formats are the `tlog_tiles` and `signed_note` crates'
-//! (cloudflare/azul); the Ed25519 signing and verification are ring's, the
-//! same as every other signature of Observer, through those crates'
-//! `Signer` and `Verifier` traits: a phone carries one Ed25519
-//! implementation, whose verification rule is the one its records and
-//! receipts are checked by.
+//! (cloudflare/azul); the Ed25519 signing is ring's and the check is
+//! [`PublicKey::verify`], the same as for every other signature of
+//! Observer, through those crates' `Signer` and `Verifier` traits: a
+//! checkpoint is held to the verification rule its records and receipts
+//! are checked by.
 
 use signed_note::{Note, NoteError, Signer, Verifier, VerifierList};
 
@@ -101,7 +101,7 @@ impl Checkpoint {
     pub fn open(note: &[u8], origin: &str, key: &PublicKey) -> Result<Self, CheckpointError> {
         check_origin(origin)?;
         let note = Note::from_bytes(note).map_err(|_| CheckpointError::Malformed)?;
-        let verifier = RingVerifier {
+        let verifier = KeyVerifier {
             name: origin.to_owned(),
             id: key_id(origin, key),
             key: *key,
@@ -176,13 +176,13 @@ impl Signer for RingSigner<'_> {
     }
 }
 
-struct RingVerifier {
+struct KeyVerifier {
     name: String,
     id: u32,
     key: PublicKey,
 }
 
-impl Verifier for RingVerifier {
+impl Verifier for KeyVerifier {
     fn name(&self) -> &str {
         &self.name
     }

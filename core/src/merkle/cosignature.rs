@@ -17,8 +17,8 @@
 //! another history to anyone who checks the same witness.
 //!
 //! The note and its lines are `signed_note`'s; the key id, the message and
-//! the `timestamp || signature` layout are the C2SP text's, over ring's
-//! Ed25519.
+//! the `timestamp || signature` layout are the C2SP text's, signed with
+//! ring and checked by [`PublicKey::verify`], Observer's one Ed25519 rule.
 
 use signed_note::{Note, NoteError, Signer, Verifier, VerifierList};
 

@@ -104,26 +104,14 @@ pub fn gateways(at: &Resolved, o: &GatewayOptions<'_>, out: &mut dyn Write) -> R
     let kept = GatewaySettings::load(c.storage.as_ref())?.unwrap_or_default();
     let removed = |r: Removable| o.remove.contains(&r);
     let settings = GatewaySettings {
-        twilio: if removed(Removable::Twilio) {
-            None
-        } else {
-            given.twilio.or(kept.twilio)
-        },
-        android: if removed(Removable::Android) {
-            None
-        } else {
-            given.android.or(kept.android)
-        },
-        android_send: if removed(Removable::Android) || removed(Removable::AndroidSend) {
-            None
-        } else {
-            given.android_send.or(kept.android_send)
-        },
-        number: if removed(Removable::Number) {
-            None
-        } else {
-            given.number.or(kept.number)
-        },
+        twilio: merged(removed(Removable::Twilio), given.twilio, kept.twilio),
+        android: merged(removed(Removable::Android), given.android, kept.android),
+        android_send: merged(
+            removed(Removable::Android) || removed(Removable::AndroidSend),
+            given.android_send,
+            kept.android_send,
+        ),
+        number: merged(removed(Removable::Number), given.number, kept.number),
         expiry_hours: match (o.expiry_hours, kept.expiry_hours) {
             (Some(_), _) | (None, 0) => given.expiry_hours,
             (None, h) => h,
@@ -224,4 +212,10 @@ fn time(ms: i64) -> String {
         .unwrap_or_default()
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
+}
+
+/// One setting of `sms gateways`: none if removed, else what was given,
+/// else what was kept.
+fn merged<T>(removed: bool, given: Option<T>, kept: Option<T>) -> Option<T> {
+    if removed { None } else { given.or(kept) }
 }

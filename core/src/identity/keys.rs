@@ -97,7 +97,7 @@ impl PublicKey {
 
 /// A public key decoded once for checking many signatures (a batch's
 /// records): decoding the point costs a fifth of a check, and the device
-/// id it names is derived once too.
+/// id it names is derived at most once too.
 ///
 /// The rule is RFC 8032's cofactorless check, `S` canonical and `R`
 /// compared as encoded, for every Ed25519 signature in Observer (records,
@@ -105,14 +105,17 @@ impl PublicKey {
 /// server and in the independent verifier alike. Signing is ring's;
 /// checking is `ed25519-dalek`'s non-strict `verify`, which applies the
 /// same rule as ring's verifier (the `verification_rule_is_rings` test
-/// holds them to it on the edge cases) at two thirds of its cost, as it
-/// uses the CPU's vector instructions: on election night the server checks
-/// one signature per record. Its `verify_strict` would refuse small-order
+/// holds them to it on the edge cases) for a quarter to a third less, as
+/// it uses the CPU's vector instructions: on election night the server
+/// checks one signature per record. Its `verify_strict` would refuse small-order
 /// keys that ring accepts, and its batch verifier is cofactored: either
 /// would change which evidence verifies.
 #[derive(Clone, Debug)]
 pub struct Verifier {
-    device: DeviceId,
+    key: PublicKey,
+    /// Derived at the first [`Verifier::device`]: a single check of a
+    /// receipt or checkpoint never needs it.
+    device: std::sync::OnceLock<DeviceId>,
     /// `None` when the bytes are not a point: every check fails.
     point: Option<ed25519_dalek::VerifyingKey>,
 }
@@ -121,14 +124,15 @@ impl Verifier {
     /// Decodes `key`.
     pub fn new(key: PublicKey) -> Self {
         Self {
-            device: key.device_id(),
+            key,
+            device: std::sync::OnceLock::new(),
             point: ed25519_dalek::VerifyingKey::from_bytes(&key.0).ok(),
         }
     }
 
     /// The device the key names.
     pub fn device(&self) -> &DeviceId {
-        &self.device
+        self.device.get_or_init(|| self.key.device_id())
     }
 
     /// Checks `sig` over `message`.

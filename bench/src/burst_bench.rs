@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use observer_core::identity::SigningKey;
+use observer_core::identity::{PublicKey, SigningKey};
 use observer_core::protocol::{
     EnrollRequest, HEARTBEAT_DOMAIN, Heartbeat, RECEIPT_DOMAIN, Receipt, Signed, SyncAnswer,
     SyncRequest, WireRecord, updates_tag,
@@ -56,6 +56,7 @@ struct Outcome {
 
 /// A device ready to sync: its request body, prepared before the clock
 /// starts (the phone signed its records when the observer saved them).
+#[derive(Clone)]
 struct Device {
     body: Vec<u8>,
     compressed: bool,
@@ -117,42 +118,7 @@ fn prepare(coordinator: &Coordinator, url: &str, n: usize, records: usize) -> Re
                         failed.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
-                    let station = format!("E-{i:05}");
-                    let envs = chain(&key, &station, records);
-                    let last = envs.last().expect("records");
-                    let hb = Heartbeat {
-                        device: key.public_key().device_id(),
-                        seq: records as u64,
-                        head: Some(last.id()),
-                        at_ms: now,
-                    };
-                    let request = SyncRequest {
-                        heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, &key),
-                        records: envs.iter().map(WireRecord::from).collect(),
-                        sealed: Vec::new(),
-                        // What the phone holds after enrolling: its station and
-                        // no published form, as the server also has it.
-                        updates_have: updates_tag(&[station], &[], &[], None, []),
-                        // A first sync: no head held yet, no delivered
-                        // record to prove (the log-proof cost of later
-                        // syncs is measured by the proofs benchmark).
-                        log_have: None,
-                        log_prove: Vec::new(),
-                        log_witnessed: None,
-                    };
-                    let json = serde_json::to_vec(&request).expect("json");
-                    // As the sync client does: compress only what gains from it.
-                    let device = if json.len() >= 4096 {
-                        Device {
-                            body: zstd::encode_all(json.as_slice(), 3).expect("zstd"),
-                            compressed: true,
-                        }
-                    } else {
-                        Device {
-                            body: json,
-                            compressed: false,
-                        }
-                    };
+                    let device = request(&key, &format!("E-{i:05}"), records, now);
                     out.lock().expect("lock")[i] = Some(device);
                 }
             });
@@ -169,18 +135,67 @@ fn prepare(coordinator: &Coordinator, url: &str, n: usize, records: usize) -> Re
         .collect())
 }
 
+/// One device's sync request: its first `records` records at `station`
+/// under its heartbeat, compressed as the sync client would.
+fn request(key: &SigningKey, station: &str, records: usize, now: i64) -> Device {
+    let envs = chain(key, station, records);
+    let last = envs.last().expect("records");
+    let hb = Heartbeat {
+        device: key.public_key().device_id(),
+        seq: records as u64,
+        head: Some(last.id()),
+        at_ms: now,
+    };
+    let request = SyncRequest {
+        heartbeat: Signed::sign(HEARTBEAT_DOMAIN, &hb, key),
+        records: envs.iter().map(WireRecord::from).collect(),
+        sealed: Vec::new(),
+        // What the phone holds after enrolling: its station and no
+        // published form, as the server also has it.
+        updates_have: updates_tag(&[station.to_string()], &[], &[], None, []),
+        // A first sync: no head held yet, no delivered record to prove
+        // (the log-proof cost of later syncs is measured by the proofs
+        // benchmark).
+        log_have: None,
+        log_prove: Vec::new(),
+        log_witnessed: None,
+    };
+    let json = serde_json::to_vec(&request).expect("json");
+    // As the sync client does: compress only what gains from it.
+    if json.len() >= 4096 {
+        Device {
+            body: zstd::encode_all(json.as_slice(), 3).expect("zstd"),
+            compressed: true,
+        }
+    } else {
+        Device {
+            body: json,
+            compressed: false,
+        }
+    }
+}
+
+/// Where a burst goes: the server's address, the certificate the clients
+/// pin, the key its receipts are signed with, and where its metrics are
+/// (none for the ceiling, which keeps none).
+struct Target {
+    url: String,
+    pin: Sha256Digest,
+    receipts_by: PublicKey,
+    metrics_port: Option<u16>,
+}
+
 /// Every device syncs once, `concurrency` at a time, each over its own
 /// connection; measured from the first connection to the last receipt.
 fn burst(
-    coordinator: &Coordinator,
-    url: &str,
-    metrics_port: u16,
+    to: &Target,
     devices: &[Device],
     records: usize,
     concurrency: usize,
     resume: bool,
 ) -> Result<Outcome> {
-    let mut tls = observer_core::sync::pinned_tls_config(Sha256Digest::of(&coordinator.cert_der));
+    let url = to.url.as_str();
+    let mut tls = observer_core::sync::pinned_tls_config(to.pin);
     if !resume {
         // Each device is a phone that never connected before.
         tls.resumption = rustls::client::Resumption::disabled();
@@ -196,8 +211,7 @@ fn burst(
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(60))
         .build()?;
-    let pin = Sha256Digest::of(&coordinator.cert_der);
-    let coordinator_key = coordinator.key.public_key();
+    let (pin, coordinator_key) = (to.pin, to.receipts_by);
     if resume {
         // The tickets a phone holds from its syncs earlier in the day.
         rt.block_on(async {
@@ -206,7 +220,7 @@ fn burst(
             }
         });
     }
-    let before = scrape(metrics_port)?;
+    let before = to.metrics_port.map(scrape).transpose()?;
     let cpu_before = cpu_seconds("observer-server");
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
@@ -323,8 +337,11 @@ fn burst(
         let _ = perf.wait();
     }
     let server_cpu = cpu_seconds("observer-server") - cpu_before;
-    let after = scrape(metrics_port)?;
-    let delta = |name: &str| metric(&after, name) - metric(&before, name);
+    let after = to.metrics_port.map(scrape).transpose()?;
+    let delta = |name: &str| match (&before, &after) {
+        (Some(before), Some(after)) => metric(after, name) - metric(before, name),
+        _ => 0.0,
+    };
     let commits = delta(r#"observer_group_commits_total{result="ok"}"#);
     let batches = delta("observer_group_commit_batches_sum");
     Ok(Outcome {
@@ -657,6 +674,9 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
     let mut phone_of = None;
     let mut rows = String::new();
     let mut commit_rows = String::new();
+    // The ceiling of each kind of burst, measured once, and its rows.
+    let mut ceilings: Vec<((usize, bool), f64)> = Vec::new();
+    let mut ceiling_rows = String::new();
     // (backend, records per sync, syncs/s, share of the floor, errors)
     let mut reached: Vec<(String, usize, f64, f64, usize)> = Vec::new();
     for (n, (backend, records, resume, group)) in runs.iter().enumerate() {
@@ -690,16 +710,49 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
             floor_of = Some(floor(&d.coordinator)?);
             phone_of = Some(phone_side(&d.coordinator, &url, &at)?);
         }
+        let pin = Sha256Digest::of(&d.coordinator.cert_der);
+        if group.is_none() && !ceilings.iter().any(|c| c.0 == (*records, *resume)) {
+            let ceiling = crate::burst_ceiling::start(&d.coordinator, *records, cores)?;
+            // The ceiling does not read the requests: one body of the
+            // right size serves every device.
+            let now = chrono::Utc::now().timestamp_millis();
+            let body = request(&SigningKey::generate()?, "KZ-0001", *records, now);
+            let bodies = vec![body; p.devices];
+            let to = Target {
+                url: ceiling.url.clone(),
+                pin,
+                receipts_by: ceiling.receipts_by,
+                metrics_port: None,
+            };
+            let o = burst(&to, &bodies, *records, p.concurrency, *resume)?;
+            drop(ceiling);
+            let syncs = p.devices as f64 / o.wall.as_secs_f64();
+            eprintln!(
+                "ceiling, {records} per sync, resumed {resume}: {syncs:.0} syncs/s, {} errors",
+                o.errors
+            );
+            let f = floor_of.as_ref().expect("measured");
+            let floor_rate = cores as f64 / f.per_sync(*records, *resume).as_secs_f64();
+            ceiling_rows.push_str(&format!(
+                "| ceiling: TLS, HTTP and the signatures alone, {records} record{s} per sync{how} | {syncs:.0} | {rps:.0} | {p50} / {p99} | **{errors}** | {floor_rate:.0} ({share:.0}%) | | |\n",
+                s = if *records == 1 { "" } else { "s" },
+                how = if *resume { ", resumed TLS sessions" } else { ", full TLS handshakes" },
+                rps = syncs * *records as f64,
+                p50 = ms(o.latencies.p50()),
+                p99 = ms(o.latencies.p99()),
+                errors = o.errors,
+                share = 100.0 * syncs / floor_rate,
+            ));
+            ceilings.push(((*records, *resume), syncs));
+        }
         let devices = prepare(&d.coordinator, &url, p.devices, *records)?;
-        let o = burst(
-            &d.coordinator,
-            &url,
-            metrics_port,
-            &devices,
-            *records,
-            p.concurrency,
-            *resume,
-        )?;
+        let to = Target {
+            url: url.clone(),
+            pin,
+            receipts_by: d.coordinator.key.public_key(),
+            metrics_port: Some(metrics_port),
+        };
+        let o = burst(&to, &devices, *records, p.concurrency, *resume)?;
         let syncs = p.devices as f64 / o.wall.as_secs_f64();
         eprintln!(
             "{backend}, {records} per sync, resumed {resume}, group {group:?}: {syncs:.0} syncs/s, {} errors",
@@ -712,7 +765,7 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
             let label = format!("{backend}{}", if *resume { " resumed" } else { "" });
             reached.push((label, *records, syncs, syncs / floor_rate, o.errors));
             rows.push_str(&format!(
-                "| {backend}, {records} record{s} per sync{how} | {syncs:.0} | {rps:.0} | {p50} / {p99} | **{errors}** ({shed} shed and retried) | {floor_rate:.0} (**{share:.0}%**) | {cpu:.0} µs |\n",
+                "| {backend}, {records} record{s} per sync{how} | {syncs:.0} | {rps:.0} | {p50} / {p99} | **{errors}** ({shed} shed and retried) | {floor_rate:.0} (**{share:.0}%**) | {of_ceiling:.0}% | {cpu:.0} µs |\n",
                 s = if *records == 1 { "" } else { "s" },
                 how = if *resume { ", resumed TLS sessions" } else { ", full TLS handshakes" },
                 rps = syncs * *records as f64,
@@ -722,6 +775,11 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
                 shed = o.shed,
                 share = 100.0 * syncs / floor_rate,
                 cpu = 1e6 * o.server_cpu / p.devices as f64,
+                of_ceiling = 100.0 * syncs
+                    / ceilings
+                        .iter()
+                        .find(|c| c.0 == (*records, *resume))
+                        .map_or(f64::NAN, |c| c.1),
             ));
         }
         if !resume {
@@ -777,9 +835,19 @@ with `ed25519-dalek`, which Observer checks with, against {check_ring} with
 ring's verifier, under the same rule.) The phone's own signatures and its check of the receipt come on top, so the
 share of the floor reached is a lower bound.
 
-| Burst | syncs/s | records/s | sync latency p50 / p99 | errors | floor, syncs/s (share reached) | server CPU per sync |
-| --- | --- | --- | --- | --- | --- | --- |
-{rows}
+The ceiling is what no server could exceed here with these clients: a
+server in this process that, per sync, completes the same TLS handshake,
+reads the request whole, checks a heartbeat and as many record signatures
+with the same code, and signs and sends a receipt, and does nothing else
+(no parsing, no database, no hand-over between threads;
+`bench/src/burst_ceiling.rs`), on as many threads as the server has. Its
+own share of the floor is what a new connection, the kernel's loopback and
+HTTP cost beyond the signatures; the servers' share of it is what the
+application costs.
+
+| Burst | syncs/s | records/s | sync latency p50 / p99 | errors | floor, syncs/s (share reached) | share of the ceiling | server CPU per sync |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+{ceiling_rows}{rows}
 Targets: one record per sync, at least 2,000 syncs/s; twenty, at least
 15,000 records/s; at least 50% of the floor; 0 errors. {verdict}
 

@@ -8,6 +8,7 @@
 
 mod abuse_bench;
 mod burst_bench;
+mod burst_ceiling;
 mod core_bench;
 mod evidence_bench;
 mod ffi_bench;

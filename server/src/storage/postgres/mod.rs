@@ -479,15 +479,19 @@ impl Storage for PostgresStorage {
             "SELECT l.frontier, d.id, d.revoked_after_seq FROM log_head l, devices d
              WHERE l.id = 1 AND d.id = ANY($1) FOR UPDATE OF l FOR KEY SHARE OF d",
         )?;
-        // Two lookups, each on its unique index (one query with an OR
-        // between them is planned as a scan).
-        let by_id = conn.prepared("SELECT id, log_index FROM records WHERE id = ANY($1)")?;
-        let by_seq = conn.prepared(
-            "SELECT r.device, r.seq, r.id FROM records r
-             JOIN UNNEST($1::text[], $2::bigint[]) AS t(d, s) ON r.device = t.d AND r.seq = t.s",
+        // What is held already, by id and by (device, seq): two lookups,
+        // each on its unique index (one with an OR between them is planned
+        // as a scan), in one statement (one round trip while the log's
+        // lock is held, not two).
+        let held_rows = conn.prepared(
+            "SELECT r.id, r.log_index, NULL::text, NULL::bigint FROM records r WHERE r.id = ANY($1)
+             UNION ALL
+             SELECT r.id, NULL::bigint, r.device, r.seq FROM records r
+             JOIN UNNEST($2::text[], $3::bigint[]) AS t(d, s) ON r.device = t.d AND r.seq = t.s",
         )?;
         let insert = conn.prepared(INSERT_RECORDS)?;
         let insert_nodes = conn.prepared(INSERT_NODES)?;
+        let reported = conn.prepared(REPORTED)?;
         let finish = conn.prepared(
             "WITH hb AS (
                  UPDATE devices d SET last_contact = $1,
@@ -536,18 +540,26 @@ impl Storage for PostgresStorage {
             .map(|i| i.record.body.seq as i64)
             .collect();
         let mut held: HashMap<[u8; 32], u64> = HashMap::new();
-        for r in tx.query(&by_id, &[&ids])? {
-            held.insert(
-                id32(r.try_get(0)?, "a record id")?,
-                r.try_get::<_, i64>(1)? as u64,
-            );
-        }
         let mut at_seq: HashMap<(String, i64), [u8; 32]> = HashMap::new();
-        for r in tx.query(&by_seq, &[&seq_devices, &seqs])? {
-            at_seq.insert(
-                (r.try_get(0)?, r.try_get(1)?),
-                id32(r.try_get(2)?, "a record id")?,
-            );
+        for r in tx.query(&held_rows, &[&ids, &seq_devices, &seqs])? {
+            let id = id32(r.try_get(0)?, "a record id")?;
+            match (
+                r.try_get::<_, Option<i64>>(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+            ) {
+                (Some(index), _, _) => {
+                    held.insert(id, index as u64);
+                }
+                (None, Some(device), Some(seq)) => {
+                    at_seq.insert((device, seq), id);
+                }
+                _ => {
+                    return Err(StorageError::Corrupt(
+                        "a held record answered without its index or its seq".into(),
+                    ));
+                }
+            }
         }
 
         // Decided in group order, batch by batch, exactly as one record at
@@ -672,7 +684,7 @@ impl Storage for PostgresStorage {
                 first.push(*captured);
                 n.push(*count);
             }
-            tx.execute(REPORTED, &[&st, &ph, &first, &now_ms, &n])?;
+            tx.execute(&reported, &[&st, &ph, &first, &now_ms, &n])?;
         }
         if !rows.att_record.is_empty() {
             tx.execute(

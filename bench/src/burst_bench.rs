@@ -677,6 +677,7 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
     // The ceiling of each kind of burst, measured once, and its rows.
     let mut ceilings: Vec<((usize, bool), f64)> = Vec::new();
     let mut ceiling_rows = String::new();
+    let mut ceiling_notes: Vec<String> = Vec::new();
     // (backend, records per sync, syncs/s, share of the floor, errors)
     let mut reached: Vec<(String, usize, f64, f64, usize)> = Vec::new();
     for (n, (backend, records, resume, group)) in runs.iter().enumerate() {
@@ -744,6 +745,22 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
                 share = 100.0 * syncs / floor_rate,
             ));
             ceilings.push(((*records, *resume), syncs));
+            ceiling_notes.push(format!(
+                "{} {what} ({share:.0}% of the floor)",
+                if *resume {
+                    "resumed, one record a sync,"
+                } else if *records == 1 {
+                    "one record a sync,"
+                } else {
+                    "twenty records a sync,"
+                },
+                what = if *records == 1 {
+                    format!("{syncs:.0} syncs/s")
+                } else {
+                    format!("{:.0} records/s", syncs * *records as f64)
+                },
+                share = 100.0 * syncs / floor_rate,
+            ));
         }
         let devices = prepare(&d.coordinator, &url, p.devices, *records)?;
         let to = Target {
@@ -811,6 +828,14 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
     let f = floor_of.ok_or("no run")?;
     let ph = phone_of.ok_or("no run")?;
     let verdict = verdict(&reached);
+    let ceiling_note = if ceiling_notes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " The ceiling in this run, which no server passes with these clients on these cores: {}.",
+            ceiling_notes.join("; ")
+        )
+    };
     Ok(format!(
         "## Election night: small syncs, group commit, the cryptographic floor (issue 15)
 
@@ -849,7 +874,7 @@ application costs.
 | --- | --- | --- | --- | --- | --- | --- | --- |
 {ceiling_rows}{rows}
 Targets: one record per sync, at least 2,000 syncs/s; twenty, at least
-15,000 records/s; at least 50% of the floor; 0 errors. {verdict}
+15,000 records/s; at least 50% of the floor; 0 errors. {verdict}{ceiling_note}
 
 Commits per second in the same bursts, with group commit and with one
 commit per batch, and the share of each burst's time the one committing

@@ -1021,6 +1021,69 @@ fn a_group_commit_decides_its_batches_in_order_and_stores_all_or_none(b: &dyn Ba
     );
 }
 
+/// A phone's resend in a group is answered `already`, and stays so when the
+/// device's row understates what is stored (a database edited by hand):
+/// the group then either decides it all the same or fails whole on a
+/// constraint, and its batches alone are decided right (what the
+/// committing thread does with a group refused by a constraint). Nothing
+/// is stored twice either way.
+fn a_resend_in_a_group_is_held_once_even_if_the_device_row_is_wrong(b: &dyn Backend) {
+    let s = b.fresh();
+    let s = s.as_ref();
+    let (a, c) = (enrolled(s, "a"), enrolled(s, "c"));
+    let ra = chain(&a, 3, "resent");
+    assert_eq!(ingest(s, &a, &ra).len(), 3);
+    let batch = |key: &SigningKey, records: &[VerifiedRecord]| IngestBatch {
+        device: key.public_key().device_id(),
+        heartbeat: Some(heartbeat(
+            key,
+            records.last().map_or(0, |r| r.body.seq),
+            None,
+        )),
+        records: incoming(records),
+    };
+    let rc = chain(&c, 1, "new");
+    let group = [batch(&a, &ra), batch(&c, &rc)];
+    let refs: Vec<&IngestBatch> = group.iter().collect();
+    let held = |index| Outcome::Already { index };
+    let outcomes: Vec<Vec<Outcome>> = s
+        .ingest_group(&refs, NOW)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.outcomes)
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            vec![held(0), held(1), held(2)],
+            vec![Outcome::Accepted { index: 3 }]
+        ]
+    );
+
+    b.sql("UPDATE devices SET max_seq = 0");
+    let rc2 = chain(&c, 2, "new");
+    let group = [batch(&a, &ra), batch(&c, &rc2[1..])];
+    let refs: Vec<&IngestBatch> = group.iter().collect();
+    let outcomes: Vec<Vec<Outcome>> = match s.ingest_group(&refs, NOW) {
+        Ok(results) => results.into_iter().map(|r| r.outcomes).collect(),
+        Err(StorageError::Constraint(_)) => {
+            assert_eq!(s.tree_head().unwrap().size, 4, "nothing of it stored");
+            refs.iter()
+                .map(|one| s.ingest_group(&[*one], NOW).unwrap().remove(0).outcomes)
+                .collect()
+        }
+        Err(e) => panic!("{e:?}"),
+    };
+    assert_eq!(
+        outcomes,
+        vec![
+            vec![held(0), held(1), held(2)],
+            vec![Outcome::Accepted { index: 4 }]
+        ]
+    );
+    assert_eq!(s.tree_head().unwrap().size, 5);
+}
+
 /// A key's next records, each of `(station, form, kind, payload,
 /// supersedes)`, after `pos`.
 fn signed(
@@ -1372,6 +1435,10 @@ const STORIES: &[(&str, Story)] = &[
     (
         "a group commit decides its batches in order and stores all or none",
         a_group_commit_decides_its_batches_in_order_and_stores_all_or_none,
+    ),
+    (
+        "a resend in a group is held once even if the device row is wrong",
+        a_resend_in_a_group_is_held_once_even_if_the_device_row_is_wrong,
     ),
     (
         "proofs come from stored hashes and survive losing them",

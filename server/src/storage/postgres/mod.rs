@@ -476,13 +476,20 @@ impl Storage for PostgresStorage {
     ) -> Result<Vec<IngestResult>, StorageError> {
         let mut conn = self.conn()?;
         let lock = conn.prepared(
-            "SELECT l.frontier, d.id, d.revoked_after_seq FROM log_head l, devices d
+            "SELECT l.frontier, d.id, d.revoked_after_seq, d.max_seq FROM log_head l, devices d
              WHERE l.id = 1 AND d.id = ANY($1) FOR UPDATE OF l FOR KEY SHARE OF d",
         )?;
         // What is held already, by id and by (device, seq): two lookups,
         // each on its unique index (one with an OR between them is planned
         // as a scan), in one statement (one round trip while the log's
-        // lock is held, not two).
+        // lock is held, not two). Only records at or below their device's
+        // highest stored seq can be held (a record's id is the hash of a
+        // body that names its device and seq), so on election night, when
+        // every record is new, a group has nothing to look up. A batch
+        // committed alone looks everything up: should that seq ever be
+        // wrong (a database edited by hand), the group's insert fails on
+        // a constraint, its batches are committed one by one
+        // (`ingest::group`), and each is decided by the lookups.
         let held_rows = conn.prepared(
             "SELECT r.id, r.log_index, NULL::text, NULL::bigint FROM records r WHERE r.id = ANY($1)
              UNION ALL
@@ -517,31 +524,40 @@ impl Storage for PostgresStorage {
             .ok_or_else(|| StorageError::Constraint("a batch from a device not enrolled".into()))?;
         let mut frontier = frontier_from(first.try_get::<_, &[u8]>(0)?)?;
         let mut revoked_after: HashMap<String, Option<i64>> = HashMap::new();
+        let mut stored_up_to: HashMap<String, i64> = HashMap::new();
         for r in &locked {
             revoked_after.insert(r.try_get(1)?, r.try_get(2)?);
+            stored_up_to.insert(r.try_get(1)?, r.try_get(3)?);
         }
         if revoked_after.len() != devices.len() {
             return Err(StorageError::Constraint(
                 "a batch from a device not enrolled".into(),
             ));
         }
-        let ids: Vec<&[u8]> = batches
-            .iter()
-            .flat_map(|b| &b.records)
-            .map(|i| i.record.id.as_bytes().as_slice())
-            .collect();
-        let seq_devices: Vec<&str> = batches
-            .iter()
-            .flat_map(|b| b.records.iter().map(|_| b.device.as_str()))
-            .collect();
-        let seqs: Vec<i64> = batches
-            .iter()
-            .flat_map(|b| &b.records)
-            .map(|i| i.record.body.seq as i64)
-            .collect();
+        let (mut ids, mut seq_devices, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
+        for b in batches {
+            let up_to = match batches.len() {
+                1 => i64::MAX,
+                _ => stored_up_to.get(b.device.as_str()).copied().unwrap_or(0),
+            };
+            for i in b
+                .records
+                .iter()
+                .filter(|i| i.record.body.seq as i64 <= up_to)
+            {
+                ids.push(i.record.id.as_bytes().as_slice());
+                seq_devices.push(b.device.as_str());
+                seqs.push(i.record.body.seq as i64);
+            }
+        }
         let mut held: HashMap<[u8; 32], u64> = HashMap::new();
         let mut at_seq: HashMap<(String, i64), [u8; 32]> = HashMap::new();
-        for r in tx.query(&held_rows, &[&ids, &seq_devices, &seqs])? {
+        let found = if ids.is_empty() {
+            Vec::new()
+        } else {
+            tx.query(&held_rows, &[&ids, &seq_devices, &seqs])?
+        };
+        for r in found {
             let id = id32(r.try_get(0)?, "a record id")?;
             match (
                 r.try_get::<_, Option<i64>>(1)?,

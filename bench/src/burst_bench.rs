@@ -356,6 +356,23 @@ fn burst(
     })
 }
 
+/// The columns every row of the burst table starts with: what the syncs
+/// carried, syncs/s, records/s, latency.
+fn row_start(records: usize, resumed: bool, syncs: f64, o: &Outcome) -> String {
+    format!(
+        "{records} record{s} per sync, {how} | {syncs:.0} | {rps:.0} | {p50} / {p99}",
+        s = if records == 1 { "" } else { "s" },
+        how = if resumed {
+            "resumed TLS sessions"
+        } else {
+            "full TLS handshakes"
+        },
+        rps = syncs * records as f64,
+        p50 = ms(o.latencies.p50()),
+        p99 = ms(o.latencies.p99()),
+    )
+}
+
 /// Each target, reached or not, from the bursts' figures.
 fn verdict(runs: &[(String, usize, f64, f64, usize)]) -> String {
     let mut met = Vec::new();
@@ -735,13 +752,9 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
             let f = floor_of.as_ref().expect("measured");
             let floor_rate = cores as f64 / f.per_sync(*records, *resume).as_secs_f64();
             ceiling_rows.push_str(&format!(
-                "| ceiling: TLS, HTTP and the signatures alone, {records} record{s} per sync{how} | {syncs:.0} | {rps:.0} | {p50} / {p99} | **{errors}** | {floor_rate:.0} ({share:.0}%) | | |\n",
-                s = if *records == 1 { "" } else { "s" },
-                how = if *resume { ", resumed TLS sessions" } else { ", full TLS handshakes" },
-                rps = syncs * *records as f64,
-                p50 = ms(o.latencies.p50()),
-                p99 = ms(o.latencies.p99()),
-                errors = o.errors,
+                "| ceiling: TLS, HTTP and the signatures alone, {} | **{}** | {floor_rate:.0} ({share:.0}%) | | |\n",
+                row_start(*records, *resume, syncs, &o),
+                o.errors,
                 share = 100.0 * syncs / floor_rate,
             ));
             ceilings.push(((*records, *resume), syncs));
@@ -782,12 +795,8 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
             let label = format!("{backend}{}", if *resume { " resumed" } else { "" });
             reached.push((label, *records, syncs, syncs / floor_rate, o.errors));
             rows.push_str(&format!(
-                "| {backend}, {records} record{s} per sync{how} | {syncs:.0} | {rps:.0} | {p50} / {p99} | **{errors}** ({shed} shed and retried) | {floor_rate:.0} (**{share:.0}%**) | {of_ceiling:.0}% | {cpu:.0} µs |\n",
-                s = if *records == 1 { "" } else { "s" },
-                how = if *resume { ", resumed TLS sessions" } else { ", full TLS handshakes" },
-                rps = syncs * *records as f64,
-                p50 = ms(o.latencies.p50()),
-                p99 = ms(o.latencies.p99()),
+                "| {backend}, {} | **{errors}** ({shed} shed and retried) | {floor_rate:.0} (**{share:.0}%**) | {of_ceiling:.0}% | {cpu:.0} µs |\n",
+                row_start(*records, *resume, syncs, &o),
                 errors = o.errors,
                 shed = o.shed,
                 share = 100.0 * syncs / floor_rate,

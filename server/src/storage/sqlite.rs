@@ -304,6 +304,18 @@ fn ingest_one(
                 ),
                 None => (&r.envelope.body, r.envelope.sig.as_slice(), None),
             };
+            // Quarantine and conflicts keep a record alike, each in its table.
+            let set_aside = |table: &mut rusqlite::CachedStatement<'_>| {
+                table.execute(params![
+                    r.id.as_bytes(),
+                    device.as_str(),
+                    b.seq as i64,
+                    now_ms,
+                    body,
+                    sig,
+                    &sealed
+                ])
+            };
             let held_at = |by_id: &mut rusqlite::CachedStatement<'_>| {
                 by_id
                     .query_row([r.id.as_bytes()], |row| row.get::<_, i64>(0))
@@ -317,15 +329,7 @@ fn ingest_one(
                     });
                     continue;
                 }
-                quarantine.execute(params![
-                    r.id.as_bytes(),
-                    device.as_str(),
-                    b.seq as i64,
-                    now_ms,
-                    body,
-                    sig,
-                    sealed
-                ])?;
+                set_aside(&mut quarantine)?;
                 outcomes.push(Outcome::Quarantined);
                 continue;
             }
@@ -371,15 +375,7 @@ fn ingest_one(
                             "leaf {index} of the log is already a record's, but the log's head says it is the next one"
                         ))
                     })?;
-                conflict.execute(params![
-                    r.id.as_bytes(),
-                    device.as_str(),
-                    b.seq as i64,
-                    now_ms,
-                    body,
-                    sig,
-                    sealed
-                ])?;
+                set_aside(&mut conflict)?;
                 outcomes.push(Outcome::Conflict {
                     existing: RecordId::from_bytes(existing),
                 });

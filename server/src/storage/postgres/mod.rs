@@ -523,13 +523,12 @@ impl Storage for PostgresStorage {
             .first()
             .ok_or_else(|| StorageError::Constraint("a batch from a device not enrolled".into()))?;
         let mut frontier = frontier_from(first.try_get::<_, &[u8]>(0)?)?;
-        let mut revoked_after: HashMap<String, Option<i64>> = HashMap::new();
-        let mut stored_up_to: HashMap<String, i64> = HashMap::new();
+        // Per device: the seq after which it was revoked, its highest stored.
+        let mut known: HashMap<String, (Option<i64>, i64)> = HashMap::new();
         for r in &locked {
-            revoked_after.insert(r.try_get(1)?, r.try_get(2)?);
-            stored_up_to.insert(r.try_get(1)?, r.try_get(3)?);
+            known.insert(r.try_get(1)?, (r.try_get(2)?, r.try_get(3)?));
         }
-        if revoked_after.len() != devices.len() {
+        if known.len() != devices.len() {
             return Err(StorageError::Constraint(
                 "a batch from a device not enrolled".into(),
             ));
@@ -538,7 +537,7 @@ impl Storage for PostgresStorage {
         for b in batches {
             let up_to = match batches.len() {
                 1 => i64::MAX,
-                _ => stored_up_to.get(b.device.as_str()).copied().unwrap_or(0),
+                _ => known.get(b.device.as_str()).map_or(0, |k| k.1),
             };
             for i in b
                 .records
@@ -588,7 +587,7 @@ impl Storage for PostgresStorage {
         let mut counts: HashMap<&str, (i64, i64)> = HashMap::new();
         for batch in batches {
             let dev = batch.device.as_str();
-            let after = revoked_after.get(dev).copied().flatten();
+            let after = known.get(dev).and_then(|k| k.0);
             let mut outcomes = Vec::with_capacity(batch.records.len());
             for incoming in &batch.records {
                 let r = &incoming.record;

@@ -337,7 +337,7 @@ fn ingest_one(
             // held already: the insert's own uniqueness checks decide, and
             // only a record that was not new is looked up again (on
             // election night nearly all are new, and two lookups a record
-            // were a sixth of the committing thread's time).
+            // were an eighth of the committing thread's time).
             let index = frontier.size();
             let triage = crate::triage::triage(b, check);
             let inserted = insert.execute(params![

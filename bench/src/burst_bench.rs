@@ -23,6 +23,8 @@ use observer_core::protocol::{
 };
 use observer_core::record::{Sha256Digest, verify_envelope_by};
 use observer_server::coordinator::Coordinator;
+use observer_server::storage::postgres::{DatabaseUrl, PostgresStorage};
+use observer_server::storage::sqlite::SqliteStorage;
 use observer_testkit::PgCluster;
 
 use crate::report::{Samples, machine, ms, us};
@@ -52,6 +54,9 @@ struct Outcome {
     /// committing: near 100%, it is what limits the burst.
     commit_busy: f64,
     server_cpu: f64,
+    /// CPU seconds this process spent in the burst: the clients', and for
+    /// the ceiling its server's too.
+    bench_cpu: f64,
 }
 
 /// A device ready to sync: its request body, prepared before the clock
@@ -222,6 +227,7 @@ fn burst(
     }
     let before = to.metrics_port.map(scrape).transpose()?;
     let cpu_before = cpu_seconds("observer-server");
+    let bench_before = cpu_seconds("observer-bench");
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let shed = Arc::new(AtomicUsize::new(0));
@@ -337,6 +343,7 @@ fn burst(
         let _ = perf.wait();
     }
     let server_cpu = cpu_seconds("observer-server") - cpu_before;
+    let bench_cpu = cpu_seconds("observer-bench") - bench_before;
     let after = to.metrics_port.map(scrape).transpose()?;
     let delta = |name: &str| match (&before, &after) {
         (Some(before), Some(after)) => metric(after, name) - metric(before, name),
@@ -353,7 +360,39 @@ fn burst(
         batches_per_commit: batches / commits.max(1.0),
         commit_busy: delta("observer_group_commit_duration_seconds_sum") / wall.as_secs_f64(),
         server_cpu,
+        bench_cpu,
     })
+}
+
+/// The store's own CPU seconds per sync for `devices` syncs of `records`
+/// records on `backend`, replayed alone into a fresh database (see
+/// [`crate::burst_store`]), `per_commit` batches to a commit.
+fn store_cost(
+    pg: &PgCluster,
+    at: &std::path::Path,
+    backend: &str,
+    records: usize,
+    devices: usize,
+    per_commit: f64,
+) -> Result<f64> {
+    let batches = crate::burst_store::batches(devices, records);
+    let per_commit = per_commit.round().max(1.0) as usize;
+    if backend == "SQLite" {
+        let storage = SqliteStorage::open(&at.join(format!("store-{records}.db")))?;
+        return crate::burst_store::cost(&storage, &batches, per_commit);
+    }
+    let db = pg.database();
+    let storage = PostgresStorage::open(&DatabaseUrl::parse(&db)?)?;
+    let cost = crate::burst_store::cost(&storage, &batches, per_commit);
+    drop(storage);
+    let _ = pg.try_psql(
+        "postgres",
+        &format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            db.rsplit('/').next().unwrap_or_default()
+        ),
+    );
+    cost
 }
 
 /// The columns every row of the burst table starts with: what the syncs
@@ -691,10 +730,15 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
     let mut phone_of = None;
     let mut rows = String::new();
     let mut commit_rows = String::new();
-    // The ceiling of each kind of burst, measured once, and its rows.
-    let mut ceilings: Vec<((usize, bool), f64)> = Vec::new();
+    // The ceiling of each kind of burst, measured once (syncs/s, and this
+    // process's CPU seconds per sync), and its rows.
+    let mut ceilings: Vec<((usize, bool), f64, f64)> = Vec::new();
     let mut ceiling_rows = String::new();
     let mut ceiling_notes: Vec<String> = Vec::new();
+    // The store's own CPU seconds per sync, by backend and records per
+    // sync, and the ceiling with it.
+    let mut stores: Vec<((&str, usize), f64)> = Vec::new();
+    let mut bound_notes: Vec<String> = Vec::new();
     // (backend, records per sync, syncs/s, share of the floor, errors)
     let mut reached: Vec<(String, usize, f64, f64, usize)> = Vec::new();
     for (n, (backend, records, resume, group)) in runs.iter().enumerate() {
@@ -752,12 +796,12 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
             let f = floor_of.as_ref().expect("measured");
             let floor_rate = cores as f64 / f.per_sync(*records, *resume).as_secs_f64();
             ceiling_rows.push_str(&format!(
-                "| ceiling: TLS, HTTP and the signatures alone, {} | **{}** | {floor_rate:.0} ({share:.0}%) | | |\n",
+                "| ceiling: TLS, HTTP and the signatures alone, {} | **{}** | {floor_rate:.0} ({share:.0}%) | | | | |\n",
                 row_start(*records, *resume, syncs, &o),
                 o.errors,
                 share = 100.0 * syncs / floor_rate,
             ));
-            ceilings.push(((*records, *resume), syncs));
+            ceilings.push(((*records, *resume), syncs, o.bench_cpu / p.devices as f64));
             ceiling_notes.push(format!(
                 "{} {what} ({share:.0}% of the floor)",
                 if *resume {
@@ -791,21 +835,60 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
         let f = floor_of.as_ref().expect("measured");
         let floor_rate = cores as f64 / f.per_sync(*records, *resume).as_secs_f64();
         let commits_per_s = o.commits / o.wall.as_secs_f64();
+        drop(d);
         if group.is_none() {
+            let ceiling = ceilings
+                .iter()
+                .find(|c| c.0 == (*records, *resume))
+                .ok_or("no ceiling")?;
+            let store = match stores.iter().find(|s| s.0 == (*backend, *records)) {
+                Some(s) => s.1,
+                None => {
+                    let s = store_cost(
+                        &pg,
+                        &at,
+                        backend,
+                        *records,
+                        p.devices,
+                        o.batches_per_commit,
+                    )?;
+                    stores.push(((*backend, *records), s));
+                    s
+                }
+            };
+            // The ceiling's work and the store's on these cores, and never
+            // more than the ceiling itself.
+            let bound = (cores as f64 / (ceiling.2 + store)).min(ceiling.1);
+            eprintln!(
+                "{backend}, {records} per sync: storing {:.0} µs per sync, ceiling {:.0} µs per sync, with it {bound:.0} syncs/s",
+                store * 1e6,
+                ceiling.2 * 1e6
+            );
+            if !resume {
+                bound_notes.push(format!(
+                    "{backend}, {what}",
+                    what = if *records == 1 {
+                        format!("one record a sync, {bound:.0} syncs/s")
+                    } else {
+                        format!(
+                            "twenty records a sync, {:.0} records/s",
+                            bound * *records as f64
+                        )
+                    }
+                ));
+            }
             let label = format!("{backend}{}", if *resume { " resumed" } else { "" });
             reached.push((label, *records, syncs, syncs / floor_rate, o.errors));
             rows.push_str(&format!(
-                "| {backend}, {} | **{errors}** ({shed} shed and retried) | {floor_rate:.0} (**{share:.0}%**) | {of_ceiling:.0}% | {cpu:.0} µs |\n",
+                "| {backend}, {} | **{errors}** ({shed} shed and retried) | {floor_rate:.0} (**{share:.0}%**) | {of_ceiling:.0}% | {store:.0} µs | {bound:.0} ({of_bound:.0}%) | {cpu:.0} µs |\n",
                 row_start(*records, *resume, syncs, &o),
                 errors = o.errors,
                 shed = o.shed,
                 share = 100.0 * syncs / floor_rate,
                 cpu = 1e6 * o.server_cpu / p.devices as f64,
-                of_ceiling = 100.0 * syncs
-                    / ceilings
-                        .iter()
-                        .find(|c| c.0 == (*records, *resume))
-                        .map_or(f64::NAN, |c| c.1),
+                of_ceiling = 100.0 * syncs / ceiling.1,
+                store = store * 1e6,
+                of_bound = 100.0 * syncs / bound,
             ));
         }
         if !resume {
@@ -823,7 +906,6 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
         if o.errors > 0 {
             eprintln!("errors in a burst: the figures below say so");
         }
-        drop(d);
         if let Some(db) = database {
             let _ = pg.try_psql(
                 "postgres",
@@ -843,6 +925,14 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
         format!(
             " The ceiling in this run, which no server passes with these clients on these cores: {}.",
             ceiling_notes.join("; ")
+        )
+    };
+    let bound_note = if bound_notes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " With the store's own work added, the most these cores allow: {}.",
+            bound_notes.join("; ")
         )
     };
     Ok(format!(
@@ -879,11 +969,22 @@ own share of the floor is what a new connection, the kernel's loopback and
 HTTP cost beyond the signatures; the servers' share of it is what the
 application costs.
 
-| Burst | syncs/s | records/s | sync latency p50 / p99 | errors | floor, syncs/s (share reached) | share of the ceiling | server CPU per sync |
-| --- | --- | --- | --- | --- | --- | --- | --- |
+Storing is what keeping the records costs on its own: the same number of
+devices' batches, verified, replayed on one thread through the storage
+trait (`Storage::ingest_group`) into a fresh database of the same backend,
+as many batches per commit as the burst's group commits held
+(`bench/src/burst_store.rs`); the CPU of this process and of every
+PostgreSQL process, per sync. A server that keeps the records does that
+work on top of the ceiling's, so the ceiling with storing is the machine's
+{cores} cores divided by the two together (this process's CPU per sync in
+the ceiling's burst, clients included, plus storing), and never more than
+the ceiling.
+
+| Burst | syncs/s | records/s | sync latency p50 / p99 | errors | floor, syncs/s (share reached) | share of the ceiling | storing, CPU per sync | ceiling with storing, syncs/s (share reached) | server CPU per sync |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {ceiling_rows}{rows}
 Targets: one record per sync, at least 2,000 syncs/s; twenty, at least
-15,000 records/s; at least 50% of the floor; 0 errors. {verdict}{ceiling_note}
+15,000 records/s; at least 50% of the floor; 0 errors. {verdict}{ceiling_note}{bound_note}
 
 Commits per second in the same bursts, with group commit and with one
 commit per batch, and the share of each burst's time the one committing

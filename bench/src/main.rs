@@ -9,6 +9,7 @@
 mod abuse_bench;
 mod burst_bench;
 mod burst_ceiling;
+mod burst_store;
 mod core_bench;
 mod evidence_bench;
 mod ffi_bench;

@@ -159,6 +159,16 @@ pub(crate) fn cpu_seconds(comm: &str) -> f64 {
     let ticks = 100.0; // USER_HZ on Linux
     let mut total = 0u64;
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        // Processes only: `/proc/self` and `/proc/thread-self` would count
+        // the reading process again (and its reading thread a third time).
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
             continue;
         };

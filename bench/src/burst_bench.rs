@@ -385,13 +385,7 @@ fn store_cost(
     let storage = PostgresStorage::open(&DatabaseUrl::parse(&db)?)?;
     let cost = crate::burst_store::cost(&storage, &batches, per_commit);
     drop(storage);
-    let _ = pg.try_psql(
-        "postgres",
-        &format!(
-            "DROP DATABASE {} WITH (FORCE)",
-            db.rsplit('/').next().unwrap_or_default()
-        ),
-    );
+    let _ = pg.drop_database(&db);
     cost
 }
 
@@ -844,14 +838,8 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
             let store = match stores.iter().find(|s| s.0 == (*backend, *records)) {
                 Some(s) => s.1,
                 None => {
-                    let s = store_cost(
-                        &pg,
-                        &at,
-                        backend,
-                        *records,
-                        p.devices,
-                        o.batches_per_commit,
-                    )?;
+                    let s =
+                        store_cost(&pg, &at, backend, *records, p.devices, o.batches_per_commit)?;
                     stores.push(((*backend, *records), s));
                     s
                 }
@@ -907,13 +895,7 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
             eprintln!("errors in a burst: the figures below say so");
         }
         if let Some(db) = database {
-            let _ = pg.try_psql(
-                "postgres",
-                &format!(
-                    "DROP DATABASE {} WITH (FORCE)",
-                    db.rsplit('/').next().unwrap_or_default()
-                ),
-            );
+            let _ = pg.drop_database(&db);
         }
     }
     let f = floor_of.ok_or("no run")?;

@@ -405,13 +405,7 @@ pub fn run(scratch: &Path, p: &ScaleParams, command: &str) -> Result<String> {
         ));
         drop(d);
         // The database of a finished burst is not needed again.
-        let _ = pg.try_psql(
-            "postgres",
-            &format!(
-                "DROP DATABASE {} WITH (FORCE)",
-                database.rsplit('/').next().unwrap_or_default()
-            ),
-        );
+        let _ = pg.drop_database(&database);
     }
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -797,7 +797,7 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
             ));
             ceilings.push(((*records, *resume), syncs, o.bench_cpu / p.devices as f64));
             ceiling_notes.push(format!(
-                "{} {what} ({share:.0}% of the floor)",
+                "{} {what} ({share:.0}% of the floor; {cpu:.0} µs of CPU a sync, clients included)",
                 if *resume {
                     "resumed, one record a sync,"
                 } else if *records == 1 {
@@ -811,6 +811,7 @@ pub fn run(scratch: &std::path::Path, p: &BurstParams, command: &str) -> Result<
                     format!("{:.0} records/s", syncs * *records as f64)
                 },
                 share = 100.0 * syncs / floor_rate,
+                cpu = 1e6 * o.bench_cpu / p.devices as f64,
             ));
         }
         let devices = prepare(&d.coordinator, &url, p.devices, *records)?;

@@ -10,7 +10,7 @@
 //!   functions the coordinating server uses too.
 //! * [`store`]: the durable SQLite outbox that keeps every record until a
 //!   signed receipt proves it was delivered.
-//! * [`protocol`]: the sync protocol's wire types, and [`log`], the RFC 6962
+//! * [`protocol`]: the sync protocol's wire types, and [`merkle`], the RFC 6962
 //!   hashing of the coordinator's append-only log: shared with the server.
 //!
 //! ```

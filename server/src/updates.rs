@@ -94,7 +94,7 @@ impl Shared<'_> {
 const PUBLISHED_FOR: Duration = Duration::from_secs(5);
 
 /// The published form versions, read from the storage at most every
-/// [`PUBLISHED_FOR`]: every sync's updates tag names them.
+/// `PUBLISHED_FOR`: every sync's updates tag names them.
 #[derive(Debug)]
 pub struct PublishedForms(Remembered<Arc<Vec<PublishedForm>>>);
 

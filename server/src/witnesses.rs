@@ -242,7 +242,7 @@ pub struct Current {
 /// new cosignature (every push interval) reaches syncs within it.
 const CURRENT_FOR: Duration = Duration::from_secs(2);
 
-/// [`Current`], read at most every [`CURRENT_FOR`], so that a burst of
+/// [`Current`], read at most every `CURRENT_FOR`, so that a burst of
 /// syncs does not read the witness list and re-check cosignatures each.
 #[derive(Default)]
 pub struct CurrentCache {

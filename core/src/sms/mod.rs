@@ -1,6 +1,7 @@
 //! Signed reports by SMS, for when mobile data is blocked and SMS still
 //! works: a record or a heartbeat, exactly as the device signed it, packed
-//! ([`pack`]) and written as standalone GSM 7-bit segments ([`parts`]).
+//! ([`pack_record`], [`pack_heartbeat`]) and written as standalone GSM
+//! 7-bit segments ([`record_parts`], [`heartbeat_parts`]).
 //! The receiver puts the parts together in any order, rebuilds the signed
 //! bytes and verifies them like any record: the same id, the same chain,
 //! so the same record arriving later over the internet is `already`.

@@ -81,7 +81,8 @@ impl Store {
     /// Destroys the keys and everything readable, in well under a second
     /// whatever the store's size (see the module docs). With
     /// `keep_sealed`, undelivered records of sealed forms are kept, still
-    /// sealed to the organisation, for [`crate::sync::deliver_sealed`].
+    /// sealed to the organisation, for `sync::deliver_sealed`
+    /// (with the `sync` feature).
     ///
     /// Afterwards every call on this store, and every later
     /// [`Store::open`] of the directory, answers [`StoreError::Wiped`].

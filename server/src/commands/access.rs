@@ -35,7 +35,7 @@ pub struct Access {
     /// (or give the passphrase itself in OBSERVER_SERVER_PASSPHRASE).
     #[arg(long, global = true, env = "OBSERVER_SERVER_PASSPHRASE_FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// A PostgreSQL database (postgres://USER[:PASSWORD]@HOST:PORT/DB):
+    /// A PostgreSQL database (`postgres://USER[:PASSWORD]@HOST:PORT/DB`):
     /// `init` keeps the data there instead of DATA/server.db; for other
     /// commands, the password the data directory does not keep.
     #[arg(

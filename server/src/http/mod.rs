@@ -110,7 +110,7 @@ const ZONE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl AppState {
     /// The centre's time zone: the day's plan's, read at most every
-    /// [`ZONE_FOR`]; UTC when it cannot be read.
+    /// `ZONE_FOR`; UTC when it cannot be read.
     pub async fn zone(self: &Arc<Self>) -> chrono_tz::Tz {
         let known = *self.zone.read().unwrap_or_else(|p| p.into_inner());
         if let Some((at, zone)) = known

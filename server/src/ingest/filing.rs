@@ -13,7 +13,7 @@ use crate::storage::{FormCheck, Storage, StorageError};
 
 /// Parsed form versions, filled on first use: published versions never
 /// change, so an entry is never stale. A version that is not there is
-/// remembered for [`MISSING_FOR`] only (it may be published at any moment,
+/// remembered for `MISSING_FOR` only (it may be published at any moment,
 /// on any node): without that, every record of an unknown form cost a
 /// database round trip, which on PostgreSQL was a third of ingest.
 #[derive(Default)]

@@ -66,7 +66,7 @@ pub fn load(storage: &dyn Storage) -> Result<Option<(Sample, Commitment)>, Stora
 const SAMPLED_FOR: Duration = Duration::from_secs(10);
 
 /// The sampled stations, read from the storage at most every
-/// [`SAMPLED_FOR`]: every sync's updates name the device's sampled
+/// `SAMPLED_FOR`: every sync's updates name the device's sampled
 /// stations, and reading and checking the whole sample at each of
 /// thousands of syncs a second would cost more than the sync.
 #[derive(Debug)]

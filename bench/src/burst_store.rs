@@ -78,8 +78,9 @@ pub(crate) fn batches(devices: usize, records: usize) -> Batches {
 /// CPU seconds per batch that storing `b` costs: every device enrolled
 /// first (not timed), then the batches committed `per_commit` at a time
 /// through [`Storage::ingest_group`] on this thread. The CPU counted is
-/// this process's and, on PostgreSQL, every `postgres` process's: the
-/// statements, the WAL, the checkpoints and the fsyncs' system time.
+/// this process's and every `postgres` process's (idle when the store is
+/// SQLite; on PostgreSQL, its statements, WAL, checkpoints and fsyncs'
+/// system time).
 pub(crate) fn cost(storage: &dyn Storage, b: &Batches, per_commit: usize) -> Result<f64> {
     for (i, key) in b.keys.iter().enumerate() {
         let hash = Sha256Digest::of(format!("store-{i}").as_bytes());
